@@ -8,10 +8,19 @@ fn h(text: &str) -> Hash {
 }
 
 fn reference_leaves() -> Vec<Hash> {
-    ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"]
-        .iter()
-        .map(|x| leaf_hash(&hex::decode(x).unwrap_or_default()))
-        .collect()
+    [
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    ]
+    .iter()
+    .map(|x| leaf_hash(&hex::decode(x).unwrap_or_default()))
+    .collect()
 }
 
 const ROOTS: [&str; 9] = [
@@ -74,7 +83,10 @@ fn inclusion_proofs_match_the_published_paths() {
         let path = inclusion_proof(&leaves, index).unwrap_or_default();
         let expected: Vec<Hash> = expected.iter().map(|x| h(x)).collect();
         assert_eq!(path, expected, "index {index}");
-        assert_eq!(verify_inclusion(&leaves[index as usize], index, 8, &path, &r), Ok(()));
+        assert_eq!(
+            verify_inclusion(&leaves[index as usize], index, 8, &path, &r),
+            Ok(())
+        );
     }
 }
 
@@ -146,7 +158,9 @@ fn every_inclusion_proof_verifies_and_no_tampered_one_does() {
                 }
             }
             // Wrong index or size, a path cut short or padded.
-            assert!(verify_inclusion(leaf, i ^ 1, size, &path, &r).is_err() || n == 1 || i ^ 1 >= size);
+            assert!(
+                verify_inclusion(leaf, i ^ 1, size, &path, &r).is_err() || n == 1 || i ^ 1 >= size
+            );
             // (A different size with the same path shape can reach the same root: the size is
             // bound by the signed checkpoint, not by the path, so it is not asserted here.)
             let mut longer = path.clone();
@@ -169,14 +183,21 @@ fn every_consistency_proof_verifies_and_no_tampered_one_does() {
             let r1 = root(&leaves[..old]);
             let (o, n) = (old as u64, new as u64);
             let proof = consistency_proof(&leaves[..new], o).unwrap_or_default();
-            assert_eq!(verify_consistency(o, n, &r1, &r2, &proof), Ok(()), "{old}->{new}");
+            assert_eq!(
+                verify_consistency(o, n, &r1, &r2, &proof),
+                Ok(()),
+                "{old}->{new}"
+            );
             for bit in [3, 128, 254] {
                 assert!(verify_consistency(o, n, &flip(&r1, bit), &r2, &proof).is_err());
                 assert!(verify_consistency(o, n, &r1, &flip(&r2, bit), &proof).is_err());
                 for k in 0..proof.len() {
                     let mut bad = proof.clone();
                     bad[k] = flip(&bad[k], bit);
-                    assert!(verify_consistency(o, n, &r1, &r2, &bad).is_err(), "{old}->{new} #{k}");
+                    assert!(
+                        verify_consistency(o, n, &r1, &r2, &bad).is_err(),
+                        "{old}->{new} #{k}"
+                    );
                 }
             }
             if old < new {
@@ -213,9 +234,15 @@ fn a_checkpoint_from_a_forked_log_is_not_consistent_with_the_real_one() {
 #[test]
 fn the_empty_tree_is_extended_by_every_tree_and_sizes_cannot_shrink() {
     let leaves: Vec<Hash> = (0u32..5).map(|i| leaf_hash(&i.to_le_bytes())).collect();
-    assert_eq!(verify_consistency(0, 5, &empty_root(), &root(&leaves), &[]), Ok(()));
+    assert_eq!(
+        verify_consistency(0, 5, &empty_root(), &root(&leaves), &[]),
+        Ok(())
+    );
     assert!(verify_consistency(0, 5, &[1; 32], &root(&leaves), &[]).is_err());
-    assert!(matches!(consistency_proof(&leaves, 6), Err(ProofError::SizesReversed { .. })));
+    assert!(matches!(
+        consistency_proof(&leaves, 6),
+        Err(ProofError::SizesReversed { .. })
+    ));
     assert!(inclusion_proof(&leaves, 5).is_err());
 }
 
@@ -223,8 +250,20 @@ fn the_empty_tree_is_extended_by_every_tree_and_sizes_cannot_shrink() {
 fn checkpoint_bodies_differ_when_any_field_differs() {
     let r = [7u8; 32];
     let base = Checkpoint::signed_body("reg", 10, &r, "2025-01-01T00:00:00Z");
-    assert_ne!(base, Checkpoint::signed_body("reg", 11, &r, "2025-01-01T00:00:00Z"));
-    assert_ne!(base, Checkpoint::signed_body("reh", 10, &r, "2025-01-01T00:00:00Z"));
-    assert_ne!(base, Checkpoint::signed_body("reg", 10, &[8; 32], "2025-01-01T00:00:00Z"));
-    assert_ne!(base, Checkpoint::signed_body("reg", 10, &r, "2025-01-01T00:00:01Z"));
+    assert_ne!(
+        base,
+        Checkpoint::signed_body("reg", 11, &r, "2025-01-01T00:00:00Z")
+    );
+    assert_ne!(
+        base,
+        Checkpoint::signed_body("reh", 10, &r, "2025-01-01T00:00:00Z")
+    );
+    assert_ne!(
+        base,
+        Checkpoint::signed_body("reg", 10, &[8; 32], "2025-01-01T00:00:00Z")
+    );
+    assert_ne!(
+        base,
+        Checkpoint::signed_body("reg", 10, &r, "2025-01-01T00:00:01Z")
+    );
 }

@@ -337,10 +337,22 @@ mod tests {
         let k = DataKey::generate();
         let aad = seal_aad("AS-000001", "identity", "ev1");
         let sealed = k.seal(&aad, "리한검".as_bytes());
-        assert_eq!(k.open(&aad, &sealed).unwrap().as_slice(), "리한검".as_bytes());
-        assert!(k.open(&seal_aad("AS-000002", "identity", "ev1"), &sealed).is_err());
-        assert!(k.open(&seal_aad("AS-000001", "family", "ev1"), &sealed).is_err());
-        assert!(k.open(&seal_aad("AS-000001", "identity", "ev2"), &sealed).is_err());
+        assert_eq!(
+            k.open(&aad, &sealed).unwrap().as_slice(),
+            "리한검".as_bytes()
+        );
+        assert!(
+            k.open(&seal_aad("AS-000002", "identity", "ev1"), &sealed)
+                .is_err()
+        );
+        assert!(
+            k.open(&seal_aad("AS-000001", "family", "ev1"), &sealed)
+                .is_err()
+        );
+        assert!(
+            k.open(&seal_aad("AS-000001", "identity", "ev2"), &sealed)
+                .is_err()
+        );
         assert!(DataKey::generate().open(&aad, &sealed).is_err());
         let mut flipped = sealed.clone();
         flipped[30] ^= 1;
@@ -418,7 +430,11 @@ mod tests {
         let sig = s2.sign(b"body");
         assert!(verify_signature(&s.public_key(), b"body", &sig));
         assert!(!verify_signature(&s.public_key(), b"bodz", &sig));
-        assert!(!verify_signature(&Signer::generate().public_key(), b"body", &sig));
+        assert!(!verify_signature(
+            &Signer::generate().public_key(),
+            b"body",
+            &sig
+        ));
         assert!(!verify_signature(&s.public_key(), b"body", &sig[..63]));
         assert_eq!(key_id(&s.public_key()).len(), 16);
     }

@@ -1,0 +1,654 @@
+//! A captive's particulars (GCIII Art 17 and Art 122): the input shape, its validation, and the
+//! split into the `core` (public), `identity` and `family` (sealed) classes.
+//!
+//! Parse, don't validate: [`RegistrationInput::validate`] is the only way to get a
+//! [`Registration`], so the rest of the code never checks a field again.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use time::{Date, Month};
+
+const MAX_TEXT: usize = 200;
+const MAX_NAME: usize = 100;
+/// GCIII was adopted on 12 August 1949; an earlier capture date is a typing error.
+const EARLIEST_CAPTURE_YEAR: i32 = 1949;
+const EARLIEST_BIRTH_YEAR: i32 = 1900;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+fn err(field: impl Into<String>, reason: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Script {
+    Hang,
+    Latn,
+    Cyrl,
+    Hani,
+}
+
+impl Script {
+    /// The one script a name is written in; `None` for no letters or a mix of scripts.
+    pub fn detect(text: &str) -> Result<Self, &'static str> {
+        let mut found: Option<Script> = None;
+        for c in text.chars() {
+            let s = match c {
+                '\u{AC00}'..='\u{D7A3}' | '\u{1100}'..='\u{11FF}' | '\u{3130}'..='\u{318F}' => {
+                    Script::Hang
+                }
+                '\u{0400}'..='\u{04FF}' | '\u{0500}'..='\u{052F}' => Script::Cyrl,
+                '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}' | '\u{F900}'..='\u{FAFF}' => {
+                    Script::Hani
+                }
+                c if c.is_alphabetic()
+                    && (c.is_ascii() || ('\u{00C0}'..='\u{024F}').contains(&c)) =>
+                {
+                    Script::Latn
+                }
+                c if c.is_alphabetic() => return Err("contains letters of an unsupported script"),
+                _ => continue,
+            };
+            match found {
+                None => found = Some(s),
+                Some(prev) if prev != s => {
+                    return Err("mixes scripts; give each script as its own name form");
+                }
+                Some(_) => {}
+            }
+        }
+        found.ok_or("has no letters")
+    }
+}
+
+/// The romanization or spelling system a form follows (DESIGN, "The record").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum System {
+    Native,
+    Rr,
+    Mr,
+    Dprk,
+    Kontsevich,
+    Uk,
+    Adhoc,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NameForm {
+    pub script: Script,
+    pub system: System,
+    pub family: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub given: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+impl NameForm {
+    pub fn full(&self) -> String {
+        if self.given.is_empty() {
+            self.family.clone()
+        } else if self.script == Script::Hang && !self.family.contains(' ') {
+            format!("{}{}", self.family, self.given)
+        } else {
+            format!("{} {}", self.family, self.given)
+        }
+    }
+}
+
+/// Korean two-syllable surnames: a Hangul name written without spaces splits after these.
+const TWO_SYLLABLE_SURNAMES: [&str; 8] = [
+    "남궁", "황보", "선우", "제갈", "독고", "사공", "서문", "동방",
+];
+
+/// A name form as given: either one string ("리한검", "Ri Han Gom": surname first) or parts.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum NameInput {
+    Text(String),
+    Parts {
+        family: String,
+        #[serde(default)]
+        given: Option<String>,
+        #[serde(default)]
+        script: Option<Script>,
+        #[serde(default)]
+        system: Option<System>,
+        #[serde(default)]
+        source: Option<String>,
+    },
+}
+
+fn clean(field: &str, text: &str, max: usize) -> Result<String, FieldError> {
+    let t = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if t.chars().count() > max {
+        return Err(err(field, format!("is longer than {max} characters")));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(err(field, "contains control characters"));
+    }
+    Ok(t)
+}
+
+fn check_name_chars(field: &str, text: &str) -> Result<(), FieldError> {
+    match text
+        .chars()
+        .find(|c| !(c.is_alphabetic() || matches!(c, ' ' | '-' | '\'' | '’' | 'ʼ' | '.' | '·')))
+    {
+        Some(c) => Err(err(
+            field,
+            format!("contains {c:?}, which is not part of a name"),
+        )),
+        None => Ok(()),
+    }
+}
+
+impl NameInput {
+    fn validate(&self, field: &str) -> Result<NameForm, FieldError> {
+        let (family, given, script, system, source) = match self {
+            NameInput::Text(text) => {
+                let text = clean(field, text, MAX_NAME)?;
+                let (family, given) = split_full_name(&text);
+                (family, given, None, None, None)
+            }
+            NameInput::Parts {
+                family,
+                given,
+                script,
+                system,
+                source,
+            } => (
+                clean(&format!("{field}.family"), family, MAX_NAME)?,
+                clean(
+                    &format!("{field}.given"),
+                    given.as_deref().unwrap_or(""),
+                    MAX_NAME,
+                )?,
+                *script,
+                *system,
+                match source {
+                    Some(s) => Some(clean(&format!("{field}.source"), s, MAX_TEXT)?),
+                    None => None,
+                },
+            ),
+        };
+        if family.is_empty() {
+            return Err(err(field, "has no surname"));
+        }
+        check_name_chars(field, &family)?;
+        check_name_chars(field, &given)?;
+        let detected = Script::detect(&format!("{family} {given}")).map_err(|r| err(field, r))?;
+        if let Some(s) = script
+            && s != detected
+        {
+            return Err(err(
+                field,
+                format!("is said to be in script {s:?} but is written in {detected:?}"),
+            ));
+        }
+        let system = system.unwrap_or(match detected {
+            Script::Hang | Script::Hani => System::Native,
+            Script::Latn | Script::Cyrl => System::Adhoc,
+        });
+        Ok(NameForm {
+            script: detected,
+            system,
+            family,
+            given,
+            source: source.filter(|s| !s.is_empty()),
+        })
+    }
+}
+
+/// Splits a full name written surname first: at the first space, or for Hangul written without
+/// spaces after the surname syllable(s).
+fn split_full_name(text: &str) -> (String, String) {
+    if let Some((f, g)) = text.split_once(' ') {
+        return (f.to_string(), g.to_string());
+    }
+    if Script::detect(text) == Ok(Script::Hang) && text.chars().count() >= 2 {
+        let n = if TWO_SYLLABLE_SURNAMES.iter().any(|s| text.starts_with(s))
+            && text.chars().count() >= 3
+        {
+            2
+        } else {
+            1
+        };
+        let family: String = text.chars().take(n).collect();
+        let given: String = text.chars().skip(n).collect();
+        return (family, given);
+    }
+    (text.to_string(), String::new())
+}
+
+/// A date that may be known only to the year or the month, as captives' birth dates often are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PartialDate {
+    Year(i32),
+    YearMonth(i32, u8),
+    Full(Date),
+}
+
+impl PartialDate {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = text.trim().split('-').collect();
+        let num = |s: &str, what: &str, len: usize| -> Result<u32, String> {
+            if s.len() != len || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!(
+                    "{what} must be {len} digits (YYYY, YYYY-MM or YYYY-MM-DD)"
+                ));
+            }
+            s.parse().map_err(|_| format!("{what} is not a number"))
+        };
+        let year = |s| num(s, "year", 4).map(|y| y as i32);
+        let month = |s| -> Result<Month, String> {
+            let m = num(s, "month", 2)?;
+            u8::try_from(m)
+                .ok()
+                .and_then(|m| Month::try_from(m).ok())
+                .ok_or_else(|| format!("month {m} does not exist"))
+        };
+        match parts.as_slice() {
+            [y] => Ok(Self::Year(year(y)?)),
+            [y, m] => Ok(Self::YearMonth(year(y)?, month(m)? as u8)),
+            [y, m, d] => {
+                let day = num(d, "day", 2)?;
+                let (y, m) = (year(y)?, month(m)?);
+                u8::try_from(day)
+                    .ok()
+                    .and_then(|d| Date::from_calendar_date(y, m, d).ok())
+                    .map(Self::Full)
+                    .ok_or_else(|| {
+                        format!(
+                            "{y:04}-{:02}-{day:02} is not a day of the calendar",
+                            m as u8
+                        )
+                    })
+            }
+            _ => Err("is not a date (YYYY, YYYY-MM or YYYY-MM-DD)".into()),
+        }
+    }
+
+    pub fn year(&self) -> i32 {
+        match self {
+            Self::Year(y) | Self::YearMonth(y, _) => *y,
+            Self::Full(d) => d.year(),
+        }
+    }
+
+    /// The earliest day this date can mean, for comparisons with "today".
+    pub fn earliest(&self) -> Option<Date> {
+        match self {
+            Self::Year(y) => Date::from_calendar_date(*y, Month::January, 1).ok(),
+            Self::YearMonth(y, m) => {
+                Date::from_calendar_date(*y, Month::try_from(*m).ok()?, 1).ok()
+            }
+            Self::Full(d) => Some(*d),
+        }
+    }
+}
+
+impl fmt::Display for PartialDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Year(y) => write!(f, "{y:04}"),
+            Self::YearMonth(y, m) => write!(f, "{y:04}-{m:02}"),
+            Self::Full(d) => write!(f, "{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day()),
+        }
+    }
+}
+
+impl Serialize for PartialDate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PartialDate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        PartialDate::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The Art 17 particulars a captive is bound to give besides his name. He may refuse; the refusal
+/// is recorded and never blocks registration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Art17Field {
+    DateOfBirth,
+    Rank,
+    ServiceNumber,
+}
+
+impl Art17Field {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DateOfBirth => "date_of_birth",
+            Self::Rank => "rank",
+            Self::ServiceNumber => "service_number",
+        }
+    }
+}
+
+/// Registration input, as JSON (`asylon person register`) or built from a CSV row.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationInput {
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub names: Vec<NameInput>,
+    #[serde(default)]
+    pub date_of_birth: Option<String>,
+    #[serde(default)]
+    pub rank: Option<String>,
+    #[serde(default)]
+    pub service_number: Option<String>,
+    /// Art 17 particulars the captive did not give.
+    #[serde(default)]
+    pub not_stated: Vec<Art17Field>,
+    #[serde(default)]
+    pub place_of_birth: Option<String>,
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// ISO 3166-1 alpha-2 code of the power he depends on.
+    #[serde(default)]
+    pub power: Option<String>,
+    #[serde(default)]
+    pub father_first_name: Option<String>,
+    #[serde(default)]
+    pub mother_maiden_name: Option<String>,
+    /// The person to inform (Art 122).
+    #[serde(default)]
+    pub next_of_kin: Option<String>,
+    #[serde(default)]
+    pub correspondence_address: Option<String>,
+    #[serde(default)]
+    pub home_address: Option<String>,
+    #[serde(default)]
+    pub captured_on: Option<String>,
+    #[serde(default)]
+    pub captured_at: Option<String>,
+}
+
+/// The public part: what every organisation involved in the case may see.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoreParticulars {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub power: String,
+    pub captured_on: PartialDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_stated: Vec<Art17Field>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityParticulars {
+    pub names: Vec<NameForm>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<PartialDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place_of_birth: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyParticulars {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub father_first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mother_maiden_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_of_kin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correspondence_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_address: Option<String>,
+}
+
+impl FamilyParticulars {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// Validated particulars, split by class.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registration {
+    pub core: CoreParticulars,
+    pub identity: IdentityParticulars,
+    pub family: FamilyParticulars,
+}
+
+/// Trims; an empty or absent value is `None`.
+fn opt_text(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    v: &Option<String>,
+    max: usize,
+) -> Option<String> {
+    let v = v.as_deref()?;
+    match clean(field, v, max) {
+        Ok(t) if t.is_empty() => None,
+        Ok(t) => Some(t),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    }
+}
+
+impl RegistrationInput {
+    /// Checks every field and reports every problem at once; `today` is the caller's clock.
+    pub fn validate(&self, today: Date) -> Result<Registration, Vec<FieldError>> {
+        let mut errors = Vec::new();
+
+        let mut names = Vec::new();
+        if self.names.is_empty() {
+            errors.push(err(
+                "names",
+                "at least one name form with a surname is required (Art 17)",
+            ));
+        }
+        for (i, n) in self.names.iter().enumerate() {
+            match n.validate(&format!("names[{i}]")) {
+                Ok(f) => names.push(f),
+                Err(e) => errors.push(e),
+            }
+        }
+
+        let external_id = opt_text(&mut errors, "external_id", &self.external_id, 64);
+        if let Some(id) = &external_id
+            && !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c))
+        {
+            errors.push(err(
+                "external_id",
+                "may hold only ASCII letters, digits and - _ . / :",
+            ));
+        }
+
+        let power = opt_text(&mut errors, "power", &self.power, 2);
+        match &power {
+            None => errors.push(err(
+                "power",
+                "the power the captive depends on is required, as a two-letter ISO 3166 code such as KP",
+            )),
+            Some(p) if !(p.len() == 2 && p.bytes().all(|b| b.is_ascii_uppercase())) => {
+                errors.push(err("power", format!("{p:?} is not a two-letter ISO 3166 code such as KP")))
+            }
+            _ => {}
+        }
+
+        let captured_on = match self.captured_on.as_deref().map(str::trim) {
+            None | Some("") => {
+                errors.push(err(
+                    "captured_on",
+                    "the date of capture is required (YYYY-MM-DD)",
+                ));
+                None
+            }
+            Some(t) => match PartialDate::parse(t) {
+                Ok(d @ PartialDate::Full(day)) => {
+                    if day > today {
+                        errors.push(err("captured_on", format!("{d} is in the future")));
+                        None
+                    } else if day.year() < EARLIEST_CAPTURE_YEAR {
+                        errors.push(err(
+                            "captured_on",
+                            format!("{d} is before the Convention of 1949"),
+                        ));
+                        None
+                    } else {
+                        Some(d)
+                    }
+                }
+                Ok(_) => {
+                    errors.push(err(
+                        "captured_on",
+                        "give the full day of capture (YYYY-MM-DD)",
+                    ));
+                    None
+                }
+                Err(e) => {
+                    errors.push(err("captured_on", e));
+                    None
+                }
+            },
+        };
+
+        let date_of_birth = match self.date_of_birth.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(t) => match PartialDate::parse(t) {
+                Ok(d) if d.earliest().is_some_and(|e| e > today) => {
+                    errors.push(err("date_of_birth", format!("{d} is in the future")));
+                    None
+                }
+                Ok(d) if captured_on.is_some_and(|c| Some(d.earliest()) > Some(c.earliest())) => {
+                    errors.push(err(
+                        "date_of_birth",
+                        format!("{d} is after the date of capture"),
+                    ));
+                    None
+                }
+                Ok(d) if d.year() < EARLIEST_BIRTH_YEAR => {
+                    errors.push(err(
+                        "date_of_birth",
+                        format!("{d} is before {EARLIEST_BIRTH_YEAR}"),
+                    ));
+                    None
+                }
+                Ok(d) => Some(d),
+                Err(e) => {
+                    errors.push(err("date_of_birth", e));
+                    None
+                }
+            },
+        };
+        let rank = opt_text(&mut errors, "rank", &self.rank, 64);
+        let service_number = opt_text(&mut errors, "service_number", &self.service_number, 64);
+
+        // Art 17: each particular is either given or its refusal recorded; never both, never neither.
+        let mut not_stated = self.not_stated.clone();
+        not_stated.sort();
+        not_stated.dedup();
+        for (field, given) in [
+            (Art17Field::DateOfBirth, self.date_of_birth.as_deref()),
+            (Art17Field::Rank, self.rank.as_deref()),
+            (Art17Field::ServiceNumber, self.service_number.as_deref()),
+        ] {
+            let present = given.is_some_and(|g| !g.trim().is_empty());
+            let refused = not_stated.contains(&field);
+            if present && refused {
+                errors.push(err(
+                    field.as_str(),
+                    "is both given and listed in not_stated",
+                ));
+            } else if !present && !refused {
+                errors.push(err(
+                    field.as_str(),
+                    "is missing: give it, or list it in not_stated if the captive did not give it (Art 17)",
+                ));
+            }
+        }
+
+        let identity = IdentityParticulars {
+            names,
+            date_of_birth,
+            place_of_birth: opt_text(
+                &mut errors,
+                "place_of_birth",
+                &self.place_of_birth,
+                MAX_TEXT,
+            ),
+            rank,
+            service_number,
+            unit: opt_text(&mut errors, "unit", &self.unit, MAX_TEXT),
+        };
+        let family = FamilyParticulars {
+            father_first_name: opt_text(
+                &mut errors,
+                "father_first_name",
+                &self.father_first_name,
+                MAX_NAME,
+            ),
+            mother_maiden_name: opt_text(
+                &mut errors,
+                "mother_maiden_name",
+                &self.mother_maiden_name,
+                MAX_NAME,
+            ),
+            next_of_kin: opt_text(&mut errors, "next_of_kin", &self.next_of_kin, MAX_TEXT),
+            correspondence_address: opt_text(
+                &mut errors,
+                "correspondence_address",
+                &self.correspondence_address,
+                MAX_TEXT,
+            ),
+            home_address: opt_text(&mut errors, "home_address", &self.home_address, MAX_TEXT),
+        };
+        let captured_at = opt_text(&mut errors, "captured_at", &self.captured_at, MAX_TEXT);
+
+        match (errors.is_empty(), power, captured_on) {
+            (true, Some(power), Some(captured_on)) => Ok(Registration {
+                core: CoreParticulars {
+                    external_id,
+                    power,
+                    captured_on,
+                    captured_at,
+                    not_stated,
+                },
+                identity,
+                family,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::expect_used)]
+mod tests;

@@ -1,0 +1,165 @@
+use super::*;
+use time::macros::date;
+
+const TODAY: Date = date!(2025 - 06 - 01);
+
+fn full() -> RegistrationInput {
+    serde_json::from_str(
+        r#"{
+        "external_id": "UA-17",
+        "names": ["리한검", {"family": "Ri", "given": "Han Gom", "system": "dprk"}, "Ли Хан Гом"],
+        "date_of_birth": "2001-04",
+        "rank": "private",
+        "service_number": "12-345",
+        "power": "KP",
+        "captured_on": "2025-01-09",
+        "captured_at": "Kursk region",
+        "father_first_name": "Chol",
+        "next_of_kin": "mother, Pyongyang"
+    }"#,
+    )
+    .unwrap()
+}
+
+fn fields(e: Vec<FieldError>) -> Vec<String> {
+    e.into_iter().map(|e| e.field).collect()
+}
+
+#[test]
+fn a_full_registration_is_split_into_its_classes() {
+    let r = full().validate(TODAY).unwrap();
+    assert_eq!(r.core.power, "KP");
+    assert_eq!(r.core.external_id.as_deref(), Some("UA-17"));
+    assert_eq!(r.identity.names.len(), 3);
+    assert_eq!(r.identity.names[0].script, Script::Hang);
+    assert_eq!(
+        (
+            r.identity.names[0].family.as_str(),
+            r.identity.names[0].given.as_str()
+        ),
+        ("리", "한검")
+    );
+    assert_eq!(r.identity.names[1].system, System::Dprk);
+    assert_eq!(r.identity.names[2].script, Script::Cyrl);
+    assert_eq!(
+        r.identity.date_of_birth,
+        Some(PartialDate::YearMonth(2001, 4))
+    );
+    assert_eq!(r.family.father_first_name.as_deref(), Some("Chol"));
+    // Nothing identifying travels in the public part.
+    let public = serde_json::to_string(&r.core).unwrap();
+    for secret in ["리한검", "Ri", "Chol", "12-345", "2001"] {
+        assert!(
+            !public.contains(secret),
+            "{secret} leaked into core: {public}"
+        );
+    }
+}
+
+#[test]
+fn a_refusal_under_art_17_is_recorded_and_does_not_block_registration() {
+    let mut i = full();
+    i.service_number = None;
+    i.date_of_birth = None;
+    i.not_stated = vec![Art17Field::ServiceNumber, Art17Field::DateOfBirth];
+    let r = i.validate(TODAY).unwrap();
+    assert_eq!(
+        r.core.not_stated,
+        vec![Art17Field::DateOfBirth, Art17Field::ServiceNumber]
+    );
+    assert_eq!(r.identity.service_number, None);
+}
+
+#[test]
+fn a_missing_art_17_particular_without_a_recorded_refusal_is_refused() {
+    let mut i = full();
+    i.rank = None;
+    assert_eq!(fields(i.validate(TODAY).unwrap_err()), ["rank"]);
+    let mut i = full();
+    i.not_stated = vec![Art17Field::Rank];
+    assert_eq!(
+        fields(i.validate(TODAY).unwrap_err()),
+        ["rank"],
+        "given and refused at once"
+    );
+    let mut i = full();
+    i.names.clear();
+    assert_eq!(fields(i.validate(TODAY).unwrap_err()), ["names"]);
+}
+
+#[test]
+fn future_and_impossible_dates_are_refused_and_partial_ones_accepted() {
+    for (dob, ok) in [
+        ("2001", true),
+        ("2001-02", true),
+        ("2001-02-28", true),
+        ("2001-02-29", false),
+        ("2001-13", false),
+        ("2026", false),
+        ("2025-07", false),
+        ("01-02-2001", false),
+        ("1850", false),
+        ("yesterday", false),
+    ] {
+        let mut i = full();
+        i.date_of_birth = Some(dob.into());
+        assert_eq!(i.validate(TODAY).is_ok(), ok, "date_of_birth {dob}");
+    }
+    let mut i = full();
+    i.captured_on = Some("2025-06-02".into());
+    assert_eq!(fields(i.validate(TODAY).unwrap_err()), ["captured_on"]);
+    i.captured_on = Some("2025-01".into());
+    assert_eq!(fields(i.validate(TODAY).unwrap_err()), ["captured_on"]);
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let i = RegistrationInput {
+        names: vec![NameInput::Text("Ri 한검".into())],
+        power: Some("north korea".into()),
+        date_of_birth: Some("2030".into()),
+        ..Default::default()
+    };
+    let f = fields(i.validate(TODAY).unwrap_err());
+    for want in [
+        "names[0]",
+        "power",
+        "captured_on",
+        "date_of_birth",
+        "rank",
+        "service_number",
+    ] {
+        assert!(f.iter().any(|x| x == want), "{want} not reported in {f:?}");
+    }
+}
+
+#[test]
+fn names_are_checked_for_script_and_characters() {
+    assert_eq!(Script::detect("Ри Хан Гём"), Ok(Script::Cyrl));
+    assert_eq!(Script::detect("Ri Han-gŏm"), Ok(Script::Latn));
+    assert_eq!(Script::detect("李漢劍"), Ok(Script::Hani));
+    assert!(Script::detect("Ri Хан").is_err());
+    assert!(Script::detect("123").is_err());
+    let bad = |n: &str| NameInput::Text(n.into()).validate("n").is_err();
+    assert!(bad("Ri2 Han"));
+    assert!(bad("Ri <script>"));
+    assert!(bad(""));
+    assert!(!bad("Ri Han-gŏm"));
+    assert!(!bad("Kang Kam-ch'an"));
+    let f = NameInput::Text("남궁민수".into()).validate("n").unwrap();
+    assert_eq!((f.family.as_str(), f.given.as_str()), ("남궁", "민수"));
+    let wrong = NameInput::Parts {
+        family: "Ri".into(),
+        given: None,
+        script: Some(Script::Cyrl),
+        system: None,
+        source: None,
+    };
+    assert!(wrong.validate("n").is_err());
+}
+
+#[test]
+fn unknown_fields_in_json_are_refused() {
+    let e = serde_json::from_str::<RegistrationInput>(r#"{"nmes": []}"#).unwrap_err();
+    assert!(e.to_string().contains("unknown field"), "{e}");
+}
