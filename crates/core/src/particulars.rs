@@ -650,5 +650,4 @@ impl RegistrationInput {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::expect_used)]
 mod tests;

@@ -1,1 +1,36 @@
+//! The registry on disk: one SQLite database in a data directory holding the event log, the
+//! sealed payloads (ciphertext only), the wrapped data keys and the projection.
+//!
+//! Every write runs in one `BEGIN IMMEDIATE` transaction that appends the events, their sealed
+//! payloads and MACs, updates the projection, advances the Merkle frontier and re-signs the tree
+//! head, so a crash leaves either all of it or none of it.
 
+// Tests may unwrap and index: a failure there is a failed test, not a crash in the field.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+mod error;
+mod registry;
+mod sealed;
+mod verify;
+
+pub use error::StoreError;
+pub use registry::{
+    Clock, InclusionProof, KeySource, PersonView, Registry, SystemClock, data_file,
+    default_key_file,
+};
+pub use verify::VerifyReport;
+
+/// Renders a time as RFC 3339 UTC, the form every event and checkpoint carries.
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

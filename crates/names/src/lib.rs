@@ -1,0 +1,22 @@
+//! Korean person names across scripts. Depends on nothing else in Asylon.
+//!
+//! - [`hangul`]: syllable decomposition and composition.
+//! - [`romanize`]: Hangul to Revised Romanization, McCune–Reischauer (with and without breves and
+//!   apostrophes), the DPRK's practice, and Russian Cyrillic (Kontsevich).
+//! - [`synth`]: a generator of realistic synthetic North Korean captives' names in several
+//!   scripts and spellings, for demos, tests and benchmarks.
+
+// Tests may unwrap and index: a failure there is a failed test, not a crash in the field.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+pub mod hangul;
+pub mod romanize;
+pub mod synth;

@@ -1,0 +1,819 @@
+use crate::{StoreError, rfc3339, sealed};
+use asylon_core::{
+    Actor, Class, Event, FamilyParticulars, IdentityParticulars, PersonRow, PersonStatus,
+    Projection, Registration, SealedPart, kind,
+};
+use asylon_ledger::{Checkpoint, Frontier, Hash, leaf_hash};
+use asylon_vault::{DataKey, EventMacKey, KdfParams, Kek, Signer, key_label, seal_aad};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+const DB_FILE: &str = "registry.db";
+const KEY_FILE: &str = "registry.key";
+const MIGRATIONS: [&str; 1] = [include_str!("migrations/sqlite/0001_init.sql")];
+
+pub fn data_file(dir: &Path) -> PathBuf {
+    dir.join(DB_FILE)
+}
+
+/// Where `init` writes the key file unless told otherwise. Operators should move it off the
+/// machine that holds the database and pass `--key-file`.
+pub fn default_key_file(dir: &Path) -> PathBuf {
+    dir.join(KEY_FILE)
+}
+
+/// Where "now" comes from, so tests can move time.
+pub trait Clock {
+    fn now(&self) -> OffsetDateTime;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// How the key-encryption key is obtained.
+pub enum KeySource {
+    File(PathBuf),
+    Passphrase(Zeroizing<String>),
+}
+
+/// A person's record as an authorised reader sees it.
+#[derive(Debug, serde::Serialize)]
+pub struct PersonView {
+    #[serde(flatten)]
+    pub row: PersonRow,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityParticulars>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<FamilyParticulars>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct InclusionProof {
+    pub seq: u64,
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    #[serde(with = "hex_hash")]
+    pub leaf_hash: Hash,
+    #[serde(with = "hex_hash")]
+    pub root: Hash,
+    #[serde(with = "hex_hashes")]
+    pub path: Vec<Hash>,
+}
+
+mod hex_hash {
+    pub fn serialize<S: serde::Serializer>(h: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&hex::encode(h))
+    }
+}
+
+mod hex_hashes {
+    use serde::ser::SerializeSeq;
+    pub fn serialize<S: serde::Serializer>(hs: &[[u8; 32]], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(hs.len()))?;
+        for h in hs {
+            seq.serialize_element(&hex::encode(h))?;
+        }
+        seq.end()
+    }
+}
+
+/// An event not yet in the log.
+struct NewEvent {
+    id: String,
+    person: Option<String>,
+    kind: &'static str,
+    public: String,
+    sealed: Vec<SealedPart>,
+}
+
+pub struct Registry {
+    pub(crate) conn: Connection,
+    kek: Kek,
+    pub(crate) mac_key: EventMacKey,
+    signer: Signer,
+    pub(crate) origin: String,
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    // WAL: readers never block the writer. FULL: a commit survives power loss, not only a crash.
+    // secure_delete: deleted data keys are overwritten, not left in free pages.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::Damaged(format!(
+            "schema version {version} was written by a newer Asylon (this one knows {known})"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn meta_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+fn meta_need(conn: &Connection, key: &str) -> Result<Vec<u8>, StoreError> {
+    meta_get(conn, key)?
+        .ok_or_else(|| StoreError::Damaged(format!("registry setting {key} is missing")))
+}
+
+fn meta_put(conn: &Connection, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+fn encode_frontier(f: &Frontier) -> Vec<u8> {
+    let mut out = f.size().to_be_bytes().to_vec();
+    for p in f.peaks() {
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+fn decode_frontier(bytes: &[u8]) -> Option<Frontier> {
+    let (size, rest) = bytes.split_at_checked(8)?;
+    let size = u64::from_be_bytes(size.try_into().ok()?);
+    let peaks = rest
+        .chunks(32)
+        .map(|c| <[u8; 32]>::try_from(c).ok())
+        .collect::<Option<Vec<_>>>()?;
+    Frontier::from_parts(size, peaks)
+}
+
+pub(crate) fn row_to_event(r: &rusqlite::Row<'_>) -> Result<Event, String> {
+    let seq: i64 = r.get(0).map_err(|e| e.to_string())?;
+    let text =
+        |i: usize| -> Result<String, String> { r.get(i).map_err(|e| format!("column {i}: {e}")) };
+    let sealed_bytes: Vec<u8> = r.get(8).map_err(|e| format!("sealed: {e}"))?;
+    Ok(Event {
+        seq: u64::try_from(seq).map_err(|_| "negative sequence number".to_string())?,
+        id: text(1)?,
+        at: text(2)?,
+        actor: Actor {
+            user: text(3)?,
+            org: text(4)?,
+        },
+        person: r.get(5).map_err(|e| format!("person: {e}"))?,
+        kind: text(6)?,
+        public: text(7)?,
+        sealed: sealed::decode(&sealed_bytes).map_err(str::to_string)?,
+    })
+}
+
+pub(crate) const EVENT_COLUMNS: &str =
+    "seq, id, at, actor_user, actor_org, person, kind, public, sealed, mac";
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn remove_quietly(path: &Path) {
+    let _ = std::fs::remove_file(path);
+}
+
+impl Registry {
+    /// Creates a registry in `dir`: database, KEK (new key file, or from a passphrase) and
+    /// signing key. Refuses if a registry or key file is already there; on failure removes what
+    /// it created.
+    pub fn init(
+        dir: &Path,
+        key: &KeySource,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::io("cannot create the data directory", e))?;
+        let db = data_file(dir);
+        if db.exists() {
+            return Err(StoreError::AlreadyExists(dir.display().to_string()));
+        }
+        let (kek, kdf) = match key {
+            KeySource::File(path) => {
+                if path.exists() {
+                    return Err(StoreError::AlreadyExists(format!(
+                        "{} (the key file {} exists)",
+                        dir.display(),
+                        path.display()
+                    )));
+                }
+                let kek = Kek::generate();
+                kek.write_key_file(path).map_err(|e| {
+                    StoreError::io(&format!("cannot write key file {}", path.display()), e)
+                })?;
+                (kek, None)
+            }
+            KeySource::Passphrase(p) => {
+                if p.chars().count() < 12 {
+                    return Err(StoreError::Io(
+                        "the passphrase is shorter than 12 characters; choose a longer one".into(),
+                    ));
+                }
+                let params = KdfParams::new_random();
+                (Kek::from_passphrase(p.as_bytes(), &params)?, Some(params))
+            }
+        };
+        let created = Self::create(&db, kek, kdf, actor, now);
+        if created.is_err() {
+            for suffix in ["", "-wal", "-shm"] {
+                remove_quietly(Path::new(&format!("{}{suffix}", db.display())));
+            }
+            if let KeySource::File(path) = key {
+                remove_quietly(path);
+            }
+        }
+        created
+    }
+
+    fn create(
+        db: &Path,
+        kek: Kek,
+        kdf: Option<KdfParams>,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(db)?;
+        configure(&conn)?;
+        migrate(&mut conn)?;
+        let signer = Signer::generate();
+        let origin = hex::encode(uuid::Uuid::new_v4().as_bytes());
+        {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            meta_put(&tx, "origin", origin.as_bytes())?;
+            match &kdf {
+                Some(p) => meta_put(&tx, "kek_passphrase_kdf", p.encode().as_bytes())?,
+                None => meta_put(&tx, "kek_key_file", b"1")?,
+            }
+            meta_put(&tx, "kek_check", &kek.check_value())?;
+            meta_put(&tx, "signing_public", &signer.public_key())?;
+            meta_put(&tx, "signing_wrapped", &kek.wrap_signer(&signer))?;
+            meta_put(&tx, "frontier", &encode_frontier(&Frontier::new()))?;
+            tx.commit()?;
+        }
+        let mut reg = Self {
+            conn,
+            mac_key: kek.event_mac_key(),
+            kek,
+            signer,
+            origin: origin.clone(),
+        };
+        let public = serde_json::json!({
+            "origin": origin,
+            "signing_key": hex::encode(reg.signer.public_key()),
+        })
+        .to_string();
+        reg.write(actor, now, |_, _| {
+            Ok(vec![NewEvent {
+                id: new_id(),
+                person: None,
+                kind: kind::REGISTRY_CREATED,
+                public,
+                sealed: vec![],
+            }])
+        })?;
+        Ok(reg)
+    }
+
+    /// Opens an existing registry; a wrong key file or passphrase is refused before anything else.
+    pub fn open(dir: &Path, key: &KeySource) -> Result<Self, StoreError> {
+        let db = data_file(dir);
+        if !db.exists() {
+            return Err(StoreError::NoRegistry(dir.display().to_string()));
+        }
+        let mut conn = Connection::open_with_flags(
+            &db,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&conn)?;
+        migrate(&mut conn)?;
+        let kdf = meta_get(&conn, "kek_passphrase_kdf")?;
+        let kek = match (key, kdf) {
+            (KeySource::File(path), None) => Kek::read_key_file(path)?,
+            (KeySource::Passphrase(p), Some(kdf)) => {
+                let params = std::str::from_utf8(&kdf)
+                    .ok()
+                    .and_then(KdfParams::decode)
+                    .ok_or_else(|| {
+                        StoreError::Damaged("passphrase parameters unreadable".into())
+                    })?;
+                Kek::from_passphrase(p.as_bytes(), &params)?
+            }
+            (KeySource::File(_), Some(_)) => {
+                return Err(StoreError::Io(
+                    "this registry's key comes from a passphrase: give --passphrase-env VAR".into(),
+                ));
+            }
+            (KeySource::Passphrase(_), None) => {
+                return Err(StoreError::Io(
+                    "this registry's key is in a key file: give --key-file FILE".into(),
+                ));
+            }
+        };
+        if !kek.matches(&meta_need(&conn, "kek_check")?) {
+            return Err(asylon_vault::VaultError::WrongKey.into());
+        }
+        let signer = kek.unwrap_signer(&meta_need(&conn, "signing_wrapped")?)?;
+        let origin = String::from_utf8(meta_need(&conn, "origin")?)
+            .map_err(|_| StoreError::Damaged("origin is not text".into()))?;
+        Ok(Self {
+            conn,
+            mac_key: kek.event_mac_key(),
+            kek,
+            signer,
+            origin,
+        })
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub fn public_key(&self) -> [u8; 32] {
+        self.signer.public_key()
+    }
+
+    /// Runs one write: `build` sees the open transaction and returns the events to append; they
+    /// are appended with their MACs, the projection updated, the frontier advanced and the tree
+    /// head re-signed, all in one `BEGIN IMMEDIATE` transaction.
+    fn write<F>(
+        &mut self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        build: F,
+    ) -> Result<Vec<Event>, StoreError>
+    where
+        F: FnOnce(&Transaction<'_>, &Kek) -> Result<Vec<NewEvent>, StoreError>,
+    {
+        let at = rfc3339(now);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut frontier = decode_frontier(&meta_need(&tx, "frontier")?).ok_or_else(|| {
+            StoreError::Damaged("the stored Merkle frontier is unreadable".into())
+        })?;
+        let new = build(&tx, &self.kek)?;
+        let mut written = Vec::with_capacity(new.len());
+        {
+            let mut insert = tx.prepare_cached(&format!(
+                "INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ))?;
+            for n in new {
+                let ev = Event {
+                    seq: frontier.size() + 1,
+                    id: n.id,
+                    at: at.clone(),
+                    actor: actor.clone(),
+                    person: n.person,
+                    kind: n.kind.to_string(),
+                    public: n.public,
+                    sealed: n.sealed,
+                };
+                let leaf = leaf_hash(&ev.leaf_bytes());
+                let mac = self.mac_key.mac(ev.seq, &leaf);
+                insert.execute(params![
+                    ev.seq as i64,
+                    ev.id,
+                    ev.at,
+                    ev.actor.user,
+                    ev.actor.org,
+                    ev.person,
+                    ev.kind,
+                    ev.public,
+                    sealed::encode(&ev.sealed),
+                    &mac[..],
+                ])?;
+                frontier.push(leaf);
+                project(&tx, &ev)?;
+                written.push(ev);
+            }
+        }
+        meta_put(&tx, "frontier", &encode_frontier(&frontier))?;
+        let sig = self.signer.sign(&Checkpoint::signed_body(
+            &self.origin,
+            frontier.size(),
+            &frontier.root(),
+            &at,
+        ));
+        meta_put(&tx, "head_time", at.as_bytes())?;
+        meta_put(&tx, "head_signature", &sig)?;
+        tx.commit()?;
+        Ok(written)
+    }
+
+    /// Registers validated captives in one transaction and returns their case numbers in order.
+    pub fn register(
+        &mut self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        regs: &[Registration],
+    ) -> Result<Vec<String>, StoreError> {
+        let written = self.write(actor, now, |tx, kek| {
+            let mut next: i64 = tx.query_row("SELECT COUNT(*) FROM persons", [], |r| r.get(0))?;
+            let mut find =
+                tx.prepare_cached("SELECT case_no FROM persons WHERE external_id = ?1")?;
+            let mut put_key = tx.prepare_cached(
+                "INSERT INTO data_keys (person, class, wrapped) VALUES (?1, ?2, ?3)",
+            )?;
+            let mut seen = HashSet::new();
+            let mut out = Vec::with_capacity(regs.len());
+            for reg in regs {
+                if let Some(ext) = &reg.core.external_id {
+                    let existing: Option<String> =
+                        find.query_row([ext], |r| r.get(0)).optional()?;
+                    if let Some(case) = existing {
+                        return Err(StoreError::DuplicateExternalId {
+                            external_id: ext.clone(),
+                            case,
+                        });
+                    }
+                    if !seen.insert(ext.clone()) {
+                        return Err(StoreError::Invalid(vec![asylon_core::FieldError {
+                            field: "external_id".into(),
+                            reason: format!("{ext} appears twice in one registration batch"),
+                        }]));
+                    }
+                }
+                next += 1;
+                let case = format!("AS-{next:06}");
+                let id = new_id();
+                let mut parts = Vec::with_capacity(2);
+                let identity = Zeroizing::new(
+                    serde_json::to_vec(&reg.identity)
+                        .map_err(|e| StoreError::Damaged(e.to_string()))?,
+                );
+                let family = (!reg.family.is_empty())
+                    .then(|| serde_json::to_vec(&reg.family).map(Zeroizing::new))
+                    .transpose()
+                    .map_err(|e| StoreError::Damaged(e.to_string()))?;
+                for (class, plain) in [(Class::Identity, Some(identity)), (Class::Family, family)] {
+                    let Some(plain) = plain else { continue };
+                    let dk = DataKey::generate();
+                    put_key.execute(params![
+                        case,
+                        class.as_str(),
+                        kek.wrap(&key_label(&case, class.as_str()), &dk)
+                    ])?;
+                    parts.push(SealedPart {
+                        class,
+                        ciphertext: dk.seal(&seal_aad(&case, class.as_str(), &id), &plain),
+                    });
+                }
+                out.push(NewEvent {
+                    id,
+                    person: Some(case),
+                    kind: kind::PERSON_REGISTERED,
+                    public: serde_json::to_string(&reg.core)
+                        .map_err(|e| StoreError::Damaged(e.to_string()))?,
+                    sealed: parts,
+                });
+            }
+            Ok(out)
+        })?;
+        Ok(written.into_iter().filter_map(|e| e.person).collect())
+    }
+
+    /// Every external id already registered, so an interrupted import can be run again and skip
+    /// what it had finished.
+    pub fn external_ids(&self) -> Result<HashSet<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT external_id FROM persons WHERE external_id IS NOT NULL")?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
+    pub fn person(&self, case: &str) -> Result<PersonRow, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("{PERSON_SELECT} WHERE case_no = ?1"))?;
+        stmt.query_row([case], person_from_row)
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownPerson(case.to_string()))?
+    }
+
+    pub fn persons(&self) -> Result<Vec<PersonRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("{PERSON_SELECT} ORDER BY case_no"))?;
+        let rows = stmt.query_map([], person_from_row)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r??);
+        }
+        Ok(out)
+    }
+
+    /// Opens a person's sealed classes for `actor` and records the read as an event.
+    pub fn show_person(
+        &mut self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        case: &str,
+    ) -> Result<PersonView, StoreError> {
+        let row = self.person(case)?;
+        if row.status == PersonStatus::Erased {
+            return Ok(PersonView {
+                row,
+                identity: None,
+                family: None,
+            });
+        }
+        let ev = self.event(row.registered_seq)?;
+        let mut identity = None;
+        let mut family = None;
+        let mut read = Vec::new();
+        for part in &ev.sealed {
+            let plain = self.open_part(case, &ev, part)?;
+            let damaged = |e: serde_json::Error| {
+                StoreError::Damaged(format!("sealed {} of {case}: {e}", part.class.as_str()))
+            };
+            match part.class {
+                Class::Identity => {
+                    identity = Some(serde_json::from_slice(&plain).map_err(damaged)?)
+                }
+                Class::Family => family = Some(serde_json::from_slice(&plain).map_err(damaged)?),
+                Class::Medical | Class::Statements => continue,
+            }
+            read.push(part.class.as_str());
+        }
+        let public = serde_json::json!({ "classes": read }).to_string();
+        let person = case.to_string();
+        self.write(actor, now, |_, _| {
+            Ok(vec![NewEvent {
+                id: new_id(),
+                person: Some(person),
+                kind: kind::SEALED_READ,
+                public,
+                sealed: vec![],
+            }])
+        })?;
+        Ok(PersonView {
+            row,
+            identity,
+            family,
+        })
+    }
+
+    fn open_part(
+        &self,
+        case: &str,
+        ev: &Event,
+        part: &SealedPart,
+    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        let class = part.class.as_str();
+        let wrapped: Vec<u8> = self
+            .conn
+            .query_row(
+                "SELECT wrapped FROM data_keys WHERE person = ?1 AND class = ?2",
+                params![case, class],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::Erased {
+                case: case.to_string(),
+            })?;
+        let dk = self.kek.unwrap_key(&key_label(case, class), &wrapped)?;
+        Ok(dk.open(&seal_aad(case, class, &ev.id), &part.ciphertext)?)
+    }
+
+    /// Crypto-shreds a person: destroys his data keys, records the erasure and its reason, and
+    /// checkpoints the WAL so no copy of the keys stays in it.
+    pub fn erase(
+        &mut self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        case: &str,
+        reason: &str,
+    ) -> Result<u64, StoreError> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(StoreError::Invalid(vec![asylon_core::FieldError {
+                field: "reason".into(),
+                reason: "give the reason for the erasure (1 to 500 characters)".into(),
+            }]));
+        }
+        let row = self.person(case)?;
+        if row.status == PersonStatus::Erased {
+            return Err(StoreError::Erased {
+                case: case.to_string(),
+            });
+        }
+        let person = case.to_string();
+        let written = self.write(actor, now, |tx, _| {
+            let mut classes: Vec<String> = tx
+                .prepare("SELECT class FROM data_keys WHERE person = ?1")?
+                .query_map([&person], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            classes.sort();
+            tx.execute("DELETE FROM data_keys WHERE person = ?1", [&person])?;
+            Ok(vec![NewEvent {
+                id: new_id(),
+                person: Some(person.clone()),
+                kind: kind::PERSON_ERASED,
+                public: serde_json::json!({ "reason": reason, "keys_destroyed": classes })
+                    .to_string(),
+                sealed: vec![],
+            }])
+        })?;
+        // Move the overwritten pages into the main file and empty the WAL, which still holds the
+        // pages as they were before the keys were deleted.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(written.first().map(|e| e.seq).unwrap_or_default())
+    }
+
+    pub fn event(&self, seq: u64) -> Result<Event, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE seq = ?1"
+        ))?;
+        stmt.query_row([seq as i64], |r| Ok(row_to_event(r)))
+            .optional()?
+            .ok_or(StoreError::UnknownEvent(seq))?
+            .map_err(|reason| StoreError::Tampered { seq, reason })
+    }
+
+    /// Events in log order, all or those about one person.
+    pub fn events(&self, person: Option<&str>) -> Result<Vec<Event>, StoreError> {
+        let (sql, args): (String, Vec<&str>) = match person {
+            Some(p) => (
+                format!("SELECT {EVENT_COLUMNS} FROM events WHERE person = ?1 ORDER BY seq"),
+                vec![p],
+            ),
+            None => (
+                format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"),
+                vec![],
+            ),
+        };
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let seq: i64 = r.get(0)?;
+            out.push(row_to_event(r).map_err(|reason| StoreError::Tampered {
+                seq: seq as u64,
+                reason,
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// A fresh signed checkpoint of the current log.
+    pub fn checkpoint(&self, now: OffsetDateTime) -> Result<Checkpoint, StoreError> {
+        let frontier = decode_frontier(&meta_need(&self.conn, "frontier")?).ok_or_else(|| {
+            StoreError::Damaged("the stored Merkle frontier is unreadable".into())
+        })?;
+        let time = rfc3339(now);
+        let root = frontier.root();
+        let body = Checkpoint::signed_body(&self.origin, frontier.size(), &root, &time);
+        Ok(Checkpoint {
+            origin: self.origin.clone(),
+            size: frontier.size(),
+            root,
+            time,
+            key_id: asylon_vault::key_id(&self.signer.public_key()),
+            signature: self.signer.sign(&body).to_vec(),
+        })
+    }
+
+    /// The stored signed tree head: (size, root, time, signature).
+    pub(crate) fn signed_head(&self) -> Result<(Frontier, String, Vec<u8>), StoreError> {
+        let frontier = decode_frontier(&meta_need(&self.conn, "frontier")?).ok_or_else(|| {
+            StoreError::VerifyFailed("the stored Merkle frontier is unreadable".into())
+        })?;
+        let time = String::from_utf8(meta_need(&self.conn, "head_time")?)
+            .map_err(|_| StoreError::VerifyFailed("the signed head's time is not text".into()))?;
+        Ok((frontier, time, meta_need(&self.conn, "head_signature")?))
+    }
+
+    /// Rebuilds the projection from the events, in one transaction.
+    pub fn rebuild(&mut self) -> Result<usize, StoreError> {
+        let projection = self.replay()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM persons", [])?;
+        for row in projection.persons.values() {
+            insert_person(&tx, row)?;
+        }
+        tx.commit()?;
+        Ok(projection.persons.len())
+    }
+
+    pub(crate) fn replay(&self) -> Result<Projection, StoreError> {
+        let mut p = Projection::default();
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"))?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let seq: i64 = r.get(0)?;
+            let ev = row_to_event(r).map_err(|reason| StoreError::Tampered {
+                seq: seq as u64,
+                reason,
+            })?;
+            p.apply(&ev)
+                .map_err(|e| StoreError::Damaged(e.to_string()))?;
+        }
+        Ok(p)
+    }
+}
+
+const PERSON_SELECT: &str = "SELECT case_no, external_id, power, captured_on, captured_at, status, registered_seq, last_seq FROM persons";
+
+fn person_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<PersonRow, StoreError>> {
+    let status: String = r.get(5)?;
+    let case_no: String = r.get(0)?;
+    let Some(status) = PersonStatus::parse(&status) else {
+        return Ok(Err(StoreError::Damaged(format!(
+            "{case_no} has unknown status {status:?}"
+        ))));
+    };
+    Ok(Ok(PersonRow {
+        case_no,
+        external_id: r.get(1)?,
+        power: r.get(2)?,
+        captured_on: r.get(3)?,
+        captured_at: r.get(4)?,
+        status,
+        registered_seq: r.get::<_, i64>(6)? as u64,
+        last_seq: r.get::<_, i64>(7)? as u64,
+    }))
+}
+
+fn insert_person(tx: &Transaction<'_>, row: &PersonRow) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO persons (case_no, external_id, power, captured_on, captured_at, status, registered_seq, last_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        row.case_no,
+        row.external_id,
+        row.power,
+        row.captured_on,
+        row.captured_at,
+        row.status.as_str(),
+        row.registered_seq as i64,
+        row.last_seq as i64
+    ])?;
+    Ok(())
+}
+
+/// Applies one event to the stored projection, using the same rules as a replay.
+fn project(tx: &Transaction<'_>, ev: &Event) -> Result<(), StoreError> {
+    let Some(case) = ev.person.as_deref() else {
+        return Ok(());
+    };
+    if ev.kind == kind::PERSON_REGISTERED {
+        let mut p = Projection::default();
+        p.apply(ev)
+            .map_err(|e| StoreError::Damaged(e.to_string()))?;
+        for row in p.persons.values() {
+            insert_person(tx, row)?;
+        }
+        return Ok(());
+    }
+    // Every other kind acts on an existing row: load it, apply, store it back.
+    let mut p = Projection::default();
+    let mut stmt = tx.prepare_cached(&format!("{PERSON_SELECT} WHERE case_no = ?1"))?;
+    if let Some(row) = stmt.query_row([case], person_from_row).optional()? {
+        let row = row?;
+        p.persons.insert(row.case_no.clone(), row);
+    }
+    p.apply(ev)
+        .map_err(|e| StoreError::Damaged(e.to_string()))?;
+    if let Some(row) = p.persons.get(case) {
+        tx.prepare_cached("UPDATE persons SET status = ?2, last_seq = ?3 WHERE case_no = ?1")?
+            .execute(params![case, row.status.as_str(), row.last_seq as i64])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! `ledger verify`: recompute the Merkle tree over every event, check each event's MAC, the signed
+//! head, the projection against a replay, and optionally that the log extends an earlier
+//! checkpoint. The first failure is named by its sequence number.
+
+use crate::StoreError;
+use crate::registry::{EVENT_COLUMNS, InclusionProof, Registry, row_to_event};
+use asylon_core::Projection;
+use asylon_ledger::{
+    Checkpoint, Hash, consistency_proof, inclusion_proof, leaf_hash, root, verify_consistency,
+};
+
+#[derive(Debug, serde::Serialize)]
+pub struct VerifyReport {
+    pub size: u64,
+    pub root: String,
+    pub persons: usize,
+    /// Size of the earlier checkpoint the log was proven to extend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extends_checkpoint: Option<u64>,
+}
+
+fn tampered(seq: u64, reason: impl Into<String>) -> StoreError {
+    StoreError::Tampered {
+        seq,
+        reason: reason.into(),
+    }
+}
+
+impl Registry {
+    /// Reads every event in order, checking positions and MACs; returns the leaf hashes and the
+    /// replayed projection.
+    fn checked_leaves(&self) -> Result<(Vec<Hash>, Projection), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"))?;
+        let mut rows = stmt.query([])?;
+        let mut leaves = Vec::new();
+        let mut projection = Projection::default();
+        while let Some(r) = rows.next()? {
+            let expected = leaves.len() as u64 + 1;
+            let seq = r
+                .get::<_, i64>(0)
+                .ok()
+                .and_then(|s| u64::try_from(s).ok())
+                .ok_or_else(|| {
+                    tampered(expected, "the sequence number is not a positive integer")
+                })?;
+            if seq != expected {
+                return Err(tampered(
+                    expected,
+                    format!(
+                        "event {expected} is missing: the log goes from {} to {seq}",
+                        expected - 1
+                    ),
+                ));
+            }
+            let ev = row_to_event(r).map_err(|e| tampered(seq, format!("unreadable: {e}")))?;
+            let mac: Vec<u8> = r
+                .get(9)
+                .map_err(|e| tampered(seq, format!("MAC unreadable: {e}")))?;
+            let leaf = leaf_hash(&ev.leaf_bytes());
+            if !self.mac_key.verify(seq, &leaf, &mac) {
+                return Err(tampered(
+                    seq,
+                    format!(
+                        "event {seq} ({}, id {}) does not match its MAC: it was altered, moved, \
+                         or inserted by someone without the registry key",
+                        ev.kind, ev.id
+                    ),
+                ));
+            }
+            projection
+                .apply(&ev)
+                .map_err(|e| tampered(seq, format!("the event cannot be applied: {e}")))?;
+            leaves.push(leaf);
+        }
+        Ok((leaves, projection))
+    }
+
+    pub fn verify(&self, earlier: Option<&Checkpoint>) -> Result<VerifyReport, StoreError> {
+        let (leaves, replayed) = self.checked_leaves()?;
+        let size = leaves.len() as u64;
+        let tree_root = root(&leaves);
+
+        let (head, head_time, head_sig) = self.signed_head()?;
+        if head.size() > size {
+            return Err(tampered(
+                size + 1,
+                format!(
+                    "events {} to {} are missing from the end of the log (the signed head has {})",
+                    size + 1,
+                    head.size(),
+                    head.size()
+                ),
+            ));
+        }
+        if head.size() < size {
+            return Err(tampered(
+                head.size() + 1,
+                format!(
+                    "event {} was appended after the last signed head (size {})",
+                    head.size() + 1,
+                    head.size()
+                ),
+            ));
+        }
+        if head.root() != tree_root {
+            return Err(StoreError::VerifyFailed(
+                "the events do not hash to the stored tree head: the head was altered".into(),
+            ));
+        }
+        let body = Checkpoint::signed_body(&self.origin, size, &tree_root, &head_time);
+        if !asylon_vault::verify_signature(&self.public_key(), &body, &head_sig) {
+            return Err(StoreError::VerifyFailed(
+                "the stored tree head's signature does not verify".into(),
+            ));
+        }
+
+        let stored = self.persons()?;
+        if stored.len() != replayed.persons.len() {
+            return Err(StoreError::VerifyFailed(format!(
+                "the projection holds {} persons but the events register {}: run `asylon rebuild`",
+                stored.len(),
+                replayed.persons.len()
+            )));
+        }
+        for row in &stored {
+            if replayed.persons.get(&row.case_no) != Some(row) {
+                return Err(StoreError::VerifyFailed(format!(
+                    "the projection of {} differs from a replay of the events: run `asylon rebuild`",
+                    row.case_no
+                )));
+            }
+        }
+
+        let extends_checkpoint = match earlier {
+            None => None,
+            Some(cp) => {
+                self.check_checkpoint(cp, &leaves)?;
+                Some(cp.size)
+            }
+        };
+        Ok(VerifyReport {
+            size,
+            root: hex::encode(tree_root),
+            persons: stored.len(),
+            extends_checkpoint,
+        })
+    }
+
+    /// Checks an earlier checkpoint: ours, validly signed, and a prefix of the current log.
+    fn check_checkpoint(&self, cp: &Checkpoint, leaves: &[Hash]) -> Result<(), StoreError> {
+        let fail = |m: String| Err(StoreError::VerifyFailed(m));
+        if cp.origin != self.origin {
+            return fail(format!(
+                "the checkpoint is for registry {}, not this one ({})",
+                cp.origin, self.origin
+            ));
+        }
+        if cp.key_id != asylon_vault::key_id(&self.public_key()) {
+            return fail(format!(
+                "the checkpoint was signed by key {}, not this registry's",
+                cp.key_id
+            ));
+        }
+        if !asylon_vault::verify_signature(&self.public_key(), &cp.body(), &cp.signature) {
+            return fail("the checkpoint's signature does not verify: it was altered".into());
+        }
+        let size = leaves.len() as u64;
+        if cp.size > size {
+            return fail(format!(
+                "the checkpoint has {} events but the log has only {size}: events were removed",
+                cp.size
+            ));
+        }
+        let proof = consistency_proof(leaves, cp.size)
+            .map_err(|e| StoreError::VerifyFailed(e.to_string()))?;
+        verify_consistency(cp.size, size, &cp.root, &root(leaves), &proof).map_err(|_| {
+            StoreError::VerifyFailed(format!(
+                "the log does not extend the checkpoint of size {}: its first {} events were rewritten",
+                cp.size, cp.size
+            ))
+        })
+    }
+
+    /// An inclusion proof of event `seq` in the current tree, checked before it is returned.
+    pub fn prove(&self, seq: u64) -> Result<InclusionProof, StoreError> {
+        let (leaves, _) = self.checked_leaves()?;
+        let index = seq.checked_sub(1).ok_or(StoreError::UnknownEvent(seq))?;
+        let leaf = *usize::try_from(index)
+            .ok()
+            .and_then(|i| leaves.get(i))
+            .ok_or(StoreError::UnknownEvent(seq))?;
+        let path =
+            inclusion_proof(&leaves, index).map_err(|e| StoreError::VerifyFailed(e.to_string()))?;
+        let tree_root = root(&leaves);
+        let size = leaves.len() as u64;
+        asylon_ledger::verify_inclusion(&leaf, index, size, &path, &tree_root)
+            .map_err(|e| StoreError::VerifyFailed(e.to_string()))?;
+        Ok(InclusionProof {
+            seq,
+            leaf_index: index,
+            tree_size: size,
+            leaf_hash: leaf,
+            root: tree_root,
+            path,
+        })
+    }
+}
