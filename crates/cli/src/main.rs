@@ -1,1 +1,169 @@
-fn main() {}
+//! `asylon`: the command-line interface to a registry.
+
+mod commands;
+mod import;
+mod output;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "asylon",
+    version,
+    about = "Protected registry of prisoners of war"
+)]
+struct Cli {
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the registry is and how to unlock it.
+#[derive(Args, Clone)]
+pub struct RegistryArgs {
+    /// Data directory of the registry.
+    #[arg(long, global = true, env = "ASYLON_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Key file holding the key-encryption key (default: DATA_DIR/registry.key).
+    #[arg(long, global = true, env = "ASYLON_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Name of an environment variable holding the passphrase, instead of a key file.
+    #[arg(long, global = true, conflicts_with = "key_file")]
+    pub passphrase_env: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new registry: database, key-encryption key and signing key.
+    Init,
+    /// Register, show, list and erase captives.
+    #[command(subcommand)]
+    Person(PersonCommand),
+    /// Register many captives from a CSV file.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Read the event log.
+    #[command(subcommand)]
+    Event(EventCommand),
+    /// Checkpoints, verification and proofs of the Merkle log.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+    /// Rebuild the projection (current state) from the events.
+    Rebuild,
+    /// Create a demo registry with synthetic captives and show it.
+    Demo {
+        /// How many synthetic captives.
+        #[arg(long, default_value_t = 300)]
+        count: usize,
+    },
+    /// Generate synthetic data for tests and benchmarks.
+    #[command(subcommand)]
+    Synth(SynthCommand),
+}
+
+#[derive(Subcommand)]
+enum PersonCommand {
+    /// Register one captive from JSON particulars (a file, or - for standard input).
+    Register { file: PathBuf },
+    /// Show one captive, opening his sealed classes (the read is recorded).
+    Show {
+        case: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List captives (public facts only).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Crypto-shred a captive: destroy his data keys so his sealed data is unreadable everywhere.
+    Erase {
+        case: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// CSV with header external_id,names,date_of_birth,rank,service_number,power,captured_on,captured_at.
+    Persons { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum EventCommand {
+    List {
+        #[arg(long)]
+        person: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Print a signed checkpoint (size, root, time, key id, signature) as JSON.
+    Checkpoint,
+    /// Recompute the log, check every event, the signed head and the projection; with
+    /// --checkpoint, prove the log extends that earlier checkpoint.
+    Verify {
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Print an inclusion proof for an event (by sequence number) or a person's registration.
+    Prove { target: String },
+}
+
+#[derive(Subcommand)]
+enum SynthCommand {
+    /// Write an import CSV of synthetic captives to standard output or --out.
+    Persons {
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let r = &cli.registry;
+    match cli.command {
+        Command::Init => commands::init(r),
+        Command::Person(PersonCommand::Register { file }) => commands::register(r, &file),
+        Command::Person(PersonCommand::Show { case, json }) => commands::show(r, &case, json),
+        Command::Person(PersonCommand::List { json }) => commands::list(r, json),
+        Command::Person(PersonCommand::Erase { case, reason }) => {
+            commands::erase(r, &case, &reason)
+        }
+        Command::Import(ImportCommand::Persons { file }) => import::persons(r, &file),
+        Command::Event(EventCommand::List { person, json }) => {
+            commands::events(r, person.as_deref(), json)
+        }
+        Command::Ledger(LedgerCommand::Checkpoint) => commands::checkpoint(r),
+        Command::Ledger(LedgerCommand::Verify { checkpoint }) => {
+            commands::verify(r, checkpoint.as_deref())
+        }
+        Command::Ledger(LedgerCommand::Prove { target }) => commands::prove(r, &target),
+        Command::Rebuild => commands::rebuild(r),
+        Command::Demo { count } => commands::demo(r, count),
+        Command::Synth(SynthCommand::Persons { count, seed, out }) => {
+            import::synth_persons(count, seed, out.as_deref())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

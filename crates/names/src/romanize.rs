@@ -91,7 +91,7 @@ fn syllable(s: Syllable, prev: Option<Syllable>, system: System) -> String {
         System::Rr if s.initial == 5 && prev.is_some_and(|p| p.final_ == 8) => "l",
         System::Rr => at(&RR_INITIAL, s.initial),
         System::Kontsevich if s.initial == 5 && prev.is_some_and(|p| p.final_ == 8) => "л",
-        _ if s.initial == 5 && after_l_or_n => "l",
+        System::Mr | System::MrPlain if s.initial == 5 && after_l_or_n => "l",
         // ㄴ after ㄹ assimilates to [l] (철남 Ch'ŏl-lam).
         System::Mr | System::MrPlain | System::Dprk
             if s.initial == 2 && prev.is_some_and(|p| p.final_ == 8) =>
@@ -206,6 +206,9 @@ mod tests {
     fn voicing_and_liquids_follow_the_previous_sound() {
         assert_eq!(romanize_word("철남", Mr), "Ch'ŏl-lam");
         assert_eq!(romanize_word("일복", Kontsevich), "Иль Бок");
+        assert_eq!(romanize_word("윤룡", Kontsevich), "Юн Рён");
+        assert_eq!(romanize_word("윤룡", Dprk), "Yun Ryong");
+        assert_eq!(romanize_word("윤룡", MrPlain), "Yun-lyong");
         assert_eq!(romanize_word("국철", MrPlain), "Kuk-chol");
         assert_eq!(romanize_word("Ab", Rr), "Ab");
     }

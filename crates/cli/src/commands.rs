@@ -1,0 +1,283 @@
+//! One function per command: parse what is needed, call the registry, print.
+
+use crate::RegistryArgs;
+use crate::output::{CheckpointJson, EventJson, event_line, person_text};
+use anyhow::{Context, Result, anyhow, bail};
+use asylon_core::{Actor, RegistrationInput};
+use asylon_store::{KeySource, Registry, StoreError, default_key_file};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+pub fn data_dir(r: &RegistryArgs) -> Result<PathBuf> {
+    r.data_dir
+        .clone()
+        .ok_or_else(|| anyhow!("no registry given: pass --data-dir DIR or set ASYLON_DATA_DIR"))
+}
+
+fn key_source(r: &RegistryArgs, dir: &Path) -> Result<KeySource> {
+    match &r.passphrase_env {
+        Some(var) => {
+            let p = Zeroizing::new(std::env::var(var).map_err(|_| {
+                anyhow!("the environment variable {var} named by --passphrase-env is not set")
+            })?);
+            if p.is_empty() {
+                bail!("the environment variable {var} is empty");
+            }
+            Ok(KeySource::Passphrase(p))
+        }
+        None => Ok(KeySource::File(
+            r.key_file.clone().unwrap_or_else(|| default_key_file(dir)),
+        )),
+    }
+}
+
+pub fn open(r: &RegistryArgs) -> Result<Registry> {
+    let dir = data_dir(r)?;
+    Ok(Registry::open(&dir, &key_source(r, &dir)?)?)
+}
+
+/// Who is acting. Until accounts exist (the server), the operating-system user on this machine.
+pub fn actor() -> Actor {
+    let user = std::env::var("ASYLON_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "operator".into());
+    Actor {
+        user,
+        org: "local".into(),
+    }
+}
+
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+pub fn init(r: &RegistryArgs) -> Result<()> {
+    let dir = data_dir(r)?;
+    let key = key_source(r, &dir)?;
+    let reg = Registry::init(&dir, &key, &actor(), now())?;
+    println!("created registry {} in {}", reg.origin(), dir.display());
+    match key {
+        KeySource::File(p) => println!(
+            "key file: {} (keep a copy off this machine; without it the sealed data is lost)",
+            p.display()
+        ),
+        KeySource::Passphrase(_) => {
+            println!("key: derived from the passphrase with Argon2id (it is stored nowhere)")
+        }
+    }
+    println!(
+        "signing key id: {}",
+        asylon_vault::key_id(&reg.public_key())
+    );
+    Ok(())
+}
+
+fn read_input(file: &Path) -> Result<String> {
+    let mut text = String::new();
+    if file == Path::new("-") {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read standard input")?;
+    } else {
+        text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+    }
+    Ok(text)
+}
+
+pub fn register(r: &RegistryArgs, file: &Path) -> Result<()> {
+    let text = read_input(file)?;
+    let input: RegistrationInput = serde_json::from_str(&text).map_err(|e| {
+        anyhow!("the particulars are not valid JSON of the expected shape (see docs/particulars.md): {e}")
+    })?;
+    let now = now();
+    let reg = input.validate(now.date()).map_err(StoreError::Invalid)?;
+    let mut registry = open(r)?;
+    let cases = registry.register(&actor(), now, &[reg])?;
+    for c in cases {
+        println!("{c}");
+    }
+    Ok(())
+}
+
+pub fn show(r: &RegistryArgs, case: &str, json: bool) -> Result<()> {
+    let mut registry = open(r)?;
+    let view = registry.show_person(&actor(), now(), case)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        print!("{}", person_text(&view));
+    }
+    Ok(())
+}
+
+pub fn list(r: &RegistryArgs, json: bool) -> Result<()> {
+    let registry = open(r)?;
+    let persons = registry.persons()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&persons)?);
+        return Ok(());
+    }
+    for p in &persons {
+        println!(
+            "{}  {:<10}  {}  captured {}  {}",
+            p.case_no,
+            p.status.as_str(),
+            p.power,
+            p.captured_on,
+            p.external_id.as_deref().unwrap_or("")
+        );
+    }
+    println!("{} persons", persons.len());
+    Ok(())
+}
+
+pub fn erase(r: &RegistryArgs, case: &str, reason: &str) -> Result<()> {
+    let mut registry = open(r)?;
+    let seq = registry.erase(&actor(), now(), case, reason)?;
+    println!("{case} erased (event {seq}): his data keys are destroyed");
+    Ok(())
+}
+
+pub fn events(r: &RegistryArgs, person: Option<&str>, json: bool) -> Result<()> {
+    let registry = open(r)?;
+    if let Some(p) = person {
+        registry.person(p)?;
+    }
+    let events = registry.events(person)?;
+    if json {
+        let out: Vec<EventJson<'_>> = events.iter().map(EventJson::new).collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for e in &events {
+            println!("{}", event_line(e));
+        }
+    }
+    Ok(())
+}
+
+pub fn checkpoint(r: &RegistryArgs) -> Result<()> {
+    let registry = open(r)?;
+    let cp = registry.checkpoint(now())?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&CheckpointJson::new(&cp, &registry.public_key()))?
+    );
+    Ok(())
+}
+
+pub fn verify(r: &RegistryArgs, checkpoint: Option<&Path>) -> Result<()> {
+    let registry = open(r)?;
+    let earlier = match checkpoint {
+        Some(path) => Some(CheckpointJson::parse(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        )?),
+        None => None,
+    };
+    let report = registry.verify(earlier.as_ref())?;
+    println!(
+        "ok: {} events, root {}, {} persons; every event matches its MAC, the signed head and the projection",
+        report.size, report.root, report.persons
+    );
+    if let Some(n) = report.extends_checkpoint {
+        println!("ok: the log extends the checkpoint of size {n} (consistency proof verified)");
+    }
+    Ok(())
+}
+
+pub fn prove(r: &RegistryArgs, target: &str) -> Result<()> {
+    let registry = open(r)?;
+    let seq = match target.parse::<u64>() {
+        Ok(seq) => seq,
+        Err(_) => registry.person(target)?.registered_seq,
+    };
+    let proof = registry.prove(seq)?;
+    println!("{}", serde_json::to_string_pretty(&proof)?);
+    Ok(())
+}
+
+pub fn rebuild(r: &RegistryArgs) -> Result<()> {
+    let mut registry = open(r)?;
+    let n = registry.rebuild()?;
+    println!("rebuilt the projection from the events: {n} persons");
+    Ok(())
+}
+
+/// The motivating case (DESIGN): two soldiers captured in January 2025.
+const DEMO_CAPTIVES: [&str; 2] = [
+    r#"{"external_id": "DEMO-RI", "names": ["리한검", "Ri Han Gom", "Ли Хан Гом"],
+        "date_of_birth": "2005", "rank": "private", "not_stated": ["service_number"],
+        "power": "KP", "captured_on": "2025-01-09", "captured_at": "Kursk region",
+        "next_of_kin": "mother (name withheld)"}"#,
+    r#"{"external_id": "DEMO-PAEK", "names": ["백광철", "Paek Kwang Chol"],
+        "date_of_birth": "2004-03", "rank": "private", "service_number": "4731129",
+        "power": "KP", "captured_on": "2025-01-09", "captured_at": "Kursk region"}"#,
+];
+
+pub fn demo(r: &RegistryArgs, count: usize) -> Result<()> {
+    let dir = match &r.data_dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("asylon-demo-{}", now().unix_timestamp_nanos())),
+    };
+    let args = RegistryArgs {
+        data_dir: Some(dir.clone()),
+        key_file: r.key_file.clone(),
+        passphrase_env: r.passphrase_env.clone(),
+    };
+    init(&args)?;
+    let mut registry = open(&args)?;
+    let now = now();
+    let mut regs = Vec::new();
+    for text in DEMO_CAPTIVES {
+        let input: RegistrationInput = serde_json::from_str(text)?;
+        regs.push(input.validate(now.date()).map_err(StoreError::Invalid)?);
+    }
+    let cases = registry.register(&actor(), now, &regs)?;
+    drop(registry);
+
+    let csv = dir.join("synthetic-captives.csv");
+    crate::import::synth_persons(count, 2025, Some(&csv))?;
+    crate::import::persons(&args, &csv)?;
+
+    let mut registry = open(&args)?;
+    let erased = format!("AS-{:06}", cases.len() + 3);
+    registry.erase(&actor(), now, &erased, "demo: a data subject's erasure")?;
+    println!("\nThe first captives (public facts only):");
+    for p in registry.persons()?.iter().take(6) {
+        println!(
+            "  {}  {:<10} {} captured {}",
+            p.case_no,
+            p.status.as_str(),
+            p.power,
+            p.captured_on
+        );
+    }
+    if let Some(first) = cases.first() {
+        println!("\nOne record, opened (the read itself is recorded as an event):");
+        print!(
+            "{}",
+            person_text(&registry.show_person(&actor(), now, first)?)
+        );
+    }
+    println!("\nAn erased record:");
+    print!(
+        "{}",
+        person_text(&registry.show_person(&actor(), now, &erased)?)
+    );
+    let report = registry.verify(None)?;
+    println!(
+        "\nLedger: {} events, root {} — verified.",
+        report.size, report.root
+    );
+    println!(
+        "\nTry:\n  asylon --data-dir {d} person list\n  asylon --data-dir {d} person show {first}\n  \
+         asylon --data-dir {d} event list --person {first}\n  asylon --data-dir {d} ledger checkpoint\n  \
+         asylon --data-dir {d} ledger verify",
+        d = dir.display(),
+        first = cases.first().map(String::as_str).unwrap_or("AS-000001")
+    );
+    Ok(())
+}

@@ -1,0 +1,275 @@
+//! `import persons`: a CSV of captives, registered all or nothing as far as validity goes, in
+//! committed batches as far as a crash goes.
+//!
+//! Pass one streams the whole file and validates every row, collecting every problem with its
+//! line; a single bad row means nothing is registered. Pass two streams it again and registers
+//! rows in batches of [`BATCH`], each batch one transaction, printing an acknowledgement after each
+//! commit. A re-run after a crash skips the external ids already registered, so an interrupted
+//! import is completed by running it again.
+
+use crate::RegistryArgs;
+use crate::commands::{actor, now, open};
+use anyhow::{Context, Result, bail};
+use asylon_core::{Art17Field, Registration, RegistrationInput, particulars::NameInput};
+use asylon_names::synth;
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::Path;
+use time::Date;
+
+pub const HEADER: [&str; 8] = [
+    "external_id",
+    "names",
+    "date_of_birth",
+    "rank",
+    "service_number",
+    "power",
+    "captured_on",
+    "captured_at",
+];
+const BATCH: usize = 1000;
+/// How many bad rows are printed; the count of all of them is always given.
+const SHOWN_ERRORS: usize = 200;
+
+/// Column index of each [`HEADER`] field in this file.
+struct Columns([usize; 8]);
+
+impl Columns {
+    fn from_header(h: &csv::StringRecord) -> Result<Self> {
+        let mut idx = [usize::MAX; 8];
+        for (i, name) in h.iter().enumerate() {
+            let name = name.trim().trim_start_matches('\u{feff}');
+            match HEADER.iter().position(|x| *x == name) {
+                Some(k) if idx.get(k) == Some(&usize::MAX) => {
+                    if let Some(slot) = idx.get_mut(k) {
+                        *slot = i;
+                    }
+                }
+                Some(_) => bail!("line 1: column {name:?} appears twice in the header"),
+                None => bail!(
+                    "line 1: unknown column {name:?}; the header must be {}",
+                    HEADER.join(",")
+                ),
+            }
+        }
+        if let Some(k) = idx.iter().position(|i| *i == usize::MAX) {
+            bail!(
+                "line 1: column {:?} is missing; the header must be {}",
+                HEADER.get(k).unwrap_or(&""),
+                HEADER.join(",")
+            );
+        }
+        Ok(Self(idx))
+    }
+
+    fn get<'r>(&self, rec: &'r csv::StringRecord, field: usize) -> &'r str {
+        self.0
+            .get(field)
+            .and_then(|i| rec.get(*i))
+            .unwrap_or("")
+            .trim()
+    }
+}
+
+fn row_input(rec: &csv::StringRecord, c: &Columns) -> RegistrationInput {
+    let opt = |k: usize| Some(c.get(rec, k).to_string()).filter(|s| !s.is_empty());
+    let mut not_stated = Vec::new();
+    for (k, field) in [
+        (2, Art17Field::DateOfBirth),
+        (3, Art17Field::Rank),
+        (4, Art17Field::ServiceNumber),
+    ] {
+        if opt(k).is_none() {
+            not_stated.push(field);
+        }
+    }
+    RegistrationInput {
+        external_id: opt(0),
+        names: c
+            .get(rec, 1)
+            .split('|')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| NameInput::Text(n.to_string()))
+            .collect(),
+        date_of_birth: opt(2),
+        rank: opt(3),
+        service_number: opt(4),
+        not_stated,
+        power: opt(5),
+        captured_on: opt(6),
+        captured_at: opt(7),
+        ..Default::default()
+    }
+}
+
+/// Validates one row; `seen` maps external ids to the line that first used them.
+fn check_row(
+    rec: &csv::StringRecord,
+    c: &Columns,
+    today: Date,
+    line: u64,
+    seen: &mut HashMap<String, u64>,
+) -> Result<Registration, Vec<String>> {
+    let input = row_input(rec, c);
+    let mut problems = Vec::new();
+    match &input.external_id {
+        None => problems.push(
+            "external_id: is required in an import (it lets a re-run skip what is done)"
+                .to_string(),
+        ),
+        Some(id) => {
+            if let Some(first) = seen.insert(id.clone(), line) {
+                problems.push(format!("external_id: {id} is already used on line {first}"));
+            }
+        }
+    }
+    match input.validate(today) {
+        Ok(reg) if problems.is_empty() => Ok(reg),
+        Ok(_) => Err(problems),
+        Err(errors) => {
+            problems.extend(errors.iter().map(ToString::to_string));
+            Err(problems)
+        }
+    }
+}
+
+fn reader(file: &Path) -> Result<csv::Reader<std::fs::File>> {
+    let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    Ok(csv::ReaderBuilder::new().has_headers(true).from_reader(f))
+}
+
+pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
+    let now = now();
+    let today = now.date();
+    // Open first: a wrong key is reported before a long validation pass.
+    let mut registry = open(r)?;
+
+    // Pass one: validate everything.
+    let mut rdr = reader(file)?;
+    let cols = Columns::from_header(rdr.headers().context("line 1: cannot read the header")?)?;
+    let mut seen = HashMap::new();
+    let mut bad: Vec<(u64, String)> = Vec::new();
+    let mut rows = 0u64;
+    for rec in rdr.records() {
+        rows += 1;
+        match rec {
+            Err(e) => {
+                let line = e.position().map_or(rows + 1, |p| p.line());
+                bad.push((line, format!("unreadable row: {e}")));
+            }
+            Ok(rec) => {
+                let line = rec.position().map_or(rows + 1, |p| p.line());
+                if let Err(problems) = check_row(&rec, &cols, today, line, &mut seen) {
+                    bad.extend(problems.into_iter().map(|p| (line, p)));
+                }
+            }
+        }
+    }
+    if !bad.is_empty() {
+        let lines: std::collections::BTreeSet<u64> = bad.iter().map(|(l, _)| *l).collect();
+        for (line, problem) in bad.iter().take(SHOWN_ERRORS) {
+            eprintln!("line {line}: {problem}");
+        }
+        if bad.len() > SHOWN_ERRORS {
+            eprintln!("... and {} more problems", bad.len() - SHOWN_ERRORS);
+        }
+        bail!(
+            "{} of {rows} rows are invalid; nothing was registered. Correct them and import the file again",
+            lines.len()
+        );
+    }
+    if rows == 0 {
+        bail!(
+            "{} has a header but no rows; nothing was registered",
+            file.display()
+        );
+    }
+
+    // Pass two: register in committed batches.
+    let existing = registry.external_ids()?;
+    let progress = std::io::stderr()
+        .is_terminal()
+        .then(|| indicatif::ProgressBar::new(rows));
+    let actor = actor();
+    let mut rdr = reader(file)?;
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut last_line = 1;
+    let (mut registered, mut skipped) = (0usize, 0usize);
+    let mut seen = HashMap::new();
+    let mut commit = |batch: &mut Vec<Registration>, last_line: u64| -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let cases = registry.register(&actor, now, batch)?;
+        registered += cases.len();
+        match &progress {
+            Some(bar) => bar.set_position(last_line - 1),
+            None => println!("committed through line {last_line}: {registered} registered"),
+        }
+        batch.clear();
+        Ok(())
+    };
+    for rec in rdr.records() {
+        let rec = rec?;
+        last_line = rec.position().map_or(last_line + 1, |p| p.line());
+        // The file was valid a moment ago; if it changed since, stop rather than guess.
+        let reg = check_row(&rec, &cols, today, last_line, &mut seen).map_err(|p| {
+            anyhow::anyhow!(
+                "line {last_line} changed during the import: {}",
+                p.join("; ")
+            )
+        })?;
+        if reg
+            .core
+            .external_id
+            .as_ref()
+            .is_some_and(|id| existing.contains(id))
+        {
+            skipped += 1;
+            continue;
+        }
+        batch.push(reg);
+        if batch.len() == BATCH {
+            commit(&mut batch, last_line)?;
+        }
+    }
+    commit(&mut batch, last_line)?;
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
+    }
+    println!(
+        "imported {}: {registered} registered, {skipped} already registered and skipped",
+        file.display()
+    );
+    Ok(())
+}
+
+/// Writes an import CSV of `count` synthetic captives (see `asylon_names::synth`).
+pub fn synth_persons(count: usize, seed: u64, out: Option<&Path>) -> Result<()> {
+    let sink: Box<dyn std::io::Write> = match out {
+        Some(p) => Box::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(sink));
+    w.write_record(HEADER)?;
+    let mut rng = synth::Rng::new(seed);
+    for i in 0..count {
+        let c = synth::captive(&mut rng);
+        let id = format!("SYN-{seed}-{i:07}");
+        w.write_record([
+            id.as_str(),
+            &c.names.join("|"),
+            c.date_of_birth.as_deref().unwrap_or(""),
+            c.rank.as_deref().unwrap_or(""),
+            c.service_number.as_deref().unwrap_or(""),
+            "KP",
+            &c.captured_on,
+            &c.captured_at,
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
