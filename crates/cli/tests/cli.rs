@@ -1,0 +1,713 @@
+//! End-to-end tests of the `asylon` binary: each test makes its own registry in a temporary
+//! directory and runs the real command, as an operator would. One test binary for the crate.
+
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_asylon");
+
+struct Reg {
+    dir: tempfile::TempDir,
+}
+
+impl Reg {
+    /// A fresh, initialised registry.
+    fn new() -> Self {
+        let r = Self::empty();
+        r.ok(&["init"]);
+        r
+    }
+
+    fn empty() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn db(&self) -> PathBuf {
+        self.data().join("registry.db")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--data-dir").arg(self.data()).args(args);
+        c.env_remove("ASYLON_KEY_FILE").env("ASYLON_USER", "tester");
+        c
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut c = self.cmd(args);
+        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        {
+            use std::io::Write;
+            let mut input = child.stdin.take().unwrap();
+            if let Some(s) = stdin {
+                input.write_all(s.as_bytes()).unwrap();
+            }
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        self.ok_in(args, None)
+    }
+
+    fn ok_in(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let o = self.run(args, stdin);
+        assert!(
+            o.status.success(),
+            "asylon {args:?} failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    /// Runs a command that must fail; returns its error output.
+    fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let o = self.run(args, stdin);
+        assert!(
+            !o.status.success(),
+            "asylon {args:?} should have failed but printed:\n{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8(o.stderr).unwrap()
+    }
+
+    fn file(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    fn event_count(&self) -> i64 {
+        let c = Connection::open(self.db()).unwrap();
+        c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    fn persons_json(&self) -> Vec<serde_json::Value> {
+        serde_json::from_str(&self.ok(&["person", "list", "--json"])).unwrap()
+    }
+
+    /// Runs SQL on the database file the way an attacker holding it would: the append-only
+    /// triggers are only a guard against mistakes, so drop them first.
+    fn tamper(&self, sql: &str) {
+        let c = Connection::open(self.db()).unwrap();
+        c.execute_batch(
+            "DROP TRIGGER IF EXISTS events_are_never_updated;
+             DROP TRIGGER IF EXISTS events_are_never_deleted;",
+        )
+        .unwrap();
+        c.execute_batch(sql).unwrap();
+    }
+}
+
+fn person_json(ext: &str, name: &str) -> String {
+    format!(
+        r#"{{"external_id": "{ext}", "names": ["{name}"], "date_of_birth": "2001-04-12",
+            "rank": "private", "service_number": "SN{ext}", "power": "KP",
+            "captured_on": "2025-01-09", "captured_at": "Kursk region"}}"#
+    )
+}
+
+fn csv(rows: &[&str]) -> String {
+    let mut s = String::from(
+        "external_id,names,date_of_birth,rank,service_number,power,captured_on,captured_at\n",
+    );
+    for r in rows {
+        s.push_str(r);
+        s.push('\n');
+    }
+    s
+}
+
+/// A registry with `n` registered captives T-0001.. (events 2..=n+1).
+fn with_captives(n: usize) -> Reg {
+    let r = Reg::new();
+    let rows: Vec<String> = (1..=n)
+        .map(|i| format!("T-{i:04},김철{i}|Kim Chol,2001-04-12,private,SN{i:05},KP,2025-01-09,Kursk"))
+        .collect();
+    // Names may not hold digits: build valid names from a fixed syllable table instead.
+    let syl = ["철", "광", "명", "성", "혁", "일", "남", "영", "국", "수"];
+    let rows: Vec<String> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            let g = format!("{}{}", syl[i % 10], syl[(i / 10) % 10]);
+            format!("T-{:04},김{g},2001-04-12,private,SN{:05},KP,2025-01-09,Kursk", i + 1, i + 1)
+        })
+        .collect();
+    let refs: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let f = r.file("t.csv", &csv(&refs));
+    r.ok(&["import", "persons", f.to_str().unwrap()]);
+    r
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration, display, listing
+
+#[test]
+fn a_registered_captive_is_shown_with_all_his_name_forms_and_partial_birth_date() {
+    let r = Reg::new();
+    let case = r.ok_in(
+        &["person", "register", "-"],
+        Some(
+            r#"{"external_id": "UA-1", "names": ["리한검", {"family": "Ri", "given": "Han Gom", "system": "dprk"}, "Ри Хан Гём"],
+                "date_of_birth": "2005", "rank": "private", "not_stated": ["service_number"],
+                "power": "KP", "captured_on": "2025-01-09", "father_first_name": "Chol"}"#,
+        ),
+    );
+    assert_eq!(case.trim(), "AS-000001");
+    let shown = r.ok(&["person", "show", "AS-000001"]);
+    for want in ["리한검 (Hang, native)", "Ri Han Gom (Latn, dprk)", "Ри Хан Гём (Cyrl, adhoc)", "2005", "Chol", "(not stated)"] {
+        assert!(shown.contains(want), "{want} missing from:\n{shown}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&r.ok(&["person", "show", "AS-000001", "--json"])).unwrap();
+    assert_eq!(json["identity"]["names"][1]["family"], "Ri");
+    assert_eq!(json["status"], "registered");
+    // The list carries only public facts.
+    let list = r.ok(&["person", "list"]);
+    assert!(list.contains("AS-000001") && !list.contains("리한검"), "{list}");
+    // Each show was recorded as a read of sealed classes, by whom.
+    let events: Vec<serde_json::Value> =
+        serde_json::from_str(&r.ok(&["event", "list", "--person", "AS-000001", "--json"])).unwrap();
+    let reads: Vec<_> = events.iter().filter(|e| e["kind"] == "person.sealed_read").collect();
+    assert_eq!(reads.len(), 2);
+    assert_eq!(reads[0]["actor"]["user"], "tester");
+    assert_eq!(reads[0]["public"]["classes"], serde_json::json!(["identity", "family"]));
+}
+
+#[test]
+fn init_refuses_to_overwrite_an_existing_registry() {
+    let r = Reg::new();
+    let before = std::fs::read(r.data().join("registry.key")).unwrap();
+    let e = r.fails(&["init"], None);
+    assert!(e.contains("already exists"), "{e}");
+    assert_eq!(std::fs::read(r.data().join("registry.key")).unwrap(), before);
+    let e = Reg::empty().fails(&["person", "list"], None);
+    assert!(e.contains("asylon init"), "{e}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input: a clear error, and nothing written
+
+#[test]
+fn bad_particulars_are_refused_with_the_reason_and_nothing_is_written() {
+    let r = Reg::new();
+    let before = r.event_count();
+    let cases: [(&str, &str); 6] = [
+        ("{not json", "not valid JSON"),
+        (r#"{"names": ["김철"], "nmae": 1}"#, "unknown field"),
+        (
+            r#"{"names": ["김철"], "rank": "private", "service_number": "1", "power": "KP", "captured_on": "2025-01-09"}"#,
+            "date_of_birth: is missing",
+        ),
+        (
+            r#"{"names": ["김철"], "date_of_birth": "2999-01", "rank": "private", "service_number": "1", "power": "KP", "captured_on": "2025-01-09"}"#,
+            "date_of_birth: 2999-01 is in the future",
+        ),
+        (
+            r#"{"names": [], "date_of_birth": "2001", "rank": "private", "service_number": "1", "power": "KP", "captured_on": "2025-01-09"}"#,
+            "names: at least one name form",
+        ),
+        (
+            r#"{"names": ["김철"], "date_of_birth": "2001", "rank": "private", "service_number": "1", "power": "Korea", "captured_on": "2099-01-09"}"#,
+            "captured_on: 2099-01-09 is in the future",
+        ),
+    ];
+    for (input, want) in cases {
+        let e = r.fails(&["person", "register", "-"], Some(input));
+        assert!(e.contains(want), "for {input}: expected {want:?} in {e}");
+    }
+    assert_eq!(r.event_count(), before);
+    r.ok(&["ledger", "verify"]);
+}
+
+#[test]
+fn a_csv_with_any_bad_row_registers_nothing_and_names_every_bad_line() {
+    let r = Reg::new();
+    let before = r.event_count();
+    let good = "A-1,김철|Kim Chol,2001-04-12,private,123,KP,2025-01-09,Kursk";
+    let file = r.file(
+        "bad.csv",
+        &csv(&[
+            good,
+            // line 3: dates in the wrong columns
+            "A-2,리명,2025-01-09,private,124,KP,2001-04-12,Kursk",
+            good.replace("A-1", "A-3").as_str(),
+            // line 5: the same external id as line 2
+            "A-1,박성,2002,private,125,KP,2025-01-09,Kursk",
+            // line 6: no name, a power that is not a code
+            "A-6,,2002,private,126,North Korea,2025-01-09,Kursk",
+            // line 7: a name with a digit, a date that does not exist
+            "A-7,Kim1,2001-02-30,private,127,KP,2025-01-09,Kursk",
+        ]),
+    );
+    let e = r.fails(&["import", "persons", file.to_str().unwrap()], None);
+    for want in [
+        "line 3: date_of_birth",
+        "line 5: external_id: A-1 is already used on line 2",
+        "line 6: names",
+        "line 6: power",
+        "line 7: names[0]",
+        "line 7: date_of_birth",
+        "4 of 6 rows are invalid; nothing was registered",
+    ] {
+        assert!(e.contains(want), "expected {want:?} in:\n{e}");
+    }
+    assert!(!e.contains("line 2:") && !e.contains("line 4:"), "{e}");
+    assert_eq!(r.event_count(), before);
+
+    for (content, want) in [
+        ("external_id,names\nA,B\n", "column \"date_of_birth\" is missing"),
+        (
+            "external_id,names,date_of_birth,rank,service_number,power,captured_on,captured_at,extra\n",
+            "unknown column \"extra\"",
+        ),
+        (&csv(&[]), "no rows"),
+        (&csv(&["A-1,김철,2001"]), "line 2: unreadable row"),
+    ] {
+        let f = r.file("h.csv", content);
+        let e = r.fails(&["import", "persons", f.to_str().unwrap()], None);
+        assert!(e.contains(want), "expected {want:?} in:\n{e}");
+    }
+    let e = r.fails(&["import", "persons", "/nonexistent.csv"], None);
+    assert!(e.contains("cannot open"), "{e}");
+    assert_eq!(r.event_count(), before);
+}
+
+#[test]
+fn columns_may_come_in_any_order_and_empty_art_17_cells_are_recorded_refusals() {
+    let r = Reg::new();
+    let f = r.file(
+        "o.csv",
+        "names,external_id,power,captured_on,captured_at,rank,service_number,date_of_birth\n\
+         리한검|Ли Хан Гом,B-1,KP,2025-01-09,Kursk,,,\n",
+    );
+    r.ok(&["import", "persons", f.to_str().unwrap()]);
+    let events: Vec<serde_json::Value> =
+        serde_json::from_str(&r.ok(&["event", "list", "--json"])).unwrap();
+    let reg = events.iter().find(|e| e["kind"] == "person.registered").unwrap();
+    assert_eq!(
+        reg["public"]["not_stated"],
+        serde_json::json!(["date_of_birth", "rank", "service_number"])
+    );
+}
+
+#[test]
+fn a_wrong_or_unreadable_key_is_refused_before_anything_is_written() {
+    let r = with_captives(2);
+    let before = r.event_count();
+    let other = Reg::new();
+    let other_key = other.data().join("registry.key");
+    let e = r.fails(&["--key-file", other_key.to_str().unwrap(), "person", "show", "AS-000001"], None);
+    assert!(e.contains("does not open this registry"), "{e}");
+    let garbage = r.file("garbage.key", "hello");
+    let e = r.fails(&["--key-file", garbage.to_str().unwrap(), "person", "list"], None);
+    assert!(e.contains("not an Asylon key file"), "{e}");
+    let e = r.fails(&["--key-file", "/nonexistent/key", "person", "list"], None);
+    assert!(e.contains("cannot read key file"), "{e}");
+    assert_eq!(r.event_count(), before);
+}
+
+#[test]
+fn a_passphrase_registry_opens_only_with_the_passphrase() {
+    let r = Reg::empty();
+    let run = |pass: &str, args: &[&str]| {
+        let mut c = r.cmd(args);
+        c.env("PASS", pass).output().unwrap()
+    };
+    let o = run("short", &["--passphrase-env", "PASS", "init"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("shorter than 12"));
+    let o = run("correct horse battery", &["--passphrase-env", "PASS", "init"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!r.data().join("registry.key").exists());
+    let o = run("correct horse battery", &["--passphrase-env", "PASS", "person", "list"]);
+    assert!(o.status.success());
+    let o = run("correct horse batterz", &["--passphrase-env", "PASS", "person", "list"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("wrong key file or wrong passphrase"));
+    let o = run("x", &["person", "list"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("give --passphrase-env"));
+    let o = r.cmd(&["--passphrase-env", "UNSET_VAR_X", "person", "list"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("UNSET_VAR_X"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tampering with the database file
+
+fn verify_fails_at(r: &Reg, seq: u64) -> String {
+    let e = r.fails(&["ledger", "verify"], None);
+    assert!(e.contains(&format!("at event {seq}:")), "expected event {seq} named in:\n{e}");
+    e
+}
+
+#[test]
+fn a_changed_byte_in_an_event_is_found_and_named() {
+    let r = with_captives(8);
+    r.ok(&["ledger", "verify"]);
+    // Edit the file itself, not through SQL: find T-0005's public payload and change one byte.
+    let mut bytes = std::fs::read(r.db()).unwrap();
+    let needle = b"\"external_id\":\"T-0005\"";
+    let at = bytes.windows(needle.len()).position(|w| w == needle).expect("payload on disk");
+    bytes[at + needle.len() - 2] = b'9';
+    std::fs::write(r.db(), &bytes).unwrap();
+    // T-0005 is the fifth registration, after the registry.created event: event 6.
+    let e = verify_fails_at(&r, 6);
+    assert!(e.contains("does not match its MAC"), "{e}");
+}
+
+#[test]
+fn a_flipped_bit_in_a_sealed_payload_is_found_and_named() {
+    let r = with_captives(4);
+    r.tamper("UPDATE events SET sealed = substr(sealed, 1, 20) || X'00' || substr(sealed, 22) WHERE seq = 3");
+    verify_fails_at(&r, 3);
+}
+
+#[test]
+fn a_deleted_event_is_found_and_named() {
+    let r = with_captives(6);
+    r.tamper("DELETE FROM events WHERE seq = 4");
+    let e = verify_fails_at(&r, 4);
+    assert!(e.contains("event 4 is missing"), "{e}");
+}
+
+#[test]
+fn events_removed_from_the_end_are_found() {
+    let r = with_captives(6);
+    r.tamper("DELETE FROM events WHERE seq >= 6");
+    let e = verify_fails_at(&r, 6);
+    assert!(e.contains("missing from the end"), "{e}");
+}
+
+#[test]
+fn two_swapped_events_are_found_and_the_first_named() {
+    let r = with_captives(6);
+    r.tamper(
+        "UPDATE events SET seq = -1 WHERE seq = 3;
+         UPDATE events SET seq = 3 WHERE seq = 4;
+         UPDATE events SET seq = 4 WHERE seq = -1;",
+    );
+    verify_fails_at(&r, 3);
+}
+
+#[test]
+fn an_inserted_event_is_found_and_named() {
+    let r = with_captives(6);
+    // Make room at 4 and put a copy of event 3 (with its own valid MAC) there.
+    r.tamper(
+        "UPDATE events SET seq = seq + 1000 WHERE seq >= 4;
+         UPDATE events SET seq = seq - 999 WHERE seq >= 1004;
+         INSERT INTO events SELECT 4, id, at, actor_user, actor_org, person, kind, public, sealed, mac
+           FROM events WHERE seq = 3;",
+    );
+    verify_fails_at(&r, 4);
+    // Appended at the end, it is found as well.
+    let r = with_captives(3);
+    r.tamper(
+        "INSERT INTO events SELECT 5, id, at, actor_user, actor_org, person, kind, public, sealed, mac
+           FROM events WHERE seq = 4;",
+    );
+    verify_fails_at(&r, 5);
+}
+
+#[test]
+fn an_altered_projection_is_found_and_rebuild_restores_it() {
+    let r = with_captives(3);
+    r.tamper("UPDATE persons SET status = 'erased' WHERE case_no = 'AS-000002'");
+    let e = r.fails(&["ledger", "verify"], None);
+    assert!(e.contains("projection of AS-000002 differs"), "{e}");
+    r.ok(&["rebuild"]);
+    r.ok(&["ledger", "verify"]);
+    assert_eq!(r.persons_json()[1]["status"], "registered");
+}
+
+#[test]
+fn the_append_only_guard_refuses_updates_through_sql() {
+    let r = with_captives(2);
+    let c = Connection::open(r.db()).unwrap();
+    let e = c.execute("UPDATE events SET kind = 'x' WHERE seq = 2", []).unwrap_err();
+    assert!(e.to_string().contains("append-only"), "{e}");
+    assert!(c.execute("DELETE FROM events WHERE seq = 2", []).is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoints and proofs
+
+#[test]
+fn the_log_extends_an_earlier_checkpoint_and_a_forged_or_foreign_one_is_refused() {
+    let r = with_captives(5);
+    let cp = r.ok(&["ledger", "checkpoint"]);
+    let cp_file = r.file("cp.json", &cp);
+    let cp_json: serde_json::Value = serde_json::from_str(&cp).unwrap();
+    assert_eq!(cp_json["size"], 6);
+    r.ok_in(&["person", "register", "-"], Some(&person_json("N-1", "박성")));
+    let out = r.ok(&["ledger", "verify", "--checkpoint", cp_file.to_str().unwrap()]);
+    assert!(out.contains("extends the checkpoint of size 6"), "{out}");
+
+    // Altered size: the signature no longer matches.
+    let mut forged = cp_json.clone();
+    forged["size"] = serde_json::json!(5);
+    let f = r.file("forged.json", &forged.to_string());
+    let e = r.fails(&["ledger", "verify", "--checkpoint", f.to_str().unwrap()], None);
+    assert!(e.contains("signature does not verify"), "{e}");
+
+    // A checkpoint of another registry.
+    let other = with_captives(5);
+    let f = r.file("other.json", &other.ok(&["ledger", "checkpoint"]));
+    let e = r.fails(&["ledger", "verify", "--checkpoint", f.to_str().unwrap()], None);
+    assert!(e.contains("not this one"), "{e}");
+
+    // Not a checkpoint at all.
+    let f = r.file("junk.json", "{\"size\": 1}");
+    let e = r.fails(&["ledger", "verify", "--checkpoint", f.to_str().unwrap()], None);
+    assert!(e.contains("not checkpoint JSON"), "{e}");
+}
+
+#[test]
+fn a_rewritten_history_does_not_extend_the_checkpoint_taken_before() {
+    // Whoever holds the key can build a second history and MAC it; verify alone cannot tell
+    // which is real, but a checkpoint of one is refused by the other.
+    let r = with_captives(5);
+    let f = r.file("cp.json", &r.ok(&["ledger", "checkpoint"]));
+    // Same origin and key make a fair fork: copy the registry, then let both diverge.
+    let fork = Reg::empty();
+    copy_dir(&r.data(), &fork.data());
+    r.ok_in(&["person", "register", "-"], Some(&person_json("N-1", "박성")));
+    r.ok(&["ledger", "verify", "--checkpoint", f.to_str().unwrap()]);
+    // The fork has a different history for the same size: a checkpoint of it is refused by r.
+    fork.ok_in(&["person", "register", "-"], Some(&person_json("N-2", "최일")));
+    let fork_cp = r.file("fork.json", &fork.ok(&["ledger", "checkpoint"]));
+    let e = r.fails(&["ledger", "verify", "--checkpoint", fork_cp.to_str().unwrap()], None);
+    assert!(e.contains("does not extend the checkpoint"), "{e}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn an_inclusion_proof_is_printed_for_a_case_and_for_a_sequence_number() {
+    let r = with_captives(7);
+    let p: serde_json::Value =
+        serde_json::from_str(&r.ok(&["ledger", "prove", "AS-000003"])).unwrap();
+    assert_eq!(p["seq"], 4);
+    assert_eq!(p["tree_size"], 8);
+    assert_eq!(p["path"].as_array().unwrap().len(), 3);
+    let cp: serde_json::Value = serde_json::from_str(&r.ok(&["ledger", "checkpoint"])).unwrap();
+    assert_eq!(p["root"], cp["root"]);
+    let p2: serde_json::Value = serde_json::from_str(&r.ok(&["ledger", "prove", "4"])).unwrap();
+    assert_eq!(p, p2);
+    assert!(r.fails(&["ledger", "prove", "99"], None).contains("no event"));
+    assert!(r.fails(&["ledger", "prove", "AS-999999"], None).contains("no person"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// What is on disk
+
+/// The database and WAL bytes as text (invalid UTF-8 replaced), so any stored UTF-8 name shows.
+fn raw_text(r: &Reg) -> String {
+    String::from_utf8_lossy(&raw_files(r)).into_owned()
+}
+
+fn raw_files(r: &Reg) -> Vec<u8> {
+    let mut all = Vec::new();
+    for suffix in ["", "-wal"] {
+        if let Ok(b) = std::fs::read(format!("{}{suffix}", r.db().display())) {
+            all.extend(b);
+        }
+    }
+    all
+}
+
+fn contains(hay: &str, needle: &str) -> bool {
+    hay.contains(needle)
+}
+
+#[test]
+fn neither_the_database_nor_its_wal_holds_a_name_a_birth_date_or_a_service_number() {
+    let r = Reg::new();
+    // Hold a connection open so the WAL is not folded into the database when commands exit.
+    let hold = Connection::open(r.db()).unwrap();
+    hold.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    let _: i64 = hold.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap();
+    let synth = r.dir.path().join("s.csv");
+    r.ok(&["synth", "persons", "--count", "300", "--seed", "9", "--out", synth.to_str().unwrap()]);
+    r.ok(&["import", "persons", synth.to_str().unwrap()]);
+    r.ok_in(
+        &["person", "register", "-"],
+        Some(
+            r#"{"names": ["리한검", "Ri Han-gŏm", "Ли Хан Гом", "Рі Хан Гом"], "date_of_birth": "2005-03-17",
+                "rank": "private", "service_number": "KPA-998877", "power": "KP",
+                "captured_on": "2025-01-09", "father_first_name": "Myongchol",
+                "next_of_kin": "Pak Sun Hui, Hoeryong"}"#,
+        ),
+    );
+    assert!(std::fs::metadata(format!("{}-wal", r.db().display())).unwrap().len() > 0);
+    let raw = raw_text(&r);
+    let mut secrets: Vec<String> = vec![
+        "리한검".into(), "Ri Han-gŏm".into(), "Ли Хан Гом".into(), "Рі Хан Гом".into(),
+        "2005-03-17".into(), "KPA-998877".into(), "Myongchol".into(), "Pak Sun Hui".into(),
+    ];
+    let mut rdr = csv::Reader::from_path(&synth).unwrap();
+    for rec in rdr.records() {
+        let rec = rec.unwrap();
+        for name in rec[1].split('|') {
+            secrets.push(name.to_string());
+            // The given name alone, too (Hangul is stored without the space).
+            if let Some((_, given)) = name.split_once(' ') {
+                if given.chars().count() >= 3 {
+                    secrets.push(given.to_string());
+                }
+            }
+        }
+        if rec[2].len() == 10 {
+            secrets.push(rec[2].to_string());
+        }
+        if !rec[4].is_empty() {
+            secrets.push(rec[4].to_string());
+        }
+    }
+    assert!(secrets.len() > 1000);
+    // A check that could not fail proves nothing: the public case numbers are there.
+    assert!(contains(&raw, "AS-000301"));
+    for s in &secrets {
+        assert!(!contains(&raw, s), "{s:?} is readable in the database files");
+    }
+    drop(hold);
+}
+
+#[test]
+fn an_erased_person_cannot_be_read_by_any_command_and_the_log_still_verifies() {
+    let r = with_captives(4);
+    let before = r.ok(&["person", "show", "AS-000002"]);
+    assert!(before.contains("SN00002"));
+    let wrapped: Vec<Vec<u8>> = {
+        let c = Connection::open(r.db()).unwrap();
+        let mut s = c.prepare("SELECT wrapped FROM data_keys WHERE person = 'AS-000002'").unwrap();
+        s.query_map([], |row| row.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(wrapped.len(), 1);
+    let e = r.fails(&["person", "erase", "AS-000002", "--reason", " "], None);
+    assert!(e.contains("reason"), "{e}");
+    let out = r.ok(&["person", "erase", "AS-000002", "--reason", "court order 17/2025"]);
+    assert!(out.contains("erased"), "{out}");
+
+    let shown = r.ok(&["person", "show", "AS-000002"]);
+    assert!(shown.contains("erased") && !shown.contains("SN00002"), "{shown}");
+    let json: serde_json::Value =
+        serde_json::from_str(&r.ok(&["person", "show", "AS-000002", "--json"])).unwrap();
+    assert!(json.get("identity").is_none(), "{json}");
+    assert_eq!(json["status"], "erased");
+    // The erasure and its reason are events.
+    let events: Vec<serde_json::Value> =
+        serde_json::from_str(&r.ok(&["event", "list", "--person", "AS-000002", "--json"])).unwrap();
+    let erasure = events.iter().find(|e| e["kind"] == "person.erased").unwrap();
+    assert_eq!(erasure["public"]["reason"], "court order 17/2025");
+    // The key bytes are gone from the files, not merely unlinked from the table.
+    let raw = raw_files(&r);
+    assert!(!raw.windows(wrapped[0].len()).any(|w| w == wrapped[0].as_slice()));
+    // Others are untouched; the log verifies; a second erasure is refused.
+    assert!(r.ok(&["person", "show", "AS-000003"]).contains("SN00003"));
+    r.ok(&["ledger", "verify"]);
+    assert!(r.fails(&["person", "erase", "AS-000002", "--reason", "again"], None).contains("was erased"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crashes
+
+/// Small deterministic generator for kill times; the seed is printed so a failure reproduces.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+#[test]
+fn an_import_killed_at_random_moments_loses_nothing_it_acknowledged() {
+    use std::io::BufRead;
+    let r = Reg::new();
+    let rows = 20_000;
+    let file = r.dir.path().join("big.csv");
+    r.ok(&["synth", "persons", "--count", &rows.to_string(), "--seed", "5", "--out", file.to_str().unwrap()]);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    println!("kill-time seed {seed}");
+    let mut rng = Lcg(seed);
+    let mut acknowledged_through = 1u64;
+    for round in 0..6 {
+        let mut child = r
+            .cmd(&["import", "persons", file.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut last = 1u64;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(n) = line
+                    .strip_prefix("committed through line ")
+                    .and_then(|rest| rest.split(':').next())
+                    .and_then(|n| n.parse().ok())
+                {
+                    last = n;
+                }
+            }
+            last
+        });
+        std::thread::sleep(std::time::Duration::from_millis(30 + rng.next() % 400));
+        // SIGKILL: no destructor, no cleanup.
+        let _ = child.kill();
+        let _ = child.wait();
+        let acked = reader.join().unwrap();
+        acknowledged_through = acknowledged_through.max(acked);
+        r.ok(&["ledger", "verify"]);
+        let present: std::collections::HashSet<String> = r
+            .persons_json()
+            .iter()
+            .map(|p| p["external_id"].as_str().unwrap().to_string())
+            .collect();
+        // Line n of the file holds SYN-5-(n-2).
+        for line in 2..=acknowledged_through {
+            let id = format!("SYN-5-{:07}", line - 2);
+            assert!(present.contains(&id), "round {round}: acknowledged {id} is missing (seed {seed})");
+        }
+        println!("round {round}: acknowledged through line {acknowledged_through}, {} present", present.len());
+    }
+    // Running it again completes the import, without duplicates.
+    r.ok(&["import", "persons", file.to_str().unwrap()]);
+    let persons = r.persons_json();
+    assert_eq!(persons.len(), rows);
+    let unique: std::collections::HashSet<_> =
+        persons.iter().map(|p| p["external_id"].as_str().unwrap()).collect();
+    assert_eq!(unique.len(), rows);
+    r.ok(&["ledger", "verify"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The demo
+
+#[test]
+fn the_demo_builds_a_registry_that_verifies() {
+    let r = Reg::empty();
+    let out = r.ok(&["demo", "--count", "50"]);
+    assert!(out.contains("리한검"), "{out}");
+    assert!(out.contains("verified"), "{out}");
+    assert_eq!(r.persons_json().len(), 52);
+    r.ok(&["ledger", "verify"]);
+}
