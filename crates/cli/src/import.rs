@@ -12,7 +12,8 @@ use crate::commands::{actor, now, open};
 use anyhow::{Context, Result, bail};
 use asylon_core::{Art17Field, Registration, RegistrationInput, particulars::NameInput};
 use asylon_names::synth;
-use std::collections::HashMap;
+use asylon_store::SealedRegistration;
+use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::Path;
 use time::Date;
@@ -145,12 +146,15 @@ pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
     // Open first: a wrong key is reported before a long validation pass.
     let mut registry = open(r)?;
 
+    let existing = registry.external_ids()?;
+
     // Pass one: validate everything.
     let mut rdr = reader(file)?;
     let cols = Columns::from_header(rdr.headers().context("line 1: cannot read the header")?)?;
     let mut seen = HashMap::new();
     let mut bad: Vec<(u64, String)> = Vec::new();
     let mut rows = 0u64;
+    let mut to_register = 0u64;
     for rec in rdr.records() {
         rows += 1;
         match rec {
@@ -160,8 +164,18 @@ pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
             }
             Ok(rec) => {
                 let line = rec.position().map_or(rows + 1, |p| p.line());
-                if let Err(problems) = check_row(&rec, &cols, today, line, &mut seen) {
-                    bad.extend(problems.into_iter().map(|p| (line, p)));
+                match check_row(&rec, &cols, today, line, &mut seen) {
+                    Err(problems) => bad.extend(problems.into_iter().map(|p| (line, p))),
+                    Ok(reg) => {
+                        if !reg
+                            .core
+                            .external_id
+                            .as_ref()
+                            .is_some_and(|id| existing.contains(id))
+                        {
+                            to_register += 1;
+                        }
+                    }
                 }
             }
         }
@@ -186,35 +200,70 @@ pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
         );
     }
 
-    // Pass two: register in committed batches.
-    let existing = registry.external_ids()?;
+    // Pass two: register in committed batches. A second thread parses, validates and seals the
+    // next batch while this one writes the current one, so the two halves of the work overlap.
+    // The case numbers are reserved up front because sealing binds them into the ciphertext.
+    let mut first_case = registry.reserve_cases(to_register)?;
+    let sealer = registry.sealer();
     let progress = std::io::stderr()
         .is_terminal()
         .then(|| indicatif::ProgressBar::new(rows));
     let actor = actor();
+    let (mut registered, mut skipped) = (0usize, 0usize);
+    std::thread::scope(|scope| -> Result<()> {
+        type Batch = Result<(Vec<SealedRegistration>, u64)>;
+        let (send, batches) = std::sync::mpsc::sync_channel::<Batch>(2);
+        let (existing, cols, sealer, skipped) = (&existing, &cols, &sealer, &mut skipped);
+        scope.spawn(move || {
+            let result = read_batches(file, cols, today, existing, skipped, |batch, last_line| {
+                let sealed = sealer.seal(first_case, &batch).map_err(anyhow::Error::from);
+                first_case += batch.len() as u64;
+                let stop = sealed.is_err();
+                send.send(sealed.map(|s| (s, last_line))).is_ok() && !stop
+            });
+            if let Err(e) = result {
+                let _ = send.send(Err(e));
+            }
+        });
+        for msg in batches {
+            let (batch, last_line) = msg?;
+            registered += registry.register_sealed(&actor, now, batch)?.len();
+            match &progress {
+                Some(bar) => bar.set_position(last_line - 1),
+                None => println!("committed through line {last_line}: {registered} registered"),
+            }
+        }
+        Ok(())
+    })?;
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
+    }
+    println!(
+        "imported {}: {registered} registered, {skipped} already registered and skipped",
+        file.display()
+    );
+    Ok(())
+}
+
+/// Reads the (already validated) file again and hands over batches of registrations with the
+/// line of their last row; stops early when `deliver` returns false.
+fn read_batches(
+    file: &Path,
+    cols: &Columns,
+    today: Date,
+    existing: &HashSet<String>,
+    skipped: &mut usize,
+    mut deliver: impl FnMut(Vec<Registration>, u64) -> bool,
+) -> Result<()> {
     let mut rdr = reader(file)?;
     let mut batch = Vec::with_capacity(BATCH);
     let mut last_line = 1;
-    let (mut registered, mut skipped) = (0usize, 0usize);
     let mut seen = HashMap::new();
-    let mut commit = |batch: &mut Vec<Registration>, last_line: u64| -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let cases = registry.register(&actor, now, batch)?;
-        registered += cases.len();
-        match &progress {
-            Some(bar) => bar.set_position(last_line - 1),
-            None => println!("committed through line {last_line}: {registered} registered"),
-        }
-        batch.clear();
-        Ok(())
-    };
     for rec in rdr.records() {
         let rec = rec?;
         last_line = rec.position().map_or(last_line + 1, |p| p.line());
         // The file was valid a moment ago; if it changed since, stop rather than guess.
-        let reg = check_row(&rec, &cols, today, last_line, &mut seen).map_err(|p| {
+        let reg = check_row(&rec, cols, today, last_line, &mut seen).map_err(|p| {
             anyhow::anyhow!(
                 "line {last_line} changed during the import: {}",
                 p.join("; ")
@@ -226,22 +275,22 @@ pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
             .as_ref()
             .is_some_and(|id| existing.contains(id))
         {
-            skipped += 1;
+            *skipped += 1;
             continue;
         }
         batch.push(reg);
-        if batch.len() == BATCH {
-            commit(&mut batch, last_line)?;
+        if batch.len() == BATCH
+            && !deliver(
+                std::mem::replace(&mut batch, Vec::with_capacity(BATCH)),
+                last_line,
+            )
+        {
+            return Ok(());
         }
     }
-    commit(&mut batch, last_line)?;
-    if let Some(bar) = &progress {
-        bar.finish_and_clear();
+    if !batch.is_empty() {
+        deliver(batch, last_line);
     }
-    println!(
-        "imported {}: {registered} registered, {skipped} already registered and skipped",
-        file.display()
-    );
     Ok(())
 }
 

@@ -1,6 +1,14 @@
 //! End-to-end tests of the `asylon` binary: each test makes its own registry in a temporary
 //! directory and runs the real command, as an operator would. One test binary for the crate.
 
+// A test may unwrap and index: a failure there is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -42,7 +50,9 @@ impl Reg {
 
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut c = self.cmd(args);
-        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = c.spawn().unwrap();
         {
             use std::io::Write;
@@ -131,7 +141,9 @@ fn csv(rows: &[&str]) -> String {
 fn with_captives(n: usize) -> Reg {
     let r = Reg::new();
     let rows: Vec<String> = (1..=n)
-        .map(|i| format!("T-{i:04},김철{i}|Kim Chol,2001-04-12,private,SN{i:05},KP,2025-01-09,Kursk"))
+        .map(|i| {
+            format!("T-{i:04},김철{i}|Kim Chol,2001-04-12,private,SN{i:05},KP,2025-01-09,Kursk")
+        })
         .collect();
     // Names may not hold digits: build valid names from a fixed syllable table instead.
     let syl = ["철", "광", "명", "성", "혁", "일", "남", "영", "국", "수"];
@@ -140,7 +152,11 @@ fn with_captives(n: usize) -> Reg {
         .enumerate()
         .map(|(i, _)| {
             let g = format!("{}{}", syl[i % 10], syl[(i / 10) % 10]);
-            format!("T-{:04},김{g},2001-04-12,private,SN{:05},KP,2025-01-09,Kursk", i + 1, i + 1)
+            format!(
+                "T-{:04},김{g},2001-04-12,private,SN{:05},KP,2025-01-09,Kursk",
+                i + 1,
+                i + 1
+            )
         })
         .collect();
     let refs: Vec<&str> = rows.iter().map(String::as_str).collect();
@@ -165,7 +181,14 @@ fn a_registered_captive_is_shown_with_all_his_name_forms_and_partial_birth_date(
     );
     assert_eq!(case.trim(), "AS-000001");
     let shown = r.ok(&["person", "show", "AS-000001"]);
-    for want in ["리한검 (Hang, native)", "Ri Han Gom (Latn, dprk)", "Ри Хан Гём (Cyrl, adhoc)", "2005", "Chol", "(not stated)"] {
+    for want in [
+        "리한검 (Hang, native)",
+        "Ri Han Gom (Latn, dprk)",
+        "Ри Хан Гём (Cyrl, adhoc)",
+        "2005",
+        "Chol",
+        "(not stated)",
+    ] {
         assert!(shown.contains(want), "{want} missing from:\n{shown}");
     }
     let json: serde_json::Value =
@@ -174,14 +197,23 @@ fn a_registered_captive_is_shown_with_all_his_name_forms_and_partial_birth_date(
     assert_eq!(json["status"], "registered");
     // The list carries only public facts.
     let list = r.ok(&["person", "list"]);
-    assert!(list.contains("AS-000001") && !list.contains("리한검"), "{list}");
+    assert!(
+        list.contains("AS-000001") && !list.contains("리한검"),
+        "{list}"
+    );
     // Each show was recorded as a read of sealed classes, by whom.
     let events: Vec<serde_json::Value> =
         serde_json::from_str(&r.ok(&["event", "list", "--person", "AS-000001", "--json"])).unwrap();
-    let reads: Vec<_> = events.iter().filter(|e| e["kind"] == "person.sealed_read").collect();
+    let reads: Vec<_> = events
+        .iter()
+        .filter(|e| e["kind"] == "person.sealed_read")
+        .collect();
     assert_eq!(reads.len(), 2);
     assert_eq!(reads[0]["actor"]["user"], "tester");
-    assert_eq!(reads[0]["public"]["classes"], serde_json::json!(["identity", "family"]));
+    assert_eq!(
+        reads[0]["public"]["classes"],
+        serde_json::json!(["identity", "family"])
+    );
 }
 
 #[test]
@@ -190,7 +222,10 @@ fn init_refuses_to_overwrite_an_existing_registry() {
     let before = std::fs::read(r.data().join("registry.key")).unwrap();
     let e = r.fails(&["init"], None);
     assert!(e.contains("already exists"), "{e}");
-    assert_eq!(std::fs::read(r.data().join("registry.key")).unwrap(), before);
+    assert_eq!(
+        std::fs::read(r.data().join("registry.key")).unwrap(),
+        before
+    );
     let e = Reg::empty().fails(&["person", "list"], None);
     assert!(e.contains("asylon init"), "{e}");
 }
@@ -266,7 +301,10 @@ fn a_csv_with_any_bad_row_registers_nothing_and_names_every_bad_line() {
     assert_eq!(r.event_count(), before);
 
     for (content, want) in [
-        ("external_id,names\nA,B\n", "column \"date_of_birth\" is missing"),
+        (
+            "external_id,names\nA,B\n",
+            "column \"date_of_birth\" is missing",
+        ),
         (
             "external_id,names,date_of_birth,rank,service_number,power,captured_on,captured_at,extra\n",
             "unknown column \"extra\"",
@@ -294,7 +332,10 @@ fn columns_may_come_in_any_order_and_empty_art_17_cells_are_recorded_refusals() 
     r.ok(&["import", "persons", f.to_str().unwrap()]);
     let events: Vec<serde_json::Value> =
         serde_json::from_str(&r.ok(&["event", "list", "--json"])).unwrap();
-    let reg = events.iter().find(|e| e["kind"] == "person.registered").unwrap();
+    let reg = events
+        .iter()
+        .find(|e| e["kind"] == "person.registered")
+        .unwrap();
     assert_eq!(
         reg["public"]["not_stated"],
         serde_json::json!(["date_of_birth", "rank", "service_number"])
@@ -307,10 +348,22 @@ fn a_wrong_or_unreadable_key_is_refused_before_anything_is_written() {
     let before = r.event_count();
     let other = Reg::new();
     let other_key = other.data().join("registry.key");
-    let e = r.fails(&["--key-file", other_key.to_str().unwrap(), "person", "show", "AS-000001"], None);
+    let e = r.fails(
+        &[
+            "--key-file",
+            other_key.to_str().unwrap(),
+            "person",
+            "show",
+            "AS-000001",
+        ],
+        None,
+    );
     assert!(e.contains("does not open this registry"), "{e}");
     let garbage = r.file("garbage.key", "hello");
-    let e = r.fails(&["--key-file", garbage.to_str().unwrap(), "person", "list"], None);
+    let e = r.fails(
+        &["--key-file", garbage.to_str().unwrap(), "person", "list"],
+        None,
+    );
     assert!(e.contains("not an Asylon key file"), "{e}");
     let e = r.fails(&["--key-file", "/nonexistent/key", "person", "list"], None);
     assert!(e.contains("cannot read key file"), "{e}");
@@ -326,16 +379,28 @@ fn a_passphrase_registry_opens_only_with_the_passphrase() {
     };
     let o = run("short", &["--passphrase-env", "PASS", "init"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("shorter than 12"));
-    let o = run("correct horse battery", &["--passphrase-env", "PASS", "init"]);
+    let o = run(
+        "correct horse battery",
+        &["--passphrase-env", "PASS", "init"],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!r.data().join("registry.key").exists());
-    let o = run("correct horse battery", &["--passphrase-env", "PASS", "person", "list"]);
+    let o = run(
+        "correct horse battery",
+        &["--passphrase-env", "PASS", "person", "list"],
+    );
     assert!(o.status.success());
-    let o = run("correct horse batterz", &["--passphrase-env", "PASS", "person", "list"]);
+    let o = run(
+        "correct horse batterz",
+        &["--passphrase-env", "PASS", "person", "list"],
+    );
     assert!(String::from_utf8_lossy(&o.stderr).contains("wrong key file or wrong passphrase"));
     let o = run("x", &["person", "list"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("give --passphrase-env"));
-    let o = r.cmd(&["--passphrase-env", "UNSET_VAR_X", "person", "list"]).output().unwrap();
+    let o = r
+        .cmd(&["--passphrase-env", "UNSET_VAR_X", "person", "list"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("UNSET_VAR_X"));
 }
 
@@ -344,7 +409,10 @@ fn a_passphrase_registry_opens_only_with_the_passphrase() {
 
 fn verify_fails_at(r: &Reg, seq: u64) -> String {
     let e = r.fails(&["ledger", "verify"], None);
-    assert!(e.contains(&format!("at event {seq}:")), "expected event {seq} named in:\n{e}");
+    assert!(
+        e.contains(&format!("at event {seq}:")),
+        "expected event {seq} named in:\n{e}"
+    );
     e
 }
 
@@ -355,7 +423,10 @@ fn a_changed_byte_in_an_event_is_found_and_named() {
     // Edit the file itself, not through SQL: find T-0005's public payload and change one byte.
     let mut bytes = std::fs::read(r.db()).unwrap();
     let needle = b"\"external_id\":\"T-0005\"";
-    let at = bytes.windows(needle.len()).position(|w| w == needle).expect("payload on disk");
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("payload on disk");
     bytes[at + needle.len() - 2] = b'9';
     std::fs::write(r.db(), &bytes).unwrap();
     // T-0005 is the fifth registration, after the registry.created event: event 6.
@@ -432,7 +503,9 @@ fn an_altered_projection_is_found_and_rebuild_restores_it() {
 fn the_append_only_guard_refuses_updates_through_sql() {
     let r = with_captives(2);
     let c = Connection::open(r.db()).unwrap();
-    let e = c.execute("UPDATE events SET kind = 'x' WHERE seq = 2", []).unwrap_err();
+    let e = c
+        .execute("UPDATE events SET kind = 'x' WHERE seq = 2", [])
+        .unwrap_err();
     assert!(e.to_string().contains("append-only"), "{e}");
     assert!(c.execute("DELETE FROM events WHERE seq = 2", []).is_err());
 }
@@ -447,26 +520,43 @@ fn the_log_extends_an_earlier_checkpoint_and_a_forged_or_foreign_one_is_refused(
     let cp_file = r.file("cp.json", &cp);
     let cp_json: serde_json::Value = serde_json::from_str(&cp).unwrap();
     assert_eq!(cp_json["size"], 6);
-    r.ok_in(&["person", "register", "-"], Some(&person_json("N-1", "박성")));
-    let out = r.ok(&["ledger", "verify", "--checkpoint", cp_file.to_str().unwrap()]);
+    r.ok_in(
+        &["person", "register", "-"],
+        Some(&person_json("N-1", "박성")),
+    );
+    let out = r.ok(&[
+        "ledger",
+        "verify",
+        "--checkpoint",
+        cp_file.to_str().unwrap(),
+    ]);
     assert!(out.contains("extends the checkpoint of size 6"), "{out}");
 
     // Altered size: the signature no longer matches.
     let mut forged = cp_json.clone();
     forged["size"] = serde_json::json!(5);
     let f = r.file("forged.json", &forged.to_string());
-    let e = r.fails(&["ledger", "verify", "--checkpoint", f.to_str().unwrap()], None);
+    let e = r.fails(
+        &["ledger", "verify", "--checkpoint", f.to_str().unwrap()],
+        None,
+    );
     assert!(e.contains("signature does not verify"), "{e}");
 
     // A checkpoint of another registry.
     let other = with_captives(5);
     let f = r.file("other.json", &other.ok(&["ledger", "checkpoint"]));
-    let e = r.fails(&["ledger", "verify", "--checkpoint", f.to_str().unwrap()], None);
+    let e = r.fails(
+        &["ledger", "verify", "--checkpoint", f.to_str().unwrap()],
+        None,
+    );
     assert!(e.contains("not this one"), "{e}");
 
     // Not a checkpoint at all.
     let f = r.file("junk.json", "{\"size\": 1}");
-    let e = r.fails(&["ledger", "verify", "--checkpoint", f.to_str().unwrap()], None);
+    let e = r.fails(
+        &["ledger", "verify", "--checkpoint", f.to_str().unwrap()],
+        None,
+    );
     assert!(e.contains("not checkpoint JSON"), "{e}");
 }
 
@@ -479,12 +569,26 @@ fn a_rewritten_history_does_not_extend_the_checkpoint_taken_before() {
     // Same origin and key make a fair fork: copy the registry, then let both diverge.
     let fork = Reg::empty();
     copy_dir(&r.data(), &fork.data());
-    r.ok_in(&["person", "register", "-"], Some(&person_json("N-1", "박성")));
+    r.ok_in(
+        &["person", "register", "-"],
+        Some(&person_json("N-1", "박성")),
+    );
     r.ok(&["ledger", "verify", "--checkpoint", f.to_str().unwrap()]);
     // The fork has a different history for the same size: a checkpoint of it is refused by r.
-    fork.ok_in(&["person", "register", "-"], Some(&person_json("N-2", "최일")));
+    fork.ok_in(
+        &["person", "register", "-"],
+        Some(&person_json("N-2", "최일")),
+    );
     let fork_cp = r.file("fork.json", &fork.ok(&["ledger", "checkpoint"]));
-    let e = r.fails(&["ledger", "verify", "--checkpoint", fork_cp.to_str().unwrap()], None);
+    let e = r.fails(
+        &[
+            "ledger",
+            "verify",
+            "--checkpoint",
+            fork_cp.to_str().unwrap(),
+        ],
+        None,
+    );
     assert!(e.contains("does not extend the checkpoint"), "{e}");
 }
 
@@ -508,8 +612,14 @@ fn an_inclusion_proof_is_printed_for_a_case_and_for_a_sequence_number() {
     assert_eq!(p["root"], cp["root"]);
     let p2: serde_json::Value = serde_json::from_str(&r.ok(&["ledger", "prove", "4"])).unwrap();
     assert_eq!(p, p2);
-    assert!(r.fails(&["ledger", "prove", "99"], None).contains("no event"));
-    assert!(r.fails(&["ledger", "prove", "AS-999999"], None).contains("no person"));
+    assert!(
+        r.fails(&["ledger", "prove", "99"], None)
+            .contains("no event")
+    );
+    assert!(
+        r.fails(&["ledger", "prove", "AS-999999"], None)
+            .contains("no person")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -540,9 +650,20 @@ fn neither_the_database_nor_its_wal_holds_a_name_a_birth_date_or_a_service_numbe
     // Hold a connection open so the WAL is not folded into the database when commands exit.
     let hold = Connection::open(r.db()).unwrap();
     hold.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
-    let _: i64 = hold.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap();
+    let _: i64 = hold
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .unwrap();
     let synth = r.dir.path().join("s.csv");
-    r.ok(&["synth", "persons", "--count", "300", "--seed", "9", "--out", synth.to_str().unwrap()]);
+    r.ok(&[
+        "synth",
+        "persons",
+        "--count",
+        "300",
+        "--seed",
+        "9",
+        "--out",
+        synth.to_str().unwrap(),
+    ]);
     r.ok(&["import", "persons", synth.to_str().unwrap()]);
     r.ok_in(
         &["person", "register", "-"],
@@ -553,11 +674,22 @@ fn neither_the_database_nor_its_wal_holds_a_name_a_birth_date_or_a_service_numbe
                 "next_of_kin": "Pak Sun Hui, Hoeryong"}"#,
         ),
     );
-    assert!(std::fs::metadata(format!("{}-wal", r.db().display())).unwrap().len() > 0);
+    assert!(
+        std::fs::metadata(format!("{}-wal", r.db().display()))
+            .unwrap()
+            .len()
+            > 0
+    );
     let raw = raw_text(&r);
     let mut secrets: Vec<String> = vec![
-        "리한검".into(), "Ri Han-gŏm".into(), "Ли Хан Гом".into(), "Рі Хан Гом".into(),
-        "2005-03-17".into(), "KPA-998877".into(), "Myongchol".into(), "Pak Sun Hui".into(),
+        "리한검".into(),
+        "Ri Han-gŏm".into(),
+        "Ли Хан Гом".into(),
+        "Рі Хан Гом".into(),
+        "2005-03-17".into(),
+        "KPA-998877".into(),
+        "Myongchol".into(),
+        "Pak Sun Hui".into(),
     ];
     let mut rdr = csv::Reader::from_path(&synth).unwrap();
     for rec in rdr.records() {
@@ -565,10 +697,10 @@ fn neither_the_database_nor_its_wal_holds_a_name_a_birth_date_or_a_service_numbe
         for name in rec[1].split('|') {
             secrets.push(name.to_string());
             // The given name alone, too (Hangul is stored without the space).
-            if let Some((_, given)) = name.split_once(' ') {
-                if given.chars().count() >= 3 {
-                    secrets.push(given.to_string());
-                }
+            if let Some((_, given)) = name.split_once(' ')
+                && given.chars().count() >= 3
+            {
+                secrets.push(given.to_string());
             }
         }
         if rec[2].len() == 10 {
@@ -582,7 +714,10 @@ fn neither_the_database_nor_its_wal_holds_a_name_a_birth_date_or_a_service_numbe
     // A check that could not fail proves nothing: the public case numbers are there.
     assert!(contains(&raw, "AS-000301"));
     for s in &secrets {
-        assert!(!contains(&raw, s), "{s:?} is readable in the database files");
+        assert!(
+            !contains(&raw, s),
+            "{s:?} is readable in the database files"
+        );
     }
     drop(hold);
 }
@@ -594,17 +729,31 @@ fn an_erased_person_cannot_be_read_by_any_command_and_the_log_still_verifies() {
     assert!(before.contains("SN00002"));
     let wrapped: Vec<Vec<u8>> = {
         let c = Connection::open(r.db()).unwrap();
-        let mut s = c.prepare("SELECT wrapped FROM data_keys WHERE person = 'AS-000002'").unwrap();
-        s.query_map([], |row| row.get(0)).unwrap().map(Result::unwrap).collect()
+        let mut s = c
+            .prepare("SELECT identity FROM data_keys WHERE person = 'AS-000002'")
+            .unwrap();
+        s.query_map([], |row| row.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     };
     assert_eq!(wrapped.len(), 1);
     let e = r.fails(&["person", "erase", "AS-000002", "--reason", " "], None);
     assert!(e.contains("reason"), "{e}");
-    let out = r.ok(&["person", "erase", "AS-000002", "--reason", "court order 17/2025"]);
+    let out = r.ok(&[
+        "person",
+        "erase",
+        "AS-000002",
+        "--reason",
+        "court order 17/2025",
+    ]);
     assert!(out.contains("erased"), "{out}");
 
     let shown = r.ok(&["person", "show", "AS-000002"]);
-    assert!(shown.contains("erased") && !shown.contains("SN00002"), "{shown}");
+    assert!(
+        shown.contains("erased") && !shown.contains("SN00002"),
+        "{shown}"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&r.ok(&["person", "show", "AS-000002", "--json"])).unwrap();
     assert!(json.get("identity").is_none(), "{json}");
@@ -612,15 +761,24 @@ fn an_erased_person_cannot_be_read_by_any_command_and_the_log_still_verifies() {
     // The erasure and its reason are events.
     let events: Vec<serde_json::Value> =
         serde_json::from_str(&r.ok(&["event", "list", "--person", "AS-000002", "--json"])).unwrap();
-    let erasure = events.iter().find(|e| e["kind"] == "person.erased").unwrap();
+    let erasure = events
+        .iter()
+        .find(|e| e["kind"] == "person.erased")
+        .unwrap();
     assert_eq!(erasure["public"]["reason"], "court order 17/2025");
     // The key bytes are gone from the files, not merely unlinked from the table.
     let raw = raw_files(&r);
-    assert!(!raw.windows(wrapped[0].len()).any(|w| w == wrapped[0].as_slice()));
+    assert!(
+        !raw.windows(wrapped[0].len())
+            .any(|w| w == wrapped[0].as_slice())
+    );
     // Others are untouched; the log verifies; a second erasure is refused.
     assert!(r.ok(&["person", "show", "AS-000003"]).contains("SN00003"));
     r.ok(&["ledger", "verify"]);
-    assert!(r.fails(&["person", "erase", "AS-000002", "--reason", "again"], None).contains("was erased"));
+    assert!(
+        r.fails(&["person", "erase", "AS-000002", "--reason", "again"], None)
+            .contains("was erased")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -630,7 +788,10 @@ fn an_erased_person_cannot_be_read_by_any_command_and_the_log_still_verifies() {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }
@@ -641,7 +802,16 @@ fn an_import_killed_at_random_moments_loses_nothing_it_acknowledged() {
     let r = Reg::new();
     let rows = 20_000;
     let file = r.dir.path().join("big.csv");
-    r.ok(&["synth", "persons", "--count", &rows.to_string(), "--seed", "5", "--out", file.to_str().unwrap()]);
+    r.ok(&[
+        "synth",
+        "persons",
+        "--count",
+        &rows.to_string(),
+        "--seed",
+        "5",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -659,7 +829,10 @@ fn an_import_killed_at_random_moments_loses_nothing_it_acknowledged() {
         let stdout = child.stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
             let mut last = 1u64;
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
                 if let Some(n) = line
                     .strip_prefix("committed through line ")
                     .and_then(|rest| rest.split(':').next())
@@ -685,16 +858,24 @@ fn an_import_killed_at_random_moments_loses_nothing_it_acknowledged() {
         // Line n of the file holds SYN-5-(n-2).
         for line in 2..=acknowledged_through {
             let id = format!("SYN-5-{:07}", line - 2);
-            assert!(present.contains(&id), "round {round}: acknowledged {id} is missing (seed {seed})");
+            assert!(
+                present.contains(&id),
+                "round {round}: acknowledged {id} is missing (seed {seed})"
+            );
         }
-        println!("round {round}: acknowledged through line {acknowledged_through}, {} present", present.len());
+        println!(
+            "round {round}: acknowledged through line {acknowledged_through}, {} present",
+            present.len()
+        );
     }
     // Running it again completes the import, without duplicates.
     r.ok(&["import", "persons", file.to_str().unwrap()]);
     let persons = r.persons_json();
     assert_eq!(persons.len(), rows);
-    let unique: std::collections::HashSet<_> =
-        persons.iter().map(|p| p["external_id"].as_str().unwrap()).collect();
+    let unique: std::collections::HashSet<_> = persons
+        .iter()
+        .map(|p| p["external_id"].as_str().unwrap())
+        .collect();
     assert_eq!(unique.len(), rows);
     r.ok(&["ledger", "verify"]);
 }

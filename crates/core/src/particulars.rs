@@ -133,24 +133,31 @@ pub enum NameInput {
     },
 }
 
-fn clean(field: &str, text: &str, max: usize) -> Result<String, FieldError> {
-    let t = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if t.chars().count() > max {
-        return Err(err(field, format!("is longer than {max} characters")));
-    }
+/// Trims and collapses runs of whitespace; refuses control characters and over-long text.
+fn clean(field: &dyn Fn() -> String, text: &str, max: usize) -> Result<String, FieldError> {
     if text.chars().any(char::is_control) {
-        return Err(err(field, "contains control characters"));
+        return Err(err(field(), "contains control characters"));
+    }
+    let trimmed = text.trim();
+    // Most input is already clean; only rebuild it when it is not.
+    let t = if trimmed.contains("  ") || trimmed.chars().any(|c| c.is_whitespace() && c != ' ') {
+        trimmed.split_whitespace().collect::<Vec<_>>().join(" ")
+    } else {
+        trimmed.to_string()
+    };
+    if t.chars().count() > max {
+        return Err(err(field(), format!("is longer than {max} characters")));
     }
     Ok(t)
 }
 
-fn check_name_chars(field: &str, text: &str) -> Result<(), FieldError> {
+fn check_name_chars(field: &dyn Fn() -> String, text: &str) -> Result<(), FieldError> {
     match text
         .chars()
         .find(|c| !(c.is_alphabetic() || matches!(c, ' ' | '-' | '\'' | '’' | 'ʼ' | '.' | '·')))
     {
         Some(c) => Err(err(
-            field,
+            field(),
             format!("contains {c:?}, which is not part of a name"),
         )),
         None => Ok(()),
@@ -158,7 +165,9 @@ fn check_name_chars(field: &str, text: &str) -> Result<(), FieldError> {
 }
 
 impl NameInput {
-    fn validate(&self, field: &str) -> Result<NameForm, FieldError> {
+    /// `field` names the form in an error; built only when there is one.
+    fn validate(&self, field: &dyn Fn() -> String) -> Result<NameForm, FieldError> {
+        let sub = |part: &'static str| move || format!("{}.{part}", field());
         let (family, given, script, system, source) = match self {
             NameInput::Text(text) => {
                 let text = clean(field, text, MAX_NAME)?;
@@ -172,31 +181,33 @@ impl NameInput {
                 system,
                 source,
             } => (
-                clean(&format!("{field}.family"), family, MAX_NAME)?,
-                clean(
-                    &format!("{field}.given"),
-                    given.as_deref().unwrap_or(""),
-                    MAX_NAME,
-                )?,
+                clean(&sub("family"), family, MAX_NAME)?,
+                clean(&sub("given"), given.as_deref().unwrap_or(""), MAX_NAME)?,
                 *script,
                 *system,
                 match source {
-                    Some(s) => Some(clean(&format!("{field}.source"), s, MAX_TEXT)?),
+                    Some(s) => Some(clean(&sub("source"), s, MAX_TEXT)?),
                     None => None,
                 },
             ),
         };
         if family.is_empty() {
-            return Err(err(field, "has no surname"));
+            return Err(err(field(), "has no surname"));
         }
         check_name_chars(field, &family)?;
         check_name_chars(field, &given)?;
-        let detected = Script::detect(&format!("{family} {given}")).map_err(|r| err(field, r))?;
+        let detected = match (Script::detect(&family), Script::detect(&given)) {
+            (Err(e), _) => Err(e),
+            (Ok(f), Ok(g)) if f != g => Err("mixes scripts; give each script as its own name form"),
+            (Ok(_), Err(e)) if !given.is_empty() => Err(e),
+            (Ok(f), _) => Ok(f),
+        }
+        .map_err(|r| err(field(), r))?;
         if let Some(s) = script
             && s != detected
         {
             return Err(err(
-                field,
+                field(),
                 format!("is said to be in script {s:?} but is written in {detected:?}"),
             ));
         }
@@ -445,12 +456,12 @@ pub struct Registration {
 /// Trims; an empty or absent value is `None`.
 fn opt_text(
     errors: &mut Vec<FieldError>,
-    field: &str,
+    field: &'static str,
     v: &Option<String>,
     max: usize,
 ) -> Option<String> {
     let v = v.as_deref()?;
-    match clean(field, v, max) {
+    match clean(&|| field.to_string(), v, max) {
         Ok(t) if t.is_empty() => None,
         Ok(t) => Some(t),
         Err(e) => {
@@ -473,7 +484,7 @@ impl RegistrationInput {
             ));
         }
         for (i, n) in self.names.iter().enumerate() {
-            match n.validate(&format!("names[{i}]")) {
+            match n.validate(&|| format!("names[{i}]")) {
                 Ok(f) => names.push(f),
                 Err(e) => errors.push(e),
             }

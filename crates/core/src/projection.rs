@@ -43,6 +43,22 @@ pub struct PersonRow {
     pub last_seq: u64,
 }
 
+impl PersonRow {
+    /// The row a registration creates; the one rule both a replay and a live write use.
+    pub fn registered(case_no: String, seq: u64, core: &CoreParticulars) -> Self {
+        Self {
+            case_no,
+            external_id: core.external_id.clone(),
+            power: core.power.clone(),
+            captured_on: core.captured_on.to_string(),
+            captured_at: core.captured_at.clone(),
+            status: PersonStatus::Registered,
+            registered_seq: seq,
+            last_seq: seq,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ProjectionError {
     #[error("event {seq}: {reason}")]
@@ -71,19 +87,8 @@ impl Projection {
                 }
                 let core: CoreParticulars = serde_json::from_str(&ev.public)
                     .map_err(|e| bad(format!("public payload unreadable: {e}")))?;
-                self.persons.insert(
-                    case.clone(),
-                    PersonRow {
-                        case_no: case,
-                        external_id: core.external_id,
-                        power: core.power,
-                        captured_on: core.captured_on.to_string(),
-                        captured_at: core.captured_at,
-                        status: PersonStatus::Registered,
-                        registered_seq: ev.seq,
-                        last_seq: ev.seq,
-                    },
-                );
+                self.persons
+                    .insert(case.clone(), PersonRow::registered(case, ev.seq, &core));
             }
             kind::PERSON_ERASED => {
                 let case = ev.person.as_deref().unwrap_or_default();

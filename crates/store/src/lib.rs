@@ -17,11 +17,13 @@
 )]
 
 mod error;
+mod register;
 mod registry;
 mod sealed;
 mod verify;
 
 pub use error::StoreError;
+pub use register::{SealedRegistration, Sealer, case_number};
 pub use registry::{
     Clock, InclusionProof, KeySource, PersonView, Registry, SystemClock, data_file,
     default_key_file,

@@ -1,10 +1,10 @@
 use crate::{StoreError, rfc3339, sealed};
 use asylon_core::{
     Actor, Class, Event, FamilyParticulars, IdentityParticulars, PersonRow, PersonStatus,
-    Projection, Registration, SealedPart, kind,
+    Projection, SealedPart, kind,
 };
 use asylon_ledger::{Checkpoint, Frontier, Hash, leaf_hash};
-use asylon_vault::{DataKey, EventMacKey, KdfParams, Kek, Signer, key_label, seal_aad};
+use asylon_vault::{EventMacKey, KdfParams, Kek, Signer, key_label, seal_aad};
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
@@ -88,17 +88,20 @@ mod hex_hashes {
 }
 
 /// An event not yet in the log.
-struct NewEvent {
-    id: String,
-    person: Option<String>,
-    kind: &'static str,
-    public: String,
-    sealed: Vec<SealedPart>,
+pub(crate) struct NewEvent {
+    pub(crate) id: String,
+    pub(crate) person: Option<String>,
+    pub(crate) kind: &'static str,
+    pub(crate) public: String,
+    pub(crate) sealed: Vec<SealedPart>,
+    /// For a registration, the core particulars the public payload was made from, so the
+    /// projection row is built from them rather than by parsing the payload back.
+    pub(crate) registered: Option<asylon_core::CoreParticulars>,
 }
 
 pub struct Registry {
     pub(crate) conn: Connection,
-    kek: Kek,
+    pub(crate) kek: Kek,
     pub(crate) mac_key: EventMacKey,
     signer: Signer,
     pub(crate) origin: String,
@@ -137,12 +140,12 @@ fn meta_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, StoreError>
         .optional()?)
 }
 
-fn meta_need(conn: &Connection, key: &str) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn meta_need(conn: &Connection, key: &str) -> Result<Vec<u8>, StoreError> {
     meta_get(conn, key)?
         .ok_or_else(|| StoreError::Damaged(format!("registry setting {key} is missing")))
 }
 
-fn meta_put(conn: &Connection, key: &str, value: &[u8]) -> Result<(), StoreError> {
+pub(crate) fn meta_put(conn: &Connection, key: &str, value: &[u8]) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -192,8 +195,10 @@ pub(crate) fn row_to_event(r: &rusqlite::Row<'_>) -> Result<Event, String> {
 pub(crate) const EVENT_COLUMNS: &str =
     "seq, id, at, actor_user, actor_org, person, kind, public, sealed, mac";
 
-fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+pub(crate) fn new_id() -> String {
+    uuid::Builder::from_random_bytes(asylon_vault::random())
+        .into_uuid()
+        .to_string()
 }
 
 fn remove_quietly(path: &Path) {
@@ -264,7 +269,7 @@ impl Registry {
         configure(&conn)?;
         migrate(&mut conn)?;
         let signer = Signer::generate();
-        let origin = hex::encode(uuid::Uuid::new_v4().as_bytes());
+        let origin = hex::encode(asylon_vault::random::<16>());
         {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             meta_put(&tx, "origin", origin.as_bytes())?;
@@ -276,6 +281,7 @@ impl Registry {
             meta_put(&tx, "signing_public", &signer.public_key())?;
             meta_put(&tx, "signing_wrapped", &kek.wrap_signer(&signer))?;
             meta_put(&tx, "frontier", &encode_frontier(&Frontier::new()))?;
+            meta_put(&tx, "next_case", &1u64.to_be_bytes())?;
             tx.commit()?;
         }
         let mut reg = Self {
@@ -297,6 +303,7 @@ impl Registry {
                 kind: kind::REGISTRY_CREATED,
                 public,
                 sealed: vec![],
+                registered: None,
             }])
         })?;
         Ok(reg)
@@ -363,7 +370,7 @@ impl Registry {
     /// Runs one write: `build` sees the open transaction and returns the events to append; they
     /// are appended with their MACs, the projection updated, the frontier advanced and the tree
     /// head re-signed, all in one `BEGIN IMMEDIATE` transaction.
-    fn write<F>(
+    pub(crate) fn write<F>(
         &mut self,
         actor: &Actor,
         now: OffsetDateTime,
@@ -386,6 +393,7 @@ impl Registry {
                 "INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
             ))?;
             for n in new {
+                let registered = n.registered;
                 let ev = Event {
                     seq: frontier.size() + 1,
                     id: n.id,
@@ -411,7 +419,12 @@ impl Registry {
                     &mac[..],
                 ])?;
                 frontier.push(leaf);
-                project(&tx, &ev)?;
+                match (&registered, &ev.person) {
+                    (Some(core), Some(case)) => {
+                        insert_person(&tx, &PersonRow::registered(case.clone(), ev.seq, core))?
+                    }
+                    _ => project(&tx, &ev)?,
+                }
                 written.push(ev);
             }
         }
@@ -428,76 +441,26 @@ impl Registry {
         Ok(written)
     }
 
-    /// Registers validated captives in one transaction and returns their case numbers in order.
-    pub fn register(
-        &mut self,
-        actor: &Actor,
-        now: OffsetDateTime,
-        regs: &[Registration],
-    ) -> Result<Vec<String>, StoreError> {
-        let written = self.write(actor, now, |tx, kek| {
-            let mut next: i64 = tx.query_row("SELECT COUNT(*) FROM persons", [], |r| r.get(0))?;
-            let mut find =
-                tx.prepare_cached("SELECT case_no FROM persons WHERE external_id = ?1")?;
-            let mut put_key = tx.prepare_cached(
-                "INSERT INTO data_keys (person, class, wrapped) VALUES (?1, ?2, ?3)",
-            )?;
-            let mut seen = HashSet::new();
-            let mut out = Vec::with_capacity(regs.len());
-            for reg in regs {
-                if let Some(ext) = &reg.core.external_id {
-                    let existing: Option<String> =
-                        find.query_row([ext], |r| r.get(0)).optional()?;
-                    if let Some(case) = existing {
-                        return Err(StoreError::DuplicateExternalId {
-                            external_id: ext.clone(),
-                            case,
-                        });
-                    }
-                    if !seen.insert(ext.clone()) {
-                        return Err(StoreError::Invalid(vec![asylon_core::FieldError {
-                            field: "external_id".into(),
-                            reason: format!("{ext} appears twice in one registration batch"),
-                        }]));
-                    }
-                }
-                next += 1;
-                let case = format!("AS-{next:06}");
-                let id = new_id();
-                let mut parts = Vec::with_capacity(2);
-                let identity = Zeroizing::new(
-                    serde_json::to_vec(&reg.identity)
-                        .map_err(|e| StoreError::Damaged(e.to_string()))?,
-                );
-                let family = (!reg.family.is_empty())
-                    .then(|| serde_json::to_vec(&reg.family).map(Zeroizing::new))
-                    .transpose()
-                    .map_err(|e| StoreError::Damaged(e.to_string()))?;
-                for (class, plain) in [(Class::Identity, Some(identity)), (Class::Family, family)] {
-                    let Some(plain) = plain else { continue };
-                    let dk = DataKey::generate();
-                    put_key.execute(params![
-                        case,
-                        class.as_str(),
-                        kek.wrap(&key_label(&case, class.as_str()), &dk)
-                    ])?;
-                    parts.push(SealedPart {
-                        class,
-                        ciphertext: dk.seal(&seal_aad(&case, class.as_str(), &id), &plain),
-                    });
-                }
-                out.push(NewEvent {
-                    id,
-                    person: Some(case),
-                    kind: kind::PERSON_REGISTERED,
-                    public: serde_json::to_string(&reg.core)
-                        .map_err(|e| StoreError::Damaged(e.to_string()))?,
-                    sealed: parts,
-                });
-            }
-            Ok(out)
-        })?;
-        Ok(written.into_iter().filter_map(|e| e.person).collect())
+    /// After a unique-constraint failure: which external id is already registered, and as whom.
+    pub(crate) fn duplicate_external_id(
+        &self,
+        external_ids: &[Option<String>],
+    ) -> Option<StoreError> {
+        external_ids.iter().find_map(|ext| {
+            let ext = ext.as_ref()?;
+            let case: String = self
+                .conn
+                .query_row(
+                    "SELECT case_no FROM persons WHERE external_id = ?1",
+                    [ext],
+                    |r| r.get(0),
+                )
+                .ok()?;
+            Some(StoreError::DuplicateExternalId {
+                external_id: ext.clone(),
+                case,
+            })
+        })
     }
 
     /// Every external id already registered, so an interrupted import can be run again and skip
@@ -575,6 +538,7 @@ impl Registry {
                 kind: kind::SEALED_READ,
                 public,
                 sealed: vec![],
+                registered: None,
             }])
         })?;
         Ok(PersonView {
@@ -591,17 +555,19 @@ impl Registry {
         part: &SealedPart,
     ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
         let class = part.class.as_str();
-        let wrapped: Vec<u8> = self
+        // The column name comes from the fixed set of class names, never from input.
+        let wrapped: Option<Vec<u8>> = self
             .conn
             .query_row(
-                "SELECT wrapped FROM data_keys WHERE person = ?1 AND class = ?2",
-                params![case, class],
+                &format!("SELECT {class} FROM data_keys WHERE person = ?1"),
+                params![case],
                 |r| r.get(0),
             )
             .optional()?
-            .ok_or_else(|| StoreError::Erased {
-                case: case.to_string(),
-            })?;
+            .flatten();
+        let wrapped = wrapped.ok_or_else(|| StoreError::Erased {
+            case: case.to_string(),
+        })?;
         let dk = self.kek.unwrap_key(&key_label(case, class), &wrapped)?;
         Ok(dk.open(&seal_aad(case, class, &ev.id), &part.ciphertext)?)
     }
@@ -630,11 +596,21 @@ impl Registry {
         }
         let person = case.to_string();
         let written = self.write(actor, now, |tx, _| {
-            let mut classes: Vec<String> = tx
-                .prepare("SELECT class FROM data_keys WHERE person = ?1")?
-                .query_map([&person], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            classes.sort();
+            let present: Vec<bool> = tx
+                .query_row(
+                    "SELECT identity IS NOT NULL, family IS NOT NULL, medical IS NOT NULL,
+                            statements IS NOT NULL FROM data_keys WHERE person = ?1",
+                    [&person],
+                    |r| (0..4).map(|i| r.get::<_, bool>(i)).collect(),
+                )
+                .optional()?
+                .unwrap_or_default();
+            let classes: Vec<&str> = Class::ALL
+                .iter()
+                .zip(present)
+                .filter(|(_, p)| *p)
+                .map(|(c, _)| c.as_str())
+                .collect();
             tx.execute("DELETE FROM data_keys WHERE person = ?1", [&person])?;
             Ok(vec![NewEvent {
                 id: new_id(),
@@ -643,6 +619,7 @@ impl Registry {
                 public: serde_json::json!({ "reason": reason, "keys_destroyed": classes })
                     .to_string(),
                 sealed: vec![],
+                registered: None,
             }])
         })?;
         // Move the overwritten pages into the main file and empty the WAL, which still holds the
@@ -746,6 +723,11 @@ impl Registry {
         }
         Ok(p)
     }
+}
+
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+        || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
 const PERSON_SELECT: &str = "SELECT case_no, external_id, power, captured_on, captured_at, status, registered_seq, last_seq FROM persons";

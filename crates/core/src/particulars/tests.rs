@@ -140,13 +140,15 @@ fn names_are_checked_for_script_and_characters() {
     assert_eq!(Script::detect("李漢劍"), Ok(Script::Hani));
     assert!(Script::detect("Ri Хан").is_err());
     assert!(Script::detect("123").is_err());
-    let bad = |n: &str| NameInput::Text(n.into()).validate("n").is_err();
+    let bad = |n: &str| NameInput::Text(n.into()).validate(&|| "n".into()).is_err();
     assert!(bad("Ri2 Han"));
     assert!(bad("Ri <script>"));
     assert!(bad(""));
     assert!(!bad("Ri Han-gŏm"));
     assert!(!bad("Kang Kam-ch'an"));
-    let f = NameInput::Text("남궁민수".into()).validate("n").unwrap();
+    let f = NameInput::Text("남궁민수".into())
+        .validate(&|| "n".into())
+        .unwrap();
     assert_eq!((f.family.as_str(), f.given.as_str()), ("남궁", "민수"));
     let wrong = NameInput::Parts {
         family: "Ri".into(),
@@ -155,7 +157,7 @@ fn names_are_checked_for_script_and_characters() {
         system: None,
         source: None,
     };
-    assert!(wrong.validate("n").is_err());
+    assert!(wrong.validate(&|| "n".into()).is_err());
 }
 
 #[test]

@@ -25,12 +25,14 @@ BEGIN SELECT RAISE(ABORT, 'events are append-only: record a correction instead')
 CREATE TRIGGER events_are_never_deleted BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only: record a correction instead'); END;
 
--- Per-person, per-class data keys, wrapped by the KEK. Deleting a row crypto-shreds that class.
+-- Per-person, per-class data keys, each wrapped by the KEK under a label binding person and
+-- class. One row per person: erasing him deletes the row; a class without data has NULL.
 CREATE TABLE data_keys (
-    person  TEXT NOT NULL,
-    class   TEXT NOT NULL,
-    wrapped BLOB NOT NULL,
-    PRIMARY KEY (person, class)
+    person     TEXT PRIMARY KEY,
+    identity   BLOB,
+    family     BLOB,
+    medical    BLOB,
+    statements BLOB
 ) WITHOUT ROWID;
 
 CREATE TABLE persons (

@@ -1,0 +1,156 @@
+//! Import benchmark: `asylon import persons` (validated, sealed per person and class, logged,
+//! MACed, signed, projected) against a plain SQLite load of the same CSV (one table, no
+//! encryption, no log), in the same run, alternating, three rounds; medians and their ratio.
+//!
+//! Run: `scripts/bench-import` (or `cargo bench -p asylon-cli --bench import`);
+//! `ASYLON_BENCH_N` sets the number of captives (default 100,000).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_asylon");
+const ROUNDS: usize = 3;
+
+fn asylon(args: &[&str]) {
+    let out = Command::new(BIN).args(args).output().unwrap_or_else(|e| {
+        eprintln!("cannot run {BIN}: {e}");
+        std::process::exit(2)
+    });
+    if !out.status.success() {
+        eprintln!(
+            "asylon {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::process::exit(2);
+    }
+}
+
+/// The baseline: the same CSV into one plain table, one transaction, the same durability
+/// settings (WAL, synchronous=FULL).
+fn plain_load(csv_path: &Path, db: &Path) -> rusqlite::Result<usize> {
+    let mut conn = rusqlite::Connection::open(db)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(
+        "CREATE TABLE captives (external_id TEXT PRIMARY KEY, names TEXT, date_of_birth TEXT,
+         rank TEXT, service_number TEXT, power TEXT, captured_on TEXT, captured_at TEXT)",
+    )?;
+    let tx = conn.transaction()?;
+    let mut n = 0;
+    {
+        let mut insert =
+            tx.prepare("INSERT INTO captives VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
+        let mut rdr = match csv::Reader::from_path(csv_path) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("cannot read {}: {e}", csv_path.display());
+                std::process::exit(2)
+            }
+        };
+        for rec in rdr.records() {
+            let Ok(rec) = rec else {
+                eprintln!("bad CSV row");
+                std::process::exit(2)
+            };
+            insert.execute(rusqlite::params_from_iter(rec.iter()))?;
+            n += 1;
+        }
+    }
+    tx.commit()?;
+    Ok(n)
+}
+
+/// Database plus WAL, in bytes.
+fn file_size(db: &Path) -> u64 {
+    let wal = format!("{}-wal", db.display());
+    [db.to_path_buf(), wal.into()]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn main() {
+    let n: usize = std::env::var("ASYLON_BENCH_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| {
+        eprintln!("no temporary directory: {e}");
+        std::process::exit(2)
+    });
+    let csv_path = dir.path().join("captives.csv");
+    let csv_s = csv_path.to_string_lossy().to_string();
+    println!("generating {n} synthetic captives…");
+    asylon(&[
+        "synth",
+        "persons",
+        "--count",
+        &n.to_string(),
+        "--seed",
+        "42",
+        "--out",
+        &csv_s,
+    ]);
+
+    let (mut plain, mut ours) = (Vec::new(), Vec::new());
+    let (mut plain_bytes, mut our_bytes) = (0u64, 0u64);
+    for round in 0..ROUNDS {
+        let db = dir.path().join(format!("plain-{round}.db"));
+        let t = Instant::now();
+        let rows = plain_load(&csv_path, &db).unwrap_or_else(|e| {
+            eprintln!("plain load failed: {e}");
+            std::process::exit(2)
+        });
+        let p = t.elapsed();
+        assert_eq!(rows, n);
+
+        let data = dir.path().join(format!("registry-{round}"));
+        let data_s = data.to_string_lossy().to_string();
+        asylon(&["--data-dir", &data_s, "init"]);
+        let t = Instant::now();
+        asylon(&["--data-dir", &data_s, "import", "persons", &csv_s]);
+        let a = t.elapsed();
+        println!(
+            "round {}: plain SQLite {:>8.3} s   asylon import {:>8.3} s   ratio {:.2}",
+            round + 1,
+            p.as_secs_f64(),
+            a.as_secs_f64(),
+            a.as_secs_f64() / p.as_secs_f64()
+        );
+        plain.push(p);
+        ours.push(a);
+        plain_bytes = file_size(&db);
+        our_bytes = file_size(&data.join("registry.db"));
+    }
+    let (p, a) = (median(plain), median(ours));
+    let ratio = a.as_secs_f64() / p.as_secs_f64();
+    println!();
+    println!("captives                 {n}");
+    println!(
+        "plain SQLite load        {:.3} s (median of {ROUNDS})  {:.0} rows/s",
+        p.as_secs_f64(),
+        n as f64 / p.as_secs_f64()
+    );
+    println!(
+        "asylon import persons    {:.3} s (median of {ROUNDS})  {:.0} rows/s",
+        a.as_secs_f64(),
+        n as f64 / a.as_secs_f64()
+    );
+    println!(
+        "bytes per captive        plain {:.0}, asylon {:.0} (ratio {:.2}): sealed classes, log, keys, projection",
+        plain_bytes as f64 / n as f64,
+        our_bytes as f64 / n as f64,
+        our_bytes as f64 / plain_bytes.max(1) as f64
+    );
+    println!(
+        "ratio asylon / plain     {ratio:.2}  (target: at most 3.00) {}",
+        if ratio <= 3.0 { "met" } else { "NOT met" }
+    );
+}

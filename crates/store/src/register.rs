@@ -1,0 +1,163 @@
+//! Registration, in two steps that can run on different threads: sealing (validation is done,
+//! data keys made and wrapped, identity and family encrypted) and writing (one transaction per
+//! batch). Case numbers are reserved first, so sealing, which binds the case number into every
+//! ciphertext, does not need the write lock.
+
+use crate::StoreError;
+use crate::registry::{NewEvent, Registry, is_unique_violation, meta_need, meta_put, new_id};
+use asylon_core::{Actor, Class, CoreParticulars, FieldError, Registration, SealedPart, kind};
+use asylon_vault::{DataKey, Kek, key_label, seal_aad};
+use rusqlite::{TransactionBehavior, params};
+use std::collections::HashSet;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+/// A registration ready to be written: nothing in it is plaintext except the public part.
+pub struct SealedRegistration {
+    case: String,
+    id: String,
+    core: CoreParticulars,
+    public: String,
+    parts: Vec<SealedPart>,
+    identity_key: Option<Vec<u8>>,
+    family_key: Option<Vec<u8>>,
+}
+
+/// Seals registrations with the registry's KEK; can be moved to another thread.
+pub struct Sealer {
+    kek: Kek,
+}
+
+pub fn case_number(n: u64) -> String {
+    format!("AS-{n:06}")
+}
+
+impl Sealer {
+    /// Seals `regs` as cases `first`, `first + 1`, …
+    pub fn seal(
+        &self,
+        first: u64,
+        regs: &[Registration],
+    ) -> Result<Vec<SealedRegistration>, StoreError> {
+        let damaged = |e: serde_json::Error| StoreError::Damaged(e.to_string());
+        let mut out = Vec::with_capacity(regs.len());
+        for (n, reg) in (first..).zip(regs) {
+            let case = case_number(n);
+            let id = new_id();
+            let identity = Zeroizing::new(serde_json::to_vec(&reg.identity).map_err(damaged)?);
+            let family = (!reg.family.is_empty())
+                .then(|| serde_json::to_vec(&reg.family).map(Zeroizing::new))
+                .transpose()
+                .map_err(damaged)?;
+            let seal = |class: Class, plain: &[u8], parts: &mut Vec<SealedPart>| {
+                let dk = DataKey::generate();
+                parts.push(SealedPart {
+                    class,
+                    ciphertext: dk.seal(&seal_aad(&case, class.as_str(), &id), plain),
+                });
+                self.kek.wrap(&key_label(&case, class.as_str()), &dk)
+            };
+            let mut parts = Vec::with_capacity(2);
+            let identity_key = Some(seal(Class::Identity, &identity, &mut parts));
+            let family_key = family.map(|f| seal(Class::Family, &f, &mut parts));
+            out.push(SealedRegistration {
+                public: serde_json::to_string(&reg.core).map_err(damaged)?,
+                core: reg.core.clone(),
+                case,
+                id,
+                parts,
+                identity_key,
+                family_key,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn no_repeated_external_ids<'a>(
+    ids: impl Iterator<Item = Option<&'a String>>,
+) -> Result<(), StoreError> {
+    let mut seen = HashSet::new();
+    for ext in ids.flatten() {
+        if !seen.insert(ext) {
+            return Err(StoreError::Invalid(vec![FieldError {
+                field: "external_id".into(),
+                reason: format!("{ext} appears twice in one registration batch"),
+            }]));
+        }
+    }
+    Ok(())
+}
+
+impl Registry {
+    pub fn sealer(&self) -> Sealer {
+        Sealer {
+            kek: self.kek.duplicate(),
+        }
+    }
+
+    /// Reserves `n` consecutive case numbers and returns the first. Case numbers are unique and
+    /// increasing; a reservation that is never used (a crash) leaves a gap, never a reuse.
+    pub fn reserve_cases(&mut self, n: u64) -> Result<u64, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let next = meta_need(&tx, "next_case")?;
+        let first = <[u8; 8]>::try_from(next.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Damaged("the case number counter is unreadable".into()))?;
+        meta_put(&tx, "next_case", &(first + n).to_be_bytes())?;
+        tx.commit()?;
+        Ok(first)
+    }
+
+    /// Writes sealed registrations in one transaction; returns their case numbers in order.
+    pub fn register_sealed(
+        &mut self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        batch: Vec<SealedRegistration>,
+    ) -> Result<Vec<String>, StoreError> {
+        no_repeated_external_ids(batch.iter().map(|s| s.core.external_id.as_ref()))?;
+        let external_ids: Vec<Option<String>> =
+            batch.iter().map(|s| s.core.external_id.clone()).collect();
+        let written = self.write(actor, now, move |tx, _| {
+            let mut put_keys = tx.prepare_cached(
+                "INSERT INTO data_keys (person, identity, family) VALUES (?1, ?2, ?3)",
+            )?;
+            let mut out = Vec::with_capacity(batch.len());
+            for s in batch {
+                put_keys.execute(params![s.case, s.identity_key, s.family_key])?;
+                out.push(NewEvent {
+                    id: s.id,
+                    person: Some(s.case),
+                    kind: kind::PERSON_REGISTERED,
+                    public: s.public,
+                    sealed: s.parts,
+                    registered: Some(s.core),
+                });
+            }
+            Ok(out)
+        });
+        match written {
+            Err(StoreError::Db(e)) if is_unique_violation(&e) => Err(self
+                .duplicate_external_id(&external_ids)
+                .unwrap_or(StoreError::Db(e))),
+            Err(e) => Err(e),
+            Ok(w) => Ok(w.into_iter().filter_map(|e| e.person).collect()),
+        }
+    }
+
+    /// Registers validated captives in one transaction and returns their case numbers in order.
+    pub fn register(
+        &mut self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        regs: &[Registration],
+    ) -> Result<Vec<String>, StoreError> {
+        no_repeated_external_ids(regs.iter().map(|r| r.core.external_id.as_ref()))?;
+        let first = self.reserve_cases(regs.len() as u64)?;
+        let sealed = self.sealer().seal(first, regs)?;
+        self.register_sealed(actor, now, sealed)
+    }
+}
