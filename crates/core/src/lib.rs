@@ -13,6 +13,7 @@
 )]
 
 pub mod event;
+pub mod law;
 pub mod particulars;
 pub mod projection;
 

@@ -1,0 +1,100 @@
+//! G8: deadlines computed from the events, never entered by hand.
+
+use super::Settings;
+use super::world::Case;
+use serde::Serialize;
+use time::{Date, OffsetDateTime};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadlineKind {
+    /// Art 70: capture card within a week of arrival at a camp (transit included) or hospital.
+    CaptureCard,
+    /// Art 122: notification to the neutral agency of registration and of every reportable change.
+    Notification,
+    /// Art 122: weekly health news of the seriously wounded.
+    HealthUpdate,
+    /// Art 110: a Mixed Medical Commission's decision to repatriate carried out within three months.
+    CommissionDecision,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "reason")]
+pub enum DeadlineStatus {
+    Due,
+    Overdue,
+    /// The duty cannot be carried out without breaking a guard; the reason says which.
+    Waived(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Deadline {
+    pub case: String,
+    pub kind: DeadlineKind,
+    pub since: Date,
+    pub due: Date,
+    pub status: DeadlineStatus,
+}
+
+fn add_months(d: Date, months: u32) -> Date {
+    let total = d.year() * 12 + (d.month() as i32 - 1) + months as i32;
+    let (y, m) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u8);
+    let month = time::Month::try_from(m).unwrap_or(time::Month::December);
+    let last = time::util::days_in_month(month, y);
+    Date::from_calendar_date(y, month, d.day().min(last)).unwrap_or(d)
+}
+
+/// The open deadlines of one case at `now`.
+pub fn deadlines(c: &Case, s: &Settings, now: OffsetDateTime) -> Vec<Deadline> {
+    let today = now.date();
+    let days = |n: u32| time::Duration::days(i64::from(n));
+    let mut out = Vec::new();
+    let mut push = |kind, since: Option<Date>, due: fn(Date) -> Date, waived: Option<String>| {
+        if let Some(since) = since {
+            let due = due(since);
+            let status = match waived {
+                Some(why) => DeadlineStatus::Waived(why),
+                None if today > due => DeadlineStatus::Overdue,
+                None => DeadlineStatus::Due,
+            };
+            out.push(Deadline {
+                case: c.case.clone(),
+                kind,
+                since,
+                due,
+                status,
+            });
+        }
+    };
+    // Closures cannot capture settings in a fn pointer, so compute the due dates here.
+    let card = c
+        .capture_card_due_since
+        .map(|d| d + days(s.capture_card_days));
+    let note = c
+        .notification_due_since
+        .map(|d| d + days(s.notification_days));
+    let health = c
+        .health_update_due_since
+        .filter(|_| c.seriously_wounded)
+        .map(|d| d + days(s.health_update_days));
+    let commission = c
+        .commission_due_since
+        .map(|d| add_months(d, s.commission_months));
+    let g1 = c
+        .protected_from_return(s)
+        .map(|why| format!("G1: repatriation refused because {why}"));
+    push(DeadlineKind::CaptureCard, card, |d| d, None);
+    push(DeadlineKind::Notification, note, |d| d, None);
+    push(DeadlineKind::HealthUpdate, health, |d| d, None);
+    push(DeadlineKind::CommissionDecision, commission, |d| d, g1);
+    // `since` is reported as the due date's origin.
+    for d in &mut out {
+        d.since = match d.kind {
+            DeadlineKind::CaptureCard => c.capture_card_due_since.unwrap_or(d.since),
+            DeadlineKind::Notification => c.notification_due_since.unwrap_or(d.since),
+            DeadlineKind::HealthUpdate => c.health_update_due_since.unwrap_or(d.since),
+            DeadlineKind::CommissionDecision => c.commission_due_since.unwrap_or(d.since),
+        };
+    }
+    out
+}
