@@ -38,14 +38,17 @@ pub fn open(r: &RegistryArgs) -> Result<Registry> {
     Ok(Registry::open(&dir, &key_source(r, &dir)?)?)
 }
 
-/// Who is acting. Until accounts exist (the server), the operating-system user on this machine.
-pub fn actor() -> Actor {
-    let user = std::env::var("ASYLON_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "operator".into());
+/// Who is acting. Until accounts exist (the server), the user named by --user, or the
+/// operating-system user, with the organisation and roles given on the command line.
+pub fn actor(r: &RegistryArgs) -> Actor {
+    let user = r
+        .user
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "operator".into());
     Actor {
         user,
-        org: "local".into(),
+        org: r.org.clone(),
     }
 }
 
@@ -56,7 +59,7 @@ pub fn now() -> OffsetDateTime {
 pub fn init(r: &RegistryArgs) -> Result<()> {
     let dir = data_dir(r)?;
     let key = key_source(r, &dir)?;
-    let reg = Registry::init(&dir, &key, &actor(), now())?;
+    let reg = Registry::init(&dir, &key, &actor(r), now())?;
     println!("created registry {} in {}", reg.origin(), dir.display());
     match key {
         KeySource::File(p) => println!(
@@ -95,7 +98,7 @@ pub fn register(r: &RegistryArgs, file: &Path) -> Result<()> {
     let now = now();
     let reg = input.validate(now.date()).map_err(StoreError::Invalid)?;
     let mut registry = open(r)?;
-    let cases = registry.register(&actor(), now, &[reg])?;
+    let cases = registry.register(&actor(r), now, &[reg])?;
     for c in cases {
         println!("{c}");
     }
@@ -104,7 +107,7 @@ pub fn register(r: &RegistryArgs, file: &Path) -> Result<()> {
 
 pub fn show(r: &RegistryArgs, case: &str, json: bool) -> Result<()> {
     let mut registry = open(r)?;
-    let view = registry.show_person(&actor(), now(), case)?;
+    let view = registry.show_person(&actor(r), now(), case)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&view)?);
     } else {
@@ -136,7 +139,7 @@ pub fn list(r: &RegistryArgs, json: bool) -> Result<()> {
 
 pub fn erase(r: &RegistryArgs, case: &str, reason: &str) -> Result<()> {
     let mut registry = open(r)?;
-    let seq = registry.erase(&actor(), now(), case, reason)?;
+    let seq = registry.erase(&actor(r), now(), case, reason)?;
     println!("{case} erased (event {seq}): his data keys are destroyed");
     Ok(())
 }
@@ -224,8 +227,7 @@ pub fn demo(r: &RegistryArgs, count: usize) -> Result<()> {
     };
     let args = RegistryArgs {
         data_dir: Some(dir.clone()),
-        key_file: r.key_file.clone(),
-        passphrase_env: r.passphrase_env.clone(),
+        ..r.clone()
     };
     init(&args)?;
     let mut registry = open(&args)?;
@@ -235,7 +237,7 @@ pub fn demo(r: &RegistryArgs, count: usize) -> Result<()> {
         let input: RegistrationInput = serde_json::from_str(text)?;
         regs.push(input.validate(now.date()).map_err(StoreError::Invalid)?);
     }
-    let cases = registry.register(&actor(), now, &regs)?;
+    let cases = registry.register(&actor(r), now, &regs)?;
     drop(registry);
 
     let csv = dir.join("synthetic-captives.csv");
@@ -244,7 +246,7 @@ pub fn demo(r: &RegistryArgs, count: usize) -> Result<()> {
 
     let mut registry = open(&args)?;
     let erased = format!("AS-{:06}", cases.len() + 3);
-    registry.erase(&actor(), now, &erased, "demo: a data subject's erasure")?;
+    registry.erase(&actor(r), now, &erased, "demo: a data subject's erasure")?;
     println!("\nThe first captives (public facts only):");
     for p in registry.persons()?.iter().take(6) {
         println!(
@@ -259,13 +261,13 @@ pub fn demo(r: &RegistryArgs, count: usize) -> Result<()> {
         println!("\nOne record, opened (the read itself is recorded as an event):");
         print!(
             "{}",
-            person_text(&registry.show_person(&actor(), now, first)?)
+            person_text(&registry.show_person(&actor(r), now, first)?)
         );
     }
     println!("\nAn erased record:");
     print!(
         "{}",
-        person_text(&registry.show_person(&actor(), now, &erased)?)
+        person_text(&registry.show_person(&actor(r), now, &erased)?)
     );
     let report = registry.verify(None)?;
     println!(

@@ -208,7 +208,7 @@ pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
     let progress = std::io::stderr()
         .is_terminal()
         .then(|| indicatif::ProgressBar::new(rows));
-    let actor = actor();
+    let actor = actor(r);
     let (mut registered, mut skipped) = (0usize, 0usize);
     std::thread::scope(|scope| -> Result<()> {
         type Batch = Result<(Vec<SealedRegistration>, u64)>;

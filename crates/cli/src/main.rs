@@ -2,6 +2,7 @@
 
 mod commands;
 mod import;
+mod law;
 mod output;
 
 use anyhow::Result;
@@ -34,6 +35,22 @@ pub struct RegistryArgs {
     /// Name of an environment variable holding the passphrase, instead of a key file.
     #[arg(long, global = true, conflicts_with = "key_file")]
     pub passphrase_env: Option<String>,
+    /// Who is acting (until accounts exist: the operating-system user).
+    #[arg(long, global = true, env = "ASYLON_USER")]
+    pub user: Option<String>,
+    /// The acting user's organisation: detaining, neutral, or receiving:XX.
+    #[arg(long, global = true, env = "ASYLON_ORG", default_value = "detaining")]
+    pub org: String,
+    /// The acting user's roles, comma-separated (admin, registrar, interviewer, medical, legal,
+    /// liaison, auditor, analyst).
+    #[arg(
+        long,
+        global = true,
+        env = "ASYLON_ROLES",
+        default_value = "registrar",
+        value_delimiter = ','
+    )]
+    pub roles: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -54,6 +71,16 @@ enum Command {
     Ledger(LedgerCommand),
     /// Rebuild the projection (current state) from the events.
     Rebuild,
+    /// Record a lifecycle event, interview, acceptance, consent, movement or exchange-list step:
+    /// a JSON command (a file, or - for standard input), decided by the guards G1–G8.
+    Record { file: PathBuf },
+    /// Every open deadline (capture cards, notifications, health updates, commission decisions).
+    Deadlines {
+        #[arg(long)]
+        overdue: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a demo registry with synthetic captives and show it.
     Demo {
         /// How many synthetic captives.
@@ -71,6 +98,13 @@ enum PersonCommand {
     Register { file: PathBuf },
     /// Show one captive, opening his sealed classes (the read is recorded).
     Show {
+        case: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// His derived state: lifecycle, flags, wish status, acceptances, consents, movements,
+    /// deadlines.
+    Status {
         case: String,
         #[arg(long)]
         json: bool,
@@ -151,6 +185,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Ledger(LedgerCommand::Prove { target }) => commands::prove(r, &target),
         Command::Rebuild => commands::rebuild(r),
+        Command::Record { file } => law::record(r, &file),
+        Command::Deadlines { overdue, json } => law::deadlines(r, overdue, json),
+        Command::Person(PersonCommand::Status { case, json }) => law::status(r, &case, json),
         Command::Demo { count } => commands::demo(r, count),
         Command::Synth(SynthCommand::Persons { count, seed, out }) => {
             import::synth_persons(count, seed, out.as_deref())

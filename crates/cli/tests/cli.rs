@@ -892,3 +892,291 @@ fn the_demo_builds_a_registry_that_verifies() {
     assert_eq!(r.persons_json().len(), 52);
     r.ok(&["ledger", "verify"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The law: record, person status, deadlines
+
+impl Reg {
+    /// Runs `record -` as a user of an organisation with roles.
+    fn record_as(&self, user: &str, org: &str, roles: &str, cmd: &str) -> Output {
+        self.run(
+            &[
+                "--user", user, "--org", org, "--roles", roles, "record", "-",
+            ],
+            Some(cmd),
+        )
+    }
+
+    fn record_ok(&self, user: &str, org: &str, roles: &str, cmd: &str) -> String {
+        let o = self.record_as(user, org, roles, cmd);
+        assert!(
+            o.status.success(),
+            "{cmd} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn record_refused(&self, user: &str, org: &str, roles: &str, cmd: &str) -> String {
+        let before = self.event_count();
+        let o = self.record_as(user, org, roles, cmd);
+        assert!(!o.status.success(), "{cmd} should have been refused");
+        assert_eq!(self.event_count(), before, "a refusal wrote something");
+        String::from_utf8(o.stderr).unwrap()
+    }
+
+    fn status_json(&self, case: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["person", "status", case, "--json"])).unwrap()
+    }
+}
+
+fn interview(case: &str, on: &str, wish: &str, fear: bool, notes: &str) -> String {
+    format!(
+        r#"{{"command": "record_interview", "case": "{case}", "on": "{on}", "interpreter": "K. Lee",
+            "interpreter_org": "neutral", "language": "ko", "private": true, "wish": "{wish}",
+            "fear_of_persecution": {fear}, "notes": "{notes}"}}"#
+    )
+}
+
+#[test]
+fn a_transfer_to_a_third_state_passes_every_guard_and_a_refusal_writes_nothing() {
+    let r = with_captives(2);
+    let case = "AS-000001";
+    let n = |cmd: &str| r.record_ok("delegate", "neutral", "interviewer", cmd);
+    n(&interview(
+        case,
+        "2025-03-01",
+        "KR",
+        true,
+        "he fears his family will be sent to a camp",
+    ));
+    let e = r.record_refused(
+        "reg",
+        "detaining",
+        "registrar",
+        r#"{"command": "propose_transfer", "case": "AS-000001", "to": "KR"}"#,
+    );
+    assert!(
+        e.contains("transfer of AS-000001 to KR refused (G2): one interview states the wish to go to KR; two are needed"),
+        "{e}"
+    );
+    n(&interview(
+        case,
+        "2025-03-12",
+        "KR",
+        true,
+        "the same, a second time",
+    ));
+    let e = r.record_refused(
+        "reg",
+        "detaining",
+        "registrar",
+        r#"{"command": "propose_transfer", "case": "AS-000001", "to": "KR"}"#,
+    );
+    assert!(e.contains("(G3)"), "{e}");
+    r.record_ok("consul", "receiving:KR", "liaison", r#"{"command": "record_acceptance", "case": "AS-000001", "state": "KR", "conditions": "as a citizen"}"#);
+    let out = r.record_ok(
+        "reg",
+        "detaining",
+        "registrar",
+        r#"{"command": "propose_transfer", "case": "AS-000001", "to": "KR"}"#,
+    );
+    assert!(out.contains("AS-000001/M1"), "{out}");
+    let m = r#""case": "AS-000001", "movement": "AS-000001/M1""#;
+    let e = r.record_refused(
+        "reg",
+        "detaining",
+        "legal",
+        &format!(r#"{{"command": "approve", {m}}}"#),
+    );
+    assert!(e.contains("cannot also approve"), "{e}");
+    r.record_ok(
+        "lawyer",
+        "detaining",
+        "legal",
+        &format!(r#"{{"command": "approve", {m}}}"#),
+    );
+    let e = r.record_refused(
+        "reg",
+        "detaining",
+        "registrar",
+        &format!(r#"{{"command": "hand_over", {m}}}"#),
+    );
+    assert!(e.contains("(G4)") && e.contains("not reconfirmed"), "{e}");
+    n(&format!(r#"{{"command": "reconfirm", {m}}}"#));
+    r.record_ok(
+        "reg",
+        "detaining",
+        "registrar",
+        &format!(r#"{{"command": "hand_over", {m}}}"#),
+    );
+
+    let st = r.status_json(case);
+    assert_eq!(
+        st["end"],
+        serde_json::json!({"end": "transferred", "state": "KR"})
+    );
+    assert_eq!(
+        st["wish_status"],
+        serde_json::json!({"status": "verified", "wish": "KR"})
+    );
+    // G7 after the end; the log verifies; what he said is nowhere in the files.
+    let e = r.record_refused(
+        "delegate",
+        "neutral",
+        "interviewer",
+        &interview(case, "2025-04-01", "return", false, "x"),
+    );
+    assert!(e.contains("(G7)"), "{e}");
+    r.ok(&["ledger", "verify"]);
+    let raw = raw_text(&r);
+    assert!(!raw.contains("sent to a camp") && !raw.contains("a second time"));
+    // The status shows the derived wish, not the statements.
+    let text = r.ok(&["person", "status", case]);
+    assert!(
+        text.contains("verified: go to KR") && !text.contains("camp"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_change_of_mind_suspends_a_pending_repatriation_at_once() {
+    let r = with_captives(1);
+    let case = "AS-000001";
+    r.record_ok(
+        "delegate",
+        "neutral",
+        "interviewer",
+        &interview(case, "2025-03-01", "return", false, "home"),
+    );
+    r.record_ok(
+        "reg",
+        "detaining",
+        "registrar",
+        r#"{"command": "propose_repatriation", "case": "AS-000001"}"#,
+    );
+    let out = r.record_ok(
+        "delegate",
+        "neutral",
+        "interviewer",
+        &interview(case, "2025-03-05", "stay", true, "afraid"),
+    );
+    assert!(
+        out.contains("case.movement_suspended") && out.contains("G5"),
+        "{out}"
+    );
+    let st = r.status_json(case);
+    assert_eq!(
+        st["movements"]["AS-000001/M1"]["status"]["status"],
+        "suspended"
+    );
+    assert!(
+        st["protected_from_return"]
+            .as_str()
+            .unwrap()
+            .contains("stay in the detaining state")
+    );
+    // The notification to the power of origin withholds everything identifying, and says why.
+    let out = r.record_ok(
+        "reg",
+        "detaining",
+        "registrar",
+        r#"{"command": "send_notification", "case": "AS-000001", "to": "origin"}"#,
+    );
+    assert!(
+        out.contains(r#""included":[]"#)
+            && out.contains(r#""withheld":["identity","family","statements"]"#),
+        "{out}"
+    );
+    assert!(out.contains("G6:"), "{out}");
+}
+
+#[test]
+fn an_overdue_capture_card_is_listed_and_clears_when_the_card_is_recorded() {
+    let r = with_captives(2);
+    // Registration opens the capture card duty; issue it for both, then move one to a camp.
+    for c in ["AS-000001", "AS-000002"] {
+        r.record_ok(
+            "reg",
+            "detaining",
+            "registrar",
+            &format!(r#"{{"command": "issue_capture_card", "case": "{c}"}}"#),
+        );
+    }
+    r.record_ok(
+        "reg",
+        "detaining",
+        "registrar",
+        r#"{"command": "define_place", "place": "Camp 3", "kind": "camp"}"#,
+    );
+    r.record_ok("reg", "detaining", "registrar", r#"{"command": "move_custody", "case": "AS-000002", "place": "Camp 3", "on": "2025-05-01"}"#);
+    let overdue = r.ok(&["deadlines", "--overdue"]);
+    assert!(
+        overdue.contains("AS-000002 capture_card") && overdue.contains("due 2025-05-08  OVERDUE"),
+        "{overdue}"
+    );
+    assert!(!overdue.contains("AS-000001"), "{overdue}");
+    r.record_ok(
+        "reg",
+        "detaining",
+        "registrar",
+        r#"{"command": "issue_capture_card", "case": "AS-000002"}"#,
+    );
+    let all: Vec<serde_json::Value> =
+        serde_json::from_str(&r.ok(&["deadlines", "--json"])).unwrap();
+    assert!(all.iter().all(|d| d["kind"] != "capture_card"), "{all:?}");
+    assert!(all.iter().any(|d| d["kind"] == "notification"));
+}
+
+#[test]
+fn malformed_law_commands_and_actors_are_refused_clearly() {
+    let r = with_captives(1);
+    for (cmd, want) in [
+        (
+            r#"{"command": "teleport", "case": "AS-000001"}"#,
+            "unknown variant",
+        ),
+        (
+            r#"{"command": "propose_repatriation", "case": "AS-000001", "extra": 1}"#,
+            "unknown field",
+        ),
+        (
+            &interview("AS-000001", "2025-03-01", "Korea", false, "x"),
+            "is not a wish",
+        ),
+        (
+            &interview("AS-000001", "2999-03-01", "KR", false, "x"),
+            "in the future",
+        ),
+        (
+            r#"{"command": "propose_repatriation", "case": "AS-999999"}"#,
+            "no person",
+        ),
+        ("not json", "not a command"),
+    ] {
+        let e = r.record_refused("delegate", "neutral", "interviewer", cmd);
+        assert!(e.contains(want), "{cmd}: expected {want:?} in {e}");
+    }
+    let e = r.record_refused(
+        "x",
+        "martians",
+        "registrar",
+        r#"{"command": "doubt_status", "case": "AS-000001"}"#,
+    );
+    assert!(e.contains("unknown organisation"), "{e}");
+    let e = r.record_refused(
+        "x",
+        "detaining",
+        "king",
+        r#"{"command": "doubt_status", "case": "AS-000001"}"#,
+    );
+    assert!(e.contains("unknown role"), "{e}");
+    std::fs::write(r.data().join("settings.toml"), "interviews_needed = 0\n").unwrap();
+    let e = r.record_refused(
+        "x",
+        "detaining",
+        "registrar",
+        r#"{"command": "doubt_status", "case": "AS-000001"}"#,
+    );
+    assert!(e.contains("interviews_needed must be at least 1"), "{e}");
+}

@@ -29,6 +29,10 @@ pub enum StoreError {
     Tampered { seq: u64, reason: String },
     #[error("verification failed: {0}")]
     VerifyFailed(String),
+    #[error("{0}")]
+    Refused(asylon_core::law::Refusal),
+    #[error("settings: {0}")]
+    Settings(String),
 }
 
 impl StoreError {

@@ -17,12 +17,14 @@
 )]
 
 mod error;
+mod law;
 mod register;
 mod registry;
 mod sealed;
 mod verify;
 
 pub use error::StoreError;
+pub use law::{CaseStatus, default_settings_text, load_settings};
 pub use register::{SealedRegistration, Sealer, case_number};
 pub use registry::{
     Clock, InclusionProof, KeySource, PersonView, Registry, SystemClock, data_file,

@@ -131,7 +131,7 @@ impl Registry {
                 out.push(NewEvent {
                     id: s.id,
                     person: Some(s.case),
-                    kind: kind::PERSON_REGISTERED,
+                    kind: kind::PERSON_REGISTERED.into(),
                     public: s.public,
                     sealed: s.parts,
                     registered: Some(s.core),

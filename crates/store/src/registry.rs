@@ -91,7 +91,7 @@ mod hex_hashes {
 pub(crate) struct NewEvent {
     pub(crate) id: String,
     pub(crate) person: Option<String>,
-    pub(crate) kind: &'static str,
+    pub(crate) kind: String,
     pub(crate) public: String,
     pub(crate) sealed: Vec<SealedPart>,
     /// For a registration, the core particulars the public payload was made from, so the
@@ -246,13 +246,18 @@ impl Registry {
                 (Kek::from_passphrase(p.as_bytes(), &params)?, Some(params))
             }
         };
-        let created = Self::create(&db, kek, kdf, actor, now);
+        let settings_existed = dir.join("settings.toml").exists();
+        let created = crate::law::write_default_settings(dir)
+            .and_then(|()| Self::create(&db, kek, kdf, actor, now));
         if created.is_err() {
             for suffix in ["", "-wal", "-shm"] {
                 remove_quietly(Path::new(&format!("{}{suffix}", db.display())));
             }
             if let KeySource::File(path) = key {
                 remove_quietly(path);
+            }
+            if !settings_existed {
+                remove_quietly(&dir.join("settings.toml"));
             }
         }
         created
@@ -300,7 +305,7 @@ impl Registry {
             Ok(vec![NewEvent {
                 id: new_id(),
                 person: None,
-                kind: kind::REGISTRY_CREATED,
+                kind: kind::REGISTRY_CREATED.into(),
                 public,
                 sealed: vec![],
                 registered: None,
@@ -400,7 +405,7 @@ impl Registry {
                     at: at.clone(),
                     actor: actor.clone(),
                     person: n.person,
-                    kind: n.kind.to_string(),
+                    kind: n.kind,
                     public: n.public,
                     sealed: n.sealed,
                 };
@@ -535,7 +540,7 @@ impl Registry {
             Ok(vec![NewEvent {
                 id: new_id(),
                 person: Some(person),
-                kind: kind::SEALED_READ,
+                kind: kind::SEALED_READ.into(),
                 public,
                 sealed: vec![],
                 registered: None,
@@ -615,7 +620,7 @@ impl Registry {
             Ok(vec![NewEvent {
                 id: new_id(),
                 person: Some(person.clone()),
-                kind: kind::PERSON_ERASED,
+                kind: kind::PERSON_ERASED.into(),
                 public: serde_json::json!({ "reason": reason, "keys_destroyed": classes })
                     .to_string(),
                 sealed: vec![],

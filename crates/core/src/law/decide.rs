@@ -190,6 +190,52 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The person the command is about, if it is about exactly one.
+    pub fn case(&self) -> Option<&str> {
+        use Command as C;
+        match self {
+            C::DefinePlace { .. }
+            | C::CreateExchangeList { .. }
+            | C::FinaliseExchangeList { .. }
+            | C::CompleteExchangeList { .. } => None,
+            C::RecordCapture { case, .. }
+            | C::MoveCustody { case, .. }
+            | C::IssueCaptureCard { case, .. }
+            | C::SendNotification { case, .. }
+            | C::DoubtStatus { case }
+            | C::DecideTribunal { case, .. }
+            | C::DeclareSeriouslyWounded { case, .. }
+            | C::UpdateHealth { case, .. }
+            | C::DecideCommission { case, .. }
+            | C::HoldForProceedings { case, .. }
+            | C::RecordEscape { case }
+            | C::RecordRecapture { case }
+            | C::RecordDeath { case, .. }
+            | C::Release { case }
+            | C::Correct { case, .. }
+            | C::RecordInterview { case, .. }
+            | C::RecordAcceptance { case, .. }
+            | C::WithdrawAcceptance { case, .. }
+            | C::RecordConsent { case, .. }
+            | C::WithdrawConsent { case, .. }
+            | C::ProposeTransfer { case, .. }
+            | C::ProposeRepatriation { case }
+            | C::Approve { case, .. }
+            | C::Reconfirm { case, .. }
+            | C::HandOver { case, .. }
+            | C::WithdrawMovement { case, .. }
+            | C::AddToExchangeList { case, .. }
+            | C::RemoveFromExchangeList { case, .. } => Some(case),
+        }
+    }
+
+    /// Whether deciding it needs every person's state (completing an exchange list does).
+    pub fn needs_everyone(&self) -> bool {
+        matches!(self, Command::CompleteExchangeList { .. })
+    }
+}
+
 fn record(msg: impl Into<String>) -> Refusal {
     Refusal::new(Guard::Record, msg)
 }
@@ -212,11 +258,8 @@ fn live<'w>(w: &'w World, id: &str) -> Result<&'w Case, Refusal> {
         Some(end) => Err(Refusal::new(
             Guard::G7,
             format!(
-                "{id} is {}: after an end state only corrections and closing records are accepted",
-                serde_json::to_value(end)
-                    .ok()
-                    .and_then(|v| v.get("end").and_then(|e| e.as_str().map(str::to_string)))
-                    .unwrap_or_default()
+                "{id} was {}: after an end state only corrections and closing records are accepted",
+                end.describe()
             ),
         )),
     }
@@ -943,6 +986,5 @@ fn list_entry<'c>(c: &'c Case, list: &str) -> Option<&'c Movement> {
     c.movements
         .values()
         .filter(|m| matches!(&m.kind, MovementKind::Exchange { list: l } if l == list))
-        .filter(|m| !matches!(m.status, MovementStatus::Withdrawn { .. }))
-        .last()
+        .rfind(|m| !matches!(m.status, MovementStatus::Withdrawn { .. }))
 }

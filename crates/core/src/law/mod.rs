@@ -58,9 +58,13 @@ impl Refusal {
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // "transfer of AS-1 to KR refused (G2): one interview …", or the guard at the end.
         match self.guard {
             Guard::Record => write!(f, "{}", self.message),
-            g => write!(f, "{} ({g:?})", self.message),
+            g => match self.message.split_once(" refused: ") {
+                Some((what, why)) => write!(f, "{what} refused ({g:?}): {why}"),
+                None => write!(f, "{} ({g:?})", self.message),
+            },
         }
     }
 }

@@ -733,7 +733,7 @@ fn command(w: &World, st: &Step) -> Command {
             language: "ko".into(),
             private: st.flag_a || st.flag_b,
             wish: wish.parse().unwrap(),
-            fear_of_persecution: st.wish % 2 == 0 && st.flag_a,
+            fear_of_persecution: st.wish.is_multiple_of(2) && st.flag_a,
             notes: None,
         },
         5 => Command::RecordAcceptance {
@@ -768,7 +768,7 @@ fn command(w: &World, st: &Step) -> Command {
         },
         _ => {
             // Release ends a case: rare, or the run would end early.
-            if st.flag_a && st.flag_b && st.hours % 8 == 0 {
+            if st.flag_a && st.flag_b && st.hours.is_multiple_of(8) {
                 Command::Release { case }
             } else {
                 Command::SendNotification {

@@ -17,6 +17,18 @@ pub enum Custody {
     Hospitalised(String),
 }
 
+impl Custody {
+    pub fn describe(&self) -> String {
+        match self {
+            Custody::Captured => "captured".into(),
+            Custody::Registered => "registered".into(),
+            Custody::InTransit(p) => format!("in transit ({p})"),
+            Custody::Interned(p) => format!("interned ({p})"),
+            Custody::Hospitalised(p) => format!("hospitalised ({p})"),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "end", content = "state")]
 pub enum End {
@@ -25,6 +37,18 @@ pub enum End {
     Transferred(String),
     Released,
     Deceased,
+}
+
+impl End {
+    pub fn describe(&self) -> String {
+        match self {
+            End::Repatriated => "repatriated".into(),
+            End::Exchanged => "exchanged".into(),
+            End::Transferred(x) => format!("transferred to {x}"),
+            End::Released => "released".into(),
+            End::Deceased => "deceased".into(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -48,6 +72,10 @@ impl Interview {
         self.org == NEUTRAL && self.private && self.own_interpreter
     }
 }
+
+/// His statements exist but can no longer be read (he was erased).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unreadable;
 
 pub const NEUTRAL: &str = "neutral";
 pub const DETAINING: &str = "detaining";
@@ -174,10 +202,10 @@ impl Case {
     }
 
     /// The latest recorded wish; `Err` when interviews exist but cannot be read.
-    pub fn latest_wish(&self) -> Result<Option<Wish>, ()> {
+    pub fn latest_wish(&self) -> Result<Option<Wish>, Unreadable> {
         match self.interviews_in_order().last() {
             None => Ok(None),
-            Some(i) => i.wish.clone().map(Some).ok_or(()),
+            Some(i) => i.wish.clone().map(Some).ok_or(Unreadable),
         }
     }
 
@@ -201,9 +229,7 @@ impl Case {
     /// G1: why he may not be handed to the power of origin, if he may not.
     pub fn protected_from_return(&self, s: &Settings) -> Option<String> {
         let ordered = self.interviews_in_order();
-        let Some(latest) = ordered.last() else {
-            return None;
-        };
+        let latest = ordered.last()?;
         let Some(wish) = &latest.wish else {
             return Some(
                 "his interviews can no longer be read, so his wish cannot be known".into(),

@@ -1,0 +1,179 @@
+//! `record`, `person status` and `deadlines`: the law commands.
+
+use crate::RegistryArgs;
+use crate::commands::{actor, data_dir, now, open};
+use anyhow::{Context, Result, anyhow};
+use asylon_core::law::{Command, DeadlineStatus, MovementStatus, Principal, Role, WishStatus};
+use asylon_store::load_settings;
+use std::io::Read;
+use std::path::Path;
+
+fn principal(r: &RegistryArgs) -> Result<Principal> {
+    let roles = r
+        .roles
+        .iter()
+        .map(|name| {
+            serde_json::from_value::<Role>(serde_json::Value::String(name.trim().to_string()))
+                .map_err(|_| anyhow!("unknown role {name:?}: give admin, registrar, interviewer, medical, legal, liaison, auditor or analyst"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let org = &r.org;
+    let valid_org = org == "detaining"
+        || org == "neutral"
+        || org
+            .strip_prefix("receiving:")
+            .is_some_and(|x| x.len() == 2 && x.bytes().all(|b| b.is_ascii_uppercase()));
+    if !valid_org {
+        return Err(anyhow!(
+            "unknown organisation {org:?}: give detaining, neutral or receiving:XX"
+        ));
+    }
+    let a = actor(r);
+    Ok(Principal {
+        user: a.user,
+        org: a.org,
+        roles,
+    })
+}
+
+pub fn record(r: &RegistryArgs, file: &Path) -> Result<()> {
+    let mut text = String::new();
+    if file == Path::new("-") {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read standard input")?;
+    } else {
+        text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+    }
+    let cmd: Command = serde_json::from_str(&text)
+        .map_err(|e| anyhow!("not a command of the expected shape (see docs/commands.md): {e}"))?;
+    let p = principal(r)?;
+    let settings = load_settings(&data_dir(r)?)?;
+    let mut registry = open(r)?;
+    let events = registry.act(&p, now(), &settings, &cmd)?;
+    for e in events {
+        println!("recorded event {}: {} {}", e.seq, e.kind, e.public);
+    }
+    Ok(())
+}
+
+pub fn status(r: &RegistryArgs, case: &str, json: bool) -> Result<()> {
+    let settings = load_settings(&data_dir(r)?)?;
+    let registry = open(r)?;
+    let st = registry.case_status(case, &settings, now())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&st)?);
+        return Ok(());
+    }
+    let c = &st.case;
+    println!(
+        "{}  power {}  registered {}",
+        c.case, c.power, c.registered_on
+    );
+    println!("  state        {}", c.custody.describe());
+    if let Some(end) = &c.end {
+        println!("  ended        {}", end.describe());
+    }
+    let flags: Vec<&str> = [
+        (c.status_in_doubt, "status in doubt (Art 5)"),
+        (c.held_for_proceedings, "held for proceedings"),
+        (c.seriously_wounded, "seriously wounded"),
+        (c.escaped, "escaped"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, f)| *f)
+    .collect();
+    if !flags.is_empty() {
+        println!("  flags        {}", flags.join(", "));
+    }
+    let wish = match &st.wish_status {
+        WishStatus::None => "none recorded".to_string(),
+        WishStatus::Stated(w) => format!("stated: {} (not verified)", w.describe()),
+        WishStatus::Verified(w) => format!("verified: {}", w.describe()),
+        WishStatus::Contested(w) => {
+            format!("changed at the latest interview: now {}", w.describe())
+        }
+        WishStatus::Unreadable => "unreadable (erased)".to_string(),
+    };
+    println!("  wish         {wish}");
+    for i in c.interviews_in_order() {
+        println!(
+            "    interview {}  {}{}{}",
+            i.on,
+            i.org,
+            if i.private { ", private" } else { "" },
+            if i.own_interpreter {
+                ", own interpreter"
+            } else {
+                ""
+            }
+        );
+    }
+    if let Some(why) = &st.protected_from_return {
+        println!("  G1           protected from return: {why}");
+    }
+    for (state, cond) in &c.acceptances {
+        println!(
+            "  accepted by  {state}{}",
+            cond.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
+        );
+    }
+    for (to, classes) in &c.consents {
+        let cl: Vec<&str> = classes.iter().map(|c| c.as_str()).collect();
+        println!("  consent      {to}: {}", cl.join(", "));
+    }
+    for m in c.movements.values() {
+        let status = match &m.status {
+            MovementStatus::Proposed => "proposed".to_string(),
+            MovementStatus::Approved => "approved".to_string(),
+            MovementStatus::Suspended { guard, reason } => {
+                format!("suspended ({guard:?}): {reason}")
+            }
+            MovementStatus::Withdrawn { reason } => format!("withdrawn: {reason}"),
+            MovementStatus::Completed => "completed".to_string(),
+        };
+        println!("  movement     {}  {}  {status}", m.id, m.kind.describe());
+    }
+    for d in &st.deadlines {
+        println!("  deadline     {}", deadline_text(d));
+    }
+    Ok(())
+}
+
+fn deadline_text(d: &asylon_core::law::Deadline) -> String {
+    let status = match &d.status {
+        DeadlineStatus::Due => "due".to_string(),
+        DeadlineStatus::Overdue => "OVERDUE".to_string(),
+        DeadlineStatus::Waived(why) => format!("waived: {why}"),
+    };
+    format!(
+        "{} {:<20} due {}  {status}",
+        d.case,
+        serde_json::to_value(d.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        d.due
+    )
+}
+
+pub fn deadlines(r: &RegistryArgs, overdue: bool, json: bool) -> Result<()> {
+    let settings = load_settings(&data_dir(r)?)?;
+    let registry = open(r)?;
+    let all: Vec<_> = registry
+        .deadlines(&settings, now())?
+        .into_iter()
+        .filter(|d| !overdue || d.status == DeadlineStatus::Overdue)
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    } else {
+        for d in &all {
+            println!("{}", deadline_text(d));
+        }
+        println!("{} deadlines", all.len());
+    }
+    Ok(())
+}

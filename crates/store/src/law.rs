@@ -1,0 +1,353 @@
+//! The law commands on the registry: the world is loaded from the events inside the write
+//! transaction, the core decides, and the facts are sealed and appended, or the refusal rolls
+//! the transaction back with nothing written.
+//!
+//! Loading the world opens `statements` and `medical` payloads for the guards (a wish and a fear
+//! decide G1 and G2). These are reads by the registry itself to apply the law, not disclosures to
+//! a person, so they are not recorded as access events; what a person is shown is the derived
+//! wish status, never the statements.
+
+use crate::StoreError;
+use crate::registry::{EVENT_COLUMNS, NewEvent, Registry, new_id, row_to_event};
+use asylon_core::law::{
+    Case, Command, Deadline, Fact, FactBody, Principal, Settings, WishStatus, World, deadlines,
+    decide,
+};
+use asylon_core::{Actor, Class, CoreParticulars, Event, SealedPart, kind};
+use asylon_vault::{DataKey, Kek, key_label, seal_aad};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::Path;
+use time::OffsetDateTime;
+
+const SETTINGS_FILE: &str = "settings.toml";
+
+/// The settings file `init` writes: every setting with its default and what it means.
+pub fn default_settings_text() -> String {
+    let d = Settings::default();
+    format!(
+        "# Asylon deployment settings. Every line may be removed to use the default shown.\n\
+         # G2: interviews stating the same third state for a verified wish\n\
+         interviews_needed = {}\n\
+         # G2: days between the first and the last of those interviews\n\
+         interview_span_days = {}\n\
+         # G4: days within which the neutral agency reconfirms before the hand-over\n\
+         reconfirm_within_days = {}\n\
+         # G8: days for the Art 122 notification after registration and each reportable change\n\
+         notification_days = {}\n\
+         # G8: days for the Art 70 capture card after arrival at a camp or hospital\n\
+         capture_card_days = {}\n\
+         # G8: days between health updates of the seriously wounded\n\
+         health_update_days = {}\n\
+         # G8: months to carry out a commission's decision to repatriate (Art 110)\n\
+         commission_months = {}\n\
+         # statistics suppress cells smaller than this\n\
+         k_anonymity = {}\n",
+        d.interviews_needed,
+        d.interview_span_days,
+        d.reconfirm_within_days,
+        d.notification_days,
+        d.capture_card_days,
+        d.health_update_days,
+        d.commission_months,
+        d.k_anonymity
+    )
+}
+
+/// Reads `DIR/settings.toml`; a missing file means the defaults, a bad one is an error.
+pub fn load_settings(dir: &Path) -> Result<Settings, StoreError> {
+    let path = dir.join(SETTINGS_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
+        Err(e) => {
+            return Err(StoreError::io(
+                &format!("cannot read {}", path.display()),
+                e,
+            ));
+        }
+    };
+    let s: Settings = toml::from_str(&text)
+        .map_err(|e| StoreError::Settings(format!("{}: {e}", path.display())))?;
+    s.validate()
+        .map_err(|e| StoreError::Settings(format!("{}: {e}", path.display())))?;
+    Ok(s)
+}
+
+pub(crate) fn write_default_settings(dir: &Path) -> Result<(), StoreError> {
+    let path = dir.join(SETTINGS_FILE);
+    if path.exists() {
+        return Ok(());
+    }
+    std::fs::write(&path, default_settings_text())
+        .map_err(|e| StoreError::io(&format!("cannot write {}", path.display()), e))
+}
+
+/// What `person status` shows: the derived state, never what he said.
+#[derive(Debug, Serialize)]
+pub struct CaseStatus {
+    #[serde(flatten)]
+    pub case: Case,
+    pub wish_status: WishStatus,
+    /// Why G1 keeps him from the power of origin, if it does.
+    pub protected_from_return: Option<String>,
+    pub deadlines: Vec<Deadline>,
+}
+
+fn parse_time(seq: u64, at: &str) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).map_err(|_| {
+        StoreError::Tampered {
+            seq,
+            reason: format!("unreadable time {at:?}"),
+        }
+    })
+}
+
+/// Opens the sealed parts of law facts, caching each person's data keys while loading.
+struct Opener<'a> {
+    conn: &'a Connection,
+    kek: &'a Kek,
+    keys: HashMap<(String, Class), Option<DataKey>>,
+}
+
+impl Opener<'_> {
+    fn open<T: serde::de::DeserializeOwned>(
+        &mut self,
+        case: &str,
+        ev: &Event,
+        class: Class,
+    ) -> Result<Option<T>, StoreError> {
+        let Some(part) = ev.sealed.iter().find(|p| p.class == class) else {
+            return Ok(None);
+        };
+        let entry = (case.to_string(), class);
+        if !self.keys.contains_key(&entry) {
+            let key = data_key(self.conn, self.kek, case, class)?;
+            self.keys.insert(entry.clone(), key);
+        }
+        let Some(Some(dk)) = self.keys.get(&entry) else {
+            return Ok(None); // erased: the statement can no longer be read
+        };
+        let plain = dk.open(&seal_aad(case, class.as_str(), &ev.id), &part.ciphertext)?;
+        serde_json::from_slice(&plain).map(Some).map_err(|e| {
+            StoreError::Damaged(format!("event {}: sealed {}: {e}", ev.seq, class.as_str()))
+        })
+    }
+}
+
+fn data_key(
+    conn: &Connection,
+    kek: &Kek,
+    case: &str,
+    class: Class,
+) -> Result<Option<DataKey>, StoreError> {
+    // The column name comes from the fixed set of class names, never from input.
+    let wrapped: Option<Vec<u8>> = conn
+        .query_row(
+            &format!("SELECT {} FROM data_keys WHERE person = ?1", class.as_str()),
+            [case],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    wrapped
+        .map(|w| kek.unwrap_key(&key_label(case, class.as_str()), &w))
+        .transpose()
+        .map_err(StoreError::from)
+}
+
+/// The person's data key for `class`, made and stored on first use.
+fn data_key_for_write(
+    conn: &Connection,
+    kek: &Kek,
+    case: &str,
+    class: Class,
+) -> Result<DataKey, StoreError> {
+    let exists: bool = conn
+        .query_row("SELECT 1 FROM data_keys WHERE person = ?1", [case], |_| {
+            Ok(true)
+        })
+        .optional()?
+        .unwrap_or(false);
+    if !exists {
+        return Err(StoreError::Erased {
+            case: case.to_string(),
+        });
+    }
+    if let Some(k) = data_key(conn, kek, case, class)? {
+        return Ok(k);
+    }
+    let dk = DataKey::generate();
+    conn.execute(
+        &format!(
+            "UPDATE data_keys SET {} = ?2 WHERE person = ?1",
+            class.as_str()
+        ),
+        params![case, kek.wrap(&key_label(case, class.as_str()), &dk)],
+    )?;
+    Ok(dk)
+}
+
+/// Builds the world from the events: about one person (and the shared reference data and
+/// exchange lists), or about everyone.
+pub(crate) fn load_world(
+    conn: &Connection,
+    kek: &Kek,
+    person: Option<&str>,
+) -> Result<World, StoreError> {
+    let sql = match person {
+        Some(_) => format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE person = ?1 OR person IS NULL ORDER BY seq"
+        ),
+        None => format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"),
+    };
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = match person {
+        Some(p) => stmt.query([p])?,
+        None => stmt.query([])?,
+    };
+    let mut world = World::default();
+    let mut opener = Opener {
+        conn,
+        kek,
+        keys: HashMap::new(),
+    };
+    while let Some(r) = rows.next()? {
+        let seq: i64 = r.get(0)?;
+        let ev = row_to_event(r).map_err(|reason| StoreError::Tampered {
+            seq: seq as u64,
+            reason,
+        })?;
+        let damaged = |e: serde_json::Error| StoreError::Tampered {
+            seq: ev.seq,
+            reason: format!("public payload unreadable: {e}"),
+        };
+        if ev.kind == kind::PERSON_REGISTERED {
+            let core: CoreParticulars = serde_json::from_str(&ev.public).map_err(damaged)?;
+            let case = ev.person.clone().unwrap_or_default();
+            world.register(&case, &core.power, parse_time(ev.seq, &ev.at)?, ev.seq);
+        } else if ev.kind.starts_with("case.") {
+            let body: FactBody = serde_json::from_str(&ev.public).map_err(damaged)?;
+            let case = body.case().map(str::to_string);
+            let (statements, medical) = match &case {
+                Some(c) => (
+                    opener.open(c, &ev, Class::Statements)?,
+                    opener.open(c, &ev, Class::Medical)?,
+                ),
+                None => (None, None),
+            };
+            let fact = Fact {
+                body,
+                statements,
+                medical,
+            };
+            world.apply(&fact, &ev.actor, parse_time(ev.seq, &ev.at)?, ev.seq);
+        }
+    }
+    Ok(world)
+}
+
+impl Registry {
+    /// Decides and records a law command. A refusal (`StoreError::Refused`) writes nothing.
+    pub fn act(
+        &mut self,
+        p: &Principal,
+        now: OffsetDateTime,
+        s: &Settings,
+        cmd: &Command,
+    ) -> Result<Vec<Event>, StoreError> {
+        let scope = (!cmd.needs_everyone()).then(|| cmd.case().unwrap_or("-").to_string());
+        self.write(&p.actor(), now, |tx, kek| {
+            let world = load_world(tx, kek, scope.as_deref())?;
+            let facts = decide(&world, p, cmd, s, now).map_err(StoreError::Refused)?;
+            let mut out = Vec::with_capacity(facts.len());
+            for fact in facts {
+                let id = new_id();
+                let case = fact.body.case().map(str::to_string);
+                let mut sealed = Vec::new();
+                let parts: [(Class, Option<Vec<u8>>); 2] = [
+                    (
+                        Class::Medical,
+                        fact.medical
+                            .as_ref()
+                            .map(serde_json::to_vec)
+                            .transpose()
+                            .map_err(|e| StoreError::Damaged(e.to_string()))?,
+                    ),
+                    (
+                        Class::Statements,
+                        fact.statements
+                            .as_ref()
+                            .map(serde_json::to_vec)
+                            .transpose()
+                            .map_err(|e| StoreError::Damaged(e.to_string()))?,
+                    ),
+                ];
+                for (class, plain) in parts {
+                    let (Some(plain), Some(c)) = (plain, case.as_deref()) else {
+                        continue;
+                    };
+                    let plain = zeroize::Zeroizing::new(plain);
+                    let dk = data_key_for_write(tx, kek, c, class)?;
+                    sealed.push(SealedPart {
+                        class,
+                        ciphertext: dk.seal(&seal_aad(c, class.as_str(), &id), &plain),
+                    });
+                }
+                sealed.sort_by_key(|p| p.class);
+                out.push(NewEvent {
+                    id,
+                    person: case,
+                    kind: fact.body.kind(),
+                    public: serde_json::to_string(&fact.body)
+                        .map_err(|e| StoreError::Damaged(e.to_string()))?,
+                    sealed,
+                    registered: None,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn case_status(
+        &self,
+        case: &str,
+        s: &Settings,
+        now: OffsetDateTime,
+    ) -> Result<CaseStatus, StoreError> {
+        let world = load_world(&self.conn, &self.kek, Some(case))?;
+        let c = world
+            .cases
+            .get(case)
+            .cloned()
+            .ok_or_else(|| StoreError::UnknownPerson(case.to_string()))?;
+        Ok(CaseStatus {
+            wish_status: c.wish_status(s),
+            protected_from_return: c.protected_from_return(s),
+            deadlines: deadlines(&c, s, now),
+            case: c,
+        })
+    }
+
+    /// Every open deadline in the registry, earliest due first.
+    pub fn deadlines(
+        &self,
+        s: &Settings,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Deadline>, StoreError> {
+        let world = load_world(&self.conn, &self.kek, None)?;
+        let mut all: Vec<Deadline> = world
+            .cases
+            .values()
+            .flat_map(|c| deadlines(c, s, now))
+            .collect();
+        all.sort_by(|a, b| a.due.cmp(&b.due).then_with(|| a.case.cmp(&b.case)));
+        Ok(all)
+    }
+
+    /// Who recorded what: for tests and audits of the law facts.
+    pub fn actor_of(&self, seq: u64) -> Result<Actor, StoreError> {
+        Ok(self.event(seq)?.actor)
+    }
+}
