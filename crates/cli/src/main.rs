@@ -3,6 +3,7 @@
 mod commands;
 mod import;
 mod law;
+mod names;
 mod output;
 
 use anyhow::Result;
@@ -87,6 +88,9 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         count: usize,
     },
+    /// Names across scripts: phoneme keys and the evaluation over shared name data.
+    #[command(subcommand)]
+    Names(NamesCommand),
     /// Generate synthetic data for tests and benchmarks.
     #[command(subcommand)]
     Synth(SynthCommand),
@@ -153,6 +157,22 @@ enum LedgerCommand {
 }
 
 #[derive(Subcommand)]
+enum NamesCommand {
+    /// Print the phoneme keys a name produces, for checking a match by hand.
+    Keys { name: String },
+    /// Recall and precision on the name data in DIR, with a Jaro–Winkler baseline beside.
+    Eval {
+        #[arg(long, default_value = "../shared/eval/names")]
+        dir: PathBuf,
+        #[arg(long, default_value_t = names::THRESHOLD)]
+        threshold: f64,
+        /// Print the queries of the tuning part that were missed.
+        #[arg(long)]
+        show_misses: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum SynthCommand {
     /// Write an import CSV of synthetic captives to standard output or --out.
     Persons {
@@ -189,6 +209,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Deadlines { overdue, json } => law::deadlines(r, overdue, json),
         Command::Person(PersonCommand::Status { case, json }) => law::status(r, &case, json),
         Command::Demo { count } => commands::demo(r, count),
+        Command::Names(NamesCommand::Keys { name }) => names::keys(&name),
+        Command::Names(NamesCommand::Eval {
+            dir,
+            threshold,
+            show_misses,
+        }) => names::eval(&dir, threshold, show_misses),
         Command::Synth(SynthCommand::Persons { count, seed, out }) => {
             import::synth_persons(count, seed, out.as_deref())
         }

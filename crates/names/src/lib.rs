@@ -17,6 +17,10 @@
     )
 )]
 
+pub mod compare;
+pub mod eval;
 pub mod hangul;
+pub mod key;
+pub mod reader;
 pub mod romanize;
 pub mod synth;

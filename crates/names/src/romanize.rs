@@ -82,7 +82,7 @@ fn at<'a>(table: &[&'a str], i: u8) -> &'a str {
 }
 
 /// Romanizes one syllable given the syllable before it in the same word, if any.
-fn syllable(s: Syllable, prev: Option<Syllable>, system: System) -> String {
+pub fn syllable(s: Syllable, prev: Option<Syllable>, system: System) -> String {
     let mut out = String::new();
     // Initial consonant.
     let after_l_or_n = prev.is_some_and(|p| matches!(p.final_, 4 | 8));

@@ -1,0 +1,607 @@
+//! Reading a name written in any script into candidate phoneme keys.
+//!
+//! Hangul is read directly. Latin and Cyrillic are segmented into syllables against an inventory
+//! of every way the romanization systems (RR, McCune–Reischauer with and without diacritics, the
+//! DPRK's practice, Kontsevich, Ukrainian practice) and common surname spellings write each of the
+//! 11,172 Hangul syllables; where a spelling is ambiguous, several candidates are kept.
+
+use crate::hangul::{Syllable, compose, decompose};
+use crate::key::{NameKey, SylKey, WordKey, hangul_word};
+use crate::romanize::{System, syllable};
+use crate::synth::ukrainian;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// One reading of a name, with a penalty for how unusual the spellings it assumes are.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    pub key: NameKey,
+    pub penalty: f32,
+}
+
+/// Penalty for each syllable, so that a reading in fewer syllables is preferred.
+const PER_SYLLABLE: f32 = 0.05;
+/// Penalty for a spelling that no system gives but people write.
+const VARIANT: f32 = 0.15;
+/// Readings kept per word and per name.
+const BEAM: usize = 8;
+
+/// Surnames as people spell them outside the systems (South Korean and Russian usage).
+const CONVENTIONAL: &[(&str, &[&str])] = &[
+    ("이", &["lee", "yi", "rhee", "li", "rhie", "ли"]),
+    ("박", &["park", "bahk"]),
+    ("최", &["choi", "chwe", "choy", "цой"]),
+    ("정", &["jung", "chung", "тен"]),
+    ("윤", &["yoon"]),
+    ("임", &["lim", "лим"]),
+    ("오", &["oh"]),
+    ("서", &["suh"]),
+    ("신", &["shin"]),
+    ("안", &["ahn"]),
+    ("전", &["chun", "jun"]),
+    ("유", &["yoo"]),
+    ("고", &["koh"]),
+    ("문", &["moon"]),
+    ("백", &["paik", "baik"]),
+    ("허", &["hur", "huh"]),
+    ("노", &["noh", "roh"]),
+    ("성", &["sung"]),
+    ("주", &["joo"]),
+    ("우", &["woo"]),
+    ("구", &["koo"]),
+    ("진", &["chin"]),
+    ("엄", &["um"]),
+    ("현", &["hyun"]),
+    ("변", &["byun"]),
+    ("조", &["joe"]),
+    ("곽", &["kwak"]),
+];
+
+/// Conventional Latin and Cyrillic spellings of a Hangul surname (South Korean spelling).
+pub fn conventional(surname: &str) -> Vec<String> {
+    CONVENTIONAL
+        .iter()
+        .filter(|(h, _)| *h == surname)
+        .flat_map(|(_, v)| v.iter().map(|s| s.to_string()))
+        .collect()
+}
+
+/// Latin letters folded: lower case, no diacritics, no apostrophes.
+fn fold_latin(c: char) -> Option<char> {
+    Some(match c {
+        'a'..='z' => c,
+        'A'..='Z' => c.to_ascii_lowercase(),
+        'ŏ' | 'Ŏ' | 'ǒ' | 'Ǒ' | 'ô' | 'ö' | 'ó' | 'ò' | 'õ' => 'o',
+        'ŭ' | 'Ŭ' | 'ǔ' | 'Ǔ' | 'ü' | 'ú' | 'ù' | 'û' => 'u',
+        'é' | 'è' | 'ê' | 'ë' | 'É' => 'e',
+        'á' | 'à' | 'â' | 'ä' | 'ã' => 'a',
+        'í' | 'ì' | 'î' | 'ï' => 'i',
+        _ => return None,
+    })
+}
+
+/// Cyrillic letters folded: lower case; the soft and hard signs dropped (ъ marks a syllable
+/// boundary and is turned into one by [`tokens`]).
+fn fold_cyrillic(c: char) -> Option<char> {
+    let lower = c.to_lowercase().next().unwrap_or(c);
+    match lower {
+        'ь' | 'ъ' => None,
+        'а'..='я' | 'ё' | 'і' | 'ї' | 'є' | 'ґ' => Some(lower),
+        _ => None,
+    }
+}
+
+/// Folds a spelling for lookup; `None` if it holds letters of neither script.
+fn fold(text: &str) -> String {
+    text.chars()
+        .filter_map(|c| fold_latin(c).or_else(|| fold_cyrillic(c)))
+        .collect()
+}
+
+struct Inventory {
+    /// Spellings of a syllable at the start of a word.
+    initial: HashMap<String, Vec<(SylKey, f32)>>,
+    /// Spellings inside a word.
+    medial: HashMap<String, Vec<(SylKey, f32)>>,
+    longest: usize,
+}
+
+fn add(map: &mut HashMap<String, Vec<(SylKey, f32)>>, spelling: &str, key: SylKey, penalty: f32) {
+    let f = fold(spelling);
+    if f.is_empty() {
+        return;
+    }
+    let entry = map.entry(f).or_default();
+    match entry.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, p)) => *p = p.min(penalty),
+        None => entry.push((key, penalty)),
+    }
+}
+
+/// The ways people deviate from the systems, for one system spelling.
+fn variants(spelling: &str, s: Syllable) -> Vec<String> {
+    let mut v = Vec::new();
+    let vowel_i = matches!(s.medial, 19 | 20) && s.final_ == 0;
+    if vowel_i && spelling.ends_with('i') {
+        v.push(format!(
+            "{}ee",
+            spelling.trim_end_matches('i').trim_end_matches('u')
+        ));
+    }
+    if s.medial == 19 && spelling.ends_with("ui") {
+        v.push(format!("{}i", spelling.trim_end_matches("ui")));
+    }
+    if s.medial == 13 {
+        v.push(spelling.replacen('u', "oo", 1));
+    }
+    if s.initial == 9
+        && matches!(s.medial, 2 | 6 | 12 | 17 | 20)
+        && let Some(rest) = spelling.strip_prefix('s')
+    {
+        v.push(format!("sh{rest}"));
+    }
+    if s.initial == 5
+        && let Some(rest) = spelling.strip_prefix('r')
+    {
+        v.push(format!("l{rest}"));
+    }
+    if s.medial == 4 && spelling.contains('о') {
+        // Russian lists write ㅓ as ё as well (Гём for 검).
+        v.push(spelling.replacen('о', "ё", 1));
+    }
+    if matches!(s.medial, 3 | 7) && s.initial == 11 && spelling.starts_with('е') {
+        // 예 is written йе as well as е.
+        v.push(format!("й{spelling}"));
+    }
+    if s.final_ == 8 && spelling.ends_with("ль") {
+        // ㄹ before ㅎ or a vowel is heard as р (설화 Сорхва).
+        v.push(format!("{}р", spelling.trim_end_matches("ль")));
+    }
+    if spelling.contains('ё') {
+        v.push(spelling.replace('ё', "е"));
+    }
+    for (voiceless, voiced) in [
+        ("k", "g"),
+        ("p", "b"),
+        ("t", "d"),
+        ("к", "г"),
+        ("п", "б"),
+        ("т", "д"),
+    ] {
+        if matches!(s.final_, 1 | 17 | 7 | 19) && spelling.ends_with(voiceless) {
+            v.push(format!("{}{voiced}", spelling.trim_end_matches(voiceless)));
+        }
+    }
+    if s.final_ == 21 && spelling.ends_with("ng") {
+        // Finals ㅇ typed as n happen; the key merges them anyway.
+        v.push(spelling.trim_end_matches('g').to_string());
+    }
+    v
+}
+
+fn inventory() -> &'static Inventory {
+    static INV: OnceLock<Inventory> = OnceLock::new();
+    INV.get_or_init(|| {
+        let mut initial = HashMap::new();
+        let mut medial = HashMap::new();
+        // A previous syllable ending in a vowel, in ㄱ, in ㄴ and in ㄹ: the contexts that change
+        // how the next syllable is written.
+        let prevs: Vec<Option<Syllable>> = [0u8, 1, 4, 8]
+            .iter()
+            .map(|f| {
+                Some(Syllable {
+                    initial: 0,
+                    medial: 0,
+                    final_: *f,
+                })
+            })
+            .collect();
+        let systems = [System::Rr, System::Mr, System::Dprk, System::Kontsevich];
+        for code in 0xAC00u32..=0xD7A3 {
+            let Some(s) = char::from_u32(code).and_then(decompose) else {
+                continue;
+            };
+            let key_initial = SylKey::of(s, true);
+            let key_medial = SylKey::of(s, false);
+            for system in systems {
+                let put = |map: &mut HashMap<_, _>, spelling: String, key: SylKey| {
+                    add(map, &spelling, key, 0.0);
+                    if system == System::Kontsevich {
+                        add(map, &ukrainian(&spelling), key, 0.0);
+                    }
+                    for v in variants(&spelling, s) {
+                        add(map, &v, key, VARIANT);
+                        if system == System::Kontsevich {
+                            add(map, &ukrainian(&v), key, VARIANT);
+                        }
+                    }
+                };
+                put(&mut initial, syllable(s, None, system), key_initial);
+                for prev in &prevs {
+                    put(&mut medial, syllable(s, *prev, system), key_medial);
+                }
+            }
+        }
+        for (hangul, spellings) in CONVENTIONAL {
+            if let Some(key) = hangul_word(hangul).and_then(|k| k.first().copied()) {
+                for sp in *spellings {
+                    add(&mut initial, sp, key, 0.0);
+                }
+            }
+        }
+        let longest = initial
+            .keys()
+            .chain(medial.keys())
+            .map(|k| k.chars().count())
+            .max()
+            .unwrap_or(1);
+        Inventory {
+            initial,
+            medial,
+            longest,
+        }
+    })
+}
+
+/// Where a word stands: its first syllable's spelling depends on it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Position {
+    /// Begins the surname: written as at the start of a word.
+    Surname,
+    /// Begins the given name.
+    Given,
+    /// Continues a name part after a hyphen or space.
+    Inside,
+}
+
+/// Penalty for reading a word's first syllable as written inside a word: voiced after the
+/// surname (Kontsevich writes 김자연 Ким Джаён), or as popular Russian spelling writes initials
+/// (Бомин, Луна).
+const VOICED_START: f32 = 0.05;
+
+/// All readings of one word in syllables, best first.
+fn read_word(word: &str, position: Position) -> Vec<(WordKey, f32)> {
+    let inv = inventory();
+    let chars: Vec<char> = word.chars().collect();
+    let n = chars.len();
+    // best[i]: readings of chars[..i].
+    let mut best: Vec<Vec<(WordKey, f32)>> = vec![Vec::new(); n + 1];
+    if let Some(first) = best.first_mut() {
+        first.push((Vec::new(), 0.0));
+    }
+    for i in 0..n {
+        let Some(here) = best.get(i).cloned() else {
+            continue;
+        };
+        if here.is_empty() {
+            continue;
+        }
+        for j in (i + 1)..=(i + inv.longest).min(n) {
+            let piece: String = chars.get(i..j).unwrap_or_default().iter().collect();
+            let keys: Vec<(SylKey, f32)> = match (i, position) {
+                (0, Position::Surname | Position::Given) => {
+                    let mut k = inv.initial.get(&piece).cloned().unwrap_or_default();
+                    if let Some(voiced) = inv.medial.get(&piece) {
+                        k.extend(
+                            voiced
+                                .iter()
+                                .map(|(key, p)| (key.at_word_start(), p + VOICED_START)),
+                        );
+                    }
+                    k
+                }
+                _ => inv.medial.get(&piece).cloned().unwrap_or_default(),
+            };
+            if keys.is_empty() {
+                continue;
+            }
+            let Some(slot) = best.get_mut(j) else {
+                continue;
+            };
+            for (prefix, p) in &here {
+                for (k, kp) in &keys {
+                    let mut w = prefix.clone();
+                    w.push(*k);
+                    let pen = p + kp + PER_SYLLABLE;
+                    match slot.iter_mut().find(|(x, _)| *x == w) {
+                        Some((_, old)) => *old = old.min(pen),
+                        None => slot.push((w, pen)),
+                    }
+                }
+            }
+            slot.sort_by(|a, b| a.1.total_cmp(&b.1));
+            slot.truncate(BEAM * 2);
+        }
+    }
+    let mut out = best.pop().unwrap_or_default();
+    out.truncate(BEAM);
+    with_liaison(&mut out);
+    out
+}
+
+/// Penalty for reading a consonant as the previous syllable's final carried over (liaison).
+const LIAISON: f32 = 0.12;
+
+/// Korean carries a final consonant over to a following silent ㅇ (설아 is said and often spelt
+/// Seora, 민아 Mina): for each reading, the alternative with the consonant moved back.
+fn with_liaison(readings: &mut Vec<(WordKey, f32)>) {
+    let mut extra = Vec::new();
+    for (w, p) in readings.iter() {
+        for i in 1..w.len() {
+            let (Some(prev), Some(next)) = (w.get(i - 1), w.get(i)) else {
+                continue;
+            };
+            if prev.final_() != 0 || next.initial() == 0 {
+                continue;
+            }
+            // Initial class → the finals that are heard as it: K→K, N→N or L, T/S/C→T, M→M, P→P.
+            let finals: &[u8] = match next.initial() {
+                1 => &[1],
+                2 => &[2, 4],
+                3 | 6 | 7 => &[3],
+                4 => &[5],
+                5 => &[6],
+                _ => &[],
+            };
+            for f in finals {
+                let mut alt = w.clone();
+                if let Some(x) = alt.get_mut(i - 1) {
+                    *x = SylKey::new(prev.initial(), prev.vowel(), *f);
+                }
+                if let Some(x) = alt.get_mut(i) {
+                    *x = SylKey::new(0, next.vowel(), next.final_());
+                }
+                extra.push((alt, p + LIAISON));
+            }
+        }
+    }
+    for e in extra {
+        if !readings.iter().any(|(w, _)| *w == e.0) {
+            readings.push(e);
+        }
+    }
+    readings.sort_by(|a, b| a.1.total_cmp(&b.1));
+    readings.truncate(BEAM * 2);
+}
+
+/// Splits a name into words: spaces separate words, hyphens and the hard sign separate
+/// syllables within a word (kept as a boundary the segmentation must respect).
+fn tokens(text: &str) -> Vec<Vec<String>> {
+    text.split_whitespace()
+        .map(|w| {
+            w.split(['-', 'ъ', 'Ъ', '‐', '–'])
+                .map(fold)
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .filter(|w: &Vec<String>| !w.is_empty())
+        .collect()
+}
+
+/// Reads a name part made of pieces (words, or hyphenated parts) into syllable keys.
+fn read_part(pieces: &[&String], first: Position) -> Vec<(WordKey, f32)> {
+    let mut acc: Vec<(WordKey, f32)> = vec![(Vec::new(), 0.0)];
+    for (i, piece) in pieces.iter().enumerate() {
+        let readings = read_word(piece, if i == 0 { first } else { Position::Inside });
+        let mut next = Vec::new();
+        for (a, pa) in &acc {
+            for (b, pb) in &readings {
+                let mut w = a.clone();
+                w.extend_from_slice(b);
+                next.push((w, pa + pb));
+            }
+        }
+        next.sort_by(|a, b| a.1.total_cmp(&b.1));
+        next.truncate(BEAM);
+        acc = next;
+    }
+    if pieces.is_empty() { Vec::new() } else { acc }
+}
+
+fn is_hangul(text: &str) -> bool {
+    text.chars().any(|c| decompose(c).is_some())
+}
+
+/// Two-syllable Korean surnames.
+const TWO_SYLLABLE: [&str; 8] = [
+    "남궁", "황보", "선우", "제갈", "독고", "사공", "서문", "동방",
+];
+
+fn read_hangul(text: &str) -> Vec<Candidate> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let (family, given): (String, String) = match words.as_slice() {
+        [one] => {
+            let n = if TWO_SYLLABLE.iter().any(|s| one.starts_with(s)) && one.chars().count() >= 3 {
+                2
+            } else {
+                1
+            };
+            (one.chars().take(n).collect(), one.chars().skip(n).collect())
+        }
+        [first, rest @ ..] => (first.to_string(), rest.concat()),
+        [] => return Vec::new(),
+    };
+    let (Some(family), Some(given_start)) = (hangul_word(&family), hangul_word(&given)) else {
+        return Vec::new();
+    };
+    // Written apart, the given name starts a word; written as one word with the surname, it may
+    // be read either way (김룡해: 룡 or, in South Korean spelling, 용).
+    let given_inside: WordKey = given
+        .chars()
+        .filter_map(|c| decompose(c).map(|s| SylKey::of(s, false)))
+        .collect();
+    let mut out = vec![Candidate {
+        key: NameKey {
+            family: family.clone(),
+            given: if words.len() == 1 {
+                given_inside.clone()
+            } else {
+                given_start.clone()
+            },
+        },
+        penalty: 0.0,
+    }];
+    if words.len() == 1 && given_inside != given_start {
+        out.push(Candidate {
+            key: NameKey {
+                family,
+                given: given_start,
+            },
+            penalty: GIVEN_AS_WORD,
+        });
+    }
+    out
+}
+
+/// Penalty for reading a given name written together with the surname as a word of its own.
+const GIVEN_AS_WORD: f32 = 0.15;
+
+/// Every plausible reading of a name, best first: surname first, or (with a small penalty)
+/// surname last; a name written as one word is split after its first syllable.
+pub fn read(name: &str) -> Vec<Candidate> {
+    if is_hangul(name) {
+        return read_hangul(name);
+    }
+    let words = tokens(name);
+    let mut out: Vec<Candidate> = Vec::new();
+    let mut push = |family: Vec<(WordKey, f32)>, given: Vec<(WordKey, f32)>, extra: f32| {
+        for (f, pf) in &family {
+            for (g, pg) in &given {
+                out.push(Candidate {
+                    key: NameKey {
+                        family: f.clone(),
+                        given: g.clone(),
+                    },
+                    penalty: pf + pg + extra,
+                });
+            }
+        }
+    };
+    match words.as_slice() {
+        [] => {}
+        [one] => {
+            let pieces: Vec<&String> = one.iter().collect();
+            for (w, p) in read_part(&pieces, Position::Surname) {
+                if w.len() >= 2 {
+                    let (f, g) = w.split_at(1);
+                    let mut as_word = g.to_vec();
+                    if let Some(first) = as_word.first_mut() {
+                        *first = first.at_word_start();
+                    }
+                    if as_word != g {
+                        push(
+                            vec![(f.to_vec(), p)],
+                            vec![(as_word, 0.0)],
+                            0.1 + GIVEN_AS_WORD,
+                        );
+                    }
+                    push(vec![(f.to_vec(), p)], vec![(g.to_vec(), 0.0)], 0.1);
+                } else {
+                    push(vec![(w, p)], vec![(Vec::new(), 0.0)], 0.3);
+                }
+            }
+        }
+        [first, rest @ ..] => {
+            let family: Vec<&String> = first.iter().collect();
+            let given: Vec<&String> = rest.iter().flatten().collect();
+            push(
+                read_part(&family, Position::Surname),
+                read_part(&given, Position::Given),
+                0.0,
+            );
+            if let Some((last, init)) = words.split_last() {
+                let family: Vec<&String> = last.iter().collect();
+                let given: Vec<&String> = init.iter().flatten().collect();
+                push(
+                    read_part(&family, Position::Surname),
+                    read_part(&given, Position::Given),
+                    0.25,
+                );
+            }
+        }
+    }
+    out.sort_by(|a, b| a.penalty.total_cmp(&b.penalty));
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|c| seen.insert(c.key.clone()));
+    out.truncate(BEAM * 2);
+    out
+}
+
+/// A Hangul rendering of a key is not possible (keys merge sounds); for people checking keys by
+/// hand, one representative syllable per key is shown.
+pub fn representative(key: SylKey) -> Option<char> {
+    (0xAC00u32..=0xD7A3)
+        .filter_map(char::from_u32)
+        .find(|c| decompose(*c).is_some_and(|s| SylKey::of(s, false) == key))
+        .and_then(|c| decompose(c).and_then(compose))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn best(name: &str) -> String {
+        read(name)
+            .first()
+            .map(|c| c.key.to_string())
+            .unwrap_or_default()
+    }
+
+    fn readings(name: &str) -> Vec<String> {
+        read(name).iter().map(|c| c.key.to_string()).collect()
+    }
+
+    #[test]
+    fn every_spelling_of_the_motivating_name_has_the_hangul_key_among_its_readings() {
+        let want = best("리한검");
+        assert_eq!(want, "I HAN-KOM");
+        for spelling in [
+            "이한검",
+            "Ri Han Gom",
+            "Lee Han-geom",
+            "Ri Han-gŏm",
+            "Ли Хан Гом",
+            "Ри Хан Гём",
+            "Рі Хан Гом",
+            "Rhee Hangeom",
+            "RI HAN GOM",
+            "Han Gom Ri",
+        ] {
+            assert!(
+                readings(spelling).contains(&want),
+                "{spelling}: {:?}",
+                readings(spelling)
+            );
+        }
+    }
+
+    #[test]
+    fn different_people_keep_different_keys() {
+        assert_ne!(best("Pak Pong Ju"), best("Pak Pong Su"));
+        assert_eq!(best("Pak Pong Ju"), best("박봉주"));
+        assert_ne!(best("Kim Chol"), best("Kim Nam"));
+    }
+
+    #[test]
+    fn kontsevich_hard_sign_and_voicing_are_read() {
+        assert!(
+            readings("Чонъю")
+                .iter()
+                .any(|r| r.ends_with("CON YU") || r.contains("CON"))
+        );
+        assert!(
+            readings("Ким Джаён").contains(&best("김자연")),
+            "{:?}",
+            readings("Ким Джаён")
+        );
+        assert!(readings("Kim Hajeong").contains(&best("김하정")));
+        assert!(readings("Kang Kam-ch'an").contains(&best("강감찬")));
+    }
+
+    #[test]
+    fn nothing_readable_gives_no_candidates() {
+        assert!(read("").is_empty());
+        assert!(read("123 !!").is_empty());
+        assert!(read("李漢劍").is_empty());
+    }
+}
