@@ -88,6 +88,17 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         count: usize,
     },
+    /// Link two lists of names (any scripts): for each left record the best right records.
+    /// Each CSV has the header id,name or id,name,date_of_birth; the output has
+    /// left_id,right_id,score (match probability), best first.
+    Match {
+        left: PathBuf,
+        right: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        top: usize,
+    },
     /// Names across scripts: phoneme keys and the evaluation over shared name data.
     #[command(subcommand)]
     Names(NamesCommand),
@@ -160,6 +171,8 @@ enum LedgerCommand {
 enum NamesCommand {
     /// Print the phoneme keys a name produces, for checking a match by hand.
     Keys { name: String },
+    /// Groups of records in one list that are probably the same person.
+    Dedupe { file: PathBuf },
     /// Recall and precision on the name data in DIR, with a Jaro–Winkler baseline beside.
     Eval {
         #[arg(long, default_value = "../shared/eval/names")]
@@ -210,6 +223,13 @@ fn run(cli: Cli) -> Result<()> {
         Command::Person(PersonCommand::Status { case, json }) => law::status(r, &case, json),
         Command::Demo { count } => commands::demo(r, count),
         Command::Names(NamesCommand::Keys { name }) => names::keys(&name),
+        Command::Names(NamesCommand::Dedupe { file }) => names::dedupe(&file),
+        Command::Match {
+            left,
+            right,
+            out,
+            top,
+        } => names::matches(&left, &right, out.as_deref(), top),
         Command::Names(NamesCommand::Eval {
             dir,
             threshold,

@@ -178,3 +178,114 @@ pub fn eval(dir: &Path, threshold: f64, show_misses: bool) -> Result<()> {
     );
     Ok(())
 }
+
+/// Match probability from which a pair is reported (Fellegi–Sunter posterior).
+pub const LINK_THRESHOLD: f64 = 0.5;
+
+/// Reads a list for `match`: header `id,name` or `id,name,date_of_birth`; every bad row is
+/// reported with its line, and nothing is matched if there is one.
+fn read_list(path: &Path) -> Result<Vec<asylon_names::link::Record>> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_path(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let header: Vec<String> = rdr
+        .headers()
+        .with_context(|| format!("{}: line 1: cannot read the header", path.display()))?
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
+        .collect();
+    let with_dob = match header.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["id", "name"] => false,
+        ["id", "name", "date_of_birth"] => true,
+        _ => bail!(
+            "{}: line 1: the header must be id,name or id,name,date_of_birth (found {})",
+            path.display(),
+            header.join(",")
+        ),
+    };
+    let (mut out, mut bad) = (Vec::new(), Vec::new());
+    let mut ids = std::collections::HashMap::new();
+    for (n, rec) in rdr.records().enumerate() {
+        let line = n + 2;
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                bad.push(format!("line {line}: unreadable row: {e}"));
+                continue;
+            }
+        };
+        let id = rec.get(0).unwrap_or("").trim().to_string();
+        let name = rec.get(1).unwrap_or("").trim().to_string();
+        if id.is_empty() {
+            bad.push(format!("line {line}: id is empty"));
+        } else if let Some(first) = ids.insert(id.clone(), line) {
+            bad.push(format!("line {line}: id {id} is already used on line {first}"));
+        }
+        if prepare(&name).candidates.is_empty() {
+            bad.push(format!("line {line}: name {name:?} cannot be read as a Korean name"));
+        }
+        let birth_year = match rec.get(2).map(str::trim).filter(|d| with_dob && !d.is_empty()) {
+            None => None,
+            Some(d) => match asylon_core::PartialDate::parse(d) {
+                Ok(p) => Some(p.year()),
+                Err(e) => {
+                    bad.push(format!("line {line}: date_of_birth {d:?}: {e}"));
+                    None
+                }
+            },
+        };
+        out.push(asylon_names::link::Record { id, name, birth_year });
+    }
+    if !bad.is_empty() {
+        for b in bad.iter().take(200) {
+            eprintln!("{}: {b}", path.display());
+        }
+        bail!("{}: {} problems; nothing was matched", path.display(), bad.len());
+    }
+    Ok(out)
+}
+
+pub fn matches(left: &Path, right: &Path, out: Option<&Path>, top: usize) -> Result<()> {
+    if top == 0 {
+        bail!("--top must be at least 1");
+    }
+    let l = read_list(left)?;
+    let r = read_list(right)?;
+    let (links, model) = asylon_names::link::link(&l, &r, LINK_THRESHOLD, top);
+    let sink: Box<dyn std::io::Write> = match out {
+        Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(sink));
+    w.write_record(["left_id", "right_id", "score"])?;
+    for link in &links {
+        let (Some(a), Some(b)) = (l.get(link.left), r.get(link.right)) else { continue };
+        w.write_record([a.id.as_str(), b.id.as_str(), &format!("{:.4}", link.probability)])?;
+    }
+    w.flush()?;
+    eprintln!(
+        "{} links for {} left and {} right records (match prior {:.4}; m/u {})",
+        links.len(),
+        l.len(),
+        r.len(),
+        model.prior,
+        if model.estimated { "estimated by EM" } else { "assumed: too few candidate pairs for EM" }
+    );
+    Ok(())
+}
+
+pub fn dedupe(file: &Path) -> Result<()> {
+    let list = read_list(file)?;
+    let groups = asylon_names::link::clusters(&list, LINK_THRESHOLD);
+    for (n, g) in groups.iter().enumerate() {
+        let ids: Vec<String> = g
+            .iter()
+            .filter_map(|i| list.get(*i))
+            .map(|r| format!("{} ({})", r.id, r.name))
+            .collect();
+        println!("group {}: {}", n + 1, ids.join(", "));
+    }
+    println!("{} groups of possible duplicates among {} records", groups.len(), list.len());
+    Ok(())
+}

@@ -21,6 +21,7 @@ pub mod compare;
 pub mod eval;
 pub mod hangul;
 pub mod key;
+pub mod link;
 pub mod reader;
 pub mod romanize;
 pub mod synth;

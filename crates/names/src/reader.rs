@@ -259,8 +259,34 @@ enum Position {
 /// (Бомин, Луна).
 const VOICED_START: f32 = 0.05;
 
-/// All readings of one word in syllables, best first.
+thread_local! {
+    /// Readings of words already read on this thread: lists repeat surnames and given-name
+    /// syllables, so most words are read once per list instead of once per record.
+    static WORDS: std::cell::RefCell<HashMap<(String, u8), Vec<(WordKey, f32)>>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// Words cached per thread before the cache is cleared, bounding its memory.
+const WORD_CACHE: usize = 200_000;
+
+/// All readings of one word in syllables, best first (cached).
 fn read_word(word: &str, position: Position) -> Vec<(WordKey, f32)> {
+    let tag = position as u8;
+    if let Some(hit) = WORDS.with(|w| w.borrow().get(&(word.to_string(), tag)).cloned()) {
+        return hit;
+    }
+    let out = read_word_uncached(word, position);
+    WORDS.with(|w| {
+        let mut w = w.borrow_mut();
+        if w.len() >= WORD_CACHE {
+            w.clear();
+        }
+        w.insert((word.to_string(), tag), out.clone());
+    });
+    out
+}
+
+fn read_word_uncached(word: &str, position: Position) -> Vec<(WordKey, f32)> {
     let inv = inventory();
     let chars: Vec<char> = word.chars().collect();
     let n = chars.len();
