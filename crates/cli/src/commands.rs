@@ -137,6 +137,33 @@ pub fn list(r: &RegistryArgs, json: bool) -> Result<()> {
     Ok(())
 }
 
+pub fn search(r: &RegistryArgs, name: &str, json: bool) -> Result<()> {
+    if asylon_names::reader::read(name).is_empty() {
+        bail!("{name:?} cannot be read as a Korean name (Hangul, Latin or Cyrillic letters)");
+    }
+    let registry = open(r)?;
+    let hits = registry.search(name)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&hits)?);
+        return Ok(());
+    }
+    for h in &hits {
+        let p = registry.person(&h.case_no)?;
+        println!(
+            "{}  {:.2}  {}  captured {}",
+            h.case_no,
+            h.score,
+            p.status.as_str(),
+            p.captured_on
+        );
+    }
+    println!(
+        "{} captives match (open one with `person show CASE`; that read is recorded)",
+        hits.len()
+    );
+    Ok(())
+}
+
 pub fn erase(r: &RegistryArgs, case: &str, reason: &str) -> Result<()> {
     let mut registry = open(r)?;
     let seq = registry.erase(&actor(r), now(), case, reason)?;

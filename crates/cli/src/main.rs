@@ -124,6 +124,12 @@ enum PersonCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Find captives whose sealed names match NAME (any script), through the blind index.
+    Search {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// List captives (public facts only).
     List {
         #[arg(long)]
@@ -205,6 +211,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Person(PersonCommand::Register { file }) => commands::register(r, &file),
         Command::Person(PersonCommand::Show { case, json }) => commands::show(r, &case, json),
         Command::Person(PersonCommand::List { json }) => commands::list(r, json),
+        Command::Person(PersonCommand::Search { name, json }) => commands::search(r, &name, json),
         Command::Person(PersonCommand::Erase { case, reason }) => {
             commands::erase(r, &case, &reason)
         }

@@ -195,7 +195,12 @@ fn read_list(path: &Path) -> Result<Vec<asylon_names::link::Record>> {
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
         .collect();
-    let with_dob = match header.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let with_dob = match header
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["id", "name"] => false,
         ["id", "name", "date_of_birth"] => true,
         _ => bail!(
@@ -220,12 +225,20 @@ fn read_list(path: &Path) -> Result<Vec<asylon_names::link::Record>> {
         if id.is_empty() {
             bad.push(format!("line {line}: id is empty"));
         } else if let Some(first) = ids.insert(id.clone(), line) {
-            bad.push(format!("line {line}: id {id} is already used on line {first}"));
+            bad.push(format!(
+                "line {line}: id {id} is already used on line {first}"
+            ));
         }
         if prepare(&name).candidates.is_empty() {
-            bad.push(format!("line {line}: name {name:?} cannot be read as a Korean name"));
+            bad.push(format!(
+                "line {line}: name {name:?} cannot be read as a Korean name"
+            ));
         }
-        let birth_year = match rec.get(2).map(str::trim).filter(|d| with_dob && !d.is_empty()) {
+        let birth_year = match rec
+            .get(2)
+            .map(str::trim)
+            .filter(|d| with_dob && !d.is_empty())
+        {
             None => None,
             Some(d) => match asylon_core::PartialDate::parse(d) {
                 Ok(p) => Some(p.year()),
@@ -235,13 +248,21 @@ fn read_list(path: &Path) -> Result<Vec<asylon_names::link::Record>> {
                 }
             },
         };
-        out.push(asylon_names::link::Record { id, name, birth_year });
+        out.push(asylon_names::link::Record {
+            id,
+            name,
+            birth_year,
+        });
     }
     if !bad.is_empty() {
         for b in bad.iter().take(200) {
             eprintln!("{}: {b}", path.display());
         }
-        bail!("{}: {} problems; nothing was matched", path.display(), bad.len());
+        bail!(
+            "{}: {} problems; nothing was matched",
+            path.display(),
+            bad.len()
+        );
     }
     Ok(out)
 }
@@ -254,14 +275,22 @@ pub fn matches(left: &Path, right: &Path, out: Option<&Path>, top: usize) -> Res
     let r = read_list(right)?;
     let (links, model) = asylon_names::link::link(&l, &r, LINK_THRESHOLD, top);
     let sink: Box<dyn std::io::Write> = match out {
-        Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
+        Some(p) => Box::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        ),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(sink));
     w.write_record(["left_id", "right_id", "score"])?;
     for link in &links {
-        let (Some(a), Some(b)) = (l.get(link.left), r.get(link.right)) else { continue };
-        w.write_record([a.id.as_str(), b.id.as_str(), &format!("{:.4}", link.probability)])?;
+        let (Some(a), Some(b)) = (l.get(link.left), r.get(link.right)) else {
+            continue;
+        };
+        w.write_record([
+            a.id.as_str(),
+            b.id.as_str(),
+            &format!("{:.4}", link.probability),
+        ])?;
     }
     w.flush()?;
     eprintln!(
@@ -270,7 +299,11 @@ pub fn matches(left: &Path, right: &Path, out: Option<&Path>, top: usize) -> Res
         l.len(),
         r.len(),
         model.prior,
-        if model.estimated { "estimated by EM" } else { "assumed: too few candidate pairs for EM" }
+        if model.estimated {
+            "estimated by EM"
+        } else {
+            "assumed: too few candidate pairs for EM"
+        }
     );
     Ok(())
 }
@@ -286,6 +319,10 @@ pub fn dedupe(file: &Path) -> Result<()> {
             .collect();
         println!("group {}: {}", n + 1, ids.join(", "));
     }
-    println!("{} groups of possible duplicates among {} records", groups.len(), list.len());
+    println!(
+        "{} groups of possible duplicates among {} records",
+        groups.len(),
+        list.len()
+    );
     Ok(())
 }

@@ -1180,3 +1180,147 @@ fn malformed_law_commands_and_actors_are_refused_clearly() {
     );
     assert!(e.contains("interviews_needed must be at least 1"), "{e}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Names: keys, match, dedupe, search through the blind index
+
+#[test]
+fn names_keys_shows_one_key_for_the_scripts_of_one_name() {
+    let r = Reg::empty();
+    let hangul = r.ok(&["names", "keys", "리한검"]);
+    let cyrillic = r.ok(&["names", "keys", "Рі Хан Гом"]);
+    let key = hangul
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(key, "I HAN-KOM");
+    assert!(cyrillic.contains(&key), "{cyrillic}");
+    let e = r.fails(&["names", "keys", "!!!"], None);
+    assert!(e.contains("no letters"), "{e}");
+}
+
+#[test]
+fn match_links_lists_across_scripts_and_refuses_bad_lists() {
+    let r = Reg::empty();
+    let left = r.file(
+        "left.csv",
+        "id,name,date_of_birth\nL1,리한검,2001\nL2,박봉주,1999-03\nL3,김철남,\n",
+    );
+    let right = r.file(
+        "right.csv",
+        "id,name,date_of_birth\nR1,Ri Han Gom,2001\nR2,Pak Pong Su,1990\nR3,Ли Хан Гом,\nR4,Pak Pong Ju,1999\n",
+    );
+    let out = r.dir.path().join("links.csv");
+    r.ok(&[
+        "match",
+        left.to_str().unwrap(),
+        right.to_str().unwrap(),
+        "--top",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows[0], ["left_id", "right_id", "score"]);
+    let pairs: Vec<(&str, &str)> = rows[1..].iter().map(|r| (r[0], r[1])).collect();
+    assert_eq!(pairs, [("L1", "R1"), ("L1", "R3"), ("L2", "R4")], "{text}");
+    // Scores are probabilities, best first per left record.
+    let s: Vec<f64> = rows[1..].iter().map(|r| r[2].parse().unwrap()).collect();
+    assert!(
+        s[0] >= s[1] && s.iter().all(|x| (0.5..=1.0).contains(x)),
+        "{s:?}"
+    );
+
+    let bad = r.file(
+        "bad.csv",
+        "id,name,date_of_birth\nX,리한검,2001\nX,Kim,20011\n,!!!,\n",
+    );
+    let e = r.fails(
+        &["match", bad.to_str().unwrap(), right.to_str().unwrap()],
+        None,
+    );
+    for want in [
+        "line 3: id X is already used on line 2",
+        "line 3: date_of_birth",
+        "line 4: id is empty",
+        "line 4: name",
+    ] {
+        assert!(e.contains(want), "expected {want:?} in {e}");
+    }
+    let e = r.fails(
+        &[
+            "match",
+            r.file("h.csv", "name,id\n").to_str().unwrap(),
+            right.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(e.contains("header must be id,name"), "{e}");
+    let dups = r.ok(&["names", "dedupe", right.to_str().unwrap()]);
+    assert!(
+        dups.contains("group 1: R1 (Ri Han Gom), R3 (Ли Хан Гом)"),
+        "{dups}"
+    );
+    assert!(dups.contains("1 groups"), "{dups}");
+}
+
+#[test]
+fn person_search_finds_sealed_names_in_any_script_and_forgets_the_erased() {
+    let r = Reg::new();
+    r.ok_in(
+        &["person", "register", "-"],
+        Some(&person_json("P-1", "리한검")),
+    );
+    r.ok_in(
+        &["person", "register", "-"],
+        Some(&person_json("P-2", "박봉주")),
+    );
+    r.ok_in(
+        &["person", "register", "-"],
+        Some(&person_json("P-3", "박봉수")),
+    );
+    for q in [
+        "Ri Han Gom",
+        "Lee Han-geom",
+        "Ли Хан Гом",
+        "Рі Хан Гом",
+        "이한검",
+    ] {
+        let hits: Vec<serde_json::Value> =
+            serde_json::from_str(&r.ok(&["person", "search", q, "--json"])).unwrap();
+        assert_eq!(hits.len(), 1, "{q}: {hits:?}");
+        assert_eq!(hits[0]["case_no"], "AS-000001", "{q}");
+    }
+    let hits: Vec<serde_json::Value> =
+        serde_json::from_str(&r.ok(&["person", "search", "Pak Pong Ju", "--json"])).unwrap();
+    assert_eq!(
+        hits.iter()
+            .map(|h| h["case_no"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["AS-000002"]
+    );
+    // The index holds keyed hashes only: no key text, no name.
+    let raw = raw_text(&r);
+    assert!(!raw.contains("HAN-KOM") && !raw.contains("리한검"));
+    let e = r.fails(&["person", "search", "42"], None);
+    assert!(e.contains("cannot be read"), "{e}");
+    r.ok(&["person", "erase", "AS-000001", "--reason", "court order"]);
+    let hits: Vec<serde_json::Value> =
+        serde_json::from_str(&r.ok(&["person", "search", "Ri Han Gom", "--json"])).unwrap();
+    assert!(hits.is_empty(), "{hits:?}");
+    let c = Connection::open(r.db()).unwrap();
+    let left: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM name_index WHERE person = 'AS-000001'",
+            [],
+            |x| x.get(0),
+        )
+        .unwrap();
+    assert_eq!(left, 0);
+    r.ok(&["ledger", "verify"]);
+}

@@ -158,7 +158,10 @@ impl Model {
                     }
                 }
             }
-            let norm = |a: &mut [f64], s: f64| a.iter_mut().for_each(|x| *x = (*x / s.max(1e-12)).max(1e-6));
+            let norm = |a: &mut [f64], s: f64| {
+                a.iter_mut()
+                    .for_each(|x| *x = (*x / s.max(1e-12)).max(1e-6))
+            };
             norm(&mut next.m_name, sum_m);
             norm(&mut next.u_name, sum_u);
             norm(&mut next.m_year, sum_m);
@@ -185,7 +188,11 @@ const KEY_FLOOR: f64 = 0.6;
 
 /// Candidate pairs from shared blocks, scored. `same_list` skips a record paired with itself
 /// and each unordered pair's second occurrence.
-fn candidate_pairs(left: &[Prep], right: &[Prep], same_list: bool) -> Vec<(usize, usize, f64, usize)> {
+fn candidate_pairs(
+    left: &[Prep],
+    right: &[Prep],
+    same_list: bool,
+) -> Vec<(usize, usize, f64, usize)> {
     let mut index: HashMap<u64, Vec<u32>> = HashMap::new();
     for (j, r) in right.iter().enumerate() {
         for b in &r.blocks {
@@ -225,11 +232,20 @@ pub fn link(left: &[Record], right: &[Record], threshold: f64, top: usize) -> (V
     links(&lp, &rp, threshold, top, false)
 }
 
-fn links(lp: &[Prep], rp: &[Prep], threshold: f64, top: usize, same_list: bool) -> (Vec<Link>, Model) {
+fn links(
+    lp: &[Prep],
+    rp: &[Prep],
+    threshold: f64,
+    top: usize,
+    same_list: bool,
+) -> (Vec<Link>, Model) {
     let pairs = candidate_pairs(lp, rp, same_list);
     let mut counts = [[0.0; YEAR_LEVELS]; NAME_LEVELS];
     for (_, _, s, y) in &pairs {
-        if let Some(c) = counts.get_mut(name_level(*s)).and_then(|row| row.get_mut(*y)) {
+        if let Some(c) = counts
+            .get_mut(name_level(*s))
+            .and_then(|row| row.get_mut(*y))
+        {
             *c += 1.0;
         }
     }

@@ -259,11 +259,12 @@ enum Position {
 /// (Бомин, Луна).
 const VOICED_START: f32 = 0.05;
 
+type WordCache = HashMap<String, Vec<(WordKey, f32)>>;
+
 thread_local! {
-    /// Readings of words already read on this thread: lists repeat surnames and given-name
-    /// syllables, so most words are read once per list instead of once per record.
-    static WORDS: std::cell::RefCell<HashMap<(String, u8), Vec<(WordKey, f32)>>> =
-        std::cell::RefCell::new(HashMap::new());
+    /// Readings of words already read on this thread, one map per position: lists repeat
+    /// surnames and given-name syllables, so most words are read once per list, not per record.
+    static WORDS: std::cell::RefCell<[WordCache; 3]> = std::cell::RefCell::new(Default::default());
 }
 
 /// Words cached per thread before the cache is cleared, bounding its memory.
@@ -271,17 +272,18 @@ const WORD_CACHE: usize = 200_000;
 
 /// All readings of one word in syllables, best first (cached).
 fn read_word(word: &str, position: Position) -> Vec<(WordKey, f32)> {
-    let tag = position as u8;
-    if let Some(hit) = WORDS.with(|w| w.borrow().get(&(word.to_string(), tag)).cloned()) {
+    let tag = position as usize;
+    if let Some(hit) = WORDS.with(|w| w.borrow().get(tag).and_then(|m| m.get(word)).cloned()) {
         return hit;
     }
     let out = read_word_uncached(word, position);
     WORDS.with(|w| {
-        let mut w = w.borrow_mut();
-        if w.len() >= WORD_CACHE {
-            w.clear();
+        if let Some(m) = w.borrow_mut().get_mut(tag) {
+            if m.len() >= WORD_CACHE {
+                m.clear();
+            }
+            m.insert(word.to_string(), out.clone());
         }
-        w.insert((word.to_string(), tag), out.clone());
     });
     out
 }

@@ -21,6 +21,7 @@ mod law;
 mod register;
 mod registry;
 mod sealed;
+mod search;
 mod verify;
 
 pub use error::StoreError;
@@ -30,6 +31,7 @@ pub use registry::{
     Clock, InclusionProof, KeySource, PersonView, Registry, SystemClock, data_file,
     default_key_file,
 };
+pub use search::Hit;
 pub use verify::VerifyReport;
 
 /// Renders a time as RFC 3339 UTC, the form every event and checkpoint carries.

@@ -6,7 +6,7 @@
 use crate::StoreError;
 use crate::registry::{NewEvent, Registry, is_unique_violation, meta_need, meta_put, new_id};
 use asylon_core::{Actor, Class, CoreParticulars, FieldError, Registration, SealedPart, kind};
-use asylon_vault::{DataKey, Kek, key_label, seal_aad};
+use asylon_vault::{BlindIndexKey, DataKey, Kek, key_label, seal_aad};
 use rusqlite::{TransactionBehavior, params};
 use std::collections::HashSet;
 use time::OffsetDateTime;
@@ -21,11 +21,14 @@ pub struct SealedRegistration {
     parts: Vec<SealedPart>,
     identity_key: Option<Vec<u8>>,
     family_key: Option<Vec<u8>>,
+    /// Blind-index tokens of his names.
+    tokens: Vec<[u8; 16]>,
 }
 
 /// Seals registrations with the registry's KEK; can be moved to another thread.
 pub struct Sealer {
     kek: Kek,
+    blind: BlindIndexKey,
 }
 
 pub fn case_number(n: u64) -> String {
@@ -60,7 +63,9 @@ impl Sealer {
             let mut parts = Vec::with_capacity(2);
             let identity_key = Some(seal(Class::Identity, &identity, &mut parts));
             let family_key = family.map(|f| seal(Class::Family, &f, &mut parts));
+            let tokens = crate::search::name_tokens(&self.blind, &reg.identity.names);
             out.push(SealedRegistration {
+                tokens,
                 public: serde_json::to_string(&reg.core).map_err(damaged)?,
                 core: reg.core.clone(),
                 case,
@@ -93,6 +98,7 @@ impl Registry {
     pub fn sealer(&self) -> Sealer {
         Sealer {
             kek: self.kek.duplicate(),
+            blind: self.kek.blind_index_key(),
         }
     }
 
@@ -123,11 +129,21 @@ impl Registry {
             batch.iter().map(|s| s.core.external_id.clone()).collect();
         let written = self.write(actor, now, move |tx, _| {
             let mut put_keys = tx.prepare_cached(
-                "INSERT INTO data_keys (person, identity, family) VALUES (?1, ?2, ?3)",
+                "INSERT INTO data_keys (person, identity, family, name_tokens) VALUES (?1, ?2, ?3, ?4)",
             )?;
+            let mut put_token =
+                tx.prepare_cached("INSERT INTO name_index (token, person) VALUES (?1, ?2)")?;
             let mut out = Vec::with_capacity(batch.len());
             for s in batch {
-                put_keys.execute(params![s.case, s.identity_key, s.family_key])?;
+                put_keys.execute(params![
+                    s.case,
+                    s.identity_key,
+                    s.family_key,
+                    crate::search::join_tokens(&s.tokens)
+                ])?;
+                for token in &s.tokens {
+                    put_token.execute(params![&token[..], s.case])?;
+                }
                 out.push(NewEvent {
                     id: s.id,
                     person: Some(s.case),

@@ -228,6 +228,10 @@ impl Kek {
         EventMacKey(self.derive(b"event-mac"))
     }
 
+    pub fn blind_index_key(&self) -> BlindIndexKey {
+        BlindIndexKey(self.derive(b"blind-index"))
+    }
+
     /// Wraps a data key for (person, class).
     pub fn wrap(&self, label: &[u8], key: &DataKey) -> Vec<u8> {
         encrypt(&self.0, &wrap_aad(label), key.0.as_ref())
@@ -307,6 +311,20 @@ impl EventMacKey {
 
     pub fn verify(&self, seq: u64, leaf: &[u8; 32], tag: &[u8]) -> bool {
         subtle_eq::ct_eq(&self.mac(seq, leaf), tag)
+    }
+}
+
+/// Keyed hashes for searching sealed names: equal inputs give equal tokens, and without the key
+/// a token says nothing about its input (no dictionary of names can be hashed against it).
+pub struct BlindIndexKey(Zeroizing<[u8; 32]>);
+
+impl BlindIndexKey {
+    /// A 16-byte token for `text`.
+    pub fn token(&self, text: &str) -> [u8; 16] {
+        let full = hmac(self.0.as_ref(), &[b"asylon/blind/v1", text.as_bytes()]);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(full.get(..16).unwrap_or(&[0u8; 16]));
+        out
     }
 }
 

@@ -1,0 +1,83 @@
+//! Searching sealed names through the blind index: a name's phoneme keys, hashed under a key
+//! derived from the KEK, are stored beside the sealed data; a search hashes the query's keys the
+//! same way and looks them up. No name is ever stored or compared in plaintext.
+
+use crate::StoreError;
+use crate::registry::Registry;
+use asylon_core::NameForm;
+use asylon_names::key::NameKey;
+use asylon_names::reader::read;
+use asylon_vault::BlindIndexKey;
+use std::collections::HashMap;
+
+/// Readings of each name form indexed, and of each query looked up.
+const READINGS: usize = 2;
+
+fn text(key: &NameKey) -> String {
+    let word = |w: &[asylon_names::key::SylKey]| {
+        w.iter()
+            .map(|k| k.raw().to_string())
+            .collect::<Vec<_>>()
+            .join(".")
+    };
+    format!("name|{}|{}", word(&key.family), word(&key.given))
+}
+
+/// Tokens for a person's name forms: one per distinct phoneme key among their best readings.
+pub(crate) fn name_tokens(blind: &BlindIndexKey, names: &[NameForm]) -> Vec<[u8; 16]> {
+    let mut out: Vec<[u8; 16]> = names
+        .iter()
+        .flat_map(|n| read(&n.full()).into_iter().take(READINGS))
+        .map(|c| blind.token(&text(&c.key)))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Tokens stored as one blob in the person's keys row, for erasure.
+pub(crate) fn join_tokens(tokens: &[[u8; 16]]) -> Vec<u8> {
+    tokens.concat()
+}
+
+pub(crate) fn split_tokens(blob: &[u8]) -> Vec<&[u8]> {
+    blob.chunks(16).filter(|c| c.len() == 16).collect()
+}
+
+/// One search result: a case number and how well the query matched his indexed names (1 for
+/// the query's best reading, less for a less likely reading).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Hit {
+    pub case_no: String,
+    pub score: f64,
+}
+
+impl Registry {
+    /// Captives whose sealed names have a phoneme key among the query's readings, best first.
+    pub fn search(&self, query: &str) -> Result<Vec<Hit>, StoreError> {
+        let blind = self.blind_index_key();
+        let mut best: HashMap<String, f64> = HashMap::new();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT person FROM name_index WHERE token = ?1")?;
+        for c in read(query).into_iter().take(READINGS) {
+            let score = 1.0 - 0.1 * f64::from(c.penalty);
+            let token = blind.token(&text(&c.key));
+            let rows = stmt.query_map([&token[..]], |r| r.get::<_, String>(0))?;
+            for person in rows {
+                let e = best.entry(person?).or_insert(f64::NEG_INFINITY);
+                *e = e.max(score);
+            }
+        }
+        let mut hits: Vec<Hit> = best
+            .into_iter()
+            .map(|(case_no, score)| Hit { case_no, score })
+            .collect();
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.case_no.cmp(&b.case_no))
+        });
+        Ok(hits)
+    }
+}
