@@ -193,6 +193,19 @@ enum NamesCommand {
 
 #[derive(Subcommand)]
 enum SynthCommand {
+    /// Write two lists to link and the truth (left.csv, right.csv, truth.csv, and the same lists
+    /// romanized into surname and given-name columns for other linkers: left_latin.csv,
+    /// right_latin.csv) into DIR.
+    LinkLists {
+        #[arg(long, default_value_t = 1_000_000)]
+        right: usize,
+        #[arg(long, default_value_t = 100_000)]
+        left: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
     /// Write an import CSV of synthetic captives to standard output or --out.
     Persons {
         #[arg(long, default_value_t = 1000)]
@@ -242,6 +255,12 @@ fn run(cli: Cli) -> Result<()> {
             threshold,
             show_misses,
         }) => names::eval(&dir, threshold, show_misses),
+        Command::Synth(SynthCommand::LinkLists {
+            right,
+            left,
+            seed,
+            out_dir,
+        }) => names::link_lists(right, left, seed, &out_dir),
         Command::Synth(SynthCommand::Persons { count, seed, out }) => {
             import::synth_persons(count, seed, out.as_deref())
         }

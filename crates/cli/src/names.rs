@@ -229,10 +229,10 @@ fn read_list(path: &Path) -> Result<Vec<asylon_names::link::Record>> {
                 "line {line}: id {id} is already used on line {first}"
             ));
         }
-        if prepare(&name).candidates.is_empty() {
-            bad.push(format!(
-                "line {line}: name {name:?} cannot be read as a Korean name"
-            ));
+        // A name with a typo may have no reading; it is kept (it just matches less), but a
+        // name without a letter is a mistake in the file.
+        if !name.chars().any(char::is_alphabetic) {
+            bad.push(format!("line {line}: name {name:?} has no letters"));
         }
         let birth_year = match rec
             .get(2)
@@ -299,6 +299,11 @@ pub fn matches(left: &Path, right: &Path, out: Option<&Path>, top: usize) -> Res
         l.len(),
         r.len(),
         model.prior,
+        if std::env::var("ASYLON_DEBUG_MODEL").is_ok() {
+            format!("{model:?}")
+        } else {
+            String::new()
+        },
         if model.estimated {
             "estimated by EM"
         } else {
@@ -323,6 +328,83 @@ pub fn dedupe(file: &Path) -> Result<()> {
         "{} groups of possible duplicates among {} records",
         groups.len(),
         list.len()
+    );
+    Ok(())
+}
+
+/// A name as plain Latin surname and given name, the way a generic linker is given it: Hangul
+/// through Revised Romanization, other scripts through the plain transliteration.
+fn romanized_parts(name: &str) -> (String, String) {
+    let hangul = name.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c));
+    let text = if hangul {
+        let (f, g) = match name.split_once(' ') {
+            Some((f, g)) => (f.to_string(), g.replace(' ', "")),
+            None => (
+                name.chars().take(1).collect(),
+                name.chars().skip(1).collect(),
+            ),
+        };
+        format!(
+            "{} {}",
+            asylon_names::romanize::romanize_word(&f, asylon_names::romanize::System::Rr),
+            asylon_names::romanize::romanize_word(&g, asylon_names::romanize::System::Rr)
+        )
+    } else {
+        name.to_string()
+    };
+    let plain = asylon_names::eval::generic_ascii(&text);
+    match plain.split_once(' ') {
+        Some((f, g)) => (f.to_string(), g.replace(' ', "")),
+        None => (plain, String::new()),
+    }
+}
+
+pub fn link_lists(right: usize, left: usize, seed: u64, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let (l, r) = asylon_names::synth::link_lists(right, left, seed);
+    let year = |d: &Option<String>| {
+        d.as_deref()
+            .and_then(|d| d.get(..4))
+            .unwrap_or("")
+            .to_string()
+    };
+    for (list, file, latin) in [
+        (&l, "left.csv", "left_latin.csv"),
+        (&r, "right.csv", "right_latin.csv"),
+    ] {
+        let mut w = csv::Writer::from_path(dir.join(file))?;
+        w.write_record(["id", "name", "date_of_birth"])?;
+        let mut wl = csv::Writer::from_path(dir.join(latin))?;
+        wl.write_record(["unique_id", "surname", "given", "birth_year"])?;
+        for rec in list.iter() {
+            w.write_record([
+                rec.id.as_str(),
+                &rec.name,
+                rec.date_of_birth.as_deref().unwrap_or(""),
+            ])?;
+            let (f, g) = romanized_parts(&rec.name);
+            wl.write_record([rec.id.as_str(), &f, &g, &year(&rec.date_of_birth)])?;
+        }
+        w.flush()?;
+        wl.flush()?;
+    }
+    let by_person: std::collections::HashMap<usize, &str> =
+        r.iter().map(|x| (x.person, x.id.as_str())).collect();
+    let mut t = csv::Writer::from_path(dir.join("truth.csv"))?;
+    t.write_record(["left_id", "right_id"])?;
+    let mut n = 0;
+    for rec in &l {
+        if let Some(rid) = by_person.get(&rec.person) {
+            t.write_record([rec.id.as_str(), rid])?;
+            n += 1;
+        }
+    }
+    t.flush()?;
+    println!(
+        "{} left, {} right records, {n} true links, in {}",
+        l.len(),
+        r.len(),
+        dir.display()
     );
     Ok(())
 }

@@ -22,7 +22,7 @@ struct Prep {
 }
 
 /// Readings of a name used for blocking.
-const BLOCKING_READINGS: usize = 3;
+const BLOCKING_READINGS: usize = 4;
 
 fn hash<T: Hash>(value: T) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -112,17 +112,55 @@ impl Default for Model {
 }
 
 impl Model {
-    /// Probability that a pair with these levels is a match.
-    pub fn probability(&self, name: usize, year: usize) -> f64 {
+    /// Log-odds (base 2) that a pair with these levels is a match: the prior odds plus each
+    /// comparison's match weight. Unlike the probability it does not saturate, so it ranks.
+    pub fn weight(&self, name: usize, year: usize) -> f64 {
         let g = |a: &[f64], i: usize| a.get(i).copied().unwrap_or(1e-9).max(1e-9);
-        let m = self.prior * g(&self.m_name, name) * g(&self.m_year, year);
-        let u = (1.0 - self.prior) * g(&self.u_name, name) * g(&self.u_year, year);
-        m / (m + u)
+        (self.prior / (1.0 - self.prior)).log2()
+            + (g(&self.m_name, name) / g(&self.u_name, name)).log2()
+            + (g(&self.m_year, year) / g(&self.u_year, year)).log2()
     }
 
-    /// EM over the counts of each (name level, year level) pattern.
+    /// Probability that a pair with these levels is a match.
+    pub fn probability(&self, name: usize, year: usize) -> f64 {
+        1.0 / (1.0 + (-self.weight(name, year)).exp2())
+    }
+
+    /// u probabilities from pairs drawn at random (almost all non-matches), as Splink and the
+    /// Fellegi–Sunter literature do: the blocked pairs are not a fair sample of non-matches.
+    fn with_u_from(mut self, random_counts: &[[f64; YEAR_LEVELS]; NAME_LEVELS]) -> Self {
+        let total: f64 = random_counts.iter().flatten().sum();
+        if total < MIN_PAIRS_FOR_EM {
+            return self;
+        }
+        for n in 0..NAME_LEVELS {
+            let c: f64 = random_counts.get(n).map_or(0.0, |row| row.iter().sum());
+            if let Some(u) = self.u_name.get_mut(n) {
+                *u = (c / total).max(1e-6);
+            }
+        }
+        for y in 0..YEAR_LEVELS {
+            let c: f64 = random_counts.iter().filter_map(|row| row.get(y)).sum();
+            if let Some(u) = self.u_year.get_mut(y) {
+                *u = (c / total).max(1e-6);
+            }
+        }
+        self
+    }
+
+    /// EM over the counts of each (name level, year level) pattern among candidate pairs; with
+    /// `fixed_u`, only the prior and the m probabilities are estimated.
     pub fn fit(counts: &[[f64; YEAR_LEVELS]; NAME_LEVELS], iterations: usize) -> Self {
-        let mut model = Self::default();
+        Self::fit_from(Self::default(), counts, iterations, false)
+    }
+
+    fn fit_from(
+        start: Self,
+        counts: &[[f64; YEAR_LEVELS]; NAME_LEVELS],
+        iterations: usize,
+        fixed_u: bool,
+    ) -> Self {
+        let mut model = start;
         let total: f64 = counts.iter().flatten().sum();
         // With a handful of pairs EM has nothing to learn from; keep the starting values.
         if total < MIN_PAIRS_FOR_EM {
@@ -166,21 +204,73 @@ impl Model {
             norm(&mut next.u_name, sum_u);
             norm(&mut next.m_year, sum_m);
             norm(&mut next.u_year, sum_u);
-            next.prior = (sum_m / total).clamp(1e-6, 1.0 - 1e-6);
+            if fixed_u {
+                // u from random pairs, and the prior from the rule that a record has at most one
+                // match: left to EM, both drift towards calling every candidate pair a match.
+                next.u_name = model.u_name;
+                next.u_year = model.u_year;
+                next.prior = model.prior;
+            } else {
+                next.prior = (sum_m / total).clamp(1e-6, 1.0 - 1e-6);
+            }
             model = next;
         }
         model
     }
 }
 
-/// A proposed link: indices into the left and right lists, the match probability and the name
-/// score behind it.
+/// A proposed link: indices into the left and right lists, the match weight (log2 odds) and
+/// probability, and the name score behind them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Link {
     pub left: usize,
     pub right: usize,
+    pub weight: f64,
     pub probability: f64,
     pub name_score: f64,
+}
+
+/// Random pairs drawn to estimate u.
+const RANDOM_PAIRS: usize = 100_000;
+/// Fewest possible pairs for which u is estimated from random pairs.
+const MIN_RANDOM_SPACE: usize = 1_000_000;
+
+/// Level counts over random pairs (deterministic: a fixed linear congruential sequence).
+fn random_counts(left: &[Prep], right: &[Prep]) -> [[f64; YEAR_LEVELS]; NAME_LEVELS] {
+    let mut counts = [[0.0; YEAR_LEVELS]; NAME_LEVELS];
+    // Too few possible pairs to say anything about non-matches: keep the starting values.
+    if left.len().saturating_mul(right.len()) < MIN_RANDOM_SPACE {
+        return counts;
+    }
+    let pairs: Vec<(usize, usize)> = (0..RANDOM_PAIRS as u64)
+        .map(|k| {
+            let x = k
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (
+                (x >> 33) as usize % left.len(),
+                (x >> 11) as usize % right.len(),
+            )
+        })
+        .collect();
+    let levels: Vec<(usize, usize)> = pairs
+        .par_iter()
+        .filter_map(|(i, j)| {
+            let (l, r) = (left.get(*i)?, right.get(*j)?);
+            let s = if key_score(&l.name, &r.name) < KEY_FLOOR {
+                0.0
+            } else {
+                score(&l.name, &r.name)
+            };
+            Some((name_level(s), year_level(l.year, r.year)))
+        })
+        .collect();
+    for (n, y) in levels {
+        if let Some(c) = counts.get_mut(n).and_then(|row| row.get_mut(y)) {
+            *c += 1.0;
+        }
+    }
+    counts
 }
 
 /// Key score below which the spelling part is not computed (the pair cannot reach a link).
@@ -249,22 +339,35 @@ fn links(
             *c += 1.0;
         }
     }
-    let model = Model::fit(&counts, 30);
+    let total: f64 = counts.iter().flatten().sum();
+    let mut start = Model::default().with_u_from(&random_counts(lp, rp));
+    if total >= MIN_PAIRS_FOR_EM {
+        start.prior = (lp.len().min(rp.len()) as f64 / total).clamp(1e-6, 0.5);
+    }
+    let model = if total < MIN_PAIRS_FOR_EM {
+        start
+    } else {
+        Model::fit_from(start, &counts, 30, true)
+    };
     let mut out: Vec<Link> = pairs
         .into_iter()
-        .map(|(i, j, s, y)| Link {
-            left: i,
-            right: j,
-            probability: model.probability(name_level(s), y),
-            name_score: s,
+        .map(|(i, j, s, y)| {
+            let w = model.weight(name_level(s), y);
+            Link {
+                left: i,
+                right: j,
+                weight: w,
+                probability: model.probability(name_level(s), y),
+                name_score: s,
+            }
         })
         .filter(|l| l.probability >= threshold)
         .collect();
-    // Best first within each left record; the name score breaks ties of probability.
+    // Best first within each left record: by match weight, then by name score.
     out.sort_by(|a, b| {
         a.left
             .cmp(&b.left)
-            .then(b.probability.total_cmp(&a.probability))
+            .then(b.weight.total_cmp(&a.weight))
             .then(b.name_score.total_cmp(&a.name_score))
     });
     let mut kept = Vec::with_capacity(out.len());

@@ -93,10 +93,43 @@ fn fold_cyrillic(c: char) -> Option<char> {
 
 /// Folds a spelling for lookup; `None` if it holds letters of neither script.
 fn fold(text: &str) -> String {
-    text.chars()
+    // Ukrainian writes Russian ё as ьо (йо at the start of a word): bring it back before the
+    // soft sign is dropped, or the glide of 변 (Пьон) would be lost.
+    let lower = text.to_lowercase().replace("ьо", "ё");
+    let lower = match lower.strip_prefix("йо") {
+        Some(rest) => format!("ё{rest}"),
+        None => lower,
+    };
+    lower
+        .chars()
         .filter_map(|c| fold_latin(c).or_else(|| fold_cyrillic(c)))
         .collect()
 }
+
+/// Whether a name is written in Ukrainian letters (і, ї, є, ґ occur in no Russian spelling).
+fn is_ukrainian(text: &str) -> bool {
+    text.chars()
+        .any(|c| matches!(c, 'і' | 'І' | 'ї' | 'Ї' | 'є' | 'Є' | 'ґ' | 'Ґ'))
+}
+
+/// A Ukrainian spelling turned back into the Russian letters of Kontsevich (и is ы, і is и),
+/// so a name known to be Ukrainian is read without the Russian ambiguity of и.
+fn ukrainian_to_russian(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            'и' => 'ы',
+            'И' => 'Ы',
+            'і' => 'и',
+            'І' => 'И',
+            'ї' => 'и',
+            'є' => 'е',
+            c => c,
+        })
+        .collect()
+}
+
+/// Penalty for a Ukrainian spelling read in a name that shows no Ukrainian letter.
+const UKRAINIAN: f32 = 0.1;
 
 struct Inventory {
     /// Spellings of a syllable at the start of a word.
@@ -206,13 +239,20 @@ fn inventory() -> &'static Inventory {
             for system in systems {
                 let put = |map: &mut HashMap<_, _>, spelling: String, key: SylKey| {
                     add(map, &spelling, key, 0.0);
+                    let ua = |x: &str| {
+                        if fold(&ukrainian(x)) == fold(x) {
+                            0.0
+                        } else {
+                            UKRAINIAN
+                        }
+                    };
                     if system == System::Kontsevich {
-                        add(map, &ukrainian(&spelling), key, 0.0);
+                        add(map, &ukrainian(&spelling), key, ua(&spelling));
                     }
                     for v in variants(&spelling, s) {
                         add(map, &v, key, VARIANT);
                         if system == System::Kontsevich {
-                            add(map, &ukrainian(&v), key, VARIANT);
+                            add(map, &ukrainian(&v), key, VARIANT + ua(&v));
                         }
                     }
                 };
@@ -289,6 +329,60 @@ fn read_word(word: &str, position: Position) -> Vec<(WordKey, f32)> {
 }
 
 fn read_word_uncached(word: &str, position: Position) -> Vec<(WordKey, f32)> {
+    let exact = segment(word, position, false);
+    if !exact.is_empty() {
+        return exact;
+    }
+    // A typo leaves no exact reading: read the word with one letter removed, two neighbours
+    // swapped, or a vowel put back, at a price; as a last resort, skip letters.
+    let chars: Vec<char> = word.chars().collect();
+    let mut variants: Vec<String> = Vec::new();
+    for i in 0..chars.len() {
+        let mut v = chars.clone();
+        v.remove(i);
+        variants.push(v.iter().collect());
+        if i + 1 < chars.len() {
+            let mut v = chars.clone();
+            v.swap(i, i + 1);
+            variants.push(v.iter().collect());
+        }
+        let cyrillic = chars.iter().any(|c| ('а'..='я').contains(c) || *c == 'і');
+        let vowels: &[char] = if cyrillic {
+            &['а', 'о', 'у', 'и', 'е', 'ы']
+        } else {
+            &['a', 'o', 'u', 'i', 'e']
+        };
+        for vowel in vowels {
+            let mut v = chars.clone();
+            v.insert(i + 1, *vowel);
+            variants.push(v.iter().collect());
+        }
+    }
+    let mut out: Vec<(WordKey, f32)> = Vec::new();
+    for v in variants {
+        for (w, p) in segment(&v, position, false) {
+            let p = p + TYPO;
+            match out.iter_mut().find(|(x, _)| *x == w) {
+                Some((_, old)) => *old = old.min(p),
+                None => out.push((w, p)),
+            }
+        }
+    }
+    if out.is_empty() {
+        return segment(word, position, true);
+    }
+    out.sort_by(|a, b| a.1.total_cmp(&b.1));
+    out.truncate(BEAM);
+    out
+}
+
+/// Penalty for reading a word as if one typing slip were undone.
+const TYPO: f32 = 0.3;
+
+/// Penalty for skipping a letter that no reading can place (a typo).
+const SKIP: f32 = 0.35;
+
+fn segment(word: &str, position: Position, allow_skips: bool) -> Vec<(WordKey, f32)> {
     let inv = inventory();
     let chars: Vec<char> = word.chars().collect();
     let n = chars.len();
@@ -303,6 +397,17 @@ fn read_word_uncached(word: &str, position: Position) -> Vec<(WordKey, f32)> {
         };
         if here.is_empty() {
             continue;
+        }
+        if allow_skips && let Some(next) = best.get_mut(i + 1) {
+            for (w, p) in &here {
+                let pen = p + SKIP;
+                match next.iter_mut().find(|(x, _)| x == w) {
+                    Some((_, old)) => *old = old.min(pen),
+                    None => next.push((w.clone(), pen)),
+                }
+            }
+            next.sort_by(|a, b| a.1.total_cmp(&b.1));
+            next.truncate(BEAM * 2);
         }
         for j in (i + 1)..=(i + inv.longest).min(n) {
             let piece: String = chars.get(i..j).unwrap_or_default().iter().collect();
@@ -342,6 +447,8 @@ fn read_word_uncached(word: &str, position: Position) -> Vec<(WordKey, f32)> {
         }
     }
     let mut out = best.pop().unwrap_or_default();
+    // Skipping every letter is no reading.
+    out.retain(|(w, _)| !w.is_empty());
     out.truncate(BEAM);
     with_liaison(&mut out);
     out
@@ -490,6 +597,13 @@ pub fn read(name: &str) -> Vec<Candidate> {
     if is_hangul(name) {
         return read_hangul(name);
     }
+    let russian;
+    let name = if is_ukrainian(name) {
+        russian = ukrainian_to_russian(name);
+        russian.as_str()
+    } else {
+        name
+    };
     let words = tokens(name);
     let mut out: Vec<Candidate> = Vec::new();
     let mut push = |family: Vec<(WordKey, f32)>, given: Vec<(WordKey, f32)>, extra: f32| {
@@ -624,6 +738,23 @@ mod tests {
         );
         assert!(readings("Kim Hajeong").contains(&best("김하정")));
         assert!(readings("Kang Kam-ch'an").contains(&best("강감찬")));
+    }
+
+    #[test]
+    fn a_typo_still_gives_a_reading_close_to_the_name() {
+        for (typo, right) in [
+            ("Kimm Chol", "김철"),
+            ("Pak Pong-jju", "박봉주"),
+            ("Рі Хан Гвван", "리한관"),
+        ] {
+            let r = read(typo);
+            assert!(!r.is_empty(), "{typo}");
+            assert!(
+                readings(typo).contains(&best(right)),
+                "{typo}: {:?}",
+                readings(typo)
+            );
+        }
     }
 
     #[test]

@@ -436,3 +436,70 @@ mod tests {
         }
     }
 }
+
+/// One record of a synthetic list to link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListRecord {
+    pub id: String,
+    /// The person behind it, for scoring a linkage (never given to the linker).
+    pub person: usize,
+    pub name: String,
+    pub date_of_birth: Option<String>,
+}
+
+/// Two lists for a linkage benchmark: `right` has one record for each of `people` captives, in
+/// one of his spellings; `left` has `left` records, four in five of them people from `right`
+/// written another way (another script or system, sometimes with a typo, sometimes without a
+/// birth date), the rest people who are not in `right`.
+pub fn link_lists(people: usize, left: usize, seed: u64) -> (Vec<ListRecord>, Vec<ListRecord>) {
+    let mut rng = Rng::new(seed);
+    let captives: Vec<SynthCaptive> = (0..people).map(|_| captive(&mut rng)).collect();
+    let pick = |c: &SynthCaptive, rng: &mut Rng| -> String {
+        c.names
+            .get(rng.below(c.names.len()))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut right = Vec::with_capacity(people);
+    let mut right_form = Vec::with_capacity(people);
+    for (i, c) in captives.iter().enumerate() {
+        let name = pick(c, &mut rng);
+        right_form.push(name.clone());
+        right.push(ListRecord {
+            id: format!("R{i:07}"),
+            person: i,
+            name,
+            date_of_birth: c.date_of_birth.clone(),
+        });
+    }
+    let mut left_list = Vec::with_capacity(left);
+    for j in 0..left {
+        let (person, c) = if rng.chance(800) && people > 0 {
+            let i = rng.below(people);
+            (i, captives.get(i).cloned())
+        } else {
+            (people + j, Some(captive(&mut rng)))
+        };
+        let Some(c) = c else { continue };
+        // Another form than the right list's where there is one.
+        let mut name = pick(&c, &mut rng);
+        for _ in 0..4 {
+            if right_form.get(person) != Some(&name) {
+                break;
+            }
+            name = pick(&c, &mut rng);
+        }
+        let date_of_birth = if rng.chance(250) {
+            None
+        } else {
+            c.date_of_birth.clone()
+        };
+        left_list.push(ListRecord {
+            id: format!("L{j:07}"),
+            person,
+            name,
+            date_of_birth,
+        });
+    }
+    (left_list, right)
+}
