@@ -299,11 +299,6 @@ pub fn matches(left: &Path, right: &Path, out: Option<&Path>, top: usize) -> Res
         l.len(),
         r.len(),
         model.prior,
-        if std::env::var("ASYLON_DEBUG_MODEL").is_ok() {
-            format!("{model:?}")
-        } else {
-            String::new()
-        },
         if model.estimated {
             "estimated by EM"
         } else {

@@ -259,6 +259,18 @@ impl Registry {
     ) -> Result<Vec<Event>, StoreError> {
         let scope = (!cmd.needs_everyone()).then(|| cmd.case().unwrap_or("-").to_string());
         self.write(&p.actor(), now, |tx, kek| {
+            if let Command::Correct { case, corrects, .. } = cmd {
+                // A correction names an event of the same person's record.
+                let about: Option<Option<String>> = tx
+                    .query_row("SELECT person FROM events WHERE seq = ?1", [*corrects as i64], |r| r.get(0))
+                    .optional()?;
+                if about.flatten().as_deref() != Some(case.as_str()) {
+                    return Err(StoreError::Refused(asylon_core::law::Refusal::new(
+                        asylon_core::law::Guard::Record,
+                        format!("event {corrects} is not an event of {case}'s record: a correction names the event it corrects"),
+                    )));
+                }
+            }
             let world = load_world(tx, kek, scope.as_deref())?;
             let facts = decide(&world, p, cmd, s, now).map_err(StoreError::Refused)?;
             let mut out = Vec::with_capacity(facts.len());
