@@ -274,6 +274,9 @@ pub fn demo(r: &RegistryArgs, count: usize) -> Result<()> {
     let mut registry = open(&args)?;
     let erased = format!("AS-{:06}", cases.len() + 3);
     registry.erase(&actor(r), now, &erased, "demo: a data subject's erasure")?;
+    if let [ri, paek] = cases.as_slice() {
+        crate::law::demo_case(&mut registry, &args, ri, paek)?;
+    }
     println!("\nThe first captives (public facts only):");
     for p in registry.persons()?.iter().take(6) {
         println!(

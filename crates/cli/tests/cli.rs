@@ -889,6 +889,14 @@ fn the_demo_builds_a_registry_that_verifies() {
     let out = r.ok(&["demo", "--count", "50"]);
     assert!(out.contains("리한검"), "{out}");
     assert!(out.contains("verified"), "{out}");
+    assert!(
+        out.contains("REFUSED: exchange-list entry of AS-000002 to KP refused (G1)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("AS-000001: transferred to KR; wish verified (KR)"),
+        "{out}"
+    );
     assert_eq!(r.persons_json().len(), 52);
     r.ok(&["ledger", "verify"]);
 }
