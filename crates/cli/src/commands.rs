@@ -77,7 +77,8 @@ pub fn init(r: &RegistryArgs) -> Result<()> {
     Ok(())
 }
 
-fn read_input(file: &Path) -> Result<String> {
+/// Reads a file, or standard input for `-`.
+pub(crate) fn read_input(file: &Path) -> Result<String> {
     let mut text = String::new();
     if file == Path::new("-") {
         std::io::stdin()

@@ -2,10 +2,9 @@
 
 use crate::RegistryArgs;
 use crate::commands::{actor, data_dir, now, open};
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use asylon_core::law::{Command, DeadlineStatus, MovementStatus, Principal, Role, WishStatus};
 use asylon_store::load_settings;
-use std::io::Read;
 use std::path::Path;
 
 fn principal(r: &RegistryArgs) -> Result<Principal> {
@@ -37,15 +36,7 @@ fn principal(r: &RegistryArgs) -> Result<Principal> {
 }
 
 pub fn record(r: &RegistryArgs, file: &Path) -> Result<()> {
-    let mut text = String::new();
-    if file == Path::new("-") {
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("cannot read standard input")?;
-    } else {
-        text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
-    }
+    let text = crate::commands::read_input(file)?;
     let cmd: Command = serde_json::from_str(&text)
         .map_err(|e| anyhow!("not a command of the expected shape (see docs/commands.md): {e}"))?;
     let p = principal(r)?;

@@ -8,7 +8,7 @@
 //! wish status, never the statements.
 
 use crate::StoreError;
-use crate::registry::{EVENT_COLUMNS, NewEvent, Registry, new_id, row_to_event};
+use crate::registry::{NewEvent, Registry, each_event, new_id};
 use asylon_core::law::{
     Case, Command, Deadline, Fact, FactBody, Principal, Settings, WishStatus, World, deadlines,
     decide,
@@ -136,7 +136,7 @@ impl Opener<'_> {
     }
 }
 
-fn data_key(
+pub(crate) fn data_key(
     conn: &Connection,
     kek: &Kek,
     case: &str,
@@ -196,29 +196,13 @@ pub(crate) fn load_world(
     kek: &Kek,
     person: Option<&str>,
 ) -> Result<World, StoreError> {
-    let sql = match person {
-        Some(_) => format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE person = ?1 OR person IS NULL ORDER BY seq"
-        ),
-        None => format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"),
-    };
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = match person {
-        Some(p) => stmt.query([p])?,
-        None => stmt.query([])?,
-    };
     let mut world = World::default();
     let mut opener = Opener {
         conn,
         kek,
         keys: HashMap::new(),
     };
-    while let Some(r) = rows.next()? {
-        let seq: i64 = r.get(0)?;
-        let ev = row_to_event(r).map_err(|reason| StoreError::Tampered {
-            seq: seq as u64,
-            reason,
-        })?;
+    each_event(conn, person, |ev| {
         let damaged = |e: serde_json::Error| StoreError::Tampered {
             seq: ev.seq,
             reason: format!("public payload unreadable: {e}"),
@@ -244,7 +228,8 @@ pub(crate) fn load_world(
             };
             world.apply(&fact, &ev.actor, parse_time(ev.seq, &ev.at)?, ev.seq);
         }
-    }
+        Ok(())
+    })?;
     Ok(world)
 }
 

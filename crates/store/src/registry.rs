@@ -4,7 +4,7 @@ use asylon_core::{
     Projection, SealedPart, kind,
 };
 use asylon_ledger::{Checkpoint, Frontier, Hash, leaf_hash};
-use asylon_vault::{EventMacKey, KdfParams, Kek, Signer, key_label, seal_aad};
+use asylon_vault::{EventMacKey, KdfParams, Kek, Signer, seal_aad};
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
@@ -571,22 +571,16 @@ impl Registry {
         ev: &Event,
         part: &SealedPart,
     ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-        let class = part.class.as_str();
-        // The column name comes from the fixed set of class names, never from input.
-        let wrapped: Option<Vec<u8>> = self
-            .conn
-            .query_row(
-                &format!("SELECT {class} FROM data_keys WHERE person = ?1"),
-                params![case],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten();
-        let wrapped = wrapped.ok_or_else(|| StoreError::Erased {
-            case: case.to_string(),
-        })?;
-        let dk = self.kek.unwrap_key(&key_label(case, class), &wrapped)?;
-        Ok(dk.open(&seal_aad(case, class, &ev.id), &part.ciphertext)?)
+        let dk =
+            crate::law::data_key(&self.conn, &self.kek, case, part.class)?.ok_or_else(|| {
+                StoreError::Erased {
+                    case: case.to_string(),
+                }
+            })?;
+        Ok(dk.open(
+            &seal_aad(case, part.class.as_str(), &ev.id),
+            &part.ciphertext,
+        )?)
     }
 
     /// Crypto-shreds a person: destroys his data keys, records the erasure and its reason, and
@@ -739,21 +733,42 @@ impl Registry {
 
     pub(crate) fn replay(&self) -> Result<Projection, StoreError> {
         let mut p = Projection::default();
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"))?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let seq: i64 = r.get(0)?;
-            let ev = row_to_event(r).map_err(|reason| StoreError::Tampered {
-                seq: seq as u64,
-                reason,
-            })?;
-            p.apply(&ev)
-                .map_err(|e| StoreError::Damaged(e.to_string()))?;
-        }
+        each_event(&self.conn, None, |ev| {
+            p.apply(&ev).map_err(|e| StoreError::Damaged(e.to_string()))
+        })?;
         Ok(p)
     }
+}
+
+/// Calls `f` with every event in log order, or with those about `person` and those about no one.
+pub(crate) fn each_event(
+    conn: &Connection,
+    person: Option<&str>,
+    mut f: impl FnMut(Event) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let (sql, args): (String, Vec<&str>) = match person {
+        Some(p) => (
+            format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE person = ?1 OR person IS NULL ORDER BY seq"
+            ),
+            vec![p],
+        ),
+        None => (
+            format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"),
+            vec![],
+        ),
+    };
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+    while let Some(r) = rows.next()? {
+        let seq: i64 = r.get(0)?;
+        let ev = row_to_event(r).map_err(|reason| StoreError::Tampered {
+            seq: seq as u64,
+            reason,
+        })?;
+        f(ev)?;
+    }
+    Ok(())
 }
 
 pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
