@@ -230,6 +230,39 @@ pub fn prove(r: &RegistryArgs, target: &str) -> Result<()> {
     Ok(())
 }
 
+pub fn backup(r: &RegistryArgs, out: &Path) -> Result<()> {
+    let registry = open(r)?;
+    let report = registry.backup(out)?;
+    println!(
+        "backup written to {}: {} events, root {} (sealed data as ciphertext; the key is not in it)",
+        out.display(),
+        report.events,
+        report.root
+    );
+    Ok(())
+}
+
+pub fn restore(r: &RegistryArgs, file: &Path) -> Result<()> {
+    let dir = data_dir(r)?;
+    let key = match (&r.passphrase_env, &r.key_file) {
+        (None, None) if !default_key_file(&dir).exists() => {
+            bail!("give the registry's key with --key-file FILE or --passphrase-env VAR")
+        }
+        _ => key_source(r, &dir)?,
+    };
+    let registry = Registry::restore(file, &dir, &key)?;
+    let report = registry.verify(None)?;
+    println!(
+        "restored {} into {}: {} events, root {}, {} persons — verified",
+        file.display(),
+        dir.display(),
+        report.size,
+        report.root,
+        report.persons
+    );
+    Ok(())
+}
+
 pub fn rebuild(r: &RegistryArgs) -> Result<()> {
     let mut registry = open(r)?;
     let n = registry.rebuild()?;

@@ -72,6 +72,14 @@ enum Command {
     Ledger(LedgerCommand),
     /// Rebuild the projection (current state) from the events.
     Rebuild,
+    /// Write a consistent copy of the registry (ciphertext only, no key) while it stays in use.
+    Backup {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into the (new) --data-dir, with the registry's key file or passphrase,
+    /// and verify it.
+    Restore { file: PathBuf },
     /// Record a lifecycle event, interview, acceptance, consent, movement or exchange-list step:
     /// a JSON command (a file, or - for standard input), decided by the guards G1–G8.
     Record { file: PathBuf },
@@ -238,6 +246,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Ledger(LedgerCommand::Prove { target }) => commands::prove(r, &target),
         Command::Rebuild => commands::rebuild(r),
+        Command::Backup { out } => commands::backup(r, &out),
+        Command::Restore { file } => commands::restore(r, &file),
         Command::Record { file } => law::record(r, &file),
         Command::Deadlines { overdue, json } => law::deadlines(r, overdue, json),
         Command::Person(PersonCommand::Status { case, json }) => law::status(r, &case, json),

@@ -1334,3 +1334,98 @@ fn person_search_finds_sealed_names_in_any_script_and_forgets_the_erased() {
     assert_eq!(left, 0);
     r.ok(&["ledger", "verify"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Backup and restore
+
+#[test]
+fn a_backup_taken_during_an_import_restores_to_a_registry_that_extends_the_earlier_checkpoint() {
+    let r = with_captives(3);
+    let cp = r.file("cp.json", &r.ok(&["ledger", "checkpoint"]));
+    let file = r.dir.path().join("big.csv");
+    r.ok(&[
+        "synth",
+        "persons",
+        "--count",
+        "8000",
+        "--seed",
+        "3",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    let mut import = r
+        .cmd(&["import", "persons", file.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let backup = r.dir.path().join("registry.backup");
+    let out = r.ok(&["backup", "--out", backup.to_str().unwrap()]);
+    assert!(out.contains("backup written"), "{out}");
+    assert!(import.wait().unwrap().success());
+    // The copy holds ciphertext only.
+    let raw = String::from_utf8_lossy(&std::fs::read(&backup).unwrap()).into_owned();
+    assert!(
+        raw.contains("AS-000001") && !raw.contains("김철"),
+        "names readable in the backup"
+    );
+    // Restored elsewhere with the same key: it verifies and extends the checkpoint taken before.
+    let target = Reg::empty();
+    let key = r.data().join("registry.key");
+    let e = target.fails(&["restore", backup.to_str().unwrap()], None);
+    assert!(e.contains("--key-file"), "{e}");
+    let out = target.ok(&[
+        "--key-file",
+        key.to_str().unwrap(),
+        "restore",
+        backup.to_str().unwrap(),
+    ]);
+    assert!(out.contains("verified"), "{out}");
+    let v = target.ok(&[
+        "--key-file",
+        key.to_str().unwrap(),
+        "ledger",
+        "verify",
+        "--checkpoint",
+        cp.to_str().unwrap(),
+    ]);
+    assert!(v.contains("extends the checkpoint of size 4"), "{v}");
+    assert!(
+        target
+            .ok(&[
+                "--key-file",
+                key.to_str().unwrap(),
+                "person",
+                "show",
+                "AS-000002"
+            ])
+            .contains("SN00002")
+    );
+    // Never over an existing file or registry; a wrong key leaves nothing behind.
+    let e = r.fails(&["backup", "--out", backup.to_str().unwrap()], None);
+    assert!(e.contains("never overwrites"), "{e}");
+    let e = target.fails(
+        &[
+            "--key-file",
+            key.to_str().unwrap(),
+            "restore",
+            backup.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(e.contains("already exists"), "{e}");
+    let other = Reg::new();
+    let wrong = Reg::empty();
+    let e = wrong.fails(
+        &[
+            "--key-file",
+            other.data().join("registry.key").to_str().unwrap(),
+            "restore",
+            backup.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(e.contains("does not open this registry"), "{e}");
+    assert!(!wrong.db().exists());
+}

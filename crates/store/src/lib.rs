@@ -16,6 +16,7 @@
     )
 )]
 
+mod backup;
 mod error;
 mod law;
 mod register;
@@ -24,6 +25,7 @@ mod sealed;
 mod search;
 mod verify;
 
+pub use backup::BackupReport;
 pub use error::StoreError;
 pub use law::{CaseStatus, default_settings_text, load_settings};
 pub use register::{SealedRegistration, Sealer, case_number};

@@ -170,7 +170,7 @@ fn encode_frontier(f: &Frontier) -> Vec<u8> {
     out
 }
 
-fn decode_frontier(bytes: &[u8]) -> Option<Frontier> {
+pub(crate) fn decode_frontier(bytes: &[u8]) -> Option<Frontier> {
     let (size, rest) = bytes.split_at_checked(8)?;
     let size = u64::from_be_bytes(size.try_into().ok()?);
     let peaks = rest
