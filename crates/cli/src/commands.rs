@@ -3,7 +3,9 @@
 use crate::RegistryArgs;
 use crate::output::{CheckpointJson, EventJson, event_line, person_text};
 use anyhow::{Context, Result, anyhow, bail};
-use asylon_core::{Actor, RegistrationInput};
+use asylon_core::law::{Principal, Role};
+use asylon_core::policy::{Action, may};
+use asylon_core::{Actor, Class, RegistrationInput};
 use asylon_store::{KeySource, Registry, StoreError, default_key_file};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -52,6 +54,40 @@ pub fn actor(r: &RegistryArgs) -> Actor {
     }
 }
 
+/// The acting user as the policy sees him: organisation and roles from the command line.
+pub fn principal(r: &RegistryArgs) -> Result<Principal> {
+    let roles = r
+        .roles
+        .iter()
+        .map(|name| {
+            serde_json::from_value::<Role>(serde_json::Value::String(name.trim().to_string()))
+                .map_err(|_| anyhow!("unknown role {name:?}: give admin, registrar, interviewer, medical, legal, liaison, auditor or analyst"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let org = &r.org;
+    let valid_org = org == "detaining"
+        || org == "neutral"
+        || org
+            .strip_prefix("receiving:")
+            .is_some_and(|x| x.len() == 2 && x.bytes().all(|b| b.is_ascii_uppercase()));
+    if !valid_org {
+        return Err(anyhow!(
+            "unknown organisation {org:?}: give detaining, neutral or receiving:XX"
+        ));
+    }
+    let a = actor(r);
+    Ok(Principal {
+        user: a.user,
+        org: a.org,
+        roles,
+    })
+}
+
+/// Asks the one policy function whether the acting user may do `action`.
+fn allowed(r: &RegistryArgs, action: Action<'_>) -> Result<()> {
+    Ok(may(&principal(r)?, None, action)?)
+}
+
 pub fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
@@ -98,6 +134,7 @@ pub fn register(r: &RegistryArgs, file: &Path) -> Result<()> {
     })?;
     let now = now();
     let reg = input.validate(now.date()).map_err(StoreError::Invalid)?;
+    allowed(r, Action::Register)?;
     let mut registry = open(r)?;
     let cases = registry.register(&actor(r), now, &[reg])?;
     for c in cases {
@@ -108,7 +145,7 @@ pub fn register(r: &RegistryArgs, file: &Path) -> Result<()> {
 
 pub fn show(r: &RegistryArgs, case: &str, json: bool) -> Result<()> {
     let mut registry = open(r)?;
-    let view = registry.show_person(&actor(r), now(), case)?;
+    let view = registry.show_person(&principal(r)?, now(), case)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&view)?);
     } else {
@@ -118,6 +155,9 @@ pub fn show(r: &RegistryArgs, case: &str, json: bool) -> Result<()> {
 }
 
 pub fn list(r: &RegistryArgs, json: bool) -> Result<()> {
+    // The whole list is for the organisations that hold every case; a receiving state asks
+    // about the captives referred to it one by one (`person status`).
+    allowed(r, Action::Read(Class::Identity))?;
     let registry = open(r)?;
     let persons = registry.persons()?;
     if json {
@@ -142,6 +182,7 @@ pub fn search(r: &RegistryArgs, name: &str, json: bool) -> Result<()> {
     if asylon_names::reader::read(name).is_empty() {
         bail!("{name:?} cannot be read as a Korean name (Hangul, Latin or Cyrillic letters)");
     }
+    allowed(r, Action::Read(Class::Identity))?;
     let registry = open(r)?;
     let hits = registry.search(name)?;
     if json {
@@ -166,6 +207,7 @@ pub fn search(r: &RegistryArgs, name: &str, json: bool) -> Result<()> {
 }
 
 pub fn erase(r: &RegistryArgs, case: &str, reason: &str) -> Result<()> {
+    allowed(r, Action::Erase)?;
     let mut registry = open(r)?;
     let seq = registry.erase(&actor(r), now(), case, reason)?;
     println!("{case} erased (event {seq}): his data keys are destroyed");
@@ -173,6 +215,7 @@ pub fn erase(r: &RegistryArgs, case: &str, reason: &str) -> Result<()> {
 }
 
 pub fn events(r: &RegistryArgs, person: Option<&str>, json: bool) -> Result<()> {
+    allowed(r, Action::Read(Class::Identity))?;
     let registry = open(r)?;
     if let Some(p) = person {
         registry.person(p)?;
@@ -325,13 +368,13 @@ pub fn demo(r: &RegistryArgs, count: usize) -> Result<()> {
         println!("\nOne record, opened (the read itself is recorded as an event):");
         print!(
             "{}",
-            person_text(&registry.show_person(&actor(r), now, first)?)
+            person_text(&registry.show_person(&principal(r)?, now, first)?)
         );
     }
     println!("\nAn erased record:");
     print!(
         "{}",
-        person_text(&registry.show_person(&actor(r), now, &erased)?)
+        person_text(&registry.show_person(&principal(r)?, now, &erased)?)
     );
     let report = registry.verify(None)?;
     println!(

@@ -143,6 +143,8 @@ fn reader(file: &Path) -> Result<csv::Reader<std::fs::File>> {
 pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
     let now = now();
     let today = now.date();
+    let may = crate::commands::principal(r)?;
+    asylon_core::policy::may(&may, None, asylon_core::policy::Action::Register)?;
     // Open first: a wrong key is reported before a long validation pass.
     let mut registry = open(r)?;
 

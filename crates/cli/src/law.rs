@@ -1,39 +1,11 @@
 //! `record`, `person status` and `deadlines`: the law commands.
 
 use crate::RegistryArgs;
-use crate::commands::{actor, data_dir, now, open};
+use crate::commands::{data_dir, now, open, principal};
 use anyhow::{Result, anyhow};
 use asylon_core::law::{Command, DeadlineStatus, MovementStatus, Principal, Role, WishStatus};
 use asylon_store::load_settings;
 use std::path::Path;
-
-fn principal(r: &RegistryArgs) -> Result<Principal> {
-    let roles = r
-        .roles
-        .iter()
-        .map(|name| {
-            serde_json::from_value::<Role>(serde_json::Value::String(name.trim().to_string()))
-                .map_err(|_| anyhow!("unknown role {name:?}: give admin, registrar, interviewer, medical, legal, liaison, auditor or analyst"))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let org = &r.org;
-    let valid_org = org == "detaining"
-        || org == "neutral"
-        || org
-            .strip_prefix("receiving:")
-            .is_some_and(|x| x.len() == 2 && x.bytes().all(|b| b.is_ascii_uppercase()));
-    if !valid_org {
-        return Err(anyhow!(
-            "unknown organisation {org:?}: give detaining, neutral or receiving:XX"
-        ));
-    }
-    let a = actor(r);
-    Ok(Principal {
-        user: a.user,
-        org: a.org,
-        roles,
-    })
-}
 
 pub fn record(r: &RegistryArgs, file: &Path) -> Result<()> {
     let text = crate::commands::read_input(file)?;
@@ -52,7 +24,7 @@ pub fn record(r: &RegistryArgs, file: &Path) -> Result<()> {
 pub fn status(r: &RegistryArgs, case: &str, json: bool) -> Result<()> {
     let settings = load_settings(&data_dir(r)?)?;
     let registry = open(r)?;
-    let st = registry.case_status(case, &settings, now())?;
+    let st = registry.case_status(&principal(r)?, case, &settings, now())?;
     if json {
         println!("{}", serde_json::to_string_pretty(&st)?);
         return Ok(());
@@ -286,7 +258,7 @@ pub fn demo_case(
         }
     }
     for case in [ri, paek] {
-        let st = registry.case_status(case, &settings, now())?;
+        let st = registry.case_status(&principal(r)?, case, &settings, now())?;
         let wish = serde_json::to_value(&st.wish_status)?;
         println!(
             "  {case}: {}; wish {}{}",

@@ -166,6 +166,9 @@ pub fn person_text(v: &PersonView) -> String {
             "destroyed: this person was erased; his identity and family cannot be read",
         ),
     }
+    for w in &v.withheld {
+        line("withheld", w);
+    }
     if let Some(f) = &v.family {
         for (k, val) in [
             ("father", &f.father_first_name),

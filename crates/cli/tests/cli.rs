@@ -1159,7 +1159,7 @@ fn malformed_law_commands_and_actors_are_refused_clearly() {
             "in the future",
         ),
         (
-            r#"{"command": "propose_repatriation", "case": "AS-999999"}"#,
+            r#"{"command": "reconfirm", "case": "AS-999999", "movement": "AS-999999/M1"}"#,
             "no person",
         ),
         ("not json", "not a command"),
@@ -1428,4 +1428,109 @@ fn a_backup_taken_during_an_import_restores_to_a_registry_that_extends_the_earli
     );
     assert!(e.contains("does not open this registry"), "{e}");
     assert!(!wrong.db().exists());
+}
+
+#[test]
+fn the_policy_decides_who_sees_and_records_what() {
+    let r = with_captives(1);
+    let as_ = |org: &str, roles: &str, args: &[&str]| -> Output {
+        let mut all = vec!["--user", "someone", "--org", org, "--roles", roles];
+        all.extend_from_slice(args);
+        r.run(&all, None)
+    };
+    // A receiving state sees nothing of a captive not referred to it.
+    let o = as_("receiving:KR", "liaison", &["person", "show", "AS-000001"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("KR sees only captives referred to it"));
+    let o = as_(
+        "receiving:KR",
+        "liaison",
+        &["person", "status", "AS-000001"],
+    );
+    assert!(!o.status.success());
+    // Once KR accepts him it sees the public record, and his identity only with his consent.
+    r.record_ok(
+        "consul",
+        "receiving:KR",
+        "liaison",
+        r#"{"command": "record_acceptance", "case": "AS-000001", "state": "KR"}"#,
+    );
+    let o = as_(
+        "receiving:KR",
+        "liaison",
+        &["person", "show", "AS-000001", "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v.get("identity").is_none(), "{v}");
+    assert!(
+        v["withheld"][0]
+            .as_str()
+            .unwrap()
+            .contains("has not agreed to share his identity data")
+    );
+    r.record_ok("delegate", "neutral", "interviewer", r#"{"command": "record_consent", "case": "AS-000001", "recipient": "receiving:KR", "classes": ["identity"]}"#);
+    let o = as_(
+        "receiving:KR",
+        "liaison",
+        &["person", "show", "AS-000001", "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["identity"]["service_number"], "SN00001");
+    // Withdrawal takes effect on the next request.
+    r.record_ok(
+        "delegate",
+        "neutral",
+        "interviewer",
+        r#"{"command": "withdraw_consent", "case": "AS-000001", "recipient": "receiving:KR"}"#,
+    );
+    let o = as_(
+        "receiving:KR",
+        "liaison",
+        &["person", "show", "AS-000001", "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v.get("identity").is_none(), "{v}");
+    // An administrator manages accounts, not content; a medical officer does not see family.
+    let o = as_("detaining", "admin", &["person", "show", "AS-000001"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("administrators manage accounts"));
+    r.ok_in(
+        &["person", "register", "-"],
+        Some(r#"{"names": ["박봉주"], "date_of_birth": "1999", "rank": "private", "service_number": "7",
+                "power": "KP", "captured_on": "2025-01-09", "father_first_name": "Chol"}"#),
+    );
+    let o = as_(
+        "detaining",
+        "medical",
+        &["person", "show", "AS-000002", "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v.get("family").is_none() && v.get("identity").is_some(),
+        "{v}"
+    );
+    assert!(
+        v["withheld"][0].as_str().unwrap().starts_with("family:"),
+        "{v}"
+    );
+    let o = as_(
+        "detaining",
+        "registrar",
+        &["person", "show", "AS-000002", "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["family"]["father_first_name"], "Chol");
+    // Recording is decided by the same policy, and a denial writes nothing.
+    let e = r.record_refused(
+        "clerk",
+        "detaining",
+        "interviewer",
+        r#"{"command": "propose_repatriation", "case": "AS-000001"}"#,
+    );
+    assert!(e.contains("not allowed"), "{e}");
+    let o = as_(
+        "neutral",
+        "interviewer",
+        &["person", "erase", "AS-000001", "--reason", "x"],
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not allowed"));
+    assert_eq!(r.persons_json()[0]["status"], "registered");
 }

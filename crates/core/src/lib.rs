@@ -15,6 +15,7 @@
 pub mod event;
 pub mod law;
 pub mod particulars;
+pub mod policy;
 pub mod projection;
 
 pub use event::{Actor, Class, Event, SealedPart, kind};

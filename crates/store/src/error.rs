@@ -30,6 +30,8 @@ pub enum StoreError {
     #[error("verification failed: {0}")]
     VerifyFailed(String),
     #[error("{0}")]
+    Denied(asylon_core::policy::Denial),
+    #[error("{0}")]
     Refused(asylon_core::law::Refusal),
     #[error("settings: {0}")]
     Settings(String),

@@ -257,6 +257,9 @@ impl Registry {
                 }
             }
             let world = load_world(tx, kek, scope.as_deref())?;
+            let case = cmd.case().and_then(|c| world.cases.get(c));
+            asylon_core::policy::may(p, case, asylon_core::policy::Action::Record(cmd))
+                .map_err(StoreError::Denied)?;
             let facts = decide(&world, p, cmd, s, now).map_err(StoreError::Refused)?;
             let mut out = Vec::with_capacity(facts.len());
             for fact in facts {
@@ -309,6 +312,7 @@ impl Registry {
 
     pub fn case_status(
         &self,
+        who: &Principal,
         case: &str,
         s: &Settings,
         now: OffsetDateTime,
@@ -319,6 +323,8 @@ impl Registry {
             .get(case)
             .cloned()
             .ok_or_else(|| StoreError::UnknownPerson(case.to_string()))?;
+        asylon_core::policy::may(who, Some(&c), asylon_core::policy::Action::ReadCore)
+            .map_err(StoreError::Denied)?;
         Ok(CaseStatus {
             wish_status: c.wish_status(s),
             protected_from_return: c.protected_from_return(s),

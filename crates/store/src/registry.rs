@@ -58,6 +58,9 @@ pub struct PersonView {
     pub identity: Option<IdentityParticulars>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub family: Option<FamilyParticulars>,
+    /// Classes the reader may not open, each with the policy's reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<String>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -516,23 +519,33 @@ impl Registry {
     /// Opens a person's sealed classes for `actor` and records the read as an event.
     pub fn show_person(
         &mut self,
-        actor: &Actor,
+        who: &asylon_core::law::Principal,
         now: OffsetDateTime,
         case: &str,
     ) -> Result<PersonView, StoreError> {
+        use asylon_core::policy::{Action, may};
         let row = self.person(case)?;
+        let world = crate::law::load_world(&self.conn, &self.kek, Some(case))?;
+        let state = world.cases.get(case);
+        may(who, state, Action::ReadCore).map_err(StoreError::Denied)?;
         if row.status == PersonStatus::Erased {
             return Ok(PersonView {
                 row,
                 identity: None,
                 family: None,
+                withheld: Vec::new(),
             });
         }
         let ev = self.event(row.registered_seq)?;
         let mut identity = None;
         let mut family = None;
         let mut read = Vec::new();
+        let mut withheld = Vec::new();
         for part in &ev.sealed {
+            if let Err(why) = may(who, state, Action::Read(part.class)) {
+                withheld.push(format!("{}: {}", part.class.as_str(), why.0));
+                continue;
+            }
             let plain = self.open_part(case, &ev, part)?;
             let damaged = |e: serde_json::Error| {
                 StoreError::Damaged(format!("sealed {} of {case}: {e}", part.class.as_str()))
@@ -548,7 +561,7 @@ impl Registry {
         }
         let public = serde_json::json!({ "classes": read }).to_string();
         let person = case.to_string();
-        self.write(actor, now, |_, _| {
+        self.write(&who.actor(), now, |_, _| {
             Ok(vec![NewEvent {
                 id: new_id(),
                 person: Some(person),
@@ -562,6 +575,7 @@ impl Registry {
             row,
             identity,
             family,
+            withheld,
         })
     }
 

@@ -1,0 +1,175 @@
+//! Who may see and do what: one function, [`may`], decides every read of a class and every law
+//! command, from the actor's organisation and roles, the person's state and his consents
+//! (DESIGN, "The record" and "Security" 2 and 4). Callers never check roles themselves.
+
+use crate::Class;
+use crate::law::{Case, Command, MovementKind, Principal, Role};
+use std::fmt;
+
+/// What someone wants to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action<'a> {
+    /// See the public part of the record.
+    ReadCore,
+    /// Open a sealed class.
+    Read(Class),
+    /// Record a law command.
+    Record(&'a Command),
+    /// Register captives (single or import).
+    Register,
+    /// Crypto-shred a captive.
+    Erase,
+}
+
+/// A refusal by the policy, with its reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denial(pub String);
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not allowed: {}", self.0)
+    }
+}
+
+impl std::error::Error for Denial {}
+
+fn deny(reason: impl Into<String>) -> Result<(), Denial> {
+    Err(Denial(reason.into()))
+}
+
+/// The receiving state an organisation speaks for (`receiving:KR` → KR).
+fn receiving(org: &str) -> Option<&str> {
+    org.strip_prefix("receiving:")
+}
+
+/// Has he been referred to state `x`: a transfer to it proposed, or its acceptance recorded?
+fn referred(case: &Case, x: &str) -> bool {
+    case.acceptances.contains_key(x)
+        || case
+            .movements
+            .values()
+            .any(|m| matches!(&m.kind, MovementKind::Transfer { to } if to == x))
+}
+
+fn consented(case: &Case, org: &str, class: Class) -> bool {
+    case.consents.get(org).is_some_and(|c| c.contains(&class))
+}
+
+/// Decides whether `p` may do `action` about `case` (None for actions on no one person).
+pub fn may(p: &Principal, case: Option<&Case>, action: Action<'_>) -> Result<(), Denial> {
+    let has = |r: Role| p.roles.contains(&r);
+    let org = p.org.as_str();
+    let detaining = org == "detaining";
+    let neutral = org == "neutral";
+    // Deployment administrators manage accounts, not content.
+    if p.roles.iter().all(|r| *r == Role::Admin) {
+        return deny("administrators manage accounts and cannot read or record captives' data");
+    }
+    match action {
+        Action::Register | Action::Erase => {
+            if detaining && (has(Role::Registrar) || has(Role::Legal)) {
+                Ok(())
+            } else {
+                deny(
+                    "only a registrar or legal officer of the detaining power registers or erases captives",
+                )
+            }
+        }
+        Action::ReadCore => match (receiving(org), case) {
+            (Some(x), Some(c)) if !referred(c, x) => {
+                deny(format!("{x} sees only captives referred to it"))
+            }
+            _ => Ok(()),
+        },
+        Action::Read(class) => {
+            if let (Some(x), Some(c)) = (receiving(org), case) {
+                if !referred(c, x) {
+                    return deny(format!("{x} sees only captives referred to it"));
+                }
+                return if class != Class::Statements && consented(c, org, class) {
+                    Ok(())
+                } else {
+                    deny(format!(
+                        "he has not agreed to share his {} data with {x}",
+                        class.as_str()
+                    ))
+                };
+            }
+            match class {
+                Class::Identity if detaining || neutral => Ok(()),
+                Class::Family
+                    if neutral || (detaining && (has(Role::Registrar) || has(Role::Legal))) =>
+                {
+                    Ok(())
+                }
+                Class::Medical if neutral || has(Role::Medical) => Ok(()),
+                // Statements are sealed to the organisation that conducted the interview; only
+                // the derived wish status is shown to others.
+                Class::Statements => {
+                    deny("what he said stays with the organisation that interviewed him")
+                }
+                c => deny(format!(
+                    "the {} class is not open to {org} users with these roles",
+                    c.as_str()
+                )),
+            }
+        }
+        Action::Record(cmd) => record(p, cmd),
+    }
+}
+
+fn record(p: &Principal, cmd: &Command) -> Result<(), Denial> {
+    use Command as C;
+    let has = |r: Role| p.roles.contains(&r);
+    let org = p.org.as_str();
+    let detaining = org == "detaining";
+    let neutral = org == "neutral";
+    let ok = match cmd {
+        C::DefinePlace { .. }
+        | C::RecordCapture { .. }
+        | C::MoveCustody { .. }
+        | C::IssueCaptureCard { .. }
+        | C::SendNotification { .. }
+        | C::DoubtStatus { .. }
+        | C::HoldForProceedings { .. }
+        | C::RecordEscape { .. }
+        | C::RecordRecapture { .. }
+        | C::RecordDeath { .. }
+        | C::Release { .. }
+        | C::Correct { .. }
+        | C::ProposeTransfer { .. }
+        | C::ProposeRepatriation { .. }
+        | C::HandOver { .. }
+        | C::WithdrawMovement { .. }
+        | C::CreateExchangeList { .. }
+        | C::AddToExchangeList { .. }
+        | C::RemoveFromExchangeList { .. }
+        | C::CompleteExchangeList { .. } => detaining && (has(Role::Registrar) || has(Role::Legal)),
+        C::DecideTribunal { .. } | C::Approve { .. } | C::FinaliseExchangeList { .. } => {
+            detaining && has(Role::Legal)
+        }
+        C::DeclareSeriouslyWounded { .. } | C::UpdateHealth { .. } | C::DecideCommission { .. } => {
+            has(Role::Medical) || (neutral && has(Role::Interviewer))
+        }
+        C::RecordInterview { .. } => has(Role::Interviewer),
+        C::Reconfirm { .. } => neutral && (has(Role::Interviewer) || has(Role::Legal)),
+        C::RecordAcceptance { .. } | C::WithdrawAcceptance { .. } => {
+            receiving(org).is_some() && (has(Role::Liaison) || has(Role::Legal))
+        }
+        C::RecordConsent { .. } | C::WithdrawConsent { .. } => {
+            (neutral || detaining)
+                && (has(Role::Interviewer) || has(Role::Registrar) || has(Role::Legal))
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        deny(format!(
+            "{} users with roles {:?} cannot record this",
+            p.org, p.roles
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;
