@@ -5,7 +5,7 @@
 //! DPRK's practice, Kontsevich, Ukrainian practice) and common surname spellings write each of the
 //! 11,172 Hangul syllables; where a spelling is ambiguous, several candidates are kept.
 
-use crate::hangul::{Syllable, compose, decompose};
+use crate::hangul::{Syllable, decompose};
 use crate::key::{NameKey, SylKey, WordKey, hangul_word};
 use crate::romanize::{System, syllable};
 use crate::synth::ukrainian;
@@ -667,15 +667,6 @@ pub fn read(name: &str) -> Vec<Candidate> {
     out.retain(|c| seen.insert(c.key.clone()));
     out.truncate(BEAM * 2);
     out
-}
-
-/// A Hangul rendering of a key is not possible (keys merge sounds); for people checking keys by
-/// hand, one representative syllable per key is shown.
-pub fn representative(key: SylKey) -> Option<char> {
-    (0xAC00u32..=0xD7A3)
-        .filter_map(char::from_u32)
-        .find(|c| decompose(*c).is_some_and(|s| SylKey::of(s, false) == key))
-        .and_then(|c| decompose(c).and_then(compose))
 }
 
 #[cfg(test)]

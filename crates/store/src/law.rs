@@ -13,7 +13,7 @@ use asylon_core::law::{
     Case, Command, Deadline, Fact, FactBody, Principal, Settings, WishStatus, World, deadlines,
     decide,
 };
-use asylon_core::{Actor, Class, CoreParticulars, Event, SealedPart, kind};
+use asylon_core::{Class, CoreParticulars, Event, SealedPart, kind};
 use asylon_vault::{DataKey, Kek, key_label, seal_aad};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -347,10 +347,5 @@ impl Registry {
             .collect();
         all.sort_by(|a, b| a.due.cmp(&b.due).then_with(|| a.case.cmp(&b.case)));
         Ok(all)
-    }
-
-    /// Who recorded what: for tests and audits of the law facts.
-    pub fn actor_of(&self, seq: u64) -> Result<Actor, StoreError> {
-        Ok(self.event(seq)?.actor)
     }
 }

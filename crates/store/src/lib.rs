@@ -28,11 +28,8 @@ mod verify;
 pub use backup::BackupReport;
 pub use error::StoreError;
 pub use law::{CaseStatus, default_settings_text, load_settings};
-pub use register::{SealedRegistration, Sealer, case_number};
-pub use registry::{
-    Clock, InclusionProof, KeySource, PersonView, Registry, SystemClock, data_file,
-    default_key_file,
-};
+pub use register::{SealedRegistration, Sealer};
+pub use registry::{InclusionProof, KeySource, PersonView, Registry, data_file, default_key_file};
 pub use search::Hit;
 pub use verify::VerifyReport;
 

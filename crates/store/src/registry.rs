@@ -30,19 +30,6 @@ pub fn default_key_file(dir: &Path) -> PathBuf {
     dir.join(KEY_FILE)
 }
 
-/// Where "now" comes from, so tests can move time.
-pub trait Clock {
-    fn now(&self) -> OffsetDateTime;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
-    }
-}
-
 /// How the key-encryption key is obtained.
 pub enum KeySource {
     File(PathBuf),
