@@ -183,8 +183,8 @@ pub fn search(r: &RegistryArgs, name: &str, json: bool) -> Result<()> {
         bail!("{name:?} cannot be read as a Korean name (Hangul, Latin or Cyrillic letters)");
     }
     allowed(r, Action::Read(Class::Identity))?;
-    let registry = open(r)?;
-    let hits = registry.search(name)?;
+    let mut registry = open(r)?;
+    let hits = registry.search(&actor(r), now(), name)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&hits)?);
         return Ok(());

@@ -1319,6 +1319,20 @@ fn person_search_finds_sealed_names_in_any_script_and_forgets_the_erased() {
     assert!(!raw.contains("HAN-KOM") && !raw.contains("리한검"));
     let e = r.fails(&["person", "search", "42"], None);
     assert!(e.contains("cannot be read"), "{e}");
+    // Every search is recorded: who, and which case numbers it returned, never the name typed.
+    let events: Vec<serde_json::Value> =
+        serde_json::from_str(&r.ok(&["event", "list", "--json"])).unwrap();
+    let searches: Vec<_> = events
+        .iter()
+        .filter(|e| e["kind"] == "registry.name_searched")
+        .collect();
+    assert_eq!(searches.len(), 6);
+    assert_eq!(
+        searches[0]["public"]["results"],
+        serde_json::json!(["AS-000001"])
+    );
+    assert_eq!(searches[0]["actor"]["user"], "tester");
+    assert!(!r.ok(&["event", "list"]).contains("Ri Han Gom"));
     r.ok(&["person", "erase", "AS-000001", "--reason", "court order"]);
     let hits: Vec<serde_json::Value> =
         serde_json::from_str(&r.ok(&["person", "search", "Ri Han Gom", "--json"])).unwrap();

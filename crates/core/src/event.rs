@@ -42,6 +42,8 @@ pub mod kind {
     pub const PERSON_ERASED: &str = "person.erased";
     /// A sealed class was opened for someone: who, which person, which classes.
     pub const SEALED_READ: &str = "person.sealed_read";
+    /// Someone searched the sealed names: who, which case numbers came back.
+    pub const NAME_SEARCHED: &str = "registry.name_searched";
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -362,6 +362,26 @@ impl Registry {
         })
     }
 
+    /// Appends the record of a name search.
+    pub(crate) fn record_search(
+        &mut self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        public: String,
+    ) -> Result<(), StoreError> {
+        self.write(actor, now, |_, _| {
+            Ok(vec![NewEvent {
+                id: new_id(),
+                person: None,
+                kind: kind::NAME_SEARCHED.into(),
+                public,
+                sealed: vec![],
+                registered: None,
+            }])
+        })?;
+        Ok(())
+    }
+
     pub(crate) fn blind_index_key(&self) -> asylon_vault::BlindIndexKey {
         self.kek.blind_index_key()
     }

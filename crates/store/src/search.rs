@@ -54,7 +54,25 @@ pub struct Hit {
 
 impl Registry {
     /// Captives whose sealed names have a phoneme key among the query's readings, best first.
-    pub fn search(&self, query: &str) -> Result<Vec<Hit>, StoreError> {
+    /// The search is recorded (who, when, which case numbers it returned, and a keyed hash of
+    /// the query so an auditor holding the key can tell whether a given name was looked for).
+    pub fn search(
+        &mut self,
+        actor: &asylon_core::Actor,
+        now: time::OffsetDateTime,
+        query: &str,
+    ) -> Result<Vec<Hit>, StoreError> {
+        let hits = self.find(query)?;
+        let public = serde_json::json!({
+            "query": hex::encode(self.blind_index_key().token(&format!("query|{}", query.trim()))),
+            "results": hits.iter().map(|h| h.case_no.as_str()).collect::<Vec<_>>(),
+        })
+        .to_string();
+        self.record_search(actor, now, public)?;
+        Ok(hits)
+    }
+
+    fn find(&self, query: &str) -> Result<Vec<Hit>, StoreError> {
         let blind = self.blind_index_key();
         let mut best: HashMap<String, f64> = HashMap::new();
         let mut stmt = self
