@@ -207,9 +207,15 @@ pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
     // The case numbers are reserved up front because sealing binds them into the ciphertext.
     let mut first_case = registry.reserve_cases(to_register)?;
     let sealer = registry.sealer();
-    let progress = std::io::stderr()
-        .is_terminal()
-        .then(|| indicatif::ProgressBar::new(rows));
+    let progress = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(rows);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} rows committed  {per_sec}  eta {eta}",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    });
     let actor = actor(r);
     let (mut registered, mut skipped) = (0usize, 0usize);
     std::thread::scope(|scope| -> Result<()> {
