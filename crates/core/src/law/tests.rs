@@ -84,6 +84,29 @@ impl Sim {
         r
     }
 
+    /// A verified wish to go to KR (two private neutral interviews a week apart), KR's
+    /// acceptance, and a proposed transfer; returns the movement.
+    fn transfer_to_korea_proposed(&mut self, c: &str) -> String {
+        self.interview(c, "KR", false, true);
+        self.days(7);
+        self.interview(c, "KR", false, true);
+        self.ok(
+            &korea(),
+            Command::RecordAcceptance {
+                case: c.into(),
+                state: "KR".into(),
+                conditions: None,
+            },
+        );
+        movement_id(&self.ok(
+            &registrar(),
+            Command::ProposeTransfer {
+                case: c.into(),
+                to: "KR".into(),
+            },
+        ))
+    }
+
     fn case(&self, c: &str) -> &Case {
         &self.world.cases[c]
     }
@@ -344,24 +367,7 @@ fn the_motivating_case_two_soldiers_an_exchange_and_a_transfer_to_korea() {
 #[test]
 fn a_change_of_mind_suspends_a_pending_transfer_at_once() {
     let mut s = Sim::new(&["A"]);
-    s.interview("A", "KR", false, true);
-    s.days(7);
-    s.interview("A", "KR", false, true);
-    s.ok(
-        &korea(),
-        Command::RecordAcceptance {
-            case: "A".into(),
-            state: "KR".into(),
-            conditions: None,
-        },
-    );
-    let m = movement_id(&s.ok(
-        &registrar(),
-        Command::ProposeTransfer {
-            case: "A".into(),
-            to: "KR".into(),
-        },
-    ));
+    let m = s.transfer_to_korea_proposed("A");
     s.ok(
         &legal(),
         Command::Approve {
@@ -395,24 +401,7 @@ fn a_change_of_mind_suspends_a_pending_transfer_at_once() {
 #[test]
 fn a_withdrawn_acceptance_suspends_the_transfer() {
     let mut s = Sim::new(&["A"]);
-    s.interview("A", "KR", false, true);
-    s.days(8);
-    s.interview("A", "KR", false, true);
-    s.ok(
-        &korea(),
-        Command::RecordAcceptance {
-            case: "A".into(),
-            state: "KR".into(),
-            conditions: None,
-        },
-    );
-    let m = movement_id(&s.ok(
-        &registrar(),
-        Command::ProposeTransfer {
-            case: "A".into(),
-            to: "KR".into(),
-        },
-    ));
+    let m = s.transfer_to_korea_proposed("A");
     let facts = s.ok(
         &korea(),
         Command::WithdrawAcceptance {
