@@ -259,6 +259,13 @@ pub fn verify(r: &RegistryArgs, checkpoint: Option<&Path>) -> Result<()> {
     if let Some(n) = report.extends_checkpoint {
         println!("ok: the log extends the checkpoint of size {n} (consistency proof verified)");
     }
+    if !report.without_keys.is_empty() {
+        println!(
+            "note: no keys in the key store for {} (erased after this copy was made, or an \
+             interrupted erasure: run `person erase` again to record it)",
+            report.without_keys.join(", ")
+        );
+    }
     Ok(())
 }
 
@@ -273,19 +280,25 @@ pub fn prove(r: &RegistryArgs, target: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn backup(r: &RegistryArgs, out: &Path) -> Result<()> {
+pub fn backup(r: &RegistryArgs, out: &Path, keys_out: Option<&Path>) -> Result<()> {
     let registry = open(r)?;
-    let report = registry.backup(out)?;
+    let report = registry.backup(out, keys_out)?;
     println!(
-        "backup written to {}: {} events, root {} (sealed data as ciphertext; the key is not in it)",
+        "backup written to {}: {} events, root {} (ciphertext only: no data key, no KEK)",
         out.display(),
         report.events,
         report.root
     );
+    if let Some(k) = keys_out {
+        println!(
+            "key store written to {} (wrapped data keys: keep it like the key file)",
+            k.display()
+        );
+    }
     Ok(())
 }
 
-pub fn restore(r: &RegistryArgs, file: &Path) -> Result<()> {
+pub fn restore(r: &RegistryArgs, file: &Path, keys: &Path) -> Result<()> {
     let dir = data_dir(r)?;
     let key = match (&r.passphrase_env, &r.key_file) {
         (None, None) if !default_key_file(&dir).exists() => {
@@ -293,7 +306,7 @@ pub fn restore(r: &RegistryArgs, file: &Path) -> Result<()> {
         }
         _ => key_source(r, &dir)?,
     };
-    let registry = Registry::restore(file, &dir, &key)?;
+    let registry = Registry::restore(file, keys, &dir, &key)?;
     let report = registry.verify(None)?;
     println!(
         "restored {} into {}: {} events, root {}, {} persons — verified",

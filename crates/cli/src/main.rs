@@ -72,14 +72,21 @@ enum Command {
     Ledger(LedgerCommand),
     /// Rebuild the projection (current state) from the events.
     Rebuild,
-    /// Write a consistent copy of the registry (ciphertext only, no key) while it stays in use.
+    /// Write a consistent copy of the registry (ciphertext only, no key) while it stays in use;
+    /// with --keys-out, a copy of the key store too (keep it like the key file).
     Backup {
         #[arg(long)]
         out: PathBuf,
+        #[arg(long)]
+        keys_out: Option<PathBuf>,
     },
-    /// Restore a backup into the (new) --data-dir, with the registry's key file or passphrase,
-    /// and verify it.
-    Restore { file: PathBuf },
+    /// Restore a registry backup with a key store (--keys: a key store backup or the current
+    /// keys.db) into the (new) --data-dir, with the registry's key file or passphrase; verify it.
+    Restore {
+        file: PathBuf,
+        #[arg(long)]
+        keys: PathBuf,
+    },
     /// Record a lifecycle event, interview, acceptance, consent, movement or exchange-list step:
     /// a JSON command (a file, or - for standard input), decided by the guards G1–G8.
     Record { file: PathBuf },
@@ -246,8 +253,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Ledger(LedgerCommand::Prove { target }) => commands::prove(r, &target),
         Command::Rebuild => commands::rebuild(r),
-        Command::Backup { out } => commands::backup(r, &out),
-        Command::Restore { file } => commands::restore(r, &file),
+        Command::Backup { out, keys_out } => commands::backup(r, &out, keys_out.as_deref()),
+        Command::Restore { file, keys } => commands::restore(r, &file, &keys),
         Command::Record { file } => law::record(r, &file),
         Command::Deadlines { overdue, json } => law::deadlines(r, overdue, json),
         Command::Person(PersonCommand::Status { case, json }) => law::status(r, &case, json),

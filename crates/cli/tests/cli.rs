@@ -630,11 +630,14 @@ fn raw_text(r: &Reg) -> String {
     String::from_utf8_lossy(&raw_files(r)).into_owned()
 }
 
+/// The registry database, the key store and their WALs.
 fn raw_files(r: &Reg) -> Vec<u8> {
     let mut all = Vec::new();
-    for suffix in ["", "-wal"] {
-        if let Ok(b) = std::fs::read(format!("{}{suffix}", r.db().display())) {
-            all.extend(b);
+    for file in [r.db(), r.data().join("keys.db")] {
+        for suffix in ["", "-wal"] {
+            if let Ok(b) = std::fs::read(format!("{}{suffix}", file.display())) {
+                all.extend(b);
+            }
         }
     }
     all
@@ -733,7 +736,7 @@ fn an_erased_person_cannot_be_read_by_any_command_and_the_log_still_verifies() {
     let before = r.ok(&["person", "show", "AS-000002"]);
     assert!(before.contains("SN00002"));
     let wrapped: Vec<Vec<u8>> = {
-        let c = Connection::open(r.db()).unwrap();
+        let c = Connection::open(r.data().join("keys.db")).unwrap();
         let mut s = c
             .prepare("SELECT identity FROM data_keys WHERE person = 'AS-000002'")
             .unwrap();
@@ -1340,7 +1343,7 @@ fn person_search_finds_sealed_names_in_any_script_and_forgets_the_erased() {
     let hits: Vec<serde_json::Value> =
         serde_json::from_str(&r.ok(&["person", "search", "Ri Han Gom", "--json"])).unwrap();
     assert!(hits.is_empty(), "{hits:?}");
-    let c = Connection::open(r.db()).unwrap();
+    let c = Connection::open(r.data().join("keys.db")).unwrap();
     let left: i64 = c
         .query_row(
             "SELECT COUNT(*) FROM name_index WHERE person = 'AS-000001'",
@@ -1378,30 +1381,58 @@ fn a_backup_taken_during_an_import_restores_to_a_registry_that_extends_the_earli
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let backup = r.dir.path().join("registry.backup");
-    let out = r.ok(&["backup", "--out", backup.to_str().unwrap()]);
-    assert!(out.contains("backup written"), "{out}");
+    let keys_backup = r.dir.path().join("keys.backup");
+    let out = r.ok(&[
+        "backup",
+        "--out",
+        backup.to_str().unwrap(),
+        "--keys-out",
+        keys_backup.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("backup written") && out.contains("key store written"),
+        "{out}"
+    );
     assert!(import.wait().unwrap().success());
-    // The copy holds ciphertext only.
+    // The registry copy holds ciphertext and no key.
     let raw = String::from_utf8_lossy(&std::fs::read(&backup).unwrap()).into_owned();
     assert!(
         raw.contains("AS-000001") && !raw.contains("김철"),
         "names readable in the backup"
     );
-    // Restored elsewhere with the same key: it verifies and extends the checkpoint taken before.
+    let c = Connection::open(&backup).unwrap();
+    assert!(
+        c.query_row("SELECT COUNT(*) FROM data_keys", [], |x| x.get::<_, i64>(0))
+            .is_err(),
+        "keys in the backup"
+    );
+    drop(c);
+    // Restored elsewhere with the key: it verifies and extends the checkpoint taken before.
     let target = Reg::empty();
     let key = r.data().join("registry.key");
-    let e = target.fails(&["restore", backup.to_str().unwrap()], None);
+    let k = key.to_str().unwrap();
+    let e = target.fails(
+        &[
+            "restore",
+            backup.to_str().unwrap(),
+            "--keys",
+            keys_backup.to_str().unwrap(),
+        ],
+        None,
+    );
     assert!(e.contains("--key-file"), "{e}");
     let out = target.ok(&[
         "--key-file",
-        key.to_str().unwrap(),
+        k,
         "restore",
         backup.to_str().unwrap(),
+        "--keys",
+        keys_backup.to_str().unwrap(),
     ]);
     assert!(out.contains("verified"), "{out}");
     let v = target.ok(&[
         "--key-file",
-        key.to_str().unwrap(),
+        k,
         "ledger",
         "verify",
         "--checkpoint",
@@ -1410,13 +1441,7 @@ fn a_backup_taken_during_an_import_restores_to_a_registry_that_extends_the_earli
     assert!(v.contains("extends the checkpoint of size 4"), "{v}");
     assert!(
         target
-            .ok(&[
-                "--key-file",
-                key.to_str().unwrap(),
-                "person",
-                "show",
-                "AS-000002"
-            ])
+            .ok(&["--key-file", k, "person", "show", "AS-000002"])
             .contains("SN00002")
     );
     // Never over an existing file or registry; a wrong key leaves nothing behind.
@@ -1425,9 +1450,11 @@ fn a_backup_taken_during_an_import_restores_to_a_registry_that_extends_the_earli
     let e = target.fails(
         &[
             "--key-file",
-            key.to_str().unwrap(),
+            k,
             "restore",
             backup.to_str().unwrap(),
+            "--keys",
+            keys_backup.to_str().unwrap(),
         ],
         None,
     );
@@ -1440,11 +1467,57 @@ fn a_backup_taken_during_an_import_restores_to_a_registry_that_extends_the_earli
             other.data().join("registry.key").to_str().unwrap(),
             "restore",
             backup.to_str().unwrap(),
+            "--keys",
+            keys_backup.to_str().unwrap(),
         ],
         None,
     );
     assert!(e.contains("does not open this registry"), "{e}");
-    assert!(!wrong.db().exists());
+    assert!(!wrong.db().exists() && !wrong.data().join("keys.db").exists());
+}
+
+#[test]
+fn an_erasure_reaches_every_backup_taken_before_it() {
+    let r = with_captives(3);
+    let backup = r.dir.path().join("before.backup");
+    r.ok(&["backup", "--out", backup.to_str().unwrap()]);
+    r.ok(&["person", "erase", "AS-000002", "--reason", "court order"]);
+    // The backup from before the erasure, restored with the key store as it is now.
+    let target = Reg::empty();
+    let k = r.data().join("registry.key");
+    let out = target.ok(&[
+        "--key-file",
+        k.to_str().unwrap(),
+        "restore",
+        backup.to_str().unwrap(),
+        "--keys",
+        r.data().join("keys.db").to_str().unwrap(),
+    ]);
+    assert!(out.contains("verified"), "{out}");
+    let e = target.fails(
+        &[
+            "--key-file",
+            k.to_str().unwrap(),
+            "person",
+            "show",
+            "AS-000002",
+        ],
+        None,
+    );
+    assert!(e.contains("his sealed data no longer exists"), "{e}");
+    assert!(
+        target
+            .ok(&[
+                "--key-file",
+                k.to_str().unwrap(),
+                "person",
+                "show",
+                "AS-000003"
+            ])
+            .contains("SN00003")
+    );
+    let v = target.ok(&["--key-file", k.to_str().unwrap(), "ledger", "verify"]);
+    assert!(v.contains("no keys in the key store for AS-000002"), "{v}");
 }
 
 #[test]

@@ -8,13 +8,14 @@
 //! wish status, never the statements.
 
 use crate::StoreError;
+use crate::keystore::KeyStore;
 use crate::registry::{NewEvent, Registry, each_event, new_id};
 use asylon_core::law::{
     Case, Command, Deadline, Fact, FactBody, Principal, Settings, WishStatus, World, deadlines,
     decide,
 };
 use asylon_core::{Class, CoreParticulars, Event, SealedPart, kind};
-use asylon_vault::{DataKey, Kek, key_label, seal_aad};
+use asylon_vault::{DataKey, key_label, seal_aad};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -106,8 +107,7 @@ fn parse_time(seq: u64, at: &str) -> Result<OffsetDateTime, StoreError> {
 
 /// Opens the sealed parts of law facts, caching each person's data keys while loading.
 struct Opener<'a> {
-    conn: &'a Connection,
-    kek: &'a Kek,
+    store: &'a KeyStore,
     keys: HashMap<(String, Class), Option<DataKey>>,
 }
 
@@ -123,7 +123,7 @@ impl Opener<'_> {
         };
         let entry = (case.to_string(), class);
         if !self.keys.contains_key(&entry) {
-            let key = data_key(self.conn, self.kek, case, class)?;
+            let key = data_key(self.store, case, class)?;
             self.keys.insert(entry.clone(), key);
         }
         let Some(Some(dk)) = self.keys.get(&entry) else {
@@ -137,11 +137,11 @@ impl Opener<'_> {
 }
 
 pub(crate) fn data_key(
-    conn: &Connection,
-    kek: &Kek,
+    store: &KeyStore,
     case: &str,
     class: Class,
 ) -> Result<Option<DataKey>, StoreError> {
+    let (conn, kek) = (&store.conn, &store.kek);
     // The column name comes from the fixed set of class names, never from input.
     let wrapped: Option<Vec<u8>> = conn
         .query_row(
@@ -158,12 +158,8 @@ pub(crate) fn data_key(
 }
 
 /// The person's data key for `class`, made and stored on first use.
-fn data_key_for_write(
-    conn: &Connection,
-    kek: &Kek,
-    case: &str,
-    class: Class,
-) -> Result<DataKey, StoreError> {
+fn data_key_for_write(store: &KeyStore, case: &str, class: Class) -> Result<DataKey, StoreError> {
+    let (conn, kek) = (&store.conn, &store.kek);
     let exists: bool = conn
         .query_row("SELECT 1 FROM data_keys WHERE person = ?1", [case], |_| {
             Ok(true)
@@ -175,7 +171,7 @@ fn data_key_for_write(
             case: case.to_string(),
         });
     }
-    if let Some(k) = data_key(conn, kek, case, class)? {
+    if let Some(k) = data_key(store, case, class)? {
         return Ok(k);
     }
     let dk = DataKey::generate();
@@ -193,13 +189,12 @@ fn data_key_for_write(
 /// exchange lists), or about everyone.
 pub(crate) fn load_world(
     conn: &Connection,
-    kek: &Kek,
+    store: &KeyStore,
     person: Option<&str>,
 ) -> Result<World, StoreError> {
     let mut world = World::default();
     let mut opener = Opener {
-        conn,
-        kek,
+        store,
         keys: HashMap::new(),
     };
     each_event(conn, person, |ev| {
@@ -243,7 +238,7 @@ impl Registry {
         cmd: &Command,
     ) -> Result<Vec<Event>, StoreError> {
         let scope = (!cmd.needs_everyone()).then(|| cmd.case().unwrap_or("-").to_string());
-        self.write(&p.actor(), now, |tx, kek| {
+        self.write(&p.actor(), now, |tx, store| {
             if let Command::Correct { case, corrects, .. } = cmd {
                 // A correction names an event of the same person's record.
                 let about: Option<Option<String>> = tx
@@ -256,7 +251,7 @@ impl Registry {
                     )));
                 }
             }
-            let world = load_world(tx, kek, scope.as_deref())?;
+            let world = load_world(tx, store, scope.as_deref())?;
             let case = cmd.case().and_then(|c| world.cases.get(c));
             asylon_core::policy::may(p, case, asylon_core::policy::Action::Record(cmd))
                 .map_err(StoreError::Denied)?;
@@ -289,7 +284,7 @@ impl Registry {
                         continue;
                     };
                     let plain = zeroize::Zeroizing::new(plain);
-                    let dk = data_key_for_write(tx, kek, c, class)?;
+                    let dk = data_key_for_write(store, c, class)?;
                     sealed.push(SealedPart {
                         class,
                         ciphertext: dk.seal(&seal_aad(c, class.as_str(), &id), &plain),
@@ -317,7 +312,7 @@ impl Registry {
         s: &Settings,
         now: OffsetDateTime,
     ) -> Result<CaseStatus, StoreError> {
-        let world = load_world(&self.conn, &self.kek, Some(case))?;
+        let world = load_world(&self.conn, &self.keys, Some(case))?;
         let c = world
             .cases
             .get(case)
@@ -339,7 +334,7 @@ impl Registry {
         s: &Settings,
         now: OffsetDateTime,
     ) -> Result<Vec<Deadline>, StoreError> {
-        let world = load_world(&self.conn, &self.kek, None)?;
+        let world = load_world(&self.conn, &self.keys, None)?;
         let mut all: Vec<Deadline> = world
             .cases
             .values()

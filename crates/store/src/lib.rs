@@ -18,6 +18,7 @@
 
 mod backup;
 mod error;
+mod keystore;
 mod law;
 mod register;
 mod registry;
@@ -27,6 +28,7 @@ mod verify;
 
 pub use backup::BackupReport;
 pub use error::StoreError;
+pub use keystore::keys_file;
 pub use law::{CaseStatus, default_settings_text, load_settings};
 pub use register::{SealedRegistration, Sealer};
 pub use registry::{InclusionProof, KeySource, PersonView, Registry, data_file, default_key_file};

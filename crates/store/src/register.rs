@@ -97,8 +97,8 @@ fn no_repeated_external_ids<'a>(
 impl Registry {
     pub fn sealer(&self) -> Sealer {
         Sealer {
-            kek: self.kek.duplicate(),
-            blind: self.kek.blind_index_key(),
+            kek: self.keys.kek.duplicate(),
+            blind: self.keys.kek.blind_index_key(),
         }
     }
 
@@ -127,13 +127,50 @@ impl Registry {
         no_repeated_external_ids(batch.iter().map(|s| s.core.external_id.as_ref()))?;
         let external_ids: Vec<Option<String>> =
             batch.iter().map(|s| s.core.external_id.clone()).collect();
-        let written = self.write(actor, now, move |tx, _| {
+        // Keys first, in the key store: a crash after this commit leaves keys no event refers to
+        // (harmless); the reverse would leave sealed data no key opens.
+        let cases: Vec<String> = batch.iter().map(|s| s.case.clone()).collect();
+        self.store_keys(&batch)?;
+        let written = self.write(actor, now, move |_, _| {
+            Ok(batch
+                .into_iter()
+                .map(|s| NewEvent {
+                    id: s.id,
+                    person: Some(s.case),
+                    kind: kind::PERSON_REGISTERED.into(),
+                    public: s.public,
+                    sealed: s.parts,
+                    registered: Some(s.core),
+                })
+                .collect())
+        });
+        match written {
+            Ok(w) => Ok(w.into_iter().filter_map(|e| e.person).collect()),
+            Err(e) => {
+                // Nothing was registered: take the keys back.
+                let _ = self.forget_keys(&cases);
+                match e {
+                    StoreError::Db(e) if is_unique_violation(&e) => Err(self
+                        .duplicate_external_id(&external_ids)
+                        .unwrap_or(StoreError::Db(e))),
+                    e => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Writes a batch's wrapped keys and name tokens to the key store in one transaction.
+    fn store_keys(&mut self, batch: &[SealedRegistration]) -> Result<(), StoreError> {
+        let tx = self
+            .keys
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
             let mut put_keys = tx.prepare_cached(
                 "INSERT INTO data_keys (person, identity, family, name_tokens) VALUES (?1, ?2, ?3, ?4)",
             )?;
             let mut put_token =
                 tx.prepare_cached("INSERT INTO name_index (token, person) VALUES (?1, ?2)")?;
-            let mut out = Vec::with_capacity(batch.len());
             for s in batch {
                 put_keys.execute(params![
                     s.case,
@@ -144,24 +181,24 @@ impl Registry {
                 for token in &s.tokens {
                     put_token.execute(params![&token[..], s.case])?;
                 }
-                out.push(NewEvent {
-                    id: s.id,
-                    person: Some(s.case),
-                    kind: kind::PERSON_REGISTERED.into(),
-                    public: s.public,
-                    sealed: s.parts,
-                    registered: Some(s.core),
-                });
             }
-            Ok(out)
-        });
-        match written {
-            Err(StoreError::Db(e)) if is_unique_violation(&e) => Err(self
-                .duplicate_external_id(&external_ids)
-                .unwrap_or(StoreError::Db(e))),
-            Err(e) => Err(e),
-            Ok(w) => Ok(w.into_iter().filter_map(|e| e.person).collect()),
         }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes keys stored for registrations that were then not written.
+    fn forget_keys(&mut self, cases: &[String]) -> Result<(), StoreError> {
+        let tx = self
+            .keys
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for case in cases {
+            tx.execute("DELETE FROM name_index WHERE person = ?1", [case])?;
+            tx.execute("DELETE FROM data_keys WHERE person = ?1", [case])?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Registers validated captives in one transaction and returns their case numbers in order.

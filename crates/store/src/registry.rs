@@ -1,3 +1,4 @@
+use crate::keystore::KeyStore;
 use crate::{StoreError, rfc3339, sealed};
 use asylon_core::{
     Actor, Class, Event, FamilyParticulars, IdentityParticulars, PersonRow, PersonStatus,
@@ -15,10 +16,7 @@ use zeroize::Zeroizing;
 
 const DB_FILE: &str = "registry.db";
 const KEY_FILE: &str = "registry.key";
-const MIGRATIONS: [&str; 2] = [
-    include_str!("migrations/sqlite/0001_init.sql"),
-    include_str!("migrations/sqlite/0002_name_index.sql"),
-];
+const MIGRATIONS: [&str; 1] = [include_str!("migrations/sqlite/0001_init.sql")];
 
 pub fn data_file(dir: &Path) -> PathBuf {
     dir.join(DB_FILE)
@@ -94,13 +92,13 @@ pub(crate) struct NewEvent {
 
 pub struct Registry {
     pub(crate) conn: Connection,
-    pub(crate) kek: Kek,
+    pub(crate) keys: KeyStore,
     pub(crate) mac_key: EventMacKey,
     signer: Signer,
     pub(crate) origin: String,
 }
 
-fn configure(conn: &Connection) -> Result<(), StoreError> {
+pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
     // WAL: readers never block the writer. FULL: a commit survives power loss, not only a crash.
     // secure_delete: deleted data keys are overwritten, not left in free pages.
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -115,15 +113,15 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+pub(crate) fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), StoreError> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let known = MIGRATIONS.len() as i64;
+    let known = migrations.len() as i64;
     if version > known {
         return Err(StoreError::Damaged(format!(
             "schema version {version} was written by a newer Asylon (this one knows {known})"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
@@ -246,10 +244,12 @@ impl Registry {
         };
         let settings_existed = dir.join("settings.toml").exists();
         let created = crate::law::write_default_settings(dir)
-            .and_then(|()| Self::create(&db, kek, kdf, actor, now));
+            .and_then(|()| Self::create(dir, kek, kdf, actor, now));
         if created.is_err() {
-            for suffix in ["", "-wal", "-shm"] {
-                remove_quietly(Path::new(&format!("{}{suffix}", db.display())));
+            for file in [db.clone(), crate::keystore::keys_file(dir)] {
+                for suffix in ["", "-wal", "-shm"] {
+                    remove_quietly(Path::new(&format!("{}{suffix}", file.display())));
+                }
             }
             if let KeySource::File(path) = key {
                 remove_quietly(path);
@@ -262,15 +262,15 @@ impl Registry {
     }
 
     fn create(
-        db: &Path,
+        dir: &Path,
         kek: Kek,
         kdf: Option<KdfParams>,
         actor: &Actor,
         now: OffsetDateTime,
     ) -> Result<Self, StoreError> {
-        let mut conn = Connection::open(db)?;
+        let mut conn = Connection::open(data_file(dir))?;
         configure(&conn)?;
-        migrate(&mut conn)?;
+        migrate(&mut conn, &MIGRATIONS)?;
         let signer = Signer::generate();
         let origin = hex::encode(asylon_vault::random::<16>());
         {
@@ -290,7 +290,7 @@ impl Registry {
         let mut reg = Self {
             conn,
             mac_key: kek.event_mac_key(),
-            kek,
+            keys: KeyStore::open(dir, kek, true)?,
             signer,
             origin: origin.clone(),
         };
@@ -323,7 +323,7 @@ impl Registry {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         configure(&conn)?;
-        migrate(&mut conn)?;
+        migrate(&mut conn, &MIGRATIONS)?;
         let kdf = meta_get(&conn, "kek_passphrase_kdf")?;
         let kek = match (key, kdf) {
             (KeySource::File(path), None) => Kek::read_key_file(path)?,
@@ -356,7 +356,7 @@ impl Registry {
         Ok(Self {
             conn,
             mac_key: kek.event_mac_key(),
-            kek,
+            keys: KeyStore::open(dir, kek, false)?,
             signer,
             origin,
         })
@@ -383,7 +383,7 @@ impl Registry {
     }
 
     pub(crate) fn blind_index_key(&self) -> asylon_vault::BlindIndexKey {
-        self.kek.blind_index_key()
+        self.keys.kek.blind_index_key()
     }
 
     pub fn origin(&self) -> &str {
@@ -404,7 +404,7 @@ impl Registry {
         build: F,
     ) -> Result<Vec<Event>, StoreError>
     where
-        F: FnOnce(&Transaction<'_>, &Kek) -> Result<Vec<NewEvent>, StoreError>,
+        F: FnOnce(&Transaction<'_>, &KeyStore) -> Result<Vec<NewEvent>, StoreError>,
     {
         let at = rfc3339(now);
         let tx = self
@@ -413,7 +413,7 @@ impl Registry {
         let mut frontier = decode_frontier(&meta_need(&tx, "frontier")?).ok_or_else(|| {
             StoreError::Damaged("the stored Merkle frontier is unreadable".into())
         })?;
-        let new = build(&tx, &self.kek)?;
+        let new = build(&tx, &self.keys)?;
         let mut written = Vec::with_capacity(new.len());
         {
             let mut insert = tx.prepare_cached(&format!(
@@ -532,7 +532,7 @@ impl Registry {
     ) -> Result<PersonView, StoreError> {
         use asylon_core::policy::{Action, may};
         let row = self.person(case)?;
-        let world = crate::law::load_world(&self.conn, &self.kek, Some(case))?;
+        let world = crate::law::load_world(&self.conn, &self.keys, Some(case))?;
         let state = world.cases.get(case);
         may(who, state, Action::ReadCore).map_err(StoreError::Denied)?;
         if row.status == PersonStatus::Erased {
@@ -592,12 +592,11 @@ impl Registry {
         ev: &Event,
         part: &SealedPart,
     ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-        let dk =
-            crate::law::data_key(&self.conn, &self.kek, case, part.class)?.ok_or_else(|| {
-                StoreError::Erased {
-                    case: case.to_string(),
-                }
-            })?;
+        let dk = crate::law::data_key(&self.keys, case, part.class)?.ok_or_else(|| {
+            StoreError::Erased {
+                case: case.to_string(),
+            }
+        })?;
         Ok(dk.open(
             &seal_aad(case, part.class.as_str(), &ev.id),
             &part.ciphertext,
@@ -626,38 +625,12 @@ impl Registry {
                 case: case.to_string(),
             });
         }
+        // First the keys, in the key store: from that commit on his sealed data is unreadable in
+        // every copy of the registry. Then the event that records it. A crash between the two
+        // leaves him unreadable but not yet marked erased; running the erasure again completes it.
+        let classes = self.destroy_keys(case)?;
         let person = case.to_string();
-        let written = self.write(actor, now, |tx, _| {
-            let present: Vec<bool> = tx
-                .query_row(
-                    "SELECT identity IS NOT NULL, family IS NOT NULL, medical IS NOT NULL,
-                            statements IS NOT NULL FROM data_keys WHERE person = ?1",
-                    [&person],
-                    |r| (0..4).map(|i| r.get::<_, bool>(i)).collect(),
-                )
-                .optional()?
-                .unwrap_or_default();
-            let classes: Vec<&str> = Class::ALL
-                .iter()
-                .zip(present)
-                .filter(|(_, p)| *p)
-                .map(|(c, _)| c.as_str())
-                .collect();
-            let tokens: Option<Vec<u8>> = tx
-                .query_row(
-                    "SELECT name_tokens FROM data_keys WHERE person = ?1",
-                    [&person],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .flatten();
-            for token in crate::search::split_tokens(&tokens.unwrap_or_default()) {
-                tx.execute(
-                    "DELETE FROM name_index WHERE token = ?1 AND person = ?2",
-                    params![token, person],
-                )?;
-            }
-            tx.execute("DELETE FROM data_keys WHERE person = ?1", [&person])?;
+        let written = self.write(actor, now, |_, _| {
             Ok(vec![NewEvent {
                 id: new_id(),
                 person: Some(person.clone()),
@@ -668,11 +641,50 @@ impl Registry {
                 registered: None,
             }])
         })?;
-        // Move the overwritten pages into the main file and empty the WAL, which still holds the
-        // pages as they were before the keys were deleted.
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(written.first().map(|e| e.seq).unwrap_or_default())
+    }
+
+    /// Deletes a person's data keys and name tokens from the key store, overwriting them in place
+    /// and emptying its WAL; returns the classes whose keys were destroyed.
+    fn destroy_keys(&mut self, case: &str) -> Result<Vec<&'static str>, StoreError> {
+        let tx = self
+            .keys
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row: Option<(Vec<bool>, Option<Vec<u8>>)> = tx
+            .query_row(
+                "SELECT identity IS NOT NULL, family IS NOT NULL, medical IS NOT NULL,
+                        statements IS NOT NULL, name_tokens FROM data_keys WHERE person = ?1",
+                [case],
+                |r| {
+                    Ok((
+                        (0..4)
+                            .map(|i| r.get::<_, bool>(i))
+                            .collect::<Result<_, _>>()?,
+                        r.get(4)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let (present, tokens) = row.unwrap_or_default();
+        for token in crate::search::split_tokens(&tokens.unwrap_or_default()) {
+            tx.execute(
+                "DELETE FROM name_index WHERE token = ?1 AND person = ?2",
+                params![token, case],
+            )?;
+        }
+        tx.execute("DELETE FROM data_keys WHERE person = ?1", [case])?;
+        tx.commit()?;
+        // The WAL still holds the pages as they were before: fold them back and empty it.
+        self.keys
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(Class::ALL
+            .iter()
+            .zip(present)
+            .filter(|(_, p)| *p)
+            .map(|(c, _)| c.as_str())
+            .collect())
     }
 
     pub fn event(&self, seq: u64) -> Result<Event, StoreError> {

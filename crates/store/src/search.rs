@@ -76,6 +76,7 @@ impl Registry {
         let blind = self.blind_index_key();
         let mut best: HashMap<String, f64> = HashMap::new();
         let mut stmt = self
+            .keys
             .conn
             .prepare_cached("SELECT person FROM name_index WHERE token = ?1")?;
         for c in read(query).into_iter().take(READINGS) {

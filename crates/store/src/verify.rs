@@ -17,6 +17,10 @@ pub struct VerifyReport {
     /// Size of the earlier checkpoint the log was proven to extend.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extends_checkpoint: Option<u64>,
+    /// Registered persons whose keys are not in the key store: erased after this copy of the
+    /// registry was taken, or an erasure interrupted before it was recorded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub without_keys: Vec<String>,
 }
 
 fn tampered(seq: u64, reason: impl Into<String>) -> StoreError {
@@ -133,6 +137,18 @@ impl Registry {
             }
         }
 
+        let with_keys: std::collections::HashSet<String> = self
+            .keys
+            .conn
+            .prepare("SELECT person FROM data_keys")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let without_keys = stored
+            .iter()
+            .filter(|p| p.status == asylon_core::PersonStatus::Registered)
+            .filter(|p| !with_keys.contains(&p.case_no))
+            .map(|p| p.case_no.clone())
+            .collect();
         let extends_checkpoint = match earlier {
             None => None,
             Some(cp) => {
@@ -145,6 +161,7 @@ impl Registry {
             root: hex::encode(tree_root),
             persons: stored.len(),
             extends_checkpoint,
+            without_keys,
         })
     }
 

@@ -25,15 +25,8 @@ BEGIN SELECT RAISE(ABORT, 'events are append-only: record a correction instead')
 CREATE TRIGGER events_are_never_deleted BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only: record a correction instead'); END;
 
--- Per-person, per-class data keys, each wrapped by the KEK under a label binding person and
--- class. One row per person: erasing him deletes the row; a class without data has NULL.
-CREATE TABLE data_keys (
-    person     TEXT PRIMARY KEY,
-    identity   BLOB,
-    family     BLOB,
-    medical    BLOB,
-    statements BLOB
-) WITHOUT ROWID;
+-- The data keys are not here: they live in the key store (keys.db), so that no copy or backup
+-- of this file can be opened for a person whose keys were destroyed.
 
 CREATE TABLE persons (
     case_no        TEXT PRIMARY KEY,

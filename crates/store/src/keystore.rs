@@ -1,0 +1,45 @@
+//! The key store: a second SQLite file beside the registry (`keys.db`) holding every wrapped
+//! data key and the blind index of names. The registry database and its backups hold ciphertext
+//! only; a person's erasure deletes his row here, so no copy of the registry taken before or
+//! after can be opened for him. The key store is backed up on its own, like the key file, and a
+//! restore joins a registry backup with the current key store.
+
+use crate::StoreError;
+use crate::registry::{configure, migrate};
+use asylon_vault::Kek;
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+
+const KEYS_FILE: &str = "keys.db";
+const KEYS_MIGRATIONS: [&str; 1] = [include_str!("migrations/sqlite/keys_0001.sql")];
+
+pub fn keys_file(dir: &Path) -> PathBuf {
+    dir.join(KEYS_FILE)
+}
+
+pub(crate) struct KeyStore {
+    pub(crate) conn: Connection,
+    pub(crate) kek: Kek,
+}
+
+impl KeyStore {
+    /// Opens the key store of `dir`, creating it when `create` is set.
+    pub(crate) fn open(dir: &Path, kek: Kek, create: bool) -> Result<Self, StoreError> {
+        let path = keys_file(dir);
+        if !create && !path.exists() {
+            return Err(StoreError::Io(format!(
+                "the key store {} is missing: restore it from its backup",
+                path.display()
+            )));
+        }
+        let flags = if create {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+        } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(&path, flags)?;
+        configure(&conn)?;
+        migrate(&mut conn, &KEYS_MIGRATIONS)?;
+        Ok(Self { conn, kek })
+    }
+}
