@@ -127,7 +127,7 @@ fn main() {
         plain.push(p);
         ours.push(a);
         plain_bytes = file_size(&db);
-        our_bytes = file_size(&data.join("registry.db"));
+        our_bytes = file_size(&data.join("registry.db")) + file_size(&data.join("keys.db"));
     }
     let (p, a) = (median(plain), median(ours));
     let ratio = a.as_secs_f64() / p.as_secs_f64();
