@@ -228,6 +228,12 @@ fn init_refuses_to_overwrite_an_existing_registry() {
     );
     let e = Reg::empty().fails(&["person", "list"], None);
     assert!(e.contains("asylon init"), "{e}");
+    // A key store left behind is never mixed into a new registry.
+    let leftover = Reg::empty();
+    std::fs::create_dir_all(leftover.data()).unwrap();
+    std::fs::write(leftover.data().join("keys.db"), b"").unwrap();
+    let e = leftover.fails(&["init"], None);
+    assert!(e.contains("already exists"), "{e}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -214,7 +214,7 @@ impl Registry {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::io("cannot create the data directory", e))?;
         let db = data_file(dir);
-        if db.exists() {
+        if db.exists() || crate::keystore::keys_file(dir).exists() {
             return Err(StoreError::AlreadyExists(dir.display().to_string()));
         }
         let (kek, kdf) = match key {
