@@ -228,6 +228,16 @@ pub(crate) fn load_world(
     Ok(world)
 }
 
+/// A sealed part's plaintext: its JSON, zeroized when dropped.
+fn sealed_json<T: Serialize>(
+    part: &Option<T>,
+) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, StoreError> {
+    part.as_ref()
+        .map(|p| serde_json::to_vec(p).map(zeroize::Zeroizing::new))
+        .transpose()
+        .map_err(|e| StoreError::Damaged(e.to_string()))
+}
+
 impl Registry {
     /// Decides and records a law command. A refusal (`StoreError::Refused`) writes nothing.
     pub fn act(
@@ -261,29 +271,14 @@ impl Registry {
                 let id = new_id();
                 let case = fact.body.case().map(str::to_string);
                 let mut sealed = Vec::new();
-                let parts: [(Class, Option<Vec<u8>>); 2] = [
-                    (
-                        Class::Medical,
-                        fact.medical
-                            .as_ref()
-                            .map(serde_json::to_vec)
-                            .transpose()
-                            .map_err(|e| StoreError::Damaged(e.to_string()))?,
-                    ),
-                    (
-                        Class::Statements,
-                        fact.statements
-                            .as_ref()
-                            .map(serde_json::to_vec)
-                            .transpose()
-                            .map_err(|e| StoreError::Damaged(e.to_string()))?,
-                    ),
+                let parts = [
+                    (Class::Medical, sealed_json(&fact.medical)?),
+                    (Class::Statements, sealed_json(&fact.statements)?),
                 ];
                 for (class, plain) in parts {
                     let (Some(plain), Some(c)) = (plain, case.as_deref()) else {
                         continue;
                     };
-                    let plain = zeroize::Zeroizing::new(plain);
                     let dk = data_key_for_write(store, c, class)?;
                     sealed.push(SealedPart {
                         class,
