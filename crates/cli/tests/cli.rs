@@ -17,6 +17,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_asylon");
 
 struct Reg {
     dir: tempfile::TempDir,
+    /// A key file given with every command (a registry restored from another one's backup).
+    key: Option<PathBuf>,
 }
 
 impl Reg {
@@ -30,6 +32,15 @@ impl Reg {
     fn empty() -> Self {
         Self {
             dir: tempfile::tempdir().unwrap(),
+            key: None,
+        }
+    }
+
+    /// An empty directory whose commands all use `key`.
+    fn empty_with_key(key: PathBuf) -> Self {
+        Self {
+            key: Some(key),
+            ..Self::empty()
         }
     }
 
@@ -43,7 +54,11 @@ impl Reg {
 
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
-        c.arg("--data-dir").arg(self.data()).args(args);
+        c.arg("--data-dir").arg(self.data());
+        if let Some(k) = &self.key {
+            c.arg("--key-file").arg(k);
+        }
+        c.args(args);
         c.env_remove("ASYLON_KEY_FILE").env("ASYLON_USER", "tester");
         c
     }
@@ -1414,70 +1429,27 @@ fn a_backup_taken_during_an_import_restores_to_a_registry_that_extends_the_earli
     );
     drop(c);
     // Restored elsewhere with the key: it verifies and extends the checkpoint taken before.
-    let target = Reg::empty();
-    let key = r.data().join("registry.key");
-    let k = key.to_str().unwrap();
-    let e = target.fails(
-        &[
-            "restore",
-            backup.to_str().unwrap(),
-            "--keys",
-            keys_backup.to_str().unwrap(),
-        ],
-        None,
-    );
+    let (b, kb) = (backup.to_str().unwrap(), keys_backup.to_str().unwrap());
+    let e = Reg::empty().fails(&["restore", b, "--keys", kb], None);
     assert!(e.contains("--key-file"), "{e}");
-    let out = target.ok(&[
-        "--key-file",
-        k,
-        "restore",
-        backup.to_str().unwrap(),
-        "--keys",
-        keys_backup.to_str().unwrap(),
-    ]);
+    let target = Reg::empty_with_key(r.data().join("registry.key"));
+    let out = target.ok(&["restore", b, "--keys", kb]);
     assert!(out.contains("verified"), "{out}");
-    let v = target.ok(&[
-        "--key-file",
-        k,
-        "ledger",
-        "verify",
-        "--checkpoint",
-        cp.to_str().unwrap(),
-    ]);
+    let v = target.ok(&["ledger", "verify", "--checkpoint", cp.to_str().unwrap()]);
     assert!(v.contains("extends the checkpoint of size 4"), "{v}");
     assert!(
         target
-            .ok(&["--key-file", k, "person", "show", "AS-000002"])
+            .ok(&["person", "show", "AS-000002"])
             .contains("SN00002")
     );
     // Never over an existing file or registry; a wrong key leaves nothing behind.
-    let e = r.fails(&["backup", "--out", backup.to_str().unwrap()], None);
+    let e = r.fails(&["backup", "--out", b], None);
     assert!(e.contains("never overwrites"), "{e}");
-    let e = target.fails(
-        &[
-            "--key-file",
-            k,
-            "restore",
-            backup.to_str().unwrap(),
-            "--keys",
-            keys_backup.to_str().unwrap(),
-        ],
-        None,
-    );
+    let e = target.fails(&["restore", b, "--keys", kb], None);
     assert!(e.contains("already exists"), "{e}");
     let other = Reg::new();
-    let wrong = Reg::empty();
-    let e = wrong.fails(
-        &[
-            "--key-file",
-            other.data().join("registry.key").to_str().unwrap(),
-            "restore",
-            backup.to_str().unwrap(),
-            "--keys",
-            keys_backup.to_str().unwrap(),
-        ],
-        None,
-    );
+    let wrong = Reg::empty_with_key(other.data().join("registry.key"));
+    let e = wrong.fails(&["restore", b, "--keys", kb], None);
     assert!(e.contains("does not open this registry"), "{e}");
     assert!(!wrong.db().exists() && !wrong.data().join("keys.db").exists());
 }
@@ -1489,40 +1461,23 @@ fn an_erasure_reaches_every_backup_taken_before_it() {
     r.ok(&["backup", "--out", backup.to_str().unwrap()]);
     r.ok(&["person", "erase", "AS-000002", "--reason", "court order"]);
     // The backup from before the erasure, restored with the key store as it is now.
-    let target = Reg::empty();
-    let k = r.data().join("registry.key");
+    let target = Reg::empty_with_key(r.data().join("registry.key"));
+    let keys_now = r.data().join("keys.db");
     let out = target.ok(&[
-        "--key-file",
-        k.to_str().unwrap(),
         "restore",
         backup.to_str().unwrap(),
         "--keys",
-        r.data().join("keys.db").to_str().unwrap(),
+        keys_now.to_str().unwrap(),
     ]);
     assert!(out.contains("verified"), "{out}");
-    let e = target.fails(
-        &[
-            "--key-file",
-            k.to_str().unwrap(),
-            "person",
-            "show",
-            "AS-000002",
-        ],
-        None,
-    );
+    let e = target.fails(&["person", "show", "AS-000002"], None);
     assert!(e.contains("his sealed data no longer exists"), "{e}");
     assert!(
         target
-            .ok(&[
-                "--key-file",
-                k.to_str().unwrap(),
-                "person",
-                "show",
-                "AS-000003"
-            ])
+            .ok(&["person", "show", "AS-000003"])
             .contains("SN00003")
     );
-    let v = target.ok(&["--key-file", k.to_str().unwrap(), "ledger", "verify"]);
+    let v = target.ok(&["ledger", "verify"]);
     assert!(v.contains("no keys in the key store for AS-000002"), "{v}");
 }
 
