@@ -136,6 +136,27 @@ impl Sim {
     }
 }
 
+fn approve(case: &str, movement: impl Into<String>) -> Command {
+    Command::Approve {
+        case: case.into(),
+        movement: movement.into(),
+    }
+}
+
+fn reconfirm(case: &str, movement: impl Into<String>) -> Command {
+    Command::Reconfirm {
+        case: case.into(),
+        movement: movement.into(),
+    }
+}
+
+fn hand_over(case: &str, movement: impl Into<String>) -> Command {
+    Command::HandOver {
+        case: case.into(),
+        movement: movement.into(),
+    }
+}
+
 fn cmd_interview(c: &str, wish: &str, fear: bool) -> Command {
     Command::RecordInterview {
         case: c.into(),
@@ -209,20 +230,8 @@ fn the_motivating_case_two_soldiers_an_exchange_and_a_transfer_to_korea() {
             case: "C".into(),
         },
     ));
-    s.ok(
-        &legal(),
-        Command::Approve {
-            case: "C".into(),
-            movement: entry.clone(),
-        },
-    );
-    s.ok(
-        &neutral(),
-        Command::Reconfirm {
-            case: "C".into(),
-            movement: entry,
-        },
-    );
+    s.ok(&legal(), approve("C", entry.clone()));
+    s.ok(&neutral(), reconfirm("C", entry));
     s.ok(
         &legal(),
         Command::FinaliseExchangeList { list: "X1".into() },
@@ -289,67 +298,19 @@ fn the_motivating_case_two_soldiers_an_exchange_and_a_transfer_to_korea() {
 
     // Four eyes: not the proposer, a legal officer; then the neutral agency, within R days.
     let proposer_as_legal = p("reg", "detaining", &[Role::Legal]);
-    let r = s.refused(
-        &proposer_as_legal,
-        Command::Approve {
-            case: "B".into(),
-            movement: m.clone(),
-        },
-    );
+    let r = s.refused(&proposer_as_legal, approve("B", m.clone()));
     assert_eq!(r.guard, Guard::G4);
-    let r = s.refused(
-        &registrar(),
-        Command::HandOver {
-            case: "B".into(),
-            movement: m.clone(),
-        },
-    );
+    let r = s.refused(&registrar(), hand_over("B", m.clone()));
     assert_eq!(r.guard, Guard::G4);
-    s.ok(
-        &legal(),
-        Command::Approve {
-            case: "B".into(),
-            movement: m.clone(),
-        },
-    );
-    let r = s.refused(
-        &registrar(),
-        Command::HandOver {
-            case: "B".into(),
-            movement: m.clone(),
-        },
-    );
+    s.ok(&legal(), approve("B", m.clone()));
+    let r = s.refused(&registrar(), hand_over("B", m.clone()));
     assert!(r.message.contains("has not reconfirmed"), "{r}");
-    s.ok(
-        &neutral(),
-        Command::Reconfirm {
-            case: "B".into(),
-            movement: m.clone(),
-        },
-    );
+    s.ok(&neutral(), reconfirm("B", m.clone()));
     s.days(3);
-    let r = s.refused(
-        &registrar(),
-        Command::HandOver {
-            case: "B".into(),
-            movement: m.clone(),
-        },
-    );
+    let r = s.refused(&registrar(), hand_over("B", m.clone()));
     assert!(r.message.contains("older than 2 days"), "{r}");
-    s.ok(
-        &neutral(),
-        Command::Reconfirm {
-            case: "B".into(),
-            movement: m.clone(),
-        },
-    );
-    s.ok(
-        &registrar(),
-        Command::HandOver {
-            case: "B".into(),
-            movement: m,
-        },
-    );
+    s.ok(&neutral(), reconfirm("B", m.clone()));
+    s.ok(&registrar(), hand_over("B", m));
     assert_eq!(s.case("B").end, Some(End::Transferred("KR".into())));
 
     // G7: the record is closed.
@@ -368,33 +329,15 @@ fn the_motivating_case_two_soldiers_an_exchange_and_a_transfer_to_korea() {
 fn a_change_of_mind_suspends_a_pending_transfer_at_once() {
     let mut s = Sim::new(&["A"]);
     let m = s.transfer_to_korea_proposed("A");
-    s.ok(
-        &legal(),
-        Command::Approve {
-            case: "A".into(),
-            movement: m.clone(),
-        },
-    );
+    s.ok(&legal(), approve("A", m.clone()));
     let facts = s.interview("A", "stay", false, true);
     assert!(matches!(
         &facts[1].body,
         FactBody::MovementSuspended { guard: Guard::G5, reason, .. } if reason.contains("stay in the detaining state")
     ));
-    let r = s.refused(
-        &neutral(),
-        Command::Reconfirm {
-            case: "A".into(),
-            movement: m.clone(),
-        },
-    );
+    let r = s.refused(&neutral(), reconfirm("A", m.clone()));
     assert_eq!(r.guard, Guard::G5);
-    let r = s.refused(
-        &registrar(),
-        Command::HandOver {
-            case: "A".into(),
-            movement: m,
-        },
-    );
+    let r = s.refused(&registrar(), hand_over("A", m));
     assert_eq!(r.guard, Guard::G5);
 }
 
