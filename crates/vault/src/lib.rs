@@ -30,6 +30,11 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use zeroize::Zeroizing;
 
+mod org;
+pub use org::{
+    AccountKey, MemberKey, OrgSecret, PasswordCost, hash_password, seal_to_org, verify_password,
+};
+
 const NONCE_LEN: usize = 24;
 const KEY_FILE_HEADER: &str = "asylon-kek-v1";
 
@@ -226,6 +231,10 @@ impl Kek {
 
     pub fn event_mac_key(&self) -> EventMacKey {
         EventMacKey(self.derive(b"event-mac"))
+    }
+
+    pub fn account_key(&self) -> AccountKey {
+        AccountKey(self.derive(b"accounts"))
     }
 
     pub fn blind_index_key(&self) -> BlindIndexKey {
