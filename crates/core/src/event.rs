@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The classes of a record that are sealed separately (DESIGN, "The record"). `core` is not sealed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Class {

@@ -14,7 +14,7 @@ const MAX_NAME: usize = 100;
 const EARLIEST_CAPTURE_YEAR: i32 = 1949;
 const EARLIEST_BIRTH_YEAR: i32 = 1900;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     pub field: String,
     pub reason: String,
@@ -33,6 +33,7 @@ fn err(field: impl Into<String>, reason: impl Into<String>) -> FieldError {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Script {
     Hang,
@@ -75,6 +76,7 @@ impl Script {
 }
 
 /// The romanization or spelling system a form follows (DESIGN, "The record").
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum System {
@@ -116,6 +118,7 @@ const TWO_SYLLABLE_SURNAMES: [&str; 8] = [
 ];
 
 /// A name form as given: either one string ("리한검", "Ri Han Gom": surname first) or parts.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Deserialize)]
 #[serde(untagged)]
 pub enum NameInput {
@@ -338,6 +341,7 @@ impl<'de> Deserialize<'de> for PartialDate {
 
 /// The Art 17 particulars a captive is bound to give besides his name. He may refuse; the refusal
 /// is recorded and never blocks registration.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Art17Field {
@@ -357,6 +361,7 @@ impl Art17Field {
 }
 
 /// Registration input, as JSON (`asylon person register`) or built from a CSV row.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistrationInput {

@@ -19,6 +19,14 @@ pub enum Action<'a> {
     Register,
     /// Crypto-shred a captive.
     Erase,
+    /// Read what he said in an interview conducted by organisation `org` (wish, fear, notes).
+    ReadStatements { org: &'a str },
+    /// See who opened his sealed classes, and when.
+    ReadAccessHistory,
+    /// Manage the users and tokens of organisation `org`.
+    ManageAccounts { org: &'a str },
+    /// Take a signed checkpoint or an inclusion proof (hashes only).
+    ReadLedger,
 }
 
 /// A refusal by the policy, with its reason.
@@ -61,6 +69,13 @@ pub fn may(p: &Principal, case: Option<&Case>, action: Action<'_>) -> Result<(),
     let org = p.org.as_str();
     let detaining = org == "detaining";
     let neutral = org == "neutral";
+    if let Action::ManageAccounts { org: target } = action {
+        return if has(Role::Admin) && target == org {
+            Ok(())
+        } else {
+            deny("only an administrator of an organisation manages its users")
+        };
+    }
     // Deployment administrators manage accounts, not content.
     if p.roles.iter().all(|r| *r == Role::Admin) {
         return deny("administrators manage accounts and cannot read or record captives' data");
@@ -115,6 +130,25 @@ pub fn may(p: &Principal, case: Option<&Case>, action: Action<'_>) -> Result<(),
             }
         }
         Action::Record(cmd) => record(p, cmd),
+        Action::ReadStatements { org: by } => {
+            if by == org && (has(Role::Interviewer) || has(Role::Legal)) {
+                Ok(())
+            } else {
+                deny("what he said stays with the organisation that interviewed him")
+            }
+        }
+        Action::ReadAccessHistory => {
+            if neutral || (detaining && (has(Role::Legal) || has(Role::Auditor))) {
+                Ok(())
+            } else {
+                deny(
+                    "the access history is open to the neutral agency and the detaining power's legal officers and auditors",
+                )
+            }
+        }
+        // Checkpoints and proofs hold hashes only; every party keeps them.
+        Action::ReadLedger => Ok(()),
+        Action::ManageAccounts { .. } => deny("accounts are managed above"),
     }
 }
 
@@ -151,7 +185,8 @@ fn record(p: &Principal, cmd: &Command) -> Result<(), Denial> {
         C::DeclareSeriouslyWounded { .. } | C::UpdateHealth { .. } | C::DecideCommission { .. } => {
             has(Role::Medical) || (neutral && has(Role::Interviewer))
         }
-        C::RecordInterview { .. } => has(Role::Interviewer),
+        // A receiving state states whom it accepts; it does not interview in the camps.
+        C::RecordInterview { .. } => has(Role::Interviewer) && receiving(org).is_none(),
         C::Reconfirm { .. } => neutral && (has(Role::Interviewer) || has(Role::Legal)),
         C::RecordAcceptance { .. } | C::WithdrawAcceptance { .. } => {
             receiving(org).is_some() && (has(Role::Liaison) || has(Role::Legal))

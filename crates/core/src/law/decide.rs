@@ -44,6 +44,7 @@ impl Principal {
 }
 
 /// Everything a user can ask the law to record. JSON: `{"command": "record_interview", …}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "command", deny_unknown_fields)]
 pub enum Command {
@@ -123,6 +124,8 @@ pub enum Command {
         interpreter_org: Option<String>,
         language: String,
         private: bool,
+        /// `return`, `stay`, `undecided`, or a third state's ISO 3166 code.
+        #[cfg_attr(feature = "openapi", schema(value_type = String, example = "KR"))]
         wish: Wish,
         fear_of_persecution: bool,
         notes: Option<String>,
@@ -706,6 +709,7 @@ pub fn decide(
                     wish: wish.clone(),
                     fear_of_persecution: *fear_of_persecution,
                     notes: opt_text("notes", notes, 10_000)?,
+                    org_notes: None,
                 }),
                 medical: None,
             };

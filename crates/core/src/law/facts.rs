@@ -79,6 +79,18 @@ pub struct Statements {
     pub fear_of_persecution: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// The notes sealed to the interviewing organisation's key (replacing `notes` when that
+    /// organisation has a key): only its members can open them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_notes: Option<OrgNotes>,
+}
+
+/// Notes sealed to an organisation: its id and the ciphertext, hex.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgNotes {
+    pub org: String,
+    pub sealed: String,
 }
 
 /// Health facts: sealed in `medical`.
@@ -88,6 +100,7 @@ pub struct Medical {
     pub note: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CustodyKind {
@@ -122,6 +135,7 @@ impl MovementKind {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TribunalOutcome {

@@ -15,7 +15,7 @@ mod world;
 pub use deadlines::{Deadline, DeadlineKind, DeadlineStatus, deadlines};
 pub use decide::{Command, Principal, Role, decide};
 pub use facts::{
-    CustodyKind, Fact, FactBody, Medical, MovementKind, Statements, TribunalOutcome, Wish,
+    CustodyKind, Fact, FactBody, Medical, MovementKind, OrgNotes, Statements, TribunalOutcome, Wish,
 };
 pub use settings::Settings;
 pub use world::{

@@ -79,6 +79,10 @@ fn every_row_of_the_access_matrix_holds() {
                 cmd = command(name);
                 Action::Record(&cmd)
             }
+            Some(("statements", org)) => Action::ReadStatements { org },
+            Some(("manage", org)) => Action::ManageAccounts { org },
+            None if *action == "access_history" => Action::ReadAccessHistory,
+            None if *action == "checkpoint" => Action::ReadLedger,
             None if *action == "register" => Action::Register,
             None if *action == "erase" => Action::Erase,
             _ => panic!("unknown action {action}"),
