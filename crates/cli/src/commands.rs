@@ -1,11 +1,12 @@
 //! One function per command: parse what is needed, call the registry, print.
 
 use crate::RegistryArgs;
-use crate::output::{CheckpointJson, EventJson, event_line, person_text};
+use crate::output::{event_line, parse_checkpoint, person_text};
 use anyhow::{Context, Result, anyhow, bail};
 use asylon_core::law::{Principal, Role};
 use asylon_core::policy::{Action, may};
 use asylon_core::{Actor, Class, RegistrationInput};
+use asylon_store::json::{CheckpointJson, EventJson};
 use asylon_store::{KeySource, Registry, StoreError, default_key_file};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -184,7 +185,7 @@ pub fn search(r: &RegistryArgs, name: &str, json: bool) -> Result<()> {
     }
     allowed(r, Action::Read(Class::Identity))?;
     let mut registry = open(r)?;
-    let hits = registry.search(&actor(r), now(), name)?;
+    let hits = registry.search(&principal(r)?, now(), name)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&hits)?);
         return Ok(());
@@ -245,7 +246,7 @@ pub fn checkpoint(r: &RegistryArgs) -> Result<()> {
 pub fn verify(r: &RegistryArgs, checkpoint: Option<&Path>) -> Result<()> {
     let registry = open(r)?;
     let earlier = match checkpoint {
-        Some(path) => Some(CheckpointJson::parse(
+        Some(path) => Some(parse_checkpoint(
             &std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?,
         )?),
@@ -323,83 +324,5 @@ pub fn rebuild(r: &RegistryArgs) -> Result<()> {
     let mut registry = open(r)?;
     let n = registry.rebuild()?;
     println!("rebuilt the projection from the events: {n} persons");
-    Ok(())
-}
-
-/// The motivating case (DESIGN): two soldiers captured in January 2025.
-const DEMO_CAPTIVES: [&str; 2] = [
-    r#"{"external_id": "DEMO-RI", "names": ["리한검", "Ri Han Gom", "Ли Хан Гом"],
-        "date_of_birth": "2005", "rank": "private", "not_stated": ["service_number"],
-        "power": "KP", "captured_on": "2025-01-09", "captured_at": "Kursk region",
-        "next_of_kin": "mother (name withheld)"}"#,
-    r#"{"external_id": "DEMO-PAEK", "names": ["백광철", "Paek Kwang Chol"],
-        "date_of_birth": "2004-03", "rank": "private", "service_number": "4731129",
-        "power": "KP", "captured_on": "2025-01-09", "captured_at": "Kursk region"}"#,
-];
-
-pub fn demo(r: &RegistryArgs, count: usize) -> Result<()> {
-    let dir = match &r.data_dir {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("asylon-demo-{}", now().unix_timestamp_nanos())),
-    };
-    let args = RegistryArgs {
-        data_dir: Some(dir.clone()),
-        ..r.clone()
-    };
-    init(&args)?;
-    let mut registry = open(&args)?;
-    let now = now();
-    let mut regs = Vec::new();
-    for text in DEMO_CAPTIVES {
-        let input: RegistrationInput = serde_json::from_str(text)?;
-        regs.push(input.validate(now.date()).map_err(StoreError::Invalid)?);
-    }
-    let cases = registry.register(&actor(r), now, &regs)?;
-    drop(registry);
-
-    let csv = dir.join("synthetic-captives.csv");
-    crate::import::synth_persons(count, 2025, Some(&csv))?;
-    crate::import::persons(&args, &csv)?;
-
-    let mut registry = open(&args)?;
-    let erased = format!("AS-{:06}", cases.len() + 3);
-    registry.erase(&actor(r), now, &erased, "demo: a data subject's erasure")?;
-    if let [ri, paek] = cases.as_slice() {
-        crate::law::demo_case(&mut registry, &args, ri, paek)?;
-    }
-    println!("\nThe first captives (public facts only):");
-    for p in registry.persons()?.iter().take(6) {
-        println!(
-            "  {}  {:<10} {} captured {}",
-            p.case_no,
-            p.status.as_str(),
-            p.power,
-            p.captured_on
-        );
-    }
-    if let Some(first) = cases.first() {
-        println!("\nOne record, opened (the read itself is recorded as an event):");
-        print!(
-            "{}",
-            person_text(&registry.show_person(&principal(r)?, now, first)?)
-        );
-    }
-    println!("\nAn erased record:");
-    print!(
-        "{}",
-        person_text(&registry.show_person(&principal(r)?, now, &erased)?)
-    );
-    let report = registry.verify(None)?;
-    println!(
-        "\nLedger: {} events, root {} — verified.",
-        report.size, report.root
-    );
-    println!(
-        "\nTry:\n  asylon --data-dir {d} person list\n  asylon --data-dir {d} person show {first}\n  \
-         asylon --data-dir {d} event list --person {first}\n  asylon --data-dir {d} ledger checkpoint\n  \
-         asylon --data-dir {d} ledger verify",
-        d = dir.display(),
-        first = cases.first().map(String::as_str).unwrap_or("AS-000001")
-    );
     Ok(())
 }

@@ -3,7 +3,7 @@
 use crate::RegistryArgs;
 use crate::commands::{data_dir, now, open, principal};
 use anyhow::{Result, anyhow};
-use asylon_core::law::{Command, DeadlineStatus, MovementStatus, Principal, Role, WishStatus};
+use asylon_core::law::{Command, DeadlineStatus, MovementStatus, WishStatus};
 use asylon_store::load_settings;
 use std::path::Path;
 
@@ -126,7 +126,7 @@ pub fn deadlines(r: &RegistryArgs, overdue: bool, json: bool) -> Result<()> {
     let settings = load_settings(&data_dir(r)?)?;
     let registry = open(r)?;
     let all: Vec<_> = registry
-        .deadlines(&settings, now())?
+        .deadlines(&principal(r)?, &settings, now())?
         .into_iter()
         .filter(|d| !overdue || d.status == DeadlineStatus::Overdue)
         .collect();
@@ -137,141 +137,6 @@ pub fn deadlines(r: &RegistryArgs, overdue: bool, json: bool) -> Result<()> {
             println!("{}", deadline_text(d));
         }
         println!("{} deadlines", all.len());
-    }
-    Ok(())
-}
-
-/// The motivating case, played through the guards: two soldiers; one wishes to go to South
-/// Korea and fears return, the other to stay; an exchange is proposed; the transfer completes.
-pub fn demo_case(
-    registry: &mut asylon_store::Registry,
-    r: &RegistryArgs,
-    ri: &str,
-    paek: &str,
-) -> Result<()> {
-    let settings = load_settings(&data_dir(r)?)?;
-    let who = |user: &str, org: &str, role: Role| Principal {
-        user: user.into(),
-        org: org.into(),
-        roles: vec![role],
-    };
-    let registrar = who("registrar", "detaining", Role::Registrar);
-    let legal = who("legal-officer", "detaining", Role::Legal);
-    let delegate = who("icrc-delegate", "neutral", Role::Interviewer);
-    let consul = who("kr-consul", "receiving:KR", Role::Liaison);
-    let interview = |case: &str, on: &str, wish: &str, fear: bool| -> Result<Command> {
-        Ok(serde_json::from_value(serde_json::json!({
-            "command": "record_interview", "case": case, "on": on,
-            "interpreter_org": "neutral", "language": "ko", "private": true,
-            "wish": wish, "fear_of_persecution": fear,
-            "notes": "what he said stays sealed with the neutral agency"
-        }))?)
-    };
-    let steps: Vec<(&Principal, Command)> = vec![
-        (
-            &registrar,
-            serde_json::from_value(
-                serde_json::json!({"command": "define_place", "place": "Camp 1", "kind": "camp"}),
-            )?,
-        ),
-        (
-            &registrar,
-            serde_json::from_value(
-                serde_json::json!({"command": "move_custody", "case": ri, "place": "Camp 1", "on": "2025-01-12"}),
-            )?,
-        ),
-        (
-            &registrar,
-            serde_json::from_value(
-                serde_json::json!({"command": "move_custody", "case": paek, "place": "Camp 1", "on": "2025-01-12"}),
-            )?,
-        ),
-        (&delegate, interview(ri, "2025-02-01", "KR", true)?),
-        (&delegate, interview(paek, "2025-02-01", "stay", true)?),
-        (
-            &registrar,
-            serde_json::from_value(
-                serde_json::json!({"command": "create_exchange_list", "list": "EX-1", "counterpart": "RU"}),
-            )?,
-        ),
-        (
-            &registrar,
-            serde_json::from_value(
-                serde_json::json!({"command": "add_to_exchange_list", "list": "EX-1", "case": paek}),
-            )?,
-        ),
-        (
-            &registrar,
-            serde_json::from_value(
-                serde_json::json!({"command": "propose_transfer", "case": ri, "to": "KR"}),
-            )?,
-        ),
-        (&delegate, interview(ri, "2025-02-15", "KR", true)?),
-        (
-            &consul,
-            serde_json::from_value(
-                serde_json::json!({"command": "record_acceptance", "case": ri, "state": "KR", "conditions": "as a citizen"}),
-            )?,
-        ),
-        (
-            &registrar,
-            serde_json::from_value(
-                serde_json::json!({"command": "propose_transfer", "case": ri, "to": "KR"}),
-            )?,
-        ),
-        (
-            &legal,
-            serde_json::from_value(
-                serde_json::json!({"command": "approve", "case": ri, "movement": format!("{ri}/M1")}),
-            )?,
-        ),
-        (
-            &delegate,
-            serde_json::from_value(
-                serde_json::json!({"command": "reconfirm", "case": ri, "movement": format!("{ri}/M1")}),
-            )?,
-        ),
-        (
-            &registrar,
-            serde_json::from_value(
-                serde_json::json!({"command": "hand_over", "case": ri, "movement": format!("{ri}/M1")}),
-            )?,
-        ),
-    ];
-    println!("\nThe motivating case, through the guards:");
-    for (p, cmd) in steps {
-        match registry.act(p, now(), &settings, &cmd) {
-            Ok(events) => {
-                for e in events {
-                    println!(
-                        "  {:<14} recorded {} {}",
-                        p.user,
-                        e.kind,
-                        e.person.unwrap_or_default()
-                    );
-                }
-            }
-            Err(asylon_store::StoreError::Refused(why)) => {
-                println!("  {:<14} REFUSED: {why}", p.user)
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    for case in [ri, paek] {
-        let st = registry.case_status(&principal(r)?, case, &settings, now())?;
-        let wish = serde_json::to_value(&st.wish_status)?;
-        println!(
-            "  {case}: {}; wish {}{}",
-            st.case
-                .end
-                .as_ref()
-                .map_or_else(|| st.case.custody.describe(), |e| e.describe()),
-            wish.get("status").and_then(|s| s.as_str()).unwrap_or("?"),
-            wish.get("wish")
-                .and_then(|s| s.as_str())
-                .map(|w| format!(" ({w})"))
-                .unwrap_or_default()
-        );
     }
     Ok(())
 }

@@ -5,92 +5,24 @@ use anyhow::{Context, Result, bail};
 use asylon_core::{Event, NameForm};
 use asylon_ledger::{Checkpoint, parse_hash};
 use asylon_store::PersonView;
-use serde::{Deserialize, Serialize};
+use asylon_store::json::CheckpointJson;
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CheckpointJson {
-    pub origin: String,
-    pub size: u64,
-    pub root: String,
-    pub time: String,
-    pub key_id: String,
-    pub public_key: String,
-    pub signature: String,
-}
-
-impl CheckpointJson {
-    pub fn new(cp: &Checkpoint, public_key: &[u8; 32]) -> Self {
-        Self {
-            origin: cp.origin.clone(),
-            size: cp.size,
-            root: hex::encode(cp.root),
-            time: cp.time.clone(),
-            key_id: cp.key_id.clone(),
-            public_key: hex::encode(public_key),
-            signature: hex::encode(&cp.signature),
-        }
+/// Reads a checkpoint file handed back by the neutral agency or the receiving state.
+pub fn parse_checkpoint(text: &str) -> Result<Checkpoint> {
+    let j: CheckpointJson =
+        serde_json::from_str(text).context("the checkpoint file is not checkpoint JSON")?;
+    let signature = hex::decode(&j.signature).context("the checkpoint's signature is not hex")?;
+    if signature.len() != 64 {
+        bail!("the checkpoint's signature is not 64 bytes");
     }
-
-    pub fn parse(text: &str) -> Result<Checkpoint> {
-        let j: CheckpointJson =
-            serde_json::from_str(text).context("the checkpoint file is not checkpoint JSON")?;
-        let signature =
-            hex::decode(&j.signature).context("the checkpoint's signature is not hex")?;
-        if signature.len() != 64 {
-            bail!("the checkpoint's signature is not 64 bytes");
-        }
-        Ok(Checkpoint {
-            origin: j.origin,
-            size: j.size,
-            root: parse_hash(&j.root).map_err(|e| anyhow::anyhow!("the checkpoint's root: {e}"))?,
-            time: j.time,
-            key_id: j.key_id,
-            signature,
-        })
-    }
-}
-
-#[derive(Serialize)]
-pub struct EventJson<'a> {
-    seq: u64,
-    id: &'a str,
-    at: &'a str,
-    actor: &'a asylon_core::Actor,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    person: Option<&'a str>,
-    kind: &'a str,
-    public: serde_json::Value,
-    /// Sealed classes and their ciphertext sizes; never their content.
-    sealed: Vec<SealedInfo>,
-}
-
-#[derive(Serialize)]
-struct SealedInfo {
-    class: &'static str,
-    bytes: usize,
-}
-
-impl<'a> EventJson<'a> {
-    pub fn new(e: &'a Event) -> Self {
-        Self {
-            seq: e.seq,
-            id: &e.id,
-            at: &e.at,
-            actor: &e.actor,
-            person: e.person.as_deref(),
-            kind: &e.kind,
-            public: serde_json::from_str(&e.public).unwrap_or(serde_json::Value::Null),
-            sealed: e
-                .sealed
-                .iter()
-                .map(|p| SealedInfo {
-                    class: p.class.as_str(),
-                    bytes: p.ciphertext.len(),
-                })
-                .collect(),
-        }
-    }
+    Ok(Checkpoint {
+        origin: j.origin,
+        size: j.size,
+        root: parse_hash(&j.root).map_err(|e| anyhow::anyhow!("the checkpoint's root: {e}"))?,
+        time: j.time,
+        key_id: j.key_id,
+        signature,
+    })
 }
 
 pub fn event_line(e: &Event) -> String {

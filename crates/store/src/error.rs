@@ -15,6 +15,10 @@ pub enum StoreError {
     NoRegistry(String),
     #[error("no person with case number {0}")]
     UnknownPerson(String),
+    #[error("no user named {0}")]
+    UnknownUser(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("no event with sequence number {0}")]
     UnknownEvent(u64),
     #[error("{case} was erased: his sealed data no longer exists")]

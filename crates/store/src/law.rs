@@ -228,6 +228,34 @@ pub(crate) fn load_world(
     Ok(world)
 }
 
+/// Associated data of interview notes sealed to an organisation: binds person and event.
+pub(crate) fn notes_aad(case: &str, event_id: &str) -> Vec<u8> {
+    format!("asylon/org-notes/v1|{case}|{event_id}").into_bytes()
+}
+
+/// Replaces the notes by their sealing to the interviewing organisation's key: the registry
+/// itself (and so anyone holding the database and the key file) can no longer read them.
+fn seal_notes_to_org(
+    st: &mut asylon_core::law::Statements,
+    org: &str,
+    public_key: &[u8],
+    case: &str,
+    event_id: &str,
+) -> Result<(), StoreError> {
+    let Some(notes) = st.notes.take().map(zeroize::Zeroizing::new) else {
+        return Ok(());
+    };
+    let pk: [u8; 32] = public_key
+        .try_into()
+        .map_err(|_| StoreError::Damaged(format!("organisation {org}: bad public key")))?;
+    let sealed = asylon_vault::seal_to_org(&pk, &notes_aad(case, event_id), notes.as_bytes());
+    st.org_notes = Some(asylon_core::law::OrgNotes {
+        org: org.to_string(),
+        sealed: hex::encode(sealed),
+    });
+    Ok(())
+}
+
 /// A sealed part's plaintext: its JSON, zeroized when dropped.
 fn sealed_json<T: Serialize>(
     part: &Option<T>,
@@ -266,10 +294,16 @@ impl Registry {
             asylon_core::policy::may(p, case, asylon_core::policy::Action::Record(cmd))
                 .map_err(StoreError::Denied)?;
             let facts = decide(&world, p, cmd, s, now).map_err(StoreError::Refused)?;
+            let org_key: Option<Vec<u8>> = tx
+                .query_row("SELECT public_key FROM orgs WHERE id = ?1", [&p.org], |r| r.get(0))
+                .optional()?;
             let mut out = Vec::with_capacity(facts.len());
-            for fact in facts {
+            for mut fact in facts {
                 let id = new_id();
                 let case = fact.body.case().map(str::to_string);
+                if let (Some(pk), Some(st), Some(c)) = (&org_key, fact.statements.as_mut(), &case) {
+                    seal_notes_to_org(st, &p.org, pk, c, &id)?;
+                }
                 let mut sealed = Vec::new();
                 let parts = [
                     (Class::Medical, sealed_json(&fact.medical)?),
@@ -323,19 +357,32 @@ impl Registry {
         })
     }
 
-    /// Every open deadline in the registry, earliest due first.
+    /// Every open deadline of the captives `who` may see, earliest due first.
     pub fn deadlines(
         &self,
+        who: &Principal,
         s: &Settings,
         now: OffsetDateTime,
     ) -> Result<Vec<Deadline>, StoreError> {
+        use asylon_core::policy::{Action, may};
+        may(who, None, Action::ReadCore).map_err(StoreError::Denied)?;
         let world = load_world(&self.conn, &self.keys, None)?;
         let mut all: Vec<Deadline> = world
             .cases
             .values()
+            .filter(|c| may(who, Some(c), Action::ReadCore).is_ok())
             .flat_map(|c| deadlines(c, s, now))
             .collect();
         all.sort_by(|a, b| a.due.cmp(&b.due).then_with(|| a.case.cmp(&b.case)));
         Ok(all)
+    }
+}
+
+impl Registry {
+    /// The law's view of one captive, for the policy to decide on.
+    pub fn case_state(&self, case: &str) -> Result<Option<Case>, StoreError> {
+        Ok(load_world(&self.conn, &self.keys, Some(case))?
+            .cases
+            .remove(case))
     }
 }

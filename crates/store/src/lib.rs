@@ -16,8 +16,11 @@
     )
 )]
 
+mod access;
+pub mod accounts;
 mod backup;
 mod error;
+pub mod json;
 mod keystore;
 mod law;
 mod register;
@@ -26,11 +29,12 @@ mod sealed;
 mod search;
 mod verify;
 
+pub use access::{AccessEntry, InterviewView};
 pub use backup::BackupReport;
 pub use error::StoreError;
 pub use keystore::keys_file;
 pub use law::{CaseStatus, default_settings_text, load_settings};
-pub use register::{SealedRegistration, Sealer};
+pub use register::{SealedRegistration, Sealer, case_number};
 pub use registry::{InclusionProof, KeySource, PersonView, Registry, data_file, default_key_file};
 pub use search::Hit;
 pub use verify::VerifyReport;

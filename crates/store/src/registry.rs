@@ -16,7 +16,10 @@ use zeroize::Zeroizing;
 
 const DB_FILE: &str = "registry.db";
 const KEY_FILE: &str = "registry.key";
-const MIGRATIONS: [&str; 1] = [include_str!("migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: [&str; 2] = [
+    include_str!("migrations/sqlite/0001_init.sql"),
+    include_str!("migrations/sqlite/0002_accounts.sql"),
+];
 
 pub fn data_file(dir: &Path) -> PathBuf {
     dir.join(DB_FILE)
@@ -511,6 +514,19 @@ impl Registry {
             .ok_or_else(|| StoreError::UnknownPerson(case.to_string()))?
     }
 
+    /// Up to `limit` persons after case number `after`, in case-number order.
+    pub fn persons_page(&self, after: &str, limit: usize) -> Result<Vec<PersonRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "{PERSON_SELECT} WHERE case_no > ?1 ORDER BY case_no LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![after, limit as i64], person_from_row)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r??);
+        }
+        Ok(out)
+    }
+
     pub fn persons(&self) -> Result<Vec<PersonRow>, StoreError> {
         let mut stmt = self
             .conn
@@ -566,18 +582,7 @@ impl Registry {
             }
             read.push(part.class.as_str());
         }
-        let public = serde_json::json!({ "classes": read }).to_string();
-        let person = case.to_string();
-        self.write(&who.actor(), now, |_, _| {
-            Ok(vec![NewEvent {
-                id: new_id(),
-                person: Some(person),
-                kind: kind::SEALED_READ.into(),
-                public,
-                sealed: vec![],
-                registered: None,
-            }])
-        })?;
+        self.record_read(who, now, case, &read)?;
         Ok(PersonView {
             row,
             identity,
@@ -773,7 +778,8 @@ impl Registry {
     }
 }
 
-/// Calls `f` with every event in log order, or with those about `person` and those about no one.
+/// Calls `f` with every event in log order, or with those about `person` and the shared law
+/// records about no one (places, exchange lists).
 pub(crate) fn each_event(
     conn: &Connection,
     person: Option<&str>,
@@ -782,7 +788,9 @@ pub(crate) fn each_event(
     let (sql, args): (String, Vec<&str>) = match person {
         Some(p) => (
             format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE person = ?1 OR person IS NULL ORDER BY seq"
+                "SELECT {EVENT_COLUMNS} FROM events WHERE person = ?1 UNION ALL \
+                 SELECT {EVENT_COLUMNS} FROM events WHERE person IS NULL AND kind LIKE 'case.%' \
+                 ORDER BY seq"
             ),
             vec![p],
         ),

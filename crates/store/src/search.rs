@@ -58,17 +58,29 @@ impl Registry {
     /// the query so an auditor holding the key can tell whether a given name was looked for).
     pub fn search(
         &mut self,
-        actor: &asylon_core::Actor,
+        who: &asylon_core::law::Principal,
         now: time::OffsetDateTime,
         query: &str,
     ) -> Result<Vec<Hit>, StoreError> {
-        let hits = self.find(query)?;
+        use asylon_core::policy::{Action, may};
+        // A hit tells that this case bears this name: it is a read of identity, so only the
+        // captives whose identity `who` may read are returned.
+        may(who, None, Action::ReadCore).map_err(StoreError::Denied)?;
+        let mut hits = Vec::new();
+        for hit in self.find(query)? {
+            let world = crate::law::load_world(&self.conn, &self.keys, Some(&hit.case_no))?;
+            let case = world.cases.get(&hit.case_no);
+            if case.is_some() && may(who, case, Action::Read(asylon_core::Class::Identity)).is_ok()
+            {
+                hits.push(hit);
+            }
+        }
         let public = serde_json::json!({
             "query": hex::encode(self.blind_index_key().token(&format!("query|{}", query.trim()))),
             "results": hits.iter().map(|h| h.case_no.as_str()).collect::<Vec<_>>(),
         })
         .to_string();
-        self.record_search(actor, now, public)?;
+        self.record_search(&who.actor(), now, public)?;
         Ok(hits)
     }
 

@@ -1,0 +1,441 @@
+//! Organisations, users, sessions, API tokens and the sign-in back-off.
+//!
+//! The rows hold no secret in the clear: passwords as Argon2id hashes, TOTP seeds sealed under a
+//! key derived from the KEK, each member's copy of his organisation's private key wrapped under a
+//! key derived from his password, session and token secrets as SHA-256 hashes. Changes to an
+//! organisation or to a user's standing are `account.*` events in the same transaction.
+
+use crate::StoreError;
+use crate::registry::{NewEvent, Registry, new_id};
+use asylon_core::Actor;
+use asylon_core::law::Role;
+use rusqlite::{OptionalExtension, params};
+use time::OffsetDateTime;
+
+pub mod kind {
+    pub const ORG_CREATED: &str = "account.org_created";
+    pub const USER_CREATED: &str = "account.user_created";
+    pub const ROLES_CHANGED: &str = "account.roles_changed";
+    pub const USER_DISABLED: &str = "account.user_disabled";
+    pub const USER_ENABLED: &str = "account.user_enabled";
+    pub const PASSWORD_CHANGED: &str = "account.password_changed";
+}
+
+#[derive(Clone, Debug)]
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    pub public_key: [u8; 32],
+}
+
+/// A user as stored. `password`, `totp_sealed` and `org_key_wrapped` are hashes or ciphertext.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub name: String,
+    pub org: String,
+    pub roles: Vec<Role>,
+    pub password: String,
+    pub totp_sealed: Vec<u8>,
+    pub totp_last_step: u64,
+    pub member_salt: [u8; 16],
+    pub org_key_wrapped: Vec<u8>,
+    pub disabled: bool,
+}
+
+/// A changed password: its hash, and the org key re-wrapped under the new member key.
+pub struct NewPassword<'a> {
+    pub phc: &'a str,
+    pub member_salt: &'a [u8; 16],
+    pub org_key_wrapped: &'a [u8],
+}
+
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub user: String,
+    pub csrf: String,
+    pub created: i64,
+    pub last_seen: i64,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Token {
+    pub id: String,
+    #[serde(skip)]
+    pub hash: Vec<u8>,
+    pub user: String,
+    pub scope: String,
+    pub label: String,
+    pub created: i64,
+    pub expires: i64,
+    pub revoked: Option<i64>,
+}
+
+const USER_COLUMNS: &str = "name, org, roles, password, totp_sealed, totp_last_step, member_salt, org_key_wrapped, disabled";
+
+fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<User, StoreError>> {
+    let roles: String = r.get(2)?;
+    let salt: Vec<u8> = r.get(6)?;
+    let name: String = r.get(0)?;
+    let damaged = |what: &str| StoreError::Damaged(format!("user {name}: {what}"));
+    let roles = match serde_json::from_str(&roles) {
+        Ok(r) => r,
+        Err(_) => return Ok(Err(damaged("unreadable roles"))),
+    };
+    let Ok(member_salt) = <[u8; 16]>::try_from(salt.as_slice()) else {
+        return Ok(Err(damaged("bad member salt")));
+    };
+    Ok(Ok(User {
+        org: r.get(1)?,
+        roles,
+        password: r.get(3)?,
+        totp_sealed: r.get(4)?,
+        totp_last_step: r.get::<_, i64>(5)?.max(0) as u64,
+        member_salt,
+        org_key_wrapped: r.get(7)?,
+        disabled: r.get::<_, i64>(8)? != 0,
+        name,
+    }))
+}
+
+fn account_event(kind: &str, public: serde_json::Value) -> NewEvent {
+    NewEvent {
+        id: new_id(),
+        person: None,
+        kind: kind.into(),
+        public: public.to_string(),
+        sealed: vec![],
+        registered: None,
+    }
+}
+
+impl Registry {
+    pub fn create_org(
+        &mut self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        org: &Org,
+    ) -> Result<(), StoreError> {
+        let at = crate::rfc3339(now);
+        self.write(actor, now, |tx, _| {
+            let n = tx.execute(
+                "INSERT INTO orgs (id, name, public_key, created) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                params![org.id, org.name, &org.public_key[..], at],
+            )?;
+            if n == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "organisation {} already exists",
+                    org.id
+                )));
+            }
+            Ok(vec![account_event(
+                kind::ORG_CREATED,
+                serde_json::json!({"org": org.id, "name": org.name, "public_key": hex::encode(org.public_key)}),
+            )])
+        })?;
+        Ok(())
+    }
+
+    pub fn org(&self, id: &str) -> Result<Option<Org>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, name, public_key FROM orgs WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, Vec<u8>>(2)?)),
+            )
+            .optional()?
+            .map(|(id, name, pk)| {
+                let public_key = <[u8; 32]>::try_from(pk.as_slice()).map_err(|_| {
+                    StoreError::Damaged(format!("organisation {id}: bad public key"))
+                })?;
+                Ok(Org {
+                    id,
+                    name,
+                    public_key,
+                })
+            })
+            .transpose()
+    }
+
+    pub fn orgs(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT id, name FROM orgs ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn create_user(
+        &mut self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        u: &User,
+    ) -> Result<(), StoreError> {
+        let at = crate::rfc3339(now);
+        let roles =
+            serde_json::to_string(&u.roles).map_err(|e| StoreError::Damaged(e.to_string()))?;
+        self.write(actor, now, |tx, _| {
+            let n = tx.execute(
+                &format!("INSERT INTO users ({USER_COLUMNS}, created) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, 0, ?8) ON CONFLICT DO NOTHING"),
+                params![u.name, u.org, roles, u.password, u.totp_sealed, &u.member_salt[..], u.org_key_wrapped, at],
+            )?;
+            if n == 0 {
+                return Err(StoreError::Conflict(format!("user name {} is taken", u.name)));
+            }
+            Ok(vec![account_event(
+                kind::USER_CREATED,
+                serde_json::json!({"user": u.name, "org": u.org, "roles": u.roles}),
+            )])
+        })?;
+        Ok(())
+    }
+
+    pub fn user(&self, name: &str) -> Result<Option<User>, StoreError> {
+        self.conn
+            .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1"))?
+            .query_row([name], user_from_row)
+            .optional()?
+            .transpose()
+    }
+
+    pub fn users(&self, org: &str) -> Result<Vec<User>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE org = ?1 ORDER BY name"
+        ))?;
+        let rows = stmt.query_map([org], user_from_row)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r??);
+        }
+        Ok(out)
+    }
+
+    /// Changes a user's roles; his sessions end so the change takes effect at once.
+    pub fn set_roles(
+        &mut self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        name: &str,
+        roles: &[Role],
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(roles).map_err(|e| StoreError::Damaged(e.to_string()))?;
+        self.write(actor, now, |tx, _| {
+            if tx.execute(
+                "UPDATE users SET roles = ?2 WHERE name = ?1",
+                params![name, json],
+            )? == 0
+            {
+                return Err(StoreError::UnknownUser(name.into()));
+            }
+            tx.execute("DELETE FROM sessions WHERE user = ?1", [name])?;
+            Ok(vec![account_event(
+                kind::ROLES_CHANGED,
+                serde_json::json!({"user": name, "roles": roles}),
+            )])
+        })?;
+        Ok(())
+    }
+
+    /// Disables (or enables) a user; disabling ends his sessions and revokes his tokens.
+    pub fn set_disabled(
+        &mut self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        name: &str,
+        disabled: bool,
+    ) -> Result<(), StoreError> {
+        let ts = now.unix_timestamp();
+        self.write(actor, now, |tx, _| {
+            if tx.execute(
+                "UPDATE users SET disabled = ?2 WHERE name = ?1",
+                params![name, disabled as i64],
+            )? == 0
+            {
+                return Err(StoreError::UnknownUser(name.into()));
+            }
+            if disabled {
+                tx.execute("DELETE FROM sessions WHERE user = ?1", [name])?;
+                tx.execute(
+                    "UPDATE api_tokens SET revoked = ?2 WHERE user = ?1 AND revoked IS NULL",
+                    params![name, ts],
+                )?;
+            }
+            let k = if disabled {
+                kind::USER_DISABLED
+            } else {
+                kind::USER_ENABLED
+            };
+            Ok(vec![account_event(k, serde_json::json!({"user": name}))])
+        })?;
+        Ok(())
+    }
+
+    /// Stores a new password hash and the org key re-wrapped under the new member key; every
+    /// session of the user but `keep` ends.
+    pub fn set_password(
+        &mut self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        name: &str,
+        new: &NewPassword<'_>,
+        keep: Option<&[u8; 32]>,
+    ) -> Result<(), StoreError> {
+        self.write(actor, now, |tx, _| {
+            if tx.execute(
+                "UPDATE users SET password = ?2, member_salt = ?3, org_key_wrapped = ?4 WHERE name = ?1",
+                params![name, new.phc, &new.member_salt[..], new.org_key_wrapped],
+            )? == 0
+            {
+                return Err(StoreError::UnknownUser(name.into()));
+            }
+            tx.execute(
+                "DELETE FROM sessions WHERE user = ?1 AND token_hash IS NOT ?2",
+                params![name, keep.map(|k| &k[..])],
+            )?;
+            Ok(vec![account_event(
+                kind::PASSWORD_CHANGED,
+                serde_json::json!({"user": name}),
+            )])
+        })?;
+        Ok(())
+    }
+
+    /// Records that a TOTP time step was used; false if it (or a later one) already was, so a
+    /// code cannot be replayed.
+    pub fn use_totp_step(&self, name: &str, step: u64) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE users SET totp_last_step = ?2 WHERE name = ?1 AND totp_last_step < ?2",
+            params![name, step as i64],
+        )?;
+        Ok(n == 1)
+    }
+
+    pub fn create_session(
+        &self,
+        hash: &[u8; 32],
+        user: &str,
+        csrf: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO sessions (token_hash, user, csrf, created, last_seen) VALUES (?1, ?2, ?3, ?4, ?4)",
+            params![&hash[..], user, csrf, now],
+        )?;
+        Ok(())
+    }
+
+    pub fn session(&self, hash: &[u8; 32]) -> Result<Option<Session>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT user, csrf, created, last_seen FROM sessions WHERE token_hash = ?1",
+            )?
+            .query_row([&hash[..]], |r| {
+                Ok(Session {
+                    user: r.get(0)?,
+                    csrf: r.get(1)?,
+                    created: r.get(2)?,
+                    last_seen: r.get(3)?,
+                })
+            })
+            .optional()?)
+    }
+
+    pub fn touch_session(&self, hash: &[u8; 32], now: i64) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE sessions SET last_seen = ?2 WHERE token_hash = ?1")?
+            .execute(params![&hash[..], now])?;
+        Ok(())
+    }
+
+    pub fn end_session(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM sessions WHERE token_hash = ?1", [&hash[..]])?;
+        Ok(())
+    }
+
+    pub fn create_token(&self, t: &Token) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO api_tokens (id, hash, user, scope, label, created, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![t.id, t.hash, t.user, t.scope, t.label, t.created, t.expires],
+        )?;
+        Ok(())
+    }
+
+    fn token_rows(&self, filter: &str, arg: &str) -> Result<Vec<Token>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT id, hash, user, scope, label, created, expires, revoked FROM api_tokens WHERE {filter} = ?1 ORDER BY created, id"
+        ))?;
+        let rows = stmt.query_map([arg], |r| {
+            Ok(Token {
+                id: r.get(0)?,
+                hash: r.get(1)?,
+                user: r.get(2)?,
+                scope: r.get(3)?,
+                label: r.get(4)?,
+                created: r.get(5)?,
+                expires: r.get(6)?,
+                revoked: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn token(&self, id: &str) -> Result<Option<Token>, StoreError> {
+        Ok(self.token_rows("id", id)?.into_iter().next())
+    }
+
+    pub fn tokens(&self, user: &str) -> Result<Vec<Token>, StoreError> {
+        self.token_rows("user", user)
+    }
+
+    /// Revokes one of `user`'s tokens; false if he has no such live token.
+    pub fn revoke_token(&self, user: &str, id: &str, now: i64) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE api_tokens SET revoked = ?3 WHERE id = ?1 AND user = ?2 AND revoked IS NULL",
+            params![id, user, now],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Seconds until `key` may try to sign in again (0: now).
+    pub fn throttle_wait(&self, key: &str, now: i64) -> Result<i64, StoreError> {
+        let until: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT locked_until FROM login_throttle WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(until.map_or(0, |u| (u - now).max(0)))
+    }
+
+    /// Counts a failed sign-in for `key`. Once `free` failures are reached each one locks the
+    /// key, for 5 seconds at first and twice as long at each further failure, up to an hour.
+    pub fn throttle_fail(&self, key: &str, now: i64, free: u32) -> Result<(), StoreError> {
+        let failures: i64 = self.conn.query_row(
+            "INSERT INTO login_throttle (key, failures, locked_until) VALUES (?1, 1, 0)
+                 ON CONFLICT (key) DO UPDATE SET failures = failures + 1 RETURNING failures",
+            [key],
+            |r| r.get(0),
+        )?;
+        let over = failures - i64::from(free);
+        if over >= 0 {
+            let wait = (5i64 << over.min(10)).min(3600);
+            self.conn.execute(
+                "UPDATE login_throttle SET locked_until = ?2 WHERE key = ?1",
+                params![key, now + wait],
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn throttle_clear(&self, key: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM login_throttle WHERE key = ?1", [key])?;
+        Ok(())
+    }
+
+    /// The key that seals account secrets the server must read back (TOTP seeds).
+    pub fn account_key(&self) -> asylon_vault::AccountKey {
+        self.keys.kek.account_key()
+    }
+}

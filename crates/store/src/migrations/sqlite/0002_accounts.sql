@@ -1,0 +1,53 @@
+-- Organisations, their users, sessions, API tokens and the sign-in back-off. These are not
+-- events: they change (passwords, last use) and hold secrets. Every change to an organisation or
+-- a user's standing is also recorded as an `account.*` event in the log.
+CREATE TABLE orgs (
+    id         TEXT PRIMARY KEY,      -- detaining | neutral | receiving:XX
+    name       TEXT NOT NULL,
+    public_key BLOB NOT NULL,         -- X25519; what the org seals (interview notes) opens only with its private key
+    created    TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE users (
+    name            TEXT PRIMARY KEY,
+    org             TEXT NOT NULL REFERENCES orgs(id),
+    roles           TEXT NOT NULL,    -- JSON array
+    password        TEXT NOT NULL,    -- Argon2id PHC string
+    totp_sealed     BLOB NOT NULL,    -- TOTP seed sealed under a key derived from the KEK
+    totp_last_step  INTEGER NOT NULL DEFAULT 0,
+    member_salt     BLOB NOT NULL,    -- salt of the member key derived from the password
+    org_key_wrapped BLOB NOT NULL,    -- the org's private key wrapped under the member key
+    disabled        INTEGER NOT NULL DEFAULT 0,
+    created         TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE sessions (
+    token_hash BLOB PRIMARY KEY,      -- SHA-256 of the cookie value; the value itself is never stored
+    user       TEXT NOT NULL REFERENCES users(name),
+    csrf       TEXT NOT NULL,
+    created    INTEGER NOT NULL,      -- unix seconds
+    last_seen  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_user ON sessions(user);
+
+CREATE TABLE api_tokens (
+    id      TEXT PRIMARY KEY,
+    hash    BLOB NOT NULL,            -- SHA-256 of the secret part
+    user    TEXT NOT NULL REFERENCES users(name),
+    scope   TEXT NOT NULL,            -- read | write
+    label   TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    revoked INTEGER
+) WITHOUT ROWID;
+
+-- Failed sign-ins per address and per account name (whether or not the account exists).
+CREATE TABLE login_throttle (
+    key          TEXT PRIMARY KEY,
+    failures     INTEGER NOT NULL,
+    locked_until INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- The law's view of one person reads his events and the shared ones (places, exchange lists),
+-- not the searches and account changes that also have no person.
+CREATE INDEX events_shared ON events(seq) WHERE person IS NULL AND kind LIKE 'case.%';
