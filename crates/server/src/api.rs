@@ -1,0 +1,436 @@
+//! The registry's records over HTTP: captives, the law's commands, status, deadlines, search
+//! and the ledger. Each handler identifies the caller and hands the request to the store, which
+//! asks the policy before reading or writing; registration and erasure ask it here, as the CLI
+//! does, before the store is touched.
+
+use crate::auth::{Caller, now, org_key};
+use crate::error::ApiError;
+use crate::{AppState, Body, Path, Query};
+use asylon_core::law::Command;
+use asylon_core::policy::{Action, may};
+use asylon_core::{FieldError, RegistrationInput};
+use asylon_store::StoreError;
+use asylon_store::json::{CheckpointJson, EventJson};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+type Res<T> = Result<Json<T>, ApiError>;
+
+fn json<T: Serialize>(v: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|_| ApiError::internal("serialising a response"))
+}
+
+fn check_case(case: &str) -> Result<(), ApiError> {
+    if case.len() <= 32 && case.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!(
+            "no person with case number {case:?}"
+        )))
+    }
+}
+
+/// The service is up (no sign-in needed).
+#[utoipa::path(get, path = "/api/health", tag = "meta", security(()),
+    responses((status = 200, body = Object)))]
+async fn health() -> Json<Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    /// Case number to continue after (the `next` of the previous page).
+    after: Option<String>,
+    /// At most this many (1–1000, default 100).
+    limit: Option<usize>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PersonPage {
+    #[schema(value_type = Vec<Object>)]
+    persons: Vec<asylon_core::PersonRow>,
+    /// Pass as `after` for the next page; absent on the last page.
+    next: Option<String>,
+}
+
+/// The captives the caller may see, in case-number order, a page at a time.
+#[utoipa::path(get, path = "/api/persons", tag = "persons", params(Page),
+    responses((status = 200, body = PersonPage), (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody)))]
+async fn list_persons(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Query(page): Query<Page>,
+) -> Res<PersonPage> {
+    let limit = page.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 1000"));
+    }
+    st.run(move |reg, _| {
+        let p = &caller.principal;
+        may(p, None, Action::ReadCore).map_err(StoreError::Denied)?;
+        let rows = reg.persons_page(page.after.as_deref().unwrap_or(""), limit)?;
+        let next = (rows.len() == limit)
+            .then(|| rows.last().map(|r| r.case_no.clone()))
+            .flatten();
+        let mut persons = Vec::with_capacity(rows.len());
+        for row in rows {
+            let state = reg.case_state(&row.case_no)?;
+            if may(p, state.as_ref(), Action::ReadCore).is_ok() {
+                persons.push(row);
+            }
+        }
+        Ok(Json(PersonPage { persons, next }))
+    })
+    .await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Registered {
+    cases: Vec<String>,
+}
+
+fn register(
+    st: &Arc<AppState>,
+    caller: Caller,
+    inputs: Vec<RegistrationInput>,
+) -> impl std::future::Future<Output = Result<(StatusCode, Json<Registered>), ApiError>> {
+    let st = Arc::clone(st);
+    async move {
+        may(&caller.principal, None, Action::Register).map_err(StoreError::Denied)?;
+        let today = now().date();
+        let many = inputs.len() > 1;
+        let mut regs = Vec::with_capacity(inputs.len());
+        let mut errors: Vec<FieldError> = Vec::new();
+        for (i, input) in inputs.iter().enumerate() {
+            match input.validate(today) {
+                Ok(r) => regs.push(r),
+                Err(es) => errors.extend(es.into_iter().map(|e| FieldError {
+                    field: if many {
+                        format!("persons[{i}].{}", e.field)
+                    } else {
+                        e.field
+                    },
+                    reason: e.reason,
+                })),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(StoreError::Invalid(errors).into());
+        }
+        st.run(move |reg, _| {
+            let cases = reg.register(&caller.principal.actor(), now(), &regs)?;
+            Ok((StatusCode::CREATED, Json(Registered { cases })))
+        })
+        .await
+    }
+}
+
+/// Register one captive (docs/particulars.md); answers his case number.
+#[utoipa::path(post, path = "/api/persons", tag = "persons", request_body = RegistrationInput,
+    responses((status = 201, body = Registered), (status = 403, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
+async fn register_person(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Body(input): Body<RegistrationInput>,
+) -> Result<(StatusCode, Json<Registered>), ApiError> {
+    register(&st, caller, vec![input]).await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    /// 1 to 10,000 captives; one invalid entry registers none, and every error is reported.
+    persons: Vec<RegistrationInput>,
+}
+
+/// Register many captives at once, all or none.
+#[utoipa::path(post, path = "/api/persons/import", tag = "persons", request_body = Batch,
+    responses((status = 201, body = Registered), (status = 403, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
+async fn import_persons(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Body(batch): Body<Batch>,
+) -> Result<(StatusCode, Json<Registered>), ApiError> {
+    if batch.persons.is_empty() || batch.persons.len() > 10_000 {
+        return Err(ApiError::invalid("persons", "give 1 to 10,000 captives"));
+    }
+    register(&st, caller, batch.persons).await
+}
+
+/// One captive's record: the public part, and each sealed class the caller may open (each
+/// opening recorded); withheld classes are named with the reason.
+#[utoipa::path(get, path = "/api/persons/{case}", tag = "persons",
+    params(("case" = String, Path, description = "case number, e.g. AS-000001")),
+    responses((status = 200, body = Object), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody)))]
+async fn show_person(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Path(case): Path<String>,
+) -> Res<Value> {
+    check_case(&case)?;
+    st.run(move |reg, _| {
+        Ok(Json(json(&reg.show_person(
+            &caller.principal,
+            now(),
+            &case,
+        )?)?))
+    })
+    .await
+}
+
+/// His derived state: custody, wish status (never what he said), G1 protection, movements,
+/// acceptances, consents, deadlines.
+#[utoipa::path(get, path = "/api/persons/{case}/status", tag = "persons",
+    params(("case" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody)))]
+async fn person_status(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Path(case): Path<String>,
+) -> Res<Value> {
+    check_case(&case)?;
+    st.run(move |reg, st| {
+        Ok(Json(json(&reg.case_status(
+            &caller.principal,
+            &case,
+            &st.settings,
+            now(),
+        )?)?))
+    })
+    .await
+}
+
+/// His interviews; what he said only in those the caller's organisation conducted, and the
+/// notes only with the organisation's key unlocked by a password sign-in.
+#[utoipa::path(get, path = "/api/persons/{case}/interviews", tag = "persons",
+    params(("case" = String, Path)),
+    responses((status = 200, body = Vec<Object>), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody)))]
+async fn interviews(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Path(case): Path<String>,
+) -> Res<Value> {
+    check_case(&case)?;
+    let key = org_key(&st, &caller);
+    st.run(move |reg, _| {
+        Ok(Json(json(&reg.interviews(
+            &caller.principal,
+            now(),
+            &case,
+            key.as_ref(),
+        )?)?))
+    })
+    .await
+}
+
+/// Who opened his sealed classes, and when.
+#[utoipa::path(get, path = "/api/persons/{case}/access", tag = "persons",
+    params(("case" = String, Path)),
+    responses((status = 200, body = Vec<Object>), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody)))]
+async fn access_history(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Path(case): Path<String>,
+) -> Res<Value> {
+    check_case(&case)?;
+    st.run(move |reg, _| Ok(Json(json(&reg.access_history(&caller.principal, &case)?)?)))
+        .await
+}
+
+/// The events of his record (public parts; sealed parts by size only).
+#[utoipa::path(get, path = "/api/persons/{case}/events", tag = "persons",
+    params(("case" = String, Path)),
+    responses((status = 200, body = Vec<Object>), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody)))]
+async fn person_events(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Path(case): Path<String>,
+) -> Res<Value> {
+    check_case(&case)?;
+    st.run(move |reg, _| {
+        let state = reg
+            .case_state(&case)?
+            .ok_or_else(|| StoreError::UnknownPerson(case.clone()))?;
+        may(&caller.principal, Some(&state), Action::ReadCore).map_err(StoreError::Denied)?;
+        let events = reg.events(Some(&case))?;
+        Ok(Json(json(
+            &events.iter().map(EventJson::new).collect::<Vec<_>>(),
+        )?))
+    })
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Erase {
+    /// Why (1–500 characters); recorded in the log.
+    reason: String,
+}
+
+/// Crypto-shred a captive: his data keys are destroyed; the erasure and its reason are events.
+#[utoipa::path(post, path = "/api/persons/{case}/erase", tag = "persons", request_body = Erase,
+    params(("case" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
+async fn erase_person(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Path(case): Path<String>,
+    Body(req): Body<Erase>,
+) -> Res<Value> {
+    check_case(&case)?;
+    st.run(move |reg, _| {
+        let state = reg
+            .case_state(&case)?
+            .ok_or_else(|| StoreError::UnknownPerson(case.clone()))?;
+        may(&caller.principal, Some(&state), Action::Erase).map_err(StoreError::Denied)?;
+        let seq = reg.erase(&caller.principal.actor(), now(), &case, &req.reason)?;
+        Ok(Json(serde_json::json!({"case": case, "seq": seq})))
+    })
+    .await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Recorded {
+    events: Vec<RecordedEvent>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecordedEvent {
+    seq: u64,
+    kind: String,
+}
+
+/// Record a law command (docs/commands.md): decided against the guards G1–G8; a refusal (409)
+/// names the guard and records nothing.
+#[utoipa::path(post, path = "/api/commands", tag = "law", request_body = Command,
+    responses((status = 201, body = Recorded), (status = 403, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
+async fn record(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Body(cmd): Body<Command>,
+) -> Result<(StatusCode, Json<Recorded>), ApiError> {
+    st.run(move |reg, st| {
+        let events = reg.act(&caller.principal, now(), &st.settings, &cmd)?;
+        Ok((
+            StatusCode::CREATED,
+            Json(Recorded {
+                events: events
+                    .into_iter()
+                    .map(|e| RecordedEvent {
+                        seq: e.seq,
+                        kind: e.kind,
+                    })
+                    .collect(),
+            }),
+        ))
+    })
+    .await
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlineFilter {
+    /// Only those past due.
+    overdue: Option<bool>,
+}
+
+/// The open duties (capture cards, notifications, health reports, commissions) of the captives
+/// the caller may see, earliest due first.
+#[utoipa::path(get, path = "/api/deadlines", tag = "law", params(DeadlineFilter),
+    responses((status = 200, body = Vec<Object>), (status = 403, body = crate::ErrorBody)))]
+async fn deadlines(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Query(f): Query<DeadlineFilter>,
+) -> Res<Value> {
+    st.run(move |reg, st| {
+        let all: Vec<_> = reg
+            .deadlines(&caller.principal, &st.settings, now())?
+            .into_iter()
+            .filter(|d| {
+                !f.overdue.unwrap_or(false) || d.status == asylon_core::law::DeadlineStatus::Overdue
+            })
+            .collect();
+        Ok(Json(json(&all)?))
+    })
+    .await
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    /// A name in any script and spelling.
+    name: String,
+}
+
+/// Captives whose sealed names match, through the blind index; only those whose identity the
+/// caller may read. The search is recorded.
+#[utoipa::path(get, path = "/api/search", tag = "persons", params(SearchQuery),
+    responses((status = 200, body = Vec<Object>), (status = 403, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
+async fn search(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<SearchQuery>,
+) -> Res<Value> {
+    let name = q.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "name",
+            "give a name of 1 to 200 printable characters",
+        ));
+    }
+    st.run(move |reg, _| Ok(Json(json(&reg.search(&caller.principal, now(), &name)?)?)))
+        .await
+}
+
+/// A signed checkpoint of the log (size, root, time, signature) to keep and later check.
+#[utoipa::path(get, path = "/api/ledger/checkpoint", tag = "ledger",
+    responses((status = 200, body = CheckpointJson), (status = 403, body = crate::ErrorBody)))]
+async fn checkpoint(State(st): State<Arc<AppState>>, caller: Caller) -> Res<CheckpointJson> {
+    may(&caller.principal, None, Action::ReadLedger).map_err(StoreError::Denied)?;
+    st.run(move |reg, _| {
+        let cp = reg.checkpoint(now())?;
+        Ok(Json(CheckpointJson::new(&cp, &reg.public_key())))
+    })
+    .await
+}
+
+/// An inclusion proof of event `seq` in the current tree.
+#[utoipa::path(get, path = "/api/ledger/proof/{seq}", tag = "ledger",
+    params(("seq" = u64, Path, description = "event sequence number, from 1")),
+    responses((status = 200, body = Object), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody)))]
+async fn proof(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Path(seq): Path<u64>,
+) -> Res<Value> {
+    may(&caller.principal, None, Action::ReadLedger).map_err(StoreError::Denied)?;
+    st.run(move |reg, _| Ok(Json(json(&reg.prove(seq)?)?)))
+        .await
+}
+
+pub(crate) fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(list_persons, register_person))
+        .routes(routes!(import_persons))
+        .routes(routes!(show_person))
+        .routes(routes!(person_status))
+        .routes(routes!(interviews))
+        .routes(routes!(access_history))
+        .routes(routes!(person_events))
+        .routes(routes!(erase_person))
+        .routes(routes!(record))
+        .routes(routes!(deadlines))
+        .routes(routes!(search))
+        .routes(routes!(checkpoint))
+        .routes(routes!(proof))
+}

@@ -1,0 +1,557 @@
+//! Sign-in (password and TOTP), sessions, API tokens, CSRF and the sign-in back-off.
+//!
+//! - Passwords are checked against Argon2id hashes; an unknown account is checked against a
+//!   decoy hash so neither the answer nor its timing tells whether the account exists.
+//! - Every account needs a TOTP code (RFC 6238, 30 s, 6 digits); a code is accepted once.
+//! - Failed sign-ins are counted per address and per account name in the database; past a free
+//!   allowance each failure doubles the wait (up to an hour); 429 says how long.
+//! - A session is a random 256-bit cookie (`HttpOnly; SameSite=Strict`, `Secure` over TLS) whose
+//!   SHA-256 alone is stored; it ends after `idle_secs` without use or `absolute_secs` after
+//!   sign-in. A cookie-authenticated write must carry the session's CSRF token in `X-CSRF-Token`.
+//! - API tokens (`asy_<id>.<secret>`, bearer) are scoped `read` (GET only) or `write`, expire, and
+//!   can be revoked; they cannot manage accounts or tokens, nor open organisation-sealed notes.
+
+use crate::error::ApiError;
+use crate::{AppState, Body, Path};
+use asylon_core::law::{Principal, Role};
+use asylon_store::Registry;
+use asylon_store::accounts::{Token, User};
+use asylon_vault::{MemberKey, OrgSecret};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use zeroize::Zeroizing;
+
+pub const SESSION_COOKIE: &str = "asylon_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+const TOTP_STEP: u64 = 30;
+
+pub(crate) fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// How the caller proved who he is.
+#[derive(Clone, Debug)]
+pub enum Via {
+    Session { hash: [u8; 32] },
+    Token { id: String, write: bool },
+}
+
+/// The authenticated caller of a request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub principal: Principal,
+    pub via: Via,
+}
+
+impl Caller {
+    pub(crate) fn session(&self) -> Option<&[u8; 32]> {
+        match &self.via {
+            Via::Session { hash } => Some(hash),
+            Via::Token { .. } => None,
+        }
+    }
+
+    /// Account and token management need a person at a browser, not a machine token.
+    pub(crate) fn interactive(&self) -> Result<&[u8; 32], ApiError> {
+        self.session().ok_or_else(|| {
+            ApiError::forbidden(
+                "this needs a signed-in session; API tokens cannot manage accounts or tokens",
+            )
+        })
+    }
+}
+
+fn principal(u: &User) -> Principal {
+    Principal {
+        user: u.name.clone(),
+        org: u.org.clone(),
+        roles: u.roles.clone(),
+    }
+}
+
+fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == SESSION_COOKIE)
+        .map(|c| c.value().to_string())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if let Some(token) = bearer(&parts.headers) {
+            let token = token.to_string();
+            return state
+                .run(move |reg, _| {
+                    let caller = token_caller(reg, &token)?;
+                    if unsafe_method && !matches!(caller.via, Via::Token { write: true, .. }) {
+                        return Err(ApiError::forbidden(
+                            "this token is scoped `read`: it cannot change anything",
+                        ));
+                    }
+                    Ok(caller)
+                })
+                .await;
+        }
+        let Some(value) = cookie_value(&parts.headers) else {
+            return Err(ApiError::unauthorized(
+                "sign in first (POST /api/session) or send an API token",
+            ));
+        };
+        let csrf = parts
+            .headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let st = Arc::clone(state);
+        state
+            .run(move |reg, _| {
+                let hash = sha256(value.as_bytes());
+                let t = now().unix_timestamp();
+                let gone = || ApiError::unauthorized("your session has ended: sign in again");
+                let s = reg.session(&hash)?.ok_or_else(gone)?;
+                let cfg = &st.config;
+                if t - s.last_seen > cfg.idle_secs || t - s.created > cfg.absolute_secs {
+                    reg.end_session(&hash)?;
+                    forget_org_key(&st, &hash);
+                    return Err(gone());
+                }
+                if unsafe_method
+                    && !csrf
+                        .as_deref()
+                        .is_some_and(|c| ct_eq(c.as_bytes(), s.csrf.as_bytes()))
+                {
+                    return Err(ApiError::forbidden(
+                        "missing or wrong X-CSRF-Token header: send the token sign-in returned",
+                    ));
+                }
+                let user = reg
+                    .user(&s.user)?
+                    .filter(|u| !u.disabled)
+                    .ok_or_else(gone)?;
+                // One write a minute at most per session, not one per request.
+                if t - s.last_seen >= 60 {
+                    reg.touch_session(&hash, t)?;
+                }
+                Ok(Caller {
+                    principal: principal(&user),
+                    via: Via::Session { hash },
+                })
+            })
+            .await
+    }
+}
+
+fn token_caller(reg: &Registry, token: &str) -> Result<Caller, ApiError> {
+    let bad = || ApiError::unauthorized("the API token is unknown, expired or revoked");
+    let (id, secret) = token
+        .strip_prefix("asy_")
+        .and_then(|t| t.split_once('.'))
+        .ok_or_else(bad)?;
+    let t = reg.token(id)?.ok_or_else(bad)?;
+    if !ct_eq(&sha256(secret.as_bytes()), &t.hash)
+        || t.revoked.is_some()
+        || t.expires <= now().unix_timestamp()
+    {
+        return Err(bad());
+    }
+    let user = reg.user(&t.user)?.filter(|u| !u.disabled).ok_or_else(bad)?;
+    Ok(Caller {
+        principal: principal(&user),
+        via: Via::Token {
+            id: t.id,
+            write: t.scope == "write",
+        },
+    })
+}
+
+fn forget_org_key(st: &AppState, hash: &[u8; 32]) {
+    if let Ok(mut keys) = st.org_keys.lock() {
+        keys.remove(hash);
+    }
+}
+
+/// The organisation key unlocked for this caller's session, if any.
+pub(crate) fn org_key(st: &AppState, caller: &Caller) -> Option<OrgSecret> {
+    let hash = caller.session()?;
+    st.org_keys.lock().ok()?.get(hash).map(OrgSecret::duplicate)
+}
+
+/// Checks a TOTP code for `user` and consumes its time step.
+pub(crate) fn check_totp(
+    reg: &Registry,
+    user: &User,
+    code: &str,
+    unix: u64,
+) -> Result<bool, ApiError> {
+    let seed = reg.account_key().open(&user.name, &user.totp_sealed)?;
+    let totp = totp(seed.to_vec())?;
+    let step = unix / TOTP_STEP;
+    for s in [step.saturating_sub(1), step, step + 1] {
+        if ct_eq(totp.generate(s * TOTP_STEP).as_bytes(), code.as_bytes()) {
+            return Ok(reg.use_totp_step(&user.name, s)?);
+        }
+    }
+    Ok(false)
+}
+
+pub(crate) fn totp(seed: Vec<u8>) -> Result<totp_rs::TOTP, ApiError> {
+    totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, TOTP_STEP, seed)
+        .map_err(|_| ApiError::internal("TOTP seed"))
+}
+
+/// The current code for a base32 TOTP secret (for `asylon totp` and tests).
+pub fn totp_code(secret_base32: &str, unix: u64) -> Option<String> {
+    let seed = totp_rs::Secret::Encoded(secret_base32.to_string())
+        .to_bytes()
+        .ok()?;
+    totp(seed).ok().map(|t| t.generate(unix))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    pub user: String,
+    pub password: String,
+    /// The current six-digit code of the account's authenticator.
+    pub totp: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionInfo {
+    pub user: String,
+    pub org: String,
+    #[schema(value_type = Vec<String>)]
+    pub roles: Vec<Role>,
+    /// Send as `X-CSRF-Token` with every write made with the session cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf: Option<String>,
+    /// Whether the organisation's key is unlocked (needed to read its sealed interview notes).
+    pub org_key_unlocked: bool,
+}
+
+const SIGN_IN_FAILED: &str = "sign-in failed: wrong user name, password or code";
+
+/// Sign in with password and TOTP code; sets the session cookie.
+#[utoipa::path(post, path = "/api/session", tag = "session", security(()),
+    request_body = SignIn,
+    responses((status = 200, body = SessionInfo), (status = 401, body = crate::ErrorBody), (status = 429, body = crate::ErrorBody)))]
+async fn sign_in(
+    State(st): State<Arc<AppState>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Body(req): Body<SignIn>,
+) -> Result<Response, ApiError> {
+    let secure = st.config.secure;
+    let (info, cookie) = st
+        .run(move |reg, st| {
+            let t = now().unix_timestamp();
+            let keys = [
+                (
+                    format!("user:{}", req.user.to_lowercase()),
+                    st.config.account_free_failures,
+                ),
+                (
+                    format!("addr:{}", addr.ip()),
+                    st.config.address_free_failures,
+                ),
+            ];
+            let wait = keys
+                .iter()
+                .map(|(k, _)| reg.throttle_wait(k, t))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .max()
+                .unwrap_or(0);
+            if wait > 0 {
+                let mut e = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("too many failed sign-ins: try again in {wait} s"),
+                );
+                e.retry_after = Some(wait);
+                return Err(e);
+            }
+            let user = if req.user.len() <= 64 {
+                reg.user(&req.user)?
+            } else {
+                None
+            };
+            let password_ok = asylon_vault::verify_password(
+                req.password.as_bytes(),
+                user.as_ref()
+                    .map_or(st.decoy_hash.as_str(), |u| u.password.as_str()),
+            );
+            let ok = match &user {
+                Some(u) if password_ok && !u.disabled => {
+                    check_totp(reg, u, req.totp.trim(), t.max(0) as u64)?
+                }
+                _ => false,
+            };
+            let Some(user) = user.filter(|_| ok) else {
+                for (k, free) in &keys {
+                    reg.throttle_fail(k, t, *free)?;
+                }
+                return Err(ApiError::unauthorized(SIGN_IN_FAILED));
+            };
+            reg.throttle_clear(&keys[0].0)?;
+            let member = MemberKey::derive(
+                req.password.as_bytes(),
+                &user.member_salt,
+                st.config.password_cost,
+            )?;
+            let org_key =
+                OrgSecret::unwrap_from(&member, &user.org, &user.name, &user.org_key_wrapped).ok();
+            let value = Zeroizing::new(hex::encode(asylon_vault::random::<32>()));
+            let hash = sha256(value.as_bytes());
+            let csrf = hex::encode(asylon_vault::random::<16>());
+            reg.create_session(&hash, &user.name, &csrf, t)?;
+            let unlocked = org_key.is_some();
+            if let Some(k) = org_key
+                && let Ok(mut keys) = st.org_keys.lock()
+            {
+                keys.insert(hash, k);
+            }
+            Ok((
+                SessionInfo {
+                    user: user.name.clone(),
+                    org: user.org.clone(),
+                    roles: user.roles.clone(),
+                    csrf: Some(csrf),
+                    org_key_unlocked: unlocked,
+                },
+                value,
+            ))
+        })
+        .await?;
+    let mut c = cookie::Cookie::new(SESSION_COOKIE, cookie.to_string());
+    c.set_http_only(true);
+    c.set_same_site(cookie::SameSite::Strict);
+    c.set_path("/");
+    c.set_secure(secure);
+    let mut resp = axum::Json(info).into_response();
+    if let Ok(v) = HeaderValue::from_str(&c.to_string()) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+/// Who is signed in.
+#[utoipa::path(get, path = "/api/session", tag = "session",
+    responses((status = 200, body = SessionInfo), (status = 401, body = crate::ErrorBody)))]
+async fn whoami(State(st): State<Arc<AppState>>, caller: Caller) -> axum::Json<SessionInfo> {
+    let unlocked = org_key(&st, &caller).is_some();
+    axum::Json(SessionInfo {
+        user: caller.principal.user,
+        org: caller.principal.org,
+        roles: caller.principal.roles,
+        csrf: None,
+        org_key_unlocked: unlocked,
+    })
+}
+
+/// Sign out: the session ends and its unlocked organisation key is forgotten.
+#[utoipa::path(delete, path = "/api/session", tag = "session",
+    responses((status = 204), (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody)))]
+async fn sign_out(State(st): State<Arc<AppState>>, caller: Caller) -> Result<Response, ApiError> {
+    let hash = *caller.interactive()?;
+    st.run(move |reg, st| {
+        reg.end_session(&hash)?;
+        forget_org_key(st, &hash);
+        Ok(())
+    })
+    .await?;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    let expired = format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
+    if let Ok(v) = HeaderValue::from_str(&expired) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub old_password: String,
+    pub new_password: String,
+}
+
+/// Change one's password; the organisation key is re-wrapped under the new one and every other
+/// session of the user ends.
+#[utoipa::path(post, path = "/api/session/password", tag = "session",
+    request_body = ChangePassword,
+    responses((status = 204), (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
+async fn change_password(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Body(req): Body<ChangePassword>,
+) -> Result<StatusCode, ApiError> {
+    let hash = *caller.interactive()?;
+    crate::accounts::check_password(&req.new_password)?;
+    st.run(move |reg, st| {
+        let name = &caller.principal.user;
+        let user = reg
+            .user(name)?
+            .ok_or_else(|| ApiError::unauthorized(SIGN_IN_FAILED))?;
+        if !asylon_vault::verify_password(req.old_password.as_bytes(), &user.password) {
+            return Err(ApiError::forbidden(
+                "the old password is wrong; nothing was changed",
+            ));
+        }
+        let cost = st.config.password_cost;
+        let old = MemberKey::derive(req.old_password.as_bytes(), &user.member_salt, cost)?;
+        let org_key = OrgSecret::unwrap_from(&old, &user.org, name, &user.org_key_wrapped)?;
+        let salt = asylon_vault::random::<16>();
+        let new = MemberKey::derive(req.new_password.as_bytes(), &salt, cost)?;
+        let phc = asylon_vault::hash_password(req.new_password.as_bytes(), cost)?;
+        let wrapped = org_key.wrap_for(&new, &user.org, name);
+        let new = asylon_store::accounts::NewPassword {
+            phc: &phc,
+            member_salt: &salt,
+            org_key_wrapped: &wrapped,
+        };
+        reg.set_password(&caller.principal.actor(), now(), name, &new, Some(&hash))?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// What the token is for, shown in the list (1–100 characters).
+    pub label: String,
+    /// `read` (GET only) or `write`.
+    pub scope: String,
+    /// Days until it expires (1–365).
+    pub days: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedToken {
+    pub id: String,
+    /// Shown once: send as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub expires: i64,
+}
+
+/// Issue an API token for a machine client, acting as the signed-in user.
+#[utoipa::path(post, path = "/api/tokens", tag = "tokens", request_body = NewToken,
+    responses((status = 201, body = CreatedToken), (status = 403, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
+async fn create_token(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Body(req): Body<NewToken>,
+) -> Result<(StatusCode, axum::Json<CreatedToken>), ApiError> {
+    caller.interactive()?;
+    let label = req.label.trim().to_string();
+    if label.is_empty() || label.chars().count() > 100 || label.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "label",
+            "give a label of 1 to 100 printable characters",
+        ));
+    }
+    if req.scope != "read" && req.scope != "write" {
+        return Err(ApiError::invalid("scope", "must be `read` or `write`"));
+    }
+    if !(1..=365).contains(&req.days) {
+        return Err(ApiError::invalid("days", "must be between 1 and 365"));
+    }
+    st.run(move |reg, _| {
+        let id = hex::encode(asylon_vault::random::<8>());
+        let secret = Zeroizing::new(hex::encode(asylon_vault::random::<32>()));
+        let t = now().unix_timestamp();
+        let expires = t + i64::from(req.days) * 86_400;
+        reg.create_token(&Token {
+            id: id.clone(),
+            hash: sha256(secret.as_bytes()).to_vec(),
+            user: caller.principal.user.clone(),
+            scope: req.scope,
+            label,
+            created: t,
+            expires,
+            revoked: None,
+        })?;
+        Ok((
+            StatusCode::CREATED,
+            axum::Json(CreatedToken {
+                token: format!("asy_{id}.{}", secret.as_str()),
+                id,
+                expires,
+            }),
+        ))
+    })
+    .await
+}
+
+/// The signed-in user's API tokens (never their secrets).
+#[utoipa::path(get, path = "/api/tokens", tag = "tokens",
+    responses((status = 200, body = Vec<Object>), (status = 403, body = crate::ErrorBody)))]
+async fn list_tokens(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<axum::Json<Vec<Token>>, ApiError> {
+    caller.interactive()?;
+    st.run(move |reg, _| Ok(axum::Json(reg.tokens(&caller.principal.user)?)))
+        .await
+}
+
+/// Revoke one of one's API tokens; it stops working at once.
+#[utoipa::path(delete, path = "/api/tokens/{id}", tag = "tokens",
+    params(("id" = String, Path, description = "token id")),
+    responses((status = 204), (status = 404, body = crate::ErrorBody)))]
+async fn revoke_token(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.interactive()?;
+    st.run(move |reg, _| {
+        if reg.revoke_token(&caller.principal.user, &id, now().unix_timestamp())? {
+            Ok(StatusCode::NO_CONTENT)
+        } else {
+            Err(ApiError::not_found(format!("you have no live token {id}")))
+        }
+    })
+    .await
+}
+
+pub(crate) fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(sign_in, whoami, sign_out))
+        .routes(routes!(change_password))
+        .routes(routes!(create_token, list_tokens))
+        .routes(routes!(revoke_token))
+}

@@ -1,0 +1,137 @@
+//! Errors as JSON a person can act on: `{"error": "...", "guard": "G2", "fields": [...]}`.
+//! Internal failures are logged by kind only and answered with a generic 500.
+
+use asylon_core::FieldError;
+use asylon_core::law::Guard;
+use asylon_store::StoreError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+    /// The guard that refused a law command (G1–G8, or `Record`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub guard: Option<Guard>,
+    /// Every invalid field, when the input was invalid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub fields: Option<Vec<FieldError>>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+    /// Seconds to wait, for 429.
+    pub retry_after: Option<i64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, msg: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                error: msg.into(),
+                guard: None,
+                fields: None,
+            },
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, msg)
+    }
+
+    pub fn unauthorized(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, msg)
+    }
+
+    pub fn forbidden(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, msg)
+    }
+
+    pub fn not_found(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, msg)
+    }
+
+    pub fn conflict(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, msg)
+    }
+
+    pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
+        Self::from(StoreError::Invalid(vec![FieldError {
+            field: field.into(),
+            reason: reason.into(),
+        }]))
+    }
+
+    pub fn internal(what: &str) -> Self {
+        // The kind of failure only: error texts may name a case, never plaintext, but logs are
+        // kept short on principle.
+        eprintln!("asylon-server: internal error: {what}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error; nothing was changed",
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        use StoreError as E;
+        let status = match &e {
+            E::Denied(_) => StatusCode::FORBIDDEN,
+            E::Refused(_)
+            | E::DuplicateExternalId { .. }
+            | E::Conflict(_)
+            | E::AlreadyExists(_) => StatusCode::CONFLICT,
+            E::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            E::UnknownPerson(_) | E::UnknownEvent(_) | E::UnknownUser(_) => StatusCode::NOT_FOUND,
+            E::Erased { .. } => StatusCode::GONE,
+            E::Db(_)
+            | E::Vault(_)
+            | E::Io(_)
+            | E::NoRegistry(_)
+            | E::Damaged(_)
+            | E::Tampered { .. }
+            | E::VerifyFailed(_)
+            | E::Settings(_) => {
+                return Self::internal(match &e {
+                    E::Db(_) => "database",
+                    E::Vault(_) => "sealing",
+                    E::Tampered { .. } | E::VerifyFailed(_) => "the log does not verify",
+                    _ => "registry",
+                });
+            }
+        };
+        let mut err = Self::new(status, e.to_string());
+        match e {
+            E::Refused(r) => err.body.guard = Some(r.guard),
+            E::Invalid(fields) => err.body.fields = Some(fields),
+            _ => {}
+        }
+        err
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = (self.status, axum::Json(self.body)).into_response();
+        if let Some(s) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&s.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        resp
+    }
+}
+
+impl From<asylon_vault::VaultError> for ApiError {
+    fn from(_: asylon_vault::VaultError) -> Self {
+        Self::internal("sealing")
+    }
+}

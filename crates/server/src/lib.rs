@@ -1,0 +1,285 @@
+//! The HTTP API of a registry.
+//!
+//! Every handler identifies its caller ([`auth::Caller`]: a session cookie with a CSRF token for
+//! writes, or a scoped API token), then asks the store, which asks the one policy function
+//! (`asylon_core::policy::may`) before any read or write. No handler checks roles itself. The
+//! OpenAPI document at `/api/openapi.json` is generated from the handlers' annotations.
+
+// Tests may unwrap and index: a failure there is a failed test, not a crash in the field.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+pub mod accounts;
+mod api;
+pub mod auth;
+mod error;
+
+pub use error::{ApiError, ErrorBody};
+
+use asylon_core::law::Settings;
+use asylon_store::Registry;
+use asylon_vault::{OrgSecret, PasswordCost};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+/// How the server treats sign-in and sessions.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub password_cost: PasswordCost,
+    /// A session ends after this many seconds without a request…
+    pub idle_secs: i64,
+    /// …and this many after sign-in, whatever happens.
+    pub absolute_secs: i64,
+    /// Mark cookies `Secure` and send HSTS: set when the server is reached over TLS (directly or
+    /// through a terminating proxy).
+    pub secure: bool,
+    /// Failed sign-ins allowed per account, then per address, before the back-off starts.
+    pub account_free_failures: u32,
+    pub address_free_failures: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            password_cost: PasswordCost::default(),
+            idle_secs: 30 * 60,
+            absolute_secs: 12 * 3600,
+            secure: false,
+            account_free_failures: 5,
+            address_free_failures: 20,
+        }
+    }
+}
+
+/// What every handler shares.
+pub struct AppState {
+    registry: Mutex<Registry>,
+    settings: Settings,
+    config: Config,
+    /// Organisations' private keys unlocked at sign-in, by session; gone when the session ends
+    /// or the process stops (the member signs in again).
+    org_keys: Mutex<HashMap<[u8; 32], OrgSecret>>,
+    /// A hash to check unknown accounts' passwords against, so the time taken does not tell
+    /// whether an account exists.
+    decoy_hash: String,
+}
+
+impl AppState {
+    pub fn new(registry: Registry, settings: Settings, config: Config) -> Result<Self, ApiError> {
+        let decoy_hash =
+            asylon_vault::hash_password(&asylon_vault::random::<16>(), config.password_cost)
+                .map_err(|_| ApiError::internal("password hashing"))?;
+        Ok(Self {
+            registry: Mutex::new(registry),
+            settings,
+            config,
+            org_keys: Mutex::new(HashMap::new()),
+            decoy_hash,
+        })
+    }
+
+    /// Runs `f` on the registry on a blocking thread (SQLite and Argon2 block).
+    pub(crate) async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Registry, &AppState) -> Result<T, ApiError> + Send + 'static,
+    {
+        let st = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let mut reg = st
+                .registry
+                .lock()
+                .map_err(|_| ApiError::internal("registry lock poisoned"))?;
+            f(&mut reg, &st)
+        })
+        .await
+        .map_err(|_| ApiError::internal("worker failed"))?
+    }
+}
+
+/// A JSON body whose rejection is a JSON error saying what is wrong.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        axum::Json::<T>::from_request(req, state)
+            .await
+            .map(|axum::Json(v)| Body(v))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
+/// A query string whose rejection is a JSON error.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Query(v))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
+/// A path parameter whose rejection is a JSON error.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Asylon",
+        description = "Protected registry of prisoners of war: records, the guards G1–G8, sign-in and disclosure by policy.",
+        license(name = "AGPL-3.0-or-later")
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&SecuritySchemes),
+    security(("session" = []), ("token" = []))
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let c = doc.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                auth::SESSION_COOKIE,
+                "Set by POST /api/session; writes also need the X-CSRF-Token header it returned.",
+            ))),
+        );
+        c.add_security_scheme(
+            "token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API token from POST /api/tokens"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// This document (OpenAPI 3.1), generated from the handlers.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "meta", security(()),
+    responses((status = 200, body = Object)))]
+async fn openapi_json() -> axum::Json<&'static utoipa::openapi::OpenApi> {
+    static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    axum::Json(DOC.get_or_init(openapi))
+}
+
+fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(utoipa_axum::routes!(openapi_json))
+        .merge(auth::routes())
+        .merge(accounts::routes())
+        .merge(api::routes())
+}
+
+/// The OpenAPI 3.1 document, as served at `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+/// The application: every route, the OpenAPI document, security headers, JSON 404s.
+pub fn app(state: Arc<AppState>) -> axum::Router {
+    let secure = state.config.secure;
+    routes()
+        .split_for_parts()
+        .0
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            security_headers(secure, req, next)
+        }))
+        .with_state(state)
+}
+
+async fn security_headers(secure: bool, req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    let mut set = |k: HeaderName, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    );
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(header::X_FRAME_OPTIONS, "DENY");
+    set(header::REFERRER_POLICY, "no-referrer");
+    set(header::CACHE_CONTROL, "no-store");
+    set(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
+    set(
+        HeaderName::from_static("cross-origin-resource-policy"),
+        "same-origin",
+    );
+    set(
+        HeaderName::from_static("permissions-policy"),
+        "camera=(), microphone=(), geolocation=()",
+    );
+    if secure {
+        set(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=63072000; includeSubDomains",
+        );
+    }
+    resp
+}
+
+/// Serves `state` on `listener` until ctrl-c (or the future `stop` completes).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop)
+    .await
+}

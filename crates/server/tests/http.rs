@@ -1,0 +1,1127 @@
+//! The HTTP API, over real HTTP against servers started on free ports: the access matrix in
+//! docs/http-access-matrix.csv, sign-in and sessions, tokens, CSRF, the back-off, organisation
+//! sealing of interview notes, bad input, and the OpenAPI document.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use asylon_core::law::{Command, Principal, Role};
+use asylon_core::{Actor, RegistrationInput};
+use asylon_server::accounts::{NewMember, add_org, add_user};
+use asylon_server::{AppState, Config};
+use asylon_store::{KeySource, Registry, default_key_file, load_settings};
+use asylon_vault::{OrgSecret, PasswordCost};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use time::OffsetDateTime;
+
+const LIGHT: PasswordCost = PasswordCost { m_kib: 256, t: 1 };
+const PASSWORD: &str = "a long test password";
+const ORGS: [(&str, &str); 3] = [
+    ("detaining", "dp"),
+    ("neutral", "cta"),
+    ("receiving:KR", "kr"),
+];
+const ROLES: [&str; 8] = [
+    "admin",
+    "registrar",
+    "interviewer",
+    "medical",
+    "legal",
+    "liaison",
+    "auditor",
+    "analyst",
+];
+const NOTES: &str = "He spoke of his brother in the 7th brigade";
+
+fn role(name: &str) -> Role {
+    serde_json::from_value(Value::String(name.into())).unwrap()
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn command(v: Value) -> Command {
+    serde_json::from_value(v).unwrap()
+}
+
+/// A running server on its own registry, with a user for every role of every organisation.
+struct Server {
+    base: String,
+    dir: PathBuf,
+    _tmp: tempfile::TempDir,
+    /// user → TOTP secret
+    totp: HashMap<String, String>,
+    /// user → last TOTP step used, so no code is offered twice
+    steps: Mutex<HashMap<String, u64>>,
+    /// captive state (none, referred, consented, write) → case number
+    cases: HashMap<String, String>,
+    names: HashMap<String, String>,
+}
+
+fn who(user: &str, org: &str, r: &str) -> Principal {
+    Principal {
+        user: user.into(),
+        org: org.into(),
+        roles: vec![role(r)],
+    }
+}
+
+/// Registers four captives and brings them into the states the matrix names.
+fn captives(reg: &mut Registry) -> (HashMap<String, String>, HashMap<String, String>) {
+    let settings = asylon_core::law::Settings::default();
+    let registrar = who("dp-registrar", "detaining", "registrar");
+    let mut cases = HashMap::new();
+    let mut names = HashMap::new();
+    for (state, name, latin) in [
+        ("none", "김철수", "Kim Chol Su"),
+        ("referred", "박영호", "Pak Yong Ho"),
+        ("consented", "최민준", "Choe Min Jun"),
+        ("write", "정대현", "Jong Dae Hyon"),
+    ] {
+        let input: RegistrationInput = serde_json::from_value(json!({
+            "names": [name, latin], "date_of_birth": "2001-02-03", "rank": "private",
+            "service_number": "SN-77123", "power": "KP", "captured_on": "2025-01-09",
+            "captured_at": "Kursk region", "next_of_kin": "his mother, in Hamhung"
+        }))
+        .unwrap();
+        let r = input.validate(now().date()).unwrap();
+        let case = reg.register(&registrar.actor(), now(), &[r]).unwrap()[0].clone();
+        let delegate = who("cta-interviewer", "neutral", "interviewer");
+        reg.act(
+            &delegate,
+            now(),
+            &settings,
+            &command(
+                json!({"command": "record_interview", "case": case, "on": "2025-02-01",
+                "interpreter_org": "neutral", "language": "ko", "private": true,
+                "wish": "KR", "fear_of_persecution": true, "notes": NOTES}),
+            ),
+        )
+        .unwrap();
+        if state == "referred" || state == "consented" {
+            let consul = who("kr-liaison", "receiving:KR", "liaison");
+            reg.act(
+                &consul,
+                now(),
+                &settings,
+                &command(json!({"command": "record_acceptance", "case": case, "state": "KR"})),
+            )
+            .unwrap();
+        }
+        if state == "consented" {
+            reg.act(
+                &delegate,
+                now(),
+                &settings,
+                &command(json!({"command": "record_consent", "case": case,
+                    "recipient": "receiving:KR", "classes": ["identity"]})),
+            )
+            .unwrap();
+        }
+        cases.insert(state.to_string(), case);
+        names.insert(state.to_string(), latin.to_string());
+    }
+    (cases, names)
+}
+
+fn start(config: Config) -> Server {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("registry");
+    let actor = Actor {
+        user: "setup".into(),
+        org: "deployment".into(),
+    };
+    let key = KeySource::File(default_key_file(&dir));
+    let mut reg = Registry::init(&dir, &key, &actor, now()).unwrap();
+    let mut totp = HashMap::new();
+    for (org, prefix) in ORGS {
+        let admin = NewMember {
+            org,
+            name: &format!("{prefix}-admin"),
+            roles: &[],
+            password: PASSWORD,
+        };
+        let (secret, e) = add_org(&mut reg, &actor, now(), org, &admin, LIGHT).unwrap();
+        totp.insert(e.user, e.totp_secret);
+        for r in &ROLES[1..] {
+            let user = format!("{prefix}-{r}");
+            let m = NewMember {
+                org,
+                name: &user,
+                roles: &[role(r)],
+                password: PASSWORD,
+            };
+            let e = add_user(&mut reg, &actor, now(), &secret, &m, LIGHT).unwrap();
+            totp.insert(e.user, e.totp_secret);
+        }
+    }
+    let (cases, names) = captives(&mut reg);
+    let settings = load_settings(&dir).unwrap();
+    let state = Arc::new(
+        AppState::new(
+            reg,
+            settings,
+            Config {
+                password_cost: LIGHT,
+                ..config
+            },
+        )
+        .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(listener).unwrap();
+            asylon_server::serve(l, state, std::future::pending())
+                .await
+                .unwrap();
+        });
+    });
+    Server {
+        base,
+        dir,
+        _tmp: tmp,
+        totp,
+        steps: Mutex::new(HashMap::new()),
+        cases,
+        names,
+    }
+}
+
+/// The server most tests share (default limits); tests that lock accounts or expire sessions
+/// start their own.
+fn shared() -> &'static Server {
+    static S: OnceLock<Server> = OnceLock::new();
+    S.get_or_init(|| start(Config::default()))
+}
+
+struct Resp {
+    status: u16,
+    body: Value,
+    headers: Vec<(String, String)>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Clone, Default)]
+struct Client {
+    base: String,
+    cookie: Option<String>,
+    csrf: Option<String>,
+    bearer: Option<String>,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+impl Client {
+    fn anonymous(s: &Server) -> Self {
+        Client {
+            base: s.base.clone(),
+            ..Default::default()
+        }
+    }
+
+    fn send(&self, method: &str, path: &str, body: Option<&[u8]>) -> Resp {
+        let url = format!("{}{path}", self.base);
+        let a = agent();
+        let mut req = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        if let Some(t) = &self.csrf {
+            req = req.header("x-csrf-token", t);
+        }
+        if let Some(b) = &self.bearer {
+            req = req.header("authorization", format!("Bearer {b}"));
+        }
+        let resp = match body {
+            Some(b) => a.run(
+                req.header("content-type", "application/json")
+                    .body(b.to_vec())
+                    .unwrap(),
+            ),
+            None => a.run(req.body(()).unwrap()),
+        }
+        .unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let text = resp.into_body().read_to_string().unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Resp {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    fn get(&self, path: &str) -> Resp {
+        self.send("GET", path, None)
+    }
+
+    fn post(&self, path: &str, body: Value) -> Resp {
+        self.send("POST", path, Some(body.to_string().as_bytes()))
+    }
+
+    fn put(&self, path: &str, body: Value) -> Resp {
+        self.send("PUT", path, Some(body.to_string().as_bytes()))
+    }
+
+    fn delete(&self, path: &str) -> Resp {
+        self.send("DELETE", path, None)
+    }
+}
+
+impl Server {
+    /// A fresh TOTP code for `user` (each time step is accepted once).
+    fn code(&self, user: &str) -> String {
+        let secret = &self.totp[user];
+        let t = now().unix_timestamp() as u64;
+        let mut steps = self.steps.lock().unwrap();
+        let last = steps.get(user).copied().unwrap_or(0);
+        // The server accepts the previous, current and next step, each once.
+        let mut step = (t / 30).saturating_sub(1);
+        if step <= last {
+            step = last + 1;
+        }
+        if step > t / 30 + 1 {
+            // Both codes of this window are used: wait for the next one.
+            std::thread::sleep(std::time::Duration::from_secs(30 - t % 30 + 1));
+            step = now().unix_timestamp() as u64 / 30;
+        }
+        steps.insert(user.to_string(), step);
+        asylon_server::auth::totp_code(secret, step * 30).unwrap()
+    }
+
+    fn sign_in_with(&self, user: &str, password: &str) -> (Resp, Client) {
+        let mut c = Client::anonymous(self);
+        let r = c.post(
+            "/api/session",
+            json!({"user": user, "password": password, "totp": self.code(user)}),
+        );
+        if r.status == 200 {
+            let cookie = r.header("set-cookie").unwrap();
+            c.cookie = Some(cookie.split(';').next().unwrap().to_string());
+            c.csrf = r.body["csrf"].as_str().map(str::to_string);
+        }
+        (r, c)
+    }
+
+    fn sign_in(&self, user: &str) -> Client {
+        let (r, c) = self.sign_in_with(user, PASSWORD);
+        assert_eq!(r.status, 200, "{user} cannot sign in: {}", r.body);
+        c
+    }
+
+    fn size(&self) -> u64 {
+        let c = self.sign_in_cached("dp-auditor");
+        let r = c.get("/api/ledger/checkpoint");
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["size"].as_u64().unwrap()
+    }
+
+    fn sign_in_cached(&self, user: &str) -> Client {
+        static CACHE: OnceLock<Mutex<HashMap<(String, String), Client>>> = OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        let key = (self.base.clone(), user.to_string());
+        if let Some(c) = cache.lock().unwrap().get(&key) {
+            return c.clone();
+        }
+        let c = self.sign_in(user);
+        cache.lock().unwrap().insert(key, c.clone());
+        c
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The access matrix
+
+struct Rule {
+    endpoint: String,
+    captive: String,
+    org: String,
+    role: String,
+    allow: bool,
+    used: bool,
+}
+
+fn rules() -> Vec<Rule> {
+    let text = include_str!("../../../docs/http-access-matrix.csv");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let [endpoint, captive, org, role, expected] = f.as_slice() else {
+                panic!("bad matrix row {l:?}");
+            };
+            assert!(
+                *expected == "allow" || *expected == "deny",
+                "bad expectation in {l:?}"
+            );
+            Rule {
+                endpoint: endpoint.to_string(),
+                captive: captive.to_string(),
+                org: org.to_string(),
+                role: role.to_string(),
+                allow: *expected == "allow",
+                used: false,
+            }
+        })
+        .collect()
+}
+
+fn expected(rules: &mut [Rule], endpoint: &str, captive: &str, org: &str, role: &str) -> bool {
+    let m = |pat: &str, v: &str| pat == "*" || pat == v;
+    let rule = rules
+        .iter_mut()
+        .find(|r| {
+            m(&r.endpoint, endpoint) && m(&r.captive, captive) && m(&r.org, org) && m(&r.role, role)
+        })
+        .unwrap_or_else(|| panic!("no matrix row for {endpoint} {captive} {org} {role}"));
+    rule.used = true;
+    rule.allow
+}
+
+const READS: [&str; 13] = [
+    "GET /api/persons/{case}",
+    "GET /api/persons/{case}#identity",
+    "GET /api/persons/{case}#family",
+    "GET /api/persons/{case}/status",
+    "GET /api/persons/{case}/interviews",
+    "GET /api/persons/{case}/interviews#notes",
+    "GET /api/persons/{case}/access",
+    "GET /api/persons/{case}/events",
+    "GET /api/search#case",
+    "GET /api/persons#case",
+    "GET /api/deadlines",
+    "GET /api/ledger/checkpoint",
+    "GET /api/orgs/{org}/users",
+];
+
+/// Asks `endpoint` about `case` as `c`; answers whether it was allowed.
+fn probe(s: &Server, c: &Client, org: &str, endpoint: &str, state: &str) -> bool {
+    let case = &s.cases[state];
+    let (path, part) = endpoint.split_once('#').unwrap_or((endpoint, ""));
+    let path = path.trim_start_matches("GET ").trim_start_matches("POST ");
+    let url = path.replace("{case}", case).replace("{org}", org);
+    let r = match (endpoint, part) {
+        (_, "case") if path == "/api/search" => c.get(&format!(
+            "/api/search?name={}",
+            s.names[state].replace(' ', "%20")
+        )),
+        (_, "case") => c.get("/api/persons?limit=1000"),
+        (e, "record_interview") if e.starts_with("POST") => c.post(
+            "/api/commands",
+            json!({"command": "record_interview", "case": s.cases["write"], "on": "2025-02-02",
+                "language": "ko", "private": false, "wish": "undecided", "fear_of_persecution": false}),
+        ),
+        (e, "record_acceptance") if e.starts_with("POST") => c.post(
+            "/api/commands",
+            json!({"command": "record_acceptance", "case": s.cases["write"], "state": "KR"}),
+        ),
+        (e, _) if e.starts_with("POST /api/persons") => c.post(
+            "/api/persons",
+            json!({"names": ["Ri Chol"], "power": "KP", "captured_on": "2025-03-01",
+                "not_stated": ["date_of_birth", "rank", "service_number"]}),
+        ),
+        _ => c.get(&url),
+    };
+    assert!(
+        r.status < 500 && r.status != 401,
+        "{endpoint} {state}: {} {}",
+        r.status,
+        r.body
+    );
+    let ok = (200..300).contains(&r.status) || r.status == 409;
+    assert!(
+        ok || r.status == 403,
+        "{endpoint} about a {state} captive: unexpected {} {}",
+        r.status,
+        r.body
+    );
+    if !ok {
+        return false;
+    }
+    match part {
+        "identity" => r.body.get("identity").is_some(),
+        "family" => r.body.get("family").is_some(),
+        "notes" => r
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["notes"] == NOTES),
+        "case" if path == "/api/search" => r
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["case_no"] == json!(case)),
+        "case" => r.body["persons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["case_no"] == json!(case)),
+        _ => true,
+    }
+}
+
+#[test]
+fn every_role_of_every_organisation_gets_what_the_matrix_says() {
+    let s = shared();
+    let mut rules = rules();
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for (org, prefix) in ORGS {
+        for r in ROLES {
+            let user = format!("{prefix}-{r}");
+            let c = s.sign_in_cached(&user);
+            for state in ["none", "referred", "consented"] {
+                for endpoint in READS {
+                    let want = expected(&mut rules, endpoint, state, org, r);
+                    if probe(s, &c, org, endpoint, state) != want {
+                        wrong.push(format!(
+                            "{user} ({org}) {endpoint} about a {state} captive: expected {}",
+                            if want { "allow" } else { "deny" }
+                        ));
+                    }
+                    checked += 1;
+                }
+            }
+            for endpoint in [
+                "POST /api/commands#record_interview",
+                "POST /api/commands#record_acceptance",
+                "POST /api/persons",
+            ] {
+                let want = expected(&mut rules, endpoint, "none", org, r);
+                if probe(s, &c, org, endpoint, "none") != want {
+                    wrong.push(format!(
+                        "{user} ({org}) {endpoint}: expected {}",
+                        if want { "allow" } else { "deny" }
+                    ));
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {checked}:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    let unused: Vec<_> = rules
+        .iter()
+        .filter(|r| !r.used)
+        .map(|r| format!("{},{},{},{}", r.endpoint, r.captive, r.org, r.role))
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "matrix rows that match nothing: {unused:?}"
+    );
+    assert!(checked >= 1000, "only {checked} checks");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in, sessions, tokens
+
+#[test]
+fn sign_in_refuses_wrong_passwords_and_codes_without_telling_which() {
+    let s = start(Config::default());
+    let (r, _) = s.sign_in_with("dp-registrar", "not the password at all");
+    assert_eq!(r.status, 401);
+    let msg = r.body["error"].clone();
+    let c = Client::anonymous(&s);
+    let unknown = c.post(
+        "/api/session",
+        json!({"user": "nobody-here", "password": PASSWORD, "totp": "123456"}),
+    );
+    assert_eq!(unknown.status, 401);
+    assert_eq!(
+        unknown.body["error"], msg,
+        "an unknown account looks the same"
+    );
+    let wrong_code = c.post(
+        "/api/session",
+        json!({"user": "dp-registrar", "password": PASSWORD, "totp": "000000"}),
+    );
+    assert_eq!(wrong_code.status, 401);
+    assert_eq!(wrong_code.body["error"], msg);
+    let missing = c.post(
+        "/api/session",
+        json!({"user": "dp-registrar", "password": PASSWORD}),
+    );
+    assert!(
+        missing.status == 422 || missing.status == 400,
+        "{}",
+        missing.status
+    );
+    assert!(missing.body["error"].as_str().unwrap().contains("totp"));
+    assert!(missing.header("set-cookie").is_none());
+
+    // The right code works once; replaying it fails.
+    let code = s.code("dp-registrar");
+    let ok = c.post(
+        "/api/session",
+        json!({"user": "dp-registrar", "password": PASSWORD, "totp": code}),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let cookie = ok.header("set-cookie").unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    assert!(!cookie.contains("Secure"), "not over TLS here");
+    let replay = c.post(
+        "/api/session",
+        json!({"user": "dp-registrar", "password": PASSWORD, "totp": code}),
+    );
+    assert_eq!(replay.status, 401, "a code is accepted once");
+    assert_eq!(
+        c.get("/api/persons").status,
+        401,
+        "no session without cookie"
+    );
+}
+
+#[test]
+fn sign_in_is_throttled_per_account_and_per_address_in_the_database() {
+    let s = start(Config {
+        account_free_failures: 3,
+        address_free_failures: 6,
+        ..Config::default()
+    });
+    let c = Client::anonymous(&s);
+    for _ in 0..3 {
+        let r = c.post(
+            "/api/session",
+            json!({"user": "cta-legal", "password": "wrong password!!", "totp": "000000"}),
+        );
+        assert_eq!(r.status, 401);
+    }
+    let (r, _) = s.sign_in_with("cta-legal", PASSWORD);
+    assert_eq!(
+        r.status, 429,
+        "locked even with the right password: {}",
+        r.body
+    );
+    assert!(r.header("retry-after").is_some());
+    // An unknown account is locked the same way, so a 429 does not reveal existence.
+    for _ in 0..3 {
+        c.post(
+            "/api/session",
+            json!({"user": "ghost", "password": "whatever it is", "totp": "1"}),
+        );
+    }
+    let ghost = c.post(
+        "/api/session",
+        json!({"user": "ghost", "password": "whatever it is", "totp": "1"}),
+    );
+    assert_eq!(ghost.status, 429);
+    // The address has now failed 6 times: everyone from it waits, whatever the account.
+    let (r, _) = s.sign_in_with("kr-legal", PASSWORD);
+    assert_eq!(r.status, 429, "{}", r.body);
+    // The back-off is kept in the database.
+    let conn = rusqlite::Connection::open(s.dir.join("registry.db")).unwrap();
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM login_throttle WHERE locked_until > 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(n >= 2, "{n}");
+}
+
+#[test]
+fn sessions_end_when_idle_and_on_sign_out() {
+    let s = start(Config {
+        idle_secs: 1,
+        ..Config::default()
+    });
+    let c = s.sign_in("dp-registrar");
+    assert_eq!(c.get("/api/session").status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let r = c.get("/api/session");
+    assert_eq!(r.status, 401);
+    assert!(r.body["error"].as_str().unwrap().contains("ended"));
+
+    let s = shared();
+    let c = s.sign_in("cta-auditor");
+    assert_eq!(c.delete("/api/session").status, 204);
+    assert_eq!(c.get("/api/session").status, 401);
+}
+
+#[test]
+fn cookie_writes_need_the_csrf_token() {
+    let s = &start(Config::default());
+    let mut c = s.sign_in("dp-legal");
+    let body = json!({"names": ["Kang Su Il"], "power": "KP", "captured_on": "2025-03-01",
+        "not_stated": ["date_of_birth", "rank", "service_number"]});
+    let csrf = c.csrf.take();
+    let before = s.size();
+    let r = c.post("/api/persons", body.clone());
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body["error"].as_str().unwrap().contains("CSRF"));
+    c.csrf = Some("0".repeat(32));
+    assert_eq!(c.post("/api/persons", body.clone()).status, 403);
+    assert_eq!(s.size(), before, "nothing written");
+    c.csrf = csrf;
+    let r = c.post("/api/persons", body);
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+#[test]
+fn api_tokens_are_scoped_and_revocable() {
+    let s = shared();
+    let c = s.sign_in("dp-registrar");
+    let mk = |scope: &str| {
+        let r = c.post(
+            "/api/tokens",
+            json!({"label": "nightly sync", "scope": scope, "days": 30}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        (
+            r.body["id"].as_str().unwrap().to_string(),
+            r.body["token"].as_str().unwrap().to_string(),
+        )
+    };
+    let (id, read_token) = mk("read");
+    let read = Client {
+        base: s.base.clone(),
+        bearer: Some(read_token),
+        ..Default::default()
+    };
+    let write = Client {
+        base: s.base.clone(),
+        bearer: Some(mk("write").1),
+        ..Default::default()
+    };
+    let case = &s.cases["none"];
+    assert_eq!(read.get(&format!("/api/persons/{case}/status")).status, 200);
+    let body = json!({"names": ["Kang Il"], "power": "KP", "captured_on": "2025-03-01",
+        "not_stated": ["date_of_birth", "rank", "service_number"]});
+    let r = read.post("/api/persons", body.clone());
+    assert_eq!(r.status, 403, "a read token writes nothing: {}", r.body);
+    assert_eq!(
+        write.post("/api/persons", body).status,
+        201,
+        "no CSRF for tokens"
+    );
+    // Tokens cannot mint tokens.
+    let r = write.post(
+        "/api/tokens",
+        json!({"label": "x", "scope": "write", "days": 1}),
+    );
+    assert_eq!(r.status, 403);
+    // Revocation takes effect on the next request.
+    let list = c.get("/api/tokens");
+    assert_eq!(list.body.as_array().unwrap().len(), 2);
+    assert!(
+        list.body.to_string().find("asy_").is_none(),
+        "no secrets listed"
+    );
+    assert_eq!(c.delete(&format!("/api/tokens/{id}")).status, 204);
+    let r = read.get(&format!("/api/persons/{case}/status"));
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(c.delete(&format!("/api/tokens/{id}")).status, 404);
+    let forged = Client {
+        base: s.base.clone(),
+        bearer: Some("asy_0000.1111".into()),
+        ..Default::default()
+    };
+    assert_eq!(forged.get("/api/persons").status, 401);
+    // Bad token requests are refused with the field named.
+    let r = c.post(
+        "/api/tokens",
+        json!({"label": "x", "scope": "admin", "days": 1}),
+    );
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body["fields"][0]["field"], "scope");
+}
+
+#[test]
+fn administrators_manage_their_own_users_and_a_disabled_user_is_out_at_once() {
+    let s = start(Config::default());
+    let admin = s.sign_in("kr-admin");
+    let r = admin.post(
+        "/api/orgs/receiving:KR/users",
+        json!({"name": "kr-new-liaison", "roles": ["liaison"], "password": "first password 123"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let secret = r.body["totp_secret"].as_str().unwrap().to_string();
+    assert!(
+        r.body["otpauth_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/")
+    );
+    let r = admin.post(
+        "/api/orgs/detaining/users",
+        json!({"name": "intruder", "roles": ["registrar"], "password": "first password 123"}),
+    );
+    assert_eq!(r.status, 403, "not another organisation's users");
+    let r = admin.post(
+        "/api/orgs/receiving:KR/users",
+        json!({"name": "Bad Name!", "roles": ["liaison"], "password": "short"}),
+    );
+    assert_eq!(r.status, 422);
+
+    let mut s2 = s;
+    s2.totp.insert("kr-new-liaison".into(), secret);
+    let (r, newbie) = s2.sign_in_with("kr-new-liaison", "first password 123");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["org_key_unlocked"], true,
+        "the org key was wrapped for him"
+    );
+    assert_eq!(newbie.get("/api/session").status, 200);
+    let r = admin.put(
+        "/api/orgs/receiving:KR/users/kr-new-liaison/disabled",
+        json!({"disabled": true}),
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(newbie.get("/api/session").status, 401, "out at once");
+    let users = admin.get("/api/orgs/receiving:KR/users");
+    let me = users
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "kr-new-liaison")
+        .unwrap();
+    assert_eq!(me["disabled"], true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Organisation sealing
+
+#[test]
+fn interview_notes_open_only_inside_the_organisation_that_took_them() {
+    let s = start(Config::default());
+    let case = s.cases["none"].clone();
+    let path = format!("/api/persons/{case}/interviews");
+    let notes_of = |c: &Client| {
+        let r = c.get(&path);
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body.as_array().unwrap()[0]["notes"].clone()
+    };
+    assert_eq!(notes_of(&s.sign_in("cta-interviewer")), json!(NOTES));
+    assert_eq!(notes_of(&s.sign_in("dp-interviewer")), Value::Null);
+    // A machine token of the agency's own interviewer cannot open them: the key needs a password.
+    let c = s.sign_in("cta-legal");
+    let t = c.post(
+        "/api/tokens",
+        json!({"label": "t", "scope": "read", "days": 1}),
+    );
+    let tok = Client {
+        base: s.base.clone(),
+        bearer: t.body["token"].as_str().map(str::to_string),
+        ..Default::default()
+    };
+    let r = tok.get(&path);
+    assert_eq!(r.body[0]["notes"], Value::Null);
+    assert!(
+        r.body[0]["notes_withheld"]
+            .as_str()
+            .unwrap()
+            .contains("sealed to neutral")
+    );
+
+    // Holding the database and the key file: the raw files do not hold the notes, the registry
+    // opened with the key file cannot read them, and another organisation's key (its
+    // administrator's password) does not open them.
+    let mut raw = Vec::new();
+    for f in ["registry.db", "registry.db-wal", "keys.db", "keys.db-wal"] {
+        raw.extend(std::fs::read(s.dir.join(f)).unwrap_or_default());
+    }
+    assert!(!raw.windows(NOTES.len()).any(|w| w == NOTES.as_bytes()));
+    let mut reg = Registry::open(&s.dir, &KeySource::File(default_key_file(&s.dir))).unwrap();
+    let dp_admin = reg.user("dp-admin").unwrap().unwrap();
+    let member =
+        asylon_vault::MemberKey::derive(PASSWORD.as_bytes(), &dp_admin.member_salt, LIGHT).unwrap();
+    let dp_key =
+        OrgSecret::unwrap_from(&member, "detaining", "dp-admin", &dp_admin.org_key_wrapped)
+            .unwrap();
+    for p in [
+        who("dp-admin", "detaining", "interviewer"),
+        who("x", "neutral", "interviewer"),
+    ] {
+        let views = reg.interviews(&p, now(), &case, Some(&dp_key)).unwrap();
+        assert!(views.iter().all(|v| v.notes.is_none()), "{views:?}");
+    }
+    let views = reg
+        .interviews(&who("x", "neutral", "interviewer"), now(), &case, None)
+        .unwrap();
+    assert!(views.iter().all(|v| v.notes.is_none()));
+    assert_eq!(
+        views[0].wish,
+        Some(asylon_core::law::Wish::ThirdState("KR".into())),
+        "a member reads the wish, but without the key not the notes"
+    );
+}
+
+#[test]
+fn a_password_change_rewraps_the_organisation_key_and_ends_other_sessions() {
+    let s = start(Config::default());
+    let first = s.sign_in("cta-interviewer");
+    let second = s.sign_in("cta-interviewer");
+    let r = first.post(
+        "/api/session/password",
+        json!({"old_password": "wrong old password", "new_password": "a brand new password"}),
+    );
+    assert_eq!(r.status, 403);
+    let r = first.post(
+        "/api/session/password",
+        json!({"old_password": PASSWORD, "new_password": "a brand new password"}),
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(second.get("/api/session").status, 401, "other sessions end");
+    assert_eq!(first.get("/api/session").status, 200, "this one stays");
+    let old = Client::anonymous(&s).post(
+        "/api/session",
+        json!({"user": "cta-interviewer", "password": PASSWORD, "totp": "000000"}),
+    );
+    assert_eq!(old.status, 401);
+    let (r, c) = s.sign_in_with("cta-interviewer", "a brand new password");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["org_key_unlocked"], true);
+    let notes = c.get(&format!("/api/persons/{}/interviews", s.cases["none"]));
+    assert_eq!(notes.body[0]["notes"], json!(NOTES));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records, access history, bad input
+
+#[test]
+fn every_read_of_a_sealed_class_is_in_the_access_history() {
+    let s = shared();
+    let case = &s.cases["referred"];
+    let c = s.sign_in_cached("dp-legal");
+    let before = c
+        .get(&format!("/api/persons/{case}/access"))
+        .body
+        .as_array()
+        .unwrap()
+        .len();
+    let r = s
+        .sign_in_cached("dp-registrar")
+        .get(&format!("/api/persons/{case}"));
+    assert_eq!(r.status, 200);
+    assert!(r.body["identity"]["names"].is_array());
+    let after = c.get(&format!("/api/persons/{case}/access"));
+    let entries = after.body.as_array().unwrap();
+    assert!(entries.len() > before);
+    let last = entries
+        .iter()
+        .rev()
+        .find(|e| e["user"] == "dp-registrar")
+        .unwrap();
+    assert_eq!(last["classes"], json!(["identity", "family"]));
+    assert_eq!(last["org"], "detaining");
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_changes_nothing() {
+    // A server of its own: the event count must not move while it runs.
+    let s = &start(Config::default());
+    let c = s.sign_in_cached("dp-registrar");
+    let before = s.size();
+    let malformed = c.send("POST", "/api/persons", Some(b"{\"names\": [\"Ri"));
+    assert_eq!(malformed.status, 400, "{}", malformed.body);
+    assert!(malformed.body["error"].is_string());
+    let r = c.post(
+        "/api/persons",
+        json!({"names": [], "power": "KP", "captured_on": "2999-01-01"}),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    let fields: Vec<&str> = r.body["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"names") && fields.contains(&"captured_on"),
+        "{fields:?}"
+    );
+    let r = c.post("/api/persons", json!({"nmes": ["Ri Chol"]}));
+    assert!(r.status == 422 || r.status == 400);
+    assert!(r.body["error"].as_str().unwrap().contains("nmes"));
+    let batch = c.post(
+        "/api/persons/import",
+        json!({"persons": [
+            {"names": ["Ri Chol"], "power": "KP", "captured_on": "2025-03-01",
+             "not_stated": ["date_of_birth", "rank", "service_number"]},
+            {"names": ["Kim"], "power": "KP", "captured_on": "2025-03-01", "date_of_birth": "2999"}
+        ]}),
+    );
+    assert_eq!(batch.status, 422, "{}", batch.body);
+    assert!(
+        batch.body.to_string().contains("persons[1]"),
+        "{}",
+        batch.body
+    );
+    let cmd = c.post(
+        "/api/commands",
+        json!({"command": "move_custody", "case": s.cases["write"]}),
+    );
+    assert!(cmd.status == 422 || cmd.status == 400, "{}", cmd.body);
+    let unknown = c.post("/api/commands", json!({"command": "launch_rocket"}));
+    assert!(unknown.status == 422 || unknown.status == 400);
+    let nobody = c.get("/api/persons/AS-999999/status");
+    assert_eq!(nobody.status, 404);
+    let weird = c.get("/api/persons/..%2f..%2fetc/status");
+    assert_eq!(weird.status, 404);
+    let r = c.get("/api/search?name=");
+    assert_eq!(r.status, 422);
+    let r = c.get("/api/persons?limit=0");
+    assert_eq!(r.status, 422);
+    assert_eq!(s.size(), before, "nothing was written");
+    // A guard's refusal is a 409 naming the guard, and records nothing either.
+    let r = c.post(
+        "/api/commands",
+        json!({"command": "propose_transfer", "case": s.cases["none"], "to": "KR"}),
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.body["guard"], "G2");
+    assert_eq!(s.size(), before);
+}
+
+#[test]
+fn responses_carry_strict_security_headers() {
+    let s = shared();
+    let r = Client::anonymous(s).get("/api/health");
+    assert_eq!(r.status, 200);
+    let csp = r.header("content-security-policy").unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+    assert!(r.header("strict-transport-security").is_none());
+    let r = Client::anonymous(s).get("/api/no/such/thing");
+    assert_eq!(r.status, 404);
+    assert!(r.body["error"].is_string());
+    assert!(r.header("content-security-policy").is_some());
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenAPI
+
+#[test]
+fn the_openapi_document_is_valid_and_every_route_answers() {
+    let s = shared();
+    let r = Client::anonymous(s).get("/api/openapi.json");
+    assert_eq!(r.status, 200);
+    let doc = &r.body;
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["info"]["title"].is_string());
+    // The document parses back into the OpenAPI model.
+    let _: utoipa::openapi::OpenApi = serde_json::from_value(doc.clone()).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    // Every endpoint the tests and the matrix use is documented...
+    let mut used: Vec<String> = rules()
+        .iter()
+        .filter(|r| r.endpoint != "*")
+        .map(|r| r.endpoint.split('#').next().unwrap().to_string())
+        .collect();
+    used.extend(
+        [
+            "POST /api/session",
+            "GET /api/session",
+            "DELETE /api/session",
+            "POST /api/session/password",
+            "POST /api/tokens",
+            "GET /api/tokens",
+            "DELETE /api/tokens/{id}",
+            "POST /api/orgs/{org}/users",
+            "PUT /api/orgs/{org}/users/{name}/roles",
+            "PUT /api/orgs/{org}/users/{name}/disabled",
+            "POST /api/persons/import",
+            "POST /api/persons/{case}/erase",
+            "GET /api/ledger/proof/{seq}",
+            "GET /api/health",
+            "GET /api/openapi.json",
+        ]
+        .map(String::from),
+    );
+    for e in &used {
+        let (method, path) = e.split_once(' ').unwrap();
+        assert!(
+            paths
+                .get(path)
+                .and_then(|p| p.get(method.to_lowercase()))
+                .is_some(),
+            "{e} is not in the OpenAPI document"
+        );
+    }
+    // ...and every documented operation is routed (no fallback 404 for a plausible request),
+    // with its request bodies and responses described. (A session of its own: one of the
+    // requests signs out.)
+    let c = s.sign_in("dp-auditor");
+    let mut operations = 0;
+    for (path, item) in paths {
+        let url = path
+            .replace("{case}", &s.cases["none"])
+            .replace("{org}", "detaining")
+            .replace("{name}", "dp-analyst")
+            .replace("{id}", "0")
+            .replace("{seq}", "1");
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            assert!(
+                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                "{method} {path}"
+            );
+            if method == "post" || method == "put" {
+                assert!(
+                    op.get("requestBody").is_some(),
+                    "{method} {path} has no request body"
+                );
+            }
+            let r = c.send(
+                &method.to_uppercase(),
+                &url,
+                (method != "get" && method != "delete").then_some(b"{}"),
+            );
+            assert!(
+                !(r.status == 404 && r.body["error"] == "no such endpoint"),
+                "{method} {path} is documented but not routed"
+            );
+            assert!(r.status < 500, "{method} {path}: {}", r.status);
+        }
+    }
+    assert!(operations >= 24, "{operations}");
+}
