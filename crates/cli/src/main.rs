@@ -1,10 +1,12 @@
 //! `asylon`: the command-line interface to a registry.
 
 mod commands;
+mod demo;
 mod import;
 mod law;
 mod names;
 mod output;
+mod serve;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -97,12 +99,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Create a demo registry with synthetic captives and show it.
+    /// Create a demo registry (three organisations, users for every role, synthetic captives in
+    /// every state, the motivating case) and serve it.
     Demo {
         /// How many synthetic captives.
         #[arg(long, default_value_t = 300)]
         count: usize,
+        /// Address to serve on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Build the registry and stop, without serving it.
+        #[arg(long)]
+        no_serve: bool,
     },
+    /// Serve the registry's HTTP API.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// The server is reached over TLS (directly or through a proxy): Secure cookies, HSTS.
+        #[arg(long)]
+        secure: bool,
+    },
+    /// Organisations and their first administrators.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Print the current code of a TOTP secret (for the demo and for scripts).
+    Totp { secret: String },
     /// Link two lists of names (any scripts): for each left record the best right records.
     /// Each CSV has the header id,name or id,name,date_of_birth; the output has
     /// left_id,right_id,score (match probability), best first.
@@ -120,6 +142,22 @@ enum Command {
     /// Generate synthetic data for tests and benchmarks.
     #[command(subcommand)]
     Synth(SynthCommand),
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organisation with a new key pair and its first administrator.
+    Add {
+        /// detaining, neutral, or receiving:XX
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        admin: String,
+        /// Environment variable holding the administrator's password.
+        #[arg(long, default_value = "ASYLON_ADMIN_PASSWORD")]
+        password_env: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -258,7 +296,19 @@ fn run(cli: Cli) -> Result<()> {
         Command::Record { file } => law::record(r, &file),
         Command::Deadlines { overdue, json } => law::deadlines(r, overdue, json),
         Command::Person(PersonCommand::Status { case, json }) => law::status(r, &case, json),
-        Command::Demo { count } => commands::demo(r, count),
+        Command::Demo {
+            count,
+            listen,
+            no_serve,
+        } => demo::demo(r, count, (!no_serve).then_some(listen)),
+        Command::Serve { listen, secure } => serve::serve(r, listen, secure),
+        Command::Org(OrgCommand::Add {
+            id,
+            name,
+            admin,
+            password_env,
+        }) => serve::org_add(r, &id, &name, &admin, &password_env),
+        Command::Totp { secret } => serve::totp(&secret),
         Command::Names(NamesCommand::Keys { name }) => names::keys(&name),
         Command::Names(NamesCommand::Dedupe { file }) => names::dedupe(&file),
         Command::Match {

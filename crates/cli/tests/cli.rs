@@ -915,8 +915,18 @@ fn an_import_killed_at_random_moments_loses_nothing_it_acknowledged() {
 #[test]
 fn the_demo_builds_a_registry_that_verifies() {
     let r = Reg::empty();
-    let out = r.ok(&["demo", "--count", "50"]);
+    let out = r.ok(&["demo", "--count", "50", "--no-serve"]);
     assert!(out.contains("리한검"), "{out}");
+    assert!(
+        out.contains("recorded, 0 steps refused by the guards"),
+        "every synthetic lifecycle step passes the guards: {out}"
+    );
+    let users = std::fs::read_to_string(r.data().join("demo-users.tsv")).unwrap();
+    assert_eq!(
+        users.lines().count(),
+        1 + 3 * 8,
+        "a user for every role of every organisation"
+    );
     assert!(out.contains("verified"), "{out}");
     assert!(
         out.contains("REFUSED: exchange-list entry of AS-000002 to KP refused (G1)"),
@@ -928,6 +938,83 @@ fn the_demo_builds_a_registry_that_verifies() {
     );
     assert_eq!(r.persons_json().len(), 52);
     r.ok(&["ledger", "verify"]);
+}
+
+/// One HTTP/1.1 request over a plain socket: (status, headers and body as text).
+fn http(addr: &str, request: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, out)
+}
+
+#[test]
+fn the_demo_serves_and_its_users_sign_in_with_a_second_factor() {
+    use std::io::BufRead;
+    let r = Reg::empty();
+    let mut child = r
+        .cmd(&["demo", "--count", "24", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the demo stopped before serving")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("asylon: serving http://") {
+            break rest.split('/').next().unwrap().to_string();
+        }
+    };
+    let users = std::fs::read_to_string(r.data().join("demo-users.tsv")).unwrap();
+    let secret = users
+        .lines()
+        .find(|l| l.contains("\tcta-interviewer\t"))
+        .and_then(|l| l.split('\t').nth(3))
+        .unwrap()
+        .to_string();
+    let code = String::from_utf8(r.cmd(&["totp", &secret]).output().unwrap().stdout).unwrap();
+    let body = format!(
+        r#"{{"user":"cta-interviewer","password":"asylon-demo-password","totp":"{}"}}"#,
+        code.trim()
+    );
+    let (status, resp) = http(
+        &addr,
+        &format!(
+            "POST /api/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert_eq!(status, 200, "{resp}");
+    let cookie = resp
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    let (status, resp) = http(
+        &addr,
+        &format!(
+            "GET /api/persons/AS-000001/interviews HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert_eq!(status, 200, "{resp}");
+    assert!(
+        resp.contains("Fears for his family"),
+        "the agency reads its own notes: {resp}"
+    );
+    let (status, _) = http(
+        &addr,
+        "GET /api/persons/AS-000001 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 401, "nothing without signing in");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------
