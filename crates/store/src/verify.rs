@@ -82,6 +82,9 @@ impl Registry {
     }
 
     pub fn verify(&self, earlier: Option<&Checkpoint>) -> Result<VerifyReport, StoreError> {
+        // One read transaction: a snapshot of the log, its head and the projection, while a
+        // server goes on writing.
+        let _snapshot = self.conn.unchecked_transaction()?;
         let (leaves, replayed) = self.checked_leaves()?;
         let size = leaves.len() as u64;
         let tree_root = root(&leaves);
@@ -202,6 +205,7 @@ impl Registry {
 
     /// An inclusion proof of event `seq` in the current tree, checked before it is returned.
     pub fn prove(&self, seq: u64) -> Result<InclusionProof, StoreError> {
+        let _snapshot = self.conn.unchecked_transaction()?;
         let (leaves, _) = self.checked_leaves()?;
         let index = seq.checked_sub(1).ok_or(StoreError::UnknownEvent(seq))?;
         let leaf = *usize::try_from(index)

@@ -1,0 +1,109 @@
+"""Load benchmark of the HTTP API (run by scripts/bench-server).
+
+For each registry size: a registry of synthetic captives, an organisation and a reader with a
+read-scoped API token made through the API itself, then wrk on loopback against captive status
+by case number and search by name, next to a trivial axum handler (the ceiling), all in one run.
+"""
+import csv, json, os, re, shutil, subprocess, sys, time, urllib.request
+
+from api import ASYLON, PASSWORD, request, run, sign_in, wait_up
+
+CEILING = "target/release/examples/ceiling"
+DURATION = os.environ.get("ASYLON_BENCH_SECONDS", "10")
+CONNECTIONS = os.environ.get("ASYLON_BENCH_CONNECTIONS", "16")
+
+
+def wrk(url, script=None, token=None):
+    args = ["wrk", "-t2", "-c" + CONNECTIONS, "-d" + DURATION + "s", "--latency"]
+    if token:
+        args += ["-H", "Authorization: Bearer " + token]
+    if script:
+        args += ["-s", script]
+    out = run(args + [url])
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    def pct(p):
+        v, unit = re.search(r"\s%s%%\s+([\d.]+)(us|ms|s)" % p, out).groups()
+        return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, pct(50), pct(99), int(errors.group(1)) if errors else 0
+
+
+def registry(n, workdir):
+    d = os.path.join(workdir, str(n))
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(workdir, exist_ok=True)
+    run([ASYLON, "--data-dir", d, "init"])
+    persons = d + ".csv"
+    run([ASYLON, "synth", "persons", "--count", str(n), "--seed", "7", "--out", persons])
+    t = time.time()
+    run([ASYLON, "--data-dir", d, "--user", "bench", "import", "persons", persons])
+    imported = time.time() - t
+    env = dict(os.environ, ASYLON_ADMIN_PASSWORD=PASSWORD)
+    out = run([ASYLON, "--data-dir", d, "org", "add", "detaining", "--name", "Bench",
+               "--admin", "bench-admin"], env=env)
+    secret = re.search(r"TOTP secret (\S+)", out).group(1)
+    names = []
+    with open(persons, newline="", encoding="utf-8") as f:
+        for i, row in enumerate(csv.DictReader(f)):
+            if i % max(1, n // 2000) == 0:
+                names.append(row["names"].split("|")[-1])
+    os.remove(persons)
+    return d, secret, names, imported
+
+
+def lua(path, n, names):
+    quoted = ",".join(json.dumps(urllib.request.quote(x)) for x in names)
+    with open(path + "-status.lua", "w") as f:
+        f.write("math.randomseed(os.time())\nrequest = function()\n"
+                "  return wrk.format('GET', string.format('/api/persons/AS-%%06d/status', math.random(1, %d)))\nend\n" % n)
+    with open(path + "-search.lua", "w") as f:
+        f.write("math.randomseed(os.time())\nlocal names = {%s}\nrequest = function()\n"
+                "  return wrk.format('GET', '/api/search?name=' .. names[math.random(#names)])\nend\n" % quoted)
+    return path + "-status.lua", path + "-search.lua"
+
+
+def main():
+    sizes = [int(x) for x in os.environ.get("ASYLON_BENCH_SIZES", "10000 1000000").split()]
+    workdir = "target/bench-server"
+    rows = []
+    ceiling = subprocess.Popen([CEILING, "127.0.0.1:18091"], stdout=subprocess.DEVNULL)
+    try:
+        wait_up("http://127.0.0.1:18091")
+        for n in sizes:
+            d, secret, names, imported = registry(n, workdir)
+            print(f"{n} captives: imported in {imported:.1f} s", flush=True)
+            server = subprocess.Popen([ASYLON, "--data-dir", d, "serve", "--listen", "127.0.0.1:18090"],
+                                      stdout=subprocess.DEVNULL)
+            try:
+                base = "http://127.0.0.1:18090"
+                wait_up(base)
+                cookie, csrf = sign_in(base, "bench-admin", secret)
+                _, reader, _ = request(base, "POST", "/api/orgs/detaining/users",
+                                       {"name": "bench-reader", "roles": ["registrar"], "password": PASSWORD},
+                                       cookie, csrf)
+                cookie, csrf = sign_in(base, "bench-reader", reader["totp_secret"])
+                _, tok, _ = request(base, "POST", "/api/tokens",
+                                    {"label": "bench", "scope": "read", "days": 1}, cookie, csrf)
+                status_lua, search_lua = lua(os.path.join(workdir, str(n)), n, names)
+                # The same run measures the ceiling next to each size, so the ratio is fair.
+                rows.append((n, "ceiling: trivial axum handler", *wrk("http://127.0.0.1:18091/api/health")))
+                rows.append((n, "GET /api/persons/{case}/status", *wrk(base, status_lua, tok["token"])))
+                rows.append((n, "GET /api/search?name=", *wrk(base, search_lua, tok["token"])))
+                check = run([ASYLON, "--data-dir", d, "ledger", "verify"])
+                print("  " + check.strip().splitlines()[-1], flush=True)
+            finally:
+                server.terminate()
+                server.wait()
+    finally:
+        ceiling.terminate()
+    print(f"\nwrk -t2 -c{CONNECTIONS} -d{DURATION}s on loopback, 2-core machine shared with the server")
+    print(f"{'captives':>9}  {'endpoint':<34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'of ceiling':>10}")
+    ceil = {}
+    for n, what, rps, p50, p99, err in rows:
+        if what.startswith("ceiling"):
+            ceil[n] = rps
+        print(f"{n:>9}  {what:<34} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f} {err:>8} {rps / ceil[n]:>10.3f}")
+
+
+if __name__ == "__main__":
+    main()
