@@ -179,13 +179,13 @@ pub fn list(r: &RegistryArgs, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn search(r: &RegistryArgs, name: &str, json: bool) -> Result<()> {
+pub fn search(r: &RegistryArgs, name: &str, limit: usize, json: bool) -> Result<()> {
     if asylon_names::reader::read(name).is_empty() {
         bail!("{name:?} cannot be read as a Korean name (Hangul, Latin or Cyrillic letters)");
     }
     allowed(r, Action::Read(Class::Identity))?;
     let mut registry = open(r)?;
-    let hits = registry.search(&principal(r)?, now(), name)?;
+    let hits = registry.search(&principal(r)?, now(), name, limit)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&hits)?);
         return Ok(());

@@ -180,6 +180,9 @@ enum PersonCommand {
     /// Find captives whose sealed names match NAME (any script), through the blind index.
     Search {
         name: String,
+        /// At most this many, best first.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
         #[arg(long)]
         json: bool,
     },
@@ -277,7 +280,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Person(PersonCommand::Register { file }) => commands::register(r, &file),
         Command::Person(PersonCommand::Show { case, json }) => commands::show(r, &case, json),
         Command::Person(PersonCommand::List { json }) => commands::list(r, json),
-        Command::Person(PersonCommand::Search { name, json }) => commands::search(r, &name, json),
+        Command::Person(PersonCommand::Search { name, limit, json }) => {
+            commands::search(r, &name, limit, json)
+        }
         Command::Person(PersonCommand::Erase { case, reason }) => {
             commands::erase(r, &case, &reason)
         }

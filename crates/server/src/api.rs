@@ -369,6 +369,8 @@ async fn deadlines(
 pub struct SearchQuery {
     /// A name in any script and spelling.
     name: String,
+    /// At most this many, best first (1–500, default 50).
+    limit: Option<usize>,
 }
 
 /// Captives whose sealed names match, through the blind index; only those whose identity the
@@ -387,8 +389,19 @@ async fn search(
             "give a name of 1 to 200 printable characters",
         ));
     }
-    st.run(move |reg, _| Ok(Json(json(&reg.search(&caller.principal, now(), &name)?)?)))
-        .await
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 500"));
+    }
+    st.run(move |reg, _| {
+        Ok(Json(json(&reg.search(
+            &caller.principal,
+            now(),
+            &name,
+            limit,
+        )?)?))
+    })
+    .await
 }
 
 /// A signed checkpoint of the log (size, root, time, signature) to keep and later check.

@@ -1007,6 +1007,9 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     assert_eq!(weird.status, 404);
     let r = c.get("/api/search?name=");
     assert_eq!(r.status, 422);
+    let r = c.get("/api/search?name=Kim&limit=0");
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body["fields"][0]["field"], "limit");
     let r = c.get("/api/persons?limit=0");
     assert_eq!(r.status, 422);
     assert_eq!(s.size(), before, "nothing was written");

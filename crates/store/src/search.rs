@@ -53,7 +53,8 @@ pub struct Hit {
 }
 
 impl Registry {
-    /// Captives whose sealed names have a phoneme key among the query's readings, best first.
+    /// Up to `limit` captives whose sealed names have a phoneme key among the query's readings,
+    /// best first.
     /// The search is recorded (who, when, which case numbers it returned, and a keyed hash of
     /// the query so an auditor holding the key can tell whether a given name was looked for).
     pub fn search(
@@ -61,6 +62,7 @@ impl Registry {
         who: &asylon_core::law::Principal,
         now: time::OffsetDateTime,
         query: &str,
+        limit: usize,
     ) -> Result<Vec<Hit>, StoreError> {
         use asylon_core::policy::{Action, may};
         // A hit tells that this case bears this name: it is a read of identity, so only the
@@ -68,6 +70,9 @@ impl Registry {
         may(who, None, Action::ReadCore).map_err(StoreError::Denied)?;
         let mut hits = Vec::new();
         for hit in self.find(query)? {
+            if hits.len() >= limit {
+                break;
+            }
             let world = crate::law::load_world(&self.conn, &self.keys, Some(&hit.case_no))?;
             let case = world.cases.get(&hit.case_no);
             if case.is_some() && may(who, case, Action::Read(asylon_core::Class::Identity)).is_ok()
