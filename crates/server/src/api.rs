@@ -430,6 +430,27 @@ async fn proof(
         .await
 }
 
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyQuery {
+    /// The size of the checkpoint the caller kept.
+    from: u64,
+}
+
+/// A consistency proof that the current log extends the caller's earlier checkpoint of size
+/// `from`: verify it against the root kept and the root of a fresh checkpoint.
+#[utoipa::path(get, path = "/api/ledger/consistency", tag = "ledger", params(ConsistencyQuery),
+    responses((status = 200, body = Object), (status = 403, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
+async fn consistency(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<ConsistencyQuery>,
+) -> Res<Value> {
+    may(&caller.principal, None, Action::ReadLedger).map_err(StoreError::Denied)?;
+    st.run(move |reg, _| Ok(Json(json(&reg.prove_consistency(q.from)?)?)))
+        .await
+}
+
 pub(crate) fn routes() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
         .routes(routes!(health))
@@ -446,4 +467,5 @@ pub(crate) fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(search))
         .routes(routes!(checkpoint))
         .routes(routes!(proof))
+        .routes(routes!(consistency))
 }

@@ -1024,6 +1024,66 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
 }
 
 #[test]
+fn a_kept_checkpoint_is_proved_extended_and_a_withdrawn_consent_bites_at_once() {
+    let s = &start(Config::default());
+    let kr = s.sign_in("kr-liaison");
+    let case = &s.cases["consented"];
+    let old = kr.get("/api/ledger/checkpoint").body;
+    // The captive withdraws his consent: the receiving state's next request no longer sees him.
+    assert!(
+        kr.get(&format!("/api/persons/{case}"))
+            .body
+            .get("identity")
+            .is_some()
+    );
+    let cta = s.sign_in("cta-interviewer");
+    let r = cta.post(
+        "/api/commands",
+        json!({"command": "withdraw_consent", "case": case, "recipient": "receiving:KR"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = kr.get(&format!("/api/persons/{case}"));
+    assert_eq!(r.status, 200);
+    assert!(r.body.get("identity").is_none(), "{}", r.body);
+    assert!(
+        r.body["withheld"][0]
+            .as_str()
+            .unwrap()
+            .contains("has not agreed")
+    );
+    // The receiving state kept a checkpoint: the log since provably extends it.
+    let new = kr.get("/api/ledger/checkpoint").body;
+    let from = old["size"].as_u64().unwrap();
+    let p = kr.get(&format!("/api/ledger/consistency?from={from}"));
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert_eq!(p.body["root"], new["root"]);
+    let hash = |v: &Value| asylon_ledger::parse_hash(v.as_str().unwrap()).unwrap();
+    let path: Vec<_> = p.body["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(hash)
+        .collect();
+    let new_size = p.body["tree_size"].as_u64().unwrap();
+    asylon_ledger::verify_consistency(
+        from,
+        new_size,
+        &hash(&old["root"]),
+        &hash(&p.body["root"]),
+        &path,
+    )
+    .unwrap();
+    let mut forged = hash(&old["root"]);
+    forged[0] ^= 1;
+    assert!(
+        asylon_ledger::verify_consistency(from, new_size, &forged, &hash(&p.body["root"]), &path)
+            .is_err()
+    );
+    assert_eq!(kr.get("/api/ledger/consistency?from=0").status, 422);
+    assert_eq!(kr.get("/api/ledger/consistency?from=99999999").status, 422);
+}
+
+#[test]
 fn responses_carry_strict_security_headers() {
     let s = shared();
     let r = Client::anonymous(s).get("/api/health");
@@ -1075,6 +1135,7 @@ fn the_openapi_document_is_valid_and_every_route_answers() {
             "POST /api/persons/import",
             "POST /api/persons/{case}/erase",
             "GET /api/ledger/proof/{seq}",
+            "GET /api/ledger/consistency",
             "GET /api/health",
             "GET /api/openapi.json",
         ]

@@ -64,13 +64,24 @@ pub struct InclusionProof {
     pub path: Vec<Hash>,
 }
 
-mod hex_hash {
+/// A proof that the current log extends the one of `old_size` events (RFC 9162 §2.1.4).
+#[derive(Debug, serde::Serialize)]
+pub struct ConsistencyProof {
+    pub old_size: u64,
+    pub tree_size: u64,
+    #[serde(with = "hex_hash")]
+    pub root: Hash,
+    #[serde(with = "hex_hashes")]
+    pub path: Vec<Hash>,
+}
+
+pub(crate) mod hex_hash {
     pub fn serialize<S: serde::Serializer>(h: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&hex::encode(h))
     }
 }
 
-mod hex_hashes {
+pub(crate) mod hex_hashes {
     use serde::ser::SerializeSeq;
     pub fn serialize<S: serde::Serializer>(hs: &[[u8; 32]], s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(hs.len()))?;

@@ -3,7 +3,7 @@
 //! checkpoint. The first failure is named by its sequence number.
 
 use crate::StoreError;
-use crate::registry::{EVENT_COLUMNS, InclusionProof, Registry, row_to_event};
+use crate::registry::{ConsistencyProof, EVENT_COLUMNS, InclusionProof, Registry, row_to_event};
 use asylon_core::Projection;
 use asylon_ledger::{
     Checkpoint, Hash, consistency_proof, inclusion_proof, leaf_hash, root, verify_consistency,
@@ -200,6 +200,32 @@ impl Registry {
                 "the log does not extend the checkpoint of size {}: its first {} events were rewritten",
                 cp.size, cp.size
             ))
+        })
+    }
+
+    /// A consistency proof from the tree of `old_size` events to the current one, for a party
+    /// that kept a checkpoint of that size; checked before it is returned.
+    pub fn prove_consistency(&self, old_size: u64) -> Result<ConsistencyProof, StoreError> {
+        let _snapshot = self.conn.unchecked_transaction()?;
+        let (leaves, _) = self.checked_leaves()?;
+        let size = leaves.len() as u64;
+        if old_size == 0 || old_size > size {
+            return Err(StoreError::Invalid(vec![asylon_core::FieldError {
+                field: "from".into(),
+                reason: format!("must be between 1 and the current size, {size}"),
+            }]));
+        }
+        let path = consistency_proof(&leaves, old_size)
+            .map_err(|e| StoreError::VerifyFailed(e.to_string()))?;
+        let old_root = root(leaves.get(..old_size as usize).unwrap_or_default());
+        let tree_root = root(&leaves);
+        verify_consistency(old_size, size, &old_root, &tree_root, &path)
+            .map_err(|e| StoreError::VerifyFailed(e.to_string()))?;
+        Ok(ConsistencyProof {
+            old_size,
+            tree_size: size,
+            root: tree_root,
+            path,
         })
     }
 
