@@ -74,7 +74,7 @@ impl Registry {
         case: &str,
         org_key: Option<&OrgSecret>,
     ) -> Result<Vec<InterviewView>, StoreError> {
-        let world = load_world(&self.conn, &self.keys, Some(case))?;
+        let world = load_world(&*self.conn, &self.keys, Some(case))?;
         let state = world
             .cases
             .get(case)
@@ -172,7 +172,7 @@ impl Registry {
         who: &Principal,
         case: &str,
     ) -> Result<Vec<AccessEntry>, StoreError> {
-        let world = load_world(&self.conn, &self.keys, Some(case))?;
+        let world = load_world(&*self.conn, &self.keys, Some(case))?;
         let state = world
             .cases
             .get(case)

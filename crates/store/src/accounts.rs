@@ -6,10 +6,10 @@
 //! organisation or to a user's standing are `account.*` events in the same transaction.
 
 use crate::StoreError;
+use crate::db::{Row, args};
 use crate::registry::{NewEvent, Registry, new_id};
 use asylon_core::Actor;
 use asylon_core::law::Role;
-use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
 pub mod kind {
@@ -72,29 +72,23 @@ pub struct Token {
 
 const USER_COLUMNS: &str = "name, org, roles, password, totp_sealed, totp_last_step, member_salt, org_key_wrapped, disabled";
 
-fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<User, StoreError>> {
-    let roles: String = r.get(2)?;
-    let salt: Vec<u8> = r.get(6)?;
-    let name: String = r.get(0)?;
+fn user_from_row(r: &Row) -> Result<User, StoreError> {
+    let name = r.text(0)?;
     let damaged = |what: &str| StoreError::Damaged(format!("user {name}: {what}"));
-    let roles = match serde_json::from_str(&roles) {
-        Ok(r) => r,
-        Err(_) => return Ok(Err(damaged("unreadable roles"))),
-    };
-    let Ok(member_salt) = <[u8; 16]>::try_from(salt.as_slice()) else {
-        return Ok(Err(damaged("bad member salt")));
-    };
-    Ok(Ok(User {
-        org: r.get(1)?,
+    let roles = serde_json::from_str(&r.text(2)?).map_err(|_| damaged("unreadable roles"))?;
+    let member_salt =
+        <[u8; 16]>::try_from(r.blob(6)?.as_slice()).map_err(|_| damaged("bad member salt"))?;
+    Ok(User {
+        org: r.text(1)?,
         roles,
-        password: r.get(3)?,
-        totp_sealed: r.get(4)?,
-        totp_last_step: r.get::<_, i64>(5)?.max(0) as u64,
+        password: r.text(3)?,
+        totp_sealed: r.blob(4)?,
+        totp_last_step: r.i64(5)?.max(0) as u64,
         member_salt,
-        org_key_wrapped: r.get(7)?,
-        disabled: r.get::<_, i64>(8)? != 0,
+        org_key_wrapped: r.blob(7)?,
+        disabled: r.i64(8)? != 0,
         name,
-    }))
+    })
 }
 
 fn account_event(kind: &str, public: serde_json::Value) -> NewEvent {
@@ -108,6 +102,19 @@ fn account_event(kind: &str, public: serde_json::Value) -> NewEvent {
     }
 }
 
+fn token_from_row(r: &Row) -> Result<Token, StoreError> {
+    Ok(Token {
+        id: r.text(0)?,
+        hash: r.blob(1)?,
+        user: r.text(2)?,
+        scope: r.text(3)?,
+        label: r.text(4)?,
+        created: r.i64(5)?,
+        expires: r.i64(6)?,
+        revoked: r.opt_i64(7)?,
+    })
+}
+
 impl Registry {
     pub fn create_org(
         &mut self,
@@ -117,9 +124,9 @@ impl Registry {
     ) -> Result<(), StoreError> {
         let at = crate::rfc3339(now);
         self.write(actor, now, |tx, _| {
-            let n = tx.execute(
+            let n = tx.exec(
                 "INSERT INTO orgs (id, name, public_key, created) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-                params![org.id, org.name, &org.public_key[..], at],
+                args![&org.id, &org.name, &org.public_key[..], &at],
             )?;
             if n == 0 {
                 return Err(StoreError::Conflict(format!(
@@ -137,19 +144,18 @@ impl Registry {
 
     pub fn org(&self, id: &str) -> Result<Option<Org>, StoreError> {
         self.conn
-            .query_row(
+            .one(
                 "SELECT id, name, public_key FROM orgs WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, Vec<u8>>(2)?)),
-            )
-            .optional()?
-            .map(|(id, name, pk)| {
-                let public_key = <[u8; 32]>::try_from(pk.as_slice()).map_err(|_| {
+                args![id],
+            )?
+            .map(|r| {
+                let id = r.text(0)?;
+                let public_key = <[u8; 32]>::try_from(r.blob(2)?.as_slice()).map_err(|_| {
                     StoreError::Damaged(format!("organisation {id}: bad public key"))
                 })?;
                 Ok(Org {
+                    name: r.text(1)?,
                     id,
-                    name,
                     public_key,
                 })
             })
@@ -157,9 +163,11 @@ impl Registry {
     }
 
     pub fn orgs(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT id, name FROM orgs ORDER BY id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn
+            .all("SELECT id, name FROM orgs ORDER BY id", &[])?
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.text(1)?)))
+            .collect()
     }
 
     pub fn create_user(
@@ -172,9 +180,9 @@ impl Registry {
         let roles =
             serde_json::to_string(&u.roles).map_err(|e| StoreError::Damaged(e.to_string()))?;
         self.write(actor, now, |tx, _| {
-            let n = tx.execute(
+            let n = tx.exec(
                 &format!("INSERT INTO users ({USER_COLUMNS}, created) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, 0, ?8) ON CONFLICT DO NOTHING"),
-                params![u.name, u.org, roles, u.password, u.totp_sealed, &u.member_salt[..], u.org_key_wrapped, at],
+                args![&u.name, &u.org, &roles, &u.password, &u.totp_sealed, &u.member_salt[..], &u.org_key_wrapped, &at],
             )?;
             if n == 0 {
                 return Err(StoreError::Conflict(format!("user name {} is taken", u.name)));
@@ -189,22 +197,23 @@ impl Registry {
 
     pub fn user(&self, name: &str) -> Result<Option<User>, StoreError> {
         self.conn
-            .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1"))?
-            .query_row([name], user_from_row)
-            .optional()?
+            .one(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1"),
+                args![name],
+            )?
+            .map(|r| user_from_row(&r))
             .transpose()
     }
 
     pub fn users(&self, org: &str) -> Result<Vec<User>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE org = ?1 ORDER BY name"
-        ))?;
-        let rows = stmt.query_map([org], user_from_row)?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(r??);
-        }
-        Ok(out)
+        self.conn
+            .all(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE org = ?1 ORDER BY name"),
+                args![org],
+            )?
+            .iter()
+            .map(user_from_row)
+            .collect()
     }
 
     /// Changes a user's roles; his sessions end so the change takes effect at once.
@@ -217,14 +226,14 @@ impl Registry {
     ) -> Result<(), StoreError> {
         let json = serde_json::to_string(roles).map_err(|e| StoreError::Damaged(e.to_string()))?;
         self.write(actor, now, |tx, _| {
-            if tx.execute(
+            if tx.exec(
                 "UPDATE users SET roles = ?2 WHERE name = ?1",
-                params![name, json],
+                args![name, &json],
             )? == 0
             {
                 return Err(StoreError::UnknownUser(name.into()));
             }
-            tx.execute("DELETE FROM sessions WHERE user = ?1", [name])?;
+            tx.exec("DELETE FROM sessions WHERE username = ?1", args![name])?;
             Ok(vec![account_event(
                 kind::ROLES_CHANGED,
                 serde_json::json!({"user": name, "roles": roles}),
@@ -243,18 +252,18 @@ impl Registry {
     ) -> Result<(), StoreError> {
         let ts = now.unix_timestamp();
         self.write(actor, now, |tx, _| {
-            if tx.execute(
+            if tx.exec(
                 "UPDATE users SET disabled = ?2 WHERE name = ?1",
-                params![name, disabled as i64],
+                args![name, disabled as i64],
             )? == 0
             {
                 return Err(StoreError::UnknownUser(name.into()));
             }
             if disabled {
-                tx.execute("DELETE FROM sessions WHERE user = ?1", [name])?;
-                tx.execute(
-                    "UPDATE api_tokens SET revoked = ?2 WHERE user = ?1 AND revoked IS NULL",
-                    params![name, ts],
+                tx.exec("DELETE FROM sessions WHERE username = ?1", args![name])?;
+                tx.exec(
+                    "UPDATE api_tokens SET revoked = ?2 WHERE username = ?1 AND revoked IS NULL",
+                    args![name, ts],
                 )?;
             }
             let k = if disabled {
@@ -278,17 +287,20 @@ impl Registry {
         keep: Option<&[u8; 32]>,
     ) -> Result<(), StoreError> {
         self.write(actor, now, |tx, _| {
-            if tx.execute(
+            if tx.exec(
                 "UPDATE users SET password = ?2, member_salt = ?3, org_key_wrapped = ?4 WHERE name = ?1",
-                params![name, new.phc, &new.member_salt[..], new.org_key_wrapped],
+                args![name, new.phc, &new.member_salt[..], new.org_key_wrapped],
             )? == 0
             {
                 return Err(StoreError::UnknownUser(name.into()));
             }
-            tx.execute(
-                "DELETE FROM sessions WHERE user = ?1 AND token_hash IS NOT ?2",
-                params![name, keep.map(|k| &k[..])],
-            )?;
+            match keep {
+                Some(k) => tx.exec(
+                    "DELETE FROM sessions WHERE username = ?1 AND token_hash <> ?2",
+                    args![name, &k[..]],
+                )?,
+                None => tx.exec("DELETE FROM sessions WHERE username = ?1", args![name])?,
+            };
             Ok(vec![account_event(
                 kind::PASSWORD_CHANGED,
                 serde_json::json!({"user": name}),
@@ -300,9 +312,9 @@ impl Registry {
     /// Records that a TOTP time step was used; false if it (or a later one) already was, so a
     /// code cannot be replayed.
     pub fn use_totp_step(&self, name: &str, step: u64) -> Result<bool, StoreError> {
-        let n = self.conn.execute(
+        let n = self.conn.exec(
             "UPDATE users SET totp_last_step = ?2 WHERE name = ?1 AND totp_last_step < ?2",
-            params![name, step as i64],
+            args![name, step as i64],
         )?;
         Ok(n == 1)
     }
@@ -314,68 +326,65 @@ impl Registry {
         csrf: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO sessions (token_hash, user, csrf, created, last_seen) VALUES (?1, ?2, ?3, ?4, ?4)",
-            params![&hash[..], user, csrf, now],
+        self.conn.exec(
+            "INSERT INTO sessions (token_hash, username, csrf, created, last_seen) VALUES (?1, ?2, ?3, ?4, ?4)",
+            args![&hash[..], user, csrf, now],
         )?;
         Ok(())
     }
 
     pub fn session(&self, hash: &[u8; 32]) -> Result<Option<Session>, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT user, csrf, created, last_seen FROM sessions WHERE token_hash = ?1",
+        self.conn
+            .one(
+                "SELECT username, csrf, created, last_seen FROM sessions WHERE token_hash = ?1",
+                args![&hash[..]],
             )?
-            .query_row([&hash[..]], |r| {
+            .map(|r| {
                 Ok(Session {
-                    user: r.get(0)?,
-                    csrf: r.get(1)?,
-                    created: r.get(2)?,
-                    last_seen: r.get(3)?,
+                    user: r.text(0)?,
+                    csrf: r.text(1)?,
+                    created: r.i64(2)?,
+                    last_seen: r.i64(3)?,
                 })
             })
-            .optional()?)
+            .transpose()
     }
 
     pub fn touch_session(&self, hash: &[u8; 32], now: i64) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached("UPDATE sessions SET last_seen = ?2 WHERE token_hash = ?1")?
-            .execute(params![&hash[..], now])?;
+        self.conn.exec(
+            "UPDATE sessions SET last_seen = ?2 WHERE token_hash = ?1",
+            args![&hash[..], now],
+        )?;
         Ok(())
     }
 
     pub fn end_session(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
-        self.conn
-            .execute("DELETE FROM sessions WHERE token_hash = ?1", [&hash[..]])?;
+        self.conn.exec(
+            "DELETE FROM sessions WHERE token_hash = ?1",
+            args![&hash[..]],
+        )?;
         Ok(())
     }
 
     pub fn create_token(&self, t: &Token) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO api_tokens (id, hash, user, scope, label, created, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![t.id, t.hash, t.user, t.scope, t.label, t.created, t.expires],
+        self.conn.exec(
+            "INSERT INTO api_tokens (id, hash, username, scope, label, created, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            args![&t.id, &t.hash, &t.user, &t.scope, &t.label, t.created, t.expires],
         )?;
         Ok(())
     }
 
     fn token_rows(&self, filter: &str, arg: &str) -> Result<Vec<Token>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT id, hash, user, scope, label, created, expires, revoked FROM api_tokens WHERE {filter} = ?1 ORDER BY created, id"
-        ))?;
-        let rows = stmt.query_map([arg], |r| {
-            Ok(Token {
-                id: r.get(0)?,
-                hash: r.get(1)?,
-                user: r.get(2)?,
-                scope: r.get(3)?,
-                label: r.get(4)?,
-                created: r.get(5)?,
-                expires: r.get(6)?,
-                revoked: r.get(7)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn
+            .all(
+                &format!(
+                    "SELECT id, hash, username, scope, label, created, expires, revoked FROM api_tokens WHERE {filter} = ?1 ORDER BY created, id"
+                ),
+                args![arg],
+            )?
+            .iter()
+            .map(token_from_row)
+            .collect()
     }
 
     pub fn token(&self, id: &str) -> Result<Option<Token>, StoreError> {
@@ -383,46 +392,50 @@ impl Registry {
     }
 
     pub fn tokens(&self, user: &str) -> Result<Vec<Token>, StoreError> {
-        self.token_rows("user", user)
+        self.token_rows("username", user)
     }
 
     /// Revokes one of `user`'s tokens; false if he has no such live token.
     pub fn revoke_token(&self, user: &str, id: &str, now: i64) -> Result<bool, StoreError> {
-        let n = self.conn.execute(
-            "UPDATE api_tokens SET revoked = ?3 WHERE id = ?1 AND user = ?2 AND revoked IS NULL",
-            params![id, user, now],
+        let n = self.conn.exec(
+            "UPDATE api_tokens SET revoked = ?3 WHERE id = ?1 AND username = ?2 AND revoked IS NULL",
+            args![id, user, now],
         )?;
         Ok(n == 1)
     }
 
     /// Seconds until `key` may try to sign in again (0: now).
     pub fn throttle_wait(&self, key: &str, now: i64) -> Result<i64, StoreError> {
-        let until: Option<i64> = self
+        let until = self
             .conn
-            .query_row(
+            .one(
                 "SELECT locked_until FROM login_throttle WHERE key = ?1",
-                [key],
-                |r| r.get(0),
-            )
-            .optional()?;
+                args![key],
+            )?
+            .map(|r| r.i64(0))
+            .transpose()?;
         Ok(until.map_or(0, |u| (u - now).max(0)))
     }
 
     /// Counts a failed sign-in for `key`. Once `free` failures are reached each one locks the
     /// key, for 5 seconds at first and twice as long at each further failure, up to an hour.
     pub fn throttle_fail(&self, key: &str, now: i64, free: u32) -> Result<(), StoreError> {
-        let failures: i64 = self.conn.query_row(
-            "INSERT INTO login_throttle (key, failures, locked_until) VALUES (?1, 1, 0)
-                 ON CONFLICT (key) DO UPDATE SET failures = failures + 1 RETURNING failures",
-            [key],
-            |r| r.get(0),
-        )?;
+        let failures = self
+            .conn
+            .one(
+                "INSERT INTO login_throttle (key, failures, locked_until) VALUES (?1, 1, 0)
+                 ON CONFLICT (key) DO UPDATE SET failures = login_throttle.failures + 1 RETURNING failures",
+                args![key],
+            )?
+            .map(|r| r.i64(0))
+            .transpose()?
+            .unwrap_or(1);
         let over = failures - i64::from(free);
         if over >= 0 {
             let wait = (5i64 << over.min(10)).min(3600);
-            self.conn.execute(
+            self.conn.exec(
                 "UPDATE login_throttle SET locked_until = ?2 WHERE key = ?1",
-                params![key, now + wait],
+                args![key, now + wait],
             )?;
         }
         Ok(())
@@ -430,7 +443,7 @@ impl Registry {
 
     pub fn throttle_clear(&self, key: &str) -> Result<(), StoreError> {
         self.conn
-            .execute("DELETE FROM login_throttle WHERE key = ?1", [key])?;
+            .exec("DELETE FROM login_throttle WHERE key = ?1", args![key])?;
         Ok(())
     }
 

@@ -35,9 +35,20 @@ impl Registry {
                 .map(str::to_string)
                 .ok_or_else(|| StoreError::Io(format!("{} is not a UTF-8 path", p.display())))
         };
-        self.conn.execute("VACUUM INTO ?1", [utf8(out)?])?;
+        if self.conn.backend() != crate::db::Backend::Sqlite {
+            return Err(StoreError::Io(
+                "backup of a PostgreSQL registry is not available yet: use pg_dump of its schema"
+                    .into(),
+            ));
+        }
+        let out_text = utf8(out)?;
+        self.conn
+            .exec("VACUUM INTO ?1", crate::db::args![out_text.as_str()])?;
         if let Some(k) = keys_out {
-            self.keys.conn.execute("VACUUM INTO ?1", [utf8(k)?])?;
+            let k = utf8(k)?;
+            self.keys
+                .conn
+                .exec("VACUUM INTO ?1", crate::db::args![k.as_str()])?;
         }
         // Read what the copy holds from the copy itself.
         let copy =

@@ -5,9 +5,8 @@
 //! restore joins a registry backup with the current key store.
 
 use crate::StoreError;
-use crate::registry::{configure, migrate};
+use crate::db::Sql;
 use asylon_vault::Kek;
-use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 
 const KEYS_FILE: &str = "keys.db";
@@ -18,7 +17,7 @@ pub fn keys_file(dir: &Path) -> PathBuf {
 }
 
 pub(crate) struct KeyStore {
-    pub(crate) conn: Connection,
+    pub(crate) conn: Box<dyn Sql>,
     pub(crate) kek: Kek,
 }
 
@@ -32,14 +31,7 @@ impl KeyStore {
                 path.display()
             )));
         }
-        let flags = if create {
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
-        } else {
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-        } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(&path, flags)?;
-        configure(&conn)?;
-        migrate(&mut conn, &KEYS_MIGRATIONS)?;
+        let conn = Box::new(crate::db::sqlite::open(&path, create, &KEYS_MIGRATIONS)?);
         Ok(Self { conn, kek })
     }
 }

@@ -8,6 +8,7 @@
 //! wish status, never the statements.
 
 use crate::StoreError;
+use crate::db::{Sql, args};
 use crate::keystore::KeyStore;
 use crate::registry::{NewEvent, Registry, each_event, new_id};
 use asylon_core::law::{
@@ -16,7 +17,6 @@ use asylon_core::law::{
 };
 use asylon_core::{Class, CoreParticulars, Event, SealedPart, kind};
 use asylon_vault::{DataKey, key_label, seal_aad};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
@@ -143,14 +143,13 @@ pub(crate) fn data_key(
 ) -> Result<Option<DataKey>, StoreError> {
     let (conn, kek) = (&store.conn, &store.kek);
     // The column name comes from the fixed set of class names, never from input.
-    let wrapped: Option<Vec<u8>> = conn
-        .query_row(
-            &format!("SELECT {} FROM data_keys WHERE person = ?1", class.as_str()),
-            [case],
-            |r| r.get(0),
-        )
-        .optional()?
-        .flatten();
+    let wrapped = match conn.one(
+        &format!("SELECT {} FROM data_keys WHERE person = ?1", class.as_str()),
+        args![case],
+    )? {
+        Some(r) => r.opt_blob(0)?,
+        None => None,
+    };
     wrapped
         .map(|w| kek.unwrap_key(&key_label(case, class.as_str()), &w))
         .transpose()
@@ -160,12 +159,9 @@ pub(crate) fn data_key(
 /// The person's data key for `class`, made and stored on first use.
 fn data_key_for_write(store: &KeyStore, case: &str, class: Class) -> Result<DataKey, StoreError> {
     let (conn, kek) = (&store.conn, &store.kek);
-    let exists: bool = conn
-        .query_row("SELECT 1 FROM data_keys WHERE person = ?1", [case], |_| {
-            Ok(true)
-        })
-        .optional()?
-        .unwrap_or(false);
+    let exists = conn
+        .one("SELECT 1 FROM data_keys WHERE person = ?1", args![case])?
+        .is_some();
     if !exists {
         return Err(StoreError::Erased {
             case: case.to_string(),
@@ -175,12 +171,13 @@ fn data_key_for_write(store: &KeyStore, case: &str, class: Class) -> Result<Data
         return Ok(k);
     }
     let dk = DataKey::generate();
-    conn.execute(
+    let wrapped = kek.wrap(&key_label(case, class.as_str()), &dk);
+    conn.exec(
         &format!(
             "UPDATE data_keys SET {} = ?2 WHERE person = ?1",
             class.as_str()
         ),
-        params![case, kek.wrap(&key_label(case, class.as_str()), &dk)],
+        args![case, &wrapped],
     )?;
     Ok(dk)
 }
@@ -188,7 +185,7 @@ fn data_key_for_write(store: &KeyStore, case: &str, class: Class) -> Result<Data
 /// Builds the world from the events: about one person (and the shared reference data and
 /// exchange lists), or about everyone.
 pub(crate) fn load_world(
-    conn: &Connection,
+    conn: &dyn Sql,
     store: &KeyStore,
     person: Option<&str>,
 ) -> Result<World, StoreError> {
@@ -279,10 +276,11 @@ impl Registry {
         self.write(&p.actor(), now, |tx, store| {
             if let Command::Correct { case, corrects, .. } = cmd {
                 // A correction names an event of the same person's record.
-                let about: Option<Option<String>> = tx
-                    .query_row("SELECT person FROM events WHERE seq = ?1", [*corrects as i64], |r| r.get(0))
-                    .optional()?;
-                if about.flatten().as_deref() != Some(case.as_str()) {
+                let about = match tx.one("SELECT person FROM events WHERE seq = ?1", args![*corrects as i64])? {
+                    Some(r) => r.opt_text(0)?,
+                    None => None,
+                };
+                if about.as_deref() != Some(case.as_str()) {
                     return Err(StoreError::Refused(asylon_core::law::Refusal::new(
                         asylon_core::law::Guard::Record,
                         format!("event {corrects} is not an event of {case}'s record: a correction names the event it corrects"),
@@ -294,9 +292,10 @@ impl Registry {
             asylon_core::policy::may(p, case, asylon_core::policy::Action::Record(cmd))
                 .map_err(StoreError::Denied)?;
             let facts = decide(&world, p, cmd, s, now).map_err(StoreError::Refused)?;
-            let org_key: Option<Vec<u8>> = tx
-                .query_row("SELECT public_key FROM orgs WHERE id = ?1", [&p.org], |r| r.get(0))
-                .optional()?;
+            let org_key = tx
+                .one("SELECT public_key FROM orgs WHERE id = ?1", args![&p.org])?
+                .map(|r| r.blob(0))
+                .transpose()?;
             let mut out = Vec::with_capacity(facts.len());
             for mut fact in facts {
                 let id = new_id();
@@ -341,7 +340,7 @@ impl Registry {
         s: &Settings,
         now: OffsetDateTime,
     ) -> Result<CaseStatus, StoreError> {
-        let world = load_world(&self.conn, &self.keys, Some(case))?;
+        let world = load_world(&*self.conn, &self.keys, Some(case))?;
         let c = world
             .cases
             .get(case)
@@ -366,7 +365,7 @@ impl Registry {
     ) -> Result<Vec<Deadline>, StoreError> {
         use asylon_core::policy::{Action, may};
         may(who, None, Action::ReadCore).map_err(StoreError::Denied)?;
-        let world = load_world(&self.conn, &self.keys, None)?;
+        let world = load_world(&*self.conn, &self.keys, None)?;
         let mut all: Vec<Deadline> = world
             .cases
             .values()
@@ -381,7 +380,7 @@ impl Registry {
 impl Registry {
     /// The law's view of one captive, for the policy to decide on.
     pub fn case_state(&self, case: &str) -> Result<Option<Case>, StoreError> {
-        Ok(load_world(&self.conn, &self.keys, Some(case))?
+        Ok(load_world(&*self.conn, &self.keys, Some(case))?
             .cases
             .remove(case))
     }

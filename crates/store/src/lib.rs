@@ -19,6 +19,7 @@
 mod access;
 pub mod accounts;
 mod backup;
+mod db;
 mod error;
 pub mod json;
 mod keystore;

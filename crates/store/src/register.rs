@@ -4,10 +4,10 @@
 //! ciphertext, does not need the write lock.
 
 use crate::StoreError;
-use crate::registry::{NewEvent, Registry, is_unique_violation, meta_need, meta_put, new_id};
+use crate::db::{Tx, args, is_unique_violation};
+use crate::registry::{NewEvent, Registry, meta_need, meta_put, new_id};
 use asylon_core::{Actor, Class, CoreParticulars, FieldError, Registration, SealedPart, kind};
 use asylon_vault::{BlindIndexKey, DataKey, Kek, key_label, seal_aad};
-use rusqlite::{TransactionBehavior, params};
 use std::collections::HashSet;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -105,14 +105,13 @@ impl Registry {
     /// Reserves `n` consecutive case numbers and returns the first. Case numbers are unique and
     /// increasing; a reservation that is never used (a crash) leaves a gap, never a reuse.
     pub fn reserve_cases(&mut self, n: u64) -> Result<u64, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let next = meta_need(&tx, "next_case")?;
+        let db = &*self.conn;
+        let tx = Tx::write(db)?;
+        let next = meta_need(db, "next_case")?;
         let first = <[u8; 8]>::try_from(next.as_slice())
             .map(u64::from_be_bytes)
             .map_err(|_| StoreError::Damaged("the case number counter is unreadable".into()))?;
-        meta_put(&tx, "next_case", &(first + n).to_be_bytes())?;
+        meta_put(db, "next_case", &(first + n).to_be_bytes())?;
         tx.commit()?;
         Ok(first)
     }
@@ -150,9 +149,9 @@ impl Registry {
                 // Nothing was registered: take the keys back.
                 let _ = self.forget_keys(&cases);
                 match e {
-                    StoreError::Db(e) if is_unique_violation(&e) => Err(self
-                        .duplicate_external_id(&external_ids)
-                        .unwrap_or(StoreError::Db(e))),
+                    e if is_unique_violation(&e) => {
+                        Err(self.duplicate_external_id(&external_ids).unwrap_or(e))
+                    }
                     e => Err(e),
                 }
             }
@@ -161,26 +160,19 @@ impl Registry {
 
     /// Writes a batch's wrapped keys and name tokens to the key store in one transaction.
     fn store_keys(&mut self, batch: &[SealedRegistration]) -> Result<(), StoreError> {
-        let tx = self
-            .keys
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
-            let mut put_keys = tx.prepare_cached(
+        let db = &*self.keys.conn;
+        let tx = Tx::write(db)?;
+        for s in batch {
+            let tokens = crate::search::join_tokens(&s.tokens);
+            db.exec(
                 "INSERT INTO data_keys (person, identity, family, name_tokens) VALUES (?1, ?2, ?3, ?4)",
+                args![&s.case, s.identity_key.as_ref(), s.family_key.as_ref(), &tokens],
             )?;
-            let mut put_token =
-                tx.prepare_cached("INSERT INTO name_index (token, person) VALUES (?1, ?2)")?;
-            for s in batch {
-                put_keys.execute(params![
-                    s.case,
-                    s.identity_key,
-                    s.family_key,
-                    crate::search::join_tokens(&s.tokens)
-                ])?;
-                for token in &s.tokens {
-                    put_token.execute(params![&token[..], s.case])?;
-                }
+            for token in &s.tokens {
+                db.exec(
+                    "INSERT INTO name_index (token, person) VALUES (?1, ?2)",
+                    args![&token[..], &s.case],
+                )?;
             }
         }
         tx.commit()?;
@@ -189,13 +181,11 @@ impl Registry {
 
     /// Removes keys stored for registrations that were then not written.
     fn forget_keys(&mut self, cases: &[String]) -> Result<(), StoreError> {
-        let tx = self
-            .keys
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let db = &*self.keys.conn;
+        let tx = Tx::write(db)?;
         for case in cases {
-            tx.execute("DELETE FROM name_index WHERE person = ?1", [case])?;
-            tx.execute("DELETE FROM data_keys WHERE person = ?1", [case])?;
+            db.exec("DELETE FROM name_index WHERE person = ?1", args![case])?;
+            db.exec("DELETE FROM data_keys WHERE person = ?1", args![case])?;
         }
         tx.commit()?;
         Ok(())

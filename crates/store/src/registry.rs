@@ -1,3 +1,4 @@
+use crate::db::{Backend, Row, Sql, Tx, args};
 use crate::keystore::KeyStore;
 use crate::{StoreError, rfc3339, sealed};
 use asylon_core::{
@@ -6,9 +7,6 @@ use asylon_core::{
 };
 use asylon_ledger::{Checkpoint, Frontier, Hash, leaf_hash};
 use asylon_vault::{EventMacKey, KdfParams, Kek, Signer, seal_aad};
-use rusqlite::{
-    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
-};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
@@ -105,61 +103,29 @@ pub(crate) struct NewEvent {
 }
 
 pub struct Registry {
-    pub(crate) conn: Connection,
+    pub(crate) conn: Box<dyn Sql>,
     pub(crate) keys: KeyStore,
     pub(crate) mac_key: EventMacKey,
     signer: Signer,
     pub(crate) origin: String,
 }
 
-pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
-    // WAL: readers never block the writer. FULL: a commit survives power loss, not only a crash.
-    // secure_delete: deleted data keys are overwritten, not left in free pages.
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "secure_delete", "ON")?;
-    // 64 MiB of page cache and a WAL folded back every 32 MiB rather than every 4: the blind
-    // index is keyed by random tokens, so its inserts touch pages all over its B-tree, and with
-    // the defaults most of those pages are written back and read again many times per import.
-    conn.pragma_update(None, "cache_size", -65536)?;
-    conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    Ok(())
+fn meta_get(conn: &dyn Sql, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    conn.one("SELECT value FROM meta WHERE key = ?1", args![key])?
+        .map(|r| r.blob(0))
+        .transpose()
 }
 
-pub(crate) fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), StoreError> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let known = migrations.len() as i64;
-    if version > known {
-        return Err(StoreError::Damaged(format!(
-            "schema version {version} was written by a newer Asylon (this one knows {known})"
-        )));
-    }
-    for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
-        tx.commit()?;
-    }
-    Ok(())
-}
-
-fn meta_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-    Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-        .optional()?)
-}
-
-pub(crate) fn meta_need(conn: &Connection, key: &str) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn meta_need(conn: &dyn Sql, key: &str) -> Result<Vec<u8>, StoreError> {
     meta_get(conn, key)?
         .ok_or_else(|| StoreError::Damaged(format!("registry setting {key} is missing")))
 }
 
-pub(crate) fn meta_put(conn: &Connection, key: &str, value: &[u8]) -> Result<(), StoreError> {
-    conn.execute(
+pub(crate) fn meta_put(conn: &dyn Sql, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    conn.exec(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![key, value],
+        args![key, value],
     )?;
     Ok(())
 }
@@ -182,11 +148,10 @@ pub(crate) fn decode_frontier(bytes: &[u8]) -> Option<Frontier> {
     Frontier::from_parts(size, peaks)
 }
 
-pub(crate) fn row_to_event(r: &rusqlite::Row<'_>) -> Result<Event, String> {
-    let seq: i64 = r.get(0).map_err(|e| e.to_string())?;
-    let text =
-        |i: usize| -> Result<String, String> { r.get(i).map_err(|e| format!("column {i}: {e}")) };
-    let sealed_bytes: Vec<u8> = r.get(8).map_err(|e| format!("sealed: {e}"))?;
+pub(crate) fn row_to_event(r: &Row) -> Result<Event, String> {
+    let seq: i64 = r.i64(0).map_err(|e| e.to_string())?;
+    let text = |i: usize| -> Result<String, String> { r.text(i).map_err(|e| e.to_string()) };
+    let sealed_bytes: Vec<u8> = r.blob(8).map_err(|e| format!("sealed: {e}"))?;
     Ok(Event {
         seq: u64::try_from(seq).map_err(|_| "negative sequence number".to_string())?,
         id: text(1)?,
@@ -195,7 +160,7 @@ pub(crate) fn row_to_event(r: &rusqlite::Row<'_>) -> Result<Event, String> {
             user: text(3)?,
             org: text(4)?,
         },
-        person: r.get(5).map_err(|e| format!("person: {e}"))?,
+        person: r.opt_text(5).map_err(|e| format!("person: {e}"))?,
         kind: text(6)?,
         public: text(7)?,
         sealed: sealed::decode(&sealed_bytes).map_err(str::to_string)?,
@@ -282,23 +247,23 @@ impl Registry {
         actor: &Actor,
         now: OffsetDateTime,
     ) -> Result<Self, StoreError> {
-        let mut conn = Connection::open(data_file(dir))?;
-        configure(&conn)?;
-        migrate(&mut conn, &MIGRATIONS)?;
+        let conn: Box<dyn Sql> =
+            Box::new(crate::db::sqlite::open(&data_file(dir), true, &MIGRATIONS)?);
         let signer = Signer::generate();
         let origin = hex::encode(asylon_vault::random::<16>());
         {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            meta_put(&tx, "origin", origin.as_bytes())?;
+            let tx = Tx::write(&*conn)?;
+            let c = &*conn;
+            meta_put(c, "origin", origin.as_bytes())?;
             match &kdf {
-                Some(p) => meta_put(&tx, "kek_passphrase_kdf", p.encode().as_bytes())?,
-                None => meta_put(&tx, "kek_key_file", b"1")?,
+                Some(p) => meta_put(c, "kek_passphrase_kdf", p.encode().as_bytes())?,
+                None => meta_put(c, "kek_key_file", b"1")?,
             }
-            meta_put(&tx, "kek_check", &kek.check_value())?;
-            meta_put(&tx, "signing_public", &signer.public_key())?;
-            meta_put(&tx, "signing_wrapped", &kek.wrap_signer(&signer))?;
-            meta_put(&tx, "frontier", &encode_frontier(&Frontier::new()))?;
-            meta_put(&tx, "next_case", &1u64.to_be_bytes())?;
+            meta_put(c, "kek_check", &kek.check_value())?;
+            meta_put(c, "signing_public", &signer.public_key())?;
+            meta_put(c, "signing_wrapped", &kek.wrap_signer(&signer))?;
+            meta_put(c, "frontier", &encode_frontier(&Frontier::new()))?;
+            meta_put(c, "next_case", &1u64.to_be_bytes())?;
             tx.commit()?;
         }
         let mut reg = Self {
@@ -332,13 +297,8 @@ impl Registry {
         if !db.exists() {
             return Err(StoreError::NoRegistry(dir.display().to_string()));
         }
-        let mut conn = Connection::open_with_flags(
-            &db,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        configure(&conn)?;
-        migrate(&mut conn, &MIGRATIONS)?;
-        let kdf = meta_get(&conn, "kek_passphrase_kdf")?;
+        let conn: Box<dyn Sql> = Box::new(crate::db::sqlite::open(&db, false, &MIGRATIONS)?);
+        let kdf = meta_get(&*conn, "kek_passphrase_kdf")?;
         let kek = match (key, kdf) {
             (KeySource::File(path), None) => Kek::read_key_file(path)?,
             (KeySource::Passphrase(p), Some(kdf)) => {
@@ -361,11 +321,11 @@ impl Registry {
                 ));
             }
         };
-        if !kek.matches(&meta_need(&conn, "kek_check")?) {
+        if !kek.matches(&meta_need(&*conn, "kek_check")?) {
             return Err(asylon_vault::VaultError::WrongKey.into());
         }
-        let signer = kek.unwrap_signer(&meta_need(&conn, "signing_wrapped")?)?;
-        let origin = String::from_utf8(meta_need(&conn, "origin")?)
+        let signer = kek.unwrap_signer(&meta_need(&*conn, "signing_wrapped")?)?;
+        let origin = String::from_utf8(meta_need(&*conn, "origin")?)
             .map_err(|_| StoreError::Damaged("origin is not text".into()))?;
         Ok(Self {
             conn,
@@ -418,21 +378,20 @@ impl Registry {
         build: F,
     ) -> Result<Vec<Event>, StoreError>
     where
-        F: FnOnce(&Transaction<'_>, &KeyStore) -> Result<Vec<NewEvent>, StoreError>,
+        F: FnOnce(&dyn Sql, &KeyStore) -> Result<Vec<NewEvent>, StoreError>,
     {
         let at = rfc3339(now);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut frontier = decode_frontier(&meta_need(&tx, "frontier")?).ok_or_else(|| {
+        let db = &*self.conn;
+        let tx = Tx::write(db)?;
+        let mut frontier = decode_frontier(&meta_need(db, "frontier")?).ok_or_else(|| {
             StoreError::Damaged("the stored Merkle frontier is unreadable".into())
         })?;
-        let new = build(&tx, &self.keys)?;
+        let new = build(db, &self.keys)?;
         let mut written = Vec::with_capacity(new.len());
         {
-            let mut insert = tx.prepare_cached(&format!(
+            let insert = format!(
                 "INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-            ))?;
+            );
             for n in new {
                 let registered = n.registered;
                 let ev = Event {
@@ -447,37 +406,41 @@ impl Registry {
                 };
                 let leaf = leaf_hash(&ev.leaf_bytes());
                 let mac = self.mac_key.mac(ev.seq, &leaf);
-                insert.execute(params![
-                    ev.seq as i64,
-                    ev.id,
-                    ev.at,
-                    ev.actor.user,
-                    ev.actor.org,
-                    ev.person,
-                    ev.kind,
-                    ev.public,
-                    sealed::encode(&ev.sealed),
-                    &mac[..],
-                ])?;
+                let sealed = sealed::encode(&ev.sealed);
+                db.exec(
+                    &insert,
+                    args![
+                        ev.seq as i64,
+                        &ev.id,
+                        &ev.at,
+                        &ev.actor.user,
+                        &ev.actor.org,
+                        ev.person.as_deref(),
+                        &ev.kind,
+                        &ev.public,
+                        &sealed[..],
+                        &mac[..],
+                    ],
+                )?;
                 frontier.push(leaf);
                 match (&registered, &ev.person) {
                     (Some(core), Some(case)) => {
-                        insert_person(&tx, &PersonRow::registered(case.clone(), ev.seq, core))?
+                        insert_person(db, &PersonRow::registered(case.clone(), ev.seq, core))?
                     }
-                    _ => project(&tx, &ev)?,
+                    _ => project(db, &ev)?,
                 }
                 written.push(ev);
             }
         }
-        meta_put(&tx, "frontier", &encode_frontier(&frontier))?;
+        meta_put(db, "frontier", &encode_frontier(&frontier))?;
         let sig = self.signer.sign(&Checkpoint::signed_body(
             &self.origin,
             frontier.size(),
             &frontier.root(),
             &at,
         ));
-        meta_put(&tx, "head_time", at.as_bytes())?;
-        meta_put(&tx, "head_signature", &sig)?;
+        meta_put(db, "head_time", at.as_bytes())?;
+        meta_put(db, "head_signature", &sig)?;
         tx.commit()?;
         Ok(written)
     }
@@ -489,13 +452,14 @@ impl Registry {
     ) -> Option<StoreError> {
         external_ids.iter().find_map(|ext| {
             let ext = ext.as_ref()?;
-            let case: String = self
+            let case = self
                 .conn
-                .query_row(
+                .one(
                     "SELECT case_no FROM persons WHERE external_id = ?1",
-                    [ext],
-                    |r| r.get(0),
+                    args![ext],
                 )
+                .ok()??
+                .text(0)
                 .ok()?;
             Some(StoreError::DuplicateExternalId {
                 external_id: ext.clone(),
@@ -507,47 +471,43 @@ impl Registry {
     /// Every external id already registered, so an interrupted import can be run again and skip
     /// what it had finished.
     pub fn external_ids(&self) -> Result<HashSet<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT external_id FROM persons WHERE external_id IS NOT NULL")?;
-        let ids = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        let mut ids = HashSet::new();
+        self.conn.each(
+            "SELECT external_id FROM persons WHERE external_id IS NOT NULL",
+            &[],
+            &mut |r| {
+                ids.insert(r.text(0)?);
+                Ok(())
+            },
+        )?;
         Ok(ids)
     }
 
     pub fn person(&self, case: &str) -> Result<PersonRow, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("{PERSON_SELECT} WHERE case_no = ?1"))?;
-        stmt.query_row([case], person_from_row)
-            .optional()?
+        self.conn
+            .one(&format!("{PERSON_SELECT} WHERE case_no = ?1"), args![case])?
+            .map(|r| person_from_row(&r))
             .ok_or_else(|| StoreError::UnknownPerson(case.to_string()))?
     }
 
     /// Up to `limit` persons after case number `after`, in case-number order.
     pub fn persons_page(&self, after: &str, limit: usize) -> Result<Vec<PersonRow>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "{PERSON_SELECT} WHERE case_no > ?1 ORDER BY case_no LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![after, limit as i64], person_from_row)?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(r??);
-        }
-        Ok(out)
+        self.conn
+            .all(
+                &format!("{PERSON_SELECT} WHERE case_no > ?1 ORDER BY case_no LIMIT ?2"),
+                args![after, limit as i64],
+            )?
+            .iter()
+            .map(person_from_row)
+            .collect()
     }
 
     pub fn persons(&self) -> Result<Vec<PersonRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("{PERSON_SELECT} ORDER BY case_no"))?;
-        let rows = stmt.query_map([], person_from_row)?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(r??);
-        }
-        Ok(out)
+        self.conn
+            .all(&format!("{PERSON_SELECT} ORDER BY case_no"), &[])?
+            .iter()
+            .map(person_from_row)
+            .collect()
     }
 
     /// Opens a person's sealed classes for `actor` and records the read as an event.
@@ -559,7 +519,7 @@ impl Registry {
     ) -> Result<PersonView, StoreError> {
         use asylon_core::policy::{Action, may};
         let row = self.person(case)?;
-        let world = crate::law::load_world(&self.conn, &self.keys, Some(case))?;
+        let world = crate::law::load_world(&*self.conn, &self.keys, Some(case))?;
         let state = world.cases.get(case);
         may(who, state, Action::ReadCore).map_err(StoreError::Denied)?;
         if row.status == PersonStatus::Erased {
@@ -663,38 +623,33 @@ impl Registry {
     /// Deletes a person's data keys and name tokens from the key store, overwriting them in place
     /// and emptying its WAL; returns the classes whose keys were destroyed.
     fn destroy_keys(&mut self, case: &str) -> Result<Vec<&'static str>, StoreError> {
-        let tx = self
-            .keys
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let row: Option<(Vec<bool>, Option<Vec<u8>>)> = tx
-            .query_row(
-                "SELECT identity IS NOT NULL, family IS NOT NULL, medical IS NOT NULL,
-                        statements IS NOT NULL, name_tokens FROM data_keys WHERE person = ?1",
-                [case],
-                |r| {
-                    Ok((
-                        (0..4)
-                            .map(|i| r.get::<_, bool>(i))
-                            .collect::<Result<_, _>>()?,
-                        r.get(4)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let (present, tokens) = row.unwrap_or_default();
+        let db = &*self.keys.conn;
+        let tx = Tx::write(db)?;
+        let row = db.one(
+            "SELECT identity, family, medical, statements, name_tokens FROM data_keys WHERE person = ?1",
+            args![case],
+        )?;
+        let (present, tokens) = match row {
+            Some(r) => (
+                (0..4)
+                    .map(|i| r.opt_blob(i).map(|b| b.is_some()))
+                    .collect::<Result<Vec<_>, _>>()?,
+                r.opt_blob(4)?,
+            ),
+            None => (Vec::new(), None),
+        };
         for token in crate::search::split_tokens(&tokens.unwrap_or_default()) {
-            tx.execute(
+            db.exec(
                 "DELETE FROM name_index WHERE token = ?1 AND person = ?2",
-                params![token, case],
+                args![token, case],
             )?;
         }
-        tx.execute("DELETE FROM data_keys WHERE person = ?1", [case])?;
+        db.exec("DELETE FROM data_keys WHERE person = ?1", args![case])?;
         tx.commit()?;
-        // The WAL still holds the pages as they were before: fold them back and empty it.
-        self.keys
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        if db.backend() == Backend::Sqlite {
+            // The WAL still holds the pages as they were before: fold them back and empty it.
+            crate::db::sqlite::truncate_wal(db)?;
+        }
         Ok(Class::ALL
             .iter()
             .zip(present)
@@ -704,13 +659,14 @@ impl Registry {
     }
 
     pub fn event(&self, seq: u64) -> Result<Event, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE seq = ?1"
-        ))?;
-        stmt.query_row([seq as i64], |r| Ok(row_to_event(r)))
-            .optional()?
-            .ok_or(StoreError::UnknownEvent(seq))?
-            .map_err(|reason| StoreError::Tampered { seq, reason })
+        let row = self
+            .conn
+            .one(
+                &format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq = ?1"),
+                args![seq as i64],
+            )?
+            .ok_or(StoreError::UnknownEvent(seq))?;
+        row_to_event(&row).map_err(|reason| StoreError::Tampered { seq, reason })
     }
 
     /// Events in log order, all or those about one person.
@@ -725,22 +681,18 @@ impl Registry {
                 vec![],
             ),
         };
-        let mut stmt = self.conn.prepare(&sql)?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+        let args: Vec<crate::db::Val<'_>> = args.into_iter().map(Into::into).collect();
         let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let seq: i64 = r.get(0)?;
-            out.push(row_to_event(r).map_err(|reason| StoreError::Tampered {
-                seq: seq as u64,
-                reason,
-            })?);
-        }
+        self.conn.each(&sql, &args, &mut |r| {
+            out.push(event_of(&r)?);
+            Ok(())
+        })?;
         Ok(out)
     }
 
     /// A fresh signed checkpoint of the current log.
     pub fn checkpoint(&self, now: OffsetDateTime) -> Result<Checkpoint, StoreError> {
-        let frontier = decode_frontier(&meta_need(&self.conn, "frontier")?).ok_or_else(|| {
+        let frontier = decode_frontier(&meta_need(&*self.conn, "frontier")?).ok_or_else(|| {
             StoreError::Damaged("the stored Merkle frontier is unreadable".into())
         })?;
         let time = rfc3339(now);
@@ -758,23 +710,23 @@ impl Registry {
 
     /// The stored signed tree head: (size, root, time, signature).
     pub(crate) fn signed_head(&self) -> Result<(Frontier, String, Vec<u8>), StoreError> {
-        let frontier = decode_frontier(&meta_need(&self.conn, "frontier")?).ok_or_else(|| {
+        let db = &*self.conn;
+        let frontier = decode_frontier(&meta_need(db, "frontier")?).ok_or_else(|| {
             StoreError::VerifyFailed("the stored Merkle frontier is unreadable".into())
         })?;
-        let time = String::from_utf8(meta_need(&self.conn, "head_time")?)
+        let time = String::from_utf8(meta_need(db, "head_time")?)
             .map_err(|_| StoreError::VerifyFailed("the signed head's time is not text".into()))?;
-        Ok((frontier, time, meta_need(&self.conn, "head_signature")?))
+        Ok((frontier, time, meta_need(db, "head_signature")?))
     }
 
     /// Rebuilds the projection from the events, in one transaction.
     pub fn rebuild(&mut self) -> Result<usize, StoreError> {
         let projection = self.replay()?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute("DELETE FROM persons", [])?;
+        let db = &*self.conn;
+        let tx = Tx::write(db)?;
+        db.exec("DELETE FROM persons", &[])?;
         for row in projection.persons.values() {
-            insert_person(&tx, row)?;
+            insert_person(db, row)?;
         }
         tx.commit()?;
         Ok(projection.persons.len())
@@ -782,7 +734,7 @@ impl Registry {
 
     pub(crate) fn replay(&self) -> Result<Projection, StoreError> {
         let mut p = Projection::default();
-        each_event(&self.conn, None, |ev| {
+        each_event(&*self.conn, None, |ev| {
             p.apply(&ev).map_err(|e| StoreError::Damaged(e.to_string()))
         })?;
         Ok(p)
@@ -792,7 +744,7 @@ impl Registry {
 /// Calls `f` with every event in log order, or with those about `person` and the shared law
 /// records about no one (places, exchange lists).
 pub(crate) fn each_event(
-    conn: &Connection,
+    conn: &dyn Sql,
     person: Option<&str>,
     mut f: impl FnMut(Event) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
@@ -810,66 +762,60 @@ pub(crate) fn each_event(
             vec![],
         ),
     };
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
-    while let Some(r) = rows.next()? {
-        let seq: i64 = r.get(0)?;
-        let ev = row_to_event(r).map_err(|reason| StoreError::Tampered {
-            seq: seq as u64,
-            reason,
-        })?;
-        f(ev)?;
-    }
-    Ok(())
+    let args: Vec<crate::db::Val<'_>> = args.into_iter().map(Into::into).collect();
+    conn.each(&sql, &args, &mut |r| f(event_of(&r)?))
 }
 
-pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-        || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+/// An event from its row; an unreadable one is named as tampered.
+pub(crate) fn event_of(r: &Row) -> Result<Event, StoreError> {
+    row_to_event(r).map_err(|reason| StoreError::Tampered {
+        seq: r.i64(0).unwrap_or_default().max(0) as u64,
+        reason,
+    })
 }
 
 const PERSON_SELECT: &str = "SELECT case_no, external_id, power, captured_on, captured_at, status, registered_seq, last_seq FROM persons";
 
-fn person_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<PersonRow, StoreError>> {
-    let status: String = r.get(5)?;
-    let case_no: String = r.get(0)?;
+fn person_from_row(r: &Row) -> Result<PersonRow, StoreError> {
+    let status = r.text(5)?;
+    let case_no = r.text(0)?;
     let Some(status) = PersonStatus::parse(&status) else {
-        return Ok(Err(StoreError::Damaged(format!(
+        return Err(StoreError::Damaged(format!(
             "{case_no} has unknown status {status:?}"
-        ))));
+        )));
     };
-    Ok(Ok(PersonRow {
+    Ok(PersonRow {
         case_no,
-        external_id: r.get(1)?,
-        power: r.get(2)?,
-        captured_on: r.get(3)?,
-        captured_at: r.get(4)?,
+        external_id: r.opt_text(1)?,
+        power: r.text(2)?,
+        captured_on: r.text(3)?,
+        captured_at: r.opt_text(4)?,
         status,
-        registered_seq: r.get::<_, i64>(6)? as u64,
-        last_seq: r.get::<_, i64>(7)? as u64,
-    }))
+        registered_seq: r.i64(6)?.max(0) as u64,
+        last_seq: r.i64(7)?.max(0) as u64,
+    })
 }
 
-fn insert_person(tx: &Transaction<'_>, row: &PersonRow) -> Result<(), StoreError> {
-    tx.prepare_cached(
+fn insert_person(db: &dyn Sql, row: &PersonRow) -> Result<(), StoreError> {
+    db.exec(
         "INSERT INTO persons (case_no, external_id, power, captured_on, captured_at, status, registered_seq, last_seq)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        row.case_no,
-        row.external_id,
-        row.power,
-        row.captured_on,
-        row.captured_at,
-        row.status.as_str(),
-        row.registered_seq as i64,
-        row.last_seq as i64
-    ])?;
+        args![
+            &row.case_no,
+            row.external_id.as_deref(),
+            &row.power,
+            &row.captured_on,
+            row.captured_at.as_deref(),
+            row.status.as_str(),
+            row.registered_seq as i64,
+            row.last_seq as i64
+        ],
+    )?;
     Ok(())
 }
 
 /// Applies one event to the stored projection, using the same rules as a replay.
-fn project(tx: &Transaction<'_>, ev: &Event) -> Result<(), StoreError> {
+fn project(tx: &dyn Sql, ev: &Event) -> Result<(), StoreError> {
     let Some(case) = ev.person.as_deref() else {
         return Ok(());
     };
@@ -884,16 +830,17 @@ fn project(tx: &Transaction<'_>, ev: &Event) -> Result<(), StoreError> {
     }
     // Every other kind acts on an existing row: load it, apply, store it back.
     let mut p = Projection::default();
-    let mut stmt = tx.prepare_cached(&format!("{PERSON_SELECT} WHERE case_no = ?1"))?;
-    if let Some(row) = stmt.query_row([case], person_from_row).optional()? {
-        let row = row?;
+    if let Some(row) = tx.one(&format!("{PERSON_SELECT} WHERE case_no = ?1"), args![case])? {
+        let row = person_from_row(&row)?;
         p.persons.insert(row.case_no.clone(), row);
     }
     p.apply(ev)
         .map_err(|e| StoreError::Damaged(e.to_string()))?;
     if let Some(row) = p.persons.get(case) {
-        tx.prepare_cached("UPDATE persons SET status = ?2, last_seq = ?3 WHERE case_no = ?1")?
-            .execute(params![case, row.status.as_str(), row.last_seq as i64])?;
+        tx.exec(
+            "UPDATE persons SET status = ?2, last_seq = ?3 WHERE case_no = ?1",
+            args![case, row.status.as_str(), row.last_seq as i64],
+        )?;
     }
     Ok(())
 }

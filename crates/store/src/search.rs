@@ -73,7 +73,7 @@ impl Registry {
             if hits.len() >= limit {
                 break;
             }
-            let world = crate::law::load_world(&self.conn, &self.keys, Some(&hit.case_no))?;
+            let world = crate::law::load_world(&*self.conn, &self.keys, Some(&hit.case_no))?;
             let case = world.cases.get(&hit.case_no);
             if case.is_some() && may(who, case, Action::Read(asylon_core::Class::Identity)).is_ok()
             {
@@ -92,18 +92,18 @@ impl Registry {
     fn find(&self, query: &str) -> Result<Vec<Hit>, StoreError> {
         let blind = self.blind_index_key();
         let mut best: HashMap<String, f64> = HashMap::new();
-        let mut stmt = self
-            .keys
-            .conn
-            .prepare_cached("SELECT person FROM name_index WHERE token = ?1")?;
         for c in read(query).into_iter().take(READINGS) {
             let score = 1.0 - 0.1 * f64::from(c.penalty);
             let token = blind.token(&text(&c.key));
-            let rows = stmt.query_map([&token[..]], |r| r.get::<_, String>(0))?;
-            for person in rows {
-                let e = best.entry(person?).or_insert(f64::NEG_INFINITY);
-                *e = e.max(score);
-            }
+            self.keys.conn.each(
+                "SELECT person FROM name_index WHERE token = ?1",
+                crate::db::args![&token[..]],
+                &mut |r| {
+                    let e = best.entry(r.text(0)?).or_insert(f64::NEG_INFINITY);
+                    *e = e.max(score);
+                    Ok(())
+                },
+            )?;
         }
         let mut hits: Vec<Hit> = best
             .into_iter()

@@ -34,16 +34,13 @@ impl Registry {
     /// Reads every event in order, checking positions and MACs; returns the leaf hashes and the
     /// replayed projection.
     fn checked_leaves(&self) -> Result<(Vec<Hash>, Projection), StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"))?;
-        let mut rows = stmt.query([])?;
         let mut leaves = Vec::new();
         let mut projection = Projection::default();
-        while let Some(r) = rows.next()? {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq");
+        self.conn.each(&sql, &[], &mut |r| {
             let expected = leaves.len() as u64 + 1;
             let seq = r
-                .get::<_, i64>(0)
+                .i64(0)
                 .ok()
                 .and_then(|s| u64::try_from(s).ok())
                 .ok_or_else(|| {
@@ -58,9 +55,9 @@ impl Registry {
                     ),
                 ));
             }
-            let ev = row_to_event(r).map_err(|e| tampered(seq, format!("unreadable: {e}")))?;
+            let ev = row_to_event(&r).map_err(|e| tampered(seq, format!("unreadable: {e}")))?;
             let mac: Vec<u8> = r
-                .get(9)
+                .blob(9)
                 .map_err(|e| tampered(seq, format!("MAC unreadable: {e}")))?;
             let leaf = leaf_hash(&ev.leaf_bytes());
             if !self.mac_key.verify(seq, &leaf, &mac) {
@@ -77,14 +74,15 @@ impl Registry {
                 .apply(&ev)
                 .map_err(|e| tampered(seq, format!("the event cannot be applied: {e}")))?;
             leaves.push(leaf);
-        }
+            Ok(())
+        })?;
         Ok((leaves, projection))
     }
 
     pub fn verify(&self, earlier: Option<&Checkpoint>) -> Result<VerifyReport, StoreError> {
         // One read transaction: a snapshot of the log, its head and the projection, while a
         // server goes on writing.
-        let _snapshot = self.conn.unchecked_transaction()?;
+        let _snapshot = crate::db::Tx::read(&*self.conn)?;
         let (leaves, replayed) = self.checked_leaves()?;
         let size = leaves.len() as u64;
         let tree_root = root(&leaves);
@@ -140,12 +138,13 @@ impl Registry {
             }
         }
 
-        let with_keys: std::collections::HashSet<String> = self
-            .keys
+        let mut with_keys = std::collections::HashSet::new();
+        self.keys
             .conn
-            .prepare("SELECT person FROM data_keys")?
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+            .each("SELECT person FROM data_keys", &[], &mut |r| {
+                with_keys.insert(r.text(0)?);
+                Ok(())
+            })?;
         let without_keys = stored
             .iter()
             .filter(|p| p.status == asylon_core::PersonStatus::Registered)
@@ -206,7 +205,7 @@ impl Registry {
     /// A consistency proof from the tree of `old_size` events to the current one, for a party
     /// that kept a checkpoint of that size; checked before it is returned.
     pub fn prove_consistency(&self, old_size: u64) -> Result<ConsistencyProof, StoreError> {
-        let _snapshot = self.conn.unchecked_transaction()?;
+        let _snapshot = crate::db::Tx::read(&*self.conn)?;
         let (leaves, _) = self.checked_leaves()?;
         let size = leaves.len() as u64;
         if old_size == 0 || old_size > size {
@@ -231,7 +230,7 @@ impl Registry {
 
     /// An inclusion proof of event `seq` in the current tree, checked before it is returned.
     pub fn prove(&self, seq: u64) -> Result<InclusionProof, StoreError> {
-        let _snapshot = self.conn.unchecked_transaction()?;
+        let _snapshot = crate::db::Tx::read(&*self.conn)?;
         let (leaves, _) = self.checked_leaves()?;
         let index = seq.checked_sub(1).ok_or(StoreError::UnknownEvent(seq))?;
         let leaf = *usize::try_from(index)

@@ -23,17 +23,17 @@ CREATE TABLE users (
 
 CREATE TABLE sessions (
     token_hash BLOB PRIMARY KEY,      -- SHA-256 of the cookie value; the value itself is never stored
-    user       TEXT NOT NULL REFERENCES users(name),
+    username   TEXT NOT NULL REFERENCES users(name),
     csrf       TEXT NOT NULL,
     created    INTEGER NOT NULL,      -- unix seconds
     last_seen  INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX sessions_user ON sessions(user);
+CREATE INDEX sessions_user ON sessions(username);
 
 CREATE TABLE api_tokens (
     id      TEXT PRIMARY KEY,
     hash    BLOB NOT NULL,            -- SHA-256 of the secret part
-    user    TEXT NOT NULL REFERENCES users(name),
+    username TEXT NOT NULL REFERENCES users(name),
     scope   TEXT NOT NULL,            -- read | write
     label   TEXT NOT NULL,
     created INTEGER NOT NULL,
