@@ -36,9 +36,24 @@ fn key_source(r: &RegistryArgs, dir: &Path) -> Result<KeySource> {
     }
 }
 
+/// Where the records are: SQLite in the data directory, or PostgreSQL with --database.
+pub fn database(r: &RegistryArgs) -> asylon_store::Database {
+    match &r.database {
+        Some(url) => asylon_store::Database::Postgres {
+            url: url.clone(),
+            schema: r.db_schema.clone(),
+        },
+        None => asylon_store::Database::Sqlite,
+    }
+}
+
 pub fn open(r: &RegistryArgs) -> Result<Registry> {
     let dir = data_dir(r)?;
-    Ok(Registry::open(&dir, &key_source(r, &dir)?)?)
+    Ok(Registry::open_in(
+        &dir,
+        &database(r),
+        &key_source(r, &dir)?,
+    )?)
 }
 
 /// Who is acting. Until accounts exist (the server), the user named by --user, or the
@@ -96,7 +111,7 @@ pub fn now() -> OffsetDateTime {
 pub fn init(r: &RegistryArgs) -> Result<()> {
     let dir = data_dir(r)?;
     let key = key_source(r, &dir)?;
-    let reg = Registry::init(&dir, &key, &actor(r), now())?;
+    let reg = Registry::init_in(&dir, &database(r), &key, &actor(r), now())?;
     println!("created registry {} in {}", reg.origin(), dir.display());
     match key {
         KeySource::File(p) => println!(

@@ -38,6 +38,18 @@ pub struct RegistryArgs {
     /// Name of an environment variable holding the passphrase, instead of a key file.
     #[arg(long, global = true, conflicts_with = "key_file")]
     pub passphrase_env: Option<String>,
+    /// Keep the records in PostgreSQL (postgres://user@host/db) instead of SQLite files in the
+    /// data directory; the key file and settings stay in the data directory.
+    #[arg(long, global = true, env = "ASYLON_DATABASE_URL")]
+    pub database: Option<String>,
+    /// The PostgreSQL schema of this registry (its key store is in <schema>_keys).
+    #[arg(
+        long,
+        global = true,
+        env = "ASYLON_DB_SCHEMA",
+        default_value = "asylon"
+    )]
+    pub db_schema: String,
     /// Who is acting (until accounts exist: the operating-system user).
     #[arg(long, global = true, env = "ASYLON_USER")]
     pub user: Option<String>,

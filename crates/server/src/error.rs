@@ -93,6 +93,7 @@ impl From<StoreError> for ApiError {
             E::UnknownPerson(_) | E::UnknownEvent(_) | E::UnknownUser(_) => StatusCode::NOT_FOUND,
             E::Erased { .. } => StatusCode::GONE,
             E::Db(_)
+            | E::Postgres { .. }
             | E::Vault(_)
             | E::Io(_)
             | E::NoRegistry(_)
@@ -101,7 +102,7 @@ impl From<StoreError> for ApiError {
             | E::VerifyFailed(_)
             | E::Settings(_) => {
                 return Self::internal(match &e {
-                    E::Db(_) => "database",
+                    E::Db(_) | E::Postgres { .. } => "database",
                     E::Vault(_) => "sealing",
                     E::Tampered { .. } | E::VerifyFailed(_) => "the log does not verify",
                     _ => "registry",

@@ -13,7 +13,7 @@ use asylon_core::law::{Command, Principal, Role};
 use asylon_core::{Actor, RegistrationInput};
 use asylon_server::accounts::{NewMember, add_org, add_user};
 use asylon_server::{AppState, Config};
-use asylon_store::{KeySource, Registry, default_key_file, load_settings};
+use asylon_store::{Database, KeySource, Registry, default_key_file, load_settings};
 use asylon_vault::{OrgSecret, PasswordCost};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -40,6 +40,108 @@ const ROLES: [&str; 8] = [
 ];
 const NOTES: &str = "He spoke of his brother in the 7th brigade";
 
+/// The backend a test body runs on: every test below runs on both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server the tests use (CI: the machine's, on 127.0.0.1:5432, database test).
+fn pg_url() -> String {
+    std::env::var("ASYLON_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+impl Db {
+    /// A fresh schema per registry, named after this process; earlier runs' schemas are
+    /// dropped the first time.
+    fn database(self) -> Database {
+        match self {
+            Db::Sqlite => Database::Sqlite,
+            Db::Postgres => {
+                static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                static CLEAN: OnceLock<()> = OnceLock::new();
+                CLEAN.get_or_init(|| {
+                    let mut c = ::postgres::Client::connect(&pg_url(), ::postgres::NoTls).unwrap();
+                    for row in c
+                        .query(
+                            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'asylon_http_%'",
+                            &[],
+                        )
+                        .unwrap()
+                    {
+                        let name: String = row.get(0);
+                        c.batch_execute(&format!("DROP SCHEMA {name} CASCADE")).unwrap();
+                    }
+                });
+                let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Database::Postgres {
+                    url: pg_url(),
+                    schema: format!("asylon_http_{}_{n}", std::process::id()),
+                }
+            }
+        }
+    }
+
+    /// Whether the test can run: PostgreSQL must be reachable, and under CI it must be.
+    fn available(self) -> bool {
+        if self == Db::Sqlite {
+            return true;
+        }
+        match ::postgres::Client::connect(&pg_url(), ::postgres::NoTls) {
+            Ok(_) => true,
+            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!(
+                    "PostgreSQL at {} is needed under CI and cannot be reached: {e}",
+                    pg_url()
+                )
+            }
+            Err(e) => {
+                eprintln!(
+                    "skipped: PostgreSQL at {} cannot be reached ({e})",
+                    pg_url()
+                );
+                false
+            }
+        }
+    }
+}
+
+/// Runs each test body on SQLite and on PostgreSQL.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(super::Db::Sqlite) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() {
+                if super::Db::Postgres.available() {
+                    super::$name(super::Db::Postgres)
+                }
+            } )*
+        }
+    };
+}
+
+on_both_backends!(
+    every_role_of_every_organisation_gets_what_the_matrix_says,
+    sign_in_refuses_wrong_passwords_and_codes_without_telling_which,
+    sign_in_is_throttled_per_account_and_per_address_in_the_database,
+    sessions_end_when_idle_and_on_sign_out,
+    behind_tls_cookies_are_secure_and_hsts_is_sent,
+    cookie_writes_need_the_csrf_token,
+    api_tokens_are_scoped_and_revocable,
+    administrators_manage_their_own_users_and_a_disabled_user_is_out_at_once,
+    interview_notes_open_only_inside_the_organisation_that_took_them,
+    a_password_change_rewraps_the_organisation_key_and_ends_other_sessions,
+    every_read_of_a_sealed_class_is_in_the_access_history,
+    bad_input_gets_a_clear_error_and_changes_nothing,
+    a_kept_checkpoint_is_proved_extended_and_a_withdrawn_consent_bites_at_once,
+    responses_carry_strict_security_headers,
+    the_openapi_document_is_valid_and_every_route_answers,
+);
+
 fn role(name: &str) -> Role {
     serde_json::from_value(Value::String(name.into())).unwrap()
 }
@@ -56,6 +158,7 @@ fn command(v: Value) -> Command {
 struct Server {
     base: String,
     dir: PathBuf,
+    database: Database,
     _tmp: tempfile::TempDir,
     /// user → TOTP secret
     totp: HashMap<String, String>,
@@ -132,7 +235,7 @@ fn captives(reg: &mut Registry) -> (HashMap<String, String>, HashMap<String, Str
     (cases, names)
 }
 
-fn start(config: Config) -> Server {
+fn start(db: Db, config: Config) -> Server {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("registry");
     let actor = Actor {
@@ -140,7 +243,8 @@ fn start(config: Config) -> Server {
         org: "deployment".into(),
     };
     let key = KeySource::File(default_key_file(&dir));
-    let mut reg = Registry::init(&dir, &key, &actor, now()).unwrap();
+    let database = db.database();
+    let mut reg = Registry::init_in(&dir, &database, &key, &actor, now()).unwrap();
     let mut totp = HashMap::new();
     for (org, prefix) in ORGS {
         let admin = NewMember {
@@ -195,6 +299,7 @@ fn start(config: Config) -> Server {
     Server {
         base,
         dir,
+        database,
         _tmp: tmp,
         totp,
         steps: Mutex::new(HashMap::new()),
@@ -205,9 +310,14 @@ fn start(config: Config) -> Server {
 
 /// The server most tests share (default limits); tests that lock accounts or expire sessions
 /// start their own.
-fn shared() -> &'static Server {
-    static S: OnceLock<Server> = OnceLock::new();
-    S.get_or_init(|| start(Config::default()))
+fn shared(db: Db) -> &'static Server {
+    static LITE: OnceLock<Server> = OnceLock::new();
+    static PG: OnceLock<Server> = OnceLock::new();
+    match db {
+        Db::Sqlite => &LITE,
+        Db::Postgres => &PG,
+    }
+    .get_or_init(|| start(db, Config::default()))
 }
 
 struct Resp {
@@ -307,6 +417,57 @@ impl Client {
 }
 
 impl Server {
+    /// Runs a `SELECT count(*)` straight on the registry's database.
+    fn count(&self, sql: &str) -> i64 {
+        match &self.database {
+            Database::Sqlite => rusqlite::Connection::open(self.dir.join("registry.db"))
+                .unwrap()
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap(),
+            Database::Postgres { url, schema } => {
+                let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+                c.batch_execute(&format!("SET search_path TO {schema}"))
+                    .unwrap();
+                c.query_one(sql, &[]).unwrap().get(0)
+            }
+        }
+    }
+
+    /// Everything the database holds, as a thief would copy it: the SQLite files with their
+    /// WALs, or every row of the PostgreSQL schemas as text (bytes in hex).
+    fn raw(&self) -> Vec<u8> {
+        let mut raw = Vec::new();
+        match &self.database {
+            Database::Sqlite => {
+                for f in ["registry.db", "registry.db-wal", "keys.db", "keys.db-wal"] {
+                    raw.extend(std::fs::read(self.dir.join(f)).unwrap_or_default());
+                }
+            }
+            Database::Postgres { url, schema } => {
+                let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+                for s in [schema.clone(), format!("{schema}_keys")] {
+                    let tables = c
+                        .query(
+                            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
+                            &[&s],
+                        )
+                        .unwrap();
+                    for t in tables {
+                        let t: String = t.get(0);
+                        for row in c
+                            .query(&format!("SELECT x::text FROM {s}.{t} x"), &[])
+                            .unwrap()
+                        {
+                            raw.extend(row.get::<_, String>(0).into_bytes());
+                        }
+                    }
+                }
+            }
+        }
+        assert!(raw.len() > 1000, "nothing read");
+        raw
+    }
+
     /// A fresh TOTP code for `user` (each time step is accepted once).
     fn code(&self, user: &str) -> String {
         let secret = &self.totp[user];
@@ -515,9 +676,8 @@ fn probe(s: &Server, c: &Client, org: &str, endpoint: &str, state: &str) -> bool
     }
 }
 
-#[test]
-fn every_role_of_every_organisation_gets_what_the_matrix_says() {
-    let s = shared();
+fn every_role_of_every_organisation_gets_what_the_matrix_says(db: Db) {
+    let s = shared(db);
     let mut rules = rules();
     let mut checked = 0;
     let mut wrong = Vec::new();
@@ -577,9 +737,8 @@ fn every_role_of_every_organisation_gets_what_the_matrix_says() {
 // ---------------------------------------------------------------------------------------------
 // Sign-in, sessions, tokens
 
-#[test]
-fn sign_in_refuses_wrong_passwords_and_codes_without_telling_which() {
-    let s = start(Config::default());
+fn sign_in_refuses_wrong_passwords_and_codes_without_telling_which(db: Db) {
+    let s = start(db, Config::default());
     let (r, _) = s.sign_in_with("dp-registrar", "not the password at all");
     assert_eq!(r.status, 401);
     let msg = r.body["error"].clone();
@@ -633,13 +792,15 @@ fn sign_in_refuses_wrong_passwords_and_codes_without_telling_which() {
     );
 }
 
-#[test]
-fn sign_in_is_throttled_per_account_and_per_address_in_the_database() {
-    let s = start(Config {
-        account_free_failures: 3,
-        address_free_failures: 6,
-        ..Config::default()
-    });
+fn sign_in_is_throttled_per_account_and_per_address_in_the_database(db: Db) {
+    let s = start(
+        db,
+        Config {
+            account_free_failures: 3,
+            address_free_failures: 6,
+            ..Config::default()
+        },
+    );
     let c = Client::anonymous(&s);
     for _ in 0..3 {
         let r = c.post(
@@ -671,23 +832,18 @@ fn sign_in_is_throttled_per_account_and_per_address_in_the_database() {
     let (r, _) = s.sign_in_with("kr-legal", PASSWORD);
     assert_eq!(r.status, 429, "{}", r.body);
     // The back-off is kept in the database.
-    let conn = rusqlite::Connection::open(s.dir.join("registry.db")).unwrap();
-    let n: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM login_throttle WHERE locked_until > 0",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let n = s.count("SELECT count(*) FROM login_throttle WHERE locked_until > 0");
     assert!(n >= 2, "{n}");
 }
 
-#[test]
-fn sessions_end_when_idle_and_on_sign_out() {
-    let s = start(Config {
-        idle_secs: 1,
-        ..Config::default()
-    });
+fn sessions_end_when_idle_and_on_sign_out(db: Db) {
+    let s = start(
+        db,
+        Config {
+            idle_secs: 1,
+            ..Config::default()
+        },
+    );
     let c = s.sign_in("dp-registrar");
     assert_eq!(c.get("/api/session").status, 200);
     std::thread::sleep(std::time::Duration::from_millis(2100));
@@ -696,10 +852,13 @@ fn sessions_end_when_idle_and_on_sign_out() {
     assert!(r.body["error"].as_str().unwrap().contains("ended"));
 
     // However busy, a session ends `absolute_secs` after sign-in.
-    let s = start(Config {
-        absolute_secs: 2,
-        ..Config::default()
-    });
+    let s = start(
+        db,
+        Config {
+            absolute_secs: 2,
+            ..Config::default()
+        },
+    );
     let c = s.sign_in("dp-registrar");
     for _ in 0..5 {
         assert_eq!(c.get("/api/session").status, 200);
@@ -708,18 +867,20 @@ fn sessions_end_when_idle_and_on_sign_out() {
     std::thread::sleep(std::time::Duration::from_millis(1200));
     assert_eq!(c.get("/api/session").status, 401);
 
-    let s = shared();
+    let s = shared(db);
     let c = s.sign_in("cta-auditor");
     assert_eq!(c.delete("/api/session").status, 204);
     assert_eq!(c.get("/api/session").status, 401);
 }
 
-#[test]
-fn behind_tls_cookies_are_secure_and_hsts_is_sent() {
-    let s = start(Config {
-        secure: true,
-        ..Config::default()
-    });
+fn behind_tls_cookies_are_secure_and_hsts_is_sent(db: Db) {
+    let s = start(
+        db,
+        Config {
+            secure: true,
+            ..Config::default()
+        },
+    );
     let (r, c) = s.sign_in_with("dp-registrar", PASSWORD);
     assert_eq!(r.status, 200);
     let cookie = r.header("set-cookie").unwrap();
@@ -735,9 +896,8 @@ fn behind_tls_cookies_are_secure_and_hsts_is_sent() {
     );
 }
 
-#[test]
-fn cookie_writes_need_the_csrf_token() {
-    let s = &start(Config::default());
+fn cookie_writes_need_the_csrf_token(db: Db) {
+    let s = &start(db, Config::default());
     let mut c = s.sign_in("dp-legal");
     let body = json!({"names": ["Kang Su Il"], "power": "KP", "captured_on": "2025-03-01",
         "not_stated": ["date_of_birth", "rank", "service_number"]});
@@ -754,9 +914,8 @@ fn cookie_writes_need_the_csrf_token() {
     assert_eq!(r.status, 201, "{}", r.body);
 }
 
-#[test]
-fn api_tokens_are_scoped_and_revocable() {
-    let s = shared();
+fn api_tokens_are_scoped_and_revocable(db: Db) {
+    let s = shared(db);
     let c = s.sign_in("dp-registrar");
     let mk = |scope: &str| {
         let r = c.post(
@@ -823,9 +982,8 @@ fn api_tokens_are_scoped_and_revocable() {
     assert_eq!(r.body["fields"][0]["field"], "scope");
 }
 
-#[test]
-fn administrators_manage_their_own_users_and_a_disabled_user_is_out_at_once() {
-    let s = start(Config::default());
+fn administrators_manage_their_own_users_and_a_disabled_user_is_out_at_once(db: Db) {
+    let s = start(db, Config::default());
     let admin = s.sign_in("kr-admin");
     let r = admin.post(
         "/api/orgs/receiving:KR/users",
@@ -879,9 +1037,8 @@ fn administrators_manage_their_own_users_and_a_disabled_user_is_out_at_once() {
 // ---------------------------------------------------------------------------------------------
 // Organisation sealing
 
-#[test]
-fn interview_notes_open_only_inside_the_organisation_that_took_them() {
-    let s = start(Config::default());
+fn interview_notes_open_only_inside_the_organisation_that_took_them(db: Db) {
+    let s = start(db, Config::default());
     let case = s.cases["none"].clone();
     let path = format!("/api/persons/{case}/interviews");
     let notes_of = |c: &Client| {
@@ -914,12 +1071,16 @@ fn interview_notes_open_only_inside_the_organisation_that_took_them() {
     // Holding the database and the key file: the raw files do not hold the notes, the registry
     // opened with the key file cannot read them, and another organisation's key (its
     // administrator's password) does not open them.
-    let mut raw = Vec::new();
-    for f in ["registry.db", "registry.db-wal", "keys.db", "keys.db-wal"] {
-        raw.extend(std::fs::read(s.dir.join(f)).unwrap_or_default());
+    let raw = s.raw();
+    for needle in [NOTES.to_string(), hex::encode(NOTES)] {
+        assert!(!raw.windows(needle.len()).any(|w| w == needle.as_bytes()));
     }
-    assert!(!raw.windows(NOTES.len()).any(|w| w == NOTES.as_bytes()));
-    let mut reg = Registry::open(&s.dir, &KeySource::File(default_key_file(&s.dir))).unwrap();
+    let mut reg = Registry::open_in(
+        &s.dir,
+        &s.database,
+        &KeySource::File(default_key_file(&s.dir)),
+    )
+    .unwrap();
     let dp_admin = reg.user("dp-admin").unwrap().unwrap();
     let member =
         asylon_vault::MemberKey::derive(PASSWORD.as_bytes(), &dp_admin.member_salt, LIGHT).unwrap();
@@ -944,9 +1105,8 @@ fn interview_notes_open_only_inside_the_organisation_that_took_them() {
     );
 }
 
-#[test]
-fn a_password_change_rewraps_the_organisation_key_and_ends_other_sessions() {
-    let s = start(Config::default());
+fn a_password_change_rewraps_the_organisation_key_and_ends_other_sessions(db: Db) {
+    let s = start(db, Config::default());
     let first = s.sign_in("cta-interviewer");
     let second = s.sign_in("cta-interviewer");
     let r = first.post(
@@ -976,9 +1136,8 @@ fn a_password_change_rewraps_the_organisation_key_and_ends_other_sessions() {
 // ---------------------------------------------------------------------------------------------
 // Records, access history, bad input
 
-#[test]
-fn every_read_of_a_sealed_class_is_in_the_access_history() {
-    let s = shared();
+fn every_read_of_a_sealed_class_is_in_the_access_history(db: Db) {
+    let s = shared(db);
     let case = &s.cases["referred"];
     let c = s.sign_in_cached("dp-legal");
     let before = c
@@ -1004,10 +1163,9 @@ fn every_read_of_a_sealed_class_is_in_the_access_history() {
     assert_eq!(last["org"], "detaining");
 }
 
-#[test]
-fn bad_input_gets_a_clear_error_and_changes_nothing() {
+fn bad_input_gets_a_clear_error_and_changes_nothing(db: Db) {
     // A server of its own: the event count must not move while it runs.
-    let s = &start(Config::default());
+    let s = &start(db, Config::default());
     let c = s.sign_in_cached("dp-registrar");
     let before = s.size();
     let malformed = c.send("POST", "/api/persons", Some(b"{\"names\": [\"Ri"));
@@ -1074,9 +1232,8 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     assert_eq!(s.size(), before);
 }
 
-#[test]
-fn a_kept_checkpoint_is_proved_extended_and_a_withdrawn_consent_bites_at_once() {
-    let s = &start(Config::default());
+fn a_kept_checkpoint_is_proved_extended_and_a_withdrawn_consent_bites_at_once(db: Db) {
+    let s = &start(db, Config::default());
     let kr = s.sign_in("kr-liaison");
     let case = &s.cases["consented"];
     let old = kr.get("/api/ledger/checkpoint").body;
@@ -1134,9 +1291,8 @@ fn a_kept_checkpoint_is_proved_extended_and_a_withdrawn_consent_bites_at_once() 
     assert_eq!(kr.get("/api/ledger/consistency?from=99999999").status, 422);
 }
 
-#[test]
-fn responses_carry_strict_security_headers() {
-    let s = shared();
+fn responses_carry_strict_security_headers(db: Db) {
+    let s = shared(db);
     let r = Client::anonymous(s).get("/api/health");
     assert_eq!(r.status, 200);
     let csp = r.header("content-security-policy").unwrap();
@@ -1154,9 +1310,8 @@ fn responses_carry_strict_security_headers() {
 // ---------------------------------------------------------------------------------------------
 // OpenAPI
 
-#[test]
-fn the_openapi_document_is_valid_and_every_route_answers() {
-    let s = shared();
+fn the_openapi_document_is_valid_and_every_route_answers(db: Db) {
+    let s = shared(db);
     let r = Client::anonymous(s).get("/api/openapi.json");
     assert_eq!(r.status, 200);
     let doc = &r.body;

@@ -132,6 +132,7 @@ pub(crate) fn is_unique_violation(e: &StoreError) -> bool {
             f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                 || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
         }
+        StoreError::Postgres { code, .. } => code.as_deref() == Some("23505"),
         _ => false,
     }
 }
@@ -140,6 +141,7 @@ pub(crate) fn is_unique_violation(e: &StoreError) -> bool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
+    Postgres,
 }
 
 /// A connection to the registry's database (or to its key store).
@@ -341,5 +343,256 @@ pub(crate) mod sqlite {
             // In WAL mode a read transaction sees the snapshot of its first read.
             self.batch("BEGIN DEFERRED")
         }
+    }
+}
+
+/// PostgreSQL: one registry per schema (its key store in a second schema), several processes
+/// writing to it at once.
+pub(crate) mod pg {
+    use super::*;
+    use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    impl From<postgres::Error> for StoreError {
+        fn from(e: postgres::Error) -> Self {
+            let code = e.code().map(|c| c.code().to_string());
+            let message = e
+                .as_db_error()
+                .map_or_else(|| e.to_string(), |d| d.message().to_string());
+            StoreError::Postgres { message, code }
+        }
+    }
+
+    impl ToSql for Val<'_> {
+        fn to_sql(
+            &self,
+            ty: &Type,
+            out: &mut bytes::BytesMut,
+        ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+            match *self {
+                Val::Null => Ok(IsNull::Yes),
+                Val::I64(v) if *ty == Type::INT4 => i32::try_from(v)?.to_sql(ty, out),
+                Val::I64(v) if *ty == Type::INT2 => i16::try_from(v)?.to_sql(ty, out),
+                Val::I64(v) => v.to_sql(ty, out),
+                Val::Text(t) => t.to_sql(ty, out),
+                Val::Blob(b) => b.to_sql(ty, out),
+            }
+        }
+
+        fn accepts(_: &Type) -> bool {
+            true
+        }
+
+        to_sql_checked!();
+    }
+
+    struct Conn {
+        client: postgres::Client,
+        statements: HashMap<String, postgres::Statement>,
+    }
+
+    /// A connection; RefCell lets `&self` methods reach the client (the registry is used by one
+    /// thread at a time, behind a lock or owned by one command).
+    pub(crate) struct Pg {
+        conn: RefCell<Conn>,
+        /// The advisory lock that serialises writers of this schema, across processes.
+        lock: i64,
+    }
+
+    /// `?1` → `$1`: the statements are written once, in SQLite's placeholder style.
+    fn placeholders(sql: &str) -> String {
+        sql.replace('?', "$")
+    }
+
+    fn cell(row: &postgres::Row, i: usize) -> Result<Cell, StoreError> {
+        let ty = row
+            .columns()
+            .get(i)
+            .map(|c| c.type_().clone())
+            .ok_or_else(|| StoreError::Damaged(format!("no column {i}")))?;
+        let get_err = |e: postgres::Error| StoreError::from(e);
+        Ok(match ty {
+            Type::INT8 => row
+                .try_get::<_, Option<i64>>(i)
+                .map_err(get_err)?
+                .map_or(Cell::Null, Cell::I64),
+            Type::INT4 => row
+                .try_get::<_, Option<i32>>(i)
+                .map_err(get_err)?
+                .map_or(Cell::Null, |v| Cell::I64(v.into())),
+            Type::INT2 => row
+                .try_get::<_, Option<i16>>(i)
+                .map_err(get_err)?
+                .map_or(Cell::Null, |v| Cell::I64(v.into())),
+            Type::BOOL => row
+                .try_get::<_, Option<bool>>(i)
+                .map_err(get_err)?
+                .map_or(Cell::Null, |v| Cell::I64(v.into())),
+            Type::BYTEA => row
+                .try_get::<_, Option<Vec<u8>>>(i)
+                .map_err(get_err)?
+                .map_or(Cell::Null, Cell::Blob),
+            _ => row
+                .try_get::<_, Option<String>>(i)
+                .map_err(get_err)?
+                .map_or(Cell::Null, Cell::Text),
+        })
+    }
+
+    impl Pg {
+        fn with<T>(
+            &self,
+            f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+        ) -> Result<T, StoreError> {
+            let mut c = self.conn.try_borrow_mut().map_err(|_| {
+                StoreError::Damaged("a query was started inside another on one connection".into())
+            })?;
+            f(&mut c)
+        }
+    }
+
+    impl Conn {
+        fn statement(&mut self, sql: &str) -> Result<postgres::Statement, StoreError> {
+            if let Some(s) = self.statements.get(sql) {
+                return Ok(s.clone());
+            }
+            let s = self.client.prepare(&placeholders(sql))?;
+            self.statements.insert(sql.to_string(), s.clone());
+            Ok(s)
+        }
+    }
+
+    impl Sql for Pg {
+        fn backend(&self) -> Backend {
+            Backend::Postgres
+        }
+
+        fn exec(&self, sql: &str, args: &[Val<'_>]) -> Result<usize, StoreError> {
+            self.with(|c| {
+                let st = c.statement(sql)?;
+                let params: Vec<&(dyn ToSql + Sync)> =
+                    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+                // RETURNING statements are run through `each`; here only the count matters.
+                Ok(c.client.execute(&st, &params)? as usize)
+            })
+        }
+
+        fn each(
+            &self,
+            sql: &str,
+            args: &[Val<'_>],
+            f: &mut dyn FnMut(Row) -> Result<(), StoreError>,
+        ) -> Result<(), StoreError> {
+            use postgres::fallible_iterator::FallibleIterator;
+            self.with(|c| {
+                let st = c.statement(sql)?;
+                let mut rows = c.client.query_raw(&st, args.iter().copied())?;
+                while let Some(row) = rows.next()? {
+                    let cells = (0..row.len())
+                        .map(|i| cell(&row, i))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    f(Row(cells))?;
+                }
+                Ok(())
+            })
+        }
+
+        fn batch(&self, sql: &str) -> Result<(), StoreError> {
+            self.with(|c| Ok(c.client.batch_execute(sql)?))
+        }
+
+        fn begin_write(&self) -> Result<(), StoreError> {
+            // One writer at a time per registry, whichever process it is in: the log is
+            // appended in one strict order with no gaps and no forks.
+            self.batch(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({})",
+                self.lock
+            ))
+        }
+
+        fn begin_read(&self) -> Result<(), StoreError> {
+            self.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        }
+    }
+
+    /// A schema name: lower-case letters, digits and `_`, starting with a letter.
+    pub(crate) fn check_schema(schema: &str) -> Result<(), StoreError> {
+        let ok = (1..=48).contains(&schema.len())
+            && schema.starts_with(|c: char| c.is_ascii_lowercase())
+            && schema
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if ok {
+            Ok(())
+        } else {
+            Err(StoreError::Io(format!(
+                "{schema:?} is not a usable schema name (lower-case letters, digits, _)"
+            )))
+        }
+    }
+
+    /// Connects to `url`, with `schema` (created if `create`) first on the search path, and
+    /// brings the schema up to date with `migrations`.
+    pub(crate) fn open(
+        url: &str,
+        schema: &str,
+        create: bool,
+        migrations: &[&str],
+    ) -> Result<Pg, StoreError> {
+        check_schema(schema)?;
+        let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+        let exists = client
+            .query_opt(
+                "SELECT 1 FROM information_schema.schemata WHERE schema_name = $1",
+                &[&schema],
+            )?
+            .is_some();
+        if !exists && !create {
+            return Err(StoreError::NoRegistry(format!("{url} (schema {schema})")));
+        }
+        // The lock id: a hash of the schema name, so registries in one database do not wait
+        // for each other.
+        let lock = schema.bytes().fold(0x4153_594cu64, |h, b| {
+            h.wrapping_mul(31).wrapping_add(b.into())
+        }) as i64;
+        let pg = Pg {
+            conn: RefCell::new(Conn {
+                client,
+                statements: HashMap::new(),
+            }),
+            lock,
+        };
+        pg.batch(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"
+        ))?;
+        migrate(&pg, migrations)?;
+        Ok(pg)
+    }
+
+    fn migrate(pg: &Pg, migrations: &[&str]) -> Result<(), StoreError> {
+        let tx = Tx::write(pg)?;
+        pg.batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
+        let version = match pg.one("SELECT version FROM schema_version", &[])? {
+            Some(r) => r.i64(0)?,
+            None => {
+                pg.exec("INSERT INTO schema_version (version) VALUES (0)", &[])?;
+                0
+            }
+        };
+        let known = migrations.len() as i64;
+        if version > known {
+            return Err(StoreError::Damaged(format!(
+                "schema version {version} was written by a newer Asylon (this one knows {known})"
+            )));
+        }
+        for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
+            pg.batch(sql)?;
+            pg.exec(
+                "UPDATE schema_version SET version = ?1",
+                args![i as i64 + 1],
+            )?;
+        }
+        tx.commit()
     }
 }

@@ -5,6 +5,12 @@ use asylon_vault::VaultError;
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),
+    #[error("database error: {message}")]
+    Postgres {
+        message: String,
+        /// SQLSTATE, e.g. 23505 for a unique violation.
+        code: Option<String>,
+    },
     #[error(transparent)]
     Vault(#[from] VaultError),
     #[error("{0}")]

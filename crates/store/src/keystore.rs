@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 const KEYS_FILE: &str = "keys.db";
 const KEYS_MIGRATIONS: [&str; 1] = [include_str!("migrations/sqlite/keys_0001.sql")];
+const PG_KEYS_MIGRATIONS: [&str; 1] = [include_str!("migrations/postgres/keys_0001.sql")];
 
 pub fn keys_file(dir: &Path) -> PathBuf {
     dir.join(KEYS_FILE)
@@ -22,16 +23,32 @@ pub(crate) struct KeyStore {
 }
 
 impl KeyStore {
-    /// Opens the key store of `dir`, creating it when `create` is set.
-    pub(crate) fn open(dir: &Path, kek: Kek, create: bool) -> Result<Self, StoreError> {
-        let path = keys_file(dir);
-        if !create && !path.exists() {
-            return Err(StoreError::Io(format!(
-                "the key store {} is missing: restore it from its backup",
-                path.display()
-            )));
-        }
-        let conn = Box::new(crate::db::sqlite::open(&path, create, &KEYS_MIGRATIONS)?);
+    /// Opens the key store of a registry (`DIR/keys.db`, or the schema `<schema>_keys` beside
+    /// a PostgreSQL registry's), creating it when `create` is set.
+    pub(crate) fn open(
+        dir: &Path,
+        db: &crate::Database,
+        kek: Kek,
+        create: bool,
+    ) -> Result<Self, StoreError> {
+        let conn: Box<dyn Sql> = match db {
+            crate::Database::Sqlite => {
+                let path = keys_file(dir);
+                if !create && !path.exists() {
+                    return Err(StoreError::Io(format!(
+                        "the key store {} is missing: restore it from its backup",
+                        path.display()
+                    )));
+                }
+                Box::new(crate::db::sqlite::open(&path, create, &KEYS_MIGRATIONS)?)
+            }
+            crate::Database::Postgres { url, schema } => Box::new(crate::db::pg::open(
+                url,
+                &format!("{schema}_keys"),
+                create,
+                &PG_KEYS_MIGRATIONS,
+            )?),
+        };
         Ok(Self { conn, kek })
     }
 }

@@ -32,12 +32,14 @@ mod verify;
 
 pub use access::{AccessEntry, InterviewView};
 pub use backup::BackupReport;
+pub use db::Backend;
 pub use error::StoreError;
 pub use keystore::keys_file;
 pub use law::{CaseStatus, default_settings_text, load_settings};
 pub use register::{SealedRegistration, Sealer, case_number};
 pub use registry::{
-    ConsistencyProof, InclusionProof, KeySource, PersonView, Registry, data_file, default_key_file,
+    ConsistencyProof, Database, InclusionProof, KeySource, PersonView, Registry, data_file,
+    default_key_file,
 };
 pub use search::Hit;
 pub use verify::VerifyReport;

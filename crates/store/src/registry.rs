@@ -18,6 +18,32 @@ const MIGRATIONS: [&str; 2] = [
     include_str!("migrations/sqlite/0001_init.sql"),
     include_str!("migrations/sqlite/0002_accounts.sql"),
 ];
+const PG_MIGRATIONS: [&str; 2] = [
+    include_str!("migrations/postgres/0001_init.sql"),
+    include_str!("migrations/postgres/0002_accounts.sql"),
+];
+
+/// Where a registry's records are: SQLite files in its data directory (the default), or a
+/// schema of a PostgreSQL database. The key file (or passphrase parameters) and the settings
+/// stay in the data directory either way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Database {
+    Sqlite,
+    Postgres { url: String, schema: String },
+}
+
+fn connect(dir: &Path, db: &Database, create: bool) -> Result<Box<dyn Sql>, StoreError> {
+    Ok(match db {
+        Database::Sqlite => Box::new(crate::db::sqlite::open(
+            &data_file(dir),
+            create,
+            &MIGRATIONS,
+        )?),
+        Database::Postgres { url, schema } => {
+            Box::new(crate::db::pg::open(url, schema, create, &PG_MIGRATIONS)?)
+        }
+    })
+}
 
 pub fn data_file(dir: &Path) -> PathBuf {
     dir.join(DB_FILE)
@@ -190,11 +216,30 @@ impl Registry {
         actor: &Actor,
         now: OffsetDateTime,
     ) -> Result<Self, StoreError> {
+        Self::init_in(dir, &Database::Sqlite, key, actor, now)
+    }
+
+    /// [`Registry::init`] with the records in `database`.
+    pub fn init_in(
+        dir: &Path,
+        database: &Database,
+        key: &KeySource,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::io("cannot create the data directory", e))?;
         let db = data_file(dir);
         if db.exists() || crate::keystore::keys_file(dir).exists() {
             return Err(StoreError::AlreadyExists(dir.display().to_string()));
+        }
+        if let Database::Postgres { url, schema } = database
+            && let Ok(conn) = connect(dir, database, false)
+            && meta_get(&*conn, "origin")?.is_some()
+        {
+            return Err(StoreError::AlreadyExists(format!(
+                "{url} (schema {schema})"
+            )));
         }
         let (kek, kdf) = match key {
             KeySource::File(path) => {
@@ -223,7 +268,7 @@ impl Registry {
         };
         let settings_existed = dir.join("settings.toml").exists();
         let created = crate::law::write_default_settings(dir)
-            .and_then(|()| Self::create(dir, kek, kdf, actor, now));
+            .and_then(|()| Self::create(dir, database, kek, kdf, actor, now));
         if created.is_err() {
             for file in [db.clone(), crate::keystore::keys_file(dir)] {
                 for suffix in ["", "-wal", "-shm"] {
@@ -242,13 +287,13 @@ impl Registry {
 
     fn create(
         dir: &Path,
+        database: &Database,
         kek: Kek,
         kdf: Option<KdfParams>,
         actor: &Actor,
         now: OffsetDateTime,
     ) -> Result<Self, StoreError> {
-        let conn: Box<dyn Sql> =
-            Box::new(crate::db::sqlite::open(&data_file(dir), true, &MIGRATIONS)?);
+        let conn = connect(dir, database, true)?;
         let signer = Signer::generate();
         let origin = hex::encode(asylon_vault::random::<16>());
         {
@@ -269,7 +314,7 @@ impl Registry {
         let mut reg = Self {
             conn,
             mac_key: kek.event_mac_key(),
-            keys: KeyStore::open(dir, kek, true)?,
+            keys: KeyStore::open(dir, database, kek, true)?,
             signer,
             origin: origin.clone(),
         };
@@ -293,11 +338,15 @@ impl Registry {
 
     /// Opens an existing registry; a wrong key file or passphrase is refused before anything else.
     pub fn open(dir: &Path, key: &KeySource) -> Result<Self, StoreError> {
-        let db = data_file(dir);
-        if !db.exists() {
+        Self::open_in(dir, &Database::Sqlite, key)
+    }
+
+    /// [`Registry::open`] with the records in `database`.
+    pub fn open_in(dir: &Path, database: &Database, key: &KeySource) -> Result<Self, StoreError> {
+        if *database == Database::Sqlite && !data_file(dir).exists() {
             return Err(StoreError::NoRegistry(dir.display().to_string()));
         }
-        let conn: Box<dyn Sql> = Box::new(crate::db::sqlite::open(&db, false, &MIGRATIONS)?);
+        let conn = connect(dir, database, false)?;
         let kdf = meta_get(&*conn, "kek_passphrase_kdf")?;
         let kek = match (key, kdf) {
             (KeySource::File(path), None) => Kek::read_key_file(path)?,
@@ -330,7 +379,7 @@ impl Registry {
         Ok(Self {
             conn,
             mac_key: kek.event_mac_key(),
-            keys: KeyStore::open(dir, kek, false)?,
+            keys: KeyStore::open(dir, database, kek, false)?,
             signer,
             origin,
         })
