@@ -322,7 +322,7 @@ pub fn restore(r: &RegistryArgs, file: &Path, keys: &Path) -> Result<()> {
         }
         _ => key_source(r, &dir)?,
     };
-    let registry = Registry::restore(file, keys, &dir, &key)?;
+    let registry = Registry::restore_in(file, keys, &dir, &database(r), &key)?;
     let report = registry.verify(None)?;
     println!(
         "restored {} into {}: {} events, root {}, {} persons — verified",
@@ -332,6 +332,56 @@ pub fn restore(r: &RegistryArgs, file: &Path, keys: &Path) -> Result<()> {
         report.root,
         report.persons
     );
+    Ok(())
+}
+
+/// `--from`/`--to` of migrate-store: a data directory (SQLite) or a postgres:// URL.
+fn location(r: &RegistryArgs, spec: &str) -> (Option<PathBuf>, asylon_store::Database) {
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        let db = asylon_store::Database::Postgres {
+            url: spec.to_string(),
+            schema: r.db_schema.clone(),
+        };
+        (None, db)
+    } else {
+        (Some(PathBuf::from(spec)), asylon_store::Database::Sqlite)
+    }
+}
+
+/// Moves a registry between backends, its log intact; the key file and settings are those of
+/// --data-dir (or of --from when it is a directory).
+pub fn migrate_store(r: &RegistryArgs, from: &str, to: &str) -> Result<()> {
+    let (from_dir, from_db) = location(r, from);
+    let (to_dir, to_db) = location(r, to);
+    let home = r
+        .data_dir
+        .clone()
+        .or_else(|| from_dir.clone())
+        .ok_or_else(|| anyhow!("give --data-dir: the directory of the key file and settings"))?;
+    let key = key_source(r, &home)?;
+    let source = Registry::open_in(from_dir.as_deref().unwrap_or(&home), &from_db, &key)?;
+    let before = source.verify(None)?;
+    let target_dir = to_dir.unwrap_or_else(|| home.clone());
+    if target_dir != home && !target_dir.join("settings.toml").exists() {
+        std::fs::create_dir_all(&target_dir)?;
+        let settings = home.join("settings.toml");
+        if settings.exists() {
+            std::fs::copy(&settings, target_dir.join("settings.toml"))?;
+        }
+    }
+    let moved = source.move_to(&target_dir, &to_db, &key)?;
+    let after = moved.verify(None)?;
+    println!(
+        "moved {} events and {} persons from {from} to {to}; root {} on both — verified",
+        after.size, after.persons, after.root
+    );
+    if before.root != after.root {
+        bail!(
+            "the roots differ: {} before, {} after",
+            before.root,
+            after.root
+        );
+    }
     Ok(())
 }
 

@@ -101,6 +101,14 @@ enum Command {
         #[arg(long)]
         keys: PathBuf,
     },
+    /// Move a registry between backends (a data directory for SQLite, or a postgres:// URL with
+    /// --db-schema), its log intact: the copy is verified and must have the same root.
+    MigrateStore {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+    },
     /// Record a lifecycle event, interview, acceptance, consent, movement or exchange-list step:
     /// a JSON command (a file, or - for standard input), decided by the guards G1–G8.
     Record { file: PathBuf },
@@ -310,6 +318,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Rebuild => commands::rebuild(r),
         Command::Backup { out, keys_out } => commands::backup(r, &out, keys_out.as_deref()),
         Command::Restore { file, keys } => commands::restore(r, &file, &keys),
+        Command::MigrateStore { from, to } => commands::migrate_store(r, &from, &to),
         Command::Record { file } => law::record(r, &file),
         Command::Deadlines { overdue, json } => law::deadlines(r, overdue, json),
         Command::Person(PersonCommand::Status { case, json }) => law::status(r, &case, json),

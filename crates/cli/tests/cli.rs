@@ -19,6 +19,8 @@ struct Reg {
     dir: tempfile::TempDir,
     /// A key file given with every command (a registry restored from another one's backup).
     key: Option<PathBuf>,
+    /// The PostgreSQL schema holding the records, given with every command; None: SQLite.
+    pg: Option<String>,
 }
 
 impl Reg {
@@ -33,6 +35,7 @@ impl Reg {
         Self {
             dir: tempfile::tempdir().unwrap(),
             key: None,
+            pg: None,
         }
     }
 
@@ -58,8 +61,14 @@ impl Reg {
         if let Some(k) = &self.key {
             c.arg("--key-file").arg(k);
         }
+        if let Some(schema) = &self.pg {
+            c.args(["--database", &pg_url(), "--db-schema", schema]);
+        }
         c.args(args);
-        c.env_remove("ASYLON_KEY_FILE").env("ASYLON_USER", "tester");
+        c.env_remove("ASYLON_KEY_FILE")
+            .env_remove("ASYLON_DATABASE_URL")
+            .env_remove("ASYLON_DB_SCHEMA")
+            .env("ASYLON_USER", "tester");
         c
     }
 
@@ -154,7 +163,10 @@ fn csv(rows: &[&str]) -> String {
 
 /// A registry with `n` registered captives T-0001.. (events 2..=n+1).
 fn with_captives(n: usize) -> Reg {
-    let r = Reg::new();
+    with_captives_in(Reg::new(), n)
+}
+
+fn with_captives_in(r: Reg, n: usize) -> Reg {
     let rows: Vec<String> = (1..=n)
         .map(|i| {
             format!("T-{i:04},김철{i}|Kim Chol,2001-04-12,private,SN{i:05},KP,2025-01-09,Kursk")
@@ -1671,4 +1683,223 @@ fn the_policy_decides_who_sees_and_records_what() {
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("not allowed"));
     assert_eq!(r.persons_json()[0]["status"], "registered");
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL: the same commands on a schema of the machine's server
+
+/// The root hash named in `ledger verify`'s report.
+fn root_in(verify: &str) -> String {
+    let after = verify.split("root ").nth(1).unwrap();
+    after.split(',').next().unwrap().to_string()
+}
+
+fn pg_url() -> String {
+    std::env::var("ASYLON_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A fresh schema name for this process (earlier runs' schemas are dropped on first use);
+/// None when no server can be reached outside CI (under CI=true that fails the test).
+fn pg_schema() -> Option<String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    static CLEAN: std::sync::Once = std::sync::Once::new();
+    let mut c = match postgres::Client::connect(&pg_url(), postgres::NoTls) {
+        Ok(c) => c,
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("PostgreSQL at {} is needed under CI: {e}", pg_url())
+        }
+        Err(e) => {
+            eprintln!(
+                "skipped: PostgreSQL at {} cannot be reached ({e})",
+                pg_url()
+            );
+            return None;
+        }
+    };
+    CLEAN.call_once(|| {
+        let rows = c
+            .query(
+                "SELECT schema_name::text FROM information_schema.schemata WHERE schema_name LIKE 'asylon_cli_%'",
+                &[],
+            )
+            .unwrap();
+        for row in rows {
+            let name: String = row.get(0);
+            c.batch_execute(&format!("DROP SCHEMA {name} CASCADE")).unwrap();
+        }
+    });
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    Some(format!("asylon_cli_{}_{n}", std::process::id()))
+}
+
+impl Reg {
+    /// An empty data directory whose records go to a fresh PostgreSQL schema.
+    fn pg_empty() -> Option<Self> {
+        Some(Self {
+            pg: Some(pg_schema()?),
+            ..Self::empty()
+        })
+    }
+
+    fn root(&self) -> String {
+        root_in(&self.ok(&["ledger", "verify"]))
+    }
+}
+
+#[test]
+fn on_postgres_a_backup_taken_during_an_import_restores_and_extends_the_earlier_checkpoint() {
+    let Some(r) = Reg::pg_empty() else { return };
+    r.ok(&["init"]);
+    let r = with_captives_in(r, 3);
+    let cp = r.file("cp.json", &r.ok(&["ledger", "checkpoint"]));
+    let file = r.dir.path().join("big.csv");
+    let f = file.to_str().unwrap();
+    r.ok(&[
+        "synth", "persons", "--count", "6000", "--seed", "3", "--out", f,
+    ]);
+    let mut import = r
+        .cmd(&["import", "persons", f])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let (backup, keys) = (r.dir.path().join("pg.backup"), r.dir.path().join("pg.keys"));
+    let (b, k) = (backup.to_str().unwrap(), keys.to_str().unwrap());
+    let out = r.ok(&["backup", "--out", b, "--keys-out", k]);
+    assert!(out.contains("backup written"), "{out}");
+    assert!(import.wait().unwrap().success());
+    let raw = String::from_utf8_lossy(&std::fs::read(&backup).unwrap()).into_owned();
+    assert!(
+        raw.contains("AS-000001") && !raw.contains("김철"),
+        "names readable in the backup"
+    );
+    // Restored into another schema with the key: it verifies and extends the checkpoint.
+    let target = Reg {
+        key: Some(r.data().join("registry.key")),
+        ..Reg::pg_empty().unwrap()
+    };
+    let out = target.ok(&["restore", b, "--keys", k]);
+    assert!(out.contains("verified"), "{out}");
+    let v = target.ok(&["ledger", "verify", "--checkpoint", cp.to_str().unwrap()]);
+    assert!(v.contains("extends the checkpoint of size 4"), "{v}");
+    assert!(
+        target
+            .ok(&["person", "show", "AS-000002"])
+            .contains("SN00002")
+    );
+    // Restoring onto a schema that holds a registry is refused.
+    let e = target.fails(&["restore", b, "--keys", k], None);
+    assert!(e.contains("already exists"), "{e}");
+}
+
+#[test]
+fn migrate_store_moves_a_registry_to_postgres_and_back_with_the_same_root() {
+    let Some(schema) = pg_schema() else { return };
+    let r = with_captives(6);
+    r.ok(&["person", "erase", "AS-000003", "--reason", "asked for it"]);
+    let root = r.root();
+    let (data, url) = (r.data(), pg_url());
+    let data = data.to_str().unwrap();
+    let out = r.ok(&[
+        "--db-schema",
+        &schema,
+        "migrate-store",
+        "--from",
+        data,
+        "--to",
+        &url,
+    ]);
+    assert!(out.contains(&root), "{out}");
+    let cmd = |args: &[&str]| {
+        let mut all = vec!["--database", &url, "--db-schema", &schema];
+        all.extend_from_slice(args);
+        r.ok(&all)
+    };
+    assert!(cmd(&["ledger", "verify"]).contains(&root));
+    assert!(cmd(&["person", "show", "AS-000002"]).contains("SN00002"));
+    assert!(
+        !cmd(&["person", "show", "AS-000003"]).contains("SN00003"),
+        "erased stays erased"
+    );
+    // Onto a registry that exists: refused, and the existing one untouched.
+    let e = r.fails(
+        &[
+            "--db-schema",
+            &schema,
+            "migrate-store",
+            "--from",
+            data,
+            "--to",
+            &url,
+        ],
+        None,
+    );
+    assert!(e.contains("already exists"), "{e}");
+    // And back to SQLite, in a new directory (the two reads above are events of its log now).
+    let pg_root = root_in(&cmd(&["ledger", "verify"]));
+    assert_ne!(pg_root, root);
+    let back = r.dir.path().join("back");
+    let out = r.ok(&[
+        "--db-schema",
+        &schema,
+        "migrate-store",
+        "--from",
+        &url,
+        "--to",
+        back.to_str().unwrap(),
+    ]);
+    assert!(out.contains(&pg_root), "{out}");
+}
+
+#[test]
+fn processes_importing_into_one_postgres_registry_append_one_gapless_log() {
+    let Some(r) = Reg::pg_empty() else { return };
+    r.ok(&["init"]);
+    let files: Vec<PathBuf> = (1..=3)
+        .map(|seed| {
+            let f = r.dir.path().join(format!("p{seed}.csv"));
+            let seed = seed.to_string();
+            r.ok(&[
+                "synth",
+                "persons",
+                "--count",
+                "1500",
+                "--seed",
+                &seed,
+                "--out",
+                f.to_str().unwrap(),
+            ]);
+            f
+        })
+        .collect();
+    let children: Vec<_> = files
+        .iter()
+        .map(|f| {
+            r.cmd(&["import", "persons", f.to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let v = r.ok(&["ledger", "verify"]);
+    assert!(
+        v.contains("ok: 4501 events") && v.contains("4500 persons"),
+        "{v}"
+    );
+    let list = r.ok(&["person", "list", "--json"]);
+    let persons: Vec<serde_json::Value> = serde_json::from_str(&list).unwrap();
+    let mut cases: Vec<&str> = persons
+        .iter()
+        .map(|p| p["case_no"].as_str().unwrap())
+        .collect();
+    cases.dedup();
+    assert_eq!(cases.len(), 4500, "case numbers are unique");
 }

@@ -125,6 +125,8 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    events_cannot_be_changed_or_removed_in_the_database_itself,
+    writers_on_several_connections_append_one_gapless_log,
     every_role_of_every_organisation_gets_what_the_matrix_says,
     sign_in_refuses_wrong_passwords_and_codes_without_telling_which,
     sign_in_is_throttled_per_account_and_per_address_in_the_database,
@@ -418,6 +420,35 @@ impl Client {
 
 impl Server {
     /// Runs a `SELECT count(*)` straight on the registry's database.
+    /// Runs a statement straight on the registry's database, as its owner would.
+    fn exec(&self, sql: &str) -> Result<u64, String> {
+        match &self.database {
+            Database::Sqlite => rusqlite::Connection::open(self.dir.join("registry.db"))
+                .unwrap()
+                .execute(sql, [])
+                .map(|n| n as u64)
+                .map_err(|e| e.to_string()),
+            Database::Postgres { url, schema } => {
+                let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+                c.batch_execute(&format!("SET search_path TO {schema}"))
+                    .unwrap();
+                c.execute(sql, &[]).map_err(|e| {
+                    e.as_db_error()
+                        .map_or_else(|| e.to_string(), |d| d.message().to_string())
+                })
+            }
+        }
+    }
+
+    fn open_registry(&self) -> Registry {
+        Registry::open_in(
+            &self.dir,
+            &self.database,
+            &KeySource::File(default_key_file(&self.dir)),
+        )
+        .unwrap()
+    }
+
     fn count(&self, sql: &str) -> i64 {
         match &self.database {
             Database::Sqlite => rusqlite::Connection::open(self.dir.join("registry.db"))
@@ -1075,12 +1106,7 @@ fn interview_notes_open_only_inside_the_organisation_that_took_them(db: Db) {
     for needle in [NOTES.to_string(), hex::encode(NOTES)] {
         assert!(!raw.windows(needle.len()).any(|w| w == needle.as_bytes()));
     }
-    let mut reg = Registry::open_in(
-        &s.dir,
-        &s.database,
-        &KeySource::File(default_key_file(&s.dir)),
-    )
-    .unwrap();
+    let mut reg = s.open_registry();
     let dp_admin = reg.user("dp-admin").unwrap().unwrap();
     let member =
         asylon_vault::MemberKey::derive(PASSWORD.as_bytes(), &dp_admin.member_salt, LIGHT).unwrap();
@@ -1289,6 +1315,74 @@ fn a_kept_checkpoint_is_proved_extended_and_a_withdrawn_consent_bites_at_once(db
     );
     assert_eq!(kr.get("/api/ledger/consistency?from=0").status, 422);
     assert_eq!(kr.get("/api/ledger/consistency?from=99999999").status, 422);
+}
+
+fn events_cannot_be_changed_or_removed_in_the_database_itself(db: Db) {
+    let s = &start(db, Config::default());
+    let before = s.count("SELECT count(*) FROM events");
+    for sql in [
+        "UPDATE events SET kind = 'person.erased' WHERE seq = 2",
+        "DELETE FROM events WHERE seq = 2",
+        "DELETE FROM events",
+    ] {
+        let e = s.exec(sql).expect_err(sql);
+        assert!(e.contains("append-only"), "{sql}: {e}");
+    }
+    if db == Db::Postgres {
+        assert!(
+            s.exec("TRUNCATE events")
+                .unwrap_err()
+                .contains("append-only")
+        );
+    }
+    assert_eq!(s.count("SELECT count(*) FROM events"), before);
+}
+
+fn writers_on_several_connections_append_one_gapless_log(db: Db) {
+    // Four writers, each with its own connection to the registry (as separate server processes
+    // would have), register captives and record law commands at the same time.
+    let s = &start(db, Config::default());
+    let before = s.count("SELECT count(*) FROM events");
+    let settings = asylon_core::law::Settings::default();
+    std::thread::scope(|scope| {
+        for w in 0..4 {
+            let mut reg = s.open_registry();
+            let settings = settings.clone();
+            scope.spawn(move || {
+                let registrar = who(&format!("writer-{w}"), "detaining", "registrar");
+                for i in 0..15 {
+                    let input: RegistrationInput = serde_json::from_value(json!({
+                        "names": ["Ri Chol"], "power": "KP", "captured_on": "2025-03-01",
+                        "not_stated": ["date_of_birth", "rank", "service_number"],
+                        "external_id": format!("W{w}-{i}")
+                    }))
+                    .unwrap();
+                    let r = input.validate(now().date()).unwrap();
+                    let case = reg.register(&registrar.actor(), now(), &[r]).unwrap()[0].clone();
+                    reg.act(
+                        &registrar,
+                        now(),
+                        &settings,
+                        &command(json!({"command": "record_capture", "case": case})),
+                    )
+                    .unwrap();
+                }
+            });
+        }
+    });
+    let reg = s.open_registry();
+    let report = reg.verify(None).unwrap();
+    assert_eq!(
+        report.size as i64,
+        before + 4 * 15 * 2,
+        "no event lost or doubled"
+    );
+    assert_eq!(
+        s.count("SELECT count(DISTINCT case_no) FROM persons WHERE external_id LIKE 'W%'"),
+        60
+    );
+    // Sequence numbers are 1..n without a gap (verify checks each against its position too).
+    assert_eq!(s.count("SELECT max(seq) - count(*) FROM events"), 0);
 }
 
 fn responses_carry_strict_security_headers(db: Db) {

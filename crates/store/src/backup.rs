@@ -1,15 +1,81 @@
-//! Backup and restore of a SQLite registry.
+//! Backup and restore, and moving a registry between backends.
 //!
-//! A backup is a consistent copy of the registry database taken with `VACUUM INTO` inside one
-//! read transaction, so writes may continue while it runs (WAL mode) and the copy holds a whole
-//! prefix of the log. It holds ciphertext and no key: the data keys are in the key store, backed
+//! A backup is a consistent copy of the registry database in one SQLite file: on SQLite taken
+//! with `VACUUM INTO` inside one read transaction, on PostgreSQL copied table by table inside one
+//! repeatable-read snapshot. Either way writes may continue while it runs and the copy holds a
+//! whole prefix of the log. It holds ciphertext and no key: the data keys are in the key store, backed
 //! up on its own (`--keys-out`), and the KEK is in the key file or a passphrase. A restore joins a
 //! registry backup with a key store — normally the current one, so a person erased after the
 //! backup was taken stays unreadable in the restored copy.
 
+use crate::db::{Backend, Cell, Sql, Tx, Val};
 use crate::registry::{Registry, data_file};
-use crate::{KeySource, StoreError};
+use crate::{Database, KeySource, StoreError};
 use std::path::Path;
+
+/// The registry's tables a copy carries, parents before children. Sessions and the sign-in
+/// back-off are not carried: a restored or moved registry starts with everyone signed out.
+const REGISTRY_TABLES: [&str; 6] = ["meta", "events", "persons", "orgs", "users", "api_tokens"];
+const KEY_TABLES: [&str; 2] = ["data_keys", "name_index"];
+
+fn val(c: &Cell) -> Val<'_> {
+    match c {
+        Cell::Null => Val::Null,
+        Cell::I64(v) => Val::I64(*v),
+        Cell::Text(t) => Val::Text(t),
+        Cell::Blob(b) => Val::Blob(b),
+    }
+}
+
+/// Copies `tables` from one snapshot of `from` into `to` in one transaction; both have the
+/// same schema (the migrations of each backend declare the columns in the same order).
+fn copy_tables(from: &dyn Sql, to: &dyn Sql, tables: &[&str]) -> Result<u64, StoreError> {
+    let _snapshot = Tx::read(from)?;
+    let tx = Tx::write(to)?;
+    let mut rows = 0;
+    for t in tables {
+        let mut insert: Option<String> = None;
+        from.each(&format!("SELECT * FROM {t}"), &[], &mut |row| {
+            let sql = insert.get_or_insert_with(|| {
+                let marks: Vec<String> = (1..=row.0.len()).map(|i| format!("?{i}")).collect();
+                format!("INSERT INTO {t} VALUES ({})", marks.join(", "))
+            });
+            let args: Vec<Val<'_>> = row.0.iter().map(val).collect();
+            to.exec(sql, &args)?;
+            rows += 1;
+            Ok(())
+        })?;
+    }
+    tx.commit()?;
+    Ok(rows)
+}
+
+/// Whether the registry database `db` already holds a registry.
+fn holds_registry(db: &dyn Sql) -> Result<bool, StoreError> {
+    Ok(db
+        .one("SELECT 1 FROM meta WHERE key = 'origin'", &[])?
+        .is_some())
+}
+
+/// Removes what a failed restore or move wrote to `database` (never a directory's other files).
+fn undo(dir: &Path, database: &Database) {
+    match database {
+        Database::Sqlite => {
+            for file in [data_file(dir), crate::keystore::keys_file(dir)] {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+                }
+            }
+        }
+        Database::Postgres { url, schema } => {
+            if let Ok(mut c) = postgres::Client::connect(url, postgres::NoTls) {
+                let _ = c.batch_execute(&format!(
+                    "DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {schema}_keys CASCADE"
+                ));
+            }
+        }
+    }
+}
 
 /// What a backup holds: the log's size and root at the moment it was taken.
 #[derive(Debug, serde::Serialize)]
@@ -35,20 +101,23 @@ impl Registry {
                 .map(str::to_string)
                 .ok_or_else(|| StoreError::Io(format!("{} is not a UTF-8 path", p.display())))
         };
-        if self.conn.backend() != crate::db::Backend::Sqlite {
-            return Err(StoreError::Io(
-                "backup of a PostgreSQL registry is not available yet: use pg_dump of its schema"
-                    .into(),
-            ));
-        }
-        let out_text = utf8(out)?;
-        self.conn
-            .exec("VACUUM INTO ?1", crate::db::args![out_text.as_str()])?;
-        if let Some(k) = keys_out {
-            let k = utf8(k)?;
-            self.keys
-                .conn
-                .exec("VACUUM INTO ?1", crate::db::args![k.as_str()])?;
+        if self.conn.backend() == Backend::Sqlite {
+            let out_text = utf8(out)?;
+            self.conn
+                .exec("VACUUM INTO ?1", crate::db::args![out_text.as_str()])?;
+            if let Some(k) = keys_out {
+                let k = utf8(k)?;
+                self.keys
+                    .conn
+                    .exec("VACUUM INTO ?1", crate::db::args![k.as_str()])?;
+            }
+        } else {
+            let copy = crate::db::sqlite::open(out, true, &crate::registry::MIGRATIONS)?;
+            copy_tables(&*self.conn, &copy, &REGISTRY_TABLES)?;
+            if let Some(k) = keys_out {
+                let copy = crate::db::sqlite::open(k, true, &crate::keystore::KEYS_MIGRATIONS)?;
+                copy_tables(&*self.keys.conn, &copy, &KEY_TABLES)?;
+            }
         }
         // Read what the copy holds from the copy itself.
         let copy =
@@ -75,6 +144,29 @@ impl Registry {
         dir: &Path,
         key: &KeySource,
     ) -> Result<Registry, StoreError> {
+        Self::restore_in(backup, keys, dir, &Database::Sqlite, key)
+    }
+
+    /// [`Registry::restore`] into `database`: a SQLite backup can be restored into PostgreSQL
+    /// and back, since both backends' backups are SQLite files.
+    pub fn restore_in(
+        backup: &Path,
+        keys: &Path,
+        dir: &Path,
+        database: &Database,
+        key: &KeySource,
+    ) -> Result<Registry, StoreError> {
+        if let Database::Postgres { .. } = database {
+            for (what, path) in [("backup", backup), ("key store", keys)] {
+                if !path.is_file() {
+                    return Err(StoreError::Io(format!("no {what} file {}", path.display())));
+                }
+            }
+            let from = crate::db::sqlite::open(backup, false, &crate::registry::MIGRATIONS)?;
+            let from_keys =
+                crate::db::sqlite::open(keys, false, &crate::keystore::KEYS_MIGRATIONS)?;
+            return Self::fill(dir, database, key, &from, &from_keys);
+        }
         for (what, path) in [("backup", backup), ("key store", keys)] {
             if !path.is_file() {
                 return Err(StoreError::Io(format!("no {what} file {}", path.display())));
@@ -106,5 +198,64 @@ impl Registry {
             }
         }
         restored
+    }
+
+    /// Fills the empty registry `database` (with its key file and settings in `dir`) from
+    /// another registry's database and key store, then opens and verifies it; on failure
+    /// removes what it wrote.
+    fn fill(
+        dir: &Path,
+        database: &Database,
+        key: &KeySource,
+        from: &dyn Sql,
+        from_keys: &dyn Sql,
+    ) -> Result<Registry, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::io("cannot create the data directory", e))?;
+        let to = crate::registry::connect(dir, database, true)?;
+        if holds_registry(&*to)? {
+            return Err(StoreError::AlreadyExists(match database {
+                Database::Sqlite => dir.display().to_string(),
+                Database::Postgres { url, schema } => format!("{url} (schema {schema})"),
+            }));
+        }
+        let settings_existed = dir.join("settings.toml").exists();
+        let filled = (|| {
+            copy_tables(from, &*to, &REGISTRY_TABLES)?;
+            let to_keys = crate::keystore::connect(dir, database, true)?;
+            copy_tables(from_keys, &*to_keys, &KEY_TABLES)?;
+            drop((to, to_keys));
+            crate::law::write_default_settings(dir)?;
+            let reg = Registry::open_in(dir, database, key)?;
+            reg.verify(None)?;
+            Ok(reg)
+        })();
+        if filled.is_err() {
+            undo(dir, database);
+            if !settings_existed {
+                let _ = std::fs::remove_file(dir.join("settings.toml"));
+            }
+        }
+        filled
+    }
+
+    /// Copies this registry, its log intact, into the empty `database` (key file and settings
+    /// in `dir`), verifies the copy and checks that its root is this one's.
+    pub fn move_to(
+        &self,
+        dir: &Path,
+        database: &Database,
+        key: &KeySource,
+    ) -> Result<Registry, StoreError> {
+        let moved = Self::fill(dir, database, key, &*self.conn, &*self.keys.conn)?;
+        let (here, there) = (self.signed_head()?.0, moved.signed_head()?.0);
+        if here.size() != there.size() || here.root() != there.root() {
+            undo(dir, database);
+            return Err(StoreError::VerifyFailed(
+                "the copy's log differs from the original's (writes continued during the move?)"
+                    .into(),
+            ));
+        }
+        Ok(moved)
     }
 }

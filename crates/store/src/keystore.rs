@@ -10,7 +10,7 @@ use asylon_vault::Kek;
 use std::path::{Path, PathBuf};
 
 const KEYS_FILE: &str = "keys.db";
-const KEYS_MIGRATIONS: [&str; 1] = [include_str!("migrations/sqlite/keys_0001.sql")];
+pub(crate) const KEYS_MIGRATIONS: [&str; 1] = [include_str!("migrations/sqlite/keys_0001.sql")];
 const PG_KEYS_MIGRATIONS: [&str; 1] = [include_str!("migrations/postgres/keys_0001.sql")];
 
 pub fn keys_file(dir: &Path) -> PathBuf {
@@ -31,6 +31,20 @@ impl KeyStore {
         kek: Kek,
         create: bool,
     ) -> Result<Self, StoreError> {
+        Ok(Self {
+            conn: connect(dir, db, create)?,
+            kek,
+        })
+    }
+}
+
+/// A connection to the key store of the registry in `dir` / `db`.
+pub(crate) fn connect(
+    dir: &Path,
+    db: &crate::Database,
+    create: bool,
+) -> Result<Box<dyn Sql>, StoreError> {
+    {
         let conn: Box<dyn Sql> = match db {
             crate::Database::Sqlite => {
                 let path = keys_file(dir);
@@ -49,6 +63,6 @@ impl KeyStore {
                 &PG_KEYS_MIGRATIONS,
             )?),
         };
-        Ok(Self { conn, kek })
+        Ok(conn)
     }
 }

@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 const DB_FILE: &str = "registry.db";
 const KEY_FILE: &str = "registry.key";
-const MIGRATIONS: [&str; 2] = [
+pub(crate) const MIGRATIONS: [&str; 2] = [
     include_str!("migrations/sqlite/0001_init.sql"),
     include_str!("migrations/sqlite/0002_accounts.sql"),
 ];
@@ -32,7 +32,7 @@ pub enum Database {
     Postgres { url: String, schema: String },
 }
 
-fn connect(dir: &Path, db: &Database, create: bool) -> Result<Box<dyn Sql>, StoreError> {
+pub(crate) fn connect(dir: &Path, db: &Database, create: bool) -> Result<Box<dyn Sql>, StoreError> {
     Ok(match db {
         Database::Sqlite => Box::new(crate::db::sqlite::open(
             &data_file(dir),
