@@ -28,19 +28,22 @@ def wrk(url, script=None, token=None):
     return rps, pct(50), pct(99), int(errors.group(1)) if errors else 0
 
 
-def registry(n, workdir):
-    d = os.path.join(workdir, str(n))
+def registry(n, workdir, db=(), name=None):
+    """A registry of n synthetic captives in workdir/<name> (records in `db`: extra global
+    arguments such as --database URL --db-schema S); answers (dir, admin TOTP secret, some
+    names, import seconds)."""
+    d = os.path.join(workdir, name or str(n))
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(workdir, exist_ok=True)
-    run([ASYLON, "--data-dir", d, "init"])
+    g = [ASYLON, "--data-dir", d, *db]
+    run(g + ["init"])
     persons = d + ".csv"
     run([ASYLON, "synth", "persons", "--count", str(n), "--seed", "7", "--out", persons])
     t = time.time()
-    run([ASYLON, "--data-dir", d, "--user", "bench", "import", "persons", persons])
+    run(g + ["--user", "bench", "import", "persons", persons])
     imported = time.time() - t
     env = dict(os.environ, ASYLON_ADMIN_PASSWORD=PASSWORD)
-    out = run([ASYLON, "--data-dir", d, "org", "add", "detaining", "--name", "Bench",
-               "--admin", "bench-admin"], env=env)
+    out = run(g + ["org", "add", "detaining", "--name", "Bench", "--admin", "bench-admin"], env=env)
     secret = re.search(r"TOTP secret (\S+)", out).group(1)
     names = []
     with open(persons, newline="", encoding="utf-8") as f:
@@ -62,6 +65,18 @@ def lua(path, n, names):
     return path + "-status.lua", path + "-search.lua"
 
 
+def token(base, admin_secret, scope="read"):
+    """Makes a registrar through the API as the administrator and answers an API token of his."""
+    cookie, csrf = sign_in(base, "bench-admin", admin_secret)
+    _, user, _ = request(base, "POST", "/api/orgs/detaining/users",
+                         {"name": "bench-" + scope, "roles": ["registrar"], "password": PASSWORD},
+                         cookie, csrf)
+    cookie, csrf = sign_in(base, "bench-" + scope, user["totp_secret"])
+    _, tok, _ = request(base, "POST", "/api/tokens",
+                        {"label": "bench", "scope": scope, "days": 1}, cookie, csrf)
+    return tok["token"]
+
+
 def main():
     sizes = [int(x) for x in os.environ.get("ASYLON_BENCH_SIZES", "10000 1000000").split()]
     workdir = "target/bench-server"
@@ -77,13 +92,7 @@ def main():
             try:
                 base = "http://127.0.0.1:18090"
                 wait_up(base)
-                cookie, csrf = sign_in(base, "bench-admin", secret)
-                _, reader, _ = request(base, "POST", "/api/orgs/detaining/users",
-                                       {"name": "bench-reader", "roles": ["registrar"], "password": PASSWORD},
-                                       cookie, csrf)
-                cookie, csrf = sign_in(base, "bench-reader", reader["totp_secret"])
-                _, tok, _ = request(base, "POST", "/api/tokens",
-                                    {"label": "bench", "scope": "read", "days": 1}, cookie, csrf)
+                tok = {"token": token(base, secret)}
                 status_lua, search_lua = lua(os.path.join(workdir, str(n)), n, names)
                 # The same run measures the ceiling next to each size, so the ratio is fair.
                 rows.append((n, "ceiling: trivial axum handler", *wrk("http://127.0.0.1:18091/api/health")))
