@@ -125,6 +125,8 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    an_event_altered_by_someone_who_got_past_the_trigger_is_found_and_named,
+    an_erased_captive_is_gone_from_every_reader_and_the_log_still_verifies,
     events_cannot_be_changed_or_removed_in_the_database_itself,
     writers_on_several_connections_append_one_gapless_log,
     every_role_of_every_organisation_gets_what_the_matrix_says,
@@ -1336,6 +1338,74 @@ fn events_cannot_be_changed_or_removed_in_the_database_itself(db: Db) {
         );
     }
     assert_eq!(s.count("SELECT count(*) FROM events"), before);
+}
+
+fn an_event_altered_by_someone_who_got_past_the_trigger_is_found_and_named(db: Db) {
+    let s = &start(db, Config::default());
+    let reg = s.open_registry();
+    assert!(reg.verify(None).is_ok());
+    // A database owner can lift the append-only trigger; the MAC still names what he changed.
+    let lift = match db {
+        Db::Sqlite => "DROP TRIGGER events_are_never_updated",
+        Db::Postgres => "ALTER TABLE events DISABLE TRIGGER events_are_never_updated",
+    };
+    s.exec(lift).unwrap();
+    // The acceptance by South Korea of a captive, turned into one by the power he fled.
+    let seq = s.count("SELECT max(seq) FROM events WHERE kind = 'case.acceptance_recorded'");
+    let changed = s.exec(&format!(
+        "UPDATE events SET public = replace(public, '\"KR\"', '\"KP\"') WHERE seq = {seq}"
+    ));
+    assert_eq!(changed, Ok(1));
+    let e = reg.verify(None).unwrap_err().to_string();
+    assert!(
+        e.contains(&format!("event {seq}")) && e.contains("MAC"),
+        "{e}"
+    );
+}
+
+fn an_erased_captive_is_gone_from_every_reader_and_the_log_still_verifies(db: Db) {
+    let s = &start(db, Config::default());
+    let case = &s.cases["consented"];
+    let legal = s.sign_in("dp-legal");
+    assert!(
+        legal
+            .get(&format!("/api/persons/{case}"))
+            .body
+            .get("identity")
+            .is_some()
+    );
+    let r = legal.post(
+        &format!("/api/persons/{case}/erase"),
+        json!({"reason": "his own request, through the agency"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = legal.get(&format!("/api/persons/{case}"));
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.get("identity").is_none() && r.body["status"] == "erased",
+        "{}",
+        r.body
+    );
+    let hits = legal.get("/api/search?name=Choe%20Min%20Jun");
+    assert!(
+        !hits.body.to_string().contains(case.as_str()),
+        "{}",
+        hits.body
+    );
+    let notes = s
+        .sign_in("cta-interviewer")
+        .get(&format!("/api/persons/{case}/interviews"));
+    assert_eq!(notes.body[0]["notes"], Value::Null, "{}", notes.body);
+    assert!(s.open_registry().verify(None).is_ok());
+    assert_eq!(
+        legal
+            .post(
+                &format!("/api/persons/{case}/erase"),
+                json!({"reason": "again"})
+            )
+            .status,
+        410
+    );
 }
 
 fn writers_on_several_connections_append_one_gapless_log(db: Db) {
