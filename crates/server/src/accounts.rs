@@ -181,10 +181,12 @@ pub struct UserInfo {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    #[schema(pattern = "^[a-z0-9._-]{2,64}$")]
     pub name: String,
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<String>, min_items = 1)]
     pub roles: Vec<Role>,
     /// The first password (12–256 characters); the user should change it.
+    #[schema(min_length = 12, max_length = 256)]
     pub password: String,
 }
 

@@ -45,11 +45,13 @@ async fn health() -> Json<Value> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
     /// Case number to continue after (the `next` of the previous page).
     after: Option<String>,
     /// At most this many (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
@@ -148,6 +150,7 @@ async fn register_person(
 #[serde(deny_unknown_fields)]
 pub struct Batch {
     /// 1 to 10,000 captives; one invalid entry registers none, and every error is reported.
+    #[schema(min_items = 1, max_items = 10000)]
     persons: Vec<RegistrationInput>,
 }
 
@@ -272,6 +275,7 @@ async fn person_events(
 #[serde(deny_unknown_fields)]
 pub struct Erase {
     /// Why (1–500 characters); recorded in the log.
+    #[schema(min_length = 1, max_length = 500)]
     reason: String,
 }
 
@@ -336,6 +340,7 @@ async fn record(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeadlineFilter {
     /// Only those past due.
@@ -365,11 +370,14 @@ async fn deadlines(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     /// A name in any script and spelling.
+    #[param(min_length = 1, max_length = 200)]
     name: String,
     /// At most this many, best first (1–500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
 }
 
@@ -431,9 +439,11 @@ async fn proof(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyQuery {
     /// The size of the checkpoint the caller kept.
+    #[param(minimum = 1)]
     from: u64,
 }
 

@@ -405,6 +405,7 @@ async fn sign_out(State(st): State<Arc<AppState>>, caller: Caller) -> Result<Res
 #[serde(deny_unknown_fields)]
 pub struct ChangePassword {
     pub old_password: String,
+    #[schema(min_length = 12, max_length = 256)]
     pub new_password: String,
 }
 
@@ -452,10 +453,13 @@ async fn change_password(
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// What the token is for, shown in the list (1–100 characters).
+    #[schema(min_length = 1, max_length = 100)]
     pub label: String,
     /// `read` (GET only) or `write`.
+    #[schema(pattern = "^(read|write)$")]
     pub scope: String,
     /// Days until it expires (1–365).
+    #[schema(minimum = 1, maximum = 365)]
     pub days: u32,
 }
 

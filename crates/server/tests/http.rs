@@ -1535,6 +1535,19 @@ fn the_openapi_document_is_valid_and_every_route_answers(db: Db) {
             .replace("{seq}", "1");
         for (method, op) in item.as_object().unwrap() {
             operations += 1;
+            // Parameters are where they say: a path parameter is in the path template, and a
+            // required one is one the handler cannot do without.
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                let name = param["name"].as_str().unwrap();
+                if param["in"] == "path" {
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path}: {param}"
+                    );
+                } else {
+                    assert_eq!(param["in"], "query", "{method} {path}: {param}");
+                }
+            }
             assert!(
                 op["responses"].as_object().is_some_and(|r| !r.is_empty()),
                 "{method} {path}"
