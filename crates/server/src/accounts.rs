@@ -243,7 +243,7 @@ async fn create_user(
     check_user_name(&req.name)?;
     check_password(&req.password)?;
     check_roles(&req.roles)?;
-    let key = org_key(&st, &caller).ok_or_else(|| {
+    let key = org_key(&caller).ok_or_else(|| {
         ApiError::conflict("your organisation's key is not unlocked in this session: sign in again with your password to add members")
     })?;
     st.run(move |reg, st| {

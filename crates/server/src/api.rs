@@ -222,13 +222,13 @@ async fn interviews(
     Path(case): Path<String>,
 ) -> Res<Value> {
     check_case(&case)?;
-    let key = org_key(&st, &caller);
+    let key = org_key(&caller);
     st.run(move |reg, _| {
         Ok(Json(json(&reg.interviews(
             &caller.principal,
             now(),
             &case,
-            key.as_ref(),
+            key.as_deref(),
         )?)?))
     })
     .await

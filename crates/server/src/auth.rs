@@ -54,10 +54,12 @@ pub enum Via {
 }
 
 /// The authenticated caller of a request.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Caller {
     pub principal: Principal,
     pub via: Via,
+    /// His organisation's key, when his session unlocked it with his password.
+    org_key: Option<Arc<OrgSecret>>,
 }
 
 impl Caller {
@@ -138,6 +140,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let st = Arc::clone(state);
+        let value = Zeroizing::new(value);
         state
             .run(move |reg, _| {
                 let hash = sha256(value.as_bytes());
@@ -147,7 +150,6 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 let cfg = &st.config;
                 if t - s.last_seen > cfg.idle_secs || t - s.created > cfg.absolute_secs {
                     reg.end_session(&hash)?;
-                    forget_org_key(&st, &hash);
                     return Err(gone());
                 }
                 if unsafe_method
@@ -167,9 +169,14 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 if t - s.last_seen >= 60 {
                     reg.touch_session(&hash, t)?;
                 }
+                let org_key = s.org_key.and_then(|w| {
+                    let k = MemberKey::from_session_secret(value.as_bytes());
+                    OrgSecret::unwrap_from(&k, &user.org, &session_label(&user.name), &w).ok()
+                });
                 Ok(Caller {
                     principal: principal(&user),
                     via: Via::Session { hash },
+                    org_key: org_key.map(Arc::new),
                 })
             })
             .await
@@ -196,19 +203,18 @@ fn token_caller(reg: &Registry, token: &str) -> Result<Caller, ApiError> {
             id: t.id,
             write: t.scope == "write",
         },
+        org_key: None,
     })
 }
 
-fn forget_org_key(st: &AppState, hash: &[u8; 32]) {
-    if let Ok(mut keys) = st.org_keys.lock() {
-        keys.remove(hash);
-    }
+/// The label a session's copy of the organisation key is bound to.
+fn session_label(user: &str) -> String {
+    format!("{user}#session")
 }
 
 /// The organisation key unlocked for this caller's session, if any.
-pub(crate) fn org_key(st: &AppState, caller: &Caller) -> Option<OrgSecret> {
-    let hash = caller.session()?;
-    st.org_keys.lock().ok()?.get(hash).map(OrgSecret::duplicate)
+pub(crate) fn org_key(caller: &Caller) -> Option<Arc<OrgSecret>> {
+    caller.org_key.clone()
 }
 
 /// Checks a TOTP code for `user` and consumes its time step.
@@ -337,13 +343,13 @@ async fn sign_in(
             let value = Zeroizing::new(hex::encode(asylon_vault::random::<32>()));
             let hash = sha256(value.as_bytes());
             let csrf = hex::encode(asylon_vault::random::<16>());
-            reg.create_session(&hash, &user.name, &csrf, t)?;
+            // The session's copy of the organisation key, openable only with the cookie.
+            let session_key = MemberKey::from_session_secret(value.as_bytes());
+            let sealed = org_key
+                .as_ref()
+                .map(|k| k.wrap_for(&session_key, &user.org, &session_label(&user.name)));
+            reg.create_session(&hash, &user.name, &csrf, t, sealed.as_deref())?;
             let unlocked = org_key.is_some();
-            if let Some(k) = org_key
-                && let Ok(mut keys) = st.org_keys.lock()
-            {
-                keys.insert(hash, k);
-            }
             Ok((
                 SessionInfo {
                     user: user.name.clone(),
@@ -371,8 +377,8 @@ async fn sign_in(
 /// Who is signed in.
 #[utoipa::path(get, path = "/api/session", tag = "session",
     responses((status = 200, body = SessionInfo), (status = 401, body = crate::ErrorBody)))]
-async fn whoami(State(st): State<Arc<AppState>>, caller: Caller) -> axum::Json<SessionInfo> {
-    let unlocked = org_key(&st, &caller).is_some();
+async fn whoami(caller: Caller) -> axum::Json<SessionInfo> {
+    let unlocked = org_key(&caller).is_some();
     axum::Json(SessionInfo {
         user: caller.principal.user,
         org: caller.principal.org,
@@ -387,9 +393,8 @@ async fn whoami(State(st): State<Arc<AppState>>, caller: Caller) -> axum::Json<S
     responses((status = 204), (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody)))]
 async fn sign_out(State(st): State<Arc<AppState>>, caller: Caller) -> Result<Response, ApiError> {
     let hash = *caller.interactive()?;
-    st.run(move |reg, st| {
+    st.run(move |reg, _| {
         reg.end_session(&hash)?;
-        forget_org_key(st, &hash);
         Ok(())
     })
     .await?;

@@ -25,13 +25,12 @@ pub use error::{ApiError, ErrorBody};
 
 use asylon_core::law::Settings;
 use asylon_store::Registry;
-use asylon_vault::{OrgSecret, PasswordCost};
+use asylon_vault::PasswordCost;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use utoipa::OpenApi;
@@ -71,9 +70,6 @@ pub struct AppState {
     registry: Mutex<Registry>,
     settings: Settings,
     config: Config,
-    /// Organisations' private keys unlocked at sign-in, by session; gone when the session ends
-    /// or the process stops (the member signs in again).
-    org_keys: Mutex<HashMap<[u8; 32], OrgSecret>>,
     /// A hash to check unknown accounts' passwords against, so the time taken does not tell
     /// whether an account exists.
     decoy_hash: String,
@@ -88,7 +84,6 @@ impl AppState {
             registry: Mutex::new(registry),
             settings,
             config,
-            org_keys: Mutex::new(HashMap::new()),
             decoy_hash,
         })
     }

@@ -55,6 +55,8 @@ pub struct Session {
     pub csrf: String,
     pub created: i64,
     pub last_seen: i64,
+    /// The organisation key wrapped under the session cookie's secret, if it was unlocked.
+    pub org_key: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -325,10 +327,11 @@ impl Registry {
         user: &str,
         csrf: &str,
         now: i64,
+        org_key: Option<&[u8]>,
     ) -> Result<(), StoreError> {
         self.conn.exec(
-            "INSERT INTO sessions (token_hash, username, csrf, created, last_seen) VALUES (?1, ?2, ?3, ?4, ?4)",
-            args![&hash[..], user, csrf, now],
+            "INSERT INTO sessions (token_hash, username, csrf, created, last_seen, org_key) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+            args![&hash[..], user, csrf, now, org_key],
         )?;
         Ok(())
     }
@@ -336,7 +339,7 @@ impl Registry {
     pub fn session(&self, hash: &[u8; 32]) -> Result<Option<Session>, StoreError> {
         self.conn
             .one(
-                "SELECT username, csrf, created, last_seen FROM sessions WHERE token_hash = ?1",
+                "SELECT username, csrf, created, last_seen, org_key FROM sessions WHERE token_hash = ?1",
                 args![&hash[..]],
             )?
             .map(|r| {
@@ -345,6 +348,7 @@ impl Registry {
                     csrf: r.text(1)?,
                     created: r.i64(2)?,
                     last_seen: r.i64(3)?,
+                    org_key: r.opt_blob(4)?,
                 })
             })
             .transpose()

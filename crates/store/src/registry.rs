@@ -14,13 +14,15 @@ use zeroize::Zeroizing;
 
 const DB_FILE: &str = "registry.db";
 const KEY_FILE: &str = "registry.key";
-pub(crate) const MIGRATIONS: [&str; 2] = [
+pub(crate) const MIGRATIONS: [&str; 3] = [
     include_str!("migrations/sqlite/0001_init.sql"),
     include_str!("migrations/sqlite/0002_accounts.sql"),
+    include_str!("migrations/sqlite/0003_session_org_key.sql"),
 ];
-const PG_MIGRATIONS: [&str; 2] = [
+const PG_MIGRATIONS: [&str; 3] = [
     include_str!("migrations/postgres/0001_init.sql"),
     include_str!("migrations/postgres/0002_accounts.sql"),
+    include_str!("migrations/postgres/0003_session_org_key.sql"),
 ];
 
 /// Where a registry's records are: SQLite files in its data directory (the default), or a

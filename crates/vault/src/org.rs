@@ -36,11 +36,6 @@ impl OrgSecret {
         PublicKey::from(&self.0).to_bytes()
     }
 
-    /// An explicit copy, for a second member's session; both are zeroized when dropped.
-    pub fn duplicate(&self) -> Self {
-        Self(self.0.clone())
-    }
-
     /// Opens what [`seal_to_org`] sealed to this organisation under the same `aad`.
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, VaultError> {
         let damaged = VaultError::Corrupt("organisation-sealed data");
@@ -128,6 +123,16 @@ impl PasswordCost {
 pub struct MemberKey(Zeroizing<[u8; 32]>);
 
 impl MemberKey {
+    /// The key a session's copy of the organisation key is wrapped under: derived from the
+    /// session cookie's secret, which only the browser holds (the database keeps its hash).
+    /// Any server process that receives the cookie can open it; the database alone cannot.
+    pub fn from_session_secret(secret: &[u8]) -> Self {
+        Self(Zeroizing::new(hmac(
+            secret,
+            &[b"asylon/session-org-key/v1"],
+        )))
+    }
+
     pub fn derive(
         password: &[u8],
         salt: &[u8; 16],
@@ -218,6 +223,17 @@ mod tests {
         assert!(OrgSecret::unwrap_from(&wrong, "neutral", "ana", &wrapped).is_err());
         assert!(OrgSecret::unwrap_from(&k, "neutral", "bob", &wrapped).is_err());
         assert!(OrgSecret::unwrap_from(&k, "detaining", "ana", &wrapped).is_err());
+    }
+
+    #[test]
+    fn a_session_copy_opens_only_with_that_sessions_secret() {
+        let org = OrgSecret::generate();
+        let k = MemberKey::from_session_secret(b"cookie one");
+        let wrapped = org.wrap_for(&k, "neutral", "ana#session");
+        let back = OrgSecret::unwrap_from(&k, "neutral", "ana#session", &wrapped).unwrap();
+        assert_eq!(back.public_key(), org.public_key());
+        let other = MemberKey::from_session_secret(b"cookie two");
+        assert!(OrgSecret::unwrap_from(&other, "neutral", "ana#session", &wrapped).is_err());
     }
 
     #[test]
