@@ -168,6 +168,22 @@ pub(crate) trait Sql: Send {
     /// Starts a read transaction that sees one snapshot.
     fn begin_read(&self) -> Result<(), StoreError>;
 
+    /// Inserts `rows` into `target` (`table (column, …)`), each of `width` values. One statement
+    /// per row here; PostgreSQL sends many rows per statement (a round trip each is what costs).
+    fn insert_many(
+        &self,
+        target: &str,
+        width: usize,
+        rows: &[Vec<Val<'_>>],
+    ) -> Result<(), StoreError> {
+        let marks: Vec<String> = (1..=width).map(|i| format!("?{i}")).collect();
+        let sql = format!("INSERT INTO {target} VALUES ({})", marks.join(", "));
+        for r in rows {
+            self.exec(&sql, r)?;
+        }
+        Ok(())
+    }
+
     fn one(&self, sql: &str, args: &[Val<'_>]) -> Result<Option<Row>, StoreError> {
         let mut out = None;
         self.each(sql, args, &mut |r| {
@@ -500,6 +516,39 @@ pub(crate) mod pg {
 
         fn batch(&self, sql: &str) -> Result<(), StoreError> {
             self.with(|c| Ok(c.client.batch_execute(sql)?))
+        }
+
+        fn insert_many(
+            &self,
+            target: &str,
+            width: usize,
+            rows: &[Vec<Val<'_>>],
+        ) -> Result<(), StoreError> {
+            // At most 500 rows and well under PostgreSQL's 65,535 parameters per statement.
+            let per = (60_000 / width.max(1)).clamp(1, 500);
+            for chunk in rows.chunks(per) {
+                let mut sql = format!("INSERT INTO {target} VALUES ");
+                let mut n = 0;
+                for (i, _) in chunk.iter().enumerate() {
+                    sql.push_str(if i == 0 { "(" } else { ", (" });
+                    for j in 0..width {
+                        n += 1;
+                        if j > 0 {
+                            sql.push_str(", ");
+                        }
+                        sql.push_str(&format!("${n}"));
+                    }
+                    sql.push(')');
+                }
+                let params: Vec<&(dyn ToSql + Sync)> = chunk
+                    .iter()
+                    .flatten()
+                    .map(|a| a as &(dyn ToSql + Sync))
+                    .collect();
+                // Not cached: the statement's shape changes with the chunk's size.
+                self.with(|c| Ok(c.client.execute(sql.as_str(), &params)?))?;
+            }
+            Ok(())
         }
 
         fn begin_write(&self) -> Result<(), StoreError> {

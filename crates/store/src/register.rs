@@ -4,7 +4,7 @@
 //! ciphertext, does not need the write lock.
 
 use crate::StoreError;
-use crate::db::{Tx, args, is_unique_violation};
+use crate::db::{Tx, Val, args, is_unique_violation};
 use crate::registry::{NewEvent, Registry, meta_need, meta_put, new_id};
 use asylon_core::{Actor, Class, CoreParticulars, FieldError, Registration, SealedPart, kind};
 use asylon_vault::{BlindIndexKey, DataKey, Kek, key_label, seal_aad};
@@ -162,19 +162,31 @@ impl Registry {
     fn store_keys(&mut self, batch: &[SealedRegistration]) -> Result<(), StoreError> {
         let db = &*self.keys.conn;
         let tx = Tx::write(db)?;
-        for s in batch {
-            let tokens = crate::search::join_tokens(&s.tokens);
-            db.exec(
-                "INSERT INTO data_keys (person, identity, family, name_tokens) VALUES (?1, ?2, ?3, ?4)",
-                args![&s.case, s.identity_key.as_ref(), s.family_key.as_ref(), &tokens],
-            )?;
-            for token in &s.tokens {
-                db.exec(
-                    "INSERT INTO name_index (token, person) VALUES (?1, ?2)",
-                    args![&token[..], &s.case],
-                )?;
-            }
-        }
+        let tokens: Vec<Vec<u8>> = batch
+            .iter()
+            .map(|s| crate::search::join_tokens(&s.tokens))
+            .collect();
+        let keys: Vec<Vec<Val<'_>>> = batch
+            .iter()
+            .zip(&tokens)
+            .map(|(s, t)| {
+                args![&s.case, s.identity_key.as_ref(), s.family_key.as_ref(), t].to_vec()
+            })
+            .collect();
+        db.insert_many(
+            "data_keys (person, identity, family, name_tokens)",
+            4,
+            &keys,
+        )?;
+        let index: Vec<Vec<Val<'_>>> = batch
+            .iter()
+            .flat_map(|s| {
+                s.tokens
+                    .iter()
+                    .map(move |t| args![&t[..], &s.case].to_vec())
+            })
+            .collect();
+        db.insert_many("name_index (token, person)", 2, &index)?;
         tx.commit()?;
         Ok(())
     }

@@ -438,49 +438,59 @@ impl Registry {
             StoreError::Damaged("the stored Merkle frontier is unreadable".into())
         })?;
         let new = build(db, &self.keys)?;
+        // Number, hash and MAC every event first, then append them together.
         let mut written = Vec::with_capacity(new.len());
-        {
-            let insert = format!(
-                "INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-            );
-            for n in new {
-                let registered = n.registered;
-                let ev = Event {
-                    seq: frontier.size() + 1,
-                    id: n.id,
-                    at: at.clone(),
-                    actor: actor.clone(),
-                    person: n.person,
-                    kind: n.kind,
-                    public: n.public,
-                    sealed: n.sealed,
-                };
-                let leaf = leaf_hash(&ev.leaf_bytes());
-                let mac = self.mac_key.mac(ev.seq, &leaf);
-                let sealed = sealed::encode(&ev.sealed);
-                db.exec(
-                    &insert,
-                    args![
-                        ev.seq as i64,
-                        &ev.id,
-                        &ev.at,
-                        &ev.actor.user,
-                        &ev.actor.org,
-                        ev.person.as_deref(),
-                        &ev.kind,
-                        &ev.public,
-                        &sealed[..],
-                        &mac[..],
-                    ],
-                )?;
-                frontier.push(leaf);
-                match (&registered, &ev.person) {
-                    (Some(core), Some(case)) => {
-                        insert_person(db, &PersonRow::registered(case.clone(), ev.seq, core))?
-                    }
-                    _ => project(db, &ev)?,
+        let mut stored = Vec::with_capacity(new.len());
+        let mut registered = Vec::new();
+        let mut to_project = Vec::new();
+        for n in new {
+            let ev = Event {
+                seq: frontier.size() + 1,
+                id: n.id,
+                at: at.clone(),
+                actor: actor.clone(),
+                person: n.person,
+                kind: n.kind,
+                public: n.public,
+                sealed: n.sealed,
+            };
+            let leaf = leaf_hash(&ev.leaf_bytes());
+            frontier.push(leaf);
+            stored.push((sealed::encode(&ev.sealed), self.mac_key.mac(ev.seq, &leaf)));
+            match (&n.registered, &ev.person) {
+                (Some(core), Some(case)) => {
+                    registered.push(PersonRow::registered(case.clone(), ev.seq, core))
                 }
-                written.push(ev);
+                _ => to_project.push(written.len()),
+            }
+            written.push(ev);
+        }
+        let rows: Vec<Vec<crate::db::Val<'_>>> = written
+            .iter()
+            .zip(&stored)
+            .map(|(ev, (sealed, mac))| {
+                args![
+                    ev.seq as i64,
+                    &ev.id,
+                    &ev.at,
+                    &ev.actor.user,
+                    &ev.actor.org,
+                    ev.person.as_deref(),
+                    &ev.kind,
+                    &ev.public,
+                    &sealed[..],
+                    &mac[..],
+                ]
+                .to_vec()
+            })
+            .collect();
+        db.insert_many(&format!("events ({EVENT_COLUMNS})"), 10, &rows)?;
+        let persons: Vec<Vec<crate::db::Val<'_>>> =
+            registered.iter().map(|p| person_args(p).to_vec()).collect();
+        db.insert_many(&format!("persons ({PERSON_COLUMNS})"), 8, &persons)?;
+        for i in to_project {
+            if let Some(ev) = written.get(i) {
+                project(db, ev)?;
             }
         }
         meta_put(db, "frontier", &encode_frontier(&frontier))?;
@@ -847,22 +857,29 @@ fn person_from_row(r: &Row) -> Result<PersonRow, StoreError> {
     })
 }
 
+const PERSON_COLUMNS: &str =
+    "case_no, external_id, power, captured_on, captured_at, status, registered_seq, last_seq";
+
+fn person_args(row: &PersonRow) -> [crate::db::Val<'_>; 8] {
+    use crate::db::Val;
+    [
+        Val::from(&row.case_no),
+        Val::from(row.external_id.as_deref()),
+        Val::from(&row.power),
+        Val::from(&row.captured_on),
+        Val::from(row.captured_at.as_deref()),
+        Val::from(row.status.as_str()),
+        Val::from(row.registered_seq as i64),
+        Val::from(row.last_seq as i64),
+    ]
+}
+
 fn insert_person(db: &dyn Sql, row: &PersonRow) -> Result<(), StoreError> {
-    db.exec(
-        "INSERT INTO persons (case_no, external_id, power, captured_on, captured_at, status, registered_seq, last_seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        args![
-            &row.case_no,
-            row.external_id.as_deref(),
-            &row.power,
-            &row.captured_on,
-            row.captured_at.as_deref(),
-            row.status.as_str(),
-            row.registered_seq as i64,
-            row.last_seq as i64
-        ],
-    )?;
-    Ok(())
+    db.insert_many(
+        &format!("persons ({PERSON_COLUMNS})"),
+        8,
+        &[person_args(row).to_vec()],
+    )
 }
 
 /// Applies one event to the stored projection, using the same rules as a replay.
