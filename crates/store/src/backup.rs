@@ -216,7 +216,7 @@ impl Registry {
         if holds_registry(&*to)? {
             return Err(StoreError::AlreadyExists(match database {
                 Database::Sqlite => dir.display().to_string(),
-                Database::Postgres { url, schema } => format!("{url} (schema {schema})"),
+                Database::Postgres { schema, .. } => format!("the PostgreSQL schema {schema}"),
             }));
         }
         let settings_existed = dir.join("settings.toml").exists();

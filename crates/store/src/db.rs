@@ -598,7 +598,10 @@ pub(crate) mod pg {
             )?
             .is_some();
         if !exists && !create {
-            return Err(StoreError::NoRegistry(format!("{url} (schema {schema})")));
+            // The URL is not repeated: it may carry a password.
+            return Err(StoreError::Io(format!(
+                "no registry in the PostgreSQL schema {schema}: create it with `asylon init --database URL --db-schema {schema}`"
+            )));
         }
         // The lock id: a hash of the schema name, so registries in one database do not wait
         // for each other.

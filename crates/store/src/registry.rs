@@ -235,12 +235,12 @@ impl Registry {
         if db.exists() || crate::keystore::keys_file(dir).exists() {
             return Err(StoreError::AlreadyExists(dir.display().to_string()));
         }
-        if let Database::Postgres { url, schema } = database
+        if let Database::Postgres { schema, .. } = database
             && let Ok(conn) = connect(dir, database, false)
             && meta_get(&*conn, "origin")?.is_some()
         {
             return Err(StoreError::AlreadyExists(format!(
-                "{url} (schema {schema})"
+                "the PostgreSQL schema {schema}"
             )));
         }
         let (kek, kdf) = match key {
