@@ -502,12 +502,7 @@ pub fn build(
         println!("  {n} × {r}");
     }
     let erased = asylon_store::case_number(cases.len() as u64 + 3);
-    registry.erase(
-        &registrar.actor(),
-        today,
-        &erased,
-        "demo: a data subject's erasure",
-    )?;
+    registry.erase_as(&registrar, today, &erased, "demo: a data subject's erasure")?;
     if let Some(first) = cases.first() {
         println!("\nOne record, opened by dp-registrar (the read itself is recorded as an event):");
         print!(

@@ -50,7 +50,7 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 #[derive(Clone, Debug)]
 pub enum Via {
     Session { hash: [u8; 32] },
-    Token { id: String, write: bool },
+    Token { write: bool },
 }
 
 /// The authenticated caller of a request.
@@ -200,7 +200,6 @@ fn token_caller(reg: &Registry, token: &str) -> Result<Caller, ApiError> {
     Ok(Caller {
         principal: principal(&user),
         via: Via::Token {
-            id: t.id,
             write: t.scope == "write",
         },
         org_key: None,

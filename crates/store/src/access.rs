@@ -3,7 +3,7 @@
 //! policy. Every opening of a sealed class is recorded as an event.
 
 use crate::StoreError;
-use crate::law::{data_key, load_world, notes_aad};
+use crate::law::{data_key, notes_aad};
 use crate::registry::{NewEvent, Registry, new_id};
 use asylon_core::law::{FactBody, Principal, Statements, Wish};
 use asylon_core::policy::{Action, may};
@@ -74,12 +74,7 @@ impl Registry {
         case: &str,
         org_key: Option<&OrgSecret>,
     ) -> Result<Vec<InterviewView>, StoreError> {
-        let world = load_world(&*self.conn, &self.keys, Some(case))?;
-        let state = world
-            .cases
-            .get(case)
-            .ok_or_else(|| StoreError::UnknownPerson(case.to_string()))?;
-        may(who, Some(state), Action::ReadCore).map_err(StoreError::Denied)?;
+        let state = &self.authorized(who, case, Action::ReadCore)?;
         let dk = data_key(&self.keys, case, Class::Statements)?;
         let mut out = Vec::new();
         let mut opened = false;
@@ -172,12 +167,7 @@ impl Registry {
         who: &Principal,
         case: &str,
     ) -> Result<Vec<AccessEntry>, StoreError> {
-        let world = load_world(&*self.conn, &self.keys, Some(case))?;
-        let state = world
-            .cases
-            .get(case)
-            .ok_or_else(|| StoreError::UnknownPerson(case.to_string()))?;
-        may(who, Some(state), Action::ReadAccessHistory).map_err(StoreError::Denied)?;
+        self.authorized(who, case, Action::ReadAccessHistory)?;
         let mut out = Vec::new();
         for ev in self.events(Some(case))? {
             if ev.kind != kind::SEALED_READ {

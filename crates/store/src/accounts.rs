@@ -144,34 +144,6 @@ impl Registry {
         Ok(())
     }
 
-    pub fn org(&self, id: &str) -> Result<Option<Org>, StoreError> {
-        self.conn
-            .one(
-                "SELECT id, name, public_key FROM orgs WHERE id = ?1",
-                args![id],
-            )?
-            .map(|r| {
-                let id = r.text(0)?;
-                let public_key = <[u8; 32]>::try_from(r.blob(2)?.as_slice()).map_err(|_| {
-                    StoreError::Damaged(format!("organisation {id}: bad public key"))
-                })?;
-                Ok(Org {
-                    name: r.text(1)?,
-                    id,
-                    public_key,
-                })
-            })
-            .transpose()
-    }
-
-    pub fn orgs(&self) -> Result<Vec<(String, String)>, StoreError> {
-        self.conn
-            .all("SELECT id, name FROM orgs ORDER BY id", &[])?
-            .iter()
-            .map(|r| Ok((r.text(0)?, r.text(1)?)))
-            .collect()
-    }
-
     pub fn create_user(
         &mut self,
         actor: &Actor,

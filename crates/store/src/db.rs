@@ -139,7 +139,7 @@ pub(crate) fn is_unique_violation(e: &StoreError) -> bool {
 
 /// Which database a connection talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     Postgres,
 }

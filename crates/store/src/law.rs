@@ -340,14 +340,7 @@ impl Registry {
         s: &Settings,
         now: OffsetDateTime,
     ) -> Result<CaseStatus, StoreError> {
-        let world = load_world(&*self.conn, &self.keys, Some(case))?;
-        let c = world
-            .cases
-            .get(case)
-            .cloned()
-            .ok_or_else(|| StoreError::UnknownPerson(case.to_string()))?;
-        asylon_core::policy::may(who, Some(&c), asylon_core::policy::Action::ReadCore)
-            .map_err(StoreError::Denied)?;
+        let c = self.authorized(who, case, asylon_core::policy::Action::ReadCore)?;
         Ok(CaseStatus {
             wish_status: c.wish_status(s),
             protected_from_return: c.protected_from_return(s),
@@ -383,5 +376,38 @@ impl Registry {
         Ok(load_world(&*self.conn, &self.keys, Some(case))?
             .cases
             .remove(case))
+    }
+
+    /// The law's view of one captive, once the policy has let `who` do `action` about him:
+    /// every read or write about one person starts here.
+    pub fn authorized(
+        &self,
+        who: &Principal,
+        case: &str,
+        action: asylon_core::policy::Action<'_>,
+    ) -> Result<Case, StoreError> {
+        let c = self
+            .case_state(case)?
+            .ok_or_else(|| StoreError::UnknownPerson(case.to_string()))?;
+        asylon_core::policy::may(who, Some(&c), action).map_err(StoreError::Denied)?;
+        Ok(c)
+    }
+
+    /// The events of one captive's record, for whoever may see his public record.
+    pub fn person_events(&self, who: &Principal, case: &str) -> Result<Vec<Event>, StoreError> {
+        self.authorized(who, case, asylon_core::policy::Action::ReadCore)?;
+        self.events(Some(case))
+    }
+
+    /// Crypto-shreds a captive, if the policy lets `who` erase him.
+    pub fn erase_as(
+        &mut self,
+        who: &Principal,
+        now: OffsetDateTime,
+        case: &str,
+        reason: &str,
+    ) -> Result<u64, StoreError> {
+        self.authorized(who, case, asylon_core::policy::Action::Erase)?;
+        self.erase(&who.actor(), now, case, reason)
     }
 }

@@ -32,7 +32,6 @@ mod verify;
 
 pub use access::{AccessEntry, InterviewView};
 pub use backup::BackupReport;
-pub use db::Backend;
 pub use error::StoreError;
 pub use keystore::keys_file;
 pub use law::{CaseStatus, default_settings_text, load_settings};

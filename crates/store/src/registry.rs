@@ -580,9 +580,7 @@ impl Registry {
     ) -> Result<PersonView, StoreError> {
         use asylon_core::policy::{Action, may};
         let row = self.person(case)?;
-        let world = crate::law::load_world(&*self.conn, &self.keys, Some(case))?;
-        let state = world.cases.get(case);
-        may(who, state, Action::ReadCore).map_err(StoreError::Denied)?;
+        let state = self.authorized(who, case, Action::ReadCore)?;
         if row.status == PersonStatus::Erased {
             return Ok(PersonView {
                 row,
@@ -597,7 +595,7 @@ impl Registry {
         let mut read = Vec::new();
         let mut withheld = Vec::new();
         for part in &ev.sealed {
-            if let Err(why) = may(who, state, Action::Read(part.class)) {
+            if let Err(why) = may(who, Some(&state), Action::Read(part.class)) {
                 withheld.push(format!("{}: {}", part.class.as_str(), why.0));
                 continue;
             }
@@ -641,8 +639,9 @@ impl Registry {
     }
 
     /// Crypto-shreds a person: destroys his data keys, records the erasure and its reason, and
-    /// checkpoints the WAL so no copy of the keys stays in it.
-    pub fn erase(
+    /// checkpoints the WAL so no copy of the keys stays in it. Callers go through
+    /// [`Registry::erase_as`], which asks the policy first.
+    pub(crate) fn erase(
         &mut self,
         actor: &Actor,
         now: OffsetDateTime,

@@ -73,11 +73,14 @@ impl Registry {
             if hits.len() >= limit {
                 break;
             }
-            let world = crate::law::load_world(&*self.conn, &self.keys, Some(&hit.case_no))?;
-            let case = world.cases.get(&hit.case_no);
-            if case.is_some() && may(who, case, Action::Read(asylon_core::Class::Identity)).is_ok()
-            {
-                hits.push(hit);
+            match self.authorized(
+                who,
+                &hit.case_no,
+                Action::Read(asylon_core::Class::Identity),
+            ) {
+                Ok(_) => hits.push(hit),
+                Err(StoreError::Denied(_) | StoreError::UnknownPerson(_)) => {}
+                Err(e) => return Err(e),
             }
         }
         let public = serde_json::json!({
