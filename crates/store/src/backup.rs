@@ -9,7 +9,7 @@
 //! backup was taken stays unreadable in the restored copy.
 
 use crate::db::{Backend, Cell, Sql, Tx, Val};
-use crate::registry::{Registry, data_file};
+use crate::registry::{Registry, data_file, remove_written};
 use crate::{Database, KeySource, StoreError};
 use std::path::Path;
 
@@ -55,26 +55,6 @@ fn holds_registry(db: &dyn Sql) -> Result<bool, StoreError> {
     Ok(db
         .one("SELECT 1 FROM meta WHERE key = 'origin'", &[])?
         .is_some())
-}
-
-/// Removes what a failed restore or move wrote to `database` (never a directory's other files).
-fn undo(dir: &Path, database: &Database) {
-    match database {
-        Database::Sqlite => {
-            for file in [data_file(dir), crate::keystore::keys_file(dir)] {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
-                }
-            }
-        }
-        Database::Postgres { url, schema } => {
-            if let Ok(mut c) = postgres::Client::connect(url, postgres::NoTls) {
-                let _ = c.batch_execute(&format!(
-                    "DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {schema}_keys CASCADE"
-                ));
-            }
-        }
-    }
 }
 
 /// What a backup holds: the log's size and root at the moment it was taken.
@@ -188,14 +168,7 @@ impl Registry {
             .and_then(|()| Registry::open(dir, key))
             .and_then(|reg| reg.verify(None).map(|_| reg));
         if restored.is_err() {
-            for file in [&db, &keys_db] {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
-                }
-            }
-            if !settings_existed {
-                let _ = std::fs::remove_file(dir.join("settings.toml"));
-            }
+            remove_written(dir, &Database::Sqlite, settings_existed);
         }
         restored
     }
@@ -231,10 +204,7 @@ impl Registry {
             Ok(reg)
         })();
         if filled.is_err() {
-            undo(dir, database);
-            if !settings_existed {
-                let _ = std::fs::remove_file(dir.join("settings.toml"));
-            }
+            remove_written(dir, database, settings_existed);
         }
         filled
     }
@@ -250,7 +220,8 @@ impl Registry {
         let moved = Self::fill(dir, database, key, &*self.conn, &*self.keys.conn)?;
         let (here, there) = (self.signed_head()?.0, moved.signed_head()?.0);
         if here.size() != there.size() || here.root() != there.root() {
-            undo(dir, database);
+            drop(moved);
+            remove_written(dir, database, true);
             return Err(StoreError::VerifyFailed(
                 "the copy's log differs from the original's (writes continued during the move?)"
                     .into(),

@@ -44,25 +44,22 @@ pub(crate) fn connect(
     db: &crate::Database,
     create: bool,
 ) -> Result<Box<dyn Sql>, StoreError> {
-    {
-        let conn: Box<dyn Sql> = match db {
-            crate::Database::Sqlite => {
-                let path = keys_file(dir);
-                if !create && !path.exists() {
-                    return Err(StoreError::Io(format!(
-                        "the key store {} is missing: restore it from its backup",
-                        path.display()
-                    )));
-                }
-                Box::new(crate::db::sqlite::open(&path, create, &KEYS_MIGRATIONS)?)
+    Ok(match db {
+        crate::Database::Sqlite => {
+            let path = keys_file(dir);
+            if !create && !path.exists() {
+                return Err(StoreError::Io(format!(
+                    "the key store {} is missing: restore it from its backup",
+                    path.display()
+                )));
             }
-            crate::Database::Postgres { url, schema } => Box::new(crate::db::pg::open(
-                url,
-                &format!("{schema}_keys"),
-                create,
-                &PG_KEYS_MIGRATIONS,
-            )?),
-        };
-        Ok(conn)
-    }
+            Box::new(crate::db::sqlite::open(&path, create, &KEYS_MIGRATIONS)?)
+        }
+        crate::Database::Postgres { url, schema } => Box::new(crate::db::pg::open(
+            url,
+            &format!("{schema}_keys"),
+            create,
+            &PG_KEYS_MIGRATIONS,
+        )?),
+    })
 }

@@ -208,6 +208,31 @@ fn remove_quietly(path: &Path) {
     let _ = std::fs::remove_file(path);
 }
 
+/// Removes what a failed init, restore or move wrote: the registry's SQLite files (with their
+/// WALs) or its PostgreSQL schemas, and the settings file unless it was there before. Never a
+/// directory's other files.
+pub(crate) fn remove_written(dir: &Path, database: &Database, settings_existed: bool) {
+    match database {
+        Database::Sqlite => {
+            for file in [data_file(dir), crate::keystore::keys_file(dir)] {
+                for suffix in ["", "-wal", "-shm"] {
+                    remove_quietly(Path::new(&format!("{}{suffix}", file.display())));
+                }
+            }
+        }
+        Database::Postgres { url, schema } => {
+            if let Ok(mut c) = postgres::Client::connect(url, postgres::NoTls) {
+                let _ = c.batch_execute(&format!(
+                    "DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {schema}_keys CASCADE"
+                ));
+            }
+        }
+    }
+    if !settings_existed {
+        remove_quietly(&dir.join("settings.toml"));
+    }
+}
+
 impl Registry {
     /// Creates a registry in `dir`: database, KEK (new key file, or from a passphrase) and
     /// signing key. Refuses if a registry or key file is already there; on failure removes what
@@ -272,16 +297,9 @@ impl Registry {
         let created = crate::law::write_default_settings(dir)
             .and_then(|()| Self::create(dir, database, kek, kdf, actor, now));
         if created.is_err() {
-            for file in [db.clone(), crate::keystore::keys_file(dir)] {
-                for suffix in ["", "-wal", "-shm"] {
-                    remove_quietly(Path::new(&format!("{}{suffix}", file.display())));
-                }
-            }
+            remove_written(dir, database, settings_existed);
             if let KeySource::File(path) = key {
                 remove_quietly(path);
-            }
-            if !settings_existed {
-                remove_quietly(&dir.join("settings.toml"));
             }
         }
         created
@@ -785,9 +803,12 @@ impl Registry {
         let db = &*self.conn;
         let tx = Tx::write(db)?;
         db.exec("DELETE FROM persons", &[])?;
-        for row in projection.persons.values() {
-            insert_person(db, row)?;
-        }
+        let rows: Vec<Vec<crate::db::Val<'_>>> = projection
+            .persons
+            .values()
+            .map(|p| person_args(p).to_vec())
+            .collect();
+        db.insert_many(&format!("persons ({PERSON_COLUMNS})"), 8, &rows)?;
         tx.commit()?;
         Ok(projection.persons.len())
     }
