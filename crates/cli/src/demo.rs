@@ -252,6 +252,48 @@ fn lifecycle(i: usize, case: &str, today: OffsetDateTime) -> Result<Vec<(Princip
     let camp = |ago: i64| {
         cmd(json!({"command": "move_custody", "case": case, "place": "Camp 1", "on": day(ago)}))
     };
+    // In a camp from `since` days ago, two interviews asking for South Korea, accepted by it,
+    // consent to share `classes` with it, and a transfer proposed.
+    let referred_to_kr = |since: i64, classes: &[&str]| -> Result<Vec<(Principal, Command)>> {
+        Ok(vec![
+            (registrar.clone(), camp(since)?),
+            (
+                delegate.clone(),
+                interview(case, &day(since - 10), "KR", true, "Asks for South Korea.")?,
+            ),
+            (
+                delegate.clone(),
+                interview(case, &day(since - 25), "KR", true, "Repeats it.")?,
+            ),
+            (
+                consul.clone(),
+                cmd(json!({"command": "record_acceptance", "case": case, "state": "KR"}))?,
+            ),
+            (
+                delegate.clone(),
+                cmd(json!({"command": "record_consent", "case": case,
+                    "recipient": "receiving:KR", "classes": classes}))?,
+            ),
+            (
+                registrar.clone(),
+                cmd(json!({"command": "propose_transfer", "case": case, "to": "KR"}))?,
+            ),
+        ])
+    };
+    // The proposed movement approved by a second officer, reconfirmed by the agency, done.
+    let carried_out = || -> Result<Vec<(Principal, Command)>> {
+        let step = |p: &Principal, command: &str| -> Result<(Principal, Command)> {
+            Ok((
+                p.clone(),
+                cmd(json!({"command": command, "case": case, "movement": m1}))?,
+            ))
+        };
+        Ok(vec![
+            step(&legal, "approve")?,
+            step(&delegate, "reconfirm")?,
+            step(&registrar, "hand_over")?,
+        ])
+    };
     let mut steps = vec![(
         registrar.clone(),
         cmd(json!({"command": "record_capture", "case": case, "capturing_unit": "3rd brigade"}))?,
@@ -285,40 +327,17 @@ fn lifecycle(i: usize, case: &str, today: OffsetDateTime) -> Result<Vec<(Princip
             steps.push((registrar.clone(), camp(60)?));
             steps.push((
                 delegate.clone(),
-                interview(
-                    case,
-                    &day(50),
-                    "return",
-                    false,
-                    "Wants to go home to his parents.",
-                )?,
+                interview(case, &day(50), "return", false, "Wants to go home.")?,
             ));
             steps.push((
                 delegate.clone(),
-                interview(
-                    case,
-                    &day(35),
-                    "return",
-                    false,
-                    "Confirms, alone with the delegate.",
-                )?,
+                interview(case, &day(35), "return", false, "Confirms it, alone.")?,
             ));
             steps.push((
                 registrar.clone(),
                 cmd(json!({"command": "propose_repatriation", "case": case}))?,
             ));
-            steps.push((
-                legal,
-                cmd(json!({"command": "approve", "case": case, "movement": m1}))?,
-            ));
-            steps.push((
-                delegate,
-                cmd(json!({"command": "reconfirm", "case": case, "movement": m1}))?,
-            ));
-            steps.push((
-                registrar,
-                cmd(json!({"command": "hand_over", "case": case, "movement": m1}))?,
-            ));
+            steps.extend(carried_out()?);
         }
         // Wishes to stay and fears return: protected by G1.
         5 => {
@@ -340,58 +359,11 @@ fn lifecycle(i: usize, case: &str, today: OffsetDateTime) -> Result<Vec<(Princip
         }
         // Referred to South Korea: wish verified, accepted, consent to share identity, transfer
         // proposed and awaiting approval.
-        6 => {
-            steps.push((registrar.clone(), camp(70)?));
-            steps.push((
-                delegate.clone(),
-                interview(case, &day(60), "KR", true, "Asks for South Korea.")?,
-            ));
-            steps.push((
-                delegate.clone(),
-                interview(case, &day(45), "KR", true, "Repeats it.")?,
-            ));
-            steps.push((
-                consul,
-                cmd(json!({"command": "record_acceptance", "case": case, "state": "KR"}))?,
-            ));
-            steps.push((delegate, cmd(json!({"command": "record_consent", "case": case, "recipient": "receiving:KR", "classes": ["identity"]}))?));
-            steps.push((
-                registrar,
-                cmd(json!({"command": "propose_transfer", "case": case, "to": "KR"}))?,
-            ));
-        }
+        6 => steps.extend(referred_to_kr(70, &["identity"])?),
         // Transferred to South Korea.
         7 => {
-            steps.push((registrar.clone(), camp(90)?));
-            steps.push((
-                delegate.clone(),
-                interview(case, &day(80), "KR", true, "Asks for South Korea.")?,
-            ));
-            steps.push((
-                delegate.clone(),
-                interview(case, &day(60), "KR", true, "Repeats it.")?,
-            ));
-            steps.push((
-                consul,
-                cmd(json!({"command": "record_acceptance", "case": case, "state": "KR"}))?,
-            ));
-            steps.push((delegate.clone(), cmd(json!({"command": "record_consent", "case": case, "recipient": "receiving:KR", "classes": ["identity", "medical"]}))?));
-            steps.push((
-                registrar.clone(),
-                cmd(json!({"command": "propose_transfer", "case": case, "to": "KR"}))?,
-            ));
-            steps.push((
-                legal,
-                cmd(json!({"command": "approve", "case": case, "movement": m1}))?,
-            ));
-            steps.push((
-                delegate,
-                cmd(json!({"command": "reconfirm", "case": case, "movement": m1}))?,
-            ));
-            steps.push((
-                registrar,
-                cmd(json!({"command": "hand_over", "case": case, "movement": m1}))?,
-            ));
+            steps.extend(referred_to_kr(90, &["identity", "medical"])?);
+            steps.extend(carried_out()?);
         }
         // Died in captivity (Art 120 particulars).
         8 => {
