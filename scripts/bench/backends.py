@@ -7,9 +7,9 @@
    registering captives for a while; events per second counted from the log itself, and the log
    verified afterwards.
 """
-import os, re, statistics, subprocess, sys, time
+import json, os, re, statistics, subprocess, time
 
-from api import ASYLON, request, run, wait_up
+from api import ASYLON, run, wait_up
 from server_load import lua, registry, token, wrk
 
 PG = os.environ.get("ASYLON_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
@@ -102,7 +102,6 @@ def writers(backend):
 
 
 def checkpoint_size(d, dbargs):
-    import json
     return json.loads(run([ASYLON, "--data-dir", d, *dbargs, "ledger", "checkpoint"]))["size"]
 
 

@@ -4,7 +4,7 @@ For each registry size: a registry of synthetic captives, an organisation and a 
 read-scoped API token made through the API itself, then wrk on loopback against captive status
 by case number and search by name, next to a trivial axum handler (the ceiling), all in one run.
 """
-import csv, json, os, re, shutil, subprocess, sys, time, urllib.request
+import csv, json, os, re, shutil, subprocess, time, urllib.request
 
 from api import ASYLON, PASSWORD, request, run, sign_in, wait_up
 
