@@ -76,19 +76,8 @@ async fn list_persons(
         return Err(ApiError::invalid("limit", "must be between 1 and 1000"));
     }
     st.run(move |reg, _| {
-        let p = &caller.principal;
-        may(p, None, Action::ReadCore).map_err(StoreError::Denied)?;
-        let rows = reg.persons_page(page.after.as_deref().unwrap_or(""), limit)?;
-        let next = (rows.len() == limit)
-            .then(|| rows.last().map(|r| r.case_no.clone()))
-            .flatten();
-        let mut persons = Vec::with_capacity(rows.len());
-        for row in rows {
-            let state = reg.case_state(&row.case_no)?;
-            if may(p, state.as_ref(), Action::ReadCore).is_ok() {
-                persons.push(row);
-            }
-        }
+        let after = page.after.as_deref().unwrap_or("");
+        let (persons, next) = reg.persons_visible(&caller.principal, after, limit)?;
         Ok(Json(PersonPage { persons, next }))
     })
     .await

@@ -372,7 +372,7 @@ impl Registry {
 
 impl Registry {
     /// The law's view of one captive, for the policy to decide on.
-    pub fn case_state(&self, case: &str) -> Result<Option<Case>, StoreError> {
+    fn case_state(&self, case: &str) -> Result<Option<Case>, StoreError> {
         Ok(load_world(&*self.conn, &self.keys, Some(case))?
             .cases
             .remove(case))
@@ -391,6 +391,31 @@ impl Registry {
             .ok_or_else(|| StoreError::UnknownPerson(case.to_string()))?;
         asylon_core::policy::may(who, Some(&c), action).map_err(StoreError::Denied)?;
         Ok(c)
+    }
+
+    /// Of the `limit` persons after case number `after`, those whose public record `who` may
+    /// see, and the case number to continue after (None on the last page).
+    pub fn persons_visible(
+        &self,
+        who: &Principal,
+        after: &str,
+        limit: usize,
+    ) -> Result<(Vec<asylon_core::PersonRow>, Option<String>), StoreError> {
+        use asylon_core::policy::{Action, may};
+        may(who, None, Action::ReadCore).map_err(StoreError::Denied)?;
+        let rows = self.persons_page(after, limit)?;
+        let next = (rows.len() == limit)
+            .then(|| rows.last().map(|r| r.case_no.clone()))
+            .flatten();
+        let mut visible = Vec::with_capacity(rows.len());
+        for row in rows {
+            match self.authorized(who, &row.case_no, Action::ReadCore) {
+                Ok(_) => visible.push(row),
+                Err(StoreError::Denied(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((visible, next))
     }
 
     /// The events of one captive's record, for whoever may see his public record.
