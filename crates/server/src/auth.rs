@@ -16,7 +16,7 @@ use crate::{AppState, Body, Path};
 use asylon_core::law::{Principal, Role};
 use asylon_store::Registry;
 use asylon_store::accounts::{Token, User};
-use asylon_vault::{MemberKey, OrgSecret};
+use asylon_vault::{MemberKey, OrgSecret, ct_eq};
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -40,10 +40,6 @@ pub(crate) fn now() -> time::OffsetDateTime {
 
 pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
-}
-
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// How the caller proved who he is.

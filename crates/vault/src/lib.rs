@@ -221,7 +221,6 @@ impl Kek {
     }
 
     pub fn matches(&self, stored_check: &[u8]) -> bool {
-        use subtle_eq::ct_eq;
         ct_eq(&self.check_value(), stored_check)
     }
 
@@ -277,11 +276,10 @@ fn wrap_aad(label: &[u8]) -> Vec<u8> {
     aad
 }
 
-/// Constant-time equality, written out because it is four lines and not worth a dependency.
-mod subtle_eq {
-    pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    }
+/// Constant-time equality of secrets (MACs, check values, token hashes, CSRF tokens), written
+/// out because it is four lines and not worth a dependency.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// One person's key for one sealed class.
@@ -319,7 +317,7 @@ impl EventMacKey {
     }
 
     pub fn verify(&self, seq: u64, leaf: &[u8; 32], tag: &[u8]) -> bool {
-        subtle_eq::ct_eq(&self.mac(seq, leaf), tag)
+        ct_eq(&self.mac(seq, leaf), tag)
     }
 }
 
