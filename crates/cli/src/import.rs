@@ -29,6 +29,9 @@ pub const HEADER: [&str; 8] = [
     "captured_at",
 ];
 const BATCH: usize = 1000;
+/// Rows whose validated registrations pass one keeps for pass two (a few hundred bytes each);
+/// rows past them are read and validated again.
+const KEPT_ROWS: u64 = 250_000;
 /// How many bad rows are printed; the count of all of them is always given.
 const SHOWN_ERRORS: usize = 200;
 
@@ -150,13 +153,15 @@ pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
 
     let existing = registry.external_ids()?;
 
-    // Pass one: validate everything.
+    // Pass one: validate everything, keeping the first rows' registrations so that pass two
+    // need not read and validate them again.
     let mut rdr = reader(file)?;
     let cols = Columns::from_header(rdr.headers().context("line 1: cannot read the header")?)?;
     let mut seen = HashMap::new();
     let mut bad: Vec<(u64, String)> = Vec::new();
     let mut rows = 0u64;
     let mut to_register = 0u64;
+    let mut kept: Vec<(Registration, u64)> = Vec::new();
     for rec in rdr.records() {
         rows += 1;
         match rec {
@@ -176,6 +181,9 @@ pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
                             .is_some_and(|id| existing.contains(id))
                         {
                             to_register += 1;
+                            if rows <= KEPT_ROWS && bad.is_empty() {
+                                kept.push((reg, line));
+                            }
                         }
                     }
                 }
@@ -201,10 +209,13 @@ pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
             file.display()
         );
     }
+    let skipped = rows - to_register;
+    let kept_rows = rows.min(KEPT_ROWS);
 
-    // Pass two: register in committed batches. A second thread parses, validates and seals the
-    // next batch while this one writes the current one, so the two halves of the work overlap.
-    // The case numbers are reserved up front because sealing binds them into the ciphertext.
+    // Pass two: register in committed batches. A thread seals the next batch (the kept ones
+    // first, then the rest of the file read again) while the key store and the log write the
+    // ones before. The case numbers are reserved up front because sealing binds them into the
+    // ciphertext.
     let mut first_case = registry.reserve_cases(to_register)?;
     let sealer = registry.sealer();
     let progress = std::io::stderr().is_terminal().then(|| {
@@ -217,32 +228,54 @@ pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
         bar
     });
     let actor = actor(r);
-    let (mut registered, mut skipped) = (0usize, 0usize);
+    let mut registered = 0usize;
+    let failure: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
     std::thread::scope(|scope| -> Result<()> {
         type Batch = Result<(Vec<SealedRegistration>, u64)>;
         let (send, batches) = std::sync::mpsc::sync_channel::<Batch>(2);
-        let (existing, cols, sealer, skipped) = (&existing, &cols, &sealer, &mut skipped);
+        let (existing, cols, sealer, failure) = (&existing, &cols, &sealer, &failure);
         scope.spawn(move || {
-            let result = read_batches(file, cols, today, existing, skipped, |batch, last_line| {
+            let mut deliver = |batch: Vec<Registration>, last_line: u64| {
                 let sealed = sealer.seal(first_case, &batch).map_err(anyhow::Error::from);
                 first_case += batch.len() as u64;
                 let stop = sealed.is_err();
                 send.send(sealed.map(|s| (s, last_line))).is_ok() && !stop
-            });
-            if let Err(e) = result {
-                let _ = send.send(Err(e));
+            };
+            let mut going = true;
+            let mut kept = kept.into_iter().peekable();
+            while going && kept.peek().is_some() {
+                let chunk: Vec<(Registration, u64)> = kept.by_ref().take(BATCH).collect();
+                let last_line = chunk.last().map_or(1, |(_, l)| *l);
+                going = deliver(chunk.into_iter().map(|(r, _)| r).collect(), last_line);
+            }
+            if going && rows > kept_rows {
+                let rest = read_batches(file, cols, today, existing, kept_rows, &mut deliver);
+                if let Err(e) = rest {
+                    let _ = send.send(Err(e));
+                }
             }
         });
-        for msg in batches {
-            let (batch, last_line) = msg?;
-            registered += registry.register_sealed(&actor, now, batch)?.len();
+        let sealed = batches.into_iter().map_while(|msg| match msg {
+            Ok(batch) => Some(batch),
+            Err(e) => {
+                if let Ok(mut slot) = failure.lock() {
+                    *slot = Some(e);
+                }
+                None
+            }
+        });
+        registry.register_stream(&actor, now, sealed, |cases, last_line| {
+            registered += cases.len();
             match &progress {
                 Some(bar) => bar.set_position(last_line - 1),
                 None => println!("committed through line {last_line}: {registered} registered"),
             }
-        }
+        })?;
         Ok(())
     })?;
+    if let Some(e) = failure.into_inner().ok().flatten() {
+        return Err(e);
+    }
     if let Some(bar) = &progress {
         bar.finish_and_clear();
     }
@@ -253,21 +286,21 @@ pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Reads the (already validated) file again and hands over batches of registrations with the
-/// line of their last row; stops early when `deliver` returns false.
+/// Reads the (already validated) file again from its `from`-th row on and hands over batches of
+/// registrations with the line of their last row; stops early when `deliver` returns false.
 fn read_batches(
     file: &Path,
     cols: &Columns,
     today: Date,
     existing: &HashSet<String>,
-    skipped: &mut usize,
+    from: u64,
     mut deliver: impl FnMut(Vec<Registration>, u64) -> bool,
 ) -> Result<()> {
     let mut rdr = reader(file)?;
     let mut batch = Vec::with_capacity(BATCH);
     let mut last_line = 1;
     let mut seen = HashMap::new();
-    for rec in rdr.records() {
+    for rec in rdr.records().skip(from as usize) {
         let rec = rec?;
         last_line = rec.position().map_or(last_line + 1, |p| p.line());
         // The file was valid a moment ago; if it changed since, stop rather than guess.
@@ -283,7 +316,6 @@ fn read_batches(
             .as_ref()
             .is_some_and(|id| existing.contains(id))
         {
-            *skipped += 1;
             continue;
         }
         batch.push(reg);

@@ -5,7 +5,8 @@
 
 use crate::StoreError;
 use crate::db::{Tx, Val, args, is_unique_violation};
-use crate::registry::{NewEvent, Registry, meta_need, meta_put, new_id};
+use crate::keystore::KeyStore;
+use crate::registry::{Log, NewEvent, Registry, meta_need, meta_put, new_id};
 use asylon_core::{Actor, Class, CoreParticulars, FieldError, Registration, SealedPart, kind};
 use asylon_vault::{BlindIndexKey, DataKey, Kek, key_label, seal_aad};
 use std::collections::HashSet;
@@ -94,73 +95,48 @@ fn no_repeated_external_ids<'a>(
     Ok(())
 }
 
-impl Registry {
-    pub fn sealer(&self) -> Sealer {
-        Sealer {
-            kek: self.keys.kek.duplicate(),
-            blind: self.keys.kek.blind_index_key(),
+/// The case numbers and external ids of a batch, kept for its failure report.
+struct BatchIds {
+    cases: Vec<String>,
+    external_ids: Vec<Option<String>>,
+}
+
+impl BatchIds {
+    fn of(batch: &[SealedRegistration]) -> Self {
+        Self {
+            cases: batch.iter().map(|s| s.case.clone()).collect(),
+            external_ids: batch.iter().map(|s| s.core.external_id.clone()).collect(),
         }
     }
+}
 
-    /// Reserves `n` consecutive case numbers and returns the first. Case numbers are unique and
-    /// increasing; a reservation that is never used (a crash) leaves a gap, never a reuse.
-    pub fn reserve_cases(&mut self, n: u64) -> Result<u64, StoreError> {
+/// Appends a batch's registration events (their keys are already stored).
+fn append_registrations(
+    log: &Log<'_>,
+    actor: &Actor,
+    now: OffsetDateTime,
+    batch: Vec<SealedRegistration>,
+) -> Result<Vec<String>, StoreError> {
+    let written = log.append(actor, now, move |_| {
+        Ok(batch
+            .into_iter()
+            .map(|s| NewEvent {
+                id: s.id,
+                person: Some(s.case),
+                kind: kind::PERSON_REGISTERED.into(),
+                public: s.public,
+                sealed: s.parts,
+                registered: Some(s.core),
+            })
+            .collect())
+    })?;
+    Ok(written.into_iter().filter_map(|e| e.person).collect())
+}
+
+impl KeyStore {
+    /// Writes a batch's wrapped keys and name tokens in one transaction.
+    fn store(&mut self, batch: &[SealedRegistration]) -> Result<(), StoreError> {
         let db = &*self.conn;
-        let tx = Tx::write(db)?;
-        let next = meta_need(db, "next_case")?;
-        let first = <[u8; 8]>::try_from(next.as_slice())
-            .map(u64::from_be_bytes)
-            .map_err(|_| StoreError::Damaged("the case number counter is unreadable".into()))?;
-        meta_put(db, "next_case", &(first + n).to_be_bytes())?;
-        tx.commit()?;
-        Ok(first)
-    }
-
-    /// Writes sealed registrations in one transaction; returns their case numbers in order.
-    pub fn register_sealed(
-        &mut self,
-        actor: &Actor,
-        now: OffsetDateTime,
-        batch: Vec<SealedRegistration>,
-    ) -> Result<Vec<String>, StoreError> {
-        no_repeated_external_ids(batch.iter().map(|s| s.core.external_id.as_ref()))?;
-        let external_ids: Vec<Option<String>> =
-            batch.iter().map(|s| s.core.external_id.clone()).collect();
-        // Keys first, in the key store: a crash after this commit leaves keys no event refers to
-        // (harmless); the reverse would leave sealed data no key opens.
-        let cases: Vec<String> = batch.iter().map(|s| s.case.clone()).collect();
-        self.store_keys(&batch)?;
-        let written = self.write(actor, now, move |_, _| {
-            Ok(batch
-                .into_iter()
-                .map(|s| NewEvent {
-                    id: s.id,
-                    person: Some(s.case),
-                    kind: kind::PERSON_REGISTERED.into(),
-                    public: s.public,
-                    sealed: s.parts,
-                    registered: Some(s.core),
-                })
-                .collect())
-        });
-        match written {
-            Ok(w) => Ok(w.into_iter().filter_map(|e| e.person).collect()),
-            Err(e) => {
-                // Nothing was registered: take the keys back.
-                let _ = self.forget_keys(&cases);
-                match e {
-                    e if is_unique_violation(&e) => {
-                        Err(self.duplicate_external_id(&external_ids).unwrap_or(e))
-                    }
-                    e => Err(e),
-                }
-            }
-        }
-    }
-
-    /// Writes a batch's wrapped keys and name tokens to the key store in one transaction.
-    fn store_keys(&mut self, batch: &[SealedRegistration]) -> Result<(), StoreError> {
-        let db = &*self.keys.conn;
         let tx = Tx::write(db)?;
         let tokens: Vec<Vec<u8>> = batch
             .iter()
@@ -192,8 +168,8 @@ impl Registry {
     }
 
     /// Removes keys stored for registrations that were then not written.
-    fn forget_keys(&mut self, cases: &[String]) -> Result<(), StoreError> {
-        let db = &*self.keys.conn;
+    fn forget(&mut self, cases: &[String]) -> Result<(), StoreError> {
+        let db = &*self.conn;
         let tx = Tx::write(db)?;
         for case in cases {
             db.exec("DELETE FROM name_index WHERE person = ?1", args![case])?;
@@ -202,7 +178,116 @@ impl Registry {
         tx.commit()?;
         Ok(())
     }
+}
 
+impl Registry {
+    pub fn sealer(&self) -> Sealer {
+        Sealer {
+            kek: self.keys.kek.duplicate(),
+            blind: self.keys.kek.blind_index_key(),
+        }
+    }
+
+    /// Reserves `n` consecutive case numbers and returns the first. Case numbers are unique and
+    /// increasing; a reservation that is never used (a crash) leaves a gap, never a reuse.
+    pub fn reserve_cases(&mut self, n: u64) -> Result<u64, StoreError> {
+        let db = &*self.conn;
+        let tx = Tx::write(db)?;
+        let next = meta_need(db, "next_case")?;
+        let first = <[u8; 8]>::try_from(next.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Damaged("the case number counter is unreadable".into()))?;
+        meta_put(db, "next_case", &(first + n).to_be_bytes())?;
+        tx.commit()?;
+        Ok(first)
+    }
+
+    /// Writes sealed registrations in one transaction; returns their case numbers in order.
+    pub fn register_sealed(
+        &mut self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        batch: Vec<SealedRegistration>,
+    ) -> Result<Vec<String>, StoreError> {
+        no_repeated_external_ids(batch.iter().map(|s| s.core.external_id.as_ref()))?;
+        // Keys first, in the key store: a crash after this commit leaves keys no event refers to
+        // (harmless); the reverse would leave sealed data no key opens.
+        let (log, keys) = self.split();
+        keys.store(&batch)?;
+        let ids = BatchIds::of(&batch);
+        let written = append_registrations(&log, actor, now, batch).map_err(|e| (e, ids));
+        self.after_append(written)
+    }
+
+    /// Writes a stream of sealed batches, each in its own transaction, calling `committed` with
+    /// each batch's case numbers and tag once its events are committed. The key store writes a
+    /// batch's keys on a thread of its own while the log writes the batch before, so the two
+    /// databases work at once; a batch's keys always commit before its events. The first
+    /// failure stops the stream; keys stored for batches not written are taken back.
+    pub fn register_stream<T: Send>(
+        &mut self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        batches: impl Iterator<Item = (Vec<SealedRegistration>, T)> + Send,
+        mut committed: impl FnMut(&[String], T),
+    ) -> Result<(), StoreError> {
+        let (log, keys) = self.split();
+        let written = std::thread::scope(|scope| {
+            // A rendezvous: every batch whose keys are stored is either taken by the log or handed
+            // back by the failed send, never left in a buffer with keys and no events.
+            let (send, keyed) = std::sync::mpsc::sync_channel::<(Vec<SealedRegistration>, T)>(0);
+            let keys_thread = scope.spawn(move || -> Result<(), StoreError> {
+                for (batch, tag) in batches {
+                    no_repeated_external_ids(batch.iter().map(|s| s.core.external_id.as_ref()))?;
+                    keys.store(&batch)?;
+                    if let Err(unsent) = send.send((batch, tag)) {
+                        // The log stopped on a failure: these keys will have no events.
+                        keys.forget(&BatchIds::of(&unsent.0.0).cases)?;
+                        break;
+                    }
+                }
+                Ok(())
+            });
+            let mut outcome = Ok(());
+            for (batch, tag) in keyed.iter() {
+                let ids = BatchIds::of(&batch);
+                match append_registrations(&log, actor, now, batch) {
+                    Ok(_) => committed(&ids.cases, tag),
+                    Err(e) => {
+                        outcome = Err((e, ids));
+                        break;
+                    }
+                }
+            }
+            drop(keyed);
+            let keys_outcome = keys_thread.join().unwrap_or_else(|_| {
+                Err(StoreError::Damaged("the key store writer stopped".into()))
+            });
+            (outcome, keys_outcome)
+        });
+        match written {
+            (Ok(()), keys_outcome) => keys_outcome,
+            (Err(failed), _) => self.after_append(Err(failed)).map(|_| ()),
+        }
+    }
+
+    /// After a batch was appended or failed: on failure, takes its keys back and names an
+    /// external id already registered.
+    fn after_append(
+        &mut self,
+        written: Result<Vec<String>, (StoreError, BatchIds)>,
+    ) -> Result<Vec<String>, StoreError> {
+        let (e, ids) = match written {
+            Ok(cases) => return Ok(cases),
+            Err(failed) => failed,
+        };
+        // Nothing of the batch was registered: take its keys back.
+        let _ = self.keys.forget(&ids.cases);
+        if is_unique_violation(&e) {
+            return Err(self.duplicate_external_id(&ids.external_ids).unwrap_or(e));
+        }
+        Err(e)
+    }
     /// Registers validated captives in one transaction and returns their case numbers in order.
     pub fn register(
         &mut self,
@@ -214,5 +299,110 @@ impl Registry {
         let first = self.reserve_cases(regs.len() as u64)?;
         let sealed = self.sealer().seal(first, regs)?;
         self.register_sealed(actor, now, sealed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KeySource;
+    use asylon_core::{Art17Field, RegistrationInput, particulars::NameInput};
+
+    fn registration(ext: &str, name: &str) -> Registration {
+        let input = RegistrationInput {
+            external_id: Some(ext.into()),
+            names: vec![NameInput::Text(name.into())],
+            not_stated: vec![
+                Art17Field::DateOfBirth,
+                Art17Field::Rank,
+                Art17Field::ServiceNumber,
+            ],
+            power: Some("KP".into()),
+            captured_on: Some("2025-01-10".into()),
+            ..Default::default()
+        };
+        input.validate(time::macros::date!(2026 - 01 - 01)).unwrap()
+    }
+
+    fn keyed_cases(reg: &Registry) -> Vec<String> {
+        let mut v: Vec<String> = reg
+            .keys
+            .conn
+            .all("SELECT person FROM data_keys", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.text(0).unwrap())
+            .collect();
+        let index: Vec<String> = reg
+            .keys
+            .conn
+            .all("SELECT DISTINCT person FROM name_index", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.text(0).unwrap())
+            .collect();
+        v.sort();
+        for p in &index {
+            assert!(v.contains(p), "name tokens of {p} have no keys row");
+        }
+        v
+    }
+
+    #[test]
+    fn a_failed_batch_in_a_stream_leaves_no_keys_behind_and_names_the_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let actor = Actor {
+            user: "test".into(),
+            org: "detaining".into(),
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let key = KeySource::File(dir.path().join("k"));
+        let mut reg = Registry::init(&dir.path().join("r"), &key, &actor, now).unwrap();
+        reg.register(&actor, now, &[registration("X", "Kim Chol")])
+            .unwrap();
+
+        // Batch 2 repeats X, so its append fails; batch 3's keys may be stored by then.
+        let regs = [
+            vec![registration("A", "Ri Han Gom"), registration("B", "박웅희")],
+            vec![
+                registration("C", "Pak Ung-hui"),
+                registration("X", "Ли Хан Гом"),
+            ],
+            vec![registration("D", "Jo Cheonmun")],
+        ];
+        let sealer = reg.sealer();
+        let mut next = reg.reserve_cases(5).unwrap();
+        let mut batches = Vec::new();
+        for (i, r) in regs.iter().enumerate() {
+            batches.push((sealer.seal(next, r).unwrap(), i));
+            next += r.len() as u64;
+        }
+        let events_before = reg.events(None).unwrap().len();
+        let mut committed = Vec::new();
+        let err = reg
+            .register_stream(&actor, now, batches.into_iter(), |cases, i| {
+                committed.push((cases.to_vec(), i))
+            })
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::DuplicateExternalId { external_id, .. } if external_id == "X"),
+            "{err:?}"
+        );
+        assert_eq!(committed.len(), 1, "only the first batch commits");
+        assert_eq!(committed[0].1, 0);
+        assert_eq!(reg.events(None).unwrap().len(), events_before + 2);
+        let mut expected: Vec<String> = reg
+            .persons()
+            .unwrap()
+            .into_iter()
+            .map(|p| p.case_no)
+            .collect();
+        expected.sort();
+        assert_eq!(expected.len(), 3);
+        assert_eq!(
+            keyed_cases(&reg),
+            expected,
+            "keys only for registered persons"
+        );
     }
 }

@@ -233,6 +233,101 @@ pub(crate) fn remove_written(dir: &Path, database: &Database, settings_existed: 
     }
 }
 
+/// What appending to the log needs: the registry's connection and its MAC and signing keys.
+pub(crate) struct Log<'a> {
+    conn: &'a dyn Sql,
+    mac_key: &'a EventMacKey,
+    signer: &'a Signer,
+    origin: &'a str,
+}
+
+impl Log<'_> {
+    /// See [`Registry::write`].
+    pub(crate) fn append<F>(
+        &self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        build: F,
+    ) -> Result<Vec<Event>, StoreError>
+    where
+        F: FnOnce(&dyn Sql) -> Result<Vec<NewEvent>, StoreError>,
+    {
+        let at = rfc3339(now);
+        let db = self.conn;
+        let tx = Tx::write(db)?;
+        let mut frontier = decode_frontier(&meta_need(db, "frontier")?).ok_or_else(|| {
+            StoreError::Damaged("the stored Merkle frontier is unreadable".into())
+        })?;
+        let new = build(db)?;
+        // Number, hash and MAC every event first, then append them together.
+        let mut written = Vec::with_capacity(new.len());
+        let mut stored = Vec::with_capacity(new.len());
+        let mut registered = Vec::new();
+        let mut to_project = Vec::new();
+        for n in new {
+            let ev = Event {
+                seq: frontier.size() + 1,
+                id: n.id,
+                at: at.clone(),
+                actor: actor.clone(),
+                person: n.person,
+                kind: n.kind,
+                public: n.public,
+                sealed: n.sealed,
+            };
+            let leaf = leaf_hash(&ev.leaf_bytes());
+            frontier.push(leaf);
+            stored.push((sealed::encode(&ev.sealed), self.mac_key.mac(ev.seq, &leaf)));
+            match (&n.registered, &ev.person) {
+                (Some(core), Some(case)) => {
+                    registered.push(PersonRow::registered(case.clone(), ev.seq, core))
+                }
+                _ => to_project.push(written.len()),
+            }
+            written.push(ev);
+        }
+        let rows: Vec<Vec<crate::db::Val<'_>>> = written
+            .iter()
+            .zip(&stored)
+            .map(|(ev, (sealed, mac))| {
+                args![
+                    ev.seq as i64,
+                    &ev.id,
+                    &ev.at,
+                    &ev.actor.user,
+                    &ev.actor.org,
+                    ev.person.as_deref(),
+                    &ev.kind,
+                    &ev.public,
+                    &sealed[..],
+                    &mac[..],
+                ]
+                .to_vec()
+            })
+            .collect();
+        db.insert_many(&format!("events ({EVENT_COLUMNS})"), 10, &rows)?;
+        let persons: Vec<Vec<crate::db::Val<'_>>> =
+            registered.iter().map(|p| person_args(p).to_vec()).collect();
+        db.insert_many(&format!("persons ({PERSON_COLUMNS})"), 8, &persons)?;
+        for i in to_project {
+            if let Some(ev) = written.get(i) {
+                project(db, ev)?;
+            }
+        }
+        meta_put(db, "frontier", &encode_frontier(&frontier))?;
+        let sig = self.signer.sign(&Checkpoint::signed_body(
+            self.origin,
+            frontier.size(),
+            &frontier.root(),
+            &at,
+        ));
+        meta_put(db, "head_time", at.as_bytes())?;
+        meta_put(db, "head_signature", &sig)?;
+        tx.commit()?;
+        Ok(written)
+    }
+}
+
 impl Registry {
     /// Creates a registry in `dir`: database, KEK (new key file, or from a passphrase) and
     /// signing key. Refuses if a registry or key file is already there; on failure removes what
@@ -449,79 +544,21 @@ impl Registry {
     where
         F: FnOnce(&dyn Sql, &KeyStore) -> Result<Vec<NewEvent>, StoreError>,
     {
-        let at = rfc3339(now);
-        let db = &*self.conn;
-        let tx = Tx::write(db)?;
-        let mut frontier = decode_frontier(&meta_need(db, "frontier")?).ok_or_else(|| {
-            StoreError::Damaged("the stored Merkle frontier is unreadable".into())
-        })?;
-        let new = build(db, &self.keys)?;
-        // Number, hash and MAC every event first, then append them together.
-        let mut written = Vec::with_capacity(new.len());
-        let mut stored = Vec::with_capacity(new.len());
-        let mut registered = Vec::new();
-        let mut to_project = Vec::new();
-        for n in new {
-            let ev = Event {
-                seq: frontier.size() + 1,
-                id: n.id,
-                at: at.clone(),
-                actor: actor.clone(),
-                person: n.person,
-                kind: n.kind,
-                public: n.public,
-                sealed: n.sealed,
-            };
-            let leaf = leaf_hash(&ev.leaf_bytes());
-            frontier.push(leaf);
-            stored.push((sealed::encode(&ev.sealed), self.mac_key.mac(ev.seq, &leaf)));
-            match (&n.registered, &ev.person) {
-                (Some(core), Some(case)) => {
-                    registered.push(PersonRow::registered(case.clone(), ev.seq, core))
-                }
-                _ => to_project.push(written.len()),
-            }
-            written.push(ev);
-        }
-        let rows: Vec<Vec<crate::db::Val<'_>>> = written
-            .iter()
-            .zip(&stored)
-            .map(|(ev, (sealed, mac))| {
-                args![
-                    ev.seq as i64,
-                    &ev.id,
-                    &ev.at,
-                    &ev.actor.user,
-                    &ev.actor.org,
-                    ev.person.as_deref(),
-                    &ev.kind,
-                    &ev.public,
-                    &sealed[..],
-                    &mac[..],
-                ]
-                .to_vec()
-            })
-            .collect();
-        db.insert_many(&format!("events ({EVENT_COLUMNS})"), 10, &rows)?;
-        let persons: Vec<Vec<crate::db::Val<'_>>> =
-            registered.iter().map(|p| person_args(p).to_vec()).collect();
-        db.insert_many(&format!("persons ({PERSON_COLUMNS})"), 8, &persons)?;
-        for i in to_project {
-            if let Some(ev) = written.get(i) {
-                project(db, ev)?;
-            }
-        }
-        meta_put(db, "frontier", &encode_frontier(&frontier))?;
-        let sig = self.signer.sign(&Checkpoint::signed_body(
-            &self.origin,
-            frontier.size(),
-            &frontier.root(),
-            &at,
-        ));
-        meta_put(db, "head_time", at.as_bytes())?;
-        meta_put(db, "head_signature", &sig)?;
-        tx.commit()?;
-        Ok(written)
+        let (log, keys) = self.split();
+        log.append(actor, now, |db| build(db, keys))
+    }
+
+    /// The log and the key store apart, so that each can be used on a thread of its own.
+    pub(crate) fn split(&mut self) -> (Log<'_>, &mut KeyStore) {
+        (
+            Log {
+                conn: &*self.conn,
+                mac_key: &self.mac_key,
+                signer: &self.signer,
+                origin: &self.origin,
+            },
+            &mut self.keys,
+        )
     }
 
     /// After a unique-constraint failure: which external id is already registered, and as whom.
