@@ -379,6 +379,12 @@ fn read_word_uncached(word: &str, position: Position) -> Vec<(WordKey, f32)> {
 /// Penalty for reading a word as if one typing slip were undone.
 const TYPO: f32 = 0.3;
 
+/// Penalty for closing a syllable with a consonant the next, vowel-initial syllable could begin
+/// with, in letters written together ("Seona" as seon-a, 선아, rather than seo-na, 서나):
+/// romanizations mark that split with a hyphen or apostrophe when they mean it, so unmarked
+/// letters lean, slightly, towards the consonant starting the next syllable.
+const CODA_BEFORE_VOWEL: f32 = 0.02;
+
 /// Penalty for skipping a letter that no reading can place (a typo).
 const SKIP: f32 = 0.35;
 
@@ -433,9 +439,15 @@ fn segment(word: &str, position: Position, allow_skips: bool) -> Vec<(WordKey, f
             };
             for (prefix, p) in &here {
                 for (k, kp) in &keys {
+                    let onset =
+                        if k.initial() == 0 && prefix.last().is_some_and(|x| x.final_() != 0) {
+                            CODA_BEFORE_VOWEL
+                        } else {
+                            0.0
+                        };
                     let mut w = prefix.clone();
                     w.push(*k);
-                    let pen = p + kp + PER_SYLLABLE;
+                    let pen = p + kp + PER_SYLLABLE + onset;
                     match slot.iter_mut().find(|(x, _)| *x == w) {
                         Some((_, old)) => *old = old.min(pen),
                         None => slot.push((w, pen)),
