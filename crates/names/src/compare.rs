@@ -7,7 +7,7 @@
 //! tells them apart.
 
 use crate::hangul::to_south;
-use crate::key::{NameKey, word_similarity};
+use crate::key::{NameKey, SylKey, word_similarity};
 use crate::reader::conventional;
 use crate::reader::{Candidate, read};
 use crate::romanize::{System, romanize_name, romanize_word};
@@ -20,6 +20,9 @@ pub struct Spelling {
     pub weight: f64,
     /// Made from Cyrillic (compared first with other Cyrillic renderings).
     pub cyrillic: bool,
+    /// McCune–Reischauer's marks: for a rendering made from Hangul, that it is spelt with them
+    /// (breves and the apostrophe of aspiration); for a name as written, that it carries them.
+    pub marks: bool,
 }
 
 /// A name read once, to be compared many times.
@@ -30,6 +33,8 @@ pub struct Prepared {
     /// the name as written, a little less for renderings through South Korean spelling or a
     /// conventional surname, which may equally be another name's.
     pub spellings: Vec<Spelling>,
+    /// Written in Hangul (its spellings are renderings).
+    pub from_hangul: bool,
 }
 
 /// Weight of the surname in the key part; the given name has the rest.
@@ -82,8 +87,20 @@ fn latin(c: char, next: Option<char>) -> &'static str {
     }
 }
 
+/// Whether a Latin spelling carries McCune–Reischauer's marks: a breve, or an apostrophe.
+fn has_marks(text: &str) -> bool {
+    text.chars().any(|c| {
+        matches!(
+            c,
+            'ŏ' | 'ŭ' | 'ǒ' | 'ǔ' | '\u{306}' | '\'' | '’' | 'ʼ' | '‘'
+        )
+    })
+}
+
 /// Lower-case plain Latin letters only, spaces kept between words; breves kept as the vowels
-/// they mark (ŏ is ㅓ "eo", ŭ is ㅡ "eu").
+/// they mark (ŏ is ㅓ "eo", ŭ is ㅡ "eu"); McCune–Reischauer's apostrophe of aspiration kept as
+/// an h (ch'ŏng "chheong" is 청, chŏng "cheong" is 정, as the DPRK writes kh, th, ph), its
+/// apostrophe between syllables (Han'gŭl) dropped.
 pub fn plain(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let chars: Vec<char> = text.chars().flat_map(char::to_lowercase).collect();
@@ -105,6 +122,11 @@ pub fn plain(text: &str) -> String {
             'ü' => out.push('u'),
             'é' | 'è' | 'ê' => out.push('e'),
             ' ' | '-' => out.push(' '),
+            '\'' | '’' | 'ʼ' | '‘' => {
+                if out.ends_with(['k', 't', 'p']) || out.ends_with("ch") {
+                    out.push('h');
+                }
+            }
             c => out.push_str(latin(*c, chars.get(i + 1).copied())),
         }
     }
@@ -138,6 +160,7 @@ pub fn prepare(name: &str) -> Prepared {
                 text: plain(text).replace(' ', ""),
                 weight,
                 cyrillic,
+                marks: has_marks(text),
             })
         };
         let south_given = if words.len() == 1 {
@@ -167,7 +190,8 @@ pub fn prepare(name: &str) -> Prepared {
                 let cyrillic = system == System::Kontsevich;
                 put(&r, weight * lossy, cyrillic);
                 if cyrillic {
-                    put(&ukrainian(&r), weight, true);
+                    // Ukrainian practice writes ㅐ and ㅔ alike (е): lossy too.
+                    put(&ukrainian(&r), weight * LOSSY, true);
                 }
             }
             // South Korean practice: the surname as it is conventionally spelt (Kim, Lee, Park)
@@ -175,7 +199,7 @@ pub fn prepare(name: &str) -> Prepared {
             let rr_given = romanize_word(&g, System::Rr);
             put(
                 &format!("{} {rr_given}", romanize_word(&f, System::MrPlain)),
-                weight,
+                weight * LOSSY,
                 false,
             );
             for sur in conventional(&f) {
@@ -185,30 +209,53 @@ pub fn prepare(name: &str) -> Prepared {
         }
         // Keep each rendering once, with its highest weight.
         v.sort_by(|a, b| {
-            (&a.text, a.cyrillic)
-                .cmp(&(&b.text, b.cyrillic))
+            (&a.text, a.cyrillic, a.marks)
+                .cmp(&(&b.text, b.cyrillic, b.marks))
                 .then(b.weight.total_cmp(&a.weight))
         });
-        v.dedup_by(|a, b| a.text == b.text && a.cyrillic == b.cyrillic);
+        v.dedup_by(|a, b| a.text == b.text && a.cyrillic == b.cyrillic && a.marks == b.marks);
         v
     } else {
         vec![Spelling {
             text: plain(name).replace(' ', ""),
             weight: 1.0,
             cyrillic: name.chars().any(|c| ('\u{0400}'..='\u{04FF}').contains(&c)),
+            marks: has_marks(name),
         }]
     };
     Prepared {
         candidates,
         spellings,
+        from_hangul: is_hangul(name),
     }
 }
 
 /// Similarity of two readings' keys, in [0, 1].
 pub fn key_similarity(a: &NameKey, b: &NameKey) -> f64 {
-    SURNAME_WEIGHT * word_similarity(&a.family, &b.family)
-        + (1.0 - SURNAME_WEIGHT) * word_similarity(&a.given, &b.given)
+    let split = SURNAME_WEIGHT * word_similarity(&a.family, &b.family)
+        + (1.0 - SURNAME_WEIGHT) * word_similarity(&a.given, &b.given);
+    if a.family.len() == b.family.len() {
+        return split;
+    }
+    // The readings end the surname in different places: a two-syllable surname (공손, 황보)
+    // read as one syllable and a given name, or a name written as one word. Compare the whole
+    // names syllable by syllable (as `word_similarity` does, without collecting them), each in
+    // the form it has at the start of a word, a little below an agreeing split.
+    let n = (a.family.len() + a.given.len()).max(b.family.len() + b.given.len());
+    let matched: f64 = whole_syllables(a)
+        .zip(whole_syllables(b))
+        .map(|(x, y)| x.similarity(y))
+        .sum();
+    split.max(matched / n.max(1) as f64 - BOUNDARY_PENALTY)
 }
+
+/// A name's syllables, surname and given name together, each as at the start of a word.
+fn whole_syllables(k: &NameKey) -> impl Iterator<Item = SylKey> + '_ {
+    k.family.iter().chain(&k.given).map(|s| s.at_word_start())
+}
+
+/// How much less a match of whole names scores than one that agrees where the surname ends.
+const BOUNDARY_PENALTY: f64 = 0.05;
 
 /// The key part of the score: best pair of readings.
 pub fn key_score(a: &Prepared, b: &Prepared) -> f64 {
@@ -228,6 +275,19 @@ const DERIVED: f64 = 0.99;
 /// Weight of a rendering in a system without breves.
 const LOSSY: f64 = 0.995;
 
+/// Whether two spellings may be compared: a rendering made with McCune–Reischauer's marks only
+/// with a name written with them. Folded to plain letters, a marked rendering looks like Revised
+/// Romanization while meaning other sounds (chae is 재 in one, 채 in the other), so a name written
+/// without marks is compared with the renderings of the systems that write none.
+fn comparable(x: &Spelling, y: &Spelling, hangul_x: bool, hangul_y: bool) -> bool {
+    let marked_against_unmarked =
+        |rendering: &Spelling, from_hangul: bool, other: &Spelling, other_from_hangul: bool| {
+            from_hangul && rendering.marks && !other_from_hangul && !other.marks
+        };
+    !marked_against_unmarked(x, hangul_x, y, hangul_y)
+        && !marked_against_unmarked(y, hangul_y, x, hangul_x)
+}
+
 /// The spelling part: the best weighted Jaro–Winkler between plain-Latin renderings, comparing
 /// Latin with Latin and Cyrillic with Cyrillic where both sides have them (Kontsevich writes ㅇ
 /// as н, so 영 in Cyrillic looks like 연 in Latin).
@@ -239,7 +299,9 @@ pub fn spelling_score(a: &Prepared, b: &Prepared) -> f64 {
     let mut best = 0.0f64;
     for x in &a.spellings {
         for y in &b.spellings {
-            if same_script && x.cyrillic != y.cyrillic {
+            if (same_script && x.cyrillic != y.cyrillic)
+                || !comparable(x, y, a.from_hangul, b.from_hangul)
+            {
                 continue;
             }
             best = best.max(strsim::jaro_winkler(&x.text, &y.text) * x.weight * y.weight);
@@ -296,6 +358,47 @@ mod tests {
         // "Jeong" is only ever 정; "Jong" is 종, or 정 in the DPRK's spelling.
         let q = prepare("Kim Jeongmin");
         assert!(score(&q, &prepare("김정민")) > score(&q, &prepare("김종민")));
+    }
+
+    #[test]
+    fn a_two_syllable_surname_matches_however_the_surname_is_split() {
+        // 공손 is a surname of two syllables that a reader of 공손연 cannot know; the whole
+        // names agree syllable by syllable.
+        let q = prepare("Kongson Yŏn");
+        let right = score(&q, &prepare("공손연"));
+        assert!(right > 0.85, "{right}");
+        assert!(right > score(&q, &prepare("독고영")));
+        assert!(right > score(&q, &prepare("공선연")));
+        // An agreeing split still scores above the same syllables split elsewhere.
+        let h = prepare("남궁민");
+        assert!(score(&h, &prepare("Namgung Min")) >= score(&h, &prepare("Nam Gungmin")));
+    }
+
+    #[test]
+    fn mccune_reischauer_aspiration_is_kept_and_its_renderings_need_its_marks() {
+        assert_eq!(plain("Ch'ŏng"), "chheong");
+        assert_eq!(plain("Han'gŭl"), "hangeul");
+        // With breves and no apostrophe, chŏng is 정, not 청.
+        let q = prepare("Cho Ik-chŏng");
+        assert!(score(&q, &prepare("조익정")) > score(&q, &prepare("조익청")));
+        // Without marks, "ch" is Revised Romanization's 초, not McCune–Reischauer's 조.
+        let q = prepare("Chohyeon");
+        assert!(score(&q, &prepare("초현")) > score(&q, &prepare("조현")));
+    }
+
+    #[test]
+    fn letters_written_together_lean_to_a_consonant_starting_the_next_syllable() {
+        let q = prepare("Seona");
+        assert!(score(&q, &prepare("Сона")) > score(&q, &prepare("Сонъа")));
+        // A hyphen says where the syllable ends.
+        let q = prepare("Seon-a");
+        assert!(score(&q, &prepare("Сонъа")) > score(&q, &prepare("Сона")));
+    }
+
+    #[test]
+    fn russian_spelling_tells_ae_from_e_where_ukrainian_does_not() {
+        let q = prepare("Чеин");
+        assert!(score(&q, &prepare("제인")) > score(&q, &prepare("재인")));
     }
 
     #[test]
