@@ -112,6 +112,7 @@ pub struct Report {
 }
 
 /// One query: a spelling, and the candidates (by index) that are right for it.
+#[derive(Clone)]
 pub struct Query {
     pub text: String,
     pub truth: BTreeSet<usize>,
