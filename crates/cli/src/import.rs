@@ -2,9 +2,10 @@
 //! committed batches as far as a crash goes.
 //!
 //! Pass one streams the whole file and validates every row, collecting every problem with its
-//! line; a single bad row means nothing is registered. Pass two streams it again and registers
-//! rows in batches of [`BATCH`], each batch one transaction, printing an acknowledgement after each
-//! commit. A re-run after a crash skips the external ids already registered, so an interrupted
+//! line; a single bad row means nothing is registered. Pass two registers the rows in batches of
+//! [`BATCH`] (the first [`KEPT_ROWS`] as pass one validated them, the rest read again), each batch
+//! one transaction in the key store and then one in the log, printing an acknowledgement after
+//! each commit of the log. A re-run after a crash skips the external ids already registered, so an interrupted
 //! import is completed by running it again.
 
 use crate::RegistryArgs;
