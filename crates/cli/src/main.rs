@@ -42,7 +42,7 @@ pub struct RegistryArgs {
     /// data directory; the key file and settings stay in the data directory.
     #[arg(long, global = true, env = "ASYLON_DATABASE_URL")]
     pub database: Option<String>,
-    /// The PostgreSQL schema of this registry (its key store is in <schema>_keys).
+    /// The PostgreSQL schema of this registry (its key store is in SCHEMA_keys).
     #[arg(
         long,
         global = true,
