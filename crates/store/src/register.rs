@@ -133,9 +133,18 @@ fn append_registrations(
     Ok(written.into_iter().filter_map(|e| e.person).collect())
 }
 
+/// Captives whose keys the key store writes in one transaction when registering a stream.
+const KEYS_PER_COMMIT: usize = 10_000;
+/// Batches keyed and waiting for the log, at most.
+const KEYED_AHEAD: usize = 32;
+
 impl KeyStore {
-    /// Writes a batch's wrapped keys and name tokens in one transaction.
-    fn store(&mut self, batch: &[SealedRegistration]) -> Result<(), StoreError> {
+    /// Writes registrations' wrapped keys and name tokens in one transaction.
+    fn store<'r>(
+        &mut self,
+        regs: impl Iterator<Item = &'r SealedRegistration>,
+    ) -> Result<(), StoreError> {
+        let batch: Vec<&SealedRegistration> = regs.collect();
         let db = &*self.conn;
         let tx = Tx::write(db)?;
         let tokens: Vec<Vec<u8>> = batch
@@ -213,17 +222,19 @@ impl Registry {
         // Keys first, in the key store: a crash after this commit leaves keys no event refers to
         // (harmless); the reverse would leave sealed data no key opens.
         let (log, keys) = self.split();
-        keys.store(&batch)?;
+        keys.store(batch.iter())?;
         let ids = BatchIds::of(&batch);
         let written = append_registrations(&log, actor, now, batch).map_err(|e| (e, ids));
         self.after_append(written)
     }
 
-    /// Writes a stream of sealed batches, each in its own transaction, calling `committed` with
-    /// each batch's case numbers and tag once its events are committed. The key store writes a
-    /// batch's keys on a thread of its own while the log writes the batch before, so the two
-    /// databases work at once; a batch's keys always commit before its events. The first
-    /// failure stops the stream; keys stored for batches not written are taken back.
+    /// Writes a stream of sealed batches, each in its own transaction in the log, calling
+    /// `committed` with each batch's case numbers and tag once its events are committed. The key
+    /// store writes the keys on a thread of its own, ahead of the log, so the two databases work
+    /// at once; a batch's keys always commit before its events. It stores several batches per
+    /// transaction: the blind index's tokens are random, so every commit rewrites pages all over
+    /// its B-tree, and fewer, larger commits rewrite far fewer. The first failure stops the
+    /// stream; keys stored for batches not written are taken back.
     pub fn register_stream<T: Send>(
         &mut self,
         actor: &Actor,
@@ -232,42 +243,71 @@ impl Registry {
         mut committed: impl FnMut(&[String], T),
     ) -> Result<(), StoreError> {
         let (log, keys) = self.split();
+        let stop = std::sync::atomic::AtomicBool::new(false);
         let written = std::thread::scope(|scope| {
-            // A rendezvous: every batch whose keys are stored is either taken by the log or handed
-            // back by the failed send, never left in a buffer with keys and no events.
-            let (send, keyed) = std::sync::mpsc::sync_channel::<(Vec<SealedRegistration>, T)>(0);
+            let (send, keyed) =
+                std::sync::mpsc::sync_channel::<(Vec<SealedRegistration>, T)>(KEYED_AHEAD);
+            let stop = &stop;
             let keys_thread = scope.spawn(move || -> Result<(), StoreError> {
-                for (batch, tag) in batches {
-                    no_repeated_external_ids(batch.iter().map(|s| s.core.external_id.as_ref()))?;
-                    keys.store(&batch)?;
-                    if let Err(unsent) = send.send((batch, tag)) {
-                        // The log stopped on a failure: these keys will have no events.
-                        keys.forget(&BatchIds::of(&unsent.0.0).cases)?;
+                let mut batches = batches;
+                while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                    let mut group = Vec::new();
+                    let mut n = 0;
+                    while n < KEYS_PER_COMMIT
+                        && let Some(item) = batches.next()
+                    {
+                        n += item.0.len();
+                        group.push(item);
+                    }
+                    if group.is_empty() {
                         break;
+                    }
+                    for (batch, _) in &group {
+                        no_repeated_external_ids(
+                            batch.iter().map(|s| s.core.external_id.as_ref()),
+                        )?;
+                    }
+                    keys.store(group.iter().flat_map(|(batch, _)| batch))?;
+                    for item in group {
+                        // The log drains this channel until this thread ends, so a send fails
+                        // only if the log is gone; nothing more can be written then.
+                        if let Err(unsent) = send.send(item) {
+                            keys.forget(&BatchIds::of(&unsent.0.0).cases)?;
+                        }
                     }
                 }
                 Ok(())
             });
             let mut outcome = Ok(());
+            let mut not_written = Vec::new();
+            // Runs until the key store's thread ends, so that every batch it keyed is either
+            // appended or listed for its keys to be taken back.
             for (batch, tag) in keyed.iter() {
+                if outcome.is_err() {
+                    not_written.extend(BatchIds::of(&batch).cases);
+                    continue;
+                }
                 let ids = BatchIds::of(&batch);
                 match append_registrations(&log, actor, now, batch) {
                     Ok(_) => committed(&ids.cases, tag),
                     Err(e) => {
                         outcome = Err((e, ids));
-                        break;
+                        stop.store(true, std::sync::atomic::Ordering::Release);
                     }
                 }
             }
-            drop(keyed);
             let keys_outcome = keys_thread.join().unwrap_or_else(|_| {
                 Err(StoreError::Damaged("the key store writer stopped".into()))
             });
-            (outcome, keys_outcome)
+            (outcome, keys_outcome, not_written)
         });
-        match written {
-            (Ok(()), keys_outcome) => keys_outcome,
-            (Err(failed), _) => self.after_append(Err(failed)).map(|_| ()),
+        let (outcome, keys_outcome, not_written) = written;
+        if !not_written.is_empty() {
+            self.keys.forget(&not_written)?;
+        }
+        match outcome {
+            Ok(()) => keys_outcome,
+            Err(failed) => self.after_append(Err(failed)).map(|_| ()),
         }
     }
 
@@ -361,7 +401,8 @@ mod tests {
         reg.register(&actor, now, &[registration("X", "Kim Chol")])
             .unwrap();
 
-        // Batch 2 repeats X, so its append fails; batch 3's keys may be stored by then.
+        // Batch 2 repeats X, so its append fails; batch 3's keys are stored by then (the key
+        // store writes ahead of the log).
         let regs = [
             vec![registration("A", "Ri Han Gom"), registration("B", "박웅희")],
             vec![
