@@ -10,6 +10,7 @@ use crate::key::{NameKey, SylKey, WordKey, hangul_word};
 use crate::romanize::{System, syllable};
 use crate::synth::ukrainian;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 /// One reading of a name, with a penalty for how unusual the spellings it assumes are.
@@ -299,7 +300,7 @@ enum Position {
 /// (Бомин, Луна).
 const VOICED_START: f32 = 0.05;
 
-type WordCache = HashMap<String, Vec<(WordKey, f32)>>;
+type WordCache = HashMap<String, Rc<[(WordKey, f32)]>>;
 
 thread_local! {
     /// Readings of words already read on this thread, one map per position: lists repeat
@@ -310,19 +311,19 @@ thread_local! {
 /// Words cached per thread before the cache is cleared, bounding its memory.
 const WORD_CACHE: usize = 200_000;
 
-/// All readings of one word in syllables, best first (cached).
-fn read_word(word: &str, position: Position) -> Vec<(WordKey, f32)> {
+/// All readings of one word in syllables, best first (cached; shared, not copied, on a hit).
+fn read_word(word: &str, position: Position) -> Rc<[(WordKey, f32)]> {
     let tag = position as usize;
     if let Some(hit) = WORDS.with(|w| w.borrow().get(tag).and_then(|m| m.get(word)).cloned()) {
         return hit;
     }
-    let out = read_word_uncached(word, position);
+    let out: Rc<[(WordKey, f32)]> = read_word_uncached(word, position).into();
     WORDS.with(|w| {
         if let Some(m) = w.borrow_mut().get_mut(tag) {
             if m.len() >= WORD_CACHE {
                 m.clear();
             }
-            m.insert(word.to_string(), out.clone());
+            m.insert(word.to_string(), Rc::clone(&out));
         }
     });
     out
@@ -530,16 +531,22 @@ fn read_part(pieces: &[&String], first: Position) -> Vec<(WordKey, f32)> {
     let mut acc: Vec<(WordKey, f32)> = vec![(Vec::new(), 0.0)];
     for (i, piece) in pieces.iter().enumerate() {
         let readings = read_word(piece, if i == 0 { first } else { Position::Inside });
-        let mut next = Vec::new();
-        for (a, pa) in &acc {
-            for (b, pb) in &readings {
-                let mut w = a.clone();
+        // Rank every extension by penalty (stable), then build only the kept ones.
+        let mut ranked: Vec<(f32, &WordKey, &WordKey)> = acc
+            .iter()
+            .flat_map(|(a, pa)| readings.iter().map(move |(b, pb)| (pa + pb, a, b)))
+            .collect();
+        ranked.sort_by(|x, y| x.0.total_cmp(&y.0));
+        let next = ranked
+            .into_iter()
+            .take(BEAM)
+            .map(|(p, a, b)| {
+                let mut w = Vec::with_capacity(a.len() + b.len());
+                w.extend_from_slice(a);
                 w.extend_from_slice(b);
-                next.push((w, pa + pb));
-            }
-        }
-        next.sort_by(|a, b| a.1.total_cmp(&b.1));
-        next.truncate(BEAM);
+                (w, p)
+            })
+            .collect();
         acc = next;
     }
     if pieces.is_empty() { Vec::new() } else { acc }
@@ -617,19 +624,12 @@ pub fn read(name: &str) -> Vec<Candidate> {
         name
     };
     let words = tokens(name);
-    let mut out: Vec<Candidate> = Vec::new();
+    // Each way of cutting the name gives readings of its surname and of its given name; every
+    // pairing is a candidate. Only the best are kept, so the pairings are ranked by penalty
+    // first and only the kept ones are built.
+    let mut cuts: Vec<Cut> = Vec::new();
     let mut push = |family: Vec<(WordKey, f32)>, given: Vec<(WordKey, f32)>, extra: f32| {
-        for (f, pf) in &family {
-            for (g, pg) in &given {
-                out.push(Candidate {
-                    key: NameKey {
-                        family: f.clone(),
-                        given: g.clone(),
-                    },
-                    penalty: pf + pg + extra,
-                });
-            }
-        }
+        cuts.push((family, given, extra));
     };
     match words.as_slice() {
         [] => {}
@@ -674,10 +674,41 @@ pub fn read(name: &str) -> Vec<Candidate> {
             }
         }
     }
-    out.sort_by(|a, b| a.penalty.total_cmp(&b.penalty));
-    let mut seen = std::collections::HashSet::new();
-    out.retain(|c| seen.insert(c.key.clone()));
-    out.truncate(BEAM * 2);
+    best_pairings(&cuts)
+}
+
+/// One way of cutting a name: its surname's readings, its given name's, and the cut's penalty.
+type Cut = (Vec<(WordKey, f32)>, Vec<(WordKey, f32)>, f32);
+
+/// The best `BEAM * 2` distinct readings among every pairing of a cut's surname and given-name
+/// readings, by penalty (ties in the order the cuts and readings come).
+fn best_pairings(cuts: &[Cut]) -> Vec<Candidate> {
+    let mut ranked: Vec<(f32, &WordKey, &WordKey)> = cuts
+        .iter()
+        .flat_map(|(family, given, extra)| {
+            family
+                .iter()
+                .flat_map(move |(f, pf)| given.iter().map(move |(g, pg)| (pf + pg + extra, f, g)))
+        })
+        .collect();
+    // Stable: equal penalties keep their order.
+    ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut out: Vec<Candidate> = Vec::with_capacity(BEAM * 2);
+    for (penalty, f, g) in ranked {
+        if out.len() >= BEAM * 2 {
+            break;
+        }
+        if out.iter().any(|c| c.key.family == *f && c.key.given == *g) {
+            continue;
+        }
+        out.push(Candidate {
+            key: NameKey {
+                family: f.clone(),
+                given: g.clone(),
+            },
+            penalty,
+        });
+    }
     out
 }
 
