@@ -13,14 +13,23 @@ use std::collections::HashMap;
 /// Readings of each name form indexed, and of each query looked up.
 const READINGS: usize = 2;
 
+/// The text a phoneme key is indexed under: `name|` and each word's syllable codes joined by
+/// dots (`name|1800|290.34`). Written into one string: it is made for every name form imported.
 fn text(key: &NameKey) -> String {
-    let word = |w: &[asylon_names::key::SylKey]| {
-        w.iter()
-            .map(|k| k.raw().to_string())
-            .collect::<Vec<_>>()
-            .join(".")
-    };
-    format!("name|{}|{}", word(&key.family), word(&key.given))
+    use std::fmt::Write;
+    let mut out = String::with_capacity(8 + 5 * (key.family.len() + key.given.len()));
+    out.push_str("name");
+    for word in [&key.family, &key.given] {
+        out.push('|');
+        for (i, k) in word.iter().enumerate() {
+            if i > 0 {
+                out.push('.');
+            }
+            // Writing to a String cannot fail.
+            let _ = write!(out, "{}", k.raw());
+        }
+    }
+    out
 }
 
 /// Tokens for a person's name forms: one per distinct phoneme key among their best readings.
@@ -118,5 +127,41 @@ impl Registry {
                 .then_with(|| a.case_no.cmp(&b.case_no))
         });
         Ok(hits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_indexed_text_of_a_key_keeps_its_format() {
+        // Stored tokens are keyed hashes of this text: a change of format would orphan every
+        // index entry already written.
+        let plain = |key: &NameKey| {
+            let word = |w: &[asylon_names::key::SylKey]| {
+                w.iter()
+                    .map(|k| k.raw().to_string())
+                    .collect::<Vec<_>>()
+                    .join(".")
+            };
+            format!("name|{}|{}", word(&key.family), word(&key.given))
+        };
+        let mut seen = 0;
+        for name in ["리한검", "Ri Han Gom", "Namgung Min", "Ли Хан Гом", "Kim"] {
+            for c in read(name) {
+                assert_eq!(text(&c.key), plain(&c.key));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 5, "{seen}");
+        let key = read("리한검").remove(0).key;
+        assert!(text(&key).starts_with("name|") && text(&key).matches('|').count() == 2);
+        assert!(
+            text(&key)
+                .split('|')
+                .nth(2)
+                .is_some_and(|g| g.contains('.'))
+        );
     }
 }
