@@ -13,7 +13,7 @@ use crate::commands::{actor, now, open};
 use anyhow::{Context, Result, bail};
 use asylon_core::{Art17Field, Registration, RegistrationInput, particulars::NameInput};
 use asylon_names::synth;
-use asylon_store::SealedRegistration;
+use asylon_store::{NameTokens, SealedRegistration};
 use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::Path;
@@ -232,15 +232,30 @@ pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
     let mut registered = 0usize;
     let failure: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
     std::thread::scope(|scope| -> Result<()> {
+        // Three stages, each on its thread: read the batches and their names into blind-index
+        // tokens; seal them; write them (the key store and the log, see register_stream).
+        type Read = Result<(Vec<Registration>, NameTokens, u64, u64)>;
         type Batch = Result<(Vec<SealedRegistration>, u64)>;
+        let (give, to_seal) = std::sync::mpsc::sync_channel::<Read>(2);
         let (send, batches) = std::sync::mpsc::sync_channel::<Batch>(2);
         let (existing, cols, sealer, failure) = (&existing, &cols, &sealer, &failure);
         scope.spawn(move || {
-            let mut deliver = |batch: Vec<Registration>, last_line: u64| {
-                let sealed = sealer.seal(first_case, &batch).map_err(anyhow::Error::from);
-                first_case += batch.len() as u64;
+            for item in to_seal {
+                let sealed = item.and_then(|(regs, tokens, first, last_line)| {
+                    Ok((sealer.seal_with(first, &regs, tokens)?, last_line))
+                });
                 let stop = sealed.is_err();
-                send.send(sealed.map(|s| (s, last_line))).is_ok() && !stop
+                if send.send(sealed).is_err() || stop {
+                    break;
+                }
+            }
+        });
+        scope.spawn(move || {
+            let mut deliver = |batch: Vec<Registration>, last_line: u64| {
+                let tokens = sealer.name_tokens(&batch);
+                let first = first_case;
+                first_case += batch.len() as u64;
+                give.send(Ok((batch, tokens, first, last_line))).is_ok()
             };
             let mut going = true;
             let mut kept = kept.into_iter().peekable();
@@ -252,7 +267,7 @@ pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
             if going && rows > kept_rows {
                 let rest = read_batches(file, cols, today, existing, kept_rows, &mut deliver);
                 if let Err(e) = rest {
-                    let _ = send.send(Err(e));
+                    let _ = give.send(Err(e));
                 }
             }
         });

@@ -35,7 +35,7 @@ pub use backup::BackupReport;
 pub use error::StoreError;
 pub use keystore::keys_file;
 pub use law::{CaseStatus, default_settings_text, load_settings};
-pub use register::{SealedRegistration, Sealer, case_number};
+pub use register::{NameTokens, SealedRegistration, Sealer, case_number};
 pub use registry::{
     ConsistencyProof, Database, InclusionProof, KeySource, PersonView, Registry, data_file,
     default_key_file,

@@ -36,6 +36,10 @@ pub fn case_number(n: u64) -> String {
     format!("AS-{n:06}")
 }
 
+/// The blind-index tokens of a batch's names, one list per registration, made apart from the
+/// sealing so that the two can run on different threads (reading names is the larger part).
+pub struct NameTokens(Vec<Vec<[u8; 16]>>);
+
 impl Sealer {
     /// Seals `regs` as cases `first`, `first + 1`, …
     pub fn seal(
@@ -43,9 +47,33 @@ impl Sealer {
         first: u64,
         regs: &[Registration],
     ) -> Result<Vec<SealedRegistration>, StoreError> {
+        self.seal_with(first, regs, self.name_tokens(regs))
+    }
+
+    /// Reads the names of `regs` into blind-index tokens.
+    pub fn name_tokens(&self, regs: &[Registration]) -> NameTokens {
+        NameTokens(
+            regs.iter()
+                .map(|r| crate::search::name_tokens(&self.blind, &r.identity.names))
+                .collect(),
+        )
+    }
+
+    /// [`Sealer::seal`] with the batch's tokens already made by [`Sealer::name_tokens`].
+    pub fn seal_with(
+        &self,
+        first: u64,
+        regs: &[Registration],
+        tokens: NameTokens,
+    ) -> Result<Vec<SealedRegistration>, StoreError> {
+        if tokens.0.len() != regs.len() {
+            return Err(StoreError::Damaged(
+                "name tokens were made for another batch".into(),
+            ));
+        }
         let damaged = |e: serde_json::Error| StoreError::Damaged(e.to_string());
         let mut out = Vec::with_capacity(regs.len());
-        for (n, reg) in (first..).zip(regs) {
+        for ((n, reg), tokens) in (first..).zip(regs).zip(tokens.0) {
             let case = case_number(n);
             let id = new_id();
             let identity = Zeroizing::new(serde_json::to_vec(&reg.identity).map_err(damaged)?);
@@ -64,7 +92,6 @@ impl Sealer {
             let mut parts = Vec::with_capacity(2);
             let identity_key = Some(seal(Class::Identity, &identity, &mut parts));
             let family_key = family.map(|f| seal(Class::Family, &f, &mut parts));
-            let tokens = crate::search::name_tokens(&self.blind, &reg.identity.names);
             out.push(SealedRegistration {
                 tokens,
                 public: serde_json::to_string(&reg.core).map_err(damaged)?,
