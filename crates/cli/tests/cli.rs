@@ -372,6 +372,33 @@ fn a_csv_with_any_bad_row_registers_nothing_and_names_every_bad_line() {
     let e = r.fails(&["import", "persons", "/nonexistent.csv"], None);
     assert!(e.contains("cannot open"), "{e}");
     assert_eq!(r.event_count(), before);
+
+    // A bad row after more than a batch of good ones: nothing is written, and no case number
+    // is used up by the failed import.
+    let mut rows: Vec<String> = (0..2_500)
+        .map(|i| format!("B-{i},김철|Kim Chol,2001-04-12,private,{i},KP,2025-01-09,Kursk"))
+        .collect();
+    rows.push("B-bad,Kim1,2001,private,1,KP,2025-01-09,Kursk".into());
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let f = r.file("late.csv", &csv(&rows));
+    let e = r.fails(&["import", "persons", f.to_str().unwrap()], None);
+    assert!(e.contains("line 2502: names[0]"), "{e}");
+    assert!(e.contains("1 of 2501 rows are invalid"), "{e}");
+    assert_eq!(r.event_count(), before);
+    assert!(
+        r.ok(&["person", "list"])
+            .lines()
+            .all(|l| !l.contains("AS-"))
+    );
+    let case = r.ok_in(
+        &["person", "register", "-"],
+        Some(&person_json("C-1", "박성")),
+    );
+    assert_eq!(
+        case.trim(),
+        "AS-000001",
+        "no case number is lost to the failed import"
+    );
 }
 
 #[test]
