@@ -693,7 +693,7 @@ fn best_pairings(cuts: &[Cut]) -> Vec<Candidate> {
         .collect();
     // Stable: equal penalties keep their order.
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut out: Vec<Candidate> = Vec::with_capacity(BEAM * 2);
+    let mut out: Vec<Candidate> = Vec::new();
     for (penalty, f, g) in ranked {
         if out.len() >= BEAM * 2 {
             break;
