@@ -3,10 +3,11 @@
 //!
 //! Pass one streams the whole file and validates every row, collecting every problem with its
 //! line; a single bad row means nothing is registered. Pass two registers the rows in batches of
-//! [`BATCH`] (the first [`KEPT_ROWS`] as pass one validated them, the rest read again), each batch
-//! one transaction in the key store and then one in the log, printing an acknowledgement after
-//! each commit of the log. A re-run after a crash skips the external ids already registered, so an interrupted
-//! import is completed by running it again.
+//! [`BATCH`] (the first [`KEPT_ROWS`] as pass one validated them, the rest read again): one
+//! thread reads their names into blind-index tokens, one seals them, and the key store and the
+//! log write them, each batch one transaction in the key store and then one in the log, with an
+//! acknowledgement printed after each commit of the log. A re-run after a crash skips the
+//! external ids already registered, so an interrupted import is completed by running it again.
 
 use crate::RegistryArgs;
 use crate::commands::{actor, now, open};
@@ -213,9 +214,8 @@ pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
     let skipped = rows - to_register;
     let kept_rows = rows.min(KEPT_ROWS);
 
-    // Pass two: register in committed batches. A thread seals the next batch (the kept ones
-    // first, then the rest of the file read again) while the key store and the log write the
-    // ones before. The case numbers are reserved up front because sealing binds them into the
+    // Pass two: register in committed batches (the kept ones first, then the rest of the file
+    // read again). The case numbers are reserved up front because sealing binds them into the
     // ciphertext.
     let mut first_case = registry.reserve_cases(to_register)?;
     let sealer = registry.sealer();
