@@ -251,8 +251,7 @@ impl Registry {
         let (log, keys) = self.split();
         keys.store(batch.iter())?;
         let ids = BatchIds::of(&batch);
-        let written = append_registrations(&log, actor, now, batch).map_err(|e| (e, ids));
-        self.after_append(written)
+        append_registrations(&log, actor, now, batch).map_err(|e| self.not_appended(e, &ids))
     }
 
     /// Writes a stream of sealed batches, each in its own transaction in the log, calling
@@ -271,7 +270,7 @@ impl Registry {
     ) -> Result<(), StoreError> {
         let (log, keys) = self.split();
         let stop = std::sync::atomic::AtomicBool::new(false);
-        let written = std::thread::scope(|scope| {
+        let (outcome, keys_outcome, not_written) = std::thread::scope(|scope| {
             let (send, keyed) =
                 std::sync::mpsc::sync_channel::<(Vec<SealedRegistration>, T)>(KEYED_AHEAD);
             let stop = &stop;
@@ -295,11 +294,17 @@ impl Registry {
                         )?;
                     }
                     keys.store(group.iter().flat_map(|(batch, _)| batch))?;
-                    for item in group {
+                    let mut group = group.into_iter();
+                    while let Some(item) = group.next() {
                         // The log drains this channel until this thread ends, so a send fails
-                        // only if the log is gone; nothing more can be written then.
+                        // only if the log is gone: nothing keyed from here on will be written.
                         if let Err(unsent) = send.send(item) {
-                            keys.forget(&BatchIds::of(&unsent.0.0).cases)?;
+                            let cases: Vec<String> = std::iter::once(unsent.0)
+                                .chain(group)
+                                .flat_map(|(batch, _)| BatchIds::of(&batch).cases)
+                                .collect();
+                            keys.forget(&cases)?;
+                            return Ok(());
                         }
                     }
                 }
@@ -328,7 +333,6 @@ impl Registry {
             });
             (outcome, keys_outcome, not_written)
         });
-        let (outcome, keys_outcome, not_written) = written;
         if !not_written.is_empty() {
             // Keys left behind here are harmless (no event refers to them, search skips unknown
             // cases); the failure that stopped the stream is the one to report.
@@ -336,27 +340,21 @@ impl Registry {
         }
         match outcome {
             Ok(()) => keys_outcome,
-            Err(failed) => self.after_append(Err(failed)).map(|_| ()),
+            Err((e, ids)) => Err(self.not_appended(e, &ids)),
         }
     }
 
-    /// After a batch was appended or failed: on failure, takes its keys back and names an
-    /// external id already registered.
-    fn after_append(
-        &mut self,
-        written: Result<Vec<String>, (StoreError, BatchIds)>,
-    ) -> Result<Vec<String>, StoreError> {
-        let (e, ids) = match written {
-            Ok(cases) => return Ok(cases),
-            Err(failed) => failed,
-        };
-        // Nothing of the batch was registered: take its keys back.
+    /// A batch whose append failed: its keys are taken back, and a unique-constraint failure
+    /// is reported as the external id already registered.
+    fn not_appended(&mut self, e: StoreError, ids: &BatchIds) -> StoreError {
+        // Keys left behind if this fails are harmless: no event refers to them.
         let _ = self.keys.forget(&ids.cases);
         if is_unique_violation(&e) {
-            return Err(self.duplicate_external_id(&ids.external_ids).unwrap_or(e));
+            return self.duplicate_external_id(&ids.external_ids).unwrap_or(e);
         }
-        Err(e)
+        e
     }
+
     /// Registers validated captives in one transaction and returns their case numbers in order.
     pub fn register(
         &mut self,
@@ -394,22 +392,12 @@ mod tests {
     }
 
     fn keyed_cases(reg: &Registry) -> Vec<String> {
-        let mut v: Vec<String> = reg
-            .keys
-            .conn
-            .all("SELECT person FROM data_keys", &[])
-            .unwrap()
-            .iter()
-            .map(|r| r.text(0).unwrap())
-            .collect();
-        let index: Vec<String> = reg
-            .keys
-            .conn
-            .all("SELECT DISTINCT person FROM name_index", &[])
-            .unwrap()
-            .iter()
-            .map(|r| r.text(0).unwrap())
-            .collect();
+        let persons = |sql: &str| -> Vec<String> {
+            let rows = reg.keys.conn.all(sql, &[]).unwrap();
+            rows.iter().map(|r| r.text(0).unwrap()).collect()
+        };
+        let mut v = persons("SELECT person FROM data_keys");
+        let index = persons("SELECT DISTINCT person FROM name_index");
         v.sort();
         for p in &index {
             assert!(v.contains(p), "name tokens of {p} have no keys row");
