@@ -3,7 +3,7 @@
 //!
 //! Pass one streams the whole file and validates every row, collecting every problem with its
 //! line; a single bad row means nothing is registered. Pass two registers the rows in batches of
-//! [`BATCH`] (the first [`KEPT_ROWS`] as pass one validated them, the rest read again): one
+//! [`BATCH`] (the first `--keep-rows` ([`KEPT_ROWS`]) as pass one validated them, the rest read again): one
 //! thread reads their names into blind-index tokens, one seals them, and the key store and the
 //! log write them, each batch one transaction in the key store and then one in the log, with an
 //! acknowledgement printed after each commit of the log. A re-run after a crash skips the
@@ -31,9 +31,9 @@ pub const HEADER: [&str; 8] = [
     "captured_at",
 ];
 const BATCH: usize = 1000;
-/// Rows whose validated registrations pass one keeps for pass two (a few hundred bytes each);
-/// rows past them are read and validated again.
-const KEPT_ROWS: u64 = 250_000;
+/// Rows whose validated registrations pass one keeps for pass two by default (a few hundred
+/// bytes each); rows past them are read and validated again (`--keep-rows`).
+pub const KEPT_ROWS: u64 = 250_000;
 /// How many bad rows are printed; the count of all of them is always given.
 const SHOWN_ERRORS: usize = 200;
 
@@ -145,7 +145,7 @@ fn reader(file: &Path) -> Result<csv::Reader<std::fs::File>> {
     Ok(csv::ReaderBuilder::new().has_headers(true).from_reader(f))
 }
 
-pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
+pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64) -> Result<()> {
     let now = now();
     let today = now.date();
     let may = crate::commands::principal(r)?;
@@ -166,30 +166,28 @@ pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
     let mut kept: Vec<(Registration, u64)> = Vec::new();
     for rec in rdr.records() {
         rows += 1;
-        match rec {
+        let rec = match rec {
+            Ok(rec) => rec,
             Err(e) => {
                 let line = e.position().map_or(rows + 1, |p| p.line());
                 bad.push((line, format!("unreadable row: {e}")));
+                continue;
             }
-            Ok(rec) => {
-                let line = rec.position().map_or(rows + 1, |p| p.line());
-                match check_row(&rec, &cols, today, line, &mut seen) {
-                    Err(problems) => bad.extend(problems.into_iter().map(|p| (line, p))),
-                    Ok(reg) => {
-                        if !reg
-                            .core
-                            .external_id
-                            .as_ref()
-                            .is_some_and(|id| existing.contains(id))
-                        {
-                            to_register += 1;
-                            if rows <= KEPT_ROWS && bad.is_empty() {
-                                kept.push((reg, line));
-                            }
-                        }
-                    }
-                }
+        };
+        let line = rec.position().map_or(rows + 1, |p| p.line());
+        let reg = match check_row(&rec, &cols, today, line, &mut seen) {
+            Ok(reg) => reg,
+            Err(problems) => {
+                bad.extend(problems.into_iter().map(|p| (line, p)));
+                continue;
             }
+        };
+        if is_registered(&reg, &existing) {
+            continue;
+        }
+        to_register += 1;
+        if rows <= keep_rows && bad.is_empty() {
+            kept.push((reg, line));
         }
     }
     if !bad.is_empty() {
@@ -212,7 +210,6 @@ pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
         );
     }
     let skipped = rows - to_register;
-    let kept_rows = rows.min(KEPT_ROWS);
 
     // Pass two: register in committed batches (the kept ones first, then the rest of the file
     // read again). The case numbers are reserved up front because sealing binds them into the
@@ -264,8 +261,8 @@ pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
                 let last_line = chunk.last().map_or(1, |(_, l)| *l);
                 going = deliver(chunk.into_iter().map(|(r, _)| r).collect(), last_line);
             }
-            if going && rows > kept_rows {
-                let rest = read_batches(file, cols, today, existing, kept_rows, &mut deliver);
+            if going && rows > keep_rows {
+                let rest = read_batches(file, cols, today, existing, keep_rows, &mut deliver);
                 if let Err(e) = rest {
                     let _ = give.send(Err(e));
                 }
@@ -302,6 +299,15 @@ pub fn persons(r: &RegistryArgs, file: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether a row's captive is already registered (by its external id), so an import run again
+/// skips him.
+fn is_registered(reg: &Registration, existing: &HashSet<String>) -> bool {
+    reg.core
+        .external_id
+        .as_ref()
+        .is_some_and(|id| existing.contains(id))
+}
+
 /// Reads the (already validated) file again from its `from`-th row on and hands over batches of
 /// registrations with the line of their last row; stops early when `deliver` returns false.
 fn read_batches(
@@ -326,12 +332,7 @@ fn read_batches(
                 p.join("; ")
             )
         })?;
-        if reg
-            .core
-            .external_id
-            .as_ref()
-            .is_some_and(|id| existing.contains(id))
-        {
+        if is_registered(&reg, existing) {
             continue;
         }
         batch.push(reg);

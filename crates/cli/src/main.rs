@@ -222,7 +222,13 @@ enum PersonCommand {
 #[derive(Subcommand)]
 enum ImportCommand {
     /// CSV with header external_id,names,date_of_birth,rank,service_number,power,captured_on,captured_at.
-    Persons { file: PathBuf },
+    Persons {
+        file: PathBuf,
+        /// Rows kept in memory, as validated, between the two passes (a few hundred bytes
+        /// each); rows past them are read and validated again. Lower it to import in less memory.
+        #[arg(long, default_value_t = import::KEPT_ROWS)]
+        keep_rows: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -306,7 +312,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Person(PersonCommand::Erase { case, reason }) => {
             commands::erase(r, &case, &reason)
         }
-        Command::Import(ImportCommand::Persons { file }) => import::persons(r, &file),
+        Command::Import(ImportCommand::Persons { file, keep_rows }) => {
+            import::persons(r, &file, keep_rows)
+        }
         Command::Event(EventCommand::List { person, json }) => {
             commands::events(r, person.as_deref(), json)
         }

@@ -998,6 +998,61 @@ fn an_import_killed_at_random_moments_loses_nothing_it_acknowledged() {
     r.ok(&["ledger", "verify"]);
 }
 
+#[test]
+fn rows_past_those_kept_between_the_passes_are_read_again_and_registered_once() {
+    let r = Reg::new();
+    let file = r.dir.path().join("all.csv");
+    r.ok(&[
+        "synth",
+        "persons",
+        "--count",
+        "3500",
+        "--seed",
+        "9",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    // Some rows on both sides of the kept part are registered already.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut early: Vec<&str> = lines[1..11].to_vec();
+    early.extend(&lines[2001..2011]);
+    let first = r.file(
+        "early.csv",
+        &format!("{}\n{}\n", lines[0], early.join("\n")),
+    );
+    r.ok(&["import", "persons", first.to_str().unwrap()]);
+
+    let out = r.ok(&[
+        "import",
+        "persons",
+        file.to_str().unwrap(),
+        "--keep-rows",
+        "1200",
+    ]);
+    assert!(
+        out.contains("3480 registered, 20 already registered and skipped"),
+        "{out}"
+    );
+    assert!(out.contains("committed through line 3501"), "{out}");
+    let persons = r.persons_json();
+    assert_eq!(persons.len(), 3500);
+    let ids: std::collections::HashSet<&str> = persons
+        .iter()
+        .map(|p| p["external_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3500);
+    // Case numbers run on without a gap across the kept part and the part read again.
+    let mut cases: Vec<&str> = persons
+        .iter()
+        .map(|p| p["case_no"].as_str().unwrap())
+        .collect();
+    cases.sort();
+    assert_eq!(cases.first(), Some(&"AS-000001"));
+    assert_eq!(cases.last(), Some(&"AS-003500"));
+    r.ok(&["ledger", "verify"]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The demo
 
