@@ -716,6 +716,65 @@ fn best_pairings(cuts: &[Cut]) -> Vec<Candidate> {
 mod tests {
     use super::*;
 
+    /// What `best_pairings` replaced: every pairing built, sorted by penalty (stable), the
+    /// first of each key kept, cut to `BEAM * 2`.
+    fn pairings_built_in_full(cuts: &[Cut]) -> Vec<Candidate> {
+        let mut out: Vec<Candidate> = Vec::new();
+        for (family, given, extra) in cuts {
+            for (f, pf) in family {
+                for (g, pg) in given {
+                    out.push(Candidate {
+                        key: NameKey {
+                            family: f.clone(),
+                            given: g.clone(),
+                        },
+                        penalty: pf + pg + extra,
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.penalty.total_cmp(&b.penalty));
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|c| seen.insert(c.key.clone()));
+        out.truncate(BEAM * 2);
+        out
+    }
+
+    #[test]
+    fn the_best_pairings_are_those_of_every_pairing_built_in_full() {
+        let mut rng = crate::synth::Rng::new(11);
+        // Few syllables and few penalties, so that keys repeat and penalties tie often.
+        let readings = |rng: &mut crate::synth::Rng| -> Vec<(WordKey, f32)> {
+            (0..1 + rng.below(BEAM))
+                .map(|_| {
+                    let word = (0..1 + rng.below(2))
+                        .map(|_| SylKey::new(rng.below(3) as u8, rng.below(2) as u8, 0))
+                        .collect();
+                    (word, [0.0, 0.05, 0.1, 0.15][rng.below(4)])
+                })
+                .collect()
+        };
+        let (mut ties, mut repeated) = (0, 0);
+        for _ in 0..2_000 {
+            let cuts: Vec<Cut> = (0..1 + rng.below(2))
+                .map(|_| {
+                    (
+                        readings(&mut rng),
+                        readings(&mut rng),
+                        [0.0, 0.25][rng.below(2)],
+                    )
+                })
+                .collect();
+            let want = pairings_built_in_full(&cuts);
+            assert_eq!(best_pairings(&cuts), want, "{cuts:?}");
+            ties += usize::from(want.windows(2).any(|w| w[0].penalty == w[1].penalty));
+            let pairings: usize = cuts.iter().map(|(f, g, _)| f.len() * g.len()).sum();
+            repeated += usize::from(want.len() < pairings.min(BEAM * 2));
+        }
+        // The cases that matter (ties kept in order, repeated keys dropped) did come up.
+        assert!(ties > 100 && repeated > 100, "{ties} {repeated}");
+    }
+
     fn best(name: &str) -> String {
         read(name)
             .first()
