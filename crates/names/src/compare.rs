@@ -87,14 +87,15 @@ fn latin(c: char, next: Option<char>) -> &'static str {
     }
 }
 
+/// The apostrophes people type for McCune–Reischauer's.
+fn is_apostrophe(c: char) -> bool {
+    matches!(c, '\'' | '’' | 'ʼ' | '‘')
+}
+
 /// Whether a Latin spelling carries McCune–Reischauer's marks: a breve, or an apostrophe.
 fn has_marks(text: &str) -> bool {
-    text.chars().any(|c| {
-        matches!(
-            c,
-            'ŏ' | 'ŭ' | 'ǒ' | 'ǔ' | '\u{306}' | '\'' | '’' | 'ʼ' | '‘'
-        )
-    })
+    text.chars()
+        .any(|c| matches!(c, 'ŏ' | 'ŭ' | 'ǒ' | 'ǔ' | '\u{306}') || is_apostrophe(c))
 }
 
 /// Lower-case plain Latin letters only, spaces kept between words; breves kept as the vowels
@@ -122,7 +123,7 @@ pub fn plain(text: &str) -> String {
             'ü' => out.push('u'),
             'é' | 'è' | 'ê' => out.push('e'),
             ' ' | '-' => out.push(' '),
-            '\'' | '’' | 'ʼ' | '‘' => {
+            c if is_apostrophe(*c) => {
                 if out.ends_with(['k', 't', 'p']) || out.ends_with("ch") {
                     out.push('h');
                 }
