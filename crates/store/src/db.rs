@@ -350,6 +350,25 @@ pub(crate) mod sqlite {
             Ok(self.0.execute_batch(sql)?)
         }
 
+        fn insert_many(
+            &self,
+            target: &str,
+            width: usize,
+            rows: &[Vec<Val<'_>>],
+        ) -> Result<(), StoreError> {
+            // One prepared statement for the whole batch: looking it up in the statement cache
+            // for every row (hashing and comparing its text) costs more than the insert itself.
+            let marks: Vec<String> = (1..=width).map(|i| format!("?{i}")).collect();
+            let mut stmt = self.0.prepare_cached(&format!(
+                "INSERT INTO {target} VALUES ({})",
+                marks.join(", ")
+            ))?;
+            for r in rows {
+                stmt.execute(rusqlite::params_from_iter(params(r)))?;
+            }
+            Ok(())
+        }
+
         fn begin_write(&self) -> Result<(), StoreError> {
             // IMMEDIATE takes the write lock at once: one writer at a time, across processes.
             self.batch("BEGIN IMMEDIATE")
