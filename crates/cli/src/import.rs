@@ -154,16 +154,144 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64) -> Result<()> {
     let mut registry = open(r)?;
 
     let existing = registry.external_ids()?;
+    let sealer = registry.sealer();
+    let actor = actor(r);
+    let mut registered = 0usize;
+    let mut skipped = 0u64;
+    let failure: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
+    std::thread::scope(|scope| -> Result<()> {
+        // Three stages after validation, each on its thread: read the names into blind-index
+        // tokens; seal; write (the key store and the log, see register_stream). Reading names
+        // needs neither a valid file nor case numbers, so it starts on the rows pass one keeps
+        // while pass one is still validating the rest; if the file turns out invalid, what it
+        // read is dropped.
+        let ahead = (keep_rows / BATCH as u64) as usize + 2;
+        let (to_read, reading) = std::sync::mpsc::sync_channel::<ToRead>(ahead);
+        let (give, to_seal) = std::sync::mpsc::sync_channel::<Read>(ahead);
+        let (existing, sealer, failure) = (&existing, &sealer, &failure);
+        scope.spawn(move || {
+            let deliver = |batch: Vec<Registration>, last_line: u64| {
+                let tokens = sealer.name_tokens(&batch);
+                give.send(Ok((batch, tokens, last_line))).is_ok()
+            };
+            for item in reading {
+                let going = match item {
+                    ToRead::Batch(batch, last_line) => deliver(batch, last_line),
+                    ToRead::Rest(cols, today) => {
+                        if let Err(e) =
+                            read_batches(file, &cols, today, existing, keep_rows, deliver)
+                        {
+                            let _ = give.send(Err(e));
+                        }
+                        false
+                    }
+                };
+                if !going {
+                    break;
+                }
+            }
+        });
 
-    // Pass one: validate everything, keeping the first rows' registrations so that pass two
-    // need not read and validate them again.
+        // Pass one: validate everything; the first rows' registrations go on to have their
+        // names read, so that pass two need not read and validate them again.
+        let checked = pass_one(file, today, existing, keep_rows, &to_read)?;
+        skipped = checked.rows - checked.to_register;
+        if checked.rows > keep_rows {
+            // The rows past the kept ones are read again, validated again and registered.
+            let _ = to_read.send(ToRead::Rest(checked.cols, today));
+        }
+        drop(to_read);
+
+        // Pass two: seal and write in committed batches. The case numbers are reserved now
+        // that the file is known valid, and only now: sealing binds them into the ciphertext.
+        let mut next_case = registry.reserve_cases(checked.to_register)?;
+        let progress = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(checked.rows);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} rows committed  {per_sec}  eta {eta}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        let (send, batches) = std::sync::mpsc::sync_channel::<Batch>(2);
+        scope.spawn(move || {
+            for item in to_seal {
+                let sealed = item.and_then(|(regs, tokens, last_line)| {
+                    let first = next_case;
+                    next_case += regs.len() as u64;
+                    Ok((sealer.seal_with(first, &regs, tokens)?, last_line))
+                });
+                let stop = sealed.is_err();
+                if send.send(sealed).is_err() || stop {
+                    break;
+                }
+            }
+        });
+        let sealed = batches.into_iter().map_while(|msg| match msg {
+            Ok(batch) => Some(batch),
+            Err(e) => {
+                if let Ok(mut slot) = failure.lock() {
+                    *slot = Some(e);
+                }
+                None
+            }
+        });
+        registry.register_stream(&actor, now, sealed, |cases, last_line| {
+            registered += cases.len();
+            match &progress {
+                Some(bar) => bar.set_position(last_line - 1),
+                None => println!("committed through line {last_line}: {registered} registered"),
+            }
+        })?;
+        if let Some(bar) = &progress {
+            bar.finish_and_clear();
+        }
+        Ok(())
+    })?;
+    if let Some(e) = failure.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    println!(
+        "imported {}: {registered} registered, {skipped} already registered and skipped",
+        file.display()
+    );
+    Ok(())
+}
+
+/// What the name-reading stage is given: a batch of validated registrations with the line of
+/// its last row, or the word to read the rest of the file (past the kept rows) itself.
+enum ToRead {
+    Batch(Vec<Registration>, u64),
+    Rest(Columns, Date),
+}
+type Read = Result<(Vec<Registration>, NameTokens, u64)>;
+type Batch = Result<(Vec<SealedRegistration>, u64)>;
+
+/// What pass one found in a valid file.
+struct Checked {
+    cols: Columns,
+    rows: u64,
+    to_register: u64,
+}
+
+/// Pass one: reads and validates the whole file, reporting every bad row. While no row has
+/// failed, the registrations of its first `keep_rows` rows are handed to `kept` in batches.
+fn pass_one(
+    file: &Path,
+    today: Date,
+    existing: &HashSet<String>,
+    keep_rows: u64,
+    kept: &std::sync::mpsc::SyncSender<ToRead>,
+) -> Result<Checked> {
     let mut rdr = reader(file)?;
     let cols = Columns::from_header(rdr.headers().context("line 1: cannot read the header")?)?;
     let mut seen = HashMap::new();
     let mut bad: Vec<(u64, String)> = Vec::new();
     let mut rows = 0u64;
     let mut to_register = 0u64;
-    let mut kept: Vec<(Registration, u64)> = Vec::new();
+    let mut batch: Vec<Registration> = Vec::with_capacity(BATCH);
+    let mut last_line = 1;
     for rec in rdr.records() {
         rows += 1;
         let rec = match rec {
@@ -182,12 +310,18 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64) -> Result<()> {
                 continue;
             }
         };
-        if is_registered(&reg, &existing) {
+        if is_registered(&reg, existing) {
             continue;
         }
         to_register += 1;
         if rows <= keep_rows && bad.is_empty() {
-            kept.push((reg, line));
+            batch.push(reg);
+            last_line = line;
+            if batch.len() == BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                // The reader is gone only if it failed, which the write stage reports.
+                let _ = kept.send(ToRead::Batch(full, last_line));
+            }
         }
     }
     if !bad.is_empty() {
@@ -209,94 +343,14 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64) -> Result<()> {
             file.display()
         );
     }
-    let skipped = rows - to_register;
-
-    // Pass two: register in committed batches (the kept ones first, then the rest of the file
-    // read again). The case numbers are reserved up front because sealing binds them into the
-    // ciphertext.
-    let mut first_case = registry.reserve_cases(to_register)?;
-    let sealer = registry.sealer();
-    let progress = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new(rows);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} rows committed  {per_sec}  eta {eta}",
-        ) {
-            bar.set_style(style);
-        }
-        bar
-    });
-    let actor = actor(r);
-    let mut registered = 0usize;
-    let failure: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
-    std::thread::scope(|scope| -> Result<()> {
-        // Three stages, each on its thread: read the batches and their names into blind-index
-        // tokens; seal them; write them (the key store and the log, see register_stream).
-        type Read = Result<(Vec<Registration>, NameTokens, u64, u64)>;
-        type Batch = Result<(Vec<SealedRegistration>, u64)>;
-        let (give, to_seal) = std::sync::mpsc::sync_channel::<Read>(2);
-        let (send, batches) = std::sync::mpsc::sync_channel::<Batch>(2);
-        let (existing, cols, sealer, failure) = (&existing, &cols, &sealer, &failure);
-        scope.spawn(move || {
-            for item in to_seal {
-                let sealed = item.and_then(|(regs, tokens, first, last_line)| {
-                    Ok((sealer.seal_with(first, &regs, tokens)?, last_line))
-                });
-                let stop = sealed.is_err();
-                if send.send(sealed).is_err() || stop {
-                    break;
-                }
-            }
-        });
-        scope.spawn(move || {
-            let mut deliver = |batch: Vec<Registration>, last_line: u64| {
-                let tokens = sealer.name_tokens(&batch);
-                let first = first_case;
-                first_case += batch.len() as u64;
-                give.send(Ok((batch, tokens, first, last_line))).is_ok()
-            };
-            let mut going = true;
-            let mut kept = kept.into_iter().peekable();
-            while going && kept.peek().is_some() {
-                let chunk: Vec<(Registration, u64)> = kept.by_ref().take(BATCH).collect();
-                let last_line = chunk.last().map_or(1, |(_, l)| *l);
-                going = deliver(chunk.into_iter().map(|(r, _)| r).collect(), last_line);
-            }
-            if going && rows > keep_rows {
-                let rest = read_batches(file, cols, today, existing, keep_rows, &mut deliver);
-                if let Err(e) = rest {
-                    let _ = give.send(Err(e));
-                }
-            }
-        });
-        let sealed = batches.into_iter().map_while(|msg| match msg {
-            Ok(batch) => Some(batch),
-            Err(e) => {
-                if let Ok(mut slot) = failure.lock() {
-                    *slot = Some(e);
-                }
-                None
-            }
-        });
-        registry.register_stream(&actor, now, sealed, |cases, last_line| {
-            registered += cases.len();
-            match &progress {
-                Some(bar) => bar.set_position(last_line - 1),
-                None => println!("committed through line {last_line}: {registered} registered"),
-            }
-        })?;
-        Ok(())
-    })?;
-    if let Some(e) = failure.into_inner().ok().flatten() {
-        return Err(e);
+    if !batch.is_empty() {
+        let _ = kept.send(ToRead::Batch(batch, last_line));
     }
-    if let Some(bar) = &progress {
-        bar.finish_and_clear();
-    }
-    println!(
-        "imported {}: {registered} registered, {skipped} already registered and skipped",
-        file.display()
-    );
-    Ok(())
+    Ok(Checked {
+        cols,
+        rows,
+        to_register,
+    })
 }
 
 /// Whether a row's captive is already registered (by its external id), so an import run again
@@ -316,7 +370,7 @@ fn read_batches(
     today: Date,
     existing: &HashSet<String>,
     from: u64,
-    mut deliver: impl FnMut(Vec<Registration>, u64) -> bool,
+    deliver: impl Fn(Vec<Registration>, u64) -> bool,
 ) -> Result<()> {
     let mut rdr = reader(file)?;
     let mut batch = Vec::with_capacity(BATCH);
