@@ -34,6 +34,9 @@ const BATCH: usize = 1000;
 /// Rows whose validated registrations pass one keeps for pass two by default (a few hundred
 /// bytes each); rows past them are read and validated again (`--keep-rows`).
 pub const KEPT_ROWS: u64 = 250_000;
+/// Sealed batches waiting for the key store, at most: more than it takes in one transaction
+/// (`register_stream`), so that sealing goes on while the key store commits.
+const SEALED_AHEAD: usize = 16;
 /// How many bad rows are printed; the count of all of them is always given.
 const SHOWN_ERRORS: usize = 200;
 
@@ -214,7 +217,7 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64) -> Result<()> {
             }
             bar
         });
-        let (send, batches) = std::sync::mpsc::sync_channel::<Batch>(2);
+        let (send, batches) = std::sync::mpsc::sync_channel::<Batch>(SEALED_AHEAD);
         scope.spawn(move || {
             for item in to_seal {
                 let sealed = item.and_then(|(regs, tokens, last_line)| {
