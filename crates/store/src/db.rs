@@ -205,6 +205,28 @@ pub(crate) trait Sql: Send {
     }
 }
 
+/// `INSERT INTO {target} VALUES (…), (…)` for `rows` rows of `width` values, the parameters
+/// numbered from 1 after `mark` (`?1` for SQLite, `$1` for PostgreSQL).
+fn insert_sql(target: &str, width: usize, rows: usize, mark: char) -> String {
+    use std::fmt::Write;
+    let mut sql = format!("INSERT INTO {target} VALUES ");
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for col in 0..width {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            // Writing to a String cannot fail.
+            let _ = write!(sql, "{mark}{}", row * width + col + 1);
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Rows per INSERT statement on SQLite (at most a few hundred parameters each).
+const SQLITE_ROWS_PER_INSERT: usize = 50;
+
 /// An open transaction; rolled back when dropped without [`Tx::commit`].
 pub(crate) struct Tx<'a> {
     db: &'a dyn Sql,
@@ -356,15 +378,15 @@ pub(crate) mod sqlite {
             width: usize,
             rows: &[Vec<Val<'_>>],
         ) -> Result<(), StoreError> {
-            // One prepared statement for the whole batch: looking it up in the statement cache
-            // for every row (hashing and comparing its text) costs more than the insert itself.
-            let marks: Vec<String> = (1..=width).map(|i| format!("?{i}")).collect();
-            let mut stmt = self.0.prepare_cached(&format!(
-                "INSERT INTO {target} VALUES ({})",
-                marks.join(", ")
-            ))?;
-            for r in rows {
-                stmt.execute(rusqlite::params_from_iter(params(r)))?;
+            // Many rows per statement, and the statement prepared once per shape: per row,
+            // looking a statement up in the cache and stepping it cost more than the insert.
+            for chunk in rows.chunks(SQLITE_ROWS_PER_INSERT) {
+                let mut stmt =
+                    self.0
+                        .prepare_cached(&insert_sql(target, width, chunk.len(), '?'))?;
+                stmt.execute(rusqlite::params_from_iter(
+                    chunk.iter().flat_map(|r| params(r)),
+                ))?;
             }
             Ok(())
         }
@@ -546,19 +568,7 @@ pub(crate) mod pg {
             // At most 500 rows and well under PostgreSQL's 65,535 parameters per statement.
             let per = (60_000 / width.max(1)).clamp(1, 500);
             for chunk in rows.chunks(per) {
-                let mut sql = format!("INSERT INTO {target} VALUES ");
-                let mut n = 0;
-                for (i, _) in chunk.iter().enumerate() {
-                    sql.push_str(if i == 0 { "(" } else { ", (" });
-                    for j in 0..width {
-                        n += 1;
-                        if j > 0 {
-                            sql.push_str(", ");
-                        }
-                        sql.push_str(&format!("${n}"));
-                    }
-                    sql.push(')');
-                }
+                let sql = insert_sql(target, width, chunk.len(), '$');
                 let params: Vec<&(dyn ToSql + Sync)> = chunk
                     .iter()
                     .flatten()
