@@ -138,6 +138,14 @@ pub enum NameInput {
 
 /// Trims and collapses runs of whitespace; refuses control characters and over-long text.
 fn clean(field: &dyn Fn() -> String, text: &str, max: usize) -> Result<String, FieldError> {
+    if text.is_ascii() {
+        clean_ascii(field, text, max)
+    } else {
+        clean_any(field, text, max)
+    }
+}
+
+fn clean_any(field: &dyn Fn() -> String, text: &str, max: usize) -> Result<String, FieldError> {
     if text.chars().any(char::is_control) {
         return Err(err(field(), "contains control characters"));
     }
@@ -154,10 +162,38 @@ fn clean(field: &dyn Fn() -> String, text: &str, max: usize) -> Result<String, F
     Ok(t)
 }
 
+/// [`clean`] for ASCII text, which is most of it, in fewer passes. The same rules: in ASCII
+/// every white space but the space itself is a control character, so once those are refused
+/// only runs of spaces are left to fold, and characters are bytes.
+fn clean_ascii(field: &dyn Fn() -> String, text: &str, max: usize) -> Result<String, FieldError> {
+    if text.bytes().any(|b| b.is_ascii_control()) {
+        return Err(err(field(), "contains control characters"));
+    }
+    let trimmed = text.trim_matches(' ');
+    let t = if trimmed.contains("  ") {
+        trimmed.split_whitespace().collect::<Vec<_>>().join(" ")
+    } else {
+        trimmed.to_string()
+    };
+    if t.len() > max {
+        return Err(err(field(), format!("is longer than {max} characters")));
+    }
+    Ok(t)
+}
+
+/// Letters of a name: looked up in the Unicode tables only outside the ranges that hold
+/// nearly every letter given here (Latin, Hangul syllables, Russian), where the lookup is slow.
+fn is_letter(c: char) -> bool {
+    c.is_ascii_alphabetic()
+        || ('\u{AC00}'..='\u{D7A3}').contains(&c)
+        || ('\u{0410}'..='\u{044F}').contains(&c)
+        || c.is_alphabetic()
+}
+
 fn check_name_chars(field: &dyn Fn() -> String, text: &str) -> Result<(), FieldError> {
     match text
         .chars()
-        .find(|c| !(c.is_alphabetic() || matches!(c, ' ' | '-' | '\'' | '’' | 'ʼ' | '.' | '·')))
+        .find(|c| !(is_letter(*c) || matches!(c, ' ' | '-' | '\'' | '’' | 'ʼ' | '.' | '·')))
     {
         Some(c) => Err(err(
             field(),

@@ -165,3 +165,43 @@ fn unknown_fields_in_json_are_refused() {
     let e = serde_json::from_str::<RegistrationInput>(r#"{"nmes": []}"#).unwrap_err();
     assert!(e.to_string().contains("unknown field"), "{e}");
 }
+
+mod fast_paths {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn same(a: Result<String, FieldError>, b: Result<String, FieldError>) -> bool {
+        match (a, b) {
+            (Ok(x), Ok(y)) => x == y,
+            (Err(x), Err(y)) => x.reason == y.reason,
+            _ => false,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
+
+        /// ASCII text is cleaned as the general rules clean it: spaces, tabs, line breaks
+        /// and other control characters anywhere, and lengths either side of the limit.
+        #[test]
+        fn ascii_text_is_cleaned_as_any_text_is(
+            text in "[ a-c\\t\\n\\r\\x0b\\x0c\\x00\\x7f-]{0,12}",
+            max in 0usize..10,
+        ) {
+            let field = || "f".to_string();
+            prop_assert!(same(clean_ascii(&field, &text, max), clean_any(&field, &text, max)));
+        }
+
+        #[test]
+        fn the_letter_shortcut_agrees_with_unicode(c in any::<char>()) {
+            prop_assert_eq!(is_letter(c), c.is_alphabetic());
+        }
+    }
+
+    #[test]
+    fn the_letter_shortcut_agrees_with_unicode_over_its_ranges() {
+        for c in ('\u{0}'..='\u{FFFF}').chain('\u{AC00}'..='\u{D7A3}') {
+            assert_eq!(is_letter(c), c.is_alphabetic(), "{c:?}");
+        }
+    }
+}
