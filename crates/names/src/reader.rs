@@ -300,7 +300,7 @@ enum Position {
 /// (Бомин, Луна).
 const VOICED_START: f32 = 0.05;
 
-type WordCache = HashMap<String, Rc<[(WordKey, f32)]>>;
+type WordCache = HashMap<String, Rc<[(WordKey, f32)]>, foldhash::fast::RandomState>;
 
 thread_local! {
     /// Readings of words already read on this thread, one map per position: lists repeat
