@@ -613,8 +613,16 @@ const GIVEN_AS_WORD: f32 = 0.15;
 /// Every plausible reading of a name, best first: surname first, or (with a small penalty)
 /// surname last; a name written as one word is split after its first syllable.
 pub fn read(name: &str) -> Vec<Candidate> {
+    read_best(name, BEAM * 2)
+}
+
+/// The first `n` readings [`read`] gives (or fewer), without building the others: exactly
+/// `read(name)` cut to `n`.
+pub fn read_best(name: &str, n: usize) -> Vec<Candidate> {
     if is_hangul(name) {
-        return read_hangul(name);
+        let mut out = read_hangul(name);
+        out.truncate(n);
+        return out;
     }
     let russian;
     let name = if is_ukrainian(name) {
@@ -674,15 +682,16 @@ pub fn read(name: &str) -> Vec<Candidate> {
             }
         }
     }
-    best_pairings(&cuts)
+    best_pairings(&cuts, n.min(BEAM * 2))
 }
 
 /// One way of cutting a name: its surname's readings, its given name's, and the cut's penalty.
 type Cut = (Vec<(WordKey, f32)>, Vec<(WordKey, f32)>, f32);
 
-/// The best `BEAM * 2` distinct readings among every pairing of a cut's surname and given-name
-/// readings, by penalty (ties in the order the cuts and readings come).
-fn best_pairings(cuts: &[Cut]) -> Vec<Candidate> {
+/// The best `n` distinct readings among every pairing of a cut's surname and given-name
+/// readings, by penalty (ties in the order the cuts and readings come). Built in that order, so
+/// the best `n` are the first `n` of the best `n + 1`.
+fn best_pairings(cuts: &[Cut], n: usize) -> Vec<Candidate> {
     let mut ranked: Vec<(f32, &WordKey, &WordKey)> = cuts
         .iter()
         .flat_map(|(family, given, extra)| {
@@ -695,7 +704,7 @@ fn best_pairings(cuts: &[Cut]) -> Vec<Candidate> {
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut out: Vec<Candidate> = Vec::new();
     for (penalty, f, g) in ranked {
-        if out.len() >= BEAM * 2 {
+        if out.len() >= n {
             break;
         }
         if out.iter().any(|c| c.key.family == *f && c.key.given == *g) {
@@ -766,7 +775,11 @@ mod tests {
                 })
                 .collect();
             let want = pairings_built_in_full(&cuts);
-            assert_eq!(best_pairings(&cuts), want, "{cuts:?}");
+            assert_eq!(best_pairings(&cuts, BEAM * 2), want, "{cuts:?}");
+            for n in 0..4 {
+                let first: Vec<Candidate> = want.iter().take(n).cloned().collect();
+                assert_eq!(best_pairings(&cuts, n), first, "{n} of {cuts:?}");
+            }
             ties += usize::from(want.windows(2).any(|w| w[0].penalty == w[1].penalty));
             let pairings: usize = cuts.iter().map(|(f, g, _)| f.len() * g.len()).sum();
             repeated += usize::from(want.len() < pairings.min(BEAM * 2));

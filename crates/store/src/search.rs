@@ -6,7 +6,7 @@ use crate::StoreError;
 use crate::registry::Registry;
 use asylon_core::NameForm;
 use asylon_names::key::NameKey;
-use asylon_names::reader::read;
+use asylon_names::reader::read_best;
 use asylon_vault::BlindIndexKey;
 use std::collections::HashMap;
 
@@ -36,7 +36,7 @@ fn text(key: &NameKey) -> String {
 pub(crate) fn name_tokens(blind: &BlindIndexKey, names: &[NameForm]) -> Vec<[u8; 16]> {
     let mut out: Vec<[u8; 16]> = names
         .iter()
-        .flat_map(|n| read(&n.full()).into_iter().take(READINGS))
+        .flat_map(|n| read_best(&n.full(), READINGS))
         .map(|c| blind.token(&text(&c.key)))
         .collect();
     out.sort_unstable();
@@ -104,7 +104,7 @@ impl Registry {
     fn find(&self, query: &str) -> Result<Vec<Hit>, StoreError> {
         let blind = self.blind_index_key();
         let mut best: HashMap<String, f64> = HashMap::new();
-        for c in read(query).into_iter().take(READINGS) {
+        for c in read_best(query, READINGS) {
             let score = 1.0 - 0.1 * f64::from(c.penalty);
             let token = blind.token(&text(&c.key));
             self.keys.conn.each(
@@ -133,6 +133,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use asylon_names::reader::read;
 
     #[test]
     fn the_indexed_text_of_a_key_keeps_its_format() {
