@@ -168,6 +168,22 @@ pub(crate) trait Sql: Send {
     /// Starts a read transaction that sees one snapshot.
     fn begin_read(&self) -> Result<(), StoreError>;
 
+    /// A second connection to the same database that folds the WAL back into it while this one
+    /// goes on writing (see [`Checkpoints`]); `None` where the database does that itself.
+    fn checkpointer(&self) -> Result<Option<Box<dyn Sql>>, StoreError> {
+        Ok(None)
+    }
+
+    /// Stops or restarts the folding of the WAL that each commit does when the WAL has grown.
+    fn set_auto_checkpoint(&self, _on: bool) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Folds what is committed in the WAL back into the database, without waiting for anyone.
+    fn checkpoint(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Inserts `rows` into `target` (`table (column, …)`), each of `width` values. One statement
     /// per row here; PostgreSQL sends many rows per statement (a round trip each is what costs).
     fn insert_many(
@@ -283,6 +299,9 @@ pub(crate) mod sqlite {
         Ok(Lite(conn))
     }
 
+    /// WAL pages after which a commit folds the WAL back (32 MiB).
+    const AUTO_CHECKPOINT_PAGES: i64 = 8192;
+
     fn configure(conn: &rusqlite::Connection) -> Result<(), StoreError> {
         // WAL: readers never block the writer. FULL: a commit survives power loss, not only a
         // crash. secure_delete: deleted data keys are overwritten, not left in free pages.
@@ -294,7 +313,7 @@ pub(crate) mod sqlite {
         // B-tree, and with the defaults most of those pages are written back and read again
         // many times per import.
         conn.pragma_update(None, "cache_size", -65536)?;
-        conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
+        conn.pragma_update(None, "wal_autocheckpoint", AUTO_CHECKPOINT_PAGES)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         Ok(())
     }
@@ -389,6 +408,27 @@ pub(crate) mod sqlite {
                 ))?;
             }
             Ok(())
+        }
+
+        fn checkpointer(&self) -> Result<Option<Box<dyn Sql>>, StoreError> {
+            let Some(path) = self.0.path().filter(|p| !p.is_empty()) else {
+                return Ok(None);
+            };
+            let conn = rusqlite::Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            configure(&conn)?;
+            Ok(Some(Box::new(Lite(conn))))
+        }
+
+        fn set_auto_checkpoint(&self, on: bool) -> Result<(), StoreError> {
+            let pages = if on { AUTO_CHECKPOINT_PAGES } else { 0 };
+            Ok(self.0.pragma_update(None, "wal_autocheckpoint", pages)?)
+        }
+
+        fn checkpoint(&self) -> Result<(), StoreError> {
+            self.each("PRAGMA wal_checkpoint(PASSIVE)", &[], &mut |_| Ok(()))
         }
 
         fn begin_write(&self) -> Result<(), StoreError> {

@@ -162,6 +162,8 @@ fn append_registrations(
 
 /// Captives whose keys the key store writes in one transaction when registering a stream.
 const KEYS_PER_COMMIT: usize = 10_000;
+/// Batches of a stream the log appends between two folds of its WAL.
+const CHECKPOINT_EVERY: usize = 4;
 /// Batches keyed and waiting for the log, at most.
 const KEYED_AHEAD: usize = 32;
 
@@ -272,8 +274,26 @@ impl Registry {
         mut committed: impl FnMut(&[String], T),
     ) -> Result<(), StoreError> {
         let (log, keys) = self.split();
+        // The log's WAL is folded back into its database on a thread of its own, every few
+        // batches, rather than by the log's own commits: the log is the import's slowest stage.
+        let checkpointer = log.conn.checkpointer()?;
+        if checkpointer.is_some() {
+            log.conn.set_auto_checkpoint(false)?;
+        }
         let stop = std::sync::atomic::AtomicBool::new(false);
         let (outcome, keys_outcome, not_written) = std::thread::scope(|scope| {
+            let (appended, appends) = std::sync::mpsc::channel::<()>();
+            if let Some(side) = checkpointer {
+                scope.spawn(move || {
+                    for (n, ()) in appends.iter().enumerate() {
+                        if (n + 1) % CHECKPOINT_EVERY == 0 {
+                            // A failed fold loses nothing: the commits are in the WAL, and the
+                            // next fold (here, or the log's own once restored) takes them.
+                            let _ = side.checkpoint();
+                        }
+                    }
+                });
+            }
             let (send, keyed) =
                 std::sync::mpsc::sync_channel::<(Vec<SealedRegistration>, T)>(KEYED_AHEAD);
             let stop = &stop;
@@ -324,25 +344,30 @@ impl Registry {
                 }
                 let ids = BatchIds::of(&batch);
                 match append_registrations(&log, actor, now, batch) {
-                    Ok(_) => committed(&ids.cases, tag),
+                    Ok(_) => {
+                        let _ = appended.send(());
+                        committed(&ids.cases, tag)
+                    }
                     Err(e) => {
                         outcome = Err((e, ids));
                         stop.store(true, std::sync::atomic::Ordering::Release);
                     }
                 }
             }
+            drop(appended);
             let keys_outcome = keys_thread.join().unwrap_or_else(|_| {
                 Err(StoreError::Damaged("the key store writer stopped".into()))
             });
             (outcome, keys_outcome, not_written)
         });
+        let restored = self.conn.set_auto_checkpoint(true);
         if !not_written.is_empty() {
             // Keys left behind here are harmless (no event refers to them, search skips unknown
             // cases); the failure that stopped the stream is the one to report.
             let _ = self.keys.forget(&not_written);
         }
         match outcome {
-            Ok(()) => keys_outcome,
+            Ok(()) => keys_outcome.and(restored),
             Err((e, ids)) => Err(self.not_appended(e, &ids)),
         }
     }

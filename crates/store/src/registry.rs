@@ -235,7 +235,7 @@ pub(crate) fn remove_written(dir: &Path, database: &Database, settings_existed: 
 
 /// What appending to the log needs: the registry's connection and its MAC and signing keys.
 pub(crate) struct Log<'a> {
-    conn: &'a dyn Sql,
+    pub(crate) conn: &'a dyn Sql,
     mac_key: &'a EventMacKey,
     signer: &'a Signer,
     origin: &'a str,
