@@ -83,29 +83,38 @@ impl Event {
     /// The bytes the Merkle leaf commits to: every field, length-prefixed, under a versioned tag.
     /// Sealed payloads enter as ciphertext, so erasing a person's keys leaves the leaf unchanged.
     pub fn leaf_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(128 + self.public.len());
-        let mut put = |b: &[u8]| {
-            out.extend_from_slice(&(b.len() as u64).to_be_bytes());
-            out.extend_from_slice(b);
-        };
-        put(b"asylon-event/v1");
-        put(&self.seq.to_be_bytes());
-        put(self.id.as_bytes());
-        put(self.at.as_bytes());
-        put(self.actor.user.as_bytes());
-        put(self.actor.org.as_bytes());
-        match &self.person {
-            Some(p) => put(format!("P{p}").as_bytes()),
-            None => put(b"-"),
-        }
-        put(self.kind.as_bytes());
-        put(self.public.as_bytes());
-        put(&(self.sealed.len() as u64).to_be_bytes());
-        for part in &self.sealed {
-            put(part.class.as_str().as_bytes());
-            put(&part.ciphertext);
-        }
+        let mut out = Vec::with_capacity(256 + self.public.len());
+        self.write_leaf(&mut |b| out.extend_from_slice(b));
         out
+    }
+
+    /// [`Event::leaf_bytes`] handed to `sink` piece by piece, so that they can be hashed as
+    /// they come instead of being gathered first.
+    pub fn write_leaf(&self, sink: &mut dyn FnMut(&[u8])) {
+        let mut put = |pieces: &[&[u8]]| {
+            let len: usize = pieces.iter().map(|p| p.len()).sum();
+            sink(&(len as u64).to_be_bytes());
+            for p in pieces {
+                sink(p);
+            }
+        };
+        put(&[b"asylon-event/v1"]);
+        put(&[&self.seq.to_be_bytes()]);
+        put(&[self.id.as_bytes()]);
+        put(&[self.at.as_bytes()]);
+        put(&[self.actor.user.as_bytes()]);
+        put(&[self.actor.org.as_bytes()]);
+        match &self.person {
+            Some(p) => put(&[b"P", p.as_bytes()]),
+            None => put(&[b"-"]),
+        }
+        put(&[self.kind.as_bytes()]);
+        put(&[self.public.as_bytes()]);
+        put(&[&(self.sealed.len() as u64).to_be_bytes()]);
+        for part in &self.sealed {
+            put(&[part.class.as_str().as_bytes()]);
+            put(&[&part.ciphertext]);
+        }
     }
 }
 
@@ -130,6 +139,22 @@ mod tests {
                 ciphertext: vec![1, 2, 3],
             }],
         }
+    }
+
+    /// The leaf's byte format is what every stored log was hashed with: it must not change.
+    #[test]
+    fn the_leaf_bytes_keep_their_format() {
+        let want = "000000000000000f6173796c6f6e2d6576656e742f76310000000000000008000000000000000300\
+                    00000000000001650000000000000014323032352d30312d30315430303a30303a30305a000000\
+                    00000000017500000000000000016f000000000000000a5041532d3030303030310000000000000011\
+                    706572736f6e2e7265676973746572656400000000000000027b7d0000000000000008000000000000\
+                    000100000000000000086964656e746974790000000000000003010203";
+        let got: String = sample()
+            .leaf_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(got, want.replace(' ', ""));
     }
 
     #[test]

@@ -40,6 +40,14 @@ pub fn leaf_hash(data: &[u8]) -> Hash {
     h.finalize().into()
 }
 
+/// [`leaf_hash`] of data handed over in pieces by `write`.
+pub fn leaf_hash_with(write: impl FnOnce(&mut dyn FnMut(&[u8]))) -> Hash {
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    write(&mut |piece| h.update(piece));
+    h.finalize().into()
+}
+
 /// `SHA-256(0x01 || left || right)`: the domain-separated hash of an interior node.
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     let mut h = Sha256::new();

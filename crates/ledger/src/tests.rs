@@ -23,6 +23,23 @@ fn reference_leaves() -> Vec<Hash> {
     .collect()
 }
 
+/// A leaf hashed from pieces is the leaf hashed whole, however the data is cut.
+#[test]
+fn a_leaf_hashed_in_pieces_is_the_leaf_hashed_whole() {
+    let data: Vec<u8> = (0u8..=200).collect();
+    let whole = leaf_hash(&data);
+    for cut in [0, 1, 63, 64, 100, 201] {
+        let (a, b) = data.split_at(cut);
+        let pieces = leaf_hash_with(|sink| {
+            sink(a);
+            sink(&[]);
+            sink(b);
+        });
+        assert_eq!(pieces, whole, "cut at {cut}");
+    }
+    assert_ne!(leaf_hash_with(|sink| sink(&data[1..])), whole);
+}
+
 const ROOTS: [&str; 9] = [
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
     "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",

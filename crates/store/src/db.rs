@@ -416,7 +416,8 @@ pub(crate) mod sqlite {
             };
             let conn = rusqlite::Connection::open_with_flags(
                 path,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
             configure(&conn)?;
             Ok(Some(Box::new(Lite(conn))))

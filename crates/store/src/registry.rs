@@ -5,7 +5,7 @@ use asylon_core::{
     Actor, Class, Event, FamilyParticulars, IdentityParticulars, PersonRow, PersonStatus,
     Projection, SealedPart, kind,
 };
-use asylon_ledger::{Checkpoint, Frontier, Hash, leaf_hash};
+use asylon_ledger::{Checkpoint, Frontier, Hash, leaf_hash_with};
 use asylon_vault::{EventMacKey, KdfParams, Kek, Signer, seal_aad};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -275,7 +275,7 @@ impl Log<'_> {
                 public: n.public,
                 sealed: n.sealed,
             };
-            let leaf = leaf_hash(&ev.leaf_bytes());
+            let leaf = leaf_hash_with(|sink| ev.write_leaf(sink));
             frontier.push(leaf);
             stored.push((sealed::encode(&ev.sealed), self.mac_key.mac(ev.seq, &leaf)));
             match (&n.registered, &ev.person) {

@@ -6,7 +6,7 @@ use crate::StoreError;
 use crate::registry::{ConsistencyProof, EVENT_COLUMNS, InclusionProof, Registry, row_to_event};
 use asylon_core::Projection;
 use asylon_ledger::{
-    Checkpoint, Hash, consistency_proof, inclusion_proof, leaf_hash, root, verify_consistency,
+    Checkpoint, Hash, consistency_proof, inclusion_proof, leaf_hash_with, root, verify_consistency,
 };
 
 #[derive(Debug, serde::Serialize)]
@@ -59,7 +59,7 @@ impl Registry {
             let mac: Vec<u8> = r
                 .blob(9)
                 .map_err(|e| tampered(seq, format!("MAC unreadable: {e}")))?;
-            let leaf = leaf_hash(&ev.leaf_bytes());
+            let leaf = leaf_hash_with(|sink| ev.write_leaf(sink));
             if !self.mac_key.verify(seq, &leaf, &mac) {
                 return Err(tampered(
                     seq,
