@@ -132,15 +132,20 @@ fn ukrainian_to_russian(text: &str) -> String {
 /// Penalty for a Ukrainian spelling read in a name that shows no Ukrainian letter.
 const UKRAINIAN: f32 = 0.1;
 
+/// Spellings and the syllables they can be, hashed with foldhash: the map is built from a
+/// quarter of a million spellings when the first name is read, and looked up for every piece of
+/// every word read.
+type Spellings = HashMap<String, Vec<(SylKey, f32)>, foldhash::fast::RandomState>;
+
 struct Inventory {
     /// Spellings of a syllable at the start of a word.
-    initial: HashMap<String, Vec<(SylKey, f32)>>,
+    initial: Spellings,
     /// Spellings inside a word.
-    medial: HashMap<String, Vec<(SylKey, f32)>>,
+    medial: Spellings,
     longest: usize,
 }
 
-fn add(map: &mut HashMap<String, Vec<(SylKey, f32)>>, spelling: &str, key: SylKey, penalty: f32) {
+fn add(map: &mut Spellings, spelling: &str, key: SylKey, penalty: f32) {
     let f = fold(spelling);
     if f.is_empty() {
         return;
@@ -216,8 +221,8 @@ fn variants(spelling: &str, s: Syllable) -> Vec<String> {
 fn inventory() -> &'static Inventory {
     static INV: OnceLock<Inventory> = OnceLock::new();
     INV.get_or_init(|| {
-        let mut initial = HashMap::new();
-        let mut medial = HashMap::new();
+        let mut initial = Spellings::default();
+        let mut medial = Spellings::default();
         // A previous syllable ending in a vowel, in ㄱ, in ㄴ and in ㄹ: the contexts that change
         // how the next syllable is written.
         let prevs: Vec<Option<Syllable>> = [0u8, 1, 4, 8]
@@ -238,7 +243,7 @@ fn inventory() -> &'static Inventory {
             let key_initial = SylKey::of(s, true);
             let key_medial = SylKey::of(s, false);
             for system in systems {
-                let put = |map: &mut HashMap<_, _>, spelling: String, key: SylKey| {
+                let put = |map: &mut Spellings, spelling: String, key: SylKey| {
                     add(map, &spelling, key, 0.0);
                     let ua = |x: &str| {
                         if fold(&ukrainian(x)) == fold(x) {
