@@ -34,6 +34,8 @@ const BATCH: usize = 1000;
 /// Rows whose validated registrations pass one keeps for pass two by default (a few hundred
 /// bytes each); rows past them are read and validated again (`--keep-rows`).
 pub const KEPT_ROWS: u64 = 250_000;
+/// Batches whose names are read and that wait to be sealed, at most.
+const READ_AHEAD: usize = 64;
 /// Sealed batches waiting for the key store, at most: more than it takes in one transaction
 /// (`register_stream`), so that sealing goes on while the key store commits.
 const SEALED_AHEAD: usize = 16;
@@ -172,9 +174,11 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64) -> Result<()> {
         // needs neither a valid file nor case numbers, so it starts on the rows pass one keeps
         // while pass one is still validating the rest; if the file turns out invalid, what it
         // read is dropped.
-        let ahead = (keep_rows / BATCH as u64) as usize + 2;
-        let (to_read, reading) = std::sync::mpsc::sync_channel::<ToRead>(ahead);
-        let (give, to_seal) = std::sync::mpsc::sync_channel::<Read>(ahead);
+        // Pass one must never wait for the reader (which may be waiting for the sealer, which
+        // starts after pass one): what it hands over is bounded by --keep-rows, so its channel
+        // is unbounded; the reader's own output is bounded.
+        let (to_read, reading) = std::sync::mpsc::channel::<ToRead>();
+        let (give, to_seal) = std::sync::mpsc::sync_channel::<Read>(READ_AHEAD);
         let (existing, sealer, failure) = (&existing, &sealer, &failure);
         scope.spawn(move || {
             let deliver = |batch: Vec<Registration>, last_line: u64| {
@@ -289,7 +293,7 @@ fn pass_one(
     today: Date,
     existing: &HashSet<String>,
     keep_rows: u64,
-    kept: &std::sync::mpsc::SyncSender<ToRead>,
+    kept: &std::sync::mpsc::Sender<ToRead>,
 ) -> Result<Checked> {
     let mut rdr = reader(file)?;
     let cols = Columns::from_header(rdr.headers().context("line 1: cannot read the header")?)?;
