@@ -174,6 +174,7 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64) -> Result<()> {
         // needs neither a valid file nor case numbers, so it starts on the rows pass one keeps
         // while pass one is still validating the rest; if the file turns out invalid, what it
         // read is dropped.
+        //
         // Pass one must never wait for the reader (which may be waiting for the sealer, which
         // starts after pass one): what it hands over is bounded by --keep-rows, so its channel
         // is unbounded; the reader's own output is bounded.
