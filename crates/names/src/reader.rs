@@ -94,6 +94,20 @@ fn fold_cyrillic(c: char) -> Option<char> {
 
 /// Folds a spelling for lookup; `None` if it holds letters of neither script.
 fn fold(text: &str) -> String {
+    if text.is_ascii() {
+        // Of ASCII only Latin letters survive folding, lower-cased: what `fold_any` makes of it,
+        // without its passes for Cyrillic. The reader folds a quarter of a million spellings
+        // when it starts, most of them Latin.
+        return text
+            .chars()
+            .filter(char::is_ascii_alphabetic)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+    }
+    fold_any(text)
+}
+
+fn fold_any(text: &str) -> String {
     // Ukrainian writes Russian ё as ьо (йо at the start of a word): bring it back before the
     // soft sign is dropped, or the glide of 변 (Пьон) would be lost.
     let lower = text.to_lowercase().replace("ьо", "ё");
@@ -146,7 +160,10 @@ struct Inventory {
 }
 
 fn add(map: &mut Spellings, spelling: &str, key: SylKey, penalty: f32) {
-    let f = fold(spelling);
+    add_folded(map, fold(spelling), key, penalty);
+}
+
+fn add_folded(map: &mut Spellings, f: String, key: SylKey, penalty: f32) {
     if f.is_empty() {
         return;
     }
@@ -244,22 +261,22 @@ fn inventory() -> &'static Inventory {
             let key_medial = SylKey::of(s, false);
             for system in systems {
                 let put = |map: &mut Spellings, spelling: String, key: SylKey| {
-                    add(map, &spelling, key, 0.0);
-                    let ua = |x: &str| {
-                        if fold(&ukrainian(x)) == fold(x) {
-                            0.0
+                    // Each spelling, then (Kontsevich) its Ukrainian form, penalised where the
+                    // two differ once folded; every string folded once.
+                    let mut put_one = |x: &str, penalty: f32| {
+                        let folded = fold(x);
+                        if system == System::Kontsevich {
+                            let ua = fold(&ukrainian(x));
+                            let extra = if ua == folded { 0.0 } else { UKRAINIAN };
+                            add_folded(map, folded, key, penalty);
+                            add_folded(map, ua, key, penalty + extra);
                         } else {
-                            UKRAINIAN
+                            add_folded(map, folded, key, penalty);
                         }
                     };
-                    if system == System::Kontsevich {
-                        add(map, &ukrainian(&spelling), key, ua(&spelling));
-                    }
+                    put_one(&spelling, 0.0);
                     for v in variants(&spelling, s) {
-                        add(map, &v, key, VARIANT);
-                        if system == System::Kontsevich {
-                            add(map, &ukrainian(&v), key, VARIANT + ua(&v));
-                        }
+                        put_one(&v, VARIANT);
                     }
                 };
                 put(&mut initial, syllable(s, None, system), key_initial);
@@ -752,6 +769,17 @@ mod tests {
         out.retain(|c| seen.insert(c.key.clone()));
         out.truncate(BEAM * 2);
         out
+    }
+
+    #[test]
+    fn ascii_is_folded_as_any_text_is() {
+        let mut rng = crate::synth::Rng::new(5);
+        for _ in 0..20_000 {
+            let text: String = (0..rng.below(12))
+                .map(|_| char::from(rng.below(128) as u8))
+                .collect();
+            assert_eq!(fold(&text), fold_any(&text), "{text:?}");
+        }
     }
 
     #[test]
