@@ -34,11 +34,12 @@ const BATCH: usize = 1000;
 /// Rows whose validated registrations pass one keeps for pass two by default (a few hundred
 /// bytes each); rows past them are read and validated again (`--keep-rows`).
 pub const KEPT_ROWS: u64 = 250_000;
-/// Batches whose names are read and that wait to be sealed, at most.
-const READ_AHEAD: usize = 64;
-/// Sealed batches waiting for the key store, at most: more than it takes in one transaction
-/// (`register_stream`), so that sealing goes on while the key store commits.
-const SEALED_AHEAD: usize = 16;
+/// Batches whose names are read and that wait to be sealed, at most: about what the reader gets
+/// through while pass one validates 100,000 rows. The stages before the log are kept only a
+/// little ahead of it, so that they do not take the CPU the log, the slowest stage, needs.
+const READ_AHEAD: usize = 32;
+/// Sealed batches waiting for the key store, at most.
+const SEALED_AHEAD: usize = 4;
 /// How many bad rows are printed; the count of all of them is always given.
 const SHOWN_ERRORS: usize = 200;
 

@@ -164,8 +164,9 @@ fn append_registrations(
 const KEYS_PER_COMMIT: usize = 10_000;
 /// Batches of a stream the log appends between two folds of its WAL.
 const CHECKPOINT_EVERY: usize = 4;
-/// Batches keyed and waiting for the log, at most.
-const KEYED_AHEAD: usize = 32;
+/// Batches keyed and waiting for the log, at most: one transaction's worth and a little more,
+/// so that the key store does not run far ahead of the log and take the CPU it needs.
+const KEYED_AHEAD: usize = 12;
 
 impl KeyStore {
     /// Writes registrations' wrapped keys and name tokens in one transaction.
