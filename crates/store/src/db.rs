@@ -169,7 +169,8 @@ pub(crate) trait Sql: Send {
     fn begin_read(&self) -> Result<(), StoreError>;
 
     /// A second connection to the same database that folds the WAL back into it while this one
-    /// goes on writing (see [`Checkpoints`]); `None` where the database does that itself.
+    /// goes on writing (see `Registry::register_stream`); `None` where the database does that
+    /// itself.
     fn checkpointer(&self) -> Result<Option<Box<dyn Sql>>, StoreError> {
         Ok(None)
     }
