@@ -190,7 +190,7 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64) -> Result<()> {
             for item in reading {
                 let going = match item {
                     ToRead::Batch(batch, last_line) => deliver(batch, last_line),
-                    ToRead::Rest(cols, today) => {
+                    ToRead::Rest(cols) => {
                         if let Err(e) =
                             read_batches(file, &cols, today, existing, keep_rows, deliver)
                         {
@@ -211,7 +211,7 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64) -> Result<()> {
         skipped = checked.rows - checked.to_register;
         if checked.rows > keep_rows {
             // The rows past the kept ones are read again, validated again and registered.
-            let _ = to_read.send(ToRead::Rest(checked.cols, today));
+            let _ = to_read.send(ToRead::Rest(checked.cols));
         }
         drop(to_read);
 
@@ -276,7 +276,7 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64) -> Result<()> {
 /// its last row, or the word to read the rest of the file (past the kept rows) itself.
 enum ToRead {
     Batch(Vec<Registration>, u64),
-    Rest(Columns, Date),
+    Rest(Columns),
 }
 type Read = Result<(Vec<Registration>, NameTokens, u64)>;
 type Batch = Result<(Vec<SealedRegistration>, u64)>;

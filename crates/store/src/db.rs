@@ -185,21 +185,14 @@ pub(crate) trait Sql: Send {
         Ok(())
     }
 
-    /// Inserts `rows` into `target` (`table (column, …)`), each of `width` values. One statement
-    /// per row here; PostgreSQL sends many rows per statement (a round trip each is what costs).
+    /// Inserts `rows` into `target` (`table (column, …)`), each of `width` values, many rows
+    /// per statement (see [`insert_sql`]).
     fn insert_many(
         &self,
         target: &str,
         width: usize,
         rows: &[Vec<Val<'_>>],
-    ) -> Result<(), StoreError> {
-        let marks: Vec<String> = (1..=width).map(|i| format!("?{i}")).collect();
-        let sql = format!("INSERT INTO {target} VALUES ({})", marks.join(", "));
-        for r in rows {
-            self.exec(&sql, r)?;
-        }
-        Ok(())
-    }
+    ) -> Result<(), StoreError>;
 
     fn one(&self, sql: &str, args: &[Val<'_>]) -> Result<Option<Row>, StoreError> {
         let mut out = None;
