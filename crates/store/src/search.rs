@@ -34,11 +34,16 @@ fn text(key: &NameKey) -> String {
 
 /// Tokens for a person's name forms: one per distinct phoneme key among their best readings.
 pub(crate) fn name_tokens(blind: &BlindIndexKey, names: &[NameForm]) -> Vec<[u8; 16]> {
-    let mut out: Vec<[u8; 16]> = names
+    // A captive's forms mostly read to the same keys (박웅희, Pak Ung-hŭi): each key is hashed
+    // once.
+    let mut texts: Vec<String> = names
         .iter()
         .flat_map(|n| read_best(&n.full(), READINGS))
-        .map(|c| blind.token(&text(&c.key)))
+        .map(|c| text(&c.key))
         .collect();
+    texts.sort_unstable();
+    texts.dedup();
+    let mut out: Vec<[u8; 16]> = texts.iter().map(|t| blind.token(t)).collect();
     out.sort_unstable();
     out.dedup();
     out
