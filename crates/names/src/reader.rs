@@ -413,22 +413,34 @@ const SKIP: f32 = 0.35;
 
 fn segment(word: &str, position: Position, allow_skips: bool) -> Vec<(WordKey, f32)> {
     let inv = inventory();
-    let chars: Vec<char> = word.chars().collect();
-    let n = chars.len();
-    // best[i]: readings of chars[..i].
+    // The byte offset of each letter and of the end: a piece of the word is a slice of it, so
+    // looking a piece up makes no string. (Words not read before are the costly part of
+    // reading a list: every one is segmented here.)
+    let bounds: Vec<usize> = word
+        .char_indices()
+        .map(|(b, _)| b)
+        .chain(std::iter::once(word.len()))
+        .collect();
+    let n = bounds.len().saturating_sub(1);
+    let at_word_start = matches!(position, Position::Surname | Position::Given);
+    // best[i]: readings of the first i letters.
     let mut best: Vec<Vec<(WordKey, f32)>> = vec![Vec::new(); n + 1];
     if let Some(first) = best.first_mut() {
         first.push((Vec::new(), 0.0));
     }
     for i in 0..n {
-        let Some(here) = best.get(i).cloned() else {
+        // Readings end at i; they are extended into the slots after it.
+        let Some((done, ahead)) = best.split_at_mut_checked(i + 1) else {
+            continue;
+        };
+        let Some(here) = done.last() else {
             continue;
         };
         if here.is_empty() {
             continue;
         }
-        if allow_skips && let Some(next) = best.get_mut(i + 1) {
-            for (w, p) in &here {
+        if allow_skips && let Some(next) = ahead.first_mut() {
+            for (w, p) in here {
                 let pen = p + SKIP;
                 match next.iter_mut().find(|(x, _)| x == w) {
                     Some((_, old)) => *old = old.min(pen),
@@ -439,41 +451,56 @@ fn segment(word: &str, position: Position, allow_skips: bool) -> Vec<(WordKey, f
             next.truncate(BEAM * 2);
         }
         for j in (i + 1)..=(i + inv.longest).min(n) {
-            let piece: String = chars.get(i..j).unwrap_or_default().iter().collect();
-            let keys: Vec<(SylKey, f32)> = match (i, position) {
-                (0, Position::Surname | Position::Given) => {
-                    let mut k = inv.initial.get(&piece).cloned().unwrap_or_default();
-                    if let Some(voiced) = inv.medial.get(&piece) {
-                        k.extend(
-                            voiced
-                                .iter()
-                                .map(|(key, p)| (key.at_word_start(), p + VOICED_START)),
-                        );
-                    }
-                    k
-                }
-                _ => inv.medial.get(&piece).cloned().unwrap_or_default(),
+            let piece = bounds
+                .get(i)
+                .zip(bounds.get(j))
+                .and_then(|(&a, &b)| word.get(a..b))
+                .unwrap_or_default();
+            // At the start of a surname or given name: its spellings as an initial syllable,
+            // then as written inside a word (voiced), at a price; elsewhere only the latter.
+            let start = i == 0 && at_word_start;
+            let initial = match start {
+                true => inv.initial.get(piece).map_or(&[][..], Vec::as_slice),
+                false => &[],
             };
-            if keys.is_empty() {
+            let medial = inv.medial.get(piece).map_or(&[][..], Vec::as_slice);
+            if initial.is_empty() && medial.is_empty() {
                 continue;
             }
-            let Some(slot) = best.get_mut(j) else {
+            let keys = initial
+                .iter()
+                .copied()
+                .chain(medial.iter().map(|&(key, p)| {
+                    if start {
+                        (key.at_word_start(), p + VOICED_START)
+                    } else {
+                        (key, p)
+                    }
+                }));
+            let Some(slot) = ahead.get_mut(j - i - 1) else {
                 continue;
             };
-            for (prefix, p) in &here {
-                for (k, kp) in &keys {
+            for (prefix, p) in here {
+                for (k, kp) in keys.clone() {
                     let onset =
                         if k.initial() == 0 && prefix.last().is_some_and(|x| x.final_() != 0) {
                             CODA_BEFORE_VOWEL
                         } else {
                             0.0
                         };
-                    let mut w = prefix.clone();
-                    w.push(*k);
                     let pen = p + kp + PER_SYLLABLE + onset;
-                    match slot.iter_mut().find(|(x, _)| *x == w) {
+                    // The reading `prefix` then `k`, compared in place: most are already there.
+                    let same = |x: &WordKey| {
+                        x.len() == prefix.len() + 1 && x.starts_with(prefix) && x.last() == Some(&k)
+                    };
+                    match slot.iter_mut().find(|(x, _)| same(x)) {
                         Some((_, old)) => *old = old.min(pen),
-                        None => slot.push((w, pen)),
+                        None => {
+                            let mut w = Vec::with_capacity(prefix.len() + 1);
+                            w.extend_from_slice(prefix);
+                            w.push(k);
+                            slot.push((w, pen));
+                        }
                     }
                 }
             }
