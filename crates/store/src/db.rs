@@ -346,6 +346,33 @@ pub(crate) mod sqlite {
         })
     }
 
+    thread_local! {
+        /// Insert statements already written, by shape: a bulk insert asks for the same few
+        /// shapes thousands of times, and writing one numbers hundreds of parameters.
+        static INSERTS: std::cell::RefCell<Vec<(String, usize, usize, std::rc::Rc<str>)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    /// [`insert_sql`] for SQLite, written once per shape and thread.
+    fn insert_statement(target: &str, width: usize, rows: usize) -> std::rc::Rc<str> {
+        INSERTS.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if let Some((.., sql)) = cache
+                .iter()
+                .find(|(t, w, r, _)| t == target && *w == width && *r == rows)
+            {
+                return std::rc::Rc::clone(sql);
+            }
+            // Shapes are few (one or two per table); the bound only guards against misuse.
+            if cache.len() >= 64 {
+                cache.clear();
+            }
+            let sql: std::rc::Rc<str> = insert_sql(target, width, rows, '?').into();
+            cache.push((target.to_string(), width, rows, std::rc::Rc::clone(&sql)));
+            sql
+        })
+    }
+
     impl Sql for Lite {
         fn backend(&self) -> Backend {
             Backend::Sqlite
@@ -394,9 +421,8 @@ pub(crate) mod sqlite {
             // Many rows per statement, and the statement prepared once per shape: per row,
             // looking a statement up in the cache and stepping it cost more than the insert.
             for chunk in rows.chunks(SQLITE_ROWS_PER_INSERT) {
-                let mut stmt =
-                    self.0
-                        .prepare_cached(&insert_sql(target, width, chunk.len(), '?'))?;
+                let sql = insert_statement(target, width, chunk.len());
+                let mut stmt = self.0.prepare_cached(&sql)?;
                 stmt.execute(rusqlite::params_from_iter(
                     chunk.iter().flat_map(|r| params(r)),
                 ))?;
