@@ -349,9 +349,11 @@ pub(crate) mod sqlite {
     thread_local! {
         /// Insert statements already written, by shape: a bulk insert asks for the same few
         /// shapes thousands of times, and writing one numbers hundreds of parameters.
-        static INSERTS: std::cell::RefCell<Vec<(String, usize, usize, std::rc::Rc<str>)>> =
-            const { std::cell::RefCell::new(Vec::new()) };
+        static INSERTS: std::cell::RefCell<Vec<Shape>> = const { std::cell::RefCell::new(Vec::new()) };
     }
+
+    /// An insert statement's target, width and rows, and its text.
+    type Shape = (String, usize, usize, std::rc::Rc<str>);
 
     /// [`insert_sql`] for SQLite, written once per shape and thread.
     fn insert_statement(target: &str, width: usize, rows: usize) -> std::rc::Rc<str> {
