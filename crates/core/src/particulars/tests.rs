@@ -200,7 +200,8 @@ mod fast_paths {
 
     #[test]
     fn the_letter_shortcut_agrees_with_unicode_over_its_ranges() {
-        for c in ('\u{0}'..='\u{FFFF}').chain('\u{AC00}'..='\u{D7A3}') {
+        // The whole Basic Multilingual Plane, which holds every range the shortcut takes.
+        for c in '\u{0}'..='\u{FFFF}' {
             assert_eq!(is_letter(c), c.is_alphabetic(), "{c:?}");
         }
     }
