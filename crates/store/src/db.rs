@@ -347,30 +347,26 @@ pub(crate) mod sqlite {
     }
 
     thread_local! {
-        /// Insert statements already written, by shape: a bulk insert asks for the same few
-        /// shapes thousands of times, and writing one numbers hundreds of parameters.
-        static INSERTS: std::cell::RefCell<Vec<Shape>> = const { std::cell::RefCell::new(Vec::new()) };
+        /// The text of a full [`SQLITE_ROWS_PER_INSERT`]-row insert, by target and width: a bulk
+        /// insert asks for it thousands of times, and writing it numbers hundreds of parameters.
+        /// Targets are the few tables the code names.
+        static FULL_INSERTS: std::cell::RefCell<Vec<(String, usize, std::rc::Rc<str>)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
     }
 
-    /// An insert statement's target, width and rows, and its text.
-    type Shape = (String, usize, usize, std::rc::Rc<str>);
-
-    /// [`insert_sql`] for SQLite, written once per shape and thread.
+    /// [`insert_sql`] for SQLite: the full-size statement written once per target and thread,
+    /// the shorter last one of an insert written when needed.
     fn insert_statement(target: &str, width: usize, rows: usize) -> std::rc::Rc<str> {
-        INSERTS.with(|cache| {
+        if rows != SQLITE_ROWS_PER_INSERT {
+            return insert_sql(target, width, rows, '?').into();
+        }
+        FULL_INSERTS.with(|cache| {
             let mut cache = cache.borrow_mut();
-            if let Some((.., sql)) = cache
-                .iter()
-                .find(|(t, w, r, _)| t == target && *w == width && *r == rows)
-            {
+            if let Some((.., sql)) = cache.iter().find(|(t, w, _)| t == target && *w == width) {
                 return std::rc::Rc::clone(sql);
             }
-            // Shapes are few (one or two per table); the bound only guards against misuse.
-            if cache.len() >= 64 {
-                cache.clear();
-            }
             let sql: std::rc::Rc<str> = insert_sql(target, width, rows, '?').into();
-            cache.push((target.to_string(), width, rows, std::rc::Rc::clone(&sql)));
+            cache.push((target.to_string(), width, std::rc::Rc::clone(&sql)));
             sql
         })
     }
@@ -738,5 +734,47 @@ pub(crate) mod pg {
             )?;
         }
         tx.commit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Inserts of every size around a full statement, into tables of the same width and of
+    /// another width in turn on one thread: each row lands once, in its own table.
+    #[test]
+    fn bulk_inserts_of_any_size_land_whole_in_their_own_table() {
+        let db = sqlite::Lite(rusqlite::Connection::open_in_memory().unwrap());
+        db.batch("CREATE TABLE a (x INTEGER, y TEXT); CREATE TABLE b (x INTEGER, y TEXT); CREATE TABLE c (x INTEGER)")
+            .unwrap();
+        let mut want = 0i64;
+        for n in [0i64, 1, 49, 50, 51, 100, 123] {
+            let rows = |table: &'static str| -> Vec<Vec<Val<'static>>> {
+                (0..n).map(|i| args![i, table].to_vec()).collect()
+            };
+            db.insert_many("a (x, y)", 2, &rows("a")).unwrap();
+            db.insert_many("b (x, y)", 2, &rows("b")).unwrap();
+            let c: Vec<Vec<Val<'_>>> = (0..n).map(|i| args![i].to_vec()).collect();
+            db.insert_many("c (x)", 1, &c).unwrap();
+            want += (0..n).sum::<i64>();
+        }
+        for (table, sql) in [
+            ("a", "SELECT count(*), sum(x) FROM a WHERE y = 'a'"),
+            ("b", "SELECT count(*), sum(x) FROM b WHERE y = 'b'"),
+            ("c", "SELECT count(*), sum(x) FROM c"),
+        ] {
+            let row = db.one(sql, &[]).unwrap().unwrap();
+            assert_eq!(
+                (row.i64(0).unwrap(), row.i64(1).unwrap()),
+                (374, want),
+                "{table}"
+            );
+        }
+        let all = db.one(
+            "SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b), 0",
+            &[],
+        );
+        assert_eq!(all.unwrap().unwrap().i64(0).unwrap(), 748);
     }
 }
