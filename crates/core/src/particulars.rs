@@ -103,12 +103,18 @@ pub struct NameForm {
 impl NameForm {
     pub fn full(&self) -> String {
         if self.given.is_empty() {
-            self.family.clone()
-        } else if self.script == Script::Hang && !self.family.contains(' ') {
-            format!("{}{}", self.family, self.given)
-        } else {
-            format!("{} {}", self.family, self.given)
+            return self.family.clone();
         }
+        // Pushed rather than format!ted: every imported name form is written out this way once
+        // to be read for the blind index, and format! cost several times as much.
+        let space = self.script != Script::Hang || self.family.contains(' ');
+        let mut out = String::with_capacity(self.family.len() + 1 + self.given.len());
+        out.push_str(&self.family);
+        if space {
+            out.push(' ');
+        }
+        out.push_str(&self.given);
+        out
     }
 }
 

@@ -57,6 +57,23 @@ fn a_full_registration_is_split_into_its_classes() {
 }
 
 #[test]
+fn a_name_form_is_written_out_surname_first() {
+    let form = |script, family: &str, given: &str| NameForm {
+        script,
+        system: System::Adhoc,
+        family: family.into(),
+        given: given.into(),
+        source: None,
+    };
+    assert_eq!(form(Script::Hang, "리", "한검").full(), "리한검");
+    assert_eq!(form(Script::Hang, "남 궁", "민").full(), "남 궁 민");
+    assert_eq!(form(Script::Latn, "Ri", "Han Gom").full(), "Ri Han Gom");
+    assert_eq!(form(Script::Cyrl, "Ли", "Хан Гом").full(), "Ли Хан Гом");
+    assert_eq!(form(Script::Latn, "Ri", "").full(), "Ri");
+    assert_eq!(form(Script::Hang, "리", "").full(), "리");
+}
+
+#[test]
 fn a_refusal_under_art_17_is_recorded_and_does_not_block_registration() {
     let mut i = full();
     i.service_number = None;
