@@ -185,6 +185,13 @@ pub(crate) trait Sql: Send {
         Ok(())
     }
 
+    /// Folds the WAL back into the database and empties it, so that no old page (a destroyed
+    /// key) stays in it and no WAL is left to fold when the connection closes. Nothing where
+    /// the database keeps no WAL file of its own.
+    fn truncate_wal(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Inserts `rows` into `target` (`table (column, …)`), each of `width` values, many rows
     /// per statement (see [`insert_sql`]).
     fn insert_many(
@@ -329,12 +336,6 @@ pub(crate) mod sqlite {
         Ok(())
     }
 
-    /// Folds the WAL back into the database and empties it, so no old page (a destroyed key)
-    /// stays in it.
-    pub(crate) fn truncate_wal(conn: &dyn Sql) -> Result<(), StoreError> {
-        conn.each("PRAGMA wal_checkpoint(TRUNCATE)", &[], &mut |_| Ok(()))
-    }
-
     fn params<'a>(args: &'a [Val<'a>]) -> impl Iterator<Item = ToSqlOutput<'a>> + 'a {
         args.iter().map(|a| {
             ToSqlOutput::Borrowed(match *a {
@@ -448,6 +449,10 @@ pub(crate) mod sqlite {
 
         fn checkpoint(&self) -> Result<(), StoreError> {
             self.each("PRAGMA wal_checkpoint(PASSIVE)", &[], &mut |_| Ok(()))
+        }
+
+        fn truncate_wal(&self) -> Result<(), StoreError> {
+            self.each("PRAGMA wal_checkpoint(TRUNCATE)", &[], &mut |_| Ok(()))
         }
 
         fn begin_write(&self) -> Result<(), StoreError> {

@@ -351,9 +351,7 @@ impl Registry {
                 // main thread, after the log (`scripts/ab-import`, nine rounds: the tail of an
                 // import of 100,000 captives fell from 154 to 42 ms).
                 // A failed fold loses nothing: the close folds what is left.
-                if keys.conn.backend() == crate::db::Backend::Sqlite {
-                    let _ = crate::db::sqlite::truncate_wal(&*keys.conn);
-                }
+                let _ = keys.conn.truncate_wal();
                 Ok(())
             });
             let mut outcome = Ok(());

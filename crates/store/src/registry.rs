@@ -1,4 +1,4 @@
-use crate::db::{Backend, Row, Sql, Tx, args};
+use crate::db::{Row, Sql, Tx, args};
 use crate::keystore::KeyStore;
 use crate::{StoreError, rfc3339, sealed};
 use asylon_core::{
@@ -761,10 +761,8 @@ impl Registry {
         }
         db.exec("DELETE FROM data_keys WHERE person = ?1", args![case])?;
         tx.commit()?;
-        if db.backend() == Backend::Sqlite {
-            // The WAL still holds the pages as they were before: fold them back and empty it.
-            crate::db::sqlite::truncate_wal(db)?;
-        }
+        // The WAL still holds the pages as they were before: fold them back and empty it.
+        db.truncate_wal()?;
         Ok(Class::ALL
             .iter()
             .zip(present)
