@@ -466,16 +466,38 @@ mod tests {
         v
     }
 
-    #[test]
-    fn a_failed_batch_in_a_stream_leaves_no_keys_behind_and_names_the_duplicate() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A new registry in `dir/r` (its key file `dir/k`), the actor who made it and when.
+    fn new_registry(dir: &std::path::Path) -> (Registry, Actor, OffsetDateTime) {
         let actor = Actor {
             user: "test".into(),
             org: "detaining".into(),
         };
         let now = time::OffsetDateTime::now_utc();
-        let key = KeySource::File(dir.path().join("k"));
-        let mut reg = Registry::init(&dir.path().join("r"), &key, &actor, now).unwrap();
+        let key = KeySource::File(dir.join("k"));
+        let reg = Registry::init(&dir.join("r"), &key, &actor, now).unwrap();
+        (reg, actor, now)
+    }
+
+    /// Seals `batches` as the next cases in order, each tagged with its index.
+    fn sealed_stream(
+        reg: &mut Registry,
+        batches: &[Vec<Registration>],
+    ) -> Vec<(Vec<SealedRegistration>, usize)> {
+        let sealer = reg.sealer();
+        let total: usize = batches.iter().map(Vec::len).sum();
+        let mut next = reg.reserve_cases(total as u64).unwrap();
+        let mut stream = Vec::new();
+        for (i, regs) in batches.iter().enumerate() {
+            stream.push((sealer.seal(next, regs).unwrap(), i));
+            next += regs.len() as u64;
+        }
+        stream
+    }
+
+    #[test]
+    fn a_failed_batch_in_a_stream_leaves_no_keys_behind_and_names_the_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut reg, actor, now) = new_registry(dir.path());
         reg.register(&actor, now, &[registration("X", "Kim Chol")])
             .unwrap();
 
@@ -489,13 +511,7 @@ mod tests {
             ],
             vec![registration("D", "Jo Cheonmun")],
         ];
-        let sealer = reg.sealer();
-        let mut next = reg.reserve_cases(5).unwrap();
-        let mut batches = Vec::new();
-        for (i, r) in regs.iter().enumerate() {
-            batches.push((sealer.seal(next, r).unwrap(), i));
-            next += r.len() as u64;
-        }
+        let batches = sealed_stream(&mut reg, &regs);
         let events_before = reg.events(None).unwrap().len();
         let mut committed = Vec::new();
         let err = reg
@@ -530,24 +546,16 @@ mod tests {
     /// Checks that every captive is registered and that the key store's WAL is empty.
     fn wal_after_stream(batches: usize) -> u64 {
         let dir = tempfile::tempdir().unwrap();
-        let actor = Actor {
-            user: "test".into(),
-            org: "detaining".into(),
-        };
-        let now = time::OffsetDateTime::now_utc();
-        let key = KeySource::File(dir.path().join("k"));
-        let mut reg = Registry::init(&dir.path().join("r"), &key, &actor, now).unwrap();
-        let sealer = reg.sealer();
+        let (mut reg, actor, now) = new_registry(dir.path());
         let per_batch = 20;
-        let mut next = reg.reserve_cases((batches * per_batch) as u64).unwrap();
-        let mut stream = Vec::new();
-        for b in 0..batches {
-            let regs: Vec<Registration> = (0..per_batch)
-                .map(|i| registration(&format!("E{b}-{i}"), "Kim Chol"))
-                .collect();
-            stream.push((sealer.seal(next, &regs).unwrap(), b));
-            next += per_batch as u64;
-        }
+        let regs: Vec<Vec<Registration>> = (0..batches)
+            .map(|b| {
+                (0..per_batch)
+                    .map(|i| registration(&format!("E{b}-{i}"), "Kim Chol"))
+                    .collect()
+            })
+            .collect();
+        let stream = sealed_stream(&mut reg, &regs);
         let mut acknowledged = 0;
         reg.register_stream(&actor, now, stream.into_iter(), |cases, _| {
             acknowledged += cases.len()
