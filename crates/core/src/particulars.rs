@@ -106,7 +106,8 @@ impl NameForm {
             return self.family.clone();
         }
         // Pushed rather than format!ted: every imported name form is written out this way once
-        // to be read for the blind index, and format! cost several times as much.
+        // to be read for the blind index (callgrind, importing 5,000 captives: 0.5% fewer
+        // instructions than with format!).
         let space = self.script != Script::Hang || self.family.contains(' ');
         let mut out = String::with_capacity(self.family.len() + 1 + self.given.len());
         out.push_str(&self.family);
