@@ -300,10 +300,19 @@ pub(crate) mod sqlite {
         Ok(Lite(conn))
     }
 
+    /// Bytes per page of a new database.
+    const PAGE_SIZE: i64 = 8192;
     /// WAL pages after which a commit folds the WAL back (32 MiB).
-    const AUTO_CHECKPOINT_PAGES: i64 = 8192;
+    const AUTO_CHECKPOINT_PAGES: i64 = 32 * 1024 * 1024 / PAGE_SIZE;
 
     fn configure(conn: &rusqlite::Connection) -> Result<(), StoreError> {
+        // 8 KiB pages for a new database (an existing one keeps its own): the log appends rows
+        // of several hundred bytes and the blind index is rewritten page by page at each commit,
+        // and with half as many pages both do less B-tree work per byte (importing 100,000
+        // captives, seven alternating rounds of one build set to 4 and to 8 KiB: wall 1.89 ->
+        // 1.79 s, user 2.62 -> 2.46 s). Set before anything else: once the database file has its
+        // first page, SQLite ignores it.
+        conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         // WAL: readers never block the writer. FULL: a commit survives power loss, not only a
         // crash. secure_delete: deleted data keys are overwritten, not left in free pages.
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -781,5 +790,30 @@ mod tests {
             &[],
         );
         assert_eq!(all.unwrap().unwrap().i64(0).unwrap(), 748);
+    }
+
+    #[test]
+    fn a_new_database_has_large_pages_and_an_old_one_keeps_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let page_size = |db: &sqlite::Lite| {
+            db.one("PRAGMA page_size", &[])
+                .unwrap()
+                .unwrap()
+                .i64(0)
+                .unwrap()
+        };
+        let new = sqlite::open(&dir.path().join("new.db"), true, &["CREATE TABLE t (x)"]).unwrap();
+        assert_eq!(page_size(&new), 8192);
+
+        // A database written with SQLite's default pages before this setting existed.
+        let old_path = dir.path().join("old.db");
+        let old = rusqlite::Connection::open(&old_path).unwrap();
+        old.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1); PRAGMA user_version = 1")
+            .unwrap();
+        drop(old);
+        let old = sqlite::open(&old_path, false, &["CREATE TABLE t (x)"]).unwrap();
+        assert_eq!(page_size(&old), 4096);
+        let row = old.one("SELECT x FROM t", &[]).unwrap().unwrap();
+        assert_eq!(row.i64(0).unwrap(), 1);
     }
 }
