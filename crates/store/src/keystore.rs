@@ -5,7 +5,8 @@
 //! restore joins a registry backup with the current key store.
 
 use crate::StoreError;
-use crate::db::Sql;
+use crate::db::{Sql, args};
+use asylon_core::Class;
 use asylon_vault::Kek;
 use std::path::{Path, PathBuf};
 
@@ -35,6 +36,36 @@ impl KeyStore {
             conn: connect(dir, db, create)?,
             kek,
         })
+    }
+}
+
+impl KeyStore {
+    /// Deletes a person's keys row and his rows in the blind index, inside the caller's
+    /// transaction; returns which classes had a key, in [`Class::ALL`]'s order (none if he had
+    /// no row). His index rows are found through the tokens his keys row lists and deleted by
+    /// their primary key: the index has no index by person, and a delete by person alone reads
+    /// all of it.
+    pub(crate) fn delete_person(&self, case: &str) -> Result<Vec<bool>, StoreError> {
+        let db = &*self.conn;
+        let row = db.one(
+            "SELECT identity, family, medical, statements, name_tokens FROM data_keys WHERE person = ?1",
+            args![case],
+        )?;
+        let Some(row) = row else {
+            return Ok(Vec::new());
+        };
+        let present = (0..Class::ALL.len())
+            .map(|i| row.opt_blob(i).map(|b| b.is_some()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tokens = row.opt_blob(Class::ALL.len())?.unwrap_or_default();
+        for token in crate::search::split_tokens(&tokens) {
+            db.exec(
+                "DELETE FROM name_index WHERE token = ?1 AND person = ?2",
+                args![token, case],
+            )?;
+        }
+        db.exec("DELETE FROM data_keys WHERE person = ?1", args![case])?;
+        Ok(present)
     }
 }
 

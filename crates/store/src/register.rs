@@ -225,8 +225,7 @@ impl KeyStore {
         let db = &*self.conn;
         let tx = Tx::write(db)?;
         for case in cases {
-            db.exec("DELETE FROM name_index WHERE person = ?1", args![case])?;
-            db.exec("DELETE FROM data_keys WHERE person = ?1", args![case])?;
+            self.delete_person(case)?;
         }
         tx.commit()?;
         Ok(())

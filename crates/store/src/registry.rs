@@ -740,26 +740,7 @@ impl Registry {
     fn destroy_keys(&mut self, case: &str) -> Result<Vec<&'static str>, StoreError> {
         let db = &*self.keys.conn;
         let tx = Tx::write(db)?;
-        let row = db.one(
-            "SELECT identity, family, medical, statements, name_tokens FROM data_keys WHERE person = ?1",
-            args![case],
-        )?;
-        let (present, tokens) = match row {
-            Some(r) => (
-                (0..4)
-                    .map(|i| r.opt_blob(i).map(|b| b.is_some()))
-                    .collect::<Result<Vec<_>, _>>()?,
-                r.opt_blob(4)?,
-            ),
-            None => (Vec::new(), None),
-        };
-        for token in crate::search::split_tokens(&tokens.unwrap_or_default()) {
-            db.exec(
-                "DELETE FROM name_index WHERE token = ?1 AND person = ?2",
-                args![token, case],
-            )?;
-        }
-        db.exec("DELETE FROM data_keys WHERE person = ?1", args![case])?;
+        let present = self.keys.delete_person(case)?;
         tx.commit()?;
         // The WAL still holds the pages as they were before: fold them back and empty it.
         db.truncate_wal()?;
