@@ -24,6 +24,7 @@ mod error;
 pub mod json;
 mod keystore;
 mod law;
+mod plain;
 mod register;
 mod registry;
 mod sealed;

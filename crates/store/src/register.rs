@@ -11,7 +11,6 @@ use asylon_core::{Actor, Class, CoreParticulars, FieldError, Registration, Seale
 use asylon_vault::{BlindIndexKey, DataKey, Kek, key_label, seal_aad};
 use std::collections::HashSet;
 use time::OffsetDateTime;
-use zeroize::Zeroizing;
 
 /// A registration ready to be written: nothing in it is plaintext except the public part.
 pub struct SealedRegistration {
@@ -76,11 +75,10 @@ impl Sealer {
         for ((n, reg), tokens) in (first..).zip(regs).zip(tokens.0) {
             let case = case_number(n);
             let id = new_id();
-            let identity = Zeroizing::new(serde_json::to_vec(&reg.identity).map_err(damaged)?);
+            let identity = crate::plain::identity_bytes(&reg.identity)?;
             let family = (!reg.family.is_empty())
-                .then(|| serde_json::to_vec(&reg.family).map(Zeroizing::new))
-                .transpose()
-                .map_err(damaged)?;
+                .then(|| crate::plain::family_bytes(&reg.family))
+                .transpose()?;
             let seal = |class: Class, plain: &[u8], parts: &mut Vec<SealedPart>| {
                 let dk = DataKey::generate();
                 parts.push(SealedPart {

@@ -655,14 +655,14 @@ impl Registry {
                 continue;
             }
             let plain = self.open_part(case, &ev, part)?;
-            let damaged = |e: serde_json::Error| {
+            let damaged = |e: String| {
                 StoreError::Damaged(format!("sealed {} of {case}: {e}", part.class.as_str()))
             };
             match part.class {
                 Class::Identity => {
-                    identity = Some(serde_json::from_slice(&plain).map_err(damaged)?)
+                    identity = Some(crate::plain::identity_from(&plain).map_err(damaged)?)
                 }
-                Class::Family => family = Some(serde_json::from_slice(&plain).map_err(damaged)?),
+                Class::Family => family = Some(crate::plain::family_from(&plain).map_err(damaged)?),
                 Class::Medical | Class::Statements => continue,
             }
             read.push(part.class.as_str());
