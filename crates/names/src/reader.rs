@@ -81,10 +81,25 @@ fn fold_latin(c: char) -> Option<char> {
     })
 }
 
+/// `c` in lower case where that is one letter found without Unicode's tables: Latin and
+/// Cyrillic without diacritics, which nearly every spelling is written in. The tables are
+/// searched for every other letter, and in the inventory of spellings (Kontsevich and Ukrainian
+/// spellings are Cyrillic) that search was a quarter of the time it takes to build.
+fn quick_lower(c: char) -> Option<char> {
+    match c {
+        'a'..='z' | '\u{0430}'..='\u{045F}' => Some(c),
+        'A'..='Z' => Some(c.to_ascii_lowercase()),
+        // А..Я to а..я, and Ѐ..Џ (Ukrainian Є, І, Ї among them) to ѐ..џ.
+        '\u{0410}'..='\u{042F}' => char::from_u32(u32::from(c) + 0x20),
+        '\u{0400}'..='\u{040F}' => char::from_u32(u32::from(c) + 0x50),
+        _ => None,
+    }
+}
+
 /// Cyrillic letters folded: lower case; the soft and hard signs dropped (ъ marks a syllable
 /// boundary and is turned into one by [`tokens`]).
 fn fold_cyrillic(c: char) -> Option<char> {
-    let lower = c.to_lowercase().next().unwrap_or(c);
+    let lower = quick_lower(c).unwrap_or_else(|| c.to_lowercase().next().unwrap_or(c));
     match lower {
         'ь' | 'ъ' => None,
         'а'..='я' | 'ё' | 'і' | 'ї' | 'є' | 'ґ' => Some(lower),
@@ -108,11 +123,15 @@ fn fold(text: &str) -> String {
         // Without ь or й nothing is rewritten before the letters are folded one by one: what
         // `fold_any` makes of it, in one pass and one string (romanizations with breves, and
         // most Cyrillic spellings).
-        return text
-            .chars()
-            .flat_map(char::to_lowercase)
-            .filter_map(|c| fold_latin(c).or_else(|| fold_cyrillic(c)))
-            .collect();
+        let mut out = String::with_capacity(text.len());
+        let mut push = |c: char| out.extend(fold_latin(c).or_else(|| fold_cyrillic(c)));
+        for c in text.chars() {
+            match quick_lower(c) {
+                Some(lower) => push(lower),
+                None => c.to_lowercase().for_each(&mut push),
+            }
+        }
+        return out;
     }
     fold_any(text)
 }
@@ -270,7 +289,7 @@ fn inventory() -> &'static Inventory {
             let key_initial = SylKey::of(s, true);
             let key_medial = SylKey::of(s, false);
             for system in systems {
-                let put = |map: &mut Spellings, spelling: String, key: SylKey| {
+                let put = |map: &mut Spellings, spelling: &str, key: SylKey| {
                     // Each spelling, then (Kontsevich) its Ukrainian form, penalised where the
                     // two differ once folded; every string folded once.
                     let mut put_one = |x: &str, penalty: f32| {
@@ -284,14 +303,22 @@ fn inventory() -> &'static Inventory {
                             add_folded(map, folded, key, penalty);
                         }
                     };
-                    put_one(&spelling, 0.0);
-                    for v in variants(&spelling, s) {
+                    put_one(spelling, 0.0);
+                    for v in variants(spelling, s) {
                         put_one(&v, VARIANT);
                     }
                 };
-                put(&mut initial, syllable(s, None, system), key_initial);
+                put(&mut initial, &syllable(s, None, system), key_initial);
+                // Most syllables are spelled alike after several of the finals: each spelling
+                // is put once, since putting it again (same key, same penalties) changes
+                // nothing.
+                let mut spelled: Vec<String> = Vec::with_capacity(prevs.len());
                 for prev in &prevs {
-                    put(&mut medial, syllable(s, *prev, system), key_medial);
+                    let spelling = syllable(s, *prev, system);
+                    if !spelled.contains(&spelling) {
+                        put(&mut medial, &spelling, key_medial);
+                        spelled.push(spelling);
+                    }
                 }
             }
         }
@@ -870,6 +897,23 @@ mod tests {
         }
         // The texts `fold_any` rewrites did come up.
         assert!(rewritten > 100, "{rewritten}");
+    }
+
+    #[test]
+    fn the_quick_lower_case_is_unicodes_wherever_it_answers() {
+        let mut answered = 0;
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            if let Some(lower) = quick_lower(c) {
+                assert_eq!(
+                    c.to_lowercase().collect::<String>(),
+                    lower.to_string(),
+                    "{c:?}"
+                );
+                answered += 1;
+            }
+        }
+        // Both cases of the 26 Latin letters and of Cyrillic from Ѐ to џ.
+        assert_eq!(answered, 2 * 26 + 2 * 48);
     }
 
     #[test]
