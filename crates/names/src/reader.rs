@@ -113,11 +113,13 @@ fn fold(text: &str) -> String {
         // Of ASCII only Latin letters survive folding, lower-cased: what `fold_any` makes of it,
         // without its passes for Cyrillic. The reader folds a quarter of a million spellings
         // when it starts, most of them Latin.
-        return text
-            .chars()
-            .filter(char::is_ascii_alphabetic)
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
+        let mut out = String::with_capacity(text.len());
+        out.extend(
+            text.bytes()
+                .filter(u8::is_ascii_alphabetic)
+                .map(|b| char::from(b.to_ascii_lowercase())),
+        );
+        return out;
     }
     if !text.contains(['ь', 'Ь', 'й', 'Й']) {
         // Without ь or й nothing is rewritten before the letters are folded one by one: what
