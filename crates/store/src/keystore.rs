@@ -37,9 +37,7 @@ impl KeyStore {
             kek,
         })
     }
-}
 
-impl KeyStore {
     /// Deletes a person's keys row and his rows in the blind index, inside the caller's
     /// transaction; returns which classes had a key, in [`Class::ALL`]'s order (none if he had
     /// no row). His index rows are found through the tokens his keys row lists and deleted by
