@@ -359,13 +359,47 @@ impl PartialDate {
     }
 }
 
+/// `n`'s last `N` decimal digits, zero-padded.
+fn digits<const N: usize>(mut n: u32) -> [u8; N] {
+    let mut out = [b'0'; N];
+    for slot in out.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out
+}
+
 impl fmt::Display for PartialDate {
+    /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`. Written digit by digit where every part fits its
+    /// width, as every date a record holds does: dates are written for each registration
+    /// imported (its public part, its projection, its sealed identity), and the formatting
+    /// machinery's padding was most of that work.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Year(y) => write!(f, "{y:04}"),
-            Self::YearMonth(y, m) => write!(f, "{y:04}-{m:02}"),
-            Self::Full(d) => write!(f, "{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day()),
+        let (y, m, d) = match self {
+            Self::Year(y) => (*y, None, None),
+            Self::YearMonth(y, m) => (*y, Some(*m), None),
+            Self::Full(d) => (d.year(), Some(d.month() as u8), Some(d.day())),
+        };
+        let fits = |v: Option<u8>| v.is_none_or(|v| v <= 99);
+        let year = u32::try_from(y).ok().filter(|y| *y <= 9999);
+        let Some(year) = year.filter(|_| fits(m) && fits(d)) else {
+            return match self {
+                Self::Year(y) => write!(f, "{y:04}"),
+                Self::YearMonth(y, m) => write!(f, "{y:04}-{m:02}"),
+                Self::Full(d) => {
+                    write!(f, "{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day())
+                }
+            };
+        };
+        fn text(bytes: &[u8]) -> Result<&str, fmt::Error> {
+            std::str::from_utf8(bytes).map_err(|_| fmt::Error)
         }
+        f.write_str(text(&digits::<4>(year))?)?;
+        for part in [m, d].into_iter().flatten() {
+            f.write_str("-")?;
+            f.write_str(text(&digits::<2>(u32::from(part)))?)?;
+        }
+        Ok(())
     }
 }
 

@@ -209,6 +209,27 @@ mod fast_paths {
             prop_assert!(same(clean_ascii(&field, &text, max), clean_any(&field, &text, max)));
         }
 
+        /// Dates are written digit by digit as the formatting machinery writes them, years
+        /// past four digits and before year 0 (written by the machinery itself) included.
+        #[test]
+        fn dates_are_written_as_format_writes_them(
+            y in -20_000i32..20_000,
+            m in 0u8..=255,
+            day in -4_300_000i32..2_900_000,
+        ) {
+            let date = time::Date::from_julian_day(2_451_545 + day).unwrap();
+            for (d, want) in [
+                (PartialDate::Year(y), format!("{y:04}")),
+                (PartialDate::YearMonth(y, m), format!("{y:04}-{m:02}")),
+                (
+                    PartialDate::Full(date),
+                    format!("{:04}-{:02}-{:02}", date.year(), date.month() as u8, date.day()),
+                ),
+            ] {
+                prop_assert_eq!(d.to_string(), want);
+            }
+        }
+
         #[test]
         fn the_letter_shortcut_agrees_with_unicode(c in any::<char>()) {
             prop_assert_eq!(is_letter(c), c.is_alphabetic());
