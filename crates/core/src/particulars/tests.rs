@@ -115,6 +115,8 @@ fn future_and_impossible_dates_are_refused_and_partial_ones_accepted() {
         ("2026", false),
         ("2025-07", false),
         ("01-02-2001", false),
+        ("2001-02-03-04", false),
+        ("2001-02-", false),
         ("1850", false),
         ("yesterday", false),
     ] {
@@ -227,6 +229,36 @@ mod fast_paths {
                 ),
             ] {
                 prop_assert_eq!(d.to_string(), want);
+            }
+        }
+
+        #[test]
+        fn a_double_space_is_found_as_contains_finds_it(text in "[ a\u{00a0}가]{0,10}") {
+            prop_assert_eq!(has_double_space(&text), text.contains("  "));
+        }
+
+        /// Any date written out reads back as itself; text of more than three pieces is no
+        /// date, and of three or fewer is read as a year, a month or a day by its count.
+        #[test]
+        fn dates_read_back_and_pieces_decide_the_form(
+            y in 0i32..=9999,
+            m in 1u8..=12,
+            day in -700_000i32..2_900_000,
+            text in "[0-9 -]{0,14}",
+        ) {
+            let date = time::Date::from_julian_day(2_451_545 + day).unwrap();
+            for d in [PartialDate::Year(y), PartialDate::YearMonth(y, m), PartialDate::Full(date)] {
+                prop_assert_eq!(PartialDate::parse(&d.to_string()), Ok(d));
+            }
+            let pieces = text.trim().split('-').count();
+            match PartialDate::parse(&text) {
+                Ok(PartialDate::Year(_)) => prop_assert_eq!(pieces, 1),
+                Ok(PartialDate::YearMonth(..)) => prop_assert_eq!(pieces, 2),
+                Ok(PartialDate::Full(_)) => prop_assert_eq!(pieces, 3),
+                Err(e) if pieces > 3 => {
+                    prop_assert_eq!(e, "is not a date (YYYY, YYYY-MM or YYYY-MM-DD)")
+                }
+                Err(e) => prop_assert!(!e.starts_with("is not a date"), "{}", e),
             }
         }
 
