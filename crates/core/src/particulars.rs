@@ -43,6 +43,8 @@ pub enum Script {
 }
 
 impl Script {
+    pub const ALL: [Script; 4] = [Script::Hang, Script::Latn, Script::Cyrl, Script::Hani];
+
     /// The one script a name is written in; `None` for no letters or a mix of scripts.
     pub fn detect(text: &str) -> Result<Self, &'static str> {
         let mut found: Option<Script> = None;
@@ -87,6 +89,18 @@ pub enum System {
     Kontsevich,
     Uk,
     Adhoc,
+}
+
+impl System {
+    pub const ALL: [System; 7] = [
+        System::Native,
+        System::Rr,
+        System::Mr,
+        System::Dprk,
+        System::Kontsevich,
+        System::Uk,
+        System::Adhoc,
+    ];
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -29,9 +29,7 @@ fn script_code(s: Script) -> u8 {
 }
 
 fn script_of(code: u8) -> Option<Script> {
-    [Script::Hang, Script::Latn, Script::Cyrl, Script::Hani]
-        .into_iter()
-        .find(|s| script_code(*s) == code)
+    Script::ALL.into_iter().find(|s| script_code(*s) == code)
 }
 
 fn system_code(s: System) -> u8 {
@@ -47,17 +45,7 @@ fn system_code(s: System) -> u8 {
 }
 
 fn system_of(code: u8) -> Option<System> {
-    [
-        System::Native,
-        System::Rr,
-        System::Mr,
-        System::Dprk,
-        System::Kontsevich,
-        System::Uk,
-        System::Adhoc,
-    ]
-    .into_iter()
-    .find(|s| system_code(*s) == code)
+    System::ALL.into_iter().find(|s| system_code(*s) == code)
 }
 
 /// A name form as stored; `S` is `&str` when writing (no copy of the plaintext), `String` when

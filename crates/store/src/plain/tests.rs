@@ -113,27 +113,6 @@ fn damaged_or_unknown_parts_are_refused() {
     assert_eq!(identity_from(&good).unwrap(), sample());
 }
 
-fn script() -> impl Strategy<Value = Script> {
-    prop_oneof![
-        Just(Script::Hang),
-        Just(Script::Latn),
-        Just(Script::Cyrl),
-        Just(Script::Hani)
-    ]
-}
-
-fn system() -> impl Strategy<Value = System> {
-    prop_oneof![
-        Just(System::Native),
-        Just(System::Rr),
-        Just(System::Mr),
-        Just(System::Dprk),
-        Just(System::Kontsevich),
-        Just(System::Uk),
-        Just(System::Adhoc)
-    ]
-}
-
 fn date() -> impl Strategy<Value = PartialDate> {
     prop_oneof![
         (1900i32..2100).prop_map(PartialDate::Year),
@@ -154,8 +133,8 @@ fn text() -> impl Strategy<Value = String> {
 
 fn identity() -> impl Strategy<Value = IdentityParticulars> {
     let form = (
-        script(),
-        system(),
+        proptest::sample::select(Script::ALL.to_vec()),
+        proptest::sample::select(System::ALL.to_vec()),
         text(),
         text(),
         proptest::option::of(text()),
