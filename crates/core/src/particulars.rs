@@ -157,7 +157,6 @@ pub enum NameInput {
     },
 }
 
-/// Trims and collapses runs of whitespace; refuses control characters and over-long text.
 /// `text.contains("  ")`, as a scan of its bytes: the general substring search sets itself up
 /// for every call, which cost more than the rest of cleaning a short field, and every field of
 /// every imported row is cleaned.
@@ -165,6 +164,7 @@ fn has_double_space(text: &str) -> bool {
     text.as_bytes().windows(2).any(|w| w == b"  ")
 }
 
+/// Trims and collapses runs of whitespace; refuses control characters and over-long text.
 fn clean(field: &dyn Fn() -> String, text: &str, max: usize) -> Result<String, FieldError> {
     if text.is_ascii() {
         clean_ascii(field, text, max)
@@ -394,8 +394,8 @@ fn digits<const N: usize>(mut n: u32) -> [u8; N] {
 }
 
 impl fmt::Display for PartialDate {
-    /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`. Written digit by digit where every part fits its
-    /// width, as every date a record holds does: dates are written for each registration
+    /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`. Each part written digit by digit where it fits its
+    /// width, as in every date a record holds: dates are written for each registration
     /// imported (its public part, its projection, its sealed identity), and the formatting
     /// machinery's padding was most of that work.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -404,24 +404,20 @@ impl fmt::Display for PartialDate {
             Self::YearMonth(y, m) => (*y, Some(*m), None),
             Self::Full(d) => (d.year(), Some(d.month() as u8), Some(d.day())),
         };
-        let fits = |v: Option<u8>| v.is_none_or(|v| v <= 99);
-        let year = u32::try_from(y).ok().filter(|y| *y <= 9999);
-        let Some(year) = year.filter(|_| fits(m) && fits(d)) else {
-            return match self {
-                Self::Year(y) => write!(f, "{y:04}"),
-                Self::YearMonth(y, m) => write!(f, "{y:04}-{m:02}"),
-                Self::Full(d) => {
-                    write!(f, "{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day())
-                }
-            };
-        };
         fn text(bytes: &[u8]) -> Result<&str, fmt::Error> {
             std::str::from_utf8(bytes).map_err(|_| fmt::Error)
         }
-        f.write_str(text(&digits::<4>(year))?)?;
+        match u32::try_from(y).ok().filter(|y| *y <= 9999) {
+            Some(year) => f.write_str(text(&digits::<4>(year))?)?,
+            None => write!(f, "{y:04}")?,
+        }
         for part in [m, d].into_iter().flatten() {
-            f.write_str("-")?;
-            f.write_str(text(&digits::<2>(u32::from(part)))?)?;
+            if part <= 99 {
+                f.write_str("-")?;
+                f.write_str(text(&digits::<2>(u32::from(part)))?)?;
+            } else {
+                write!(f, "-{part:02}")?;
+            }
         }
         Ok(())
     }
