@@ -884,6 +884,11 @@ fn an_erased_person_cannot_be_read_by_any_command_and_the_log_still_verifies() {
         .find(|e| e["kind"] == "person.erased")
         .unwrap();
     assert_eq!(erasure["public"]["reason"], "court order 17/2025");
+    // An imported captive has keys for his identity only (no family particulars in the file).
+    assert_eq!(
+        erasure["public"]["keys_destroyed"],
+        serde_json::json!(["identity"])
+    );
     // The key bytes are gone from the files, not merely unlinked from the table.
     let raw = raw_files(&r);
     assert!(

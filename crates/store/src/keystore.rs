@@ -39,11 +39,10 @@ impl KeyStore {
     }
 
     /// Deletes a person's keys row and his rows in the blind index, inside the caller's
-    /// transaction; returns which classes had a key, in [`Class::ALL`]'s order (none if he had
-    /// no row). His index rows are found through the tokens his keys row lists and deleted by
+    /// transaction; returns the classes he had a key for (none if he had no row). His index rows are found through the tokens his keys row lists and deleted by
     /// their primary key: the index has no index by person, and a delete by person alone reads
     /// all of it.
-    pub(crate) fn delete_person(&self, case: &str) -> Result<Vec<bool>, StoreError> {
+    pub(crate) fn delete_person(&self, case: &str) -> Result<Vec<Class>, StoreError> {
         let db = &*self.conn;
         let row = db.one(
             "SELECT identity, family, medical, statements, name_tokens FROM data_keys WHERE person = ?1",
@@ -52,9 +51,13 @@ impl KeyStore {
         let Some(row) = row else {
             return Ok(Vec::new());
         };
-        let present = (0..Class::ALL.len())
-            .map(|i| row.opt_blob(i).map(|b| b.is_some()))
-            .collect::<Result<Vec<_>, _>>()?;
+        // The columns are selected in `Class::ALL`'s order.
+        let mut keyed = Vec::new();
+        for (i, class) in Class::ALL.into_iter().enumerate() {
+            if row.opt_blob(i)?.is_some() {
+                keyed.push(class);
+            }
+        }
         let tokens = row.opt_blob(Class::ALL.len())?.unwrap_or_default();
         for token in crate::search::split_tokens(&tokens) {
             db.exec(
@@ -63,7 +66,7 @@ impl KeyStore {
             )?;
         }
         db.exec("DELETE FROM data_keys WHERE person = ?1", args![case])?;
-        Ok(present)
+        Ok(keyed)
     }
 }
 

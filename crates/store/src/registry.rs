@@ -740,16 +740,11 @@ impl Registry {
     fn destroy_keys(&mut self, case: &str) -> Result<Vec<&'static str>, StoreError> {
         let db = &*self.keys.conn;
         let tx = Tx::write(db)?;
-        let present = self.keys.delete_person(case)?;
+        let keyed = self.keys.delete_person(case)?;
         tx.commit()?;
         // The WAL still holds the pages as they were before: fold them back and empty it.
         db.truncate_wal()?;
-        Ok(Class::ALL
-            .iter()
-            .zip(present)
-            .filter(|(_, p)| *p)
-            .map(|(c, _)| c.as_str())
-            .collect())
+        Ok(keyed.into_iter().map(Class::as_str).collect())
     }
 
     pub fn event(&self, seq: u64) -> Result<Event, StoreError> {
