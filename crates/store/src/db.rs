@@ -310,10 +310,12 @@ pub(crate) mod sqlite {
     fn configure(conn: &rusqlite::Connection) -> Result<(), StoreError> {
         // 8 KiB pages for a new database (an existing one keeps its own): the log appends rows
         // of several hundred bytes and the blind index is rewritten page by page at each commit,
-        // and with half as many pages both do less B-tree work per byte (importing 100,000
-        // captives, seven alternating rounds of one build set to 4 and to 8 KiB: wall 1.89 ->
-        // 1.79 s, user 2.62 -> 2.46 s). Set before anything else: once the database file has its
-        // first page, SQLite ignores it.
+        // and with half as many pages both do less B-tree work per byte. `scripts/ab-import`,
+        // fifteen rounds, 100,000 captives, a build with PAGE_SIZE 4096 against this one:
+        // wall 1.46 -> 1.41 s, system time 0.49 -> 0.41 s. (Measured after bulk inserts stopped
+        // keeping a statement journal, see SQLITE_INSERT; before, larger pages spilled that
+        // journal to disk sooner and gained nothing.) Set before anything else: once the
+        // database file has its first page, SQLite ignores it.
         conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         // WAL: readers never block the writer. FULL: a commit survives power loss, not only a
         // crash. secure_delete: deleted data keys are overwritten, not left in free pages.
@@ -361,10 +363,11 @@ pub(crate) mod sqlite {
     /// A bulk insert on SQLite. With the default conflict resolution (ABORT) SQLite must be able
     /// to undo a failed statement's earlier rows alone, so it first copies every page a
     /// multi-row insert changes to a statement journal, which goes to a temporary file past
-    /// 64 KiB: importing 100,000 captives made 137,000 writes where 47,000 do. FAIL keeps no
-    /// statement journal; a failure abandons the whole transaction anyway (see
-    /// [`Sql::insert_many`]). Fifteen alternating rounds of one build with each, 100,000
-    /// captives: wall 1.69 -> 1.56 s, system time 0.56 -> 0.44 s.
+    /// 64 KiB: importing 100,000 captives made 137,000 writes where 47,000 do (`strace -f -c`).
+    /// FAIL keeps no statement journal; a failure abandons the whole transaction anyway (see
+    /// [`Sql::insert_many`]). `scripts/ab-import`, eleven rounds, 100,000 captives, the builds
+    /// of the commits before and with this change: wall 1.84 -> 1.72 s, system time 0.67 ->
+    /// 0.46 s.
     const SQLITE_INSERT: &str = "INSERT OR FAIL INTO";
 
     thread_local! {
