@@ -84,7 +84,8 @@ fn at<'a>(table: &[&'a str], i: u8) -> &'a str {
 /// Romanizes one syllable given the syllable before it in the same word, if any.
 pub fn syllable(s: Syllable, prev: Option<Syllable>, system: System) -> String {
     // Room for the longest spelling (Cyrillic letters are two bytes): the inventory of spellings
-    // calls this a quarter of a million times, and growing the string was a third of its cost.
+    // calls this a quarter of a million times, and growing the string was a third of its cost
+    // (callgrind, `asylon names keys 'Kim Chol'`: 113 M of 383 M instructions).
     let mut out = String::with_capacity(16);
     // Initial consonant.
     let after_l_or_n = prev.is_some_and(|p| matches!(p.final_, 4 | 8));
