@@ -2,7 +2,8 @@
 //! MACed, signed, projected) against a plain SQLite load of the same CSV (one table, no
 //! encryption, no log), in the same run, alternating, five rounds; medians and their ratio.
 //! For comparison only, the plain load is also timed committing every 1,000 rows, as the import
-//! durably acknowledges its batches.
+//! durably acknowledges its batches, and SQLite alone is timed storing the rows the import stored
+//! (see [`storage_floor`]).
 //!
 //! Run: `scripts/bench-import` (or `cargo bench -p asylon-cli --bench import`);
 //! `ASYLON_BENCH_N` sets the number of captives (default 100,000).
@@ -72,6 +73,50 @@ fn plain_load(csv_path: &Path, db: &Path, per_commit: Option<usize>) -> rusqlite
     Ok(n)
 }
 
+/// What SQLite alone takes to store the rows an import stored, and nothing else: the tables the
+/// import writes (events, persons, data_keys, name_index), with their indexes, created afresh in
+/// one database with the registry's settings (8 KiB pages, WAL, synchronous=FULL, 64 MiB of
+/// cache), and filled from the imported registry in one transaction, each table in its own
+/// key order — no validation, sealing, hashing or reading of names, no batches. A floor for the
+/// import, not a target: it writes one file instead of two and inserts the blind index sorted.
+fn storage_floor(registry: &Path, db: &Path) -> rusqlite::Result<Duration> {
+    let conn = rusqlite::Connection::open(db)?;
+    conn.pragma_update(None, "page_size", 8192)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "cache_size", -65536)?;
+    let sources = [
+        ("reg", "registry.db", ["events", "persons"]),
+        ("keys", "keys.db", ["data_keys", "name_index"]),
+    ];
+    let mut copy = String::from("BEGIN;");
+    for (alias, file, tables) in sources {
+        let path = registry.join(file).to_string_lossy().to_string();
+        conn.execute(&format!("ATTACH ?1 AS {alias}"), [path])?;
+        for table in tables {
+            // The table first, then its indexes ('table' sorts after 'index').
+            let mut schema = conn.prepare(&format!(
+                "SELECT sql FROM {alias}.sqlite_master
+                 WHERE tbl_name = ?1 AND type IN ('table', 'index') AND sql IS NOT NULL
+                 ORDER BY type DESC"
+            ))?;
+            let sqls: Vec<String> = schema
+                .query_map([table], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for sql in sqls {
+                conn.execute_batch(&sql)?;
+            }
+            copy.push_str(&format!(
+                "INSERT INTO main.{table} SELECT * FROM {alias}.{table};"
+            ));
+        }
+    }
+    copy.push_str("COMMIT;");
+    let t = Instant::now();
+    conn.execute_batch(&copy)?;
+    Ok(t.elapsed())
+}
+
 /// Database plus WAL, in bytes.
 fn file_size(db: &Path) -> u64 {
     let wal = format!("{}-wal", db.display());
@@ -110,7 +155,8 @@ fn main() {
         &csv_s,
     ]);
 
-    let (mut plain, mut acked, mut ours) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut plain, mut acked, mut ours, mut floor) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut plain_bytes, mut our_bytes) = (0u64, 0u64);
     for round in 0..ROUNDS {
         let load = |name: &str, per_commit| {
@@ -141,6 +187,11 @@ fn main() {
         );
         plain.push(p);
         ours.push(a);
+        let floor_db = dir.path().join(format!("floor-{round}.db"));
+        floor.push(storage_floor(&data, &floor_db).unwrap_or_else(|e| {
+            eprintln!("storage floor failed: {e}");
+            std::process::exit(2)
+        }));
         plain_bytes = file_size(&db);
         our_bytes = file_size(&data.join("registry.db")) + file_size(&data.join("keys.db"));
     }
@@ -169,6 +220,12 @@ fn main() {
         "plain, commit per {ACK_EVERY}   {:.3} s (median of {ROUNDS}): asylon / this {:.2}  (for comparison only)",
         k.as_secs_f64(),
         a.as_secs_f64() / k.as_secs_f64()
+    );
+    let f = median(floor);
+    println!(
+        "SQLite alone, its rows   {:.3} s (median of {ROUNDS}): {:.2} x plain  (for comparison only: the same rows, one transaction, nothing else)",
+        f.as_secs_f64(),
+        f.as_secs_f64() / p.as_secs_f64()
     );
     println!(
         "ratio asylon / plain     {ratio:.2}  (target: at most 3.00) {}",
