@@ -75,13 +75,16 @@ fn plain_load(csv_path: &Path, db: &Path, per_commit: Option<usize>) -> rusqlite
 
 /// What SQLite alone takes to store the rows an import stored, and nothing else: the tables the
 /// import writes (events, persons, data_keys, name_index), with their indexes, created afresh in
-/// one database with the registry's settings (8 KiB pages, WAL, synchronous=FULL, 64 MiB of
-/// cache), and filled from the imported registry in one transaction, each table in its own
-/// key order — no validation, sealing, hashing or reading of names, no batches. A floor for the
-/// import, not a target: it writes one file instead of two and inserts the blind index sorted.
+/// one database with the registry's settings (its page size, read from it; WAL,
+/// synchronous=FULL, 64 MiB of cache), and filled from the imported registry in one
+/// transaction, each table in its own key order — no validation, sealing, hashing or reading of
+/// names, no batches. A floor for the import, not a target: it writes one file instead of two
+/// and inserts the blind index sorted.
 fn storage_floor(registry: &Path, db: &Path) -> rusqlite::Result<Duration> {
+    let page_size: i64 = rusqlite::Connection::open(registry.join("registry.db"))?
+        .pragma_query_value(None, "page_size", |r| r.get(0))?;
     let conn = rusqlite::Connection::open(db)?;
-    conn.pragma_update(None, "page_size", 8192)?;
+    conn.pragma_update(None, "page_size", page_size)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "cache_size", -65536)?;

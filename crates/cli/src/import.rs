@@ -47,9 +47,10 @@ const SHOWN_ERRORS: usize = 200;
 /// pass one ends: a queue shorter than the kept rows stops the reader part way, and one core
 /// idles until pass one ends. At 32 batches it did for a tenth of a second of a 1.6 s import
 /// of 100,000 rows (`perf`, samples per 50 ms); `scripts/ab-import`, fifteen rounds, the builds
-/// of the commits before and with this queue: wall 1.63 -> 1.54 s. The kept registrations are in memory either way; the queue adds their
-/// tokens, and past the kept rows it holds no more rows than `--keep-rows` allows. The queue's
-/// slots are allocated when it is made, hence a ceiling ([`READ_AHEAD_MAX`]).
+/// of the commits before and with this queue: wall 1.63 -> 1.54 s. The kept registrations are
+/// in memory either way; the queue adds their tokens, and past the kept rows it holds no more
+/// rows than `--keep-rows` allows. The queue's slots are allocated when it is made, hence a
+/// ceiling ([`READ_AHEAD_MAX`]).
 fn read_ahead(keep_rows: u64) -> usize {
     usize::try_from(keep_rows.div_ceil(BATCH as u64))
         .unwrap_or(READ_AHEAD_MAX)

@@ -39,9 +39,9 @@ impl KeyStore {
     }
 
     /// Deletes a person's keys row and his rows in the blind index, inside the caller's
-    /// transaction; returns the classes he had a key for (none if he had no row). His index rows are found through the tokens his keys row lists and deleted by
-    /// their primary key: the index has no index by person, and a delete by person alone reads
-    /// all of it.
+    /// transaction; returns the classes he had a key for (none if he had no row). His index rows
+    /// are found through the tokens his keys row lists and deleted by their primary key: the
+    /// index has no index by person, and a delete by person alone reads all of it.
     pub(crate) fn delete_person(&self, case: &str) -> Result<Vec<Class>, StoreError> {
         let db = &*self.conn;
         let row = db.one(
