@@ -11,8 +11,14 @@ use asylon_vault::Kek;
 use std::path::{Path, PathBuf};
 
 const KEYS_FILE: &str = "keys.db";
-pub(crate) const KEYS_MIGRATIONS: [&str; 1] = [include_str!("migrations/sqlite/keys_0001.sql")];
-const PG_KEYS_MIGRATIONS: [&str; 1] = [include_str!("migrations/postgres/keys_0001.sql")];
+pub(crate) const KEYS_MIGRATIONS: [&str; 2] = [
+    include_str!("migrations/sqlite/keys_0001.sql"),
+    include_str!("migrations/sqlite/keys_0002.sql"),
+];
+const PG_KEYS_MIGRATIONS: [&str; 2] = [
+    include_str!("migrations/postgres/keys_0001.sql"),
+    include_str!("migrations/postgres/keys_0002.sql"),
+];
 
 pub fn keys_file(dir: &Path) -> PathBuf {
     dir.join(KEYS_FILE)
@@ -59,11 +65,14 @@ impl KeyStore {
             }
         }
         let tokens = row.opt_blob(Class::ALL.len())?.unwrap_or_default();
-        for token in crate::search::split_tokens(&tokens) {
-            db.exec(
-                "DELETE FROM name_index WHERE token = ?1 AND person = ?2",
-                args![token, case],
-            )?;
+        // Every case number the registry gives has a number; one without has no index rows.
+        if let Some(number) = crate::register::case_index(case) {
+            for token in crate::search::split_tokens(&tokens) {
+                db.exec(
+                    "DELETE FROM name_index WHERE token = ?1 AND person = ?2",
+                    args![crate::search::indexed(token), number],
+                )?;
+            }
         }
         db.exec("DELETE FROM data_keys WHERE person = ?1", args![case])?;
         Ok(keyed)
@@ -94,4 +103,109 @@ pub(crate) fn connect(
             &PG_KEYS_MIGRATIONS,
         )?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Val;
+
+    /// A token whose first eight bytes are `head` and last eight `tail`.
+    fn token(head: u8, tail: u8) -> Vec<u8> {
+        [[head; 8], [tail; 8]].concat()
+    }
+
+    /// Fills a key store at the first migration with the rows of that schema (16-byte tokens,
+    /// case numbers as text), then brings it up to date with `reopen` and checks the index:
+    /// every row kept, keyed by the token's first eight bytes and the case's number, and a
+    /// person's erasure still finding and deleting every row of his.
+    fn the_index_survives_its_migration(old: Box<dyn Sql>, reopen: impl Fn() -> Box<dyn Sql>) {
+        // AS-001234's token shares its first eight bytes with one of AS-000007's.
+        let persons = [
+            ("AS-000007", vec![token(0x11, 0xa1), token(0x22, 0xa2)]),
+            ("AS-001234", vec![token(0x11, 0xb1)]),
+        ];
+        for (case, tokens) in &persons {
+            let blob = tokens.concat();
+            old.exec(
+                "INSERT INTO data_keys (person, identity, name_tokens) VALUES (?1, ?2, ?3)",
+                &[Val::Text(case), Val::Blob(&[9; 72]), Val::Blob(&blob)],
+            )
+            .unwrap();
+            for t in tokens {
+                old.exec(
+                    "INSERT INTO name_index (token, person) VALUES (?1, ?2)",
+                    &[Val::Blob(t), Val::Text(case)],
+                )
+                .unwrap();
+            }
+        }
+        drop(old);
+        let keys = KeyStore {
+            conn: reopen(),
+            kek: Kek::generate(),
+        };
+        let index = || -> Vec<(Vec<u8>, i64)> {
+            let rows = keys
+                .conn
+                .all(
+                    "SELECT token, person FROM name_index ORDER BY person, token",
+                    &[],
+                )
+                .unwrap();
+            rows.iter()
+                .map(|r| (r.blob(0).unwrap(), r.i64(1).unwrap()))
+                .collect()
+        };
+        assert_eq!(
+            index(),
+            vec![
+                (vec![0x11; 8], 7),
+                (vec![0x22; 8], 7),
+                (vec![0x11; 8], 1234)
+            ]
+        );
+        assert_eq!(
+            keys.delete_person("AS-000007").unwrap(),
+            vec![Class::Identity]
+        );
+        assert_eq!(index(), vec![(vec![0x11; 8], 1234)]);
+        let left = keys.conn.all("SELECT person FROM data_keys", &[]).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].text(0).unwrap(), "AS-001234");
+    }
+
+    #[test]
+    fn a_key_store_of_the_first_schema_keeps_its_index_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.db");
+        let old = crate::db::sqlite::open(&path, true, &KEYS_MIGRATIONS[..1]).unwrap();
+        the_index_survives_its_migration(Box::new(old), || {
+            Box::new(crate::db::sqlite::open(&path, false, &KEYS_MIGRATIONS).unwrap())
+        });
+    }
+
+    #[test]
+    fn a_key_store_of_the_first_schema_keeps_its_index_on_postgres() {
+        let url = std::env::var("ASYLON_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let schema = format!("asylon_keys_migration_{}", std::process::id());
+        let mut admin = match postgres::Client::connect(&url, postgres::NoTls) {
+            Ok(c) => c,
+            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("PostgreSQL at {url} is needed under CI and cannot be reached: {e}")
+            }
+            Err(e) => {
+                eprintln!("skipped: PostgreSQL at {url} cannot be reached ({e})");
+                return;
+            }
+        };
+        let drop_schema = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+        admin.batch_execute(&drop_schema).unwrap();
+        let old = crate::db::pg::open(&url, &schema, true, &PG_KEYS_MIGRATIONS[..1]).unwrap();
+        the_index_survives_its_migration(Box::new(old), || {
+            Box::new(crate::db::pg::open(&url, &schema, false, &PG_KEYS_MIGRATIONS).unwrap())
+        });
+        admin.batch_execute(&drop_schema).unwrap();
+    }
 }

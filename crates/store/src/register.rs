@@ -15,6 +15,8 @@ use time::OffsetDateTime;
 /// A registration ready to be written: nothing in it is plaintext except the public part.
 pub struct SealedRegistration {
     case: String,
+    /// The case's number, as the blind index stores it.
+    number: i64,
     id: String,
     core: CoreParticulars,
     public: String,
@@ -33,6 +35,15 @@ pub struct Sealer {
 
 pub fn case_number(n: u64) -> String {
     format!("AS-{n:06}")
+}
+
+/// The number of a case number made by [`case_number`], as the blind index stores it.
+pub(crate) fn case_index(case: &str) -> Option<i64> {
+    let digits = case.strip_prefix("AS-")?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// The blind-index tokens of a batch's names, one list per registration, made apart from the
@@ -74,6 +85,8 @@ impl Sealer {
         let mut out = Vec::with_capacity(regs.len());
         for ((n, reg), tokens) in (first..).zip(regs).zip(tokens.0) {
             let case = case_number(n);
+            let number = i64::try_from(n)
+                .map_err(|_| StoreError::Damaged("the case number counter overflowed".into()))?;
             let id = new_id();
             let identity = crate::plain::identity_bytes(&reg.identity)?;
             let family = (!reg.family.is_empty())
@@ -95,6 +108,7 @@ impl Sealer {
                 public: serde_json::to_string(&reg.core).map_err(damaged)?,
                 core: reg.core.clone(),
                 case,
+                number,
                 id,
                 parts,
                 identity_key,
@@ -204,14 +218,18 @@ impl KeyStore {
         )?;
         // In the index's own order: its tokens are random, and inserting them sorted walks its
         // B-tree once from end to end instead of jumping about it for every row.
-        let mut pairs: Vec<(&[u8; 16], &String)> = batch
+        let mut pairs: Vec<(&[u8], i64)> = batch
             .iter()
-            .flat_map(|s| s.tokens.iter().map(move |t| (t, &s.case)))
+            .flat_map(|s| {
+                s.tokens
+                    .iter()
+                    .map(move |t| (crate::search::indexed(t), s.number))
+            })
             .collect();
         pairs.sort_unstable();
         let index: Vec<Vec<Val<'_>>> = pairs
             .into_iter()
-            .map(|(t, case)| args![&t[..], case].to_vec())
+            .map(|(t, number)| args![t, number].to_vec())
             .collect();
         db.insert_many("name_index (token, person)", 2, &index)?;
         tx.commit()?;
@@ -457,7 +475,14 @@ mod tests {
             rows.iter().map(|r| r.text(0).unwrap()).collect()
         };
         let mut v = persons("SELECT person FROM data_keys");
-        let index = persons("SELECT DISTINCT person FROM name_index");
+        let index: Vec<String> = reg
+            .keys
+            .conn
+            .all("SELECT DISTINCT person FROM name_index", &[])
+            .unwrap()
+            .iter()
+            .map(|r| case_number(r.i64(0).unwrap() as u64))
+            .collect();
         v.sort();
         for p in &index {
             assert!(v.contains(p), "name tokens of {p} have no keys row");

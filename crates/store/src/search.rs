@@ -58,6 +58,15 @@ pub(crate) fn split_tokens(blob: &[u8]) -> Vec<&[u8]> {
     blob.chunks(16).filter(|c| c.len() == 16).collect()
 }
 
+/// Bytes of a token the blind index is keyed by (see the key store's second migration): eight
+/// bytes of a keyed hash tell apart far more phoneme keys than any registry holds.
+const INDEXED: usize = 8;
+
+/// What the blind index stores of `token`.
+pub(crate) fn indexed(token: &[u8]) -> &[u8] {
+    token.get(..INDEXED).unwrap_or(token)
+}
+
 /// One search result: a case number and how well the query matched his indexed names (1 for
 /// the query's best reading, less for a less likely reading).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -114,9 +123,14 @@ impl Registry {
             let token = blind.token(&text(&c.key));
             self.keys.conn.each(
                 "SELECT person FROM name_index WHERE token = ?1",
-                crate::db::args![&token[..]],
+                crate::db::args![indexed(&token)],
                 &mut |r| {
-                    let e = best.entry(r.text(0)?).or_insert(f64::NEG_INFINITY);
+                    let number = u64::try_from(r.i64(0)?).map_err(|_| {
+                        StoreError::Damaged("the blind index holds a negative case".into())
+                    })?;
+                    let e = best
+                        .entry(crate::register::case_number(number))
+                        .or_insert(f64::NEG_INFINITY);
                     *e = e.max(score);
                     Ok(())
                 },
