@@ -220,7 +220,6 @@ fn main() {
     let (p, a) = (median(plain), median(ours));
     let ratio = a.as_secs_f64() / p.as_secs_f64();
     let k = median(acked);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!();
     println!("captives                 {n}");
     println!(
@@ -248,6 +247,7 @@ fn main() {
         // However its work were scheduled, an import cannot take less wall time than its CPU
         // time spread evenly over every core: the least the code as it stands could reach here.
         let c = median(cpu).as_secs_f64();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let bound = c / cores as f64;
         println!(
             "asylon import CPU        {c:.2} s user+sys (median of {ROUNDS}); over {cores} cores at least {bound:.3} s = {:.2} x plain  (for comparison only)",

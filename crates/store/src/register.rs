@@ -15,8 +15,6 @@ use time::OffsetDateTime;
 /// A registration ready to be written: nothing in it is plaintext except the public part.
 pub struct SealedRegistration {
     case: String,
-    /// The case's number, as the blind index stores it.
-    number: i64,
     id: String,
     core: CoreParticulars,
     public: String,
@@ -33,13 +31,16 @@ pub struct Sealer {
     blind: BlindIndexKey,
 }
 
+/// What every case number starts with. The key store's second migration strips it by length.
+const CASE_PREFIX: &str = "AS-";
+
 pub fn case_number(n: u64) -> String {
-    format!("AS-{n:06}")
+    format!("{CASE_PREFIX}{n:06}")
 }
 
 /// The number of a case number made by [`case_number`], as the blind index stores it.
 pub(crate) fn case_index(case: &str) -> Option<i64> {
-    let digits = case.strip_prefix("AS-")?;
+    let digits = case.strip_prefix(CASE_PREFIX)?;
     if !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -85,8 +86,6 @@ impl Sealer {
         let mut out = Vec::with_capacity(regs.len());
         for ((n, reg), tokens) in (first..).zip(regs).zip(tokens.0) {
             let case = case_number(n);
-            let number = i64::try_from(n)
-                .map_err(|_| StoreError::Damaged("the case number counter overflowed".into()))?;
             let id = new_id();
             let identity = crate::plain::identity_bytes(&reg.identity)?;
             let family = (!reg.family.is_empty())
@@ -108,7 +107,6 @@ impl Sealer {
                 public: serde_json::to_string(&reg.core).map_err(damaged)?,
                 core: reg.core.clone(),
                 case,
-                number,
                 id,
                 parts,
                 identity_key,
@@ -218,14 +216,12 @@ impl KeyStore {
         )?;
         // In the index's own order: its tokens are random, and inserting them sorted walks its
         // B-tree once from end to end instead of jumping about it for every row.
-        let mut pairs: Vec<(&[u8], i64)> = batch
-            .iter()
-            .flat_map(|s| {
-                s.tokens
-                    .iter()
-                    .map(move |t| (crate::search::indexed(t), s.number))
-            })
-            .collect();
+        let mut pairs: Vec<(&[u8], i64)> = Vec::new();
+        for s in &batch {
+            let number = case_index(&s.case)
+                .ok_or_else(|| StoreError::Damaged(format!("{} is not a case number", s.case)))?;
+            pairs.extend(s.tokens.iter().map(|t| (crate::search::indexed(t), number)));
+        }
         pairs.sort_unstable();
         let index: Vec<Vec<Val<'_>>> = pairs
             .into_iter()
@@ -516,6 +512,25 @@ mod tests {
             next += regs.len() as u64;
         }
         stream
+    }
+
+    #[test]
+    fn a_case_number_reads_back_as_its_number_and_nothing_else_does() {
+        for n in [0, 1, 999_999, 1_000_000, 123_456_789] {
+            assert_eq!(case_index(&case_number(n)), Some(n as i64));
+        }
+        // The key store's second migration strips the prefix by its length.
+        assert_eq!(CASE_PREFIX.len(), 3);
+        for other in [
+            "AS-",
+            "AS-+5",
+            "AS-1x",
+            "XS-000001",
+            "000001",
+            "AS-99999999999999999999",
+        ] {
+            assert_eq!(case_index(other), None, "{other}");
+        }
     }
 
     #[test]
