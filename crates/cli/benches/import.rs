@@ -3,7 +3,7 @@
 //! encryption, no log), in the same run, alternating, five rounds; medians and their ratio.
 //! For comparison only, the plain load is also timed committing every 1,000 rows, as the import
 //! durably acknowledges its batches, and SQLite alone is timed storing the rows the import stored
-//! (see [`storage_floor`]).
+//! (see [`storage_floor`]). The import's own `--timings` give the CPU time of each of its stages.
 //!
 //! Run: `scripts/bench-import` (or `cargo bench -p asylon-cli --bench import`);
 //! `ASYLON_BENCH_N` sets the number of captives (default 100,000).
@@ -19,7 +19,8 @@ const ROUNDS: usize = 5;
 /// Rows per acknowledged, durable commit of the import (its batch).
 const ACK_EVERY: usize = 1000;
 
-fn asylon(args: &[&str]) {
+/// Runs asylon and returns what it printed on standard output.
+fn asylon(args: &[&str]) -> String {
     let out = Command::new(BIN).args(args).output().unwrap_or_else(|e| {
         eprintln!("cannot run {BIN}: {e}");
         std::process::exit(2)
@@ -31,6 +32,21 @@ fn asylon(args: &[&str]) {
         );
         std::process::exit(2);
     }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The stages and their CPU seconds from the lines `import persons --timings` prints after its
+/// `timings:` line (`  reading names   0.281 s`); stages it could not measure are left out.
+fn stage_times(out: &str) -> Vec<(String, Duration)> {
+    out.lines()
+        .skip_while(|l| !l.starts_with("timings:"))
+        .skip(1)
+        .filter_map(|l| {
+            let (stage, secs) = l.trim().strip_suffix(" s")?.rsplit_once(' ')?;
+            let secs: f64 = secs.parse().ok()?;
+            Some((stage.trim().to_string(), Duration::from_secs_f64(secs)))
+        })
+        .collect()
 }
 
 /// The baseline: the same CSV into one plain table, one transaction, the same durability
@@ -177,6 +193,8 @@ fn main() {
     let (mut plain, mut acked, mut ours, mut floor, mut cpu) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut plain_bytes, mut our_bytes) = (0u64, 0u64);
+    // CPU time of each stage of each import, as the import itself measures them.
+    let mut stages: Vec<(String, Vec<Duration>)> = Vec::new();
     for round in 0..ROUNDS {
         let load = |name: &str, per_commit| {
             let db = dir.path().join(format!("{name}-{round}.db"));
@@ -195,8 +213,21 @@ fn main() {
         let data_s = data.to_string_lossy().to_string();
         asylon(&["--data-dir", &data_s, "init"]);
         let (t, before) = (Instant::now(), children_cpu());
-        asylon(&["--data-dir", &data_s, "import", "persons", &csv_s]);
+        let out = asylon(&[
+            "--data-dir",
+            &data_s,
+            "import",
+            "persons",
+            &csv_s,
+            "--timings",
+        ]);
         let a = t.elapsed();
+        for (stage, spent) in stage_times(&out) {
+            match stages.iter_mut().find(|(s, _)| *s == stage) {
+                Some((_, times)) => times.push(spent),
+                None => stages.push((stage, vec![spent])),
+            }
+        }
         if let (Some(b), Some(e)) = (before, children_cpu()) {
             cpu.push(e.saturating_sub(b));
         }
@@ -252,6 +283,26 @@ fn main() {
         println!(
             "asylon import CPU        {c:.2} s user+sys (median of {ROUNDS}); over {cores} cores at least {bound:.3} s = {:.2} x plain  (for comparison only)",
             bound / p.as_secs_f64()
+        );
+    }
+    if !stages.is_empty() {
+        println!("import stages, CPU time (median of {ROUNDS}), each on its own thread:");
+        let mut serial = 0.0;
+        for (stage, times) in stages {
+            let t = median(times).as_secs_f64();
+            println!(
+                "  {stage:<24}{t:>8.3} s = {:.2} x plain",
+                t / p.as_secs_f64()
+            );
+            // No row is appended before every row is valid, and the log takes one writer: the
+            // two run one after the other on one thread, so their sum bounds the wall time too.
+            if ["validating rows", "appending to the log"].contains(&stage.as_str()) {
+                serial += t;
+            }
+        }
+        println!(
+            "  validating, then appending, on one thread: {serial:.3} s = {:.2} x plain  (for comparison only)",
+            serial / p.as_secs_f64()
         );
     }
     let f = median(floor);

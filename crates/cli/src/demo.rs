@@ -428,7 +428,7 @@ pub fn build(
         user: Some("dp-registrar".into()),
         ..args.clone()
     };
-    crate::import::persons(&import_args, &csv, crate::import::KEPT_ROWS)?;
+    crate::import::persons(&import_args, &csv, crate::import::KEPT_ROWS, false)?;
 
     let mut registry = open(&args)?;
     let mut steps = vec![(

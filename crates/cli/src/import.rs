@@ -14,7 +14,7 @@ use crate::commands::{actor, now, open};
 use anyhow::{Context, Result, bail};
 use asylon_core::{Art17Field, Registration, RegistrationInput, particulars::NameInput};
 use asylon_names::synth;
-use asylon_store::{NameTokens, SealedRegistration};
+use asylon_store::{NameTokens, SealedRegistration, cpu};
 use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::Path;
@@ -172,7 +172,8 @@ fn reader(file: &Path) -> Result<csv::Reader<std::fs::File>> {
     Ok(csv::ReaderBuilder::new().has_headers(true).from_reader(f))
 }
 
-pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64) -> Result<()> {
+pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> Result<()> {
+    let started = std::time::Instant::now();
     let now = now();
     let today = now.date();
     let may = crate::commands::principal(r)?;
@@ -186,7 +187,7 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64) -> Result<()> {
     let mut registered = 0usize;
     let mut skipped = 0u64;
     let failure: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
-    std::thread::scope(|scope| -> Result<()> {
+    let stages = std::thread::scope(|scope| -> Result<Stages> {
         // Three stages after validation, each on its thread: read the names into blind-index
         // tokens; seal; write (the key store and the log, see register_stream). Reading names
         // needs neither a valid file nor case numbers, so it starts on the rows pass one keeps
@@ -199,7 +200,7 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64) -> Result<()> {
         let (to_read, reading) = std::sync::mpsc::channel::<ToRead>();
         let (give, to_seal) = std::sync::mpsc::sync_channel::<Read>(read_ahead(keep_rows));
         let (existing, sealer, failure) = (&existing, &sealer, &failure);
-        scope.spawn(move || {
+        let names = scope.spawn(move || {
             let deliver = |batch: Vec<Registration>, last_line: u64| {
                 let tokens = sealer.name_tokens(&batch);
                 give.send(Ok((batch, tokens, last_line))).is_ok()
@@ -220,11 +221,14 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64) -> Result<()> {
                     break;
                 }
             }
+            cpu::thread_cpu()
         });
 
         // Pass one: validate everything; the first rows' registrations go on to have their
         // names read, so that pass two need not read and validate them again.
-        let checked = pass_one(file, today, existing, keep_rows, &to_read)?;
+        let (checked, validating) =
+            cpu::timed(|| pass_one(file, today, existing, keep_rows, &to_read));
+        let checked = checked?;
         skipped = checked.rows - checked.to_register;
         if checked.rows > keep_rows {
             // The rows past the kept ones are read again, validated again and registered.
@@ -245,7 +249,7 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64) -> Result<()> {
             bar
         });
         let (send, batches) = std::sync::mpsc::sync_channel::<Batch>(SEALED_AHEAD);
-        scope.spawn(move || {
+        let sealing = scope.spawn(move || {
             for item in to_seal {
                 let sealed = item.and_then(|(regs, tokens, last_line)| {
                     let first = next_case;
@@ -257,6 +261,7 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64) -> Result<()> {
                     break;
                 }
             }
+            cpu::thread_cpu()
         });
         let sealed = batches.into_iter().map_while(|msg| match msg {
             Ok(batch) => Some(batch),
@@ -267,17 +272,29 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64) -> Result<()> {
                 None
             }
         });
-        registry.register_stream(&actor, now, sealed, |cases, last_line| {
-            registered += cases.len();
-            match &progress {
-                Some(bar) => bar.set_position(last_line - 1),
-                None => println!("committed through line {last_line}: {registered} registered"),
-            }
-        })?;
+        let (streamed, appending) = cpu::timed(|| {
+            registry.register_stream(&actor, now, sealed, |cases, last_line| {
+                registered += cases.len();
+                match &progress {
+                    Some(bar) => bar.set_position(last_line - 1),
+                    None => {
+                        println!("committed through line {last_line}: {registered} registered")
+                    }
+                }
+            })
+        });
+        let stream = streamed?;
         if let Some(bar) = &progress {
             bar.finish_and_clear();
         }
-        Ok(())
+        Ok(Stages([
+            ("validating rows", validating),
+            ("reading names", names.join().ok().flatten()),
+            ("sealing", sealing.join().ok().flatten()),
+            ("storing keys", stream.keys),
+            ("appending to the log", appending),
+            ("folding the log's WAL", stream.folding),
+        ]))
     })?;
     if let Some(e) = failure.into_inner().ok().flatten() {
         return Err(e);
@@ -286,7 +303,37 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64) -> Result<()> {
         "imported {}: {registered} registered, {skipped} already registered and skipped",
         file.display()
     );
+    if timings {
+        stages.print(started.elapsed());
+    }
     Ok(())
+}
+
+/// CPU time of each stage of an import, each on its own thread, for `--timings`: where an
+/// import's time goes, so that what makes one slow can be seen rather than guessed. `None`
+/// where the platform does not tell (see [`cpu`]).
+struct Stages([(&'static str, Option<std::time::Duration>); 6]);
+
+impl Stages {
+    fn print(&self, wall: std::time::Duration) {
+        let secs = |d: Option<std::time::Duration>| {
+            d.map_or_else(
+                || "n/a".to_string(),
+                |d| format!("{:.3} s", d.as_secs_f64()),
+            )
+        };
+        println!(
+            "timings: {:.3} s in all; CPU time of each stage, on its own thread:",
+            wall.as_secs_f64()
+        );
+        for (stage, spent) in &self.0 {
+            println!("  {stage:<24}{:>10}", secs(*spent));
+        }
+        // The stages the platform told about (a registry on PostgreSQL has no WAL folder).
+        let known: Vec<std::time::Duration> = self.0.iter().filter_map(|(_, d)| *d).collect();
+        let all = (!known.is_empty()).then(|| known.iter().sum());
+        println!("  {:<24}{:>10}", "all stages", secs(all));
+    }
 }
 
 /// What the name-reading stage is given: a batch of validated registrations with the line of

@@ -228,6 +228,10 @@ enum ImportCommand {
         /// each); rows past them are read and validated again. Lower it to import in less memory.
         #[arg(long, default_value_t = import::KEPT_ROWS)]
         keep_rows: u64,
+        /// Print, at the end, the CPU time each stage of the import took (validating, reading
+        /// names, sealing, storing keys, appending to the log, folding its WAL).
+        #[arg(long)]
+        timings: bool,
     },
 }
 
@@ -312,9 +316,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Person(PersonCommand::Erase { case, reason }) => {
             commands::erase(r, &case, &reason)
         }
-        Command::Import(ImportCommand::Persons { file, keep_rows }) => {
-            import::persons(r, &file, keep_rows)
-        }
+        Command::Import(ImportCommand::Persons {
+            file,
+            keep_rows,
+            timings,
+        }) => import::persons(r, &file, keep_rows, timings),
         Command::Event(EventCommand::List { person, json }) => {
             commands::events(r, person.as_deref(), json)
         }

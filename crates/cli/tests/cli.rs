@@ -1027,13 +1027,15 @@ fn rows_past_those_kept_between_the_passes_are_read_again_and_registered_once() 
         &format!("{}\n{}\n", lines[0], early.join("\n")),
     );
     // Any number of rows may be kept (the queue of rows whose names are read has a ceiling).
-    r.ok(&[
+    let first_out = r.ok(&[
         "import",
         "persons",
         first.to_str().unwrap(),
         "--keep-rows",
         &u64::MAX.to_string(),
     ]);
+    // Timings only when asked for.
+    assert!(!first_out.contains("timings"), "{first_out}");
 
     let out = r.ok(&[
         "import",
@@ -1041,11 +1043,13 @@ fn rows_past_those_kept_between_the_passes_are_read_again_and_registered_once() 
         file.to_str().unwrap(),
         "--keep-rows",
         "1200",
+        "--timings",
     ]);
     assert!(
         out.contains("3480 registered, 20 already registered and skipped"),
         "{out}"
     );
+    assert_stage_timings(&out);
     assert!(out.contains("committed through line 3501"), "{out}");
     let persons = r.persons_json();
     assert_eq!(persons.len(), 3500);
@@ -1063,6 +1067,50 @@ fn rows_past_those_kept_between_the_passes_are_read_again_and_registered_once() 
     assert_eq!(cases.first(), Some(&"AS-000001"));
     assert_eq!(cases.last(), Some(&"AS-003500"));
     r.ok(&["ledger", "verify"]);
+}
+
+/// `import persons --timings` printed a CPU time for each stage of the import (on Linux; the
+/// log's WAL is folded on a thread of its own on SQLite only), and their sum.
+fn assert_stage_timings(out: &str) {
+    let block: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("timings: "))
+        .collect();
+    let secs = |stage: &str| -> Option<f64> {
+        let line = block
+            .iter()
+            .find(|l| l.trim_start().starts_with(stage))
+            .unwrap_or_else(|| panic!("no line for {stage}: {out}"));
+        line.trim()
+            .strip_suffix(" s")?
+            .rsplit(' ')
+            .next()?
+            .parse()
+            .ok()
+    };
+    let mut sum = 0.0;
+    for stage in [
+        "validating rows",
+        "reading names",
+        "sealing",
+        "storing keys",
+        "appending to the log",
+    ] {
+        let t = secs(stage).unwrap_or_else(|| panic!("no time for {stage}: {out}"));
+        // Each of these stages did work for 3,480 captives on its thread.
+        assert!(t > 0.0 && t < 600.0, "{stage}: {t} in {out}");
+        sum += t;
+    }
+    match secs("folding the log's WAL") {
+        Some(t) => {
+            assert!(!on_postgres(), "{out}");
+            sum += t;
+        }
+        None => assert!(on_postgres(), "{out}"),
+    }
+    let all = secs("all stages").unwrap();
+    // Each figure is rounded to the millisecond.
+    assert!((all - sum).abs() <= 0.004, "{all} vs {sum} in {out}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@
 mod access;
 pub mod accounts;
 mod backup;
+pub mod cpu;
 mod db;
 mod error;
 pub mod json;
@@ -36,7 +37,7 @@ pub use backup::BackupReport;
 pub use error::StoreError;
 pub use keystore::keys_file;
 pub use law::{CaseStatus, default_settings_text, load_settings};
-pub use register::{NameTokens, SealedRegistration, Sealer, case_number};
+pub use register::{NameTokens, SealedRegistration, Sealer, StreamCpu, case_number};
 pub use registry::{
     ConsistencyProof, Database, InclusionProof, KeySource, PersonView, Registry, data_file,
     default_key_file,

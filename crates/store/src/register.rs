@@ -189,6 +189,65 @@ type Folded = std::sync::mpsc::SyncSender<()>;
 /// so that the key store does not run far ahead of the log and take the CPU it needs.
 const KEYED_AHEAD: usize = 12;
 
+/// CPU time of the threads a stream of registrations ran on besides the caller's, which appends
+/// to the log (see [`crate::cpu`]); `None` where it cannot be read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StreamCpu {
+    /// The key store's writer.
+    pub keys: Option<std::time::Duration>,
+    /// The thread folding the log's WAL back into its database, if there was one.
+    pub folding: Option<std::time::Duration>,
+}
+
+/// The key store's side of [`Registry::register_stream`]: stores the keys of the stream's
+/// batches, several batches per transaction, and hands each batch on to the log once its keys
+/// are committed, until the stream ends or `stop` is raised.
+fn store_keys<T>(
+    keys: &mut KeyStore,
+    mut batches: impl Iterator<Item = (Vec<SealedRegistration>, T)>,
+    send: &std::sync::mpsc::SyncSender<(Vec<SealedRegistration>, T)>,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<(), StoreError> {
+    while !stop.load(std::sync::atomic::Ordering::Acquire) {
+        let mut group = Vec::new();
+        let mut n = 0;
+        while n < KEYS_PER_COMMIT
+            && let Some(item) = batches.next()
+        {
+            n += item.0.len();
+            group.push(item);
+        }
+        if group.is_empty() {
+            break;
+        }
+        for (batch, _) in &group {
+            no_repeated_external_ids(batch.iter().map(|s| s.core.external_id.as_ref()))?;
+        }
+        keys.store(group.iter().flat_map(|(batch, _)| batch))?;
+        let mut group = group.into_iter();
+        while let Some(item) = group.next() {
+            // The log drains this channel until this thread ends, so a send fails
+            // only if the log is gone: nothing keyed from here on will be written.
+            if let Err(unsent) = send.send(item) {
+                let cases: Vec<String> = std::iter::once(unsent.0)
+                    .chain(group)
+                    .flat_map(|(batch, _)| BatchIds::of(&batch).cases)
+                    .collect();
+                keys.forget(&cases)?;
+                return Ok(());
+            }
+        }
+    }
+    // The key store is done while the log still has batches to append: fold its WAL
+    // back and empty it now, on this thread, rather than when it is closed, on the
+    // main thread, after the log (`scripts/ab-import`, nine rounds against the same
+    // code without this fold: the tail of an import of 100,000 captives fell from 154
+    // to 42 ms).
+    // A failed fold loses nothing: the close folds what is left.
+    let _ = keys.conn.truncate_wal();
+    Ok(())
+}
+
 impl KeyStore {
     /// Writes registrations' wrapped keys and name tokens in one transaction.
     fn store<'r>(
@@ -295,7 +354,7 @@ impl Registry {
         now: OffsetDateTime,
         batches: impl Iterator<Item = (Vec<SealedRegistration>, T)> + Send,
         mut committed: impl FnMut(&[String], T),
-    ) -> Result<(), StoreError> {
+    ) -> Result<StreamCpu, StoreError> {
         let (log, keys) = self.split();
         // The log's WAL is folded back into its database on a thread of its own, every few
         // batches, rather than by the log's own commits: the log is the import's slowest stage.
@@ -304,10 +363,10 @@ impl Registry {
             log.conn.set_auto_checkpoint(false)?;
         }
         let stop = std::sync::atomic::AtomicBool::new(false);
-        let (outcome, keys_outcome, not_written) = std::thread::scope(|scope| {
+        let (outcome, keys_outcome, not_written, cpu) = std::thread::scope(|scope| {
             let (appended, appends) = std::sync::mpsc::channel::<Option<Folded>>();
             let folding = checkpointer.is_some();
-            if let Some(side) = checkpointer {
+            let folder = checkpointer.map(|side| {
                 scope.spawn(move || {
                     for (n, wait) in appends.iter().enumerate() {
                         if wait.is_some() || (n + 1) % CHECKPOINT_EVERY == 0 {
@@ -319,53 +378,15 @@ impl Registry {
                             let _ = done.send(());
                         }
                     }
-                });
-            }
+                    crate::cpu::thread_cpu()
+                })
+            });
             let (send, keyed) =
                 std::sync::mpsc::sync_channel::<(Vec<SealedRegistration>, T)>(KEYED_AHEAD);
             let stop = &stop;
-            let keys_thread = scope.spawn(move || -> Result<(), StoreError> {
-                let mut batches = batches;
-                while !stop.load(std::sync::atomic::Ordering::Acquire) {
-                    let mut group = Vec::new();
-                    let mut n = 0;
-                    while n < KEYS_PER_COMMIT
-                        && let Some(item) = batches.next()
-                    {
-                        n += item.0.len();
-                        group.push(item);
-                    }
-                    if group.is_empty() {
-                        break;
-                    }
-                    for (batch, _) in &group {
-                        no_repeated_external_ids(
-                            batch.iter().map(|s| s.core.external_id.as_ref()),
-                        )?;
-                    }
-                    keys.store(group.iter().flat_map(|(batch, _)| batch))?;
-                    let mut group = group.into_iter();
-                    while let Some(item) = group.next() {
-                        // The log drains this channel until this thread ends, so a send fails
-                        // only if the log is gone: nothing keyed from here on will be written.
-                        if let Err(unsent) = send.send(item) {
-                            let cases: Vec<String> = std::iter::once(unsent.0)
-                                .chain(group)
-                                .flat_map(|(batch, _)| BatchIds::of(&batch).cases)
-                                .collect();
-                            keys.forget(&cases)?;
-                            return Ok(());
-                        }
-                    }
-                }
-                // The key store is done while the log still has batches to append: fold its WAL
-                // back and empty it now, on this thread, rather than when it is closed, on the
-                // main thread, after the log (`scripts/ab-import`, nine rounds against the same
-                // code without this fold: the tail of an import of 100,000 captives fell from 154
-                // to 42 ms).
-                // A failed fold loses nothing: the close folds what is left.
-                let _ = keys.conn.truncate_wal();
-                Ok(())
+            let keys_thread = scope.spawn(move || {
+                let stored = store_keys(keys, batches, &send, stop);
+                (stored, crate::cpu::thread_cpu())
             });
             let mut outcome = Ok(());
             let mut not_written = Vec::new();
@@ -401,10 +422,17 @@ impl Registry {
                 }
             }
             drop(appended);
-            let keys_outcome = keys_thread.join().unwrap_or_else(|_| {
-                Err(StoreError::Damaged("the key store writer stopped".into()))
+            let (keys_outcome, keys_cpu) = keys_thread.join().unwrap_or_else(|_| {
+                (
+                    Err(StoreError::Damaged("the key store writer stopped".into())),
+                    None,
+                )
             });
-            (outcome, keys_outcome, not_written)
+            let cpu = StreamCpu {
+                keys: keys_cpu,
+                folding: folder.and_then(|f| f.join().ok().flatten()),
+            };
+            (outcome, keys_outcome, not_written, cpu)
         });
         let restored = self.conn.set_auto_checkpoint(true);
         if !not_written.is_empty() {
@@ -413,7 +441,7 @@ impl Registry {
             let _ = self.keys.forget(&not_written);
         }
         match outcome {
-            Ok(()) => keys_outcome.and(restored),
+            Ok(()) => keys_outcome.and(restored).map(|()| cpu),
             Err((e, ids)) => Err(self.not_appended(e, &ids)),
         }
     }
