@@ -311,7 +311,8 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
 
 /// CPU time of each stage of an import, each on its own thread, for `--timings`: where an
 /// import's time goes, so that what makes one slow can be seen rather than guessed. `None`
-/// where the platform does not tell (see [`cpu`]).
+/// where the platform does not tell (see [`cpu`]). Rows past `--keep-rows` are read and
+/// validated again on the names' thread, and count there.
 struct Stages([(&'static str, Option<std::time::Duration>); 6]);
 
 impl Stages {
