@@ -121,7 +121,7 @@ pub fn add_user(
         disabled: false,
     };
     reg.create_user(actor, at, &user)?;
-    let secret = totp_rs::Secret::Raw(seed.to_vec()).to_encoded().to_string();
+    let secret = totp_rs::Secret::from(seed.to_vec()).to_base32();
     Ok(Enrolment {
         user: name.to_string(),
         otpauth_url: format!(
