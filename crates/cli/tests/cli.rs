@@ -9,6 +9,7 @@
     clippy::panic
 )]
 
+use asylon_store::test_support::postgres_url as pg_url;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -1904,30 +1905,13 @@ fn root_in(verify: &str) -> String {
     after.split(',').next().unwrap().to_string()
 }
 
-fn pg_url() -> String {
-    std::env::var("ASYLON_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
 /// A fresh schema name for this process (earlier runs' schemas are dropped on first use);
 /// None when no server can be reached outside CI (under CI=true that fails the test).
 fn pg_schema() -> Option<String> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
     static CLEAN: std::sync::Once = std::sync::Once::new();
-    let mut c = match postgres::Client::connect(&pg_url(), postgres::NoTls) {
-        Ok(c) => c,
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("PostgreSQL at {} is needed under CI: {e}", pg_url())
-        }
-        Err(e) => {
-            eprintln!(
-                "skipped: PostgreSQL at {} cannot be reached ({e})",
-                pg_url()
-            );
-            return None;
-        }
-    };
+    let mut c = asylon_store::test_support::postgres_client()?;
     CLEAN.call_once(|| {
         let rows = c
             .query(

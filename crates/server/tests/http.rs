@@ -13,6 +13,7 @@ use asylon_core::law::{Command, Principal, Role};
 use asylon_core::{Actor, RegistrationInput};
 use asylon_server::accounts::{NewMember, add_org, add_user};
 use asylon_server::{AppState, Config};
+use asylon_store::test_support::postgres_url as pg_url;
 use asylon_store::{Database, KeySource, Registry, default_key_file, load_settings};
 use asylon_vault::{OrgSecret, PasswordCost};
 use serde_json::{Value, json};
@@ -45,12 +46,6 @@ const NOTES: &str = "He spoke of his brother in the 7th brigade";
 enum Db {
     Sqlite,
     Postgres,
-}
-
-/// The PostgreSQL server the tests use (CI: the machine's, on 127.0.0.1:5432, database test).
-fn pg_url() -> String {
-    std::env::var("ASYLON_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 impl Db {
@@ -89,22 +84,7 @@ impl Db {
         if self == Db::Sqlite {
             return true;
         }
-        match ::postgres::Client::connect(&pg_url(), ::postgres::NoTls) {
-            Ok(_) => true,
-            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!(
-                    "PostgreSQL at {} is needed under CI and cannot be reached: {e}",
-                    pg_url()
-                )
-            }
-            Err(e) => {
-                eprintln!(
-                    "skipped: PostgreSQL at {} cannot be reached ({e})",
-                    pg_url()
-                );
-                false
-            }
-        }
+        asylon_store::test_support::postgres_client().is_some()
     }
 }
 

@@ -30,6 +30,8 @@ mod register;
 mod registry;
 mod sealed;
 mod search;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 mod verify;
 
 pub use access::{AccessEntry, InterviewView};
