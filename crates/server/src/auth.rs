@@ -220,7 +220,7 @@ pub(crate) fn check_totp(
     unix: u64,
 ) -> Result<bool, ApiError> {
     let seed = reg.account_key().open(&user.name, &user.totp_sealed)?;
-    let totp = totp(seed.to_vec())?;
+    let totp = totp(totp_rs::Secret::from(seed.as_slice()))?;
     let step = unix / TOTP_STEP;
     for s in [step.saturating_sub(1), step, step + 1] {
         if ct_eq(
@@ -233,7 +233,8 @@ pub(crate) fn check_totp(
     Ok(false)
 }
 
-pub(crate) fn totp(seed: Vec<u8>) -> Result<totp_rs::Totp, ApiError> {
+/// A TOTP generator for `seed`; totp-rs's `zeroize` feature wipes its copy of the seed on drop.
+pub(crate) fn totp(seed: totp_rs::Secret) -> Result<totp_rs::Totp, ApiError> {
     totp_rs::Builder::new()
         .with_algorithm(totp_rs::Algorithm::SHA1)
         .with_digits(6)
@@ -244,12 +245,13 @@ pub(crate) fn totp(seed: Vec<u8>) -> Result<totp_rs::Totp, ApiError> {
         .map_err(|_| ApiError::internal("TOTP seed"))
 }
 
+/// Fails to compile if totp-rs's copy of a seed is not wiped on drop (its `zeroize` feature).
+const _: fn(&totp_rs::Secret) -> &dyn zeroize::ZeroizeOnDrop = |s| s;
+
 /// The current code for a base32 TOTP secret (for `asylon totp` and tests).
 pub fn totp_code(secret_base32: &str, unix: u64) -> Option<String> {
     let seed = totp_rs::Secret::try_from_base32(secret_base32).ok()?;
-    totp(seed.as_ref().to_vec())
-        .ok()
-        .map(|t| t.generate(unix).to_string())
+    totp(seed).ok().map(|t| t.generate(unix).to_string())
 }
 
 #[derive(Deserialize, ToSchema)]
