@@ -507,6 +507,77 @@ mod tests {
         assert!(!Kek::generate().event_mac_key().verify(5, &[1; 32], &tag));
     }
 
+    // The vectors below were computed by others (a draft's appendix, an RFC) or apart, with
+    // PyNaCl and argon2-cffi: what was sealed, derived or signed with one version of the crates
+    // that do it must open, derive and verify the same with the next.
+
+    /// draft-irtf-cfrg-xchacha-03, appendix A.3.1.
+    #[test]
+    fn sealed_data_opens_as_the_xchacha20_poly1305_draft_says() {
+        let key: [u8; 32] =
+            hex::decode("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        let aad = hex::decode("50515253c0c1c2c3c4c5c6c7").unwrap();
+        let sealed = hex::decode(concat!(
+            "404142434445464748494a4b4c4d4e4f5051525354555657",
+            "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb731c7f1b0b4aa644",
+            "0bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b4522f8c9ba40db5d945b11b69b982c1bb9e",
+            "3f3fac2bc369488f76b2383565d3fff921f9664c97637da9768812f615c68b13b52e",
+            "c0875924c1c7987947deafd8780acf49"
+        ))
+        .unwrap();
+        let plain = b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.";
+        assert_eq!(
+            decrypt(&key, &aad, &sealed).unwrap().as_slice(),
+            plain.as_slice()
+        );
+        let mut flipped = sealed.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert!(decrypt(&key, &aad, &flipped).is_none());
+        assert!(decrypt(&key, b"other", &sealed).is_none());
+    }
+
+    /// RFC 8032, section 7.1, test 1 (an empty message).
+    #[test]
+    fn signatures_are_those_of_rfc_8032() {
+        let seed: [u8; 32] =
+            hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        let signer = Signer(SigningKey::from_bytes(&seed));
+        assert_eq!(
+            hex::encode(signer.public_key()),
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+        );
+        let sig = signer.sign(b"");
+        assert_eq!(
+            hex::encode(sig),
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+        );
+        assert!(verify_signature(&signer.public_key(), b"", &sig));
+        assert!(!verify_signature(&signer.public_key(), b"x", &sig));
+    }
+
+    /// argon2-cffi: `hash_secret_raw(passphrase, salt, time_cost=2, memory_cost=64,
+    /// parallelism=1, hash_len=32, type=Type.ID)`.
+    #[test]
+    fn a_passphrase_derives_the_argon2id_key_computed_apart() {
+        let params = KdfParams {
+            salt: *b"asylon-salt-0001",
+            m_kib: 64,
+            t: 2,
+            p: 1,
+        };
+        let kek = Kek::from_passphrase(b"correct horse battery staple", &params).unwrap();
+        assert_eq!(
+            hex::encode(*kek.0),
+            "30cd3cc0b878dcaea9585d9c86a6455090760629bcc1c0a15ada9d5344820496"
+        );
+    }
+
     #[test]
     fn signatures_verify_only_for_the_signed_body_and_key() {
         let kek = Kek::generate();

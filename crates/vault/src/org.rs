@@ -236,6 +236,50 @@ mod tests {
         assert!(OrgSecret::unwrap_from(&other, "neutral", "ana#session", &wrapped).is_err());
     }
 
+    /// Computed apart with PyNaCl: RFC 7748's Alice as the organisation, its Bob as the
+    /// ephemeral key, the message key as [`message_key`] defines it, nonce 00 01 … 17.
+    #[test]
+    fn what_was_sealed_apart_to_an_organisation_opens() {
+        let secret: [u8; 32] =
+            hex::decode("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        let org = OrgSecret(StaticSecret::from(secret));
+        assert_eq!(
+            hex::encode(org.public_key()),
+            "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
+        );
+        let sealed = hex::decode(concat!(
+            "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f",
+            "000102030405060708090a0b0c0d0e0f1011121314151617",
+            "256bad6adf6108222d0693b54b9f0dbc6118578f8ade5269ef326dbad7f5916b2cf404d33d1bec1c",
+            "cd7f620fc14c7051174ffb332fbe17"
+        ))
+        .unwrap();
+        assert_eq!(
+            &*org.open(b"asylon/test/org", &sealed).unwrap(),
+            b"sealed to the bureau before the upgrade"
+        );
+        assert!(org.open(b"asylon/test/other", &sealed).is_err());
+    }
+
+    /// argon2-cffi: `hash_secret_raw(password, salt, time_cost=2, memory_cost=64,
+    /// parallelism=1, hash_len=32, type=Type.ID)`, and a PHC string from its `PasswordHasher`.
+    #[test]
+    fn member_keys_and_password_hashes_agree_with_argon2_cffi() {
+        let cost = PasswordCost { m_kib: 64, t: 2 };
+        let k =
+            MemberKey::derive(b"correct horse battery staple", b"asylon-salt-0001", cost).unwrap();
+        assert_eq!(
+            hex::encode(*k.0),
+            "30cd3cc0b878dcaea9585d9c86a6455090760629bcc1c0a15ada9d5344820496"
+        );
+        let phc = "$argon2id$v=19$m=64,t=1,p=1$GABpVwm3oOmi4AgqONExlw$dPt5B7NDmLEwSyEWz7sSlGgGcVevzdSkvaDX1oSMemA";
+        assert!(verify_password(b"correct horse battery staple", phc));
+        assert!(!verify_password(b"correct horse battery stapler", phc));
+    }
+
     #[test]
     fn password_hashes_verify_the_right_password_only() {
         let h = hash_password(b"s3cret pass", LIGHT).unwrap();
