@@ -25,7 +25,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use hmac::{Hmac, Mac};
-use rand::RngCore;
+use rand::Rng as _;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use zeroize::Zeroizing;
@@ -57,7 +57,7 @@ pub enum VaultError {
 /// times per captive for no gain in strength.
 pub fn random<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
-    rand::thread_rng().fill_bytes(&mut out);
+    rand::rng().fill_bytes(&mut out);
     out
 }
 
@@ -68,7 +68,7 @@ fn encrypt(key: &[u8; 32], aad: &[u8], plain: &[u8]) -> Vec<u8> {
     // Encryption with a valid key and in-memory buffers only fails on absurd lengths (> 256 GiB),
     // which no payload here approaches; an empty output would then fail to open, loudly.
     let ct = cipher
-        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad })
+        .encrypt(&XNonce::from(nonce), Payload { msg: plain, aad })
         .unwrap_or_default();
     let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
     out.extend_from_slice(&nonce);
@@ -81,9 +81,10 @@ fn decrypt(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8
         return None;
     }
     let (nonce, ct) = sealed.split_at(NONCE_LEN);
+    let nonce = XNonce::try_from(nonce).ok()?;
     let cipher = XChaCha20Poly1305::new(key.into());
     cipher
-        .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
+        .decrypt(&nonce, Payload { msg: ct, aad })
         .ok()
         .map(Zeroizing::new)
 }
@@ -116,6 +117,10 @@ impl Keyed {
         m.finalize().into_bytes().into()
     }
 }
+
+/// Fails to compile if a cipher, which holds its key, is not wiped on drop (chacha20poly1305's
+/// `zeroize` feature).
+const _: fn(&XChaCha20Poly1305) -> &dyn zeroize::ZeroizeOnDrop = |c| c;
 
 /// Fails to compile if the SHA-256 state kept in [`Keyed`] is not wiped on drop.
 const _: fn(&sha2::block_api::Sha256VarCore) -> &dyn hmac::digest::zeroize::ZeroizeOnDrop = |c| c;

@@ -148,18 +148,16 @@ impl MemberKey {
 
 /// Hashes a password for sign-in as a PHC string (`$argon2id$v=19$m=…`).
 pub fn hash_password(password: &[u8], cost: PasswordCost) -> Result<String, VaultError> {
-    use argon2::password_hash::{PasswordHasher, SaltString};
-    let salt =
-        SaltString::encode_b64(&random::<16>()).map_err(|e| VaultError::Kdf(e.to_string()))?;
+    use argon2::password_hash::PasswordHasher;
     cost.argon()?
-        .hash_password(password, &salt)
+        .hash_password_with_salt(password, &random::<16>())
         .map(|h| h.to_string())
         .map_err(|e| VaultError::Kdf(e.to_string()))
 }
 
 /// Checks a password against a PHC string, with the parameters the string names.
 pub fn verify_password(password: &[u8], phc: &str) -> bool {
-    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    use argon2::password_hash::{PasswordVerifier, phc::PasswordHash};
     PasswordHash::new(phc).is_ok_and(|h| {
         argon2::Argon2::default()
             .verify_password(password, &h)
