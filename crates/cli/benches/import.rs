@@ -12,6 +12,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[path = "../tests/common/timings.rs"]
+mod timings;
+
 const BIN: &str = env!("CARGO_BIN_EXE_asylon");
 /// Rounds of each load. Three let one slow round of either side move the ratio by a whole
 /// point on a shared machine (per-round ratios of one run: 6.58, 6.74, 8.09).
@@ -33,20 +36,6 @@ fn asylon(args: &[&str]) -> String {
         std::process::exit(2);
     }
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The stages and their CPU seconds from the lines `import persons --timings` prints after its
-/// `timings:` line (`  reading names   0.281 s`); stages it could not measure are left out.
-fn stage_times(out: &str) -> Vec<(String, Duration)> {
-    out.lines()
-        .skip_while(|l| !l.starts_with("timings:"))
-        .skip(1)
-        .filter_map(|l| {
-            let (stage, secs) = l.trim().strip_suffix(" s")?.rsplit_once(' ')?;
-            let secs: f64 = secs.parse().ok()?;
-            Some((stage.trim().to_string(), Duration::from_secs_f64(secs)))
-        })
-        .collect()
 }
 
 /// The baseline: the same CSV into one plain table, one transaction, the same durability
@@ -222,7 +211,10 @@ fn main() {
             "--timings",
         ]);
         let a = t.elapsed();
-        for (stage, spent) in stage_times(&out) {
+        for (stage, secs) in timings::stage_times(&out) {
+            // Stages the import could not measure here print "n/a" and are left out.
+            let Some(secs) = secs else { continue };
+            let spent = Duration::from_secs_f64(secs);
             match stages.iter_mut().find(|(s, _)| *s == stage) {
                 Some((_, times)) => times.push(spent),
                 None => stages.push((stage, vec![spent])),

@@ -14,6 +14,9 @@ use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+#[path = "common/timings.rs"]
+mod timings;
+
 const BIN: &str = env!("CARGO_BIN_EXE_asylon");
 
 struct Reg {
@@ -1073,21 +1076,13 @@ fn rows_past_those_kept_between_the_passes_are_read_again_and_registered_once() 
 /// `import persons --timings` printed a CPU time for each stage of the import (on Linux; the
 /// log's WAL is folded on a thread of its own on SQLite only), and their sum.
 fn assert_stage_timings(out: &str) {
-    let block: Vec<&str> = out
-        .lines()
-        .skip_while(|l| !l.starts_with("timings: "))
-        .collect();
+    let times = timings::stage_times(out);
     let secs = |stage: &str| -> Option<f64> {
-        let line = block
+        times
             .iter()
-            .find(|l| l.trim_start().starts_with(stage))
-            .unwrap_or_else(|| panic!("no line for {stage}: {out}"));
-        line.trim()
-            .strip_suffix(" s")?
-            .rsplit(' ')
-            .next()?
-            .parse()
-            .ok()
+            .find(|(s, _)| s == stage)
+            .unwrap_or_else(|| panic!("no line for {stage}: {out}"))
+            .1
     };
     let mut sum = 0.0;
     for stage in [
