@@ -400,8 +400,13 @@ pub fn verify_signature(public_key: &[u8], body: &[u8], signature: &[u8]) -> boo
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The 32 bytes of a key written in hex, as the vectors below give them.
+    pub(crate) fn key32(hex: &str) -> [u8; 32] {
+        hex::decode(hex).unwrap().try_into().unwrap()
+    }
 
     /// Stored tokens and MACs must stay what they were: the values below were computed apart,
     /// with Python's `hmac` module, from the definitions (each part preceded by its length as a
@@ -519,11 +524,7 @@ mod tests {
     /// draft-irtf-cfrg-xchacha-03, appendix A.3.1.
     #[test]
     fn sealed_data_opens_as_the_xchacha20_poly1305_draft_says() {
-        let key: [u8; 32] =
-            hex::decode("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f")
-                .unwrap()
-                .try_into()
-                .unwrap();
+        let key = key32("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f");
         let aad = hex::decode("50515253c0c1c2c3c4c5c6c7").unwrap();
         let sealed = hex::decode(concat!(
             "404142434445464748494a4b4c4d4e4f5051525354555657",
@@ -547,11 +548,7 @@ mod tests {
     /// RFC 8032, section 7.1, test 1 (an empty message).
     #[test]
     fn signatures_are_those_of_rfc_8032() {
-        let seed: [u8; 32] =
-            hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
-                .unwrap()
-                .try_into()
-                .unwrap();
+        let seed = key32("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
         let signer = Signer(SigningKey::from_bytes(&seed));
         assert_eq!(
             hex::encode(signer.public_key()),

@@ -238,11 +238,8 @@ mod tests {
     /// ephemeral key, the message key as [`message_key`] defines it, nonce 00 01 … 17.
     #[test]
     fn what_was_sealed_apart_to_an_organisation_opens() {
-        let secret: [u8; 32] =
-            hex::decode("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
-                .unwrap()
-                .try_into()
-                .unwrap();
+        let secret =
+            crate::tests::key32("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
         let org = OrgSecret(StaticSecret::from(secret));
         assert_eq!(
             hex::encode(org.public_key()),
