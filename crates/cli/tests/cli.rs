@@ -950,10 +950,17 @@ fn an_import_killed_at_random_moments_loses_nothing_it_acknowledged() {
         let mut child = r
             .cmd(&["import", "persons", file.to_str().unwrap()])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let errors = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
         let stdout = child.stdout.take().unwrap();
+        let (ack, acks) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             let mut last = 1u64;
             for line in std::io::BufReader::new(stdout)
@@ -966,15 +973,36 @@ fn an_import_killed_at_random_moments_loses_nothing_it_acknowledged() {
                     .and_then(|n| n.parse().ok())
                 {
                     last = n;
+                    let _ = ack.send(n);
                 }
             }
             last
         });
-        std::thread::sleep(std::time::Duration::from_millis(30 + rng.next() % 400));
+        // The moment: while the file is read and checked (no batch acknowledged yet), or a
+        // little after this run's first, second, … acknowledgement, while later batches are
+        // keyed, appended and committed. Counted in acknowledgements rather than in time, so
+        // that the moments fall all through the import however fast the build is.
+        let after = rng.next() % 5;
+        if after == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(30 + rng.next() % 400));
+        } else {
+            for _ in 0..after {
+                if acks.recv().is_err() {
+                    break; // the import ended
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(rng.next() % 60));
+        }
         // SIGKILL: no destructor, no cleanup.
         let _ = child.kill();
-        let _ = child.wait();
+        let status = child.wait().unwrap();
         let acked = reader.join().unwrap();
+        // Killed, or done before the kill came: an import after a killed one never fails.
+        assert!(
+            status.success() || std::os::unix::process::ExitStatusExt::signal(&status) == Some(9),
+            "round {round}: the import failed (seed {seed}): {}",
+            errors.join().unwrap()
+        );
         acknowledged_through = acknowledged_through.max(acked);
         r.ok(&["ledger", "verify"]);
         let present: std::collections::HashSet<String> = r
@@ -991,7 +1019,8 @@ fn an_import_killed_at_random_moments_loses_nothing_it_acknowledged() {
             );
         }
         println!(
-            "round {round}: acknowledged through line {acknowledged_through}, {} present",
+            "round {round}: killed after {after} acknowledgements; acknowledged through line \
+             {acknowledged_through}, {} present",
             present.len()
         );
     }
