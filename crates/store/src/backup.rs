@@ -16,7 +16,7 @@ use std::path::Path;
 /// The registry's tables a copy carries, parents before children. Sessions and the sign-in
 /// back-off are not carried: a restored or moved registry starts with everyone signed out.
 const REGISTRY_TABLES: [&str; 6] = ["meta", "events", "persons", "orgs", "users", "api_tokens"];
-const KEY_TABLES: [&str; 2] = ["data_keys", "name_index"];
+const KEY_TABLES: [&str; 3] = ["data_keys", "name_index", "name_index_recent"];
 
 fn val(c: &Cell) -> Val<'_> {
     match c {

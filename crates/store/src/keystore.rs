@@ -5,20 +5,51 @@
 //! restore joins a registry backup with the current key store.
 
 use crate::StoreError;
-use crate::db::{Sql, args};
+use crate::db::{Sql, Tx, args};
 use asylon_core::Class;
 use asylon_vault::Kek;
 use std::path::{Path, PathBuf};
 
 const KEYS_FILE: &str = "keys.db";
-pub(crate) const KEYS_MIGRATIONS: [&str; 2] = [
+pub(crate) const KEYS_MIGRATIONS: [&str; 3] = [
     include_str!("migrations/sqlite/keys_0001.sql"),
     include_str!("migrations/sqlite/keys_0002.sql"),
+    include_str!("migrations/sqlite/keys_0003.sql"),
 ];
-const PG_KEYS_MIGRATIONS: [&str; 2] = [
+const PG_KEYS_MIGRATIONS: [&str; 3] = [
     include_str!("migrations/postgres/keys_0001.sql"),
     include_str!("migrations/postgres/keys_0002.sql"),
+    include_str!("migrations/postgres/keys_0003.sql"),
 ];
+
+/// The blind index's two tables. A registration writes its rows into `name_index`; an import
+/// into a registry whose index holds rows already writes into `name_index_recent` and folds it
+/// into `name_index` when it ends, so that each of its commits rewrites the pages of what it
+/// has imported so far rather than of the whole registry's index (the key store's third
+/// migration says why, with the figures). A search reads both, an erasure deletes from both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IndexTable {
+    Main,
+    Recent,
+}
+
+impl IndexTable {
+    pub(crate) const BOTH: [Self; 2] = [Self::Main, Self::Recent];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Main => "name_index",
+            Self::Recent => "name_index_recent",
+        }
+    }
+
+    fn delete_row(self) -> &'static str {
+        match self {
+            Self::Main => "DELETE FROM name_index WHERE token = ?1 AND person = ?2",
+            Self::Recent => "DELETE FROM name_index_recent WHERE token = ?1 AND person = ?2",
+        }
+    }
+}
 
 pub fn keys_file(dir: &Path) -> PathBuf {
     dir.join(KEYS_FILE)
@@ -66,16 +97,42 @@ impl KeyStore {
         }
         let tokens = row.opt_blob(Class::ALL.len())?.unwrap_or_default();
         // Every case number the registry gives has a number; one without has no index rows.
+        // His rows may still wait in the import's table (see `IndexTable`).
         if let Some(number) = crate::register::case_index(case) {
             for token in crate::search::split_tokens(&tokens) {
-                db.exec(
-                    "DELETE FROM name_index WHERE token = ?1 AND person = ?2",
-                    args![crate::search::indexed(token), number],
-                )?;
+                for table in IndexTable::BOTH {
+                    db.exec(
+                        table.delete_row(),
+                        args![crate::search::indexed(token), number],
+                    )?;
+                }
             }
         }
         db.exec("DELETE FROM data_keys WHERE person = ?1", args![case])?;
         Ok(keyed)
+    }
+
+    /// Whether the main index has no row at all (a registry with no captive, or none named).
+    pub(crate) fn index_is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .one("SELECT 1 FROM name_index LIMIT 1", &[])?
+            .is_none())
+    }
+
+    /// Moves the index rows imports wrote into `name_index_recent` to `name_index`, in one
+    /// transaction and in the index's order, so that the main index's pages are rewritten once
+    /// per import. Interrupted, it leaves both tables as they were.
+    pub(crate) fn fold_recent(&self) -> Result<(), StoreError> {
+        let db = &*self.conn;
+        let tx = Tx::write(db)?;
+        db.exec(
+            "INSERT INTO name_index (token, person) \
+             SELECT token, person FROM name_index_recent ORDER BY token, person",
+            &[],
+        )?;
+        db.exec("DELETE FROM name_index_recent", &[])?;
+        tx.commit()
     }
 }
 

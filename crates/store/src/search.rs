@@ -122,7 +122,8 @@ impl Registry {
             let score = 1.0 - 0.1 * f64::from(c.penalty);
             let token = blind.token(&text(&c.key));
             self.keys.conn.each(
-                "SELECT person FROM name_index WHERE token = ?1",
+                "SELECT person FROM name_index WHERE token = ?1 \
+                 UNION ALL SELECT person FROM name_index_recent WHERE token = ?1",
                 crate::db::args![indexed(&token)],
                 &mut |r| {
                     let number = u64::try_from(r.i64(0)?).map_err(|_| {
