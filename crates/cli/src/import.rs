@@ -136,6 +136,11 @@ fn row_input(rec: &csv::StringRecord, c: &Columns) -> RegistrationInput {
 /// faster than the default on short keys and still seeded at random.
 type Seen = HashMap<String, u64, foldhash::fast::RandomState>;
 
+/// External ids already registered, hashed the same way: the registry's are all read before
+/// an import starts (importing nothing into a registry of a million took 0.77 s with the
+/// default hasher, half of it hashing; 0.53 s with this one).
+type Registered = HashSet<String, foldhash::fast::RandomState>;
+
 /// Validates one row; `seen` maps external ids to the line that first used them.
 fn check_row(
     rec: &csv::StringRecord,
@@ -181,7 +186,7 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
     // Open first: a wrong key is reported before a long validation pass.
     let mut registry = open(r)?;
 
-    let existing = registry.external_ids()?;
+    let existing: Registered = registry.external_ids()?;
     let sealer = registry.sealer();
     let actor = actor(r);
     let mut registered = 0usize;
@@ -358,7 +363,7 @@ struct Checked {
 fn pass_one(
     file: &Path,
     today: Date,
-    existing: &HashSet<String>,
+    existing: &Registered,
     keep_rows: u64,
     kept: &std::sync::mpsc::Sender<ToRead>,
 ) -> Result<Checked> {
@@ -433,7 +438,7 @@ fn pass_one(
 
 /// Whether a row's captive is already registered (by its external id), so an import run again
 /// skips him.
-fn is_registered(reg: &Registration, existing: &HashSet<String>) -> bool {
+fn is_registered(reg: &Registration, existing: &Registered) -> bool {
     reg.core
         .external_id
         .as_ref()
@@ -446,7 +451,7 @@ fn read_batches(
     file: &Path,
     cols: &Columns,
     today: Date,
-    existing: &HashSet<String>,
+    existing: &Registered,
     from: u64,
     deliver: impl Fn(Vec<Registration>, u64) -> bool,
 ) -> Result<()> {

@@ -4,7 +4,7 @@
 //! ciphertext, does not need the write lock.
 
 use crate::StoreError;
-use crate::db::{Tx, Val, args, is_unique_violation};
+use crate::db::{Sql, Tx, Val, args, is_unique_violation};
 use crate::keystore::{IndexTable, KeyStore};
 use crate::registry::{Log, NewEvent, Registry, meta_need, meta_put, new_id};
 use asylon_core::{Actor, Class, CoreParticulars, FieldError, Registration, SealedPart, kind};
@@ -321,6 +321,14 @@ impl KeyStore {
     }
 }
 
+/// The number the next case will be given: one more than every case number given so far.
+pub(crate) fn next_case(db: &dyn Sql) -> Result<u64, StoreError> {
+    let next = meta_need(db, "next_case")?;
+    <[u8; 8]>::try_from(next.as_slice())
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Damaged("the case number counter is unreadable".into()))
+}
+
 impl Registry {
     pub fn sealer(&self) -> Sealer {
         Sealer {
@@ -334,10 +342,7 @@ impl Registry {
     pub fn reserve_cases(&mut self, n: u64) -> Result<u64, StoreError> {
         let db = &*self.conn;
         let tx = Tx::write(db)?;
-        let next = meta_need(db, "next_case")?;
-        let first = <[u8; 8]>::try_from(next.as_slice())
-            .map(u64::from_be_bytes)
-            .map_err(|_| StoreError::Damaged("the case number counter is unreadable".into()))?;
+        let first = next_case(db)?;
         meta_put(db, "next_case", &(first + n).to_be_bytes())?;
         tx.commit()?;
         Ok(first)
