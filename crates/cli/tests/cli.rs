@@ -462,6 +462,45 @@ fn columns_may_come_in_any_order_and_empty_art_17_cells_are_recorded_refusals() 
 }
 
 #[test]
+fn a_case_counter_with_no_room_left_is_refused_and_nothing_is_written() {
+    let r = Reg::new();
+    let file = r.dir.path().join("two.csv");
+    r.ok(&[
+        "synth",
+        "persons",
+        "--count",
+        "2",
+        "--seed",
+        "3",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    // A counter at the largest number the blind index can hold leaves no room, and one at the
+    // largest it can store must not wrap around.
+    r.tamper_on(
+        "UPDATE meta SET value = X'7FFFFFFFFFFFFFFF' WHERE key = 'next_case'",
+        "UPDATE meta SET value = '\\x7fffffffffffffff'::bytea WHERE key = 'next_case'",
+    );
+    let events = r.event_count();
+    let err = r.fails(&["import", "persons", file.to_str().unwrap()], None);
+    assert!(
+        err.contains("case number counter (9223372036854775807) leaves no room for 2 more"),
+        "{err}"
+    );
+    r.tamper_on(
+        "UPDATE meta SET value = X'FFFFFFFFFFFFFFFF' WHERE key = 'next_case'",
+        "UPDATE meta SET value = '\\xffffffffffffffff'::bytea WHERE key = 'next_case'",
+    );
+    let err = r.fails(
+        &["person", "register", "-"],
+        Some(&person_json("K1", "Kim Chol")),
+    );
+    assert!(err.contains("leaves no room for 1 more"), "{err}");
+    assert!(r.persons_json().is_empty());
+    assert_eq!(r.event_count(), events);
+}
+
+#[test]
 fn a_wrong_or_unreadable_key_is_refused_before_anything_is_written() {
     if on_postgres() {
         return; // reads or edits the SQLite files themselves

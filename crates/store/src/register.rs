@@ -343,7 +343,15 @@ impl Registry {
         let db = &*self.conn;
         let tx = Tx::write(db)?;
         let first = next_case(db)?;
-        meta_put(db, "next_case", &(first + n).to_be_bytes())?;
+        let next = first
+            .checked_add(n)
+            .filter(|&next| i64::try_from(next).is_ok())
+            .ok_or_else(|| {
+                StoreError::Damaged(format!(
+                    "the case number counter ({first}) leaves no room for {n} more cases"
+                ))
+            })?;
+        meta_put(db, "next_case", &next.to_be_bytes())?;
         tx.commit()?;
         Ok(first)
     }
