@@ -6,8 +6,8 @@
 -- twice as long as into an empty one, the key store's CPU time 0.36 -> 0.98 s. Into this table,
 -- only the pages of what the import has written so far; the fold then rewrites name_index's
 -- pages once. `ASYLON_BENCH_BASE=1000000 ROUNDS=7 scripts/ab-import`, 100,000 captives into a
--- registry of a million, the builds without and with this table: wall 3.22 -> 2.50 s, system
--- time 1.14 -> 0.71 s; into an empty registry, unchanged (the import then writes name_index
+-- registry of a million, the builds without and with this table: wall 2.91 -> 2.14 s, system
+-- time 1.05 -> 0.63 s; into an empty registry, unchanged (the import then writes name_index
 -- directly: there is nothing to fold into).
 -- A search reads both tables and an erasure deletes from both, so nothing depends on the fold
 -- having happened: rows an interrupted import left here are folded by the next one.
