@@ -136,10 +136,55 @@ fn row_input(rec: &csv::StringRecord, c: &Columns) -> RegistrationInput {
 /// faster than the default on short keys and still seeded at random.
 type Seen = HashMap<String, u64, foldhash::fast::RandomState>;
 
-/// External ids already registered, hashed the same way: the registry's are all read before
-/// an import starts (importing nothing into a registry of a million took 0.77 s with the
-/// default hasher, half of it hashing; 0.53 s with this one).
+/// External ids already registered, hashed the same way (reading a million of them took
+/// 0.77 s with the default hasher, half of it hashing; 0.53 s with this one).
 type Registered = HashSet<String, foldhash::fast::RandomState>;
+
+/// How pass one tells the rows already registered, so that a run after an interrupted one
+/// skips what it had done.
+enum Known<'r> {
+    /// Every external id the registry holds, read before pass one.
+    Read(Registered),
+    /// Each row's external id looked up in the registry as pass one reaches it.
+    Asked(&'r asylon_store::Registry),
+}
+
+/// Bytes per row of an import file, about: a synthetic row is 111.
+const BYTES_PER_ROW: u64 = 100;
+/// Looking up one external id costs about as much as reading this many from the registry:
+/// 3.3 µs against 0.5 µs, into a registry of a million (`--timings`' validating stage of
+/// 100,000 rows, 0.23 s reading every id first and 0.57 s looking each up, three rounds each).
+const LOOKUP_COST: u64 = 6;
+
+impl<'r> Known<'r> {
+    /// Whichever costs less for a file of `bytes` into `registry`: a small file into a large
+    /// registry looks its rows up rather than read a million ids first.
+    fn choose(registry: &'r asylon_store::Registry, bytes: u64) -> Result<Self> {
+        let rows = bytes / BYTES_PER_ROW;
+        Ok(
+            if registry.cases_given()? <= rows.saturating_mul(LOOKUP_COST) {
+                Self::Read(registry.external_ids()?)
+            } else {
+                Self::Asked(registry)
+            },
+        )
+    }
+
+    /// For `--timings`: how the rows already registered were told.
+    fn describe(&self) -> String {
+        match self {
+            Self::Read(ids) => format!("{} external ids read first", ids.len()),
+            Self::Asked(_) => "each row's external id looked up".into(),
+        }
+    }
+
+    fn holds(&self, external_id: &str) -> Result<bool> {
+        Ok(match self {
+            Self::Read(ids) => ids.contains(external_id),
+            Self::Asked(registry) => registry.holds_external_id(external_id)?,
+        })
+    }
+}
 
 /// Validates one row; `seen` maps external ids to the line that first used them.
 fn check_row(
@@ -186,7 +231,9 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
     // Open first: a wrong key is reported before a long validation pass.
     let mut registry = open(r)?;
 
-    let existing: Registered = registry.external_ids()?;
+    let bytes = std::fs::metadata(file)
+        .with_context(|| format!("cannot open {}", file.display()))?
+        .len();
     let sealer = registry.sealer();
     let actor = actor(r);
     let mut registered = 0usize;
@@ -204,7 +251,7 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
         // is unbounded; the reader's own output is bounded.
         let (to_read, reading) = std::sync::mpsc::channel::<ToRead>();
         let (give, to_seal) = std::sync::mpsc::sync_channel::<Read>(read_ahead(keep_rows));
-        let (existing, sealer, failure) = (&existing, &sealer, &failure);
+        let (sealer, failure) = (&sealer, &failure);
         let names = scope.spawn(move || {
             let deliver = |batch: Vec<Registration>, last_line: u64| {
                 let tokens = sealer.name_tokens(&batch);
@@ -213,9 +260,9 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
             for item in reading {
                 let going = match item {
                     ToRead::Batch(batch, last_line) => deliver(batch, last_line),
-                    ToRead::Rest(cols) => {
+                    ToRead::Rest(cols, registered) => {
                         if let Err(e) =
-                            read_batches(file, &cols, today, existing, keep_rows, deliver)
+                            read_batches(file, &cols, today, &registered, keep_rows, deliver)
                         {
                             let _ = give.send(Err(e));
                         }
@@ -231,13 +278,18 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
 
         // Pass one: validate everything; the first rows' registrations go on to have their
         // names read, so that pass two need not read and validate them again.
-        let (checked, validating) =
-            cpu::timed(|| pass_one(file, today, existing, keep_rows, &to_read));
-        let checked = checked?;
+        let (checked, validating) = cpu::timed(|| {
+            let known = Known::choose(&registry, bytes)?;
+            Ok::<_, anyhow::Error>((
+                pass_one(file, today, &known, keep_rows, &to_read)?,
+                known.describe(),
+            ))
+        });
+        let (checked, told) = checked?;
         skipped = checked.rows - checked.to_register;
         if checked.rows > keep_rows {
             // The rows past the kept ones are read again, validated again and registered.
-            let _ = to_read.send(ToRead::Rest(checked.cols));
+            let _ = to_read.send(ToRead::Rest(checked.cols, checked.registered));
         }
         drop(to_read);
 
@@ -292,14 +344,17 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
         if let Some(bar) = &progress {
             bar.finish_and_clear();
         }
-        Ok(Stages([
-            ("validating rows", validating),
-            ("reading names", names.join().ok().flatten()),
-            ("sealing", sealing.join().ok().flatten()),
-            ("storing keys", stream.keys),
-            ("appending to the log", appending),
-            ("folding the log's WAL", stream.folding),
-        ]))
+        Ok(Stages(
+            [
+                ("validating rows", validating),
+                ("reading names", names.join().ok().flatten()),
+                ("sealing", sealing.join().ok().flatten()),
+                ("storing keys", stream.keys),
+                ("appending to the log", appending),
+                ("folding the log's WAL", stream.folding),
+            ],
+            told,
+        ))
     })?;
     if let Some(e) = failure.into_inner().ok().flatten() {
         return Err(e);
@@ -317,8 +372,10 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
 /// CPU time of each stage of an import, each on its own thread, for `--timings`: where an
 /// import's time goes, so that what makes one slow can be seen rather than guessed. `None`
 /// where the platform does not tell (see [`cpu`]). Rows past `--keep-rows` are read and
-/// validated again on the names' thread, and count there.
-struct Stages([(&'static str, Option<std::time::Duration>); 6]);
+/// validated again on the names' thread, and count there. The second field says how the rows
+/// already registered were told (see [`Known`]): a part of validating's time that grows with
+/// the registry.
+struct Stages([(&'static str, Option<std::time::Duration>); 6], String);
 
 impl Stages {
     fn print(&self, wall: std::time::Duration) {
@@ -339,6 +396,7 @@ impl Stages {
         let known: Vec<std::time::Duration> = self.0.iter().filter_map(|(_, d)| *d).collect();
         let all = (!known.is_empty()).then(|| known.iter().sum());
         println!("  {:<24}{:>10}", "all stages", secs(all));
+        println!("already registered rows: {}", self.1);
     }
 }
 
@@ -346,7 +404,8 @@ impl Stages {
 /// its last row, or the word to read the rest of the file (past the kept rows) itself.
 enum ToRead {
     Batch(Vec<Registration>, u64),
-    Rest(Columns),
+    /// The rows past the kept ones, and the external ids pass one found registered.
+    Rest(Columns, Registered),
 }
 type Read = Result<(Vec<Registration>, NameTokens, u64)>;
 type Batch = Result<(Vec<SealedRegistration>, u64)>;
@@ -356,6 +415,8 @@ struct Checked {
     cols: Columns,
     rows: u64,
     to_register: u64,
+    /// The file's external ids that are registered already.
+    registered: Registered,
 }
 
 /// Pass one: reads and validates the whole file, reporting every bad row. While no row has
@@ -363,7 +424,7 @@ struct Checked {
 fn pass_one(
     file: &Path,
     today: Date,
-    existing: &Registered,
+    known: &Known<'_>,
     keep_rows: u64,
     kept: &std::sync::mpsc::Sender<ToRead>,
 ) -> Result<Checked> {
@@ -373,6 +434,7 @@ fn pass_one(
     let mut bad: Vec<(u64, String)> = Vec::new();
     let mut rows = 0u64;
     let mut to_register = 0u64;
+    let mut registered = Registered::default();
     let mut batch: Vec<Registration> = Vec::with_capacity(BATCH);
     let mut last_line = 1;
     for rec in rdr.records() {
@@ -393,7 +455,10 @@ fn pass_one(
                 continue;
             }
         };
-        if is_registered(&reg, existing) {
+        if let Some(id) = &reg.core.external_id
+            && known.holds(id)?
+        {
+            registered.insert(id.clone());
             continue;
         }
         to_register += 1;
@@ -433,6 +498,7 @@ fn pass_one(
         cols,
         rows,
         to_register,
+        registered,
     })
 }
 
@@ -451,7 +517,7 @@ fn read_batches(
     file: &Path,
     cols: &Columns,
     today: Date,
-    existing: &Registered,
+    registered: &Registered,
     from: u64,
     deliver: impl Fn(Vec<Registration>, u64) -> bool,
 ) -> Result<()> {
@@ -469,7 +535,7 @@ fn read_batches(
                 p.join("; ")
             )
         })?;
-        if is_registered(&reg, existing) {
+        if is_registered(&reg, registered) {
             continue;
         }
         batch.push(reg);

@@ -1172,6 +1172,11 @@ fn rows_past_those_kept_between_the_passes_are_read_again_and_registered_once() 
         "{out}"
     );
     assert_stage_timings(&out);
+    // A file far larger than the registry: its external ids are read before pass one.
+    assert!(
+        out.contains("already registered rows: 20 external ids read first"),
+        "{out}"
+    );
     assert!(out.contains("committed through line 3501"), "{out}");
     let persons = r.persons_json();
     assert_eq!(persons.len(), 3500);
@@ -1188,6 +1193,54 @@ fn rows_past_those_kept_between_the_passes_are_read_again_and_registered_once() 
     cases.sort();
     assert_eq!(cases.first(), Some(&"AS-000001"));
     assert_eq!(cases.last(), Some(&"AS-003500"));
+    r.ok(&["ledger", "verify"]);
+
+    // A file far smaller than the registry: each row's external id is looked up instead. Two
+    // new captives among four registered ones, on both sides of the kept part again.
+    let other = r.dir.path().join("other.csv");
+    r.ok(&[
+        "synth",
+        "persons",
+        "--count",
+        "2",
+        "--seed",
+        "10",
+        "--out",
+        other.to_str().unwrap(),
+    ]);
+    let other = std::fs::read_to_string(&other).unwrap();
+    let new: Vec<&str> = other.lines().skip(1).collect();
+    let mixed = [new[0], lines[5], lines[3000], new[1], lines[1], lines[3500]];
+    let small = r.file(
+        "small.csv",
+        &format!("{}\n{}\n", lines[0], mixed.join("\n")),
+    );
+    let out = r.ok(&[
+        "import",
+        "persons",
+        small.to_str().unwrap(),
+        "--keep-rows",
+        "2",
+        "--timings",
+    ]);
+    assert!(
+        out.contains("2 registered, 4 already registered and skipped"),
+        "{out}"
+    );
+    assert!(
+        out.contains("already registered rows: each row's external id looked up"),
+        "{out}"
+    );
+    let persons = r.persons_json();
+    assert_eq!(persons.len(), 3502);
+    for row in &new {
+        let id = row.split(',').next().unwrap();
+        assert_eq!(
+            persons.iter().filter(|p| p["external_id"] == id).count(),
+            1,
+            "{id}"
+        );
+    }
     r.ok(&["ledger", "verify"]);
 }
 

@@ -584,6 +584,22 @@ impl Registry {
         })
     }
 
+    /// How many case numbers the registry has given: at least as many as the persons it holds.
+    pub fn cases_given(&self) -> Result<u64, StoreError> {
+        Ok(crate::register::next_case(&*self.conn)?.saturating_sub(1))
+    }
+
+    /// Whether a person with this external id is registered.
+    pub fn holds_external_id(&self, external_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .one(
+                "SELECT 1 FROM persons WHERE external_id = ?1",
+                args![external_id],
+            )?
+            .is_some())
+    }
+
     /// Every external id already registered, so an interrupted import can be run again and skip
     /// what it had finished. In a set hashed as the caller chooses: for a registry of a
     /// million, hashing is half the time it takes to read them with the default hasher.
@@ -593,7 +609,7 @@ impl Registry {
         // Sized once, from the case counter (no more persons than case numbers given), rather
         // than grown as it fills, rehashing at each doubling: for a million, peak memory 148 ->
         // 110 MB. Only a hint, so a damaged counter cannot ask for more than 16 million.
-        let cases = crate::register::next_case(&*self.conn)?.saturating_sub(1);
+        let cases = self.cases_given()?;
         let mut ids = HashSet::with_capacity_and_hasher(
             usize::try_from(cases.min(1 << 24)).unwrap_or(0),
             S::default(),
