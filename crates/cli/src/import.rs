@@ -141,33 +141,30 @@ type Seen = HashMap<String, u64, foldhash::fast::RandomState>;
 type Registered = HashSet<String, foldhash::fast::RandomState>;
 
 /// How pass one tells the rows already registered, so that a run after an interrupted one
-/// skips what it had done.
+/// skips what it had done. Either way it asks about a batch of rows at a time.
 enum Known<'r> {
     /// Every external id the registry holds, read before pass one.
     Read(Registered),
-    /// Each row's external id looked up in the registry as pass one reaches it.
+    /// The rows' external ids looked up in the registry as pass one reaches them.
     Asked(&'r asylon_store::Registry),
 }
 
 /// Bytes per row of an import file, about: a synthetic row is 111.
 const BYTES_PER_ROW: u64 = 100;
-/// Looking up one external id costs about as much as reading this many from the registry:
-/// 3.3 µs against 0.5 µs, into a registry of a million (`--timings`' validating stage of
-/// 100,000 rows, 0.23 s reading every id first and 0.57 s looking each up, three rounds each).
-const LOOKUP_COST: u64 = 6;
 
 impl<'r> Known<'r> {
-    /// Whichever costs less for a file of `bytes` into `registry`: a small file into a large
-    /// registry looks its rows up rather than read a million ids first.
+    /// Whichever costs less for a file of `bytes` into `registry`: reading an id costs about
+    /// what looking one up among a few hundred does (0.5 µs and 0.3 µs, 100,000 rows into a
+    /// registry of a million, from `--timings`' validating stage), so the registry's ids are
+    /// read when it has fewer than the file has rows, and the file's looked up otherwise. A
+    /// small file into a large registry no longer reads a million ids first.
     fn choose(registry: &'r asylon_store::Registry, bytes: u64) -> Result<Self> {
         let rows = bytes / BYTES_PER_ROW;
-        Ok(
-            if registry.cases_given()? <= rows.saturating_mul(LOOKUP_COST) {
-                Self::Read(registry.external_ids()?)
-            } else {
-                Self::Asked(registry)
-            },
-        )
+        Ok(if registry.cases_given()? <= rows {
+            Self::Read(registry.external_ids()?)
+        } else {
+            Self::Asked(registry)
+        })
     }
 
     /// For `--timings`: how the rows already registered were told.
@@ -178,11 +175,81 @@ impl<'r> Known<'r> {
         }
     }
 
-    fn holds(&self, external_id: &str) -> Result<bool> {
-        Ok(match self {
-            Self::Read(ids) => ids.contains(external_id),
-            Self::Asked(registry) => registry.holds_external_id(external_id)?,
-        })
+    /// Those of `ids` that are registered, noted in `registered`; returns how many.
+    fn note_registered(&self, ids: &[&str], registered: &mut Registered) -> Result<u64> {
+        let found: Vec<String> = match self {
+            Self::Read(all) => ids
+                .iter()
+                .filter(|id| all.contains(**id))
+                .map(|id| (*id).to_string())
+                .collect(),
+            Self::Asked(registry) => registry.registered_among(ids)?,
+        };
+        let n = found.len() as u64;
+        registered.extend(found);
+        Ok(n)
+    }
+
+    /// Takes the rows already registered out of `batch`, noting them in `registered`.
+    fn drop_registered(
+        &self,
+        batch: &mut Vec<Registration>,
+        registered: &mut Registered,
+    ) -> Result<()> {
+        let ids: Vec<&str> = batch.iter().filter_map(external_id).collect();
+        let mut found = Registered::default();
+        if self.note_registered(&ids, &mut found)? > 0 {
+            batch.retain(|reg| !external_id(reg).is_some_and(|id| found.contains(id)));
+            registered.extend(found);
+        }
+        Ok(())
+    }
+}
+
+fn external_id(reg: &Registration) -> Option<&str> {
+    reg.core.external_id.as_deref()
+}
+
+/// The rows pass one has validated and not yet told registered or not: the kept rows'
+/// registrations, and the external ids of the rest.
+struct Untold {
+    kept: Vec<Registration>,
+    last_line: u64,
+    ids: Vec<String>,
+}
+
+impl Known<'_> {
+    /// Tells the kept rows of `untold`, hands those to register to the name reader and counts
+    /// them in `to_register`.
+    fn tell_kept(
+        &self,
+        untold: &mut Untold,
+        registered: &mut Registered,
+        to_register: &mut u64,
+        kept: &std::sync::mpsc::Sender<ToRead>,
+    ) -> Result<()> {
+        let mut batch = std::mem::replace(&mut untold.kept, Vec::with_capacity(BATCH));
+        self.drop_registered(&mut batch, registered)?;
+        *to_register += batch.len() as u64;
+        if !batch.is_empty() {
+            // The reader is gone only if it failed, which the write stage reports.
+            let _ = kept.send(ToRead::Batch(batch, untold.last_line));
+        }
+        Ok(())
+    }
+
+    /// Tells the other rows of `untold`: subtracts from `to_register` those registered.
+    fn tell_rest(
+        &self,
+        untold: &mut Untold,
+        registered: &mut Registered,
+        to_register: &mut u64,
+    ) -> Result<()> {
+        let ids: Vec<&str> = untold.ids.iter().map(String::as_str).collect();
+        let found = self.note_registered(&ids, registered)?;
+        *to_register = to_register.saturating_sub(found);
+        untold.ids.clear();
+        Ok(())
     }
 }
 
@@ -435,8 +502,11 @@ fn pass_one(
     let mut rows = 0u64;
     let mut to_register = 0u64;
     let mut registered = Registered::default();
-    let mut batch: Vec<Registration> = Vec::with_capacity(BATCH);
-    let mut last_line = 1;
+    let mut untold = Untold {
+        kept: Vec::with_capacity(BATCH),
+        last_line: 1,
+        ids: Vec::new(),
+    };
     for rec in rdr.records() {
         rows += 1;
         let rec = match rec {
@@ -455,20 +525,20 @@ fn pass_one(
                 continue;
             }
         };
-        if let Some(id) = &reg.core.external_id
-            && known.holds(id)?
-        {
-            registered.insert(id.clone());
-            continue;
-        }
-        to_register += 1;
+        // Whether a row is registered already is asked a batch at a time.
         if rows <= keep_rows && bad.is_empty() {
-            batch.push(reg);
-            last_line = line;
-            if batch.len() == BATCH {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                // The reader is gone only if it failed, which the write stage reports.
-                let _ = kept.send(ToRead::Batch(full, last_line));
+            untold.kept.push(reg);
+            untold.last_line = line;
+            if untold.kept.len() == BATCH {
+                known.tell_kept(&mut untold, &mut registered, &mut to_register, kept)?;
+            }
+        } else if bad.is_empty() {
+            to_register += 1;
+            if let Some(id) = reg.core.external_id {
+                untold.ids.push(id);
+                if untold.ids.len() == BATCH {
+                    known.tell_rest(&mut untold, &mut registered, &mut to_register)?;
+                }
             }
         }
     }
@@ -491,9 +561,8 @@ fn pass_one(
             file.display()
         );
     }
-    if !batch.is_empty() {
-        let _ = kept.send(ToRead::Batch(batch, last_line));
-    }
+    known.tell_kept(&mut untold, &mut registered, &mut to_register, kept)?;
+    known.tell_rest(&mut untold, &mut registered, &mut to_register)?;
     Ok(Checked {
         cols,
         rows,

@@ -643,6 +643,28 @@ mod tests {
     }
 
     #[test]
+    fn registered_external_ids_are_found_among_many_asked_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut reg, actor, now) = new_registry(dir.path());
+        let regs: Vec<Registration> = (0..600)
+            .map(|i| registration(&format!("R{i}"), "Kim Chol"))
+            .collect();
+        reg.register(&actor, now, &regs).unwrap();
+        // More than one query's worth, registered and unknown ids interleaved.
+        let asked: Vec<String> = (0..600)
+            .flat_map(|i| [format!("R{i}"), format!("U{i}")])
+            .collect();
+        let asked: Vec<&str> = asked.iter().map(String::as_str).collect();
+        let mut found = reg.registered_among(&asked).unwrap();
+        found.sort();
+        let mut expected: Vec<String> = (0..600).map(|i| format!("R{i}")).collect();
+        expected.sort();
+        assert_eq!(found, expected);
+        assert!(reg.registered_among(&[]).unwrap().is_empty());
+        assert_eq!(reg.cases_given().unwrap(), 600);
+    }
+
+    #[test]
     fn a_streams_index_rows_are_folded_when_it_ends_and_erased_wherever_they_wait() {
         let dir = tempfile::tempdir().unwrap();
         let (mut reg, actor, now) = new_registry(dir.path());
