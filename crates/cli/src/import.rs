@@ -149,6 +149,18 @@ enum Known<'r> {
     Asked(&'r asylon_store::Registry),
 }
 
+fn external_id(reg: &Registration) -> Option<&str> {
+    reg.core.external_id.as_deref()
+}
+
+/// The rows pass one has validated and not yet told registered or not: the kept rows'
+/// registrations, and the external ids of the rest.
+struct Untold {
+    kept: Vec<Registration>,
+    last_line: u64,
+    ids: Vec<String>,
+}
+
 /// Bytes per row of an import file, about: a synthetic row is 111.
 const BYTES_PER_ROW: u64 = 100;
 
@@ -171,7 +183,7 @@ impl<'r> Known<'r> {
     fn describe(&self) -> String {
         match self {
             Self::Read(ids) => format!("{} external ids read first", ids.len()),
-            Self::Asked(_) => "each row's external id looked up".into(),
+            Self::Asked(_) => "the file's external ids looked up".into(),
         }
     }
 
@@ -204,21 +216,7 @@ impl<'r> Known<'r> {
         }
         Ok(())
     }
-}
 
-fn external_id(reg: &Registration) -> Option<&str> {
-    reg.core.external_id.as_deref()
-}
-
-/// The rows pass one has validated and not yet told registered or not: the kept rows'
-/// registrations, and the external ids of the rest.
-struct Untold {
-    kept: Vec<Registration>,
-    last_line: u64,
-    ids: Vec<String>,
-}
-
-impl Known<'_> {
     /// Tells the kept rows of `untold`, hands those to register to the name reader and counts
     /// them in `to_register`.
     fn tell_kept(

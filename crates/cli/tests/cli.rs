@@ -1228,7 +1228,7 @@ fn rows_past_those_kept_between_the_passes_are_read_again_and_registered_once() 
         "{out}"
     );
     assert!(
-        out.contains("already registered rows: each row's external id looked up"),
+        out.contains("already registered rows: the file's external ids looked up"),
         "{out}"
     );
     let persons = r.persons_json();
