@@ -21,7 +21,7 @@
     )
 )]
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInOut, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use hmac::{Hmac, Mac};
@@ -36,6 +36,8 @@ pub use org::{
 };
 
 const NONCE_LEN: usize = 24;
+/// Poly1305's tag, after the ciphertext.
+const TAG_LEN: usize = 16;
 const KEY_FILE_HEADER: &str = "asylon-kek-v1";
 
 #[derive(Debug, thiserror::Error)]
@@ -63,17 +65,26 @@ pub fn random<const N: usize>() -> [u8; N] {
 
 /// AEAD-encrypts `plain` under `key` with a fresh random nonce; output is `nonce || ciphertext`.
 fn encrypt(key: &[u8; 32], aad: &[u8], plain: &[u8]) -> Vec<u8> {
+    encrypt_with_nonce(key, random(), aad, plain)
+}
+
+/// nonce ‖ ciphertext ‖ tag, encrypted in the one buffer it is returned in: one allocation per
+/// seal rather than two, and the plaintext copied in is overwritten by its ciphertext.
+fn encrypt_with_nonce(key: &[u8; 32], nonce: [u8; NONCE_LEN], aad: &[u8], plain: &[u8]) -> Vec<u8> {
     let cipher = XChaCha20Poly1305::new(key.into());
-    let nonce: [u8; NONCE_LEN] = random();
+    let mut out = Vec::with_capacity(NONCE_LEN + plain.len() + TAG_LEN);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(plain);
+    let (_, msg) = out.split_at_mut(NONCE_LEN);
     // Encryption with a valid key and in-memory buffers only fails on absurd lengths (> 256 GiB),
     // which no payload here approaches; an empty output would then fail to open, loudly.
-    let ct = cipher
-        .encrypt(&XNonce::from(nonce), Payload { msg: plain, aad })
-        .unwrap_or_default();
-    let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&ct);
-    out
+    match cipher.encrypt_inout_detached(&XNonce::from(nonce), aad, msg.into()) {
+        Ok(tag) => {
+            out.extend_from_slice(&tag);
+            out
+        }
+        Err(_) => Vec::new(),
+    }
 }
 
 fn decrypt(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
@@ -523,7 +534,7 @@ pub(crate) mod tests {
 
     /// draft-irtf-cfrg-xchacha-03, appendix A.3.1.
     #[test]
-    fn sealed_data_opens_as_the_xchacha20_poly1305_draft_says() {
+    fn sealing_and_opening_are_those_of_the_xchacha20_poly1305_draft() {
         let key = key32("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f");
         let aad = hex::decode("50515253c0c1c2c3c4c5c6c7").unwrap();
         let sealed = hex::decode(concat!(
@@ -539,6 +550,9 @@ pub(crate) mod tests {
             decrypt(&key, &aad, &sealed).unwrap().as_slice(),
             plain.as_slice()
         );
+        // Sealing with the draft's nonce gives the draft's bytes, nonce and tag included.
+        let nonce: [u8; NONCE_LEN] = sealed[..NONCE_LEN].try_into().unwrap();
+        assert_eq!(encrypt_with_nonce(&key, nonce, &aad, plain), sealed);
         let mut flipped = sealed.clone();
         *flipped.last_mut().unwrap() ^= 1;
         assert!(decrypt(&key, &aad, &flipped).is_none());
