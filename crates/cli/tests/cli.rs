@@ -120,6 +120,22 @@ impl Reg {
         String::from_utf8(o.stderr).unwrap()
     }
 
+    /// A CSV of `count` synthetic captives (`asylon synth persons`) in the test's directory.
+    fn synth(&self, name: &str, count: usize, seed: u64) -> PathBuf {
+        let p = self.dir.path().join(name);
+        self.ok(&[
+            "synth",
+            "persons",
+            "--count",
+            &count.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--out",
+            p.to_str().unwrap(),
+        ]);
+        p
+    }
+
     fn file(&self, name: &str, content: &str) -> PathBuf {
         let p = self.dir.path().join(name);
         std::fs::write(&p, content).unwrap();
@@ -464,17 +480,7 @@ fn columns_may_come_in_any_order_and_empty_art_17_cells_are_recorded_refusals() 
 #[test]
 fn a_case_counter_with_no_room_left_is_refused_and_nothing_is_written() {
     let r = Reg::new();
-    let file = r.dir.path().join("two.csv");
-    r.ok(&[
-        "synth",
-        "persons",
-        "--count",
-        "2",
-        "--seed",
-        "3",
-        "--out",
-        file.to_str().unwrap(),
-    ]);
+    let file = r.synth("two.csv", 2, 3);
     // A counter at the largest number the blind index can hold leaves no room, and one at the
     // largest it can store must not wrap around.
     r.tamper_on(
@@ -841,17 +847,7 @@ fn neither_the_database_nor_its_wal_holds_a_name_a_birth_date_or_a_service_numbe
     let _: i64 = hold
         .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
         .unwrap();
-    let synth = r.dir.path().join("s.csv");
-    r.ok(&[
-        "synth",
-        "persons",
-        "--count",
-        "300",
-        "--seed",
-        "9",
-        "--out",
-        synth.to_str().unwrap(),
-    ]);
+    let synth = r.synth("s.csv", 300, 9);
     r.ok(&["import", "persons", synth.to_str().unwrap()]);
     r.ok_in(
         &["person", "register", "-"],
@@ -1002,17 +998,7 @@ fn an_import_killed_at_random_moments_loses_nothing_it_acknowledged() {
     use std::io::BufRead;
     let r = Reg::new();
     let rows = 20_000;
-    let file = r.dir.path().join("big.csv");
-    r.ok(&[
-        "synth",
-        "persons",
-        "--count",
-        &rows.to_string(),
-        "--seed",
-        "5",
-        "--out",
-        file.to_str().unwrap(),
-    ]);
+    let file = r.synth("big.csv", rows, 5);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -1128,17 +1114,7 @@ fn an_import_killed_at_random_moments_loses_nothing_it_acknowledged() {
 #[test]
 fn rows_past_those_kept_between_the_passes_are_read_again_and_registered_once() {
     let r = Reg::new();
-    let file = r.dir.path().join("all.csv");
-    r.ok(&[
-        "synth",
-        "persons",
-        "--count",
-        "3500",
-        "--seed",
-        "9",
-        "--out",
-        file.to_str().unwrap(),
-    ]);
+    let file = r.synth("all.csv", 3500, 9);
     // Some rows on both sides of the kept part are registered already.
     let text = std::fs::read_to_string(&file).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -1197,17 +1173,7 @@ fn rows_past_those_kept_between_the_passes_are_read_again_and_registered_once() 
 
     // A file far smaller than the registry: each row's external id is looked up instead. Two
     // new captives among four registered ones, on both sides of the kept part again.
-    let other = r.dir.path().join("other.csv");
-    r.ok(&[
-        "synth",
-        "persons",
-        "--count",
-        "2",
-        "--seed",
-        "10",
-        "--out",
-        other.to_str().unwrap(),
-    ]);
+    let other = r.synth("other.csv", 2, 10);
     let other = std::fs::read_to_string(&other).unwrap();
     let new: Vec<&str> = other.lines().skip(1).collect();
     let mixed = [new[0], lines[5], lines[3000], new[1], lines[1], lines[3500]];
@@ -1851,17 +1817,7 @@ fn a_backup_taken_during_an_import_restores_to_a_registry_that_extends_the_earli
     }
     let r = with_captives(3);
     let cp = r.file("cp.json", &r.ok(&["ledger", "checkpoint"]));
-    let file = r.dir.path().join("big.csv");
-    r.ok(&[
-        "synth",
-        "persons",
-        "--count",
-        "8000",
-        "--seed",
-        "3",
-        "--out",
-        file.to_str().unwrap(),
-    ]);
+    let file = r.synth("big.csv", 8000, 3);
     let mut import = r
         .cmd(&["import", "persons", file.to_str().unwrap()])
         .stdout(Stdio::null())
@@ -2117,11 +2073,8 @@ fn on_postgres_a_backup_taken_during_an_import_restores_and_extends_the_earlier_
     r.ok(&["init"]);
     let r = with_captives_in(r, 3);
     let cp = r.file("cp.json", &r.ok(&["ledger", "checkpoint"]));
-    let file = r.dir.path().join("big.csv");
+    let file = r.synth("big.csv", 6000, 3);
     let f = file.to_str().unwrap();
-    r.ok(&[
-        "synth", "persons", "--count", "6000", "--seed", "3", "--out", f,
-    ]);
     let mut import = r
         .cmd(&["import", "persons", f])
         .stdout(Stdio::null())
@@ -2228,21 +2181,7 @@ fn processes_importing_into_one_postgres_registry_append_one_gapless_log() {
     let Some(r) = Reg::pg_empty() else { return };
     r.ok(&["init"]);
     let files: Vec<PathBuf> = (1..=3)
-        .map(|seed| {
-            let f = r.dir.path().join(format!("p{seed}.csv"));
-            let seed = seed.to_string();
-            r.ok(&[
-                "synth",
-                "persons",
-                "--count",
-                "1500",
-                "--seed",
-                &seed,
-                "--out",
-                f.to_str().unwrap(),
-            ]);
-            f
-        })
+        .map(|seed| r.synth(&format!("p{seed}.csv"), 1500, seed))
         .collect();
     let children: Vec<_> = files
         .iter()
