@@ -187,19 +187,16 @@ impl<'r> Known<'r> {
         }
     }
 
-    /// Those of `ids` that are registered, noted in `registered`; returns how many.
-    fn note_registered(&self, ids: &[&str], registered: &mut Registered) -> Result<u64> {
-        let found: Vec<String> = match self {
+    /// Those of `ids` that are registered.
+    fn registered_among(&self, ids: &[&str]) -> Result<Vec<String>> {
+        Ok(match self {
             Self::Read(all) => ids
                 .iter()
                 .filter(|id| all.contains(**id))
                 .map(|id| (*id).to_string())
                 .collect(),
             Self::Asked(registry) => registry.registered_among(ids)?,
-        };
-        let n = found.len() as u64;
-        registered.extend(found);
-        Ok(n)
+        })
     }
 
     /// Takes the rows already registered out of `batch`, noting them in `registered`.
@@ -209,8 +206,8 @@ impl<'r> Known<'r> {
         registered: &mut Registered,
     ) -> Result<()> {
         let ids: Vec<&str> = batch.iter().filter_map(external_id).collect();
-        let mut found = Registered::default();
-        if self.note_registered(&ids, &mut found)? > 0 {
+        let found: Registered = self.registered_among(&ids)?.into_iter().collect();
+        if !found.is_empty() {
             batch.retain(|reg| !external_id(reg).is_some_and(|id| found.contains(id)));
             registered.extend(found);
         }
@@ -244,8 +241,9 @@ impl<'r> Known<'r> {
         to_register: &mut u64,
     ) -> Result<()> {
         let ids: Vec<&str> = untold.ids.iter().map(String::as_str).collect();
-        let found = self.note_registered(&ids, registered)?;
-        *to_register = to_register.saturating_sub(found);
+        let found = self.registered_among(&ids)?;
+        *to_register = to_register.saturating_sub(found.len() as u64);
+        registered.extend(found);
         untold.ids.clear();
         Ok(())
     }
