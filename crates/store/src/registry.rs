@@ -590,7 +590,8 @@ impl Registry {
     }
 
     /// Those of `external_ids` that are registered, asked a few hundred per query: 100,000
-    /// ids asked of a registry of a million took 0.03 s, one query each 0.33 s.
+    /// ids asked of a registry of a million took 0.03 s, one query each (4ab1831) 0.33 s (the
+    /// validating stage of `import persons --timings`, against an empty registry's).
     pub fn registered_among(&self, external_ids: &[&str]) -> Result<Vec<String>, StoreError> {
         const PER_QUERY: usize = 500;
         let mut found = Vec::new();
