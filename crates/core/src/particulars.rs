@@ -604,8 +604,12 @@ impl RegistrationInput {
             ));
         }
 
+        let before = errors.len();
         let power = opt_text(&mut errors, "power", &self.power, 2);
         match &power {
+            // Given but refused (too long, control characters): that error says why; it
+            // was not missing.
+            None if errors.len() > before => {}
             None => errors.push(err(
                 "power",
                 "the power the captive depends on is required, as a two-letter ISO 3166 code such as KP",

@@ -153,6 +153,35 @@ fn every_problem_is_reported_at_once() {
 }
 
 #[test]
+fn a_power_given_wrongly_is_told_once_and_not_as_missing() {
+    for (given, says) in [
+        ("KPX", "is longer than 2 characters"),
+        ("K\u{7}", "contains control characters"),
+        ("kp", "is not a two-letter ISO 3166 code"),
+    ] {
+        let mut i = full();
+        i.power = Some(given.into());
+        let errors: Vec<_> = i
+            .validate(TODAY)
+            .unwrap_err()
+            .into_iter()
+            .filter(|e| e.field == "power")
+            .collect();
+        assert_eq!(errors.len(), 1, "{given:?}: {errors:?}");
+        assert!(errors[0].reason.contains(says), "{given:?}: {errors:?}");
+    }
+    for missing in [None, Some("  ".to_string())] {
+        let mut i = full();
+        i.power = missing.clone();
+        let errors = i.validate(TODAY).unwrap_err();
+        assert!(
+            errors.len() == 1 && errors[0].reason.contains("is required"),
+            "{missing:?}: {errors:?}"
+        );
+    }
+}
+
+#[test]
 fn names_are_checked_for_script_and_characters() {
     assert_eq!(Script::detect("Ри Хан Гём"), Ok(Script::Cyrl));
     assert_eq!(Script::detect("Ri Han-gŏm"), Ok(Script::Latn));
