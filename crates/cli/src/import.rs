@@ -280,11 +280,6 @@ fn check_row(
     }
 }
 
-fn reader(file: &Path) -> Result<csv::Reader<std::fs::File>> {
-    let f = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    Ok(csv::ReaderBuilder::new().has_headers(true).from_reader(f))
-}
-
 pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> Result<()> {
     let started = std::time::Instant::now();
     let now = now();
@@ -491,7 +486,7 @@ fn pass_one(
     keep_rows: u64,
     kept: &std::sync::mpsc::Sender<ToRead>,
 ) -> Result<Checked> {
-    let mut rdr = reader(file)?;
+    let mut rdr = crate::csvfile::Rows::open(file)?;
     let cols = Columns::from_header(rdr.headers().context("line 1: cannot read the header")?)?;
     let mut seen = Seen::default();
     let mut bad: Vec<(u64, String)> = Vec::new();
@@ -503,18 +498,16 @@ fn pass_one(
         last_line: 1,
         ids: Vec::new(),
     };
-    for rec in rdr.records() {
+    while let Some((line, rec)) = rdr.next_row() {
         rows += 1;
         let rec = match rec {
             Ok(rec) => rec,
             Err(e) => {
-                let line = e.position().map_or(rows + 1, |p| p.line());
                 bad.push((line, format!("unreadable row: {e}")));
                 continue;
             }
         };
-        let line = rec.position().map_or(rows + 1, |p| p.line());
-        let reg = match check_row(&rec, &cols, today, line, &mut seen) {
+        let reg = match check_row(rec, &cols, today, line, &mut seen) {
             Ok(reg) => reg,
             Err(problems) => {
                 bad.extend(problems.into_iter().map(|p| (line, p)));
@@ -586,15 +579,20 @@ fn read_batches(
     from: u64,
     deliver: impl Fn(Vec<Registration>, u64) -> bool,
 ) -> Result<()> {
-    let mut rdr = reader(file)?;
+    let mut rdr = crate::csvfile::Rows::open(file)?;
     let mut batch = Vec::with_capacity(BATCH);
     let mut last_line = 1;
     let mut seen = Seen::default();
-    for rec in rdr.records().skip(from as usize) {
-        let rec = rec?;
-        last_line = rec.position().map_or(last_line + 1, |p| p.line());
+    let mut skipped = 0;
+    while let Some((line, rec)) = rdr.next_row() {
+        if skipped < from {
+            skipped += 1;
+            continue;
+        }
+        last_line = line;
         // The file was valid a moment ago; if it changed since, stop rather than guess.
-        let reg = check_row(&rec, cols, today, last_line, &mut seen).map_err(|p| {
+        let rec = rec.map_err(|e| anyhow::anyhow!("line {line} changed during the import: {e}"))?;
+        let reg = check_row(rec, cols, today, last_line, &mut seen).map_err(|p| {
             anyhow::anyhow!(
                 "line {last_line} changed during the import: {}",
                 p.join("; ")

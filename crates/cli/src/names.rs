@@ -188,10 +188,7 @@ pub const LINK_THRESHOLD: f64 = 0.5;
 /// Reads a list for `match`: header `id,name` or `id,name,date_of_birth`; every bad row is
 /// reported with its line, and nothing is matched if there is one.
 fn read_list(path: &Path) -> Result<Vec<asylon_names::link::Record>> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_path(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    let mut rdr = crate::csvfile::Rows::open(path)?;
     let header: Vec<String> = rdr
         .headers()
         .with_context(|| format!("{}: line 1: cannot read the header", path.display()))?
@@ -214,8 +211,7 @@ fn read_list(path: &Path) -> Result<Vec<asylon_names::link::Record>> {
     };
     let (mut out, mut bad) = (Vec::new(), Vec::new());
     let mut ids = std::collections::HashMap::new();
-    for (n, rec) in rdr.records().enumerate() {
-        let line = n + 2;
+    while let Some((line, rec)) = rdr.next_row() {
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {

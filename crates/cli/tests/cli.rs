@@ -457,6 +457,58 @@ fn a_csv_with_any_bad_row_registers_nothing_and_names_every_bad_line() {
 }
 
 #[test]
+fn lines_are_those_an_editor_shows_whatever_ends_the_lines() {
+    // Excel on Windows writes `\r\n` and a byte-order mark; old exports end lines with `\r`.
+    // The reader counted neither ending as a line (rows were told a line early, or all on
+    // line 1), so a user sent to fix a row went to the wrong one.
+    let good = "E-1,김철|Kim Chol,2001-04-12,private,123,KP,2025-01-09,Kursk";
+    let rows = [
+        good,
+        "",
+        "E-2,Kim1,2001-04-12,private,124,KP,2025-01-09,Kursk",
+        "E-3,\"Ri\nHan\",2001,private,125,KP,2025-01-09,Kursk",
+        "E-1,박성,2002,private,126,KP,2025-01-09,Kursk",
+    ];
+    for (ending, name) in [("\r\n", "crlf"), ("\r", "cr"), ("\n", "lf")] {
+        let r = Reg::new();
+        let text = format!("\u{feff}{}", csv(&rows).replace('\n', ending));
+        let e = r.fails(
+            &["import", "persons", r.file(name, &text).to_str().unwrap()],
+            None,
+        );
+        // line 2 good, 3 blank, 4 a digit in a name, 5-6 a name broken over two lines, 7
+        // an external id already on line 2.
+        for want in [
+            "line 4: names[0]",
+            "line 5: names[0]",
+            "line 7: external_id: E-1 is already used on line 2",
+            "3 of 4 rows are invalid",
+        ] {
+            assert!(e.contains(want), "{name}: expected {want:?} in:\n{e}");
+        }
+        assert_eq!(r.event_count(), 1, "{name}");
+        let fixed = format!(
+            "\u{feff}{}",
+            csv(&[good, "", good.replace("E-1", "E-2").as_str()]).replace('\n', ending)
+        );
+        let out = r.ok(&["import", "persons", r.file(name, &fixed).to_str().unwrap()]);
+        assert!(
+            out.contains("committed through line 4: 2 registered"),
+            "{name}: {out}"
+        );
+    }
+    // The lists `match` reads: the same.
+    let r = Reg::new();
+    let left = r.file("l.csv", "id,name\r\nL1,리한검\r\n\r\nL1,Kim\r\n");
+    let right = r.file("r.csv", "id,name\nR1,Ri Han Gom\n");
+    let e = r.fails(
+        &["match", left.to_str().unwrap(), right.to_str().unwrap()],
+        None,
+    );
+    assert!(e.contains("line 4: id L1 is already used on line 2"), "{e}");
+}
+
+#[test]
 fn columns_may_come_in_any_order_and_empty_art_17_cells_are_recorded_refusals() {
     let r = Reg::new();
     let f = r.file(

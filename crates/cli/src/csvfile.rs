@@ -1,0 +1,263 @@
+//! Reading the CSV files users hand in, so that the line of each row in what they are told is the
+//! line their editor shows.
+//!
+//! The csv crate (1.4) gives each record the line it was at when it began to look for it: before
+//! the blank lines it then skips, and, in a file ending its lines with `\r\n` (Excel's on
+//! Windows, most exports from offices), before the `\n` of the line ending in front of it, which it
+//! counts only once the next record has begun (rust-csv issue 395, open). So a row after a blank
+//! line, and every row of a `\r\n` file, was reported a line early, and every row of a file ending
+//! lines with `\r` alone on line 1. [`Rows`] counts instead from where a record ends, which the
+//! crate knows exactly, less the line breaks inside its quoted fields; [`LineEnds`] hands the
+//! crate every line ending as a `\n`, the only byte it counts. Inside a quoted field that turns a
+//! `\r` into a `\n`; every field of the files read here refuses both as control characters, so
+//! what is accepted does not change.
+
+use anyhow::{Context, Result};
+use std::io::Read;
+use std::path::Path;
+
+/// The rows of a CSV file with a header, each with the line it begins on.
+pub struct Rows<R = std::fs::File> {
+    rdr: csv::Reader<LineEnds<R>>,
+    /// The row last read; its buffers serve every row.
+    rec: csv::StringRecord,
+}
+
+impl Rows {
+    pub fn open(path: &Path) -> Result<Self> {
+        let f =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Rows::new(f))
+    }
+}
+
+impl<R: Read> Rows<R> {
+    pub fn new(input: R) -> Self {
+        Self {
+            rdr: csv::ReaderBuilder::new()
+                .has_headers(true)
+                .from_reader(LineEnds::new(input)),
+            rec: csv::StringRecord::new(),
+        }
+    }
+
+    pub fn headers(&mut self) -> csv::Result<&csv::StringRecord> {
+        self.rdr.headers()
+    }
+
+    /// The next row and the line it begins on, or why it cannot be read (a row of another
+    /// number of fields than the header, bytes that are not UTF-8); `None` at the end.
+    pub fn next_row(&mut self) -> Option<(u64, Result<&csv::StringRecord, String>)> {
+        // Read as bytes and checked here, so that a row that is not UTF-8 still has its line.
+        let mut bytes = std::mem::take(&mut self.rec).into_byte_record();
+        let read = self.rdr.read_byte_record(&mut bytes);
+        if matches!(read, Ok(false)) {
+            return None;
+        }
+        let end = self.rdr.position().byte();
+        let after = self.rdr.position().line();
+        // A row ending at the end of the file has no line break of its own to count.
+        let ended = if self.rdr.get_ref().ends_without_newline_at(end) {
+            after
+        } else {
+            after.saturating_sub(1)
+        };
+        let breaks = bytes.as_slice().iter().filter(|b| **b == b'\n').count();
+        let line = ended.saturating_sub(breaks as u64).max(1);
+        let problem = match read {
+            Ok(_) => None,
+            Err(e) => match e.kind() {
+                csv::ErrorKind::UnequalLengths {
+                    expected_len, len, ..
+                } => Some(format!(
+                    "has {len} {} where the header has {expected_len}",
+                    if *len == 1 { "field" } else { "fields" }
+                )),
+                _ => Some(e.to_string()),
+            },
+        };
+        let checked = match csv::StringRecord::from_byte_record(bytes) {
+            Ok(rec) => {
+                self.rec = rec;
+                problem.map_or(Ok(&self.rec), Err)
+            }
+            Err(e) => {
+                let field = e.utf8_error().field();
+                let at = e.utf8_error().valid_up_to();
+                let column = match self.rdr.headers().ok().and_then(|h| h.get(field)) {
+                    Some(name) => format!("column {:?}", name.trim_start_matches('\u{feff}')),
+                    None => format!("field {}", field + 1),
+                };
+                self.rec = csv::StringRecord::new();
+                Err(problem.unwrap_or(format!(
+                    "{column} is not UTF-8 text (a bad byte after its first {at} bytes); \
+                     save the file as UTF-8"
+                )))
+            }
+        };
+        Some((line, checked))
+    }
+}
+
+/// Reads `inner` with `\r\n` and a lone `\r` each turned into one `\n`.
+pub struct LineEnds<R> {
+    inner: R,
+    /// The last byte read was a `\r`: a `\n` right after it belongs to the same line ending,
+    /// even when it comes in the next read.
+    after_cr: bool,
+    /// Bytes handed on so far, and the last of them.
+    given: u64,
+    last: Option<u8>,
+    /// The inner reader has said it is at its end.
+    done: bool,
+}
+
+impl<R> LineEnds<R> {
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            after_cr: false,
+            given: 0,
+            last: None,
+            done: false,
+        }
+    }
+
+    /// Whether `offset` (of the bytes handed on) is the end of the input and the input does not
+    /// end with a line break.
+    fn ends_without_newline_at(&self, offset: u64) -> bool {
+        self.done && offset == self.given && self.last != Some(b'\n')
+    }
+}
+
+impl<R: Read> Read for LineEnds<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let n = self.inner.read(buf)?;
+            if n == 0 {
+                self.done = !buf.is_empty();
+                return Ok(0);
+            }
+            let Some(got) = buf.get_mut(..n) else {
+                return Err(std::io::Error::other(
+                    "a read said it gave more than it could",
+                ));
+            };
+            let kept = if !self.after_cr && !got.contains(&b'\r') {
+                // Most files have no `\r` at all: nothing to move.
+                n
+            } else {
+                let mut kept = 0;
+                for i in 0..n {
+                    let Some(&b) = got.get(i) else { break };
+                    let after_cr = std::mem::replace(&mut self.after_cr, b == b'\r');
+                    if b == b'\n' && after_cr {
+                        continue;
+                    }
+                    if let Some(slot) = got.get_mut(kept) {
+                        *slot = if b == b'\r' { b'\n' } else { b };
+                    }
+                    kept += 1;
+                }
+                kept
+            };
+            // A read that held only the `\n` of a `\r\n` gives nothing: read on rather than
+            // return 0, which would say the input ended.
+            if kept > 0 {
+                self.given += kept as u64;
+                self.last = got.get(kept - 1).copied();
+                return Ok(kept);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Gives its bytes `step` at a time, so that line endings fall across reads.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.bytes.len());
+            let (now, rest) = self.bytes.split_at(n);
+            buf[..n].copy_from_slice(now);
+            self.bytes = rest;
+            Ok(n)
+        }
+    }
+
+    fn through(bytes: &[u8], step: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        LineEnds::new(Trickle { bytes, step })
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn every_line_ending_becomes_one_newline_however_the_reads_fall() {
+        let cases: [(&[u8], &[u8]); 6] = [
+            (b"a,b\r\nc,d\r\n", b"a,b\nc,d\n"),
+            (b"a,b\rc,d\r", b"a,b\nc,d\n"),
+            (b"a,b\nc,d\n", b"a,b\nc,d\n"),
+            (b"a\r\n\r\nb\n\rc", b"a\n\nb\n\nc"),
+            (b"\r\n", b"\n"),
+            (b"\n\r\n\r", b"\n\n\n"),
+        ];
+        for (input, want) in cases {
+            for step in [1, 2, 3, 64] {
+                assert_eq!(
+                    through(input, step),
+                    want,
+                    "{:?} read {step} bytes at a time",
+                    String::from_utf8_lossy(input)
+                );
+            }
+        }
+    }
+
+    fn rows(text: &[u8], step: usize) -> Vec<(u64, Result<Vec<String>, String>)> {
+        let mut rows = Rows::new(Trickle { bytes: text, step });
+        let mut out = Vec::new();
+        while let Some((line, row)) = rows.next_row() {
+            out.push((line, row.map(|r| r.iter().map(str::to_string).collect())));
+        }
+        out
+    }
+
+    #[test]
+    fn rows_are_numbered_by_the_lines_of_the_file() {
+        // Blank lines, a quoted field over two lines, a row of too few fields, a field that
+        // is not UTF-8, and a last row with or without a line break after it.
+        let lines: [&[u8]; 9] = [
+            b"id,name", b"1,a", b"", b"", b"2,\"b", b"b\"", b"3", b"4,\xff", b"5,c",
+        ];
+        for (ending, name) in [(&b"\n"[..], "LF"), (b"\r\n", "CRLF"), (b"\r", "CR")] {
+            for last in [&b""[..], ending] {
+                let mut text = lines.join(ending);
+                text.extend_from_slice(last);
+                for step in [1, 5, 4096] {
+                    let got = rows(&text, step);
+                    let numbers: Vec<u64> = got.iter().map(|(l, _)| *l).collect();
+                    let what = format!("{name}, {step} bytes a read, {last:?} at the end");
+                    assert_eq!(numbers, [2, 5, 7, 8, 9], "{what}");
+                    assert_eq!(got[1].1, Ok(vec!["2".into(), "b\nb".into()]), "{what}");
+                    let short = got[2].1.as_ref().unwrap_err();
+                    assert!(
+                        short.contains("has 1 field where the header has 2"),
+                        "{short}"
+                    );
+                    let bad = got[3].1.as_ref().unwrap_err();
+                    assert!(bad.contains("column \"name\" is not UTF-8"), "{bad}");
+                    assert_eq!(got[4].1, Ok(vec!["5".into(), "c".into()]), "{what}");
+                }
+            }
+        }
+    }
+}
