@@ -129,7 +129,8 @@ pub fn init(r: &RegistryArgs) -> Result<()> {
     Ok(())
 }
 
-/// Reads a file, or standard input for `-`.
+/// Reads a text file, or standard input for `-`, without the byte-order mark Windows editors
+/// put at the start of UTF-8 files (JSON parsers refuse it as "expected value at line 1").
 pub(crate) fn read_input(file: &Path) -> Result<String> {
     let mut text = String::new();
     if file == Path::new("-") {
@@ -140,7 +141,10 @@ pub(crate) fn read_input(file: &Path) -> Result<String> {
         text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read {}", file.display()))?;
     }
-    Ok(text)
+    match text.strip_prefix('\u{feff}') {
+        Some(rest) => Ok(rest.to_string()),
+        None => Ok(text),
+    }
 }
 
 pub fn register(r: &RegistryArgs, file: &Path) -> Result<()> {
@@ -260,10 +264,7 @@ pub fn checkpoint(r: &RegistryArgs) -> Result<()> {
 pub fn verify(r: &RegistryArgs, checkpoint: Option<&Path>) -> Result<()> {
     let registry = open(r)?;
     let earlier = match checkpoint {
-        Some(path) => Some(parse_checkpoint(
-            &std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?,
-        )?),
+        Some(path) => Some(parse_checkpoint(&read_input(path)?)?),
         None => None,
     };
     let report = registry.verify(earlier.as_ref())?;

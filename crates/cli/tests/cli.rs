@@ -457,7 +457,7 @@ fn a_csv_with_any_bad_row_registers_nothing_and_names_every_bad_line() {
 }
 
 #[test]
-fn lines_are_those_an_editor_shows_whatever_ends_the_lines() {
+fn files_saved_on_windows_are_read_and_their_rows_told_by_the_lines_an_editor_shows() {
     // Excel on Windows writes `\r\n` and a byte-order mark; old exports end lines with `\r`.
     // The reader counted neither ending as a line (rows were told a line early, or all on
     // line 1), so a user sent to fix a row went to the wrong one.
@@ -506,6 +506,26 @@ fn lines_are_those_an_editor_shows_whatever_ends_the_lines() {
         None,
     );
     assert!(e.contains("line 4: id L1 is already used on line 2"), "{e}");
+
+    // Windows editors also start UTF-8 JSON with a byte-order mark, which JSON parsers refuse
+    // ("expected value at line 1 column 1").
+    let json = r.file(
+        "p.json",
+        &format!(
+            "\u{feff}{}",
+            person_json("W-1", "Kim Chol").replace('\n', "\r\n")
+        ),
+    );
+    assert_eq!(
+        r.ok(&["person", "register", json.to_str().unwrap()]).trim(),
+        "AS-000001"
+    );
+    let cp = r.file(
+        "cp.json",
+        &format!("\u{feff}{}", r.ok(&["ledger", "checkpoint"])),
+    );
+    let out = r.ok(&["ledger", "verify", "--checkpoint", cp.to_str().unwrap()]);
+    assert!(out.contains("extends the checkpoint"), "{out}");
 }
 
 #[test]
