@@ -9,6 +9,10 @@ use std::fmt;
 use time::{Date, Month};
 
 const MAX_TEXT: usize = 200;
+/// Name forms one captive may have: every script and system a name is met in (two Hangul
+/// spellings, Latin by several systems and by ear, Russian, Ukrainian, Hanja) is a dozen or so;
+/// far more is a mistake in the data, each form is read into the blind index and sealed.
+pub const MAX_NAME_FORMS: usize = 32;
 const MAX_NAME: usize = 100;
 /// GCIII was adopted on 12 August 1949; an earlier capture date is a typing error.
 const EARLIEST_CAPTURE_YEAR: i32 = 1949;
@@ -585,7 +589,16 @@ impl RegistrationInput {
                 "at least one name form with a surname is required (Art 17)",
             ));
         }
-        for (i, n) in self.names.iter().enumerate() {
+        if self.names.len() > MAX_NAME_FORMS {
+            errors.push(err(
+                "names",
+                format!(
+                    "{} name forms given; at most {MAX_NAME_FORMS} are kept for one captive",
+                    self.names.len()
+                ),
+            ));
+        }
+        for (i, n) in self.names.iter().enumerate().take(MAX_NAME_FORMS) {
             match n.validate(&|| format!("names[{i}]")) {
                 Ok(f) => names.push(f),
                 Err(e) => errors.push(e),

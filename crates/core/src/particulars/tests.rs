@@ -153,6 +153,30 @@ fn every_problem_is_reported_at_once() {
 }
 
 #[test]
+fn a_captive_has_at_most_so_many_name_forms() {
+    let with = |n: usize| {
+        let mut i = full();
+        i.names = (0..n)
+            .map(|k| NameInput::Text(format!("Kim {}", "Chol".repeat(k % 5 + 1))))
+            .collect();
+        i.validate(TODAY)
+    };
+    assert_eq!(
+        with(MAX_NAME_FORMS).unwrap().identity.names.len(),
+        MAX_NAME_FORMS
+    );
+    let e = with(MAX_NAME_FORMS + 1).unwrap_err();
+    assert_eq!(fields(e.clone()), ["names"], "{e:?}");
+    assert!(e[0].reason.contains("33 name forms given"), "{e:?}");
+    // Only the first forms are read for errors: a flood of bad forms gives one line, not
+    // thousands.
+    let mut i = full();
+    i.names = vec![NameInput::Text("Kim1".into()); 5000];
+    let e = i.validate(TODAY).unwrap_err();
+    assert_eq!(e.len(), 1 + MAX_NAME_FORMS, "{}", e.len());
+}
+
+#[test]
 fn a_power_given_wrongly_is_told_once_and_not_as_missing() {
     for (given, says) in [
         ("KPX", "is longer than 2 characters"),
