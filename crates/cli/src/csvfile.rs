@@ -13,7 +13,7 @@
 //! what is accepted does not change.
 
 use anyhow::{Context, Result};
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::Path;
 
 /// The rows of a CSV file with a header, each with the line it begins on.
@@ -24,18 +24,44 @@ pub struct Rows<R = std::fs::File> {
 }
 
 impl Rows {
+    /// Opens `path`, its fields separated as its header line is (see [`separator`]).
     pub fn open(path: &Path) -> Result<Self> {
-        let f =
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        Ok(Rows::new(f))
+        let cannot = || format!("cannot open {}", path.display());
+        let mut f = std::fs::File::open(path).with_context(cannot)?;
+        let mut start = Vec::with_capacity(HEADER_PEEK);
+        (&mut f)
+            .take(HEADER_PEEK as u64)
+            .read_to_end(&mut start)
+            .with_context(cannot)?;
+        f.seek(std::io::SeekFrom::Start(0)).with_context(cannot)?;
+        Ok(Rows::new(f, separator(&start)))
     }
 }
 
+/// Bytes of a file read to find its header line's separator: far more than any header.
+const HEADER_PEEK: usize = 4096;
+
+/// The byte separating the fields of a file whose first line is `start`'s: a comma, or, in a
+/// header without one, a semicolon (what Excel writes for "CSV" where a comma is the decimal
+/// mark, as in Ukraine, Russia and much of Europe) or a tab. The headers read here are names
+/// without any of the three, so the header tells which it is.
+pub fn separator(start: &[u8]) -> u8 {
+    let line = start
+        .split(|b| *b == b'\n' || *b == b'\r')
+        .next()
+        .unwrap_or_default();
+    [b',', b';', b'\t']
+        .into_iter()
+        .find(|sep| line.contains(sep))
+        .unwrap_or(b',')
+}
+
 impl<R: Read> Rows<R> {
-    pub fn new(input: R) -> Self {
+    pub fn new(input: R, separator: u8) -> Self {
         Self {
             rdr: csv::ReaderBuilder::new()
                 .has_headers(true)
+                .delimiter(separator)
                 .from_reader(LineEnds::new(input)),
             rec: csv::StringRecord::new(),
         }
@@ -223,7 +249,7 @@ mod tests {
     }
 
     fn rows(text: &[u8], step: usize) -> Vec<(u64, Result<Vec<String>, String>)> {
-        let mut rows = Rows::new(Trickle { bytes: text, step });
+        let mut rows = Rows::new(Trickle { bytes: text, step }, b',');
         let mut out = Vec::new();
         while let Some((line, row)) = rows.next_row() {
             out.push((line, row.map(|r| r.iter().map(str::to_string).collect())));
@@ -259,5 +285,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_header_line_tells_the_separator() {
+        assert_eq!(separator(b"id,name\n1;2\n"), b',');
+        assert_eq!(separator(b"\xef\xbb\xbfid;name\r\n1,5;a\r\n"), b';');
+        assert_eq!(separator(b"id\tname\r1;2"), b'\t');
+        assert_eq!(separator(b"id\n1,2"), b',');
+        assert_eq!(separator(b""), b',');
+        let text = b"id;name\r\n1;\"Kim, Chol\"\r\n";
+        let mut rows = Rows::new(&text[..], separator(text));
+        let (line, row) = rows.next_row().unwrap();
+        assert_eq!((line, row.unwrap().get(1)), (2, Some("Kim, Chol")));
     }
 }

@@ -68,7 +68,16 @@ impl Columns {
         let mut idx = [usize::MAX; 8];
         for (i, name) in h.iter().enumerate() {
             let name = name.trim().trim_start_matches('\u{feff}');
-            match HEADER.iter().position(|x| *x == name) {
+            if name.is_empty() {
+                bail!(
+                    "line 1: column {} of the header has no name (a separator too many at the \
+                     end of the line?); the header must be {}",
+                    i + 1,
+                    HEADER.join(",")
+                );
+            }
+            // `External_ID` as a spreadsheet may have capitalised it is the same column.
+            match HEADER.iter().position(|x| x.eq_ignore_ascii_case(name)) {
                 Some(k) if idx.get(k) == Some(&usize::MAX) => {
                     if let Some(slot) = idx.get_mut(k) {
                         *slot = i;

@@ -193,7 +193,7 @@ fn read_list(path: &Path) -> Result<Vec<asylon_names::link::Record>> {
         .headers()
         .with_context(|| format!("{}: line 1: cannot read the header", path.display()))?
         .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
         .collect();
     let with_dob = match header
         .iter()

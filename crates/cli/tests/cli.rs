@@ -497,6 +497,29 @@ fn files_saved_on_windows_are_read_and_their_rows_told_by_the_lines_an_editor_sh
             "{name}: {out}"
         );
     }
+    // Excel where the comma is the decimal mark (Ukraine, Russia, much of Europe) separates
+    // "CSV" fields with semicolons, and a spreadsheet may capitalise the header.
+    let r = Reg::new();
+    let header =
+        "External_ID;Names;Date_of_birth;Rank;Service_number;Power;Captured_on;Captured_at";
+    let semi = r.file(
+        "semi.csv",
+        &format!(
+            "{header}\r\nS-1;Kim Chol|김철;2001;private;;KP;2025-01-09;\"Kursk; near Sudzha\"\r\n"
+        ),
+    );
+    let out = r.ok(&["import", "persons", semi.to_str().unwrap()]);
+    assert!(out.contains("1 registered"), "{out}");
+    let shown: serde_json::Value =
+        serde_json::from_str(&r.ok(&["person", "show", "AS-000001", "--json"])).unwrap();
+    assert_eq!(shown["external_id"], "S-1");
+    assert_eq!(shown["captured_at"], "Kursk; near Sudzha");
+    assert_eq!(shown["identity"]["names"][1]["family"], "김");
+    // A separator too many at the end of the header is named, not an "unknown column \"\"".
+    let trailing = r.file("t.csv", &csv(&[]).replace('\n', ",\n"));
+    let e = r.fails(&["import", "persons", trailing.to_str().unwrap()], None);
+    assert!(e.contains("column 9 of the header has no name"), "{e}");
+
     // The lists `match` reads: the same.
     let r = Reg::new();
     let left = r.file("l.csv", "id,name\r\nL1,리한검\r\n\r\nL1,Kim\r\n");
@@ -506,6 +529,9 @@ fn files_saved_on_windows_are_read_and_their_rows_told_by_the_lines_an_editor_sh
         None,
     );
     assert!(e.contains("line 4: id L1 is already used on line 2"), "{e}");
+    let left = r.file("l.csv", "ID;Name\r\nL1;리한검\r\n");
+    let out = r.ok(&["match", left.to_str().unwrap(), right.to_str().unwrap()]);
+    assert!(out.contains("L1,R1,"), "{out}");
 
     // Windows editors also start UTF-8 JSON with a byte-order mark, which JSON parsers refuse
     // ("expected value at line 1 column 1").
