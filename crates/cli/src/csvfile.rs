@@ -13,32 +13,41 @@
 //! what is accepted does not change.
 
 use anyhow::{Context, Result};
-use std::io::{Read, Seek};
+use std::io::Read;
 use std::path::Path;
 
 /// The rows of a CSV file with a header, each with the line it begins on.
-pub struct Rows<R = std::fs::File> {
+pub struct Rows<R> {
     rdr: csv::Reader<LineEnds<R>>,
     /// The row last read; its buffers serve every row.
     rec: csv::StringRecord,
 }
 
-impl Rows {
-    /// Opens `path`, its fields separated as its header line is (see [`separator`]).
+/// A file whose first bytes were read to look at its header line, then handed on first.
+type Peeked = std::io::Chain<std::io::Cursor<Vec<u8>>, std::fs::File>;
+
+impl Rows<Peeked> {
+    /// Opens `path`, its fields separated as its header line is (see [`separator`]). The bytes
+    /// looked at are kept rather than read again, so a pipe (`<(…)`, `/dev/stdin`) serves too.
     pub fn open(path: &Path) -> Result<Self> {
         let cannot = || format!("cannot open {}", path.display());
         let mut f = std::fs::File::open(path).with_context(cannot)?;
-        let mut start = Vec::with_capacity(HEADER_PEEK);
-        (&mut f)
-            .take(HEADER_PEEK as u64)
-            .read_to_end(&mut start)
-            .with_context(cannot)?;
-        f.seek(std::io::SeekFrom::Start(0)).with_context(cannot)?;
-        Ok(Rows::new(f, separator(&start)))
+        let mut start = Vec::new();
+        let mut chunk = [0; HEADER_PEEK];
+        while start.len() < HEADER_PEEK && !start.iter().any(|b| matches!(b, b'\n' | b'\r')) {
+            match f.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => start.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e).with_context(cannot),
+            }
+        }
+        let sep = separator(&start);
+        Ok(Rows::new(std::io::Cursor::new(start).chain(f), sep))
     }
 }
 
-/// Bytes of a file read to find its header line's separator: far more than any header.
+/// Bytes of a file read at most to find its header line's separator: far more than any header.
 const HEADER_PEEK: usize = 4096;
 
 /// The byte separating the fields of a file whose first line is `start`'s: a comma, or, in a

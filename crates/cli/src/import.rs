@@ -298,9 +298,12 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
     // Open first: a wrong key is reported before a long validation pass.
     let mut registry = open(r)?;
 
-    let bytes = std::fs::metadata(file)
-        .with_context(|| format!("cannot open {}", file.display()))?
-        .len();
+    let meta =
+        std::fs::metadata(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let bytes = meta.len();
+    // A pipe (`<(unzip -p …)`, `/dev/stdin`) gives its rows once: all are kept. Reading it
+    // again gave nothing, and the rows past the kept ones were left out without a word.
+    let keep_rows = if meta.is_file() { keep_rows } else { u64::MAX };
     let sealer = registry.sealer();
     let actor = actor(r);
     let mut registered = 0usize;
@@ -327,10 +330,15 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
             for item in reading {
                 let going = match item {
                     ToRead::Batch(batch, last_line) => deliver(batch, last_line),
-                    ToRead::Rest(cols, registered) => {
-                        if let Err(e) =
-                            read_batches(file, &cols, today, &registered, keep_rows, deliver)
-                        {
+                    ToRead::Rest(cols, registered, rows) => {
+                        if let Err(e) = read_batches(
+                            file,
+                            &cols,
+                            today,
+                            &registered,
+                            (keep_rows, rows),
+                            deliver,
+                        ) {
                             let _ = give.send(Err(e));
                         }
                         false
@@ -356,7 +364,7 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
         skipped = checked.rows - checked.to_register;
         if checked.rows > keep_rows {
             // The rows past the kept ones are read again, validated again and registered.
-            let _ = to_read.send(ToRead::Rest(checked.cols, checked.registered));
+            let _ = to_read.send(ToRead::Rest(checked.cols, checked.registered, checked.rows));
         }
         drop(to_read);
 
@@ -471,8 +479,9 @@ impl Stages {
 /// its last row, or the word to read the rest of the file (past the kept rows) itself.
 enum ToRead {
     Batch(Vec<Registration>, u64),
-    /// The rows past the kept ones, and the external ids pass one found registered.
-    Rest(Columns, Registered),
+    /// The rows past the kept ones, the external ids pass one found registered, and the number
+    /// of rows it validated.
+    Rest(Columns, Registered, u64),
 }
 type Read = Result<(Vec<Registration>, NameTokens, u64)>;
 type Batch = Result<(Vec<SealedRegistration>, u64)>;
@@ -585,18 +594,25 @@ fn read_batches(
     cols: &Columns,
     today: Date,
     registered: &Registered,
-    from: u64,
+    (from, rows): (u64, u64),
     deliver: impl Fn(Vec<Registration>, u64) -> bool,
 ) -> Result<()> {
     let mut rdr = crate::csvfile::Rows::open(file)?;
     let mut batch = Vec::with_capacity(BATCH);
     let mut last_line = 1;
     let mut seen = Seen::default();
-    let mut skipped = 0;
+    let mut n = 0;
     while let Some((line, rec)) = rdr.next_row() {
-        if skipped < from {
-            skipped += 1;
+        n += 1;
+        if n <= from {
             continue;
+        }
+        if n > rows {
+            bail!(
+                "{} has more rows than when it was validated (line {line}): it changed during \
+                 the import; import it again (the rows registered are skipped)",
+                file.display()
+            );
         }
         last_line = line;
         // The file was valid a moment ago; if it changed since, stop rather than guess.
@@ -620,8 +636,16 @@ fn read_batches(
             return Ok(());
         }
     }
-    if !batch.is_empty() {
-        deliver(batch, last_line);
+    if !batch.is_empty() && !deliver(batch, last_line) {
+        return Ok(());
+    }
+    if n < rows {
+        bail!(
+            "{} ended after {n} of the {rows} rows validated when it was read again: it changed \
+             during the import, or cannot be read twice; import it again (the rows registered \
+             are skipped)",
+            file.display()
+        );
     }
     Ok(())
 }
@@ -658,6 +682,48 @@ pub fn synth_persons(count: usize, seed: u64, out: Option<&Path>) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reading_the_rest_again_requires_the_rows_validated_and_no_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.csv");
+        let mut text = HEADER.join(",") + "\n";
+        for i in 0..5 {
+            text += &format!("R-{i},Kim Chol,2001,private,,KP,2025-01-09,\n");
+        }
+        std::fs::write(&file, text).unwrap();
+        let mut rows = crate::csvfile::Rows::open(&file).unwrap();
+        let cols = Columns::from_header(rows.headers().unwrap()).unwrap();
+        let today = time::macros::date!(2026 - 01 - 01);
+        let read = |validated: u64| {
+            let got = std::sync::Mutex::new(Vec::new());
+            let res = read_batches(
+                &file,
+                &cols,
+                today,
+                &Registered::default(),
+                (2, validated),
+                |batch, last| {
+                    got.lock().unwrap().push((batch.len(), last));
+                    true
+                },
+            );
+            (res.map_err(|e| e.to_string()), got.into_inner().unwrap())
+        };
+        assert_eq!(read(5), (Ok(()), vec![(3, 6)]));
+        let (res, got) = read(4);
+        assert!(
+            res.unwrap_err()
+                .contains("has more rows than when it was validated (line 6)")
+        );
+        assert!(got.is_empty(), "{got:?}");
+        let (res, got) = read(7);
+        assert!(
+            res.unwrap_err()
+                .contains("ended after 5 of the 7 rows validated")
+        );
+        assert_eq!(got, [(3, 6)]);
+    }
 
     #[test]
     fn the_names_queue_holds_the_kept_rows_within_its_floor_and_ceiling() {

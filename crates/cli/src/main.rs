@@ -236,6 +236,7 @@ enum ImportCommand {
         file: PathBuf,
         /// Rows kept in memory, as validated, between the two passes (a few hundred bytes
         /// each); rows past them are read and validated again. Lower it to import in less memory.
+        /// A pipe cannot be read again: all its rows are kept.
         #[arg(long, default_value_t = import::KEPT_ROWS)]
         keep_rows: u64,
         /// Print, at the end, the CPU time each stage of the import took (validating, reading
