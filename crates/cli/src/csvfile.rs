@@ -42,6 +42,13 @@ impl Rows<Peeked> {
                 Err(e) => return Err(e).with_context(cannot),
             }
         }
+        if start.starts_with(&[0xff, 0xfe]) || start.starts_with(&[0xfe, 0xff]) {
+            anyhow::bail!(
+                "{} is UTF-16 text (as Excel saves \"Unicode Text\"); save it as UTF-8 \
+                 (in Excel: \"CSV UTF-8\")",
+                path.display()
+            );
+        }
         let sep = separator(&start);
         Ok(Rows::new(std::io::Cursor::new(start).chain(f), sep))
     }
@@ -76,8 +83,17 @@ impl<R: Read> Rows<R> {
         }
     }
 
-    pub fn headers(&mut self) -> csv::Result<&csv::StringRecord> {
-        self.rdr.headers()
+    /// The header line, or why it cannot serve as one.
+    pub fn headers(&mut self) -> Result<&csv::StringRecord> {
+        match self.rdr.headers() {
+            Ok(h) if h.is_empty() => anyhow::bail!("the file is empty: line 1 must be its header"),
+            Ok(h) => Ok(h),
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => anyhow::bail!(
+                "line 1: the header is not UTF-8 text; save the file as UTF-8 (in Excel: \
+                 \"CSV UTF-8\")"
+            ),
+            Err(e) => anyhow::bail!("line 1: cannot read the header: {e}"),
+        }
     }
 
     /// The next row and the line it begins on, or why it cannot be read (a row of another
@@ -307,5 +323,32 @@ mod tests {
         let mut rows = Rows::new(&text[..], separator(text));
         let (line, row) = rows.next_row().unwrap();
         assert_eq!((line, row.unwrap().get(1)), (2, Some("Kim, Chol")));
+    }
+
+    #[test]
+    fn a_header_that_cannot_be_one_says_why() {
+        let header = |text: &[u8]| {
+            Rows::new(text, b',')
+                .headers()
+                .map(|h| h.len())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(header(b"id,name\n"), Ok(2));
+        assert!(header(b"").unwrap_err().contains("the file is empty"));
+        assert!(
+            header(b"i\xe9,name\n")
+                .unwrap_err()
+                .contains("header is not UTF-8")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("u16.csv");
+        let utf16: Vec<u8> = [0xfeff_u16]
+            .into_iter()
+            .chain("id\tname\r\n".encode_utf16())
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        std::fs::write(&file, utf16).unwrap();
+        let e = Rows::open(&file).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("is UTF-16 text"), "{e}");
     }
 }

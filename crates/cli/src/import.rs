@@ -505,7 +505,7 @@ fn pass_one(
     kept: &std::sync::mpsc::Sender<ToRead>,
 ) -> Result<Checked> {
     let mut rdr = crate::csvfile::Rows::open(file)?;
-    let cols = Columns::from_header(rdr.headers().context("line 1: cannot read the header")?)?;
+    let cols = Columns::from_header(rdr.headers()?)?;
     let mut seen = Seen::default();
     let mut bad: Vec<(u64, String)> = Vec::new();
     let mut rows = 0u64;

@@ -191,7 +191,7 @@ fn read_list(path: &Path) -> Result<Vec<asylon_names::link::Record>> {
     let mut rdr = crate::csvfile::Rows::open(path)?;
     let header: Vec<String> = rdr
         .headers()
-        .with_context(|| format!("{}: line 1: cannot read the header", path.display()))?
+        .with_context(|| path.display().to_string())?
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
         .collect();
