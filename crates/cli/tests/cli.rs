@@ -1992,6 +1992,23 @@ fn a_backup_taken_during_an_import_restores_to_a_registry_that_extends_the_earli
     let e = wrong.fails(&["restore", b, "--keys", kb], None);
     assert!(e.contains("does not open this registry"), "{e}");
     assert!(!wrong.db().exists() && !wrong.data().join("keys.db").exists());
+    // A file given in the wrong place is named, before anything is written.
+    let csv = r.file("list.csv", &csv(&[]));
+    let fresh = Reg::empty_with_key(r.data().join("registry.key"));
+    for (args, want) in [
+        (
+            ["restore", csv.to_str().unwrap(), "--keys", kb],
+            "list.csv is not a backup written by `asylon backup`",
+        ),
+        (
+            ["restore", b, "--keys", csv.to_str().unwrap()],
+            "list.csv is not a key store written by `asylon backup`",
+        ),
+    ] {
+        let e = fresh.fails(&args, None);
+        assert!(e.contains(want), "{e}");
+        assert!(!fresh.db().exists() && !fresh.data().join("keys.db").exists());
+    }
 }
 
 #[test]

@@ -137,21 +137,13 @@ impl Registry {
         key: &KeySource,
     ) -> Result<Registry, StoreError> {
         if let Database::Postgres { .. } = database {
-            for (what, path) in [("backup", backup), ("key store", keys)] {
-                if !path.is_file() {
-                    return Err(StoreError::Io(format!("no {what} file {}", path.display())));
-                }
-            }
+            backup_files(backup, keys)?;
             let from = crate::db::sqlite::open(backup, false, &crate::registry::MIGRATIONS)?;
             let from_keys =
                 crate::db::sqlite::open(keys, false, &crate::keystore::KEYS_MIGRATIONS)?;
             return Self::fill(dir, database, key, &from, &from_keys);
         }
-        for (what, path) in [("backup", backup), ("key store", keys)] {
-            if !path.is_file() {
-                return Err(StoreError::Io(format!("no {what} file {}", path.display())));
-            }
-        }
+        backup_files(backup, keys)?;
         let db = data_file(dir);
         let keys_db = crate::keystore::keys_file(dir);
         if db.exists() || keys_db.exists() {
@@ -229,4 +221,25 @@ impl Registry {
         }
         Ok(moved)
     }
+}
+
+/// Refuses, before anything is written, a backup or key store that is missing or is not a
+/// SQLite database at all (a file given in the wrong place), rather than leaving SQLite to say
+/// "file is not a database" of one of them.
+fn backup_files(backup: &Path, keys: &Path) -> Result<(), StoreError> {
+    for (what, path) in [("backup", backup), ("key store", keys)] {
+        if !path.is_file() {
+            return Err(StoreError::Io(format!("no {what} file {}", path.display())));
+        }
+        let mut magic = [0; 16];
+        let read = std::fs::File::open(path)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic));
+        if read.is_err() || &magic != b"SQLite format 3\0" {
+            return Err(StoreError::Io(format!(
+                "{} is not a {what} written by `asylon backup` (not a SQLite database)",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
