@@ -2255,6 +2255,19 @@ fn migrate_store_moves_a_registry_to_postgres_and_back_with_the_same_root() {
     let root = r.root();
     let (data, url) = (r.data(), pg_url());
     let data = data.to_str().unwrap();
+    // A server that cannot be reached is told with the reason, not only "error connecting".
+    let e = r.fails(
+        &[
+            "migrate-store",
+            "--from",
+            data,
+            "--to",
+            "postgres://postgres@127.0.0.1:1/test",
+        ],
+        None,
+    );
+    assert!(e.contains("error connecting to server: "), "{e}");
+    assert_eq!(r.root(), root);
     let out = r.ok(&[
         "--db-schema",
         &schema,

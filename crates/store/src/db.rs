@@ -501,9 +501,20 @@ pub(crate) mod pg {
     impl From<postgres::Error> for StoreError {
         fn from(e: postgres::Error) -> Self {
             let code = e.code().map(|c| c.code().to_string());
-            let message = e
-                .as_db_error()
-                .map_or_else(|| e.to_string(), |d| d.message().to_string());
+            let message = match e.as_db_error() {
+                Some(d) => d.message().to_string(),
+                // The client's own errors say what failed ("error connecting to server") and
+                // keep why ("Connection refused") as their source: both are told.
+                None => {
+                    let mut message = e.to_string();
+                    let mut source = std::error::Error::source(&e);
+                    while let Some(cause) = source {
+                        message = format!("{message}: {cause}");
+                        source = cause.source();
+                    }
+                    message
+                }
+            };
             StoreError::Postgres { message, code }
         }
     }
