@@ -83,17 +83,35 @@ impl<R: Read> Rows<R> {
         }
     }
 
-    /// The header line, or why it cannot serve as one.
-    pub fn headers(&mut self) -> Result<&csv::StringRecord> {
-        match self.rdr.headers() {
-            Ok(h) if h.is_empty() => anyhow::bail!("the file is empty: line 1 must be its header"),
-            Ok(h) => Ok(h),
+    /// The header and the line it is on (after any blank lines), or why it cannot serve as one.
+    pub fn headers(&mut self) -> Result<(u64, &csv::StringRecord)> {
+        let read = self
+            .rdr
+            .headers()
+            .map(|h| (h.is_empty(), breaks(h.as_byte_record())));
+        let line = self.line_of_last(read.as_ref().map_or(0, |(_, b)| *b));
+        match read {
+            Ok((true, _)) => anyhow::bail!("the file is empty: its first line must be the header"),
+            Ok(_) => Ok((line, self.rdr.headers()?)),
             Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => anyhow::bail!(
-                "line 1: the header is not UTF-8 text; save the file as UTF-8 (in Excel: \
+                "line {line}: the header is not UTF-8 text; save the file as UTF-8 (in Excel: \
                  \"CSV UTF-8\")"
             ),
-            Err(e) => anyhow::bail!("line 1: cannot read the header: {e}"),
+            Err(e) => anyhow::bail!("line {line}: cannot read the header: {e}"),
         }
+    }
+
+    /// The line the record just read begins on, given the line breaks inside its fields.
+    fn line_of_last(&self, breaks: usize) -> u64 {
+        let end = self.rdr.position().byte();
+        let after = self.rdr.position().line();
+        // A record ending at the end of the file has no line break of its own to count.
+        let ended = if self.rdr.get_ref().ends_without_newline_at(end) {
+            after
+        } else {
+            after.saturating_sub(1)
+        };
+        ended.saturating_sub(breaks as u64).max(1)
     }
 
     /// The next row and the line it begins on, or why it cannot be read (a row of another
@@ -105,16 +123,7 @@ impl<R: Read> Rows<R> {
         if matches!(read, Ok(false)) {
             return None;
         }
-        let end = self.rdr.position().byte();
-        let after = self.rdr.position().line();
-        // A row ending at the end of the file has no line break of its own to count.
-        let ended = if self.rdr.get_ref().ends_without_newline_at(end) {
-            after
-        } else {
-            after.saturating_sub(1)
-        };
-        let breaks = bytes.as_slice().iter().filter(|b| **b == b'\n').count();
-        let line = ended.saturating_sub(breaks as u64).max(1);
+        let line = self.line_of_last(breaks(&bytes));
         let problem = match read {
             Ok(_) => None,
             Err(e) => match e.kind() {
@@ -148,6 +157,11 @@ impl<R: Read> Rows<R> {
         };
         Some((line, checked))
     }
+}
+
+/// Line breaks inside the fields of a record (in quoted fields).
+fn breaks(rec: &csv::ByteRecord) -> usize {
+    rec.as_slice().iter().filter(|b| **b == b'\n').count()
 }
 
 /// Reads `inner` with `\r\n` and a lone `\r` each turned into one `\n`.
@@ -330,10 +344,11 @@ mod tests {
         let header = |text: &[u8]| {
             Rows::new(text, b',')
                 .headers()
-                .map(|h| h.len())
+                .map(|(line, h)| (line, h.len()))
                 .map_err(|e| e.to_string())
         };
-        assert_eq!(header(b"id,name\n"), Ok(2));
+        assert_eq!(header(b"id,name\n"), Ok((1, 2)));
+        assert_eq!(header(b"\r\n\r\nid,name"), Ok((3, 2)));
         assert!(header(b"").unwrap_err().contains("the file is empty"));
         assert!(
             header(b"i\xe9,name\n")

@@ -64,13 +64,13 @@ const READ_AHEAD_MAX: usize = 4096;
 struct Columns([usize; 8]);
 
 impl Columns {
-    fn from_header(h: &csv::StringRecord) -> Result<Self> {
+    fn from_header((line, h): (u64, &csv::StringRecord)) -> Result<Self> {
         let mut idx = [usize::MAX; 8];
         for (i, name) in h.iter().enumerate() {
             let name = name.trim().trim_start_matches('\u{feff}');
             if name.is_empty() {
                 bail!(
-                    "line 1: column {} of the header has no name (a separator too many at the \
+                    "line {line}: column {} of the header has no name (a separator too many at the \
                      end of the line?); the header must be {}",
                     i + 1,
                     HEADER.join(",")
@@ -83,16 +83,16 @@ impl Columns {
                         *slot = i;
                     }
                 }
-                Some(_) => bail!("line 1: column {name:?} appears twice in the header"),
+                Some(_) => bail!("line {line}: column {name:?} appears twice in the header"),
                 None => bail!(
-                    "line 1: unknown column {name:?}; the header must be {}",
+                    "line {line}: unknown column {name:?}; the header must be {}",
                     HEADER.join(",")
                 ),
             }
         }
         if let Some(k) = idx.iter().position(|i| *i == usize::MAX) {
             bail!(
-                "line 1: column {:?} is missing; the header must be {}",
+                "line {line}: column {:?} is missing; the header must be {}",
                 HEADER.get(k).unwrap_or(&""),
                 HEADER.join(",")
             );

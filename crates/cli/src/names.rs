@@ -189,9 +189,8 @@ pub const LINK_THRESHOLD: f64 = 0.5;
 /// reported with its line, and nothing is matched if there is one.
 fn read_list(path: &Path) -> Result<Vec<asylon_names::link::Record>> {
     let mut rdr = crate::csvfile::Rows::open(path)?;
-    let header: Vec<String> = rdr
-        .headers()
-        .with_context(|| path.display().to_string())?
+    let (line, header) = rdr.headers().with_context(|| path.display().to_string())?;
+    let header: Vec<String> = header
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
         .collect();
@@ -204,7 +203,7 @@ fn read_list(path: &Path) -> Result<Vec<asylon_names::link::Record>> {
         ["id", "name"] => false,
         ["id", "name", "date_of_birth"] => true,
         _ => bail!(
-            "{}: line 1: the header must be id,name or id,name,date_of_birth (found {})",
+            "{}: line {line}: the header must be id,name or id,name,date_of_birth (found {})",
             path.display(),
             header.join(",")
         ),

@@ -536,7 +536,17 @@ fn files_from_spreadsheets_and_pipes_are_read_whole_and_rows_told_by_their_lines
     // A separator too many at the end of the header is named, not an "unknown column \"\"".
     let trailing = r.file("t.csv", &csv(&[]).replace('\n', ",\n"));
     let e = r.fails(&["import", "persons", trailing.to_str().unwrap()], None);
-    assert!(e.contains("column 9 of the header has no name"), "{e}");
+    assert!(
+        e.contains("line 1: column 9 of the header has no name"),
+        "{e}"
+    );
+    // Blank lines before the header are skipped, and the header is told on its own line.
+    let late = r.file(
+        "late.csv",
+        &format!("\r\n\r\n{}", csv(&[]).replace("rank", "rang")),
+    );
+    let e = r.fails(&["import", "persons", late.to_str().unwrap()], None);
+    assert!(e.contains("line 3: unknown column \"rang\""), "{e}");
 
     // The lists `match` reads: the same.
     let r = Reg::new();
