@@ -34,7 +34,7 @@ impl Rows<Peeked> {
         let mut f = std::fs::File::open(path).with_context(cannot)?;
         let mut start = Vec::new();
         let mut chunk = [0; HEADER_PEEK];
-        while start.len() < HEADER_PEEK && !start.iter().any(|b| matches!(b, b'\n' | b'\r')) {
+        while start.len() < HEADER_PEEK && !holds_a_line(&start) {
             match f.read(&mut chunk) {
                 Ok(0) => break,
                 Ok(n) => start.extend_from_slice(chunk.get(..n).unwrap_or_default()),
@@ -57,14 +57,28 @@ impl Rows<Peeked> {
 /// Bytes of a file read at most to find its header line's separator: far more than any header.
 const HEADER_PEEK: usize = 4096;
 
-/// The byte separating the fields of a file whose first line is `start`'s: a comma, or, in a
-/// header without one, a semicolon (what Excel writes for "CSV" where a comma is the decimal
-/// mark, as in Ukraine, Russia and much of Europe) or a tab. The headers read here are names
-/// without any of the three, so the header tells which it is.
+fn is_break(b: &u8) -> bool {
+    matches!(b, b'\n' | b'\r')
+}
+
+/// Whether `bytes` hold a whole line that is not blank (the header: the csv crate skips blank
+/// lines before it).
+fn holds_a_line(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .position(|b| !is_break(b))
+        .and_then(|first| bytes.get(first..))
+        .is_some_and(|rest| rest.iter().any(is_break))
+}
+
+/// The byte separating the fields of a file whose first line that is not blank is `start`'s:
+/// a comma, or, in a header without one, a semicolon (what Excel writes for "CSV" where a comma
+/// is the decimal mark, as in Ukraine, Russia and much of Europe) or a tab. The headers read
+/// here are names without any of the three, so the header tells which it is.
 pub fn separator(start: &[u8]) -> u8 {
     let line = start
-        .split(|b| *b == b'\n' || *b == b'\r')
-        .next()
+        .split(is_break)
+        .find(|l| !l.is_empty())
         .unwrap_or_default();
     [b',', b';', b'\t']
         .into_iter()
@@ -333,6 +347,8 @@ mod tests {
         assert_eq!(separator(b"id\tname\r1;2"), b'\t');
         assert_eq!(separator(b"id\n1,2"), b',');
         assert_eq!(separator(b""), b',');
+        assert_eq!(separator(b"\r\n\r\nid;name\r\n"), b';');
+        assert!(!holds_a_line(b"\r\n\nid;na") && holds_a_line(b"\r\n\nid;name\n"));
         let text = b"id;name\r\n1;\"Kim, Chol\"\r\n";
         let mut rows = Rows::new(&text[..], separator(text));
         let (line, row) = rows.next_row().unwrap();

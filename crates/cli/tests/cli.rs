@@ -540,10 +540,14 @@ fn files_from_spreadsheets_and_pipes_are_read_whole_and_rows_told_by_their_lines
         e.contains("line 1: column 9 of the header has no name"),
         "{e}"
     );
-    // Blank lines before the header are skipped, and the header is told on its own line.
+    // Blank lines before the header are skipped: the header tells the separator and is told
+    // on its own line.
     let late = r.file(
         "late.csv",
-        &format!("\r\n\r\n{}", csv(&[]).replace("rank", "rang")),
+        &format!(
+            "\r\n\r\n{}",
+            csv(&[]).replace("rank", "rang").replace(',', ";")
+        ),
     );
     let e = r.fails(&["import", "persons", late.to_str().unwrap()], None);
     assert!(e.contains("line 3: unknown column \"rang\""), "{e}");
