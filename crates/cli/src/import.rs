@@ -589,6 +589,8 @@ fn is_registered(reg: &Registration, existing: &Registered) -> bool {
 
 /// Reads the (already validated) file again from its `from`-th row on and hands over batches of
 /// registrations with the line of their last row; stops early when `deliver` returns false.
+/// The file must hold the `rows` rows pass one validated, no fewer and no more: a file edited
+/// in between, or one that cannot be read twice, is an error, not a shorter import.
 fn read_batches(
     file: &Path,
     cols: &Columns,
