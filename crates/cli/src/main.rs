@@ -1,13 +1,4 @@
 //! `asylon`: the command-line interface to a registry.
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 mod commands;
 mod csvfile;

@@ -6,17 +6,6 @@
 //! because the available crates either tie the tree to their own storage or to a particular log
 //! server; Asylon keeps its leaves in its own event table and needs only these few functions.
 
-// Tests may unwrap and index: a failure there is a failed test, not a crash in the field.
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
-
 mod checkpoint;
 mod frontier;
 mod proof;

@@ -6,17 +6,6 @@
 //! - [`synth`]: a generator of realistic synthetic North Korean captives' names in several
 //!   scripts and spellings, for demos, tests and benchmarks.
 
-// Tests may unwrap and index: a failure there is a failed test, not a crash in the field.
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
-
 pub mod compare;
 pub mod eval;
 pub mod hangul;

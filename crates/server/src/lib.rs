@@ -5,17 +5,6 @@
 //! (`asylon_core::policy::may`) before any read or write. No handler checks roles itself. The
 //! OpenAPI document at `/api/openapi.json` is generated from the handlers' annotations.
 
-// Tests may unwrap and index: a failure there is a failed test, not a crash in the field.
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
-
 pub mod accounts;
 mod api;
 pub mod auth;

@@ -5,17 +5,6 @@
 //! payloads and MACs, updates the projection, advances the Merkle frontier and re-signs the tree
 //! head, so a crash leaves either all of it or none of it.
 
-// Tests may unwrap and index: a failure there is a failed test, not a crash in the field.
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
-
 mod access;
 pub mod accounts;
 mod backup;

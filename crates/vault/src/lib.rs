@@ -10,17 +10,6 @@
 //!   an edit to the database by someone without the KEK is found and named.
 //! - Checkpoints are signed with Ed25519; the signing seed is itself wrapped by the KEK.
 
-// Tests may unwrap and index: a failure there is a failed test, not a crash in the field.
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
-
 use chacha20poly1305::aead::{Aead, AeadInOut, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
