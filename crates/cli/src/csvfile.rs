@@ -49,10 +49,18 @@ impl Rows<Peeked> {
                 path.display()
             );
         }
+        // The byte-order mark Windows editors and Excel start UTF-8 with is no part of the
+        // first column's name.
+        if start.starts_with(BOM) {
+            start.drain(..BOM.len());
+        }
         let sep = separator(&start);
         Ok(Rows::new(std::io::Cursor::new(start).chain(f), sep))
     }
 }
+
+/// U+FEFF in UTF-8.
+const BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// Bytes of a file read at most to find its header line's separator: far more than any header.
 const HEADER_PEEK: usize = 4096;
@@ -159,7 +167,7 @@ impl<R: Read> Rows<R> {
                 let field = e.utf8_error().field();
                 let at = e.utf8_error().valid_up_to();
                 let column = match self.rdr.headers().ok().and_then(|h| h.get(field)) {
-                    Some(name) => format!("column {:?}", name.trim_start_matches('\u{feff}')),
+                    Some(name) => format!("column {name:?}"),
                     None => format!("field {}", field + 1),
                 };
                 self.rec = csv::StringRecord::new();

@@ -67,7 +67,7 @@ impl Columns {
     fn from_header((line, h): (u64, &csv::StringRecord)) -> Result<Self> {
         let mut idx = [usize::MAX; 8];
         for (i, name) in h.iter().enumerate() {
-            let name = name.trim().trim_start_matches('\u{feff}');
+            let name = name.trim();
             if name.is_empty() {
                 bail!(
                     "line {line}: column {} of the header has no name (a separator too many at the \

@@ -192,7 +192,7 @@ fn read_list(path: &Path) -> Result<Vec<asylon_names::link::Record>> {
     let (line, header) = rdr.headers().with_context(|| path.display().to_string())?;
     let header: Vec<String> = header
         .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
+        .map(|h| h.trim().to_ascii_lowercase())
         .collect();
     let with_dob = match header
         .iter()

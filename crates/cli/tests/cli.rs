@@ -561,7 +561,7 @@ fn files_from_spreadsheets_and_pipes_are_read_whole_and_rows_told_by_their_lines
         None,
     );
     assert!(e.contains("line 4: id L1 is already used on line 2"), "{e}");
-    let left = r.file("l.csv", "ID;Name\r\nL1;리한검\r\n");
+    let left = r.file("l.csv", "\u{feff}ID;Name\r\nL1;리한검\r\n");
     let out = r.ok(&["match", left.to_str().unwrap(), right.to_str().unwrap()]);
     assert!(out.contains("L1,R1,"), "{out}");
 
