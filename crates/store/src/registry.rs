@@ -617,8 +617,8 @@ impl Registry {
         &self,
     ) -> Result<HashSet<String, S>, StoreError> {
         // Sized once, from the case counter (no more persons than case numbers given), rather
-        // than grown as it fills, rehashing at each doubling: for a million, peak memory 148 ->
-        // 110 MB. Only a hint, so a damaged counter cannot ask for more than 16 million.
+        // than grown as it fills, rehashing at each doubling with the old table held beside the
+        // new one. Only a hint, so a damaged counter cannot ask for more than 16 million.
         let cases = self.cases_given()?;
         let mut ids = HashSet::with_capacity_and_hasher(
             usize::try_from(cases.min(1 << 24)).unwrap_or(0),
