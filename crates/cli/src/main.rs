@@ -90,33 +90,46 @@ enum Command {
     /// Write a consistent copy of the registry (ciphertext only, no key) while it stays in use;
     /// with --keys-out, a copy of the key store too (keep it like the key file).
     Backup {
-        #[arg(long)]
+        /// The file to write the registry's copy to; it must not exist.
+        #[arg(long, value_name = "FILE")]
         out: PathBuf,
-        #[arg(long)]
+        /// Also write a copy of the key store (wrapped data keys, blind index) to this file,
+        /// which must not exist.
+        #[arg(long, value_name = "FILE")]
         keys_out: Option<PathBuf>,
     },
     /// Restore a registry backup with a key store (--keys: a key store backup or the current
     /// keys.db) into the (new) --data-dir, with the registry's key file or passphrase; verify it.
     Restore {
+        /// The registry backup (written by `asylon backup --out`).
         file: PathBuf,
-        #[arg(long)]
+        /// The key store to restore it with: a backup of it (`--keys-out`) or the current
+        /// DATA_DIR/keys.db, whose erasures then hold for the restored registry too.
+        #[arg(long, value_name = "FILE")]
         keys: PathBuf,
     },
     /// Move a registry between backends (a data directory for SQLite, or a postgres:// URL with
     /// --db-schema), its log intact: the copy is verified and must have the same root.
     MigrateStore {
-        #[arg(long)]
+        /// Where the registry is now: a data directory, or a postgres:// URL.
+        #[arg(long, value_name = "DIR_OR_URL")]
         from: String,
-        #[arg(long)]
+        /// Where to copy it: a data directory, or a postgres:// URL; it must hold no registry.
+        #[arg(long, value_name = "DIR_OR_URL")]
         to: String,
     },
     /// Record a lifecycle event, interview, acceptance, consent, movement or exchange-list step:
     /// a JSON command (a file, or - for standard input), decided by the guards G1–G8.
-    Record { file: PathBuf },
+    Record {
+        /// The JSON command (docs/commands.md): a file, or - for standard input.
+        file: PathBuf,
+    },
     /// Every open deadline (capture cards, notifications, health updates, commission decisions).
     Deadlines {
+        /// Only the deadlines already missed.
         #[arg(long)]
         overdue: bool,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -135,6 +148,7 @@ enum Command {
     },
     /// Serve the registry's HTTP API.
     Serve {
+        /// Address to serve on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
         /// The server is reached over TLS (directly or through a proxy): Secure cookies, HSTS.
@@ -145,15 +159,22 @@ enum Command {
     #[command(subcommand)]
     Org(OrgCommand),
     /// Print the current code of a TOTP secret (for the demo and for scripts).
-    Totp { secret: String },
+    Totp {
+        /// The secret, in base32 as the demo prints it.
+        secret: String,
+    },
     /// Link two lists of names (any scripts): for each left record the best right records.
     /// Each CSV has the header id,name or id,name,date_of_birth; the output has
     /// left_id,right_id,score (match probability), best first.
     Match {
+        /// The list to find matches for (CSV).
         left: PathBuf,
+        /// The list to find them in (CSV).
         right: PathBuf,
-        #[arg(long)]
+        /// Write the matches to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// How many right records at most for each left one.
         #[arg(long, default_value_t = 1)]
         top: usize,
     },
@@ -169,10 +190,12 @@ enum Command {
 enum OrgCommand {
     /// Create an organisation with a new key pair and its first administrator.
     Add {
-        /// detaining, neutral, or receiving:XX
+        /// Its id: detaining, neutral, or receiving:XX.
         id: String,
+        /// The organisation's name as people know it.
         #[arg(long)]
         name: String,
+        /// User name of its first administrator.
         #[arg(long)]
         admin: String,
         /// Environment variable holding the administrator's password.
@@ -184,37 +207,49 @@ enum OrgCommand {
 #[derive(Subcommand)]
 enum PersonCommand {
     /// Register one captive from JSON particulars (a file, or - for standard input).
-    Register { file: PathBuf },
+    Register {
+        /// The particulars as JSON (docs/particulars.md): a file, or - for standard input.
+        file: PathBuf,
+    },
     /// Show one captive, opening his sealed classes (the read is recorded).
     Show {
+        /// His case number (AS-000123).
         case: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// His derived state: lifecycle, flags, wish status, acceptances, consents, movements,
     /// deadlines.
     Status {
+        /// His case number (AS-000123).
         case: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Find captives whose sealed names match NAME (any script), through the blind index.
     Search {
+        /// A name in any script, surname first.
         name: String,
         /// At most this many, best first.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// List captives (public facts only).
     List {
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Crypto-shred a captive: destroy his data keys so his sealed data is unreadable everywhere.
     Erase {
+        /// His case number (AS-000123).
         case: String,
+        /// Why he is erased (1 to 500 characters); recorded in the log.
         #[arg(long)]
         reason: String,
     },
@@ -224,6 +259,7 @@ enum PersonCommand {
 enum ImportCommand {
     /// CSV with header external_id,names,date_of_birth,rank,service_number,power,captured_on,captured_at.
     Persons {
+        /// The CSV file (docs/particulars.md), or a pipe.
         file: PathBuf,
         /// Rows kept in memory, as validated, between the two passes (a few hundred bytes
         /// each); rows past them are read and validated again. Lower it to import in less memory.
@@ -239,9 +275,12 @@ enum ImportCommand {
 
 #[derive(Subcommand)]
 enum EventCommand {
+    /// Every event of the log in order, or only those about one person.
     List {
-        #[arg(long)]
+        /// Only the events about this case number.
+        #[arg(long, value_name = "CASE")]
         person: Option<String>,
+        /// Print JSON (an array of events) instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -254,23 +293,35 @@ enum LedgerCommand {
     /// Recompute the log, check every event, the signed head and the projection; with
     /// --checkpoint, prove the log extends that earlier checkpoint.
     Verify {
-        #[arg(long)]
+        /// An earlier checkpoint (from `ledger checkpoint`) the log must extend.
+        #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
     },
     /// Print an inclusion proof for an event (by sequence number) or a person's registration.
-    Prove { target: String },
+    Prove {
+        /// A sequence number (42) or a case number (AS-000123).
+        target: String,
+    },
 }
 
 #[derive(Subcommand)]
 enum NamesCommand {
     /// Print the phoneme keys a name produces, for checking a match by hand.
-    Keys { name: String },
+    Keys {
+        /// A name in any script, surname first.
+        name: String,
+    },
     /// Groups of records in one list that are probably the same person.
-    Dedupe { file: PathBuf },
+    Dedupe {
+        /// A CSV with the header id,name or id,name,date_of_birth.
+        file: PathBuf,
+    },
     /// Recall and precision on the name data in DIR, with a Jaro–Winkler baseline beside.
     Eval {
+        /// The directory of the name data.
         #[arg(long, default_value = "../shared/eval/names")]
         dir: PathBuf,
+        /// The match probability from which two names are taken as the same person.
         #[arg(long, default_value_t = names::THRESHOLD)]
         threshold: f64,
         /// Print the queries of the tuning part that were missed.
@@ -285,22 +336,29 @@ enum SynthCommand {
     /// romanized into surname and given-name columns for other linkers: left_latin.csv,
     /// right_latin.csv) into DIR.
     LinkLists {
+        /// Records in the right list.
         #[arg(long, default_value_t = 1_000_000)]
         right: usize,
+        /// Records in the left list.
         #[arg(long, default_value_t = 100_000)]
         left: usize,
+        /// Seed of the generator: the same seed writes the same lists.
         #[arg(long, default_value_t = 7)]
         seed: u64,
-        #[arg(long)]
+        /// The directory to write them into.
+        #[arg(long, value_name = "DIR")]
         out_dir: PathBuf,
     },
     /// Write an import CSV of synthetic captives to standard output or --out.
     Persons {
+        /// How many captives.
         #[arg(long, default_value_t = 1000)]
         count: usize,
+        /// Seed of the generator: the same seed writes the same file.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        #[arg(long)]
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
 }
@@ -392,3 +450,35 @@ fn main() -> ExitCode {
 /// lines, seven rounds: user CPU 2.70 -> 1.98 s, wall 2.04 -> 1.55 s.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command and every argument of the CLI, with the path of commands leading to it,
+    /// that `--help` prints without a word about it.
+    fn undocumented(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+            if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                out.push(format!("{path} {}", arg.get_id()));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            let sub_path = format!("{path} {}", sub.get_name());
+            if sub.get_name() != "help" && sub.get_about().is_none() {
+                out.push(sub_path.clone());
+            }
+            undocumented(sub, &sub_path, out);
+        }
+    }
+
+    #[test]
+    fn every_command_and_argument_says_what_it_is_for() {
+        let cmd = super::Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        undocumented(&cmd, "asylon", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
+    }
+}
