@@ -130,28 +130,52 @@ pub fn init(r: &RegistryArgs) -> Result<()> {
 }
 
 /// Reads a text file, or standard input for `-`, without the byte-order mark Windows editors
-/// put at the start of UTF-8 files (JSON parsers refuse it as "expected value at line 1").
-pub(crate) fn read_input(file: &Path) -> Result<String> {
-    let mut text = String::new();
+/// put at the start of UTF-8 files (JSON parsers refuse it as "expected value at line 1"). The
+/// text may be a captive's particulars: it is wiped from memory when dropped.
+pub(crate) fn read_input(file: &Path) -> Result<Zeroizing<String>> {
+    let mut text = Zeroizing::new(String::new());
     if file == Path::new("-") {
         std::io::stdin()
             .read_to_string(&mut text)
             .context("cannot read standard input")?;
     } else {
-        text = std::fs::read_to_string(file)
+        let mut f =
+            std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+        f.read_to_string(&mut text)
             .with_context(|| format!("cannot read {}", file.display()))?;
     }
-    match text.strip_prefix('\u{feff}') {
-        Some(rest) => Ok(rest.to_string()),
-        None => Ok(text),
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
+    Ok(text)
+}
+
+/// Reads one JSON object from `file` (or standard input for `-`) as `what` ("the particulars"),
+/// whose shape `doc` documents. An empty input or one that is not an object is told as such,
+/// rather than as serde's "EOF while parsing" or as every field of the object missing.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    what: &str,
+    doc: &str,
+) -> Result<T> {
+    let text = read_input(file)?;
+    let from = if file == Path::new("-") {
+        "standard input".to_string()
+    } else {
+        file.display().to_string()
+    };
+    match text.trim_start().chars().next() {
+        None => bail!("{from} is empty: give {what} as one JSON object (see {doc})"),
+        Some('{') => serde_json::from_str(&text)
+            .map_err(|e| anyhow!("{what}: not valid JSON of the expected shape (see {doc}): {e}")),
+        Some(_) => {
+            bail!("{what} must be one JSON object, {{…}} (see {doc}); {from} holds something else")
+        }
     }
 }
 
 pub fn register(r: &RegistryArgs, file: &Path) -> Result<()> {
-    let text = read_input(file)?;
-    let input: RegistrationInput = serde_json::from_str(&text).map_err(|e| {
-        anyhow!("the particulars are not valid JSON of the expected shape (see docs/particulars.md): {e}")
-    })?;
+    let input: RegistrationInput = read_json(file, "the particulars", "docs/particulars.md")?;
     let now = now();
     let reg = input.validate(now.date()).map_err(StoreError::Invalid)?;
     allowed(r, Action::Register)?;

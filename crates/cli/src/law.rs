@@ -2,15 +2,13 @@
 
 use crate::RegistryArgs;
 use crate::commands::{data_dir, now, open, principal};
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use asylon_core::law::{Command, DeadlineStatus, MovementStatus, WishStatus};
 use asylon_store::load_settings;
 use std::path::Path;
 
 pub fn record(r: &RegistryArgs, file: &Path) -> Result<()> {
-    let text = crate::commands::read_input(file)?;
-    let cmd: Command = serde_json::from_str(&text)
-        .map_err(|e| anyhow!("not a command of the expected shape (see docs/commands.md): {e}"))?;
+    let cmd: Command = crate::commands::read_json(file, "the command", "docs/commands.md")?;
     let p = principal(r)?;
     let settings = load_settings(&data_dir(r)?)?;
     let mut registry = open(r)?;

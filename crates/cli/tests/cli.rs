@@ -345,8 +345,10 @@ fn init_refuses_to_overwrite_an_existing_registry() {
 fn bad_particulars_are_refused_with_the_reason_and_nothing_is_written() {
     let r = Reg::new();
     let before = r.event_count();
-    let cases: [(&str, &str); 6] = [
+    let cases: [(&str, &str); 8] = [
         ("{not json", "not valid JSON"),
+        ("  \n", "standard input is empty"),
+        (r#"["김철", "KP"]"#, "must be one JSON object"),
         (r#"{"names": ["김철"], "nmae": 1}"#, "unknown field"),
         (
             r#"{"names": ["김철"], "rank": "private", "service_number": "1", "power": "KP", "captured_on": "2025-01-09"}"#,
@@ -369,6 +371,8 @@ fn bad_particulars_are_refused_with_the_reason_and_nothing_is_written() {
         let e = r.fails(&["person", "register", "-"], Some(input));
         assert!(e.contains(want), "for {input}: expected {want:?} in {e}");
     }
+    let e = r.fails(&["record", "-"], Some(""));
+    assert!(e.contains("give the command as one JSON object"), "{e}");
     assert_eq!(r.event_count(), before);
     r.ok(&["ledger", "verify"]);
 }
