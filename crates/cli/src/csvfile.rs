@@ -23,39 +23,156 @@ pub struct Rows<R> {
     rec: csv::StringRecord,
 }
 
-/// A file whose first bytes were read to look at its header line, then handed on first.
-type Peeked = std::io::Chain<std::io::Cursor<Vec<u8>>, std::fs::File>;
+/// A file whose first bytes were read to look at its header line, then handed on first; for
+/// UTF-16 text, decoded to UTF-8 first.
+type Peeked = Box<dyn Read + Send>;
 
 impl Rows<Peeked> {
     /// Opens `path`, its fields separated as its header line is (see [`separator`]). The bytes
     /// looked at are kept rather than read again, so a pipe (`<(…)`, `/dev/stdin`) serves too.
+    /// UTF-16 text with its byte-order mark (Excel's "Unicode Text", the one way older Excel
+    /// versions save Hangul and Cyrillic together) is read as the UTF-8 it is decoded to.
     pub fn open(path: &Path) -> Result<Self> {
-        let cannot = || format!("cannot open {}", path.display());
-        let mut f = std::fs::File::open(path).with_context(cannot)?;
-        let mut start = Vec::new();
-        let mut chunk = [0; HEADER_PEEK];
-        while start.len() < HEADER_PEEK && !holds_a_line(&start) {
-            match f.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => start.extend_from_slice(chunk.get(..n).unwrap_or_default()),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e).with_context(cannot),
+        let cannot = || format!("cannot read {}", path.display());
+        let f = std::fs::File::open(path).with_context(cannot)?;
+        let (mut start, rest) = peek(f).with_context(cannot)?;
+        let utf16 = match start.get(..2) {
+            Some([0xff, 0xfe]) => Some(false),
+            Some([0xfe, 0xff]) => Some(true),
+            _ => None,
+        };
+        let rest: Peeked = match utf16 {
+            Some(big_endian) => {
+                let undecoded = std::io::Cursor::new(start.split_off(2)).chain(rest);
+                let decoded;
+                (start, decoded) = peek(Utf16::new(undecoded, big_endian)).with_context(cannot)?;
+                Box::new(decoded)
             }
-        }
-        if start.starts_with(&[0xff, 0xfe]) || start.starts_with(&[0xfe, 0xff]) {
-            anyhow::bail!(
-                "{} is UTF-16 text (as Excel saves \"Unicode Text\"); save it as UTF-8 \
-                 (in Excel: \"CSV UTF-8\")",
-                path.display()
-            );
-        }
+            None => Box::new(rest),
+        };
         // The byte-order mark Windows editors and Excel start UTF-8 with is no part of the
         // first column's name.
         if start.starts_with(BOM) {
             start.drain(..BOM.len());
         }
         let sep = separator(&start);
-        Ok(Rows::new(std::io::Cursor::new(start).chain(f), sep))
+        Ok(Rows::new(
+            Box::new(std::io::Cursor::new(start).chain(rest)),
+            sep,
+        ))
+    }
+}
+
+/// Reads the start of `input` up to its first line that is not blank (the header, whose
+/// separator it tells), or [`HEADER_PEEK`] bytes; the bytes read and the rest of `input`.
+fn peek<R: Read>(mut input: R) -> std::io::Result<(Vec<u8>, R)> {
+    let mut start = Vec::new();
+    let mut chunk = [0; HEADER_PEEK];
+    while start.len() < HEADER_PEEK && !holds_a_line(&start) {
+        match input.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => start.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((start, input))
+}
+
+/// Reads UTF-16 text (after its byte-order mark) as UTF-8. The decoding is std's
+/// [`char::decode_utf16`]; this only feeds it whole code units from a reader, holding back an
+/// odd last byte or a leading surrogate until the rest of it comes. No crate for text
+/// encodings is needed for the one encoding besides UTF-8 a spreadsheet writes Hangul in.
+pub struct Utf16<R> {
+    inner: R,
+    big_endian: bool,
+    /// Bytes read and not yet decoded: an odd byte, or a leading surrogate awaiting its pair.
+    undecoded: Vec<u8>,
+    /// UTF-8 decoded and not yet handed on, from `handed`.
+    decoded: Vec<u8>,
+    handed: usize,
+    /// Characters decoded so far, to say where text that is not UTF-16 is.
+    chars: u64,
+    ended: bool,
+}
+
+impl<R> Utf16<R> {
+    pub fn new(inner: R, big_endian: bool) -> Self {
+        Self {
+            inner,
+            big_endian,
+            undecoded: Vec::new(),
+            decoded: Vec::new(),
+            handed: 0,
+            chars: 0,
+            ended: false,
+        }
+    }
+}
+
+impl<R: Read> Utf16<R> {
+    /// Reads and decodes the next piece of the input into `decoded`.
+    fn decode_more(&mut self) -> std::io::Result<()> {
+        let not_utf16 = |why: &str, chars: u64| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the file is not UTF-16 text: {why} after its first {chars} characters"),
+            )
+        };
+        let mut chunk = [0; 8192];
+        let n = loop {
+            match self.inner.read(&mut chunk) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                read => break read?,
+            }
+        };
+        if n == 0 {
+            self.ended = true;
+            return match self.undecoded.is_empty() {
+                true => Ok(()),
+                false => Err(not_utf16("it ends inside a character", self.chars)),
+            };
+        }
+        self.undecoded
+            .extend_from_slice(chunk.get(..n).unwrap_or_default());
+        let big_endian = self.big_endian;
+        let unit = |pair: &[u8]| match (pair, big_endian) {
+            ([a, b], false) => u16::from_le_bytes([*a, *b]),
+            ([a, b], true) => u16::from_be_bytes([*a, *b]),
+            _ => 0,
+        };
+        let mut whole = self.undecoded.len() / 2;
+        let last = self.undecoded.get(whole.saturating_sub(1) * 2..whole * 2);
+        if last.is_some_and(|pair| (0xd800..0xdc00).contains(&unit(pair))) {
+            whole -= 1;
+        }
+        self.decoded.clear();
+        self.handed = 0;
+        let units = self.undecoded.get(..whole * 2).unwrap_or_default();
+        for c in char::decode_utf16(units.chunks_exact(2).map(unit)) {
+            let c = c.map_err(|_| not_utf16("a lone surrogate", self.chars))?;
+            let mut utf8 = [0; 4];
+            self.decoded
+                .extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+            self.chars += 1;
+        }
+        self.undecoded.drain(..whole * 2);
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for Utf16<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.handed == self.decoded.len() && !self.ended && !buf.is_empty() {
+            self.decode_more()?;
+        }
+        let ready = self.decoded.get(self.handed..).unwrap_or_default();
+        let n = ready.len().min(buf.len());
+        if let (Some(to), Some(from)) = (buf.get_mut(..n), ready.get(..n)) {
+            to.copy_from_slice(from);
+        }
+        self.handed += n;
+        Ok(n)
     }
 }
 
@@ -379,15 +496,77 @@ mod tests {
                 .unwrap_err()
                 .contains("header is not UTF-8")
         );
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("u16.csv");
-        let utf16: Vec<u8> = [0xfeff_u16]
+    }
+
+    fn utf16(text: &str, big_endian: bool) -> Vec<u8> {
+        let order = |u: u16| match big_endian {
+            true => u.to_be_bytes(),
+            false => u.to_le_bytes(),
+        };
+        [0xfeff_u16]
             .into_iter()
-            .chain("id\tname\r\n".encode_utf16())
-            .flat_map(u16::to_le_bytes)
-            .collect();
-        std::fs::write(&file, utf16).unwrap();
-        let e = Rows::open(&file).map(|_| ()).unwrap_err().to_string();
-        assert!(e.contains("is UTF-16 text"), "{e}");
+            .chain(text.encode_utf16())
+            .flat_map(order)
+            .collect()
+    }
+
+    #[test]
+    fn utf16_text_is_read_as_the_utf8_it_encodes_however_the_reads_fall() {
+        // Hangul, Cyrillic, and a character outside the Basic Multilingual Plane (a
+        // surrogate pair, split across reads when they come a byte at a time).
+        let text = "id\tname\r\n1\t리한검|Ли Хан Гом\r\n2\t\u{1d11e}x\r\n";
+        for big_endian in [false, true] {
+            let bytes = utf16(text, big_endian);
+            for step in [1, 3, 4096] {
+                let mut out = String::new();
+                let input = Trickle {
+                    bytes: &bytes[2..],
+                    step,
+                };
+                Utf16::new(input, big_endian)
+                    .read_to_string(&mut out)
+                    .unwrap();
+                assert_eq!(out, text, "big endian {big_endian}, {step} bytes a read");
+            }
+        }
+        // Not UTF-16: a surrogate without its pair, or half a code unit at the end.
+        let mut lone: Vec<u8> = utf16("ab", false);
+        lone.extend_from_slice(&0xdc00_u16.to_le_bytes());
+        let mut odd = utf16("ab", false);
+        odd.push(b'c');
+        for (bytes, want) in [
+            (lone, "a lone surrogate after its first 2"),
+            (odd, "ends inside"),
+        ] {
+            let mut out = String::new();
+            let e = Utf16::new(&bytes[2..], false)
+                .read_to_string(&mut out)
+                .unwrap_err();
+            assert!(e.to_string().contains(want), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_utf16_file_is_read_with_its_lines_and_separator() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("u16.txt");
+        for big_endian in [false, true] {
+            std::fs::write(
+                &file,
+                utf16("\r\nid\tname\r\n1\t김철\r\n\r\n2\tПак\r\n", big_endian),
+            )
+            .unwrap();
+            let mut rows = Rows::open(&file).unwrap();
+            let (line, header) = rows.headers().unwrap();
+            assert_eq!(
+                (line, header.get(0), header.get(1)),
+                (2, Some("id"), Some("name"))
+            );
+            let (line, row) = rows.next_row().unwrap();
+            assert_eq!((line, row.unwrap().get(1)), (3, Some("김철")));
+            let (line, row) = rows.next_row().unwrap();
+            assert_eq!((line, row.unwrap().get(1)), (5, Some("Пак")));
+            assert!(rows.next_row().is_none());
+        }
     }
 }

@@ -555,6 +555,44 @@ fn files_from_spreadsheets_and_pipes_are_read_whole_and_rows_told_by_their_lines
     );
     let e = r.fails(&["import", "persons", late.to_str().unwrap()], None);
     assert!(e.contains("line 3: unknown column \"rang\""), "{e}");
+    // Excel's "Unicode Text", the one way older versions save Hangul and Cyrillic together:
+    // UTF-16 with a byte-order mark, tabs, `\r\n`. Bad rows are told by their lines; rows past
+    // those kept are read and decoded again.
+    let unicode_text = |rows: &[&str]| -> Vec<u8> {
+        let text = csv(rows).replace(',', "\t").replace('\n', "\r\n");
+        [0xfeff_u16]
+            .into_iter()
+            .chain(text.encode_utf16())
+            .flat_map(u16::to_le_bytes)
+            .collect()
+    };
+    let u16file = r.dir.path().join("unicode.txt");
+    let u16arg = u16file.to_str().unwrap();
+    let bad = [
+        "U-0,리한검|Ли Хан Гом,2001,private,,KP,2025-01-09,",
+        "U-1,Kim1,2001,private,,KP,2025-01-09,",
+    ];
+    std::fs::write(&u16file, unicode_text(&bad)).unwrap();
+    let e = r.fails(&["import", "persons", u16arg], None);
+    assert!(
+        e.contains("line 3: names[0]") && e.contains("1 of 2 rows"),
+        "{e}"
+    );
+    let rows: Vec<String> = (0..12)
+        .map(|i| format!("U-{i},리한검|Ли Хан Гом,2001,private,,KP,2025-01-09,Курськ"))
+        .collect();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    std::fs::write(&u16file, unicode_text(&rows)).unwrap();
+    let out = r.ok(&["import", "persons", u16arg, "--keep-rows", "5"]);
+    assert!(
+        out.contains("committed through line 13: 12 registered"),
+        "{out}"
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&r.ok(&["person", "show", "AS-000039", "--json"])).unwrap();
+    assert_eq!(shown["external_id"], "U-11");
+    assert_eq!(shown["captured_at"], "Курськ");
+    assert_eq!(shown["identity"]["names"][1]["given"], "Хан Гом");
 
     // The lists `match` reads: the same.
     let r = Reg::new();
