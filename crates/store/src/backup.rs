@@ -9,7 +9,7 @@
 //! backup was taken stays unreadable in the restored copy.
 
 use crate::db::{Backend, Cell, Sql, Tx, Val};
-use crate::registry::{Registry, data_file, remove_written};
+use crate::registry::{Registry, create_data_dir, data_file, remove_created_dir, remove_written};
 use crate::{Database, KeySource, StoreError};
 use std::path::Path;
 
@@ -149,8 +149,7 @@ impl Registry {
         if db.exists() || keys_db.exists() {
             return Err(StoreError::AlreadyExists(dir.display().to_string()));
         }
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::io("cannot create the data directory", e))?;
+        let created = create_data_dir(dir)?;
         let copied = std::fs::copy(backup, &db)
             .and_then(|_| std::fs::copy(keys, &keys_db))
             .map_err(|e| StoreError::io("cannot copy the backup", e));
@@ -161,6 +160,7 @@ impl Registry {
             .and_then(|reg| reg.verify(None).map(|_| reg));
         if restored.is_err() {
             remove_written(dir, &Database::Sqlite, settings_existed);
+            remove_created_dir(dir, created);
         }
         restored
     }
@@ -175,8 +175,22 @@ impl Registry {
         from: &dyn Sql,
         from_keys: &dyn Sql,
     ) -> Result<Registry, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::io("cannot create the data directory", e))?;
+        let created = create_data_dir(dir)?;
+        let filled = Self::fill_into(dir, database, key, from, from_keys);
+        if filled.is_err() {
+            remove_created_dir(dir, created);
+        }
+        filled
+    }
+
+    /// [`Registry::fill`] once `dir` exists.
+    fn fill_into(
+        dir: &Path,
+        database: &Database,
+        key: &KeySource,
+        from: &dyn Sql,
+        from_keys: &dyn Sql,
+    ) -> Result<Registry, StoreError> {
         let to = crate::registry::connect(dir, database, true)?;
         if holds_registry(&*to)? {
             return Err(StoreError::AlreadyExists(match database {

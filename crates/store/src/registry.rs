@@ -211,6 +211,23 @@ fn remove_quietly(path: &Path) {
 /// Removes what a failed init, restore or move wrote: the registry's SQLite files (with their
 /// WALs) or its PostgreSQL schemas, and the settings file unless it was there before. Never a
 /// directory's other files.
+/// Creates the data directory `dir` and its parents if it is missing, and says whether it was.
+pub(crate) fn create_data_dir(dir: &Path) -> Result<bool, StoreError> {
+    let existed = dir.is_dir();
+    std::fs::create_dir_all(dir)
+        .map_err(|e| StoreError::io("cannot create the data directory", e))?;
+    Ok(!existed)
+}
+
+/// Removes the data directory `dir` if `created` says this command made it and nothing is left
+/// in it, so that a refused `init` or `restore` leaves no empty directory behind
+/// (`remove_dir` removes only an empty one).
+pub(crate) fn remove_created_dir(dir: &Path, created: bool) {
+    if created {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
 pub(crate) fn remove_written(dir: &Path, database: &Database, settings_existed: bool) {
     match database {
         Database::Sqlite => {
@@ -349,8 +366,29 @@ impl Registry {
         actor: &Actor,
         now: OffsetDateTime,
     ) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::io("cannot create the data directory", e))?;
+        if let KeySource::Passphrase(p) = key
+            && p.chars().count() < 12
+        {
+            return Err(StoreError::Io(
+                "the passphrase is shorter than 12 characters; choose a longer one".into(),
+            ));
+        }
+        let created = create_data_dir(dir)?;
+        let made = Self::init_into(dir, database, key, actor, now);
+        if made.is_err() {
+            remove_created_dir(dir, created);
+        }
+        made
+    }
+
+    /// [`Registry::init_in`] once the data directory exists.
+    fn init_into(
+        dir: &Path,
+        database: &Database,
+        key: &KeySource,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<Self, StoreError> {
         let db = data_file(dir);
         if db.exists() || crate::keystore::keys_file(dir).exists() {
             return Err(StoreError::AlreadyExists(dir.display().to_string()));
@@ -379,11 +417,6 @@ impl Registry {
                 (kek, None)
             }
             KeySource::Passphrase(p) => {
-                if p.chars().count() < 12 {
-                    return Err(StoreError::Io(
-                        "the passphrase is shorter than 12 characters; choose a longer one".into(),
-                    ));
-                }
                 let params = KdfParams::new_random();
                 (Kek::from_passphrase(p.as_bytes(), &params)?, Some(params))
             }
