@@ -218,7 +218,7 @@ pub fn list(r: &RegistryArgs, json: bool) -> Result<()> {
             p.external_id.as_deref().unwrap_or("")
         );
     }
-    println!("{} persons", persons.len());
+    println!("{}", counted(persons.len(), "captive", "captives"));
     Ok(())
 }
 
@@ -243,11 +243,25 @@ pub fn search(r: &RegistryArgs, name: &str, limit: usize, json: bool) -> Result<
             p.captured_on
         );
     }
-    println!(
-        "{} captives match (open one with `person show CASE`; that read is recorded)",
-        hits.len()
-    );
+    let told = if hits.len() == limit {
+        format!("the best {limit} shown; there may be more (--limit)")
+    } else {
+        format!(
+            "{} {}",
+            counted(hits.len(), "captive", "captives"),
+            match hits.len() {
+                1 => "matches",
+                _ => "match",
+            }
+        )
+    };
+    println!("{told}; open one with `person show CASE` (that read is recorded)");
     Ok(())
+}
+
+/// "1 captive", "2 captives".
+fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 pub fn erase(r: &RegistryArgs, case: &str, reason: &str) -> Result<()> {

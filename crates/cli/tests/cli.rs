@@ -1963,6 +1963,17 @@ fn person_search_finds_sealed_names_in_any_script_and_forgets_the_erased() {
     );
     assert_eq!(searches[0]["actor"]["user"], "tester");
     assert!(!r.ok(&["event", "list"]).contains("Ri Han Gom"));
+    // The text says how many, and when the limit cut the list short.
+    let text = r.ok(&["person", "search", "Pak Pong Ju"]);
+    assert!(
+        text.contains("AS-000002") && text.contains("1 captive matches;"),
+        "{text}"
+    );
+    let text = r.ok(&["person", "search", "Pak Pong Ju", "--limit", "1"]);
+    assert!(
+        text.contains("the best 1 shown; there may be more (--limit)"),
+        "{text}"
+    );
     // The blind index keys its rows by the case's number.
     let indexed = || -> i64 {
         Connection::open(r.data().join("keys.db"))
