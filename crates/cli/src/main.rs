@@ -213,7 +213,8 @@ enum PersonCommand {
     },
     /// Show one captive, opening his sealed classes (the read is recorded).
     Show {
-        /// His case number (AS-000123).
+        /// His case number (AS-000123, or as-123).
+        #[arg(value_parser = case_arg)]
         case: String,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -222,7 +223,8 @@ enum PersonCommand {
     /// His derived state: lifecycle, flags, wish status, acceptances, consents, movements,
     /// deadlines.
     Status {
-        /// His case number (AS-000123).
+        /// His case number (AS-000123, or as-123).
+        #[arg(value_parser = case_arg)]
         case: String,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -247,7 +249,8 @@ enum PersonCommand {
     },
     /// Crypto-shred a captive: destroy his data keys so his sealed data is unreadable everywhere.
     Erase {
-        /// His case number (AS-000123).
+        /// His case number (AS-000123, or as-123).
+        #[arg(value_parser = case_arg)]
         case: String,
         /// Why he is erased (1 to 500 characters); recorded in the log.
         #[arg(long)]
@@ -278,7 +281,7 @@ enum EventCommand {
     /// Every event of the log in order, or only those about one person.
     List {
         /// Only the events about this case number.
-        #[arg(long, value_name = "CASE")]
+        #[arg(long, value_name = "CASE", value_parser = case_arg)]
         person: Option<String>,
         /// Print JSON (an array of events) instead of a table.
         #[arg(long)]
@@ -299,7 +302,8 @@ enum LedgerCommand {
     },
     /// Print an inclusion proof for an event (by sequence number) or a person's registration.
     Prove {
-        /// A sequence number (42) or a case number (AS-000123).
+        /// A sequence number (42) or a case number (AS-000123, or as-123).
+        #[arg(value_parser = case_arg)]
         target: String,
     },
 }
@@ -361,6 +365,13 @@ enum SynthCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+}
+
+/// A case number given as an argument, as the registry writes it however it was typed (`as-17`
+/// is `AS-000017`); anything else as typed, for the command to say it knows no such case (or,
+/// for `ledger prove`, to read as a sequence number).
+fn case_arg(typed: &str) -> Result<String, std::convert::Infallible> {
+    Ok(asylon_store::parse_case_number(typed).unwrap_or_else(|| typed.to_string()))
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -976,6 +976,18 @@ fn an_inclusion_proof_is_printed_for_a_case_and_for_a_sequence_number() {
     assert_eq!(p["root"], cp["root"]);
     let p2: serde_json::Value = serde_json::from_str(&r.ok(&["ledger", "prove", "4"])).unwrap();
     assert_eq!(p, p2);
+    // A case number is read as people type it, here and in the other commands about a case.
+    let p3: serde_json::Value = serde_json::from_str(&r.ok(&["ledger", "prove", "as-3"])).unwrap();
+    assert_eq!(p, p3);
+    let shown = r.ok(&["person", "show", "AS-000003"]);
+    assert_eq!(r.ok(&["person", "show", " as-03"]), shown);
+    assert!(r.ok(&["person", "status", "As-3"]).starts_with("AS-000003"));
+    let events = r.ok(&["event", "list", "--person", "as-000003"]);
+    assert!(events.contains("person.registered"), "{events}");
+    assert!(
+        r.fails(&["person", "show", "3"], None)
+            .contains("no person with case number 3")
+    );
     assert!(
         r.fails(&["ledger", "prove", "99"], None)
             .contains("no event")

@@ -38,6 +38,21 @@ pub fn case_number(n: u64) -> String {
     format!("{CASE_PREFIX}{n:06}")
 }
 
+/// A case number as a person may type it (`as-17`, `AS-0017`, ` AS-000017 `) as the registry
+/// writes it (`AS-000017`); `None` for anything else.
+pub fn parse_case_number(typed: &str) -> Option<String> {
+    let typed = typed.trim();
+    let digits = typed
+        .get(..CASE_PREFIX.len())
+        .filter(|prefix| prefix.eq_ignore_ascii_case(CASE_PREFIX))
+        .and_then(|_| typed.get(CASE_PREFIX.len()..))?;
+    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    (n > 0).then(|| case_number(n))
+}
+
 /// The number of a case number made by [`case_number`], as the blind index stores it.
 pub(crate) fn case_index(case: &str) -> Option<i64> {
     let digits = case.strip_prefix(CASE_PREFIX)?;
@@ -507,6 +522,41 @@ mod tests {
     use super::*;
     use crate::KeySource;
     use asylon_core::{Art17Field, RegistrationInput, particulars::NameInput};
+
+    #[test]
+    fn case_numbers_are_read_as_people_type_them() {
+        for typed in [
+            "AS-000017",
+            "as-17",
+            "As-0017",
+            " AS-17\n",
+            "aS-000000000000000017",
+        ] {
+            assert_eq!(
+                parse_case_number(typed).as_deref(),
+                Some("AS-000017"),
+                "{typed:?}"
+            );
+        }
+        assert_eq!(
+            parse_case_number("as-1234567").as_deref(),
+            Some("AS-1234567")
+        );
+        for not in [
+            "17",
+            "AS-",
+            "AS-0",
+            "AS-1a",
+            "AS-+1",
+            "AS 17",
+            "BS-17",
+            "AS-٣",
+            "AS-1234567890123456789",
+            "ÄS-1",
+        ] {
+            assert_eq!(parse_case_number(not), None, "{not:?}");
+        }
+    }
 
     fn registration(ext: &str, name: &str) -> Registration {
         let input = RegistrationInput {
