@@ -517,6 +517,40 @@ pub(crate) mod tests {
         assert!(!Kek::generate().event_mac_key().verify(5, &[1; 32], &tag));
     }
 
+    /// `.cargo/config.toml` switches poly1305 to its software backend by a cfg whose name is
+    /// poly1305's and has changed between its versions; a name it no longer reads does nothing,
+    /// silently, and sealing costs nearly twice the CPU (see that file). This fails when
+    /// poly1305's version changes, so that the name is checked against the new version first.
+    #[test]
+    fn the_poly1305_backend_switch_names_the_cfg_of_the_poly1305_in_use() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
+        let versions: Vec<&str> = lock
+            .split("[[package]]")
+            .filter(|p| p.contains("name = \"poly1305\"\n"))
+            .filter_map(|p| p.split("version = \"").nth(1)?.split('"').next())
+            .collect();
+        // The cfg each line of poly1305 reads to use its software backend.
+        let known = [("0.9.", "poly1305_backend=\"soft\"")];
+        let config = std::fs::read_to_string(root.join(".cargo/config.toml")).unwrap();
+        let config: String = config.split_whitespace().collect();
+        assert!(!versions.is_empty(), "no poly1305 in Cargo.lock");
+        for v in versions {
+            let Some((_, cfg)) = known.iter().find(|(line, _)| v.starts_with(line)) else {
+                panic!(
+                    "poly1305 is now {v}: find the cfg that selects its software backend, set it \
+                     in .cargo/config.toml, measure the sealing stage of `import persons \
+                     --timings`, and add the version here"
+                );
+            };
+            let set = format!("\"--cfg\",'{cfg}'");
+            assert!(
+                config.contains(&set),
+                ".cargo/config.toml does not set {set}"
+            );
+        }
+    }
+
     // The vectors below were computed by others (a draft's appendix, an RFC) or apart, with
     // PyNaCl and argon2-cffi: what was sealed, derived or signed with one version of the crates
     // that do it must open, derive and verify the same with the next.
