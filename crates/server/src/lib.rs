@@ -96,18 +96,59 @@ impl AppState {
     }
 }
 
-/// A JSON body whose rejection is a JSON error saying what is wrong.
+/// A JSON body whose rejection is a JSON error saying what is wrong. Every body of the API is
+/// one JSON object: an empty body, or a JSON array (which serde would read field by field into
+/// the object's fields, in their order: a second, undocumented shape of every request), is
+/// refused as such. A UTF-8 byte-order mark before it (Windows editors write one; `curl
+/// --data-binary @file` sends it) is no part of it.
 pub struct Body<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        axum::Json::<T>::from_request(req, state)
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::bad_request(
+                "Expected request with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map(|axum::Json(v)| Body(v))
-            .map_err(|e| ApiError::bad_request(e.body_text()))
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let json = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+        match json.iter().find(|b| !b.is_ascii_whitespace()) {
+            None => Err(ApiError::bad_request(
+                "the request body is empty: send one JSON object",
+            )),
+            Some(b'{') => axum::Json::<T>::from_bytes(json)
+                .map(|axum::Json(v)| Body(v))
+                .map_err(|e| ApiError::bad_request(e.body_text())),
+            Some(_) => Err(ApiError::bad_request(
+                "the request body must be one JSON object, {…}",
+            )),
+        }
     }
+}
+
+/// Whether the request says its body is JSON: `application/json`, or `application/…+json`,
+/// with any parameters (`; charset=utf-8`).
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
 }
 
 /// A query string whose rejection is a JSON error.

@@ -1219,6 +1219,26 @@ fn bad_input_gets_a_clear_error_and_changes_nothing(db: Db) {
     let malformed = c.send("POST", "/api/persons", Some(b"{\"names\": [\"Ri"));
     assert_eq!(malformed.status, 400, "{}", malformed.body);
     assert!(malformed.body["error"].is_string());
+    // An empty body, and an array that serde would read into the object's fields by their
+    // order, are refused as what they are.
+    for (body, want) in [
+        (&b" \r\n"[..], "the request body is empty"),
+        (br#"["AS-000001", "KP"]"#, "must be one JSON object"),
+        (
+            br#"[["Ri Chol"], null, "private"]"#,
+            "must be one JSON object",
+        ),
+    ] {
+        for path in ["/api/persons", "/api/commands"] {
+            let r = c.send("POST", path, Some(body));
+            assert_eq!(r.status, 400, "{path}: {}", r.body);
+            assert!(
+                r.body["error"].as_str().unwrap().contains(want),
+                "{}",
+                r.body
+            );
+        }
+    }
     let r = c.post(
         "/api/persons",
         json!({"names": [], "power": "KP", "captured_on": "2999-01-01"}),
@@ -1278,6 +1298,13 @@ fn bad_input_gets_a_clear_error_and_changes_nothing(db: Db) {
     assert_eq!(r.status, 409, "{}", r.body);
     assert_eq!(r.body["guard"], "G2");
     assert_eq!(s.size(), before);
+    // A body saved by a Windows editor starts with a byte-order mark: it is read all the same.
+    let person = json!({"names": ["Ri Chol"], "power": "KP", "captured_on": "2025-03-01",
+        "not_stated": ["date_of_birth", "rank", "service_number"]});
+    let with_bom = [&b"\xef\xbb\xbf"[..], person.to_string().as_bytes()].concat();
+    let r = c.send("POST", "/api/persons", Some(&with_bom));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.body["cases"][0].is_string(), "{}", r.body);
 }
 
 fn a_kept_checkpoint_is_proved_extended_and_a_withdrawn_consent_bites_at_once(db: Db) {
