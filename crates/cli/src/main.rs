@@ -445,8 +445,32 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Keeps this process's memory out of core dumps and from other processes of the same user
+/// (ptrace, /proc/PID/mem). It holds the key-encryption key, and the particulars it registers,
+/// imports or shows in plaintext: a crash would write them to disk (systemd-coredump keeps
+/// cores under /var/lib/systemd/coredump), where the registry's encryption does not reach, and
+/// wiping them when dropped cannot help while they are in use. Asylon does not run without it.
+#[cfg(target_os = "linux")]
+fn keep_memory_private() -> Result<()> {
+    use anyhow::Context;
+    use rustix::process::{DumpableBehavior, Resource, Rlimit, set_dumpable_behavior, setrlimit};
+    let none = Rlimit {
+        current: Some(0),
+        maximum: Some(0),
+    };
+    setrlimit(Resource::Core, none).context("cannot turn core dumps off")?;
+    set_dumpable_behavior(DumpableBehavior::NotDumpable)
+        .context("cannot keep the process's memory from other processes")?;
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn keep_memory_private() -> Result<()> {
+    Ok(())
+}
+
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    match keep_memory_private().and_then(|()| run(Cli::parse())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -482,6 +506,15 @@ mod tests {
             }
             undocumented(sub, &sub_path, out);
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_process_keeps_its_memory_out_of_core_dumps_and_from_other_processes() {
+        use rustix::process::{DumpableBehavior, Resource, dumpable_behavior, getrlimit};
+        super::keep_memory_private().unwrap();
+        assert_eq!(getrlimit(Resource::Core).maximum, Some(0));
+        assert_eq!(dumpable_behavior().unwrap(), DumpableBehavior::NotDumpable);
     }
 
     #[test]

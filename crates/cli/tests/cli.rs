@@ -1538,6 +1538,17 @@ fn the_demo_serves_and_its_users_sign_in_with_a_second_factor() {
         "GET /api/persons/AS-000001 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(status, 401, "nothing without signing in");
+    // The server holds the key-encryption key and opens sealed classes: no core dump of it.
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert_eq!(
+        core.split_whitespace().collect::<Vec<_>>()[4..6],
+        ["0", "0"],
+        "{core}"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 }
