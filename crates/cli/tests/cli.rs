@@ -1812,7 +1812,11 @@ fn malformed_law_commands_and_actors_are_refused_clearly() {
             r#"{"command": "reconfirm", "case": "AS-999999", "movement": "AS-999999/M1"}"#,
             "no person",
         ),
-        ("not json", "not a command"),
+        ("not json", "the command must be one JSON object"),
+        (
+            "{not json",
+            "the command: not valid JSON of the expected shape",
+        ),
     ] {
         let e = r.record_refused("delegate", "neutral", "interviewer", cmd);
         assert!(e.contains(want), "{cmd}: expected {want:?} in {e}");
