@@ -2083,6 +2083,40 @@ fn a_backup_taken_during_an_import_restores_to_a_registry_that_extends_the_earli
     // Never over an existing file or registry; a wrong key leaves nothing behind.
     let e = r.fails(&["backup", "--out", b], None);
     assert!(e.contains("never overwrites"), "{e}");
+    // Where a copy cannot be written is said before anything is, and no half of a backup (a
+    // registry copy without the key store's it was asked with) stays.
+    let dir = r.dir.path();
+    let fresh = dir.join("fresh.db");
+    let missing = dir.join("no-such-dir/keys.db");
+    for (args, want) in [
+        (vec!["--out", dir.to_str().unwrap()], "it is a directory"),
+        (
+            vec!["--out", missing.to_str().unwrap()],
+            "there is no directory",
+        ),
+        (
+            vec![
+                "--out",
+                fresh.to_str().unwrap(),
+                "--keys-out",
+                missing.to_str().unwrap(),
+            ],
+            "there is no directory",
+        ),
+        (
+            vec![
+                "--out",
+                fresh.to_str().unwrap(),
+                "--keys-out",
+                fresh.to_str().unwrap(),
+            ],
+            "needs a file of its own",
+        ),
+    ] {
+        let e = r.fails(&[&["backup"][..], &args].concat(), None);
+        assert!(e.contains(want), "{args:?}: {e}");
+        assert!(!fresh.exists() && !missing.exists(), "{args:?}");
+    }
     let e = target.fails(&["restore", b, "--keys", kb], None);
     assert!(e.contains("already exists"), "{e}");
     let other = Reg::new();

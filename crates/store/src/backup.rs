@@ -69,13 +69,31 @@ impl Registry {
     /// given; neither may exist.
     pub fn backup(&self, out: &Path, keys_out: Option<&Path>) -> Result<BackupReport, StoreError> {
         for path in std::iter::once(out).chain(keys_out) {
-            if path.exists() {
-                return Err(StoreError::Io(format!(
-                    "{} exists; a backup never overwrites a file",
-                    path.display()
-                )));
+            writable_new_file(path)?;
+        }
+        if keys_out == Some(out) {
+            return Err(StoreError::Io(format!(
+                "{} is given for both copies: the key store's needs a file of its own",
+                out.display()
+            )));
+        }
+        let written = self.write_backup(out, keys_out);
+        if written.is_err() {
+            // Nothing half-written stays: a copy of the registry without its key store's copy
+            // looks like a whole backup.
+            for path in std::iter::once(out).chain(keys_out) {
+                crate::registry::remove_quietly(path);
             }
         }
+        written
+    }
+
+    /// [`Registry::backup`] once `out` and `keys_out` are known to be new files.
+    fn write_backup(
+        &self,
+        out: &Path,
+        keys_out: Option<&Path>,
+    ) -> Result<BackupReport, StoreError> {
         let utf8 = |p: &Path| {
             p.to_str()
                 .map(str::to_string)
@@ -234,6 +252,29 @@ impl Registry {
             ));
         }
         Ok(moved)
+    }
+}
+
+/// Refuses, before anything is written, a path a backup cannot be written to as a new file,
+/// saying why, rather than leaving SQLite to say "unable to open database file".
+fn writable_new_file(path: &Path) -> Result<(), StoreError> {
+    let refuse = |why: &str| {
+        Err(StoreError::Io(format!(
+            "cannot write {}: {why}",
+            path.display()
+        )))
+    };
+    if path.is_dir() {
+        return refuse("it is a directory; give the name of a new file in it");
+    }
+    if path.exists() {
+        return refuse("it exists, and a backup never overwrites a file");
+    }
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+            refuse(&format!("there is no directory {}", dir.display()))
+        }
+        _ => Ok(()),
     }
 }
 

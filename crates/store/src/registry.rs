@@ -204,7 +204,7 @@ pub(crate) fn new_id() -> String {
         .to_string()
 }
 
-fn remove_quietly(path: &Path) {
+pub(crate) fn remove_quietly(path: &Path) {
     let _ = std::fs::remove_file(path);
 }
 
