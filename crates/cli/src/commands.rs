@@ -1,7 +1,7 @@
 //! One function per command: parse what is needed, call the registry, print.
 
 use crate::RegistryArgs;
-use crate::output::{event_line, parse_checkpoint, person_text};
+use crate::output::{counted, event_line, parse_checkpoint, person_text};
 use anyhow::{Context, Result, anyhow, bail};
 use asylon_core::law::{Principal, Role};
 use asylon_core::policy::{Action, may};
@@ -257,11 +257,6 @@ pub fn search(r: &RegistryArgs, name: &str, limit: usize, json: bool) -> Result<
     };
     println!("{told}; open one with `person show CASE` (that read is recorded)");
     Ok(())
-}
-
-/// "1 captive", "2 captives".
-fn counted(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 pub fn erase(r: &RegistryArgs, case: &str, reason: &str) -> Result<()> {

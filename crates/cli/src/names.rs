@@ -1,5 +1,6 @@
 //! `names keys`, `names eval` and `match`: names across scripts.
 
+use crate::output::counted;
 use anyhow::{Context, Result, bail};
 use asylon_names::compare::prepare;
 use asylon_names::eval::{
@@ -292,8 +293,8 @@ pub fn matches(left: &Path, right: &Path, out: Option<&Path>, top: usize) -> Res
     }
     w.flush()?;
     eprintln!(
-        "{} links for {} left and {} right records (match prior {:.4}; m/u {})",
-        links.len(),
+        "{} for {} left and {} right records (match prior {:.4}; m/u {})",
+        counted(links.len(), "link", "links"),
         l.len(),
         r.len(),
         model.prior,
@@ -318,8 +319,8 @@ pub fn dedupe(file: &Path) -> Result<()> {
         println!("group {}: {}", n + 1, ids.join(", "));
     }
     println!(
-        "{} groups of possible duplicates among {} records",
-        groups.len(),
+        "{} of possible duplicates among {} records",
+        counted(groups.len(), "group", "groups"),
         list.len()
     );
     Ok(())

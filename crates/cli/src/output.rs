@@ -116,3 +116,8 @@ pub fn person_text(v: &PersonView) -> String {
     }
     out
 }
+
+/// A number and the noun it counts: "1 captive", "2 captives".
+pub(crate) fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
