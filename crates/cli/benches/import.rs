@@ -182,6 +182,9 @@ fn main() {
     let (mut plain, mut acked, mut ours, mut floor, mut cpu) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut plain_bytes, mut our_bytes) = (0u64, 0u64);
+    // Each round's import over the plain load just before it: the two saw the same moment of
+    // the machine, so a slow moment moves both.
+    let mut ratios: Vec<f64> = Vec::new();
     // CPU time of each stage of each import, as the import itself measures them.
     let mut stages: Vec<(String, Vec<Duration>)> = Vec::new();
     for round in 0..ROUNDS {
@@ -230,6 +233,7 @@ fn main() {
             a.as_secs_f64(),
             a.as_secs_f64() / p.as_secs_f64()
         );
+        ratios.push(a.as_secs_f64() / p.as_secs_f64());
         plain.push(p);
         ours.push(a);
         let floor_db = dir.path().join(format!("floor-{round}.db"));
@@ -310,8 +314,20 @@ fn main() {
         f.as_secs_f64(),
         f.as_secs_f64() / p.as_secs_f64()
     );
+    ratios.sort_by(f64::total_cmp);
+    let paired = ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN);
+    let (low, high) = (
+        ratios.first().copied().unwrap_or(f64::NAN),
+        ratios.last().copied().unwrap_or(f64::NAN),
+    );
+    println!("rounds' own ratios       median {paired:.2}, from {low:.2} to {high:.2}");
+    // Met only if both readings are: neither is picked for being the smaller.
     println!(
         "ratio asylon / plain     {ratio:.2}  (target: at most 3.00) {}",
-        if ratio <= 3.0 { "met" } else { "NOT met" }
+        if ratio <= 3.0 && paired <= 3.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
 }
