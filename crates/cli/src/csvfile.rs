@@ -93,7 +93,11 @@ pub struct Utf16<R> {
     handed: usize,
     /// Characters decoded so far, to say where text that is not UTF-16 is.
     chars: u64,
+    /// No more is read from `inner`: it ended, failed, or what it gave is not UTF-16.
     ended: bool,
+    /// Why the text is not UTF-16, told once what was decoded before it has been handed on, so
+    /// that the error falls on the row it is in; the text ends there.
+    bad: Option<std::io::Error>,
 }
 
 impl<R> Utf16<R> {
@@ -106,32 +110,42 @@ impl<R> Utf16<R> {
             handed: 0,
             chars: 0,
             ended: false,
+            bad: None,
         }
+    }
+
+    fn not_utf16(&mut self, why: &str) {
+        self.ended = true;
+        self.bad = Some(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "the file is not UTF-16 text: {why} after its first {} characters",
+                self.chars
+            ),
+        ));
     }
 }
 
 impl<R: Read> Utf16<R> {
     /// Reads and decodes the next piece of the input into `decoded`.
     fn decode_more(&mut self) -> std::io::Result<()> {
-        let not_utf16 = |why: &str, chars: u64| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("the file is not UTF-16 text: {why} after its first {chars} characters"),
-            )
-        };
         let mut chunk = [0; 8192];
         let n = loop {
             match self.inner.read(&mut chunk) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                read => break read?,
+                Err(e) => {
+                    self.ended = true;
+                    return Err(e);
+                }
+                Ok(n) => break n,
             }
         };
         if n == 0 {
             self.ended = true;
-            return match self.undecoded.is_empty() {
-                true => Ok(()),
-                false => Err(not_utf16("it ends inside a character", self.chars)),
-            };
+            if !self.undecoded.is_empty() {
+                self.not_utf16("it ends inside a character");
+            }
+            return Ok(());
         }
         self.undecoded
             .extend_from_slice(chunk.get(..n).unwrap_or_default());
@@ -149,14 +163,21 @@ impl<R: Read> Utf16<R> {
         self.decoded.clear();
         self.handed = 0;
         let units = self.undecoded.get(..whole * 2).unwrap_or_default();
+        let mut lone = false;
         for c in char::decode_utf16(units.chunks_exact(2).map(unit)) {
-            let c = c.map_err(|_| not_utf16("a lone surrogate", self.chars))?;
+            let Ok(c) = c else {
+                lone = true;
+                break;
+            };
             let mut utf8 = [0; 4];
             self.decoded
                 .extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
             self.chars += 1;
         }
         self.undecoded.drain(..whole * 2);
+        if lone {
+            self.not_utf16("a lone surrogate");
+        }
         Ok(())
     }
 }
@@ -165,6 +186,12 @@ impl<R: Read> Read for Utf16<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.handed == self.decoded.len() && !self.ended && !buf.is_empty() {
             self.decode_more()?;
+        }
+        if self.handed == self.decoded.len() {
+            return match self.bad.take() {
+                Some(e) => Err(e),
+                None => Ok(0),
+            };
         }
         let ready = self.decoded.get(self.handed..).unwrap_or_default();
         let n = ready.len().min(buf.len());
@@ -544,6 +571,53 @@ mod tests {
                 .unwrap_err();
             assert!(e.to_string().contains(want), "{e}");
         }
+    }
+
+    /// Gives `good`, then fails on every read.
+    struct Failing<'a> {
+        good: &'a [u8],
+    }
+
+    impl Read for Failing<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.good.is_empty() {
+                return Err(std::io::Error::other("the disk failed"));
+            }
+            let n = self.good.read(buf)?;
+            Ok(n)
+        }
+    }
+
+    /// The csv reader stops at a failed read (a file that cannot be read past some point, a
+    /// pipe whose writer failed) rather than asking again for ever: the import's passes rely on
+    /// it.
+    #[test]
+    fn a_read_that_fails_is_told_once_and_ends_the_rows() {
+        let mut rows = Rows::new(
+            Failing {
+                good: b"id,name\n1,a\n2,b",
+            },
+            b',',
+        );
+        let (line, row) = rows.next_row().unwrap();
+        assert_eq!((line, row.unwrap().get(1)), (2, Some("a")));
+        let (_, row) = rows.next_row().unwrap();
+        assert!(row.unwrap_err().contains("the disk failed"));
+        assert!(rows.next_row().is_none(), "read on after the failure");
+    }
+
+    #[test]
+    fn text_that_is_not_utf16_is_told_once_at_its_row_and_ends_there() {
+        let mut bytes = utf16("id,name\n1,a\n2,b", false);
+        bytes.extend_from_slice(&0xdc00_u16.to_le_bytes());
+        bytes.extend(utf16("c\n3,d\n", false).into_iter().skip(2));
+        let mut rows = Rows::new(Utf16::new(&bytes[2..], false), b',');
+        let (line, row) = rows.next_row().unwrap();
+        assert_eq!((line, row.unwrap().get(1)), (2, Some("a")));
+        let (_, row) = rows.next_row().unwrap();
+        let e = row.unwrap_err();
+        assert!(e.contains("a lone surrogate"), "{e}");
+        assert!(rows.next_row().is_none(), "read on after the error");
     }
 
     #[test]
