@@ -243,6 +243,10 @@ pub fn search(r: &RegistryArgs, name: &str, limit: usize, json: bool) -> Result<
             p.captured_on
         );
     }
+    if hits.is_empty() {
+        println!("no captive matches");
+        return Ok(());
+    }
     let told = if hits.len() == limit {
         format!("the best {limit} shown; there may be more (--limit)")
     } else {

@@ -2020,6 +2020,8 @@ fn person_search_finds_sealed_names_in_any_script_and_forgets_the_erased() {
     let hits: Vec<serde_json::Value> =
         serde_json::from_str(&r.ok(&["person", "search", "Ri Han Gom", "--json"])).unwrap();
     assert!(hits.is_empty(), "{hits:?}");
+    let text = r.ok(&["person", "search", "Ri Han Gom"]);
+    assert_eq!(text.trim(), "no captive matches");
     assert_eq!(indexed(), 0);
     r.ok(&["ledger", "verify"]);
 }
