@@ -1476,26 +1476,50 @@ fn http(addr: &str, request: &str) -> (u16, String) {
     (status, out)
 }
 
+impl Reg {
+    /// Starts `args`, a command that serves HTTP, and waits until it says where.
+    fn serving(&self, args: &[&str]) -> (std::process::Child, String) {
+        use std::io::BufRead;
+        let mut child = self
+            .cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("the server stopped before serving")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("asylon: serving http://") {
+                break rest.split('/').next().unwrap().to_string();
+            }
+        };
+        (child, addr)
+    }
+
+    /// Signs `user` in at `addr` with `password` and the current code of his TOTP `secret`.
+    fn sign_in(&self, addr: &str, user: &str, password: &str, secret: &str) -> (u16, String) {
+        let code = String::from_utf8(self.cmd(&["totp", secret]).output().unwrap().stdout).unwrap();
+        let body = format!(
+            r#"{{"user":"{user}","password":"{password}","totp":"{}"}}"#,
+            code.trim()
+        );
+        http(
+            addr,
+            &format!(
+                "POST /api/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    }
+}
+
 #[test]
 fn the_demo_serves_and_its_users_sign_in_with_a_second_factor() {
-    use std::io::BufRead;
     let r = Reg::empty();
-    let mut child = r
-        .cmd(&["demo", "--count", "24", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the demo stopped before serving")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("asylon: serving http://") {
-            break rest.split('/').next().unwrap().to_string();
-        }
-    };
+    let (mut child, addr) = r.serving(&["demo", "--count", "24", "--listen", "127.0.0.1:0"]);
     let users = std::fs::read_to_string(r.data().join("demo-users.tsv")).unwrap();
     let secret = users
         .lines()
@@ -1503,18 +1527,7 @@ fn the_demo_serves_and_its_users_sign_in_with_a_second_factor() {
         .and_then(|l| l.split('\t').nth(3))
         .unwrap()
         .to_string();
-    let code = String::from_utf8(r.cmd(&["totp", &secret]).output().unwrap().stdout).unwrap();
-    let body = format!(
-        r#"{{"user":"cta-interviewer","password":"asylon-demo-password","totp":"{}"}}"#,
-        code.trim()
-    );
-    let (status, resp) = http(
-        &addr,
-        &format!(
-            "POST /api/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    );
+    let (status, resp) = r.sign_in(&addr, "cta-interviewer", "asylon-demo-password", &secret);
     assert_eq!(status, 200, "{resp}");
     let cookie = resp
         .lines()
@@ -1548,6 +1561,87 @@ fn the_demo_serves_and_its_users_sign_in_with_a_second_factor() {
         core.split_whitespace().collect::<Vec<_>>()[4..6],
         ["0", "0"],
         "{core}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn org_add_creates_an_organisation_whose_administrator_signs_in() {
+    const PASSWORD: &str = "a long enough password";
+    let r = Reg::new();
+    let add = |password: Option<&str>, args: &[&str]| {
+        let mut c = r.cmd(&[&["org", "add"][..], args].concat());
+        c.env_remove("ASYLON_ADMIN_PASSWORD");
+        if let Some(p) = password {
+            c.env("ASYLON_ADMIN_PASSWORD", p);
+        }
+        c.output().unwrap()
+    };
+    let before = r.event_count();
+    let good = [
+        "neutral",
+        "--name",
+        "ICRC Central Tracing Agency",
+        "--admin",
+        "cta-admin",
+    ];
+    for (password, args, want) in [
+        (
+            None,
+            good,
+            "set the administrator's password in $ASYLON_ADMIN_PASSWORD",
+        ),
+        (
+            Some("too short"),
+            good,
+            "password: must be 12 to 256 characters",
+        ),
+        (
+            Some(PASSWORD),
+            ["martians", "--name", "M", "--admin", "cta-admin"],
+            "org: must be",
+        ),
+        (
+            Some(PASSWORD),
+            ["neutral", "--name", "ICRC", "--admin", "CTA Admin"],
+            "admin: the administrator's user name",
+        ),
+        (
+            Some(PASSWORD),
+            ["neutral", "--name", " ", "--admin", "cta-admin"],
+            "name: give the organisation's name",
+        ),
+    ] {
+        let o = add(password, &args);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && e.contains(want), "{args:?}: {e}");
+    }
+    assert_eq!(r.event_count(), before, "a refused org add wrote something");
+    let o = add(Some(PASSWORD), &good);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains("organisation neutral created") && out.contains("user cta-admin"),
+        "{out}"
+    );
+    let secret = out
+        .split("TOTP secret ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let e = String::from_utf8_lossy(&add(Some(PASSWORD), &good).stderr).to_string();
+    assert!(e.contains("organisation neutral already exists"), "{e}");
+    // Its administrator signs in with the password and the second factor he was given.
+    let (mut child, addr) = r.serving(&["serve", "--listen", "127.0.0.1:0"]);
+    let (status, resp) = r.sign_in(&addr, "cta-admin", "not the password", &secret);
+    assert_eq!(status, 401, "{resp}");
+    let (status, resp) = r.sign_in(&addr, "cta-admin", PASSWORD, &secret);
+    assert_eq!(status, 200, "{resp}");
+    assert!(
+        resp.contains(r#""org":"neutral""#) && resp.contains(r#""roles":["admin"]"#),
+        "{resp}"
     );
     child.kill().unwrap();
     child.wait().unwrap();

@@ -37,18 +37,21 @@ pub fn check_org_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
-pub fn check_user_name(name: &str) -> Result<(), ApiError> {
-    let ok = (2..=64).contains(&name.len())
+/// What a user name may be.
+const USER_NAME_RULE: &str = "2 to 64 characters: lower-case letters, digits, `.`, `_` or `-`";
+
+fn valid_user_name(name: &str) -> bool {
+    (2..=64).contains(&name.len())
         && name
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-    if ok {
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
+pub fn check_user_name(name: &str) -> Result<(), ApiError> {
+    if valid_user_name(name) {
         Ok(())
     } else {
-        Err(ApiError::invalid(
-            "name",
-            "2 to 64 characters: lower-case letters, digits, `.`, `_` or `-`",
-        ))
+        Err(ApiError::invalid("name", USER_NAME_RULE))
     }
 }
 
@@ -142,7 +145,13 @@ pub fn add_org(
     cost: PasswordCost,
 ) -> Result<(OrgSecret, Enrolment), ApiError> {
     check_org_id(admin.org)?;
-    check_user_name(admin.name)?;
+    // `name` is the organisation's here: the administrator's is told apart.
+    if !valid_user_name(admin.name) {
+        return Err(ApiError::invalid(
+            "admin",
+            format!("the administrator's user name: {USER_NAME_RULE}"),
+        ));
+    }
     check_password(admin.password)?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
