@@ -9,7 +9,7 @@
 //! backup was taken stays unreadable in the restored copy.
 
 use crate::db::{Backend, Cell, Sql, Tx, Val};
-use crate::registry::{Registry, create_data_dir, data_file, remove_created_dir, remove_written};
+use crate::registry::{Registry, data_file, in_data_dir, remove_written};
 use crate::{Database, KeySource, StoreError};
 use std::path::Path;
 
@@ -167,20 +167,19 @@ impl Registry {
         if db.exists() || keys_db.exists() {
             return Err(StoreError::AlreadyExists(dir.display().to_string()));
         }
-        let created = create_data_dir(dir)?;
-        let copied = std::fs::copy(backup, &db)
-            .and_then(|_| std::fs::copy(keys, &keys_db))
-            .map_err(|e| StoreError::io("cannot copy the backup", e));
-        let settings_existed = dir.join("settings.toml").exists();
-        let restored = copied
-            .and_then(|_| crate::law::write_default_settings(dir))
-            .and_then(|()| Registry::open(dir, key))
-            .and_then(|reg| reg.verify(None).map(|_| reg));
-        if restored.is_err() {
-            remove_written(dir, &Database::Sqlite, settings_existed);
-            remove_created_dir(dir, created);
-        }
-        restored
+        in_data_dir(dir, || {
+            let settings_existed = dir.join("settings.toml").exists();
+            let restored = std::fs::copy(backup, &db)
+                .and_then(|_| std::fs::copy(keys, &keys_db))
+                .map_err(|e| StoreError::io("cannot copy the backup", e))
+                .and_then(|_| crate::law::write_default_settings(dir))
+                .and_then(|()| Registry::open(dir, key))
+                .and_then(|reg| reg.verify(None).map(|_| reg));
+            if restored.is_err() {
+                remove_written(dir, &Database::Sqlite, settings_existed);
+            }
+            restored
+        })
     }
 
     /// Fills the empty registry `database` (with its key file and settings in `dir`) from
@@ -193,12 +192,7 @@ impl Registry {
         from: &dyn Sql,
         from_keys: &dyn Sql,
     ) -> Result<Registry, StoreError> {
-        let created = create_data_dir(dir)?;
-        let filled = Self::fill_into(dir, database, key, from, from_keys);
-        if filled.is_err() {
-            remove_created_dir(dir, created);
-        }
-        filled
+        in_data_dir(dir, || Self::fill_into(dir, database, key, from, from_keys))
     }
 
     /// [`Registry::fill`] once `dir` exists.

@@ -208,26 +208,27 @@ pub(crate) fn remove_quietly(path: &Path) {
     let _ = std::fs::remove_file(path);
 }
 
-/// Removes what a failed init, restore or move wrote: the registry's SQLite files (with their
-/// WALs) or its PostgreSQL schemas, and the settings file unless it was there before. Never a
-/// directory's other files.
-/// Creates the data directory `dir` and its parents if it is missing, and says whether it was.
-pub(crate) fn create_data_dir(dir: &Path) -> Result<bool, StoreError> {
+/// Runs `make` in the data directory `dir`, created with its parents if missing. If `make`
+/// fails and the directory was made here, it is removed again once nothing is left in it
+/// (`remove_dir` removes only an empty one), so that a refused `init`, `restore` or move
+/// leaves no empty directory behind.
+pub(crate) fn in_data_dir<T>(
+    dir: &Path,
+    make: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
     let existed = dir.is_dir();
     std::fs::create_dir_all(dir)
         .map_err(|e| StoreError::io("cannot create the data directory", e))?;
-    Ok(!existed)
-}
-
-/// Removes the data directory `dir` if `created` says this command made it and nothing is left
-/// in it, so that a refused `init` or `restore` leaves no empty directory behind
-/// (`remove_dir` removes only an empty one).
-pub(crate) fn remove_created_dir(dir: &Path, created: bool) {
-    if created {
+    let made = make();
+    if made.is_err() && !existed {
         let _ = std::fs::remove_dir(dir);
     }
+    made
 }
 
+/// Removes what a failed init, restore or move wrote: the registry's SQLite files (with their
+/// WALs) or its PostgreSQL schemas, and the settings file unless it was there before. Never a
+/// directory's other files.
 pub(crate) fn remove_written(dir: &Path, database: &Database, settings_existed: bool) {
     match database {
         Database::Sqlite => {
@@ -373,12 +374,7 @@ impl Registry {
                 "the passphrase is shorter than 12 characters; choose a longer one".into(),
             ));
         }
-        let created = create_data_dir(dir)?;
-        let made = Self::init_into(dir, database, key, actor, now);
-        if made.is_err() {
-            remove_created_dir(dir, created);
-        }
-        made
+        in_data_dir(dir, || Self::init_into(dir, database, key, actor, now))
     }
 
     /// [`Registry::init_in`] once the data directory exists.
