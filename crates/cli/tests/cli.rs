@@ -2230,40 +2230,41 @@ fn a_backup_taken_during_an_import_restores_to_a_registry_that_extends_the_earli
     // Never over an existing file or registry; a wrong key leaves nothing behind.
     let e = r.fails(&["backup", "--out", b], None);
     assert!(e.contains("never overwrites"), "{e}");
-    // Where a copy cannot be written is said before anything is, and no half of a backup (a
-    // registry copy without the key store's it was asked with) stays.
+    // Where a copy cannot be written is said before anything is written.
     let dir = r.dir.path();
-    let fresh = dir.join("fresh.db");
-    let missing = dir.join("no-such-dir/keys.db");
+    let (fresh, missing) = (dir.join("fresh.db"), dir.join("no-such-dir/keys.db"));
+    let (f, m) = (fresh.to_str().unwrap(), missing.to_str().unwrap());
     for (args, want) in [
         (vec!["--out", dir.to_str().unwrap()], "it is a directory"),
-        (
-            vec!["--out", missing.to_str().unwrap()],
-            "there is no directory",
-        ),
-        (
-            vec![
-                "--out",
-                fresh.to_str().unwrap(),
-                "--keys-out",
-                missing.to_str().unwrap(),
-            ],
-            "there is no directory",
-        ),
-        (
-            vec![
-                "--out",
-                fresh.to_str().unwrap(),
-                "--keys-out",
-                fresh.to_str().unwrap(),
-            ],
-            "needs a file of its own",
-        ),
+        (vec!["--out", m], "there is no directory"),
+        (vec!["--out", f, "--keys-out", m], "there is no directory"),
+        (vec!["--out", f, "--keys-out", f], "needs a file of its own"),
     ] {
         let e = r.fails(&[&["backup"][..], &args].concat(), None);
         assert!(e.contains(want), "{args:?}: {e}");
         assert!(!fresh.exists() && !missing.exists(), "{args:?}");
     }
+    // A backup that fails once the registry's copy is written (here: a key store path SQLite
+    // cannot be given, not being UTF-8) leaves no half of it: a registry copy without the key
+    // store's it was asked with would pass for a whole backup.
+    let o = r
+        .cmd(&["backup", "--out", f, "--keys-out"])
+        .arg(
+            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(
+                &[dir.to_str().unwrap().as_bytes(), b"/k\xff.db"].concat(),
+            ),
+        )
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("is not a UTF-8 path"),
+        "{e}"
+    );
+    assert!(
+        !fresh.exists(),
+        "the registry's copy of a failed backup stayed"
+    );
     let e = target.fails(&["restore", b, "--keys", kb], None);
     assert!(e.contains("already exists"), "{e}");
     let other = Reg::new();
