@@ -3,6 +3,7 @@
 use crate::RegistryArgs;
 use crate::output::{counted, event_line, parse_checkpoint, person_text};
 use anyhow::{Context, Result, anyhow, bail};
+use asylon_core::input::NotAnObject;
 use asylon_core::law::{Principal, Role};
 use asylon_core::policy::{Action, may};
 use asylon_core::{Actor, Class, RegistrationInput};
@@ -164,11 +165,13 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
     } else {
         file.display().to_string()
     };
-    match text.trim_start().chars().next() {
-        None => bail!("{from} is empty: give {what} as one JSON object (see {doc})"),
-        Some('{') => serde_json::from_str(&text)
+    match asylon_core::input::json_object(text.as_bytes()) {
+        Err(NotAnObject::Empty) => {
+            bail!("{from} is empty: give {what} as one JSON object (see {doc})")
+        }
+        Ok(json) => serde_json::from_slice(json)
             .map_err(|e| anyhow!("{what}: not valid JSON of the expected shape (see {doc}): {e}")),
-        Some(_) => {
+        Err(NotAnObject::Other) => {
             bail!("{what} must be one JSON object, {{…}} (see {doc}); {from} holds something else")
         }
     }

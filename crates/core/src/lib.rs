@@ -2,6 +2,7 @@
 //! projection derived from events. Pure: no I/O, no clock of its own (callers pass "today").
 
 pub mod event;
+pub mod input;
 pub mod law;
 pub mod particulars;
 pub mod policy;

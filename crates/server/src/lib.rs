@@ -12,6 +12,7 @@ mod error;
 
 pub use error::{ApiError, ErrorBody};
 
+use asylon_core::input::NotAnObject;
 use asylon_core::law::Settings;
 use asylon_store::Registry;
 use asylon_vault::PasswordCost;
@@ -115,15 +116,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| ApiError::bad_request(e.body_text()))?;
-        let json = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
-        match json.iter().find(|b| !b.is_ascii_whitespace()) {
-            None => Err(ApiError::bad_request(
+        match asylon_core::input::json_object(&bytes) {
+            Err(NotAnObject::Empty) => Err(ApiError::bad_request(
                 "the request body is empty: send one JSON object",
             )),
-            Some(b'{') => axum::Json::<T>::from_bytes(json)
+            Ok(json) => axum::Json::<T>::from_bytes(json)
                 .map(|axum::Json(v)| Body(v))
                 .map_err(|e| ApiError::bad_request(e.body_text())),
-            Some(_) => Err(ApiError::bad_request(
+            Err(NotAnObject::Other) => Err(ApiError::bad_request(
                 "the request body must be one JSON object, {…}",
             )),
         }
