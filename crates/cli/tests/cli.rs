@@ -1962,8 +1962,9 @@ fn names_keys_shows_one_key_for_the_scripts_of_one_name() {
 }
 
 /// The lists the linkage benchmark uses, written by `synth link-lists` and linked by `match`
-/// end to end: what it links is measured against the truth it was written with (seeded, so the
-/// same every run; 0.96 and 0.93 when written).
+/// end to end: what it links is measured against the truth it was written with. Seeded, so
+/// the same every run; `cargo test -p asylon-cli --test cli synthetic_lists -- --nocapture`
+/// prints the figures (recall 0.957, precision 0.928 when written).
 #[test]
 fn synthetic_lists_are_linked_with_their_truth_found() {
     let r = Reg::empty();
@@ -2003,6 +2004,7 @@ fn synthetic_lists_are_linked_with_their_truth_found() {
     assert!(truth.len() > 100, "{} true links", truth.len());
     let found = truth.intersection(&links).count() as f64;
     let (recall, precision) = (found / truth.len() as f64, found / links.len() as f64);
+    eprintln!("recall {recall:.3}, precision {precision:.3}");
     assert!(
         recall >= 0.9 && precision >= 0.85,
         "recall {recall:.3}, precision {precision:.3}"
