@@ -154,14 +154,13 @@ impl Registry {
         database: &Database,
         key: &KeySource,
     ) -> Result<Registry, StoreError> {
+        backup_files(backup, keys)?;
         if let Database::Postgres { .. } = database {
-            backup_files(backup, keys)?;
             let from = crate::db::sqlite::open(backup, false, &crate::registry::MIGRATIONS)?;
             let from_keys =
                 crate::db::sqlite::open(keys, false, &crate::keystore::KEYS_MIGRATIONS)?;
             return Self::fill(dir, database, key, &from, &from_keys);
         }
-        backup_files(backup, keys)?;
         let db = data_file(dir);
         let keys_db = crate::keystore::keys_file(dir);
         if db.exists() || keys_db.exists() {
