@@ -93,7 +93,8 @@ pub fn person_text(v: &PersonView) -> String {
                 line("unit", u);
             }
         }
-        None => line(
+        // Not opened: destroyed, or withheld from this reader (said below).
+        None if r.status == asylon_core::PersonStatus::Erased => line(
             "sealed data",
             "destroyed: this person was erased; his identity and family cannot be read",
         ),
@@ -106,6 +107,7 @@ pub fn person_text(v: &PersonView) -> String {
             ("father", &f.father_first_name),
             ("mother (maiden)", &f.mother_maiden_name),
             ("next of kin", &f.next_of_kin),
+        None => {}
             ("correspondence", &f.correspondence_address),
             ("home address", &f.home_address),
         ] {

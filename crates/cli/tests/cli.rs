@@ -1859,6 +1859,24 @@ fn an_overdue_capture_card_is_listed_and_clears_when_the_card_is_recorded() {
     }
     r.record_ok(
         "reg",
+    // Referred to KR, which sees his public record; his identity is withheld (he has not
+    // consented), and said to be withheld, not destroyed.
+    let seen = r.ok(&[
+        "--user",
+        "consul",
+        "--org",
+        "receiving:KR",
+        "--roles",
+        "liaison",
+        "person",
+        "show",
+        "AS-000001",
+    ]);
+    assert!(
+        seen.contains("withheld") && seen.contains("has not agreed"),
+        "{seen}"
+    );
+    assert!(!seen.contains("destroyed"), "{seen}");
         "detaining",
         "registrar",
         r#"{"command": "define_place", "place": "Camp 3", "kind": "camp"}"#,
