@@ -190,10 +190,22 @@ pub fn register(r: &RegistryArgs, file: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn show(r: &RegistryArgs, case: &str, json: bool) -> Result<()> {
+pub fn show(r: &RegistryArgs, case: &str, json: bool, particulars: bool) -> Result<()> {
     let mut registry = open(r)?;
     let view = registry.show_person(&principal(r)?, now(), case)?;
-    if json {
+    if particulars {
+        let Some(p) = view.particulars() else {
+            bail!(
+                "{case}'s particulars cannot be given whole: {}",
+                if view.row.status == asylon_core::PersonStatus::Erased {
+                    "he was erased".to_string()
+                } else {
+                    view.withheld.join("; ")
+                }
+            );
+        };
+        println!("{}", serde_json::to_string_pretty(&p)?);
+    } else if json {
         println!("{}", serde_json::to_string_pretty(&view)?);
     } else {
         print!("{}", person_text(&view));
@@ -263,6 +275,16 @@ pub fn search(r: &RegistryArgs, name: &str, limit: usize, json: bool) -> Result<
         )
     };
     println!("{told}; open one with `person show CASE` (that read is recorded)");
+    Ok(())
+}
+
+pub fn amend(r: &RegistryArgs, case: &str, file: &Path, reason: &str) -> Result<()> {
+    let input: RegistrationInput = read_json(file, "the particulars", "docs/particulars.md")?;
+    let mut registry = open(r)?;
+    let seq = registry.amend_as(&principal(r)?, now(), case, &input, reason)?;
+    println!(
+        "{case} corrected (event {seq}); the corrected record is owed to the neutral agency (Art 122)"
+    );
     Ok(())
 }
 

@@ -73,7 +73,7 @@ pub struct RegistryArgs {
 enum Command {
     /// Create a new registry: database, key-encryption key and signing key.
     Init,
-    /// Register, show, list and erase captives.
+    /// Register, show, list, correct and erase captives.
     #[command(subcommand)]
     Person(PersonCommand),
     /// Register many captives from a CSV file.
@@ -217,8 +217,27 @@ enum PersonCommand {
         #[arg(value_parser = case_arg)]
         case: String,
         /// Print JSON instead of text.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "particulars")]
         json: bool,
+        /// Print his particulars in the JSON `person register` and `person amend` take, to be
+        /// edited and given to `person amend`.
+        #[arg(long)]
+        particulars: bool,
+    },
+    /// Correct a captive's particulars: give his whole record as it should now read, in the
+    /// JSON `person register` takes (start from `person show CASE --particulars`). Recorded as
+    /// a new event with the reason; the record before it stays in the log.
+    Amend {
+        /// His case number (AS-000123, or as-123).
+        #[arg(value_parser = case_arg)]
+        case: String,
+        /// The corrected particulars as JSON (docs/particulars.md): a file, or - for standard
+        /// input.
+        file: PathBuf,
+        /// Why the record is corrected (1 to 500 characters); recorded in the log, seen by
+        /// every organisation involved in the case, so it names no particulars.
+        #[arg(long)]
+        reason: String,
     },
     /// His derived state: lifecycle, flags, wish status, acceptances, consents, movements,
     /// deadlines.
@@ -379,7 +398,14 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init => commands::init(r),
         Command::Person(PersonCommand::Register { file }) => commands::register(r, &file),
-        Command::Person(PersonCommand::Show { case, json }) => commands::show(r, &case, json),
+        Command::Person(PersonCommand::Show {
+            case,
+            json,
+            particulars,
+        }) => commands::show(r, &case, json, particulars),
+        Command::Person(PersonCommand::Amend { case, file, reason }) => {
+            commands::amend(r, &case, &file, &reason)
+        }
         Command::Person(PersonCommand::List { json }) => commands::list(r, json),
         Command::Person(PersonCommand::Search { name, limit, json }) => {
             commands::search(r, &name, limit, json)

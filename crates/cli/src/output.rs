@@ -73,6 +73,15 @@ pub fn person_text(v: &PersonView) -> String {
             None => r.captured_on.clone(),
         },
     );
+    if v.particulars_seq != r.registered_seq {
+        line(
+            "corrected",
+            &format!(
+                "particulars as corrected by event {} (event list --person {})",
+                v.particulars_seq, r.case_no
+            ),
+        );
+    }
     match &v.identity {
         Some(id) => {
             let names: Vec<String> = id.names.iter().map(name_line).collect();
@@ -98,6 +107,7 @@ pub fn person_text(v: &PersonView) -> String {
             "sealed data",
             "destroyed: this person was erased; his identity and family cannot be read",
         ),
+        None => {}
     }
     for w in &v.withheld {
         line("withheld", w);
@@ -107,7 +117,6 @@ pub fn person_text(v: &PersonView) -> String {
             ("father", &f.father_first_name),
             ("mother (maiden)", &f.mother_maiden_name),
             ("next of kin", &f.next_of_kin),
-        None => {}
             ("correspondence", &f.correspondence_address),
             ("home address", &f.home_address),
         ] {

@@ -1046,6 +1046,21 @@ fn neither_the_database_nor_its_wal_holds_a_name_a_birth_date_or_a_service_numbe
                 "next_of_kin": "Pak Sun Hui, Hoeryong"}"#,
         ),
     );
+    // A correction is sealed as the registration is.
+    let amended = r.file(
+        "amended.json",
+        r#"{"names": ["최광혁", "Choe Kwang-hyŏk"], "date_of_birth": "2004-11-02",
+            "rank": "corporal", "service_number": "KPA-112233", "power": "KP",
+            "captured_on": "2025-01-09", "mother_maiden_name": "Kang Ok-sun"}"#,
+    );
+    r.ok(&[
+        "person",
+        "amend",
+        "AS-000301",
+        amended.to_str().unwrap(),
+        "--reason",
+        "identified from his papers",
+    ]);
     assert!(
         std::fs::metadata(format!("{}-wal", r.db().display()))
             .unwrap()
@@ -1062,6 +1077,11 @@ fn neither_the_database_nor_its_wal_holds_a_name_a_birth_date_or_a_service_numbe
         "KPA-998877".into(),
         "Myongchol".into(),
         "Pak Sun Hui".into(),
+        "최광혁".into(),
+        "Choe Kwang-hyŏk".into(),
+        "2004-11-02".into(),
+        "KPA-112233".into(),
+        "Kang Ok-sun".into(),
     ];
     let mut rdr = csv::Reader::from_path(&synth).unwrap();
     for rec in rdr.records() {
@@ -1097,6 +1117,116 @@ fn neither_the_database_nor_its_wal_holds_a_name_a_birth_date_or_a_service_numbe
         );
     }
     drop(hold);
+}
+
+#[test]
+fn a_corrected_record_is_what_every_command_shows_and_a_bad_correction_writes_nothing() {
+    let r = Reg::new();
+    r.ok_in(
+        &["person", "register", "-"],
+        Some(
+            r#"{"external_id": "UA-7", "names": ["리한검", "Ri Han Gom"], "date_of_birth": "2005",
+                "rank": "private", "not_stated": ["service_number"], "power": "RU",
+                "captured_on": "2025-01-09", "captured_at": "Kursk region",
+                "father_first_name": "Myongchol"}"#,
+        ),
+    );
+    // His particulars as `person register` takes them, edited and given back.
+    let mut p: serde_json::Value =
+        serde_json::from_str(&r.ok(&["person", "show", "as-1", "--particulars"])).unwrap();
+    assert_eq!(p["external_id"], "UA-7");
+    assert_eq!(p["not_stated"], serde_json::json!(["service_number"]));
+    assert_eq!(p["father_first_name"], "Myongchol");
+    p["names"][0]["given"] = "철수".into();
+    p["names"][1]["given"] = "Chol Su".into();
+    p["power"] = "KP".into();
+    p["date_of_birth"] = "2004-06".into();
+    p["mother_maiden_name"] = "Kang Ok Sun".into();
+    let file = r.file("p.json", &p.to_string());
+    let path = file.to_str().unwrap();
+
+    let bad = |args: &[&str], stdin: Option<&str>, says: &str| {
+        let events = r.event_count();
+        let e = r.fails(args, stdin);
+        assert!(e.contains(says), "{args:?}: {e}");
+        assert_eq!(r.event_count(), events, "{args:?} wrote");
+    };
+    let events = r.event_count();
+    let amend = ["person", "amend", "AS-000001"];
+    bad(
+        &[&amend[..], &[path, "--reason", " "]].concat(),
+        None,
+        "reason",
+    );
+    bad(
+        &[&amend[..], &["-", "--reason", "typo"]].concat(),
+        Some("[]"),
+        "JSON object",
+    );
+    bad(
+        &[&amend[..], &["-", "--reason", "typo"]].concat(),
+        Some("{"),
+        "JSON",
+    );
+    let moved = p.to_string().replace("UA-7", "UA-8");
+    bad(
+        &[&amend[..], &["-", "--reason", "typo"]].concat(),
+        Some(&moved),
+        "UA-7",
+    );
+    let future = p.to_string().replace("2025-01-09", "2999-01-09");
+    bad(
+        &[&amend[..], &["-", "--reason", "typo"]].concat(),
+        Some(&future),
+        "captured_on",
+    );
+    bad(
+        &["person", "amend", "AS-000009", path, "--reason", "typo"],
+        None,
+        "AS-000009",
+    );
+    let mut c = r.cmd(&[&amend[..], &[path, "--reason", "typo"]].concat());
+    let o = c.env("ASYLON_ROLES", "interviewer").output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not allowed"));
+    assert_eq!(r.event_count(), events);
+
+    let out = r.ok(&[&amend[..], &[path, "--reason", "misheard at capture"]].concat());
+    assert!(out.contains("AS-000001 corrected (event"), "{out}");
+    // Given back as it was given.
+    let again: serde_json::Value =
+        serde_json::from_str(&r.ok(&["person", "show", "AS-000001", "--particulars"])).unwrap();
+    assert_eq!(again, p);
+    let shown = r.ok(&["person", "show", "AS-000001"]);
+    for want in ["corrected", "Ri Chol Su", "2004-06", "KP", "Kang Ok Sun"] {
+        assert!(shown.contains(want), "{want}: {shown}");
+    }
+    assert!(!shown.contains("Han Gom"), "{shown}");
+    let listed = &r.persons_json()[0];
+    assert_eq!(listed["power"], "KP");
+    let status = r.ok(&["person", "status", "AS-000001"]);
+    assert!(status.contains("power KP"), "{status}");
+    let found = |name: &str| r.ok(&["person", "search", name]).contains("AS-000001");
+    assert!(found("Ri Chol Su"));
+    assert!(!found("Ri Han Gom"));
+    let log = r.ok(&["event", "list", "--person", "AS-000001"]);
+    assert!(log.contains("person.amended"), "{log}");
+    assert!(
+        log.contains("misheard at capture") && log.contains("\"amends\":2"),
+        "{log}"
+    );
+    r.ok(&["ledger", "verify"]);
+    r.ok(&["rebuild"]);
+    r.ok(&["ledger", "verify"]);
+
+    r.ok(&["person", "erase", "AS-000001", "--reason", "court order"]);
+    let e = r.fails(&["person", "show", "AS-000001", "--particulars"], None);
+    assert!(e.contains("erased"), "{e}");
+    bad(
+        &[&amend[..], &[path, "--reason", "typo"]].concat(),
+        None,
+        "erased",
+    );
 }
 
 #[test]
@@ -1729,6 +1859,24 @@ fn a_transfer_to_a_third_state_passes_every_guard_and_a_refusal_writes_nothing()
     );
     assert!(e.contains("(G3)"), "{e}");
     r.record_ok("consul", "receiving:KR", "liaison", r#"{"command": "record_acceptance", "case": "AS-000001", "state": "KR", "conditions": "as a citizen"}"#);
+    // Referred to KR, which sees his public record; his identity is withheld (he has not
+    // consented), and said to be withheld, not destroyed.
+    let seen = r.ok(&[
+        "--user",
+        "consul",
+        "--org",
+        "receiving:KR",
+        "--roles",
+        "liaison",
+        "person",
+        "show",
+        "AS-000001",
+    ]);
+    assert!(
+        seen.contains("withheld") && seen.contains("has not agreed"),
+        "{seen}"
+    );
+    assert!(!seen.contains("destroyed"), "{seen}");
     let out = r.record_ok(
         "reg",
         "detaining",
@@ -1859,24 +2007,6 @@ fn an_overdue_capture_card_is_listed_and_clears_when_the_card_is_recorded() {
     }
     r.record_ok(
         "reg",
-    // Referred to KR, which sees his public record; his identity is withheld (he has not
-    // consented), and said to be withheld, not destroyed.
-    let seen = r.ok(&[
-        "--user",
-        "consul",
-        "--org",
-        "receiving:KR",
-        "--roles",
-        "liaison",
-        "person",
-        "show",
-        "AS-000001",
-    ]);
-    assert!(
-        seen.contains("withheld") && seen.contains("has not agreed"),
-        "{seen}"
-    );
-    assert!(!seen.contains("destroyed"), "{seen}");
         "detaining",
         "registrar",
         r#"{"command": "define_place", "place": "Camp 3", "kind": "camp"}"#,

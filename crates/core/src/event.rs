@@ -41,6 +41,9 @@ pub mod kind {
     pub const REGISTRY_CREATED: &str = "registry.created";
     pub const PERSON_REGISTERED: &str = "person.registered";
     pub const PERSON_ERASED: &str = "person.erased";
+    /// His particulars corrected: the whole record as it now reads, sealed like a registration,
+    /// and why (see [`crate::projection::Amended`]).
+    pub const PERSON_AMENDED: &str = "person.amended";
     /// A sealed class was opened for someone: who, which person, which classes.
     pub const SEALED_READ: &str = "person.sealed_read";
     /// Someone searched the sealed names: who, which case numbers came back.

@@ -13,4 +13,4 @@ pub use particulars::{
     Art17Field, CoreParticulars, FamilyParticulars, FieldError, IdentityParticulars, NameForm,
     PartialDate, Registration, RegistrationInput, Script, System,
 };
-pub use projection::{PersonRow, PersonStatus, Projection, ProjectionError};
+pub use projection::{Amended, PersonRow, PersonStatus, Projection, ProjectionError};

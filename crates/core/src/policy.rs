@@ -17,6 +17,8 @@ pub enum Action<'a> {
     Record(&'a Command),
     /// Register captives (single or import).
     Register,
+    /// Correct a captive's particulars (`person amend`).
+    Amend,
     /// Crypto-shred a captive.
     Erase,
     /// Read what he said in an interview conducted by organisation `org` (wish, fear, notes).
@@ -81,12 +83,12 @@ pub fn may(p: &Principal, case: Option<&Case>, action: Action<'_>) -> Result<(),
         return deny("administrators manage accounts and cannot read or record captives' data");
     }
     match action {
-        Action::Register | Action::Erase => {
+        Action::Register | Action::Amend | Action::Erase => {
             if detaining && (has(Role::Registrar) || has(Role::Legal)) {
                 Ok(())
             } else {
                 deny(
-                    "only a registrar or legal officer of the detaining power registers or erases captives",
+                    "only a registrar or legal officer of the detaining power registers, corrects or erases captives",
                 )
             }
         }

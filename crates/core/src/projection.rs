@@ -3,8 +3,19 @@
 
 use crate::event::{Event, kind};
 use crate::particulars::CoreParticulars;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// The public payload of a `person.amended` event: his public particulars as they now read, the
+/// event whose particulars they replace (his registration or the amendment before), and why.
+/// The sealed classes it carries replace those of that event whole.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Amended {
+    pub amends: u64,
+    pub reason: String,
+    #[serde(flatten)]
+    pub core: CoreParticulars,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -89,6 +100,22 @@ impl Projection {
                     .map_err(|e| bad(format!("public payload unreadable: {e}")))?;
                 self.persons
                     .insert(case.clone(), PersonRow::registered(case, ev.seq, &core));
+            }
+            kind::PERSON_AMENDED => {
+                let case = ev.person.as_deref().unwrap_or_default();
+                let amended: Amended = serde_json::from_str(&ev.public)
+                    .map_err(|e| bad(format!("public payload unreadable: {e}")))?;
+                let row = self
+                    .persons
+                    .get_mut(case)
+                    .ok_or_else(|| bad(format!("amendment of unknown person {case:?}")))?;
+                if row.status == PersonStatus::Erased {
+                    return Err(bad(format!("amendment of {case}, who was erased")));
+                }
+                row.power = amended.core.power;
+                row.captured_on = amended.core.captured_on.to_string();
+                row.captured_at = amended.core.captured_at;
+                row.last_seq = ev.seq;
             }
             kind::PERSON_ERASED => {
                 let case = ev.person.as_deref().unwrap_or_default();

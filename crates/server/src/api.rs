@@ -258,6 +258,43 @@ async fn person_events(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct Amend {
+    /// Why (1–500 characters); recorded in the log and seen by every organisation involved in
+    /// the case, so it names no particulars.
+    #[schema(min_length = 1, max_length = 500)]
+    reason: String,
+    /// His whole record as it should now read, as `POST /api/persons` takes it; `external_id`
+    /// may be left out, and cannot be changed.
+    particulars: RegistrationInput,
+}
+
+/// Correct a captive's particulars: a new event carries his whole record as it now reads, with
+/// the reason; the record before it stays in the log. Answers the event's seq.
+#[utoipa::path(post, path = "/api/persons/{case}/amend", tag = "persons", request_body = Amend,
+    params(("case" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 410, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
+async fn amend_person(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Path(case): Path<String>,
+    Body(req): Body<Amend>,
+) -> Res<Value> {
+    check_case(&case)?;
+    st.run(move |reg, _| {
+        let seq = reg.amend_as(
+            &caller.principal,
+            now(),
+            &case,
+            &req.particulars,
+            &req.reason,
+        )?;
+        Ok(Json(serde_json::json!({"case": case, "seq": seq})))
+    })
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Erase {
     /// Why (1–500 characters); recorded in the log.
     #[schema(min_length = 1, max_length = 500)]
@@ -452,6 +489,7 @@ pub(crate) fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(interviews))
         .routes(routes!(access_history))
         .routes(routes!(person_events))
+        .routes(routes!(amend_person))
         .routes(routes!(erase_person))
         .routes(routes!(record))
         .routes(routes!(deadlines))

@@ -108,6 +108,7 @@ on_both_backends!(
     a_session_opens_its_organisations_notes_on_any_server_process,
     an_event_altered_by_someone_who_got_past_the_trigger_is_found_and_named,
     an_erased_captive_is_gone_from_every_reader_and_the_log_still_verifies,
+    a_correction_is_what_every_reader_sees_and_the_record_before_it_stays_in_the_log,
     events_cannot_be_changed_or_removed_in_the_database_itself,
     writers_on_several_connections_append_one_gapless_log,
     every_role_of_every_organisation_gets_what_the_matrix_says,
@@ -663,6 +664,9 @@ fn probe(s: &Server, c: &Client, org: &str, endpoint: &str, state: &str) -> bool
         // Empty on purpose: checked after the policy, so an allowed caller gets 422 and
         // nothing is erased or changed.
         ("POST /api/persons/{case}/erase", _) => c.post(&url, json!({"reason": ""})),
+        ("POST /api/persons/{case}/amend", _) => {
+            c.post(&url, json!({"reason": "", "particulars": person}))
+        }
         ("PUT /api/orgs/{org}/users/{name}/roles", _) => c.put(&url, json!({"roles": []})),
         ("GET /api/ledger/consistency", _) => c.get(&format!("{url}?from=1")),
         _ => c.get(&url),
@@ -733,6 +737,7 @@ fn every_role_of_every_organisation_gets_what_the_matrix_says(db: Db) {
                 "POST /api/commands#record_acceptance",
                 "POST /api/persons",
                 "POST /api/persons/import",
+                "POST /api/persons/{case}/amend",
                 "POST /api/persons/{case}/erase",
                 "PUT /api/orgs/{org}/users/{name}/roles",
             ] {
@@ -1453,6 +1458,113 @@ fn an_erased_captive_is_gone_from_every_reader_and_the_log_still_verifies(db: Db
             .status,
         410
     );
+}
+
+fn a_correction_is_what_every_reader_sees_and_the_record_before_it_stays_in_the_log(db: Db) {
+    let s = &start(db, Config::default());
+    let case = &s.cases["consented"];
+    let registrar = s.sign_in("dp-registrar");
+    let url = format!("/api/persons/{case}/amend");
+    let corrected = json!({"names": ["최민철", "Choe Min Chol"], "date_of_birth": "2001-02-03",
+        "rank": "sergeant", "service_number": "SN-77123", "power": "RU",
+        "captured_on": "2025-01-08", "captured_at": "Kursk region",
+        "next_of_kin": "his mother, in Hamhung"});
+    let events = s.count("SELECT count(*) FROM events");
+    // Refused, each with its field, and nothing written: no reason; another external id; a
+    // date of capture in the future; a body without the particulars.
+    for (body, field) in [
+        (json!({"reason": " ", "particulars": corrected}), "reason"),
+        (
+            json!({"reason": "typo", "particulars": {"external_id": "UA-9", "names": ["최민철"],
+                "power": "KP", "captured_on": "2025-01-08",
+                "not_stated": ["date_of_birth", "rank", "service_number"]}}),
+            "external_id",
+        ),
+        (
+            json!({"reason": "typo", "particulars": {"names": ["최민철"], "power": "KP",
+                "captured_on": "2999-01-01",
+                "not_stated": ["date_of_birth", "rank", "service_number"]}}),
+            "captured_on",
+        ),
+    ] {
+        let r = registrar.post(&url, body);
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert!(r.body.to_string().contains(field), "{field}: {}", r.body);
+    }
+    // A body without the particulars is not this request's shape at all.
+    assert_eq!(registrar.post(&url, json!({"reason": "typo"})).status, 400);
+    assert_eq!(s.count("SELECT count(*) FROM events"), events);
+
+    let r = registrar.post(
+        &url,
+        json!({"reason": "name and rank misread from the capture report", "particulars": corrected}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let seq = r.body["seq"].as_u64().unwrap();
+
+    let shown = registrar.get(&format!("/api/persons/{case}"));
+    assert_eq!(shown.body["particulars_seq"], json!(seq), "{}", shown.body);
+    assert_eq!(shown.body["identity"]["rank"], "sergeant");
+    assert_eq!(shown.body["identity"]["names"][1]["given"], "Min Chol");
+    assert_eq!(
+        shown.body["family"]["next_of_kin"],
+        "his mother, in Hamhung"
+    );
+    assert_eq!(
+        (&shown.body["power"], &shown.body["captured_on"]),
+        (&json!("RU"), &json!("2025-01-08"))
+    );
+    // The guards' power of origin is the corrected one.
+    let status = registrar.get(&format!("/api/persons/{case}/status"));
+    assert_eq!(status.body["power"], "RU", "{}", status.body);
+    // The receiving state he consented to share his identity with sees it as corrected.
+    let kr = s.sign_in("kr-liaison").get(&format!("/api/persons/{case}"));
+    assert_eq!(kr.body["identity"]["rank"], "sergeant", "{}", kr.body);
+    assert!(kr.body.get("family").is_none(), "{}", kr.body);
+    // Found by his corrected name, no longer by the one taken back.
+    let found = |name: &str| {
+        registrar
+            .get(&format!("/api/search?name={}", name.replace(' ', "%20")))
+            .body
+            .to_string()
+            .contains(case.as_str())
+    };
+    assert!(found("Choe Min Chol"));
+    assert!(!found("Choe Min Jun"));
+    // The record before it stays in the log, named by the correction.
+    let log = registrar.get(&format!("/api/persons/{case}/events"));
+    let amended: Vec<&Value> = log
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "person.amended")
+        .collect();
+    assert_eq!(amended.len(), 1, "{}", log.body);
+    assert_eq!(amended[0]["seq"], json!(seq));
+    let public = amended[0]["public"].to_string();
+    assert!(public.contains("misread"), "{public}");
+    assert!(
+        !public.contains("Min Chol"),
+        "a sealed name in public: {public}"
+    );
+    let mut reg = s.open_registry();
+    assert!(reg.verify(None).is_ok());
+    reg.rebuild().unwrap();
+    assert!(reg.verify(None).is_ok());
+    // Not allowed to others; an erased captive cannot be corrected.
+    let body = json!({"reason": "typo", "particulars": corrected});
+    assert_eq!(
+        s.sign_in("dp-interviewer").post(&url, body.clone()).status,
+        403
+    );
+    let legal = s.sign_in("dp-legal");
+    let r = legal.post(
+        &format!("/api/persons/{case}/erase"),
+        json!({"reason": "his own request"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(legal.post(&url, body).status, 410);
 }
 
 fn writers_on_several_connections_append_one_gapless_log(db: Db) {

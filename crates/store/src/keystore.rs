@@ -76,9 +76,7 @@ impl KeyStore {
     }
 
     /// Deletes a person's keys row and his rows in the blind index, inside the caller's
-    /// transaction; returns the classes he had a key for (none if he had no row). His index rows
-    /// are found through the tokens his keys row lists and deleted by their primary key: the
-    /// index has no index by person, and a delete by person alone reads all of it.
+    /// transaction; returns the classes he had a key for (none if he had no row).
     pub(crate) fn delete_person(&self, case: &str) -> Result<Vec<Class>, StoreError> {
         let db = &*self.conn;
         let row = db.one(
@@ -96,20 +94,63 @@ impl KeyStore {
             }
         }
         let tokens = row.opt_blob(Class::ALL.len())?.unwrap_or_default();
+        self.delete_index_rows(case, &tokens)?;
+        db.exec("DELETE FROM data_keys WHERE person = ?1", args![case])?;
+        Ok(keyed)
+    }
+
+    /// Deletes a person's rows in the blind index, those of the tokens his keys row lists
+    /// (`tokens`, as stored there), by their primary key: the index has no index by person,
+    /// and a delete by person alone reads all of it.
+    fn delete_index_rows(&self, case: &str, tokens: &[u8]) -> Result<(), StoreError> {
         // Every case number the registry gives has a number; one without has no index rows.
         // His rows may still wait in the import's table (see `IndexTable`).
         if let Some(number) = crate::register::case_index(case) {
-            for token in crate::search::split_tokens(&tokens) {
+            for token in crate::search::split_tokens(tokens) {
                 for table in IndexTable::BOTH {
-                    db.exec(
+                    self.conn.exec(
                         table.delete_row(),
                         args![crate::search::indexed(token), number],
                     )?;
                 }
             }
         }
-        db.exec("DELETE FROM data_keys WHERE person = ?1", args![case])?;
-        Ok(keyed)
+        Ok(())
+    }
+
+    /// Replaces a person's name tokens, in his keys row and in the blind index, in one
+    /// transaction: after a correction of his names a search finds him by the names he now
+    /// has, and no longer by those taken back. An erased person (no keys row) is refused.
+    pub(crate) fn replace_tokens(&self, case: &str, tokens: &[[u8; 16]]) -> Result<(), StoreError> {
+        let db = &*self.conn;
+        let number = crate::register::case_index(case)
+            .ok_or_else(|| StoreError::Damaged(format!("{case} is not a case number")))?;
+        let tx = Tx::write(db)?;
+        let Some(row) = db.one(
+            "SELECT name_tokens FROM data_keys WHERE person = ?1",
+            args![case],
+        )?
+        else {
+            return Err(StoreError::Erased {
+                case: case.to_string(),
+            });
+        };
+        self.delete_index_rows(case, &row.opt_blob(0)?.unwrap_or_default())?;
+        let rows: Vec<Vec<crate::db::Val<'_>>> = tokens
+            .iter()
+            .map(|t| args![crate::search::indexed(t), number].to_vec())
+            .collect();
+        db.insert_many(
+            &format!("{} (token, person)", IndexTable::Main.name()),
+            2,
+            &rows,
+        )?;
+        let joined = crate::search::join_tokens(tokens);
+        db.exec(
+            "UPDATE data_keys SET name_tokens = ?2 WHERE person = ?1",
+            args![case, &joined],
+        )?;
+        tx.commit()
     }
 
     /// Whether the main index has no row at all (a registry with no captive, or none named).

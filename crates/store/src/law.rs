@@ -157,7 +157,11 @@ pub(crate) fn data_key(
 }
 
 /// The person's data key for `class`, made and stored on first use.
-fn data_key_for_write(store: &KeyStore, case: &str, class: Class) -> Result<DataKey, StoreError> {
+pub(crate) fn data_key_for_write(
+    store: &KeyStore,
+    case: &str,
+    class: Class,
+) -> Result<DataKey, StoreError> {
     let (conn, kek) = (&store.conn, &store.kek);
     let exists = conn
         .one("SELECT 1 FROM data_keys WHERE person = ?1", args![case])?
@@ -203,6 +207,16 @@ pub(crate) fn load_world(
             let core: CoreParticulars = serde_json::from_str(&ev.public).map_err(damaged)?;
             let case = ev.person.clone().unwrap_or_default();
             world.register(&case, &core.power, parse_time(ev.seq, &ev.at)?, ev.seq);
+        } else if ev.kind == kind::PERSON_AMENDED {
+            let amended: asylon_core::Amended =
+                serde_json::from_str(&ev.public).map_err(damaged)?;
+            let case = ev.person.clone().unwrap_or_default();
+            world.amend(
+                &case,
+                &amended.core.power,
+                parse_time(ev.seq, &ev.at)?,
+                ev.seq,
+            );
         } else if ev.kind.starts_with("case.") {
             let body: FactBody = serde_json::from_str(&ev.public).map_err(damaged)?;
             let case = body.case().map(str::to_string);

@@ -7,6 +7,7 @@
 
 mod access;
 pub mod accounts;
+mod amend;
 mod backup;
 pub mod cpu;
 mod db;

@@ -72,6 +72,11 @@ pub struct PersonView {
     pub identity: Option<IdentityParticulars>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub family: Option<FamilyParticulars>,
+    /// The event his particulars are read from: his registration, or the latest correction.
+    pub particulars_seq: u64,
+    /// The Art 17 particulars he did not give.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_stated: Vec<asylon_core::Art17Field>,
     /// Classes the reader may not open, each with the policy's reason.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub withheld: Vec<String>,
@@ -701,15 +706,25 @@ impl Registry {
         use asylon_core::policy::{Action, may};
         let row = self.person(case)?;
         let state = self.authorized(who, case, Action::ReadCore)?;
+        let particulars_seq = crate::amend::particulars_seq(&*self.conn, case)?;
+        let ev = self.event(particulars_seq)?;
+        // A registration's public payload is his core particulars; an amendment's holds them
+        // beside what it amends and why.
+        let core: asylon_core::CoreParticulars =
+            serde_json::from_str(&ev.public).map_err(|e| StoreError::Tampered {
+                seq: ev.seq,
+                reason: format!("public payload unreadable: {e}"),
+            })?;
         if row.status == PersonStatus::Erased {
             return Ok(PersonView {
                 row,
                 identity: None,
                 family: None,
+                particulars_seq,
+                not_stated: core.not_stated,
                 withheld: Vec::new(),
             });
         }
-        let ev = self.event(row.registered_seq)?;
         let mut identity = None;
         let mut family = None;
         let mut read = Vec::new();
@@ -737,6 +752,8 @@ impl Registry {
             row,
             identity,
             family,
+            particulars_seq,
+            not_stated: core.not_stated,
             withheld,
         })
     }
@@ -768,13 +785,8 @@ impl Registry {
         case: &str,
         reason: &str,
     ) -> Result<u64, StoreError> {
-        let reason = reason.trim();
-        if reason.is_empty() || reason.chars().count() > 500 {
-            return Err(StoreError::Invalid(vec![asylon_core::FieldError {
-                field: "reason".into(),
-                reason: "give the reason for the erasure (1 to 500 characters)".into(),
-            }]));
-        }
+        let reason = crate::amend::reason_text("reason", "erasure", reason)
+            .map_err(|e| StoreError::Invalid(vec![e]))?;
         let row = self.person(case)?;
         if row.status == PersonStatus::Erased {
             return Err(StoreError::Erased {
@@ -1001,9 +1013,18 @@ fn project(tx: &dyn Sql, ev: &Event) -> Result<(), StoreError> {
     p.apply(ev)
         .map_err(|e| StoreError::Damaged(e.to_string()))?;
     if let Some(row) = p.persons.get(case) {
+        // A correction changes the public particulars; other kinds leave them as they were.
         tx.exec(
-            "UPDATE persons SET status = ?2, last_seq = ?3 WHERE case_no = ?1",
-            args![case, row.status.as_str(), row.last_seq as i64],
+            "UPDATE persons SET power = ?2, captured_on = ?3, captured_at = ?4, status = ?5, \
+             last_seq = ?6 WHERE case_no = ?1",
+            args![
+                case,
+                &row.power,
+                &row.captured_on,
+                row.captured_at.as_deref(),
+                row.status.as_str(),
+                row.last_seq as i64
+            ],
         )?;
     }
     Ok(())

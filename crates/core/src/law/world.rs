@@ -366,6 +366,18 @@ impl World {
         self.cases.insert(case.to_string(), c);
     }
 
+    /// A correction of his particulars (recorded by the registry itself, like a registration):
+    /// the guards follow the power he is now recorded as depending on. The corrected record is
+    /// owed to the neutral agency like any reportable change (Art 122), so the notification duty
+    /// opens if it was not open.
+    pub fn amend(&mut self, case: &str, power: &str, at: OffsetDateTime, seq: u64) {
+        if let Some(c) = self.cases.get_mut(case) {
+            c.power = power.to_string();
+            c.notification_due_since.get_or_insert(at.date());
+            c.last_seq = seq;
+        }
+    }
+
     /// Folds one recorded fact into the state. Facts were checked when decided; applying one that
     /// does not fit (a replay of a damaged log) leaves the state as it was.
     pub fn apply(&mut self, fact: &Fact, actor: &Actor, at: OffsetDateTime, seq: u64) {

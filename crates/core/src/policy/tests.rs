@@ -85,6 +85,7 @@ fn every_row_of_the_access_matrix_holds() {
             None if *action == "checkpoint" => Action::ReadLedger,
             None if *action == "register" => Action::Register,
             None if *action == "erase" => Action::Erase,
+            None if *action == "amend" => Action::Amend,
             _ => panic!("unknown action {action}"),
         };
         let got = may(&p, Some(&case), action);

@@ -1,0 +1,183 @@
+//! Correcting a captive's particulars. Nothing in the log is changed: a `person.amended` event
+//! carries his whole record as it now reads (the same particulars a registration takes), sealed
+//! under his own data keys like a registration, with the event it replaces and the reason. What
+//! `person show` opens is the latest of his registration and its amendments; the projection's
+//! public columns, the guards' power of origin and the blind index of names follow it.
+
+use crate::StoreError;
+use crate::db::args;
+use crate::registry::{NewEvent, Registry, new_id};
+use asylon_core::law::Principal;
+use asylon_core::{Amended, Class, FieldError, PersonStatus, RegistrationInput, SealedPart, kind};
+use asylon_vault::seal_aad;
+use time::OffsetDateTime;
+
+/// The longest reason a correction or an erasure takes.
+const REASON_CHARS: usize = 500;
+
+/// A reason given for a correction or an erasure, trimmed: 1 to 500 characters.
+pub(crate) fn reason_text(field: &str, what: &str, reason: &str) -> Result<String, FieldError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > REASON_CHARS {
+        return Err(FieldError {
+            field: field.into(),
+            reason: format!("give the reason for the {what} (1 to {REASON_CHARS} characters)"),
+        });
+    }
+    Ok(reason.to_string())
+}
+
+/// The seq of the event whose particulars are his current ones: his registration, or the
+/// latest amendment of it.
+pub(crate) fn particulars_seq(conn: &dyn crate::db::Sql, case: &str) -> Result<u64, StoreError> {
+    let row = conn.one(
+        "SELECT seq FROM events WHERE person = ?1 AND kind IN (?2, ?3) ORDER BY seq DESC LIMIT 1",
+        args![case, kind::PERSON_REGISTERED, kind::PERSON_AMENDED],
+    )?;
+    match row {
+        Some(r) => Ok(r.i64(0)?.max(0) as u64),
+        None => Err(StoreError::UnknownPerson(case.to_string())),
+    }
+}
+
+impl Registry {
+    /// Replaces `case`'s particulars by `input`, his whole record as it should now read, if the
+    /// policy lets `who` correct it; returns the amendment's seq. `input` is validated as a
+    /// registration is; an external id, if given, must be the one he is registered under (it
+    /// ties him to the list he came from and cannot be moved to another captive). Anything
+    /// invalid, an erased captive or a refusal by the policy writes nothing.
+    ///
+    /// The name index is changed first, in the key store, then the event is appended: a crash
+    /// between the two leaves him found by his new names while his record still reads as
+    /// before, and the same correction made again completes it.
+    pub fn amend_as(
+        &mut self,
+        who: &Principal,
+        now: OffsetDateTime,
+        case: &str,
+        input: &RegistrationInput,
+        reason: &str,
+    ) -> Result<u64, StoreError> {
+        self.authorized(who, case, asylon_core::policy::Action::Amend)?;
+        let row = self.person(case)?;
+        if row.status == PersonStatus::Erased {
+            return Err(StoreError::Erased {
+                case: case.to_string(),
+            });
+        }
+        let mut errors = Vec::new();
+        let reason = reason_text("reason", "correction", reason).map_err(|e| errors.push(e));
+        if let Some(given) = &input.external_id
+            && Some(given.trim()) != row.external_id.as_deref()
+        {
+            errors.push(FieldError {
+                field: "external_id".into(),
+                reason: match &row.external_id {
+                    Some(id) => format!(
+                        "{case} is registered under {id}; a correction cannot change it (leave it out or give it unchanged)"
+                    ),
+                    None => format!(
+                        "{case} was registered without one; a correction cannot add it (leave it out)"
+                    ),
+                },
+            });
+        }
+        let mut reg = match input.validate(now.date()) {
+            Ok(reg) => Some(reg),
+            Err(e) => {
+                errors.extend(e);
+                None
+            }
+        };
+        let (Ok(reason), Some(reg), true) = (reason, reg.as_mut(), errors.is_empty()) else {
+            return Err(StoreError::Invalid(errors));
+        };
+        reg.core.external_id = row.external_id.clone();
+        let identity = crate::plain::identity_bytes(&reg.identity)?;
+        let family = (!reg.family.is_empty())
+            .then(|| crate::plain::family_bytes(&reg.family))
+            .transpose()?;
+        let tokens = crate::search::name_tokens(&self.blind_index_key(), &reg.identity.names);
+        let core = reg.core.clone();
+        let written = self.write(&who.actor(), now, |tx, keys| {
+            let amends = particulars_seq(tx, case)?;
+            keys.replace_tokens(case, &tokens)?;
+            let id = new_id();
+            let mut sealed = Vec::with_capacity(2);
+            let parts = [(Class::Identity, Some(identity)), (Class::Family, family)];
+            for (class, plain) in parts {
+                let Some(plain) = plain else { continue };
+                let dk = crate::law::data_key_for_write(keys, case, class)?;
+                sealed.push(SealedPart {
+                    class,
+                    ciphertext: dk.seal(&seal_aad(case, class.as_str(), &id), &plain),
+                });
+            }
+            let public = Amended {
+                amends,
+                reason,
+                core,
+            };
+            Ok(vec![NewEvent {
+                id,
+                person: Some(case.to_string()),
+                kind: kind::PERSON_AMENDED.into(),
+                public: serde_json::to_string(&public)
+                    .map_err(|e| StoreError::Damaged(e.to_string()))?,
+                sealed,
+                registered: None,
+            }])
+        })?;
+        written
+            .first()
+            .map(|e| e.seq)
+            .ok_or_else(|| StoreError::Damaged("the amendment was not written".into()))
+    }
+}
+
+impl crate::PersonView {
+    /// His record in the JSON shape `person register` and `person amend` take
+    /// (docs/particulars.md), so that a correction starts from the record as it reads. `None`
+    /// unless every sealed class of it was opened: a record given back without a class would
+    /// drop it.
+    pub fn particulars(&self) -> Option<serde_json::Value> {
+        use serde_json::{Map, Value, json};
+        let id = self.identity.as_ref()?;
+        if !self.withheld.is_empty() {
+            return None;
+        }
+        let mut out = Map::new();
+        let mut put = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                out.insert(k.to_string(), v);
+            }
+        };
+        let text = |t: &Option<String>| t.as_ref().map(|t| json!(t));
+        let row = &self.row;
+        put("external_id", text(&row.external_id));
+        put("names", Some(json!(id.names)));
+        put(
+            "date_of_birth",
+            id.date_of_birth.map(|d| json!(d.to_string())),
+        );
+        put("rank", text(&id.rank));
+        put("service_number", text(&id.service_number));
+        put(
+            "not_stated",
+            (!self.not_stated.is_empty()).then(|| json!(self.not_stated)),
+        );
+        put("place_of_birth", text(&id.place_of_birth));
+        put("unit", text(&id.unit));
+        put("power", Some(json!(row.power)));
+        if let Some(f) = &self.family {
+            put("father_first_name", text(&f.father_first_name));
+            put("mother_maiden_name", text(&f.mother_maiden_name));
+            put("next_of_kin", text(&f.next_of_kin));
+            put("correspondence_address", text(&f.correspondence_address));
+            put("home_address", text(&f.home_address));
+        }
+        put("captured_on", Some(json!(row.captured_on)));
+        put("captured_at", text(&row.captured_at));
+        Some(Value::Object(out))
+    }
+}
