@@ -414,9 +414,20 @@ fn g4_ready(c: &Case, m: &Movement, s: &Settings, now: OffsetDateTime) -> Result
 }
 
 /// Checks a movement is still allowed by G1–G3 (at approval, reconfirmation and hand-over).
+/// A transfer to `to`: G2 and G3, and G1 as well when `to` is the power he depends on. Sent
+/// there he is returned, whatever the movement is called; his wish to go "to" it does not clear
+/// a fear of persecution the way a verified wish to return does. Asked again at the hand-over,
+/// where the power may have been corrected since the proposal.
+fn transfer_allowed(c: &Case, to: &str, s: &Settings) -> Result<(), Refusal> {
+    if to == c.power {
+        g1(c, "transfer", s)?;
+    }
+    g2_g3(c, to, s)
+}
+
 fn still_allowed(c: &Case, m: &Movement, s: &Settings) -> Result<(), Refusal> {
     match &m.kind {
-        MovementKind::Transfer { to } => g2_g3(c, to, s),
+        MovementKind::Transfer { to } => transfer_allowed(c, to, s),
         kind => g1(c, &kind.describe(), s),
     }
 }
@@ -807,7 +818,7 @@ pub fn decide(
             require(p, DETAINING, None, "a transfer proposal")?;
             not_held(c)?;
             no_pending_movement(c)?;
-            g2_g3(c, &to, s)?;
+            transfer_allowed(c, &to, s)?;
             one(F::MovementProposed {
                 case: id.clone(),
                 movement: format!("{id}/M{}", c.movements.len() + 1),

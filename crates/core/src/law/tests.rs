@@ -183,6 +183,47 @@ fn movement_id(facts: &[Fact]) -> String {
 }
 
 #[test]
+fn a_transfer_to_the_power_he_depends_on_is_a_return_and_g1_decides_it() {
+    // A depends on KP (as registered); B was registered as depending on RU, wrongly.
+    let mut s = Sim::new(&["A"]);
+    s.seq += 1;
+    s.world.register("B", "RU", s.now, s.seq);
+    let officials = p("official", "receiving:KP", &[Role::Liaison]);
+    for c in ["A", "B"] {
+        s.interview(c, "KP", true, true);
+    }
+    s.days(7);
+    for c in ["A", "B"] {
+        s.interview(c, "KP", true, true);
+        s.ok(
+            &officials,
+            Command::RecordAcceptance {
+                case: c.into(),
+                state: "KP".into(),
+                conditions: None,
+            },
+        );
+    }
+    let to_kp = |c: &str| Command::ProposeTransfer {
+        case: c.into(),
+        to: "KP".into(),
+    };
+    // His "wish to go to KP" is verified and KP accepts him, but he fears persecution there.
+    let r = s.refused(&registrar(), to_kp("A"));
+    assert_eq!(r.guard, Guard::G1, "{r}");
+    assert!(r.message.contains("transfer of A to KP refused"), "{r}");
+    // For B, KP was a third state when the transfer was proposed and approved; then his
+    // particulars were corrected: he depends on KP. The hand-over is his return.
+    let m = movement_id(&s.ok(&registrar(), to_kp("B")));
+    s.ok(&legal(), approve("B", m.clone()));
+    s.ok(&neutral(), reconfirm("B", m.clone()));
+    s.seq += 1;
+    s.world.amend("B", "KP", s.now, s.seq);
+    let r = s.refused(&registrar(), hand_over("B", m));
+    assert_eq!(r.guard, Guard::G1, "{r}");
+}
+
+#[test]
 fn the_motivating_case_two_soldiers_an_exchange_and_a_transfer_to_korea() {
     // A decides early; B wavers for months; C wants to go home.
     let mut s = Sim::new(&["A", "B", "C"]);
@@ -616,7 +657,7 @@ fn step() -> impl Strategy<Value = Step> {
         any::<u8>(),
         any::<u8>(),
         0u8..4,
-        0u8..5,
+        0u8..6,
         any::<bool>(),
         any::<bool>(),
         0u16..(24 * 6),
@@ -633,7 +674,10 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 const CASES: [&str; 4] = ["A", "B", "C", "D"];
-const WISHES: [&str; 5] = ["return", "stay", "KR", "US", "undecided"];
+const WISHES: [&str; 6] = ["return", "stay", "KR", "US", "KP", "undecided"];
+/// The states a transfer is proposed to and that accept captives: two third states, and KP, the
+/// power every case is registered as depending on (an amendment may make it RU).
+const STATES: [&str; 3] = ["KR", "US", "KP"];
 
 fn principals() -> Vec<Principal> {
     vec![
@@ -643,15 +687,71 @@ fn principals() -> Vec<Principal> {
         neutral(),
         korea(),
         p("usc", "receiving:US", &[Role::Liaison]),
+        p("kpo", "receiving:KP", &[Role::Liaison]),
     ]
 }
 
-fn command(w: &World, st: &Step) -> Command {
-    let case = CASES[st.case as usize].to_string();
-    let wish = WISHES[st.wish as usize];
-    let state = if st.flag_a { "KR" } else { "US" }.to_string();
+/// Who acts in step `st`: half the time anyone, half the time someone whose organisation and
+/// role may do what the step does (the only ones who get past the policy to the guards: chosen
+/// at random alone, a verified wish, an acceptance, a proposal, an approval and a
+/// reconfirmation within days almost never line up, and the guards on hand-overs go untried).
+fn actor(st: &Step, all: &[Principal]) -> Principal {
+    if st.who % 2 == 1 {
+        return all[usize::from(st.who / 2) % all.len()].clone();
+    }
+    match st.what % 20 {
+        0..=4 | 11 | 12 => neutral(),
+        5 | 6 => {
+            let state = STATES[usize::from(st.wish) % STATES.len()];
+            p("liaison", &format!("receiving:{state}"), &[Role::Liaison])
+        }
+        9 | 10 | 16 if st.flag_a => legal(),
+        9 | 10 | 16 => p("lawyer2", "detaining", &[Role::Legal]),
+        _ => registrar(),
+    }
+}
+
+fn command(w: &World, st: &Step, who: &Principal) -> Command {
+    // An approval, a reconfirmation or a hand-over is mostly about a captive with a movement
+    // pending, the next one from the step's on.
+    let pending = |c: &&str| {
+        w.cases
+            .get(*c)
+            .is_some_and(|c| c.movements.values().any(Movement::is_pending))
+    };
+    let moving = matches!(st.what % 20, 9..=13 | 18) && st.flag_b;
+    let case = CASES
+        .iter()
+        .cycle()
+        .skip(st.case as usize)
+        .take(CASES.len())
+        .find(|c| !moving || pending(c))
+        .unwrap_or(&CASES[st.case as usize])
+        .to_string();
+    // Mostly a captive says again what he said last, and a transfer is proposed to where he
+    // last asked to go: random wishes and states alone almost never verify a wish (one
+    // transfer in 24 runs), and the guards on transfers would go untried.
+    let latest = w
+        .cases
+        .get(&case)
+        .and_then(|c| c.latest_wish().ok().flatten());
+    let wish = match &latest {
+        Some(last) if !(st.flag_a && st.flag_b) => last.to_string(),
+        _ => WISHES[st.wish as usize].to_string(),
+    };
+    let state = match (&latest, who.org.strip_prefix("receiving:")) {
+        (_, Some(own)) if st.flag_b => own.to_string(),
+        (Some(Wish::ThirdState(x)), _) if st.flag_b => x.clone(),
+        _ => STATES[usize::from(st.what / 20) % STATES.len()].to_string(),
+    };
+    // Half the time the movement still pending, half the time any of his.
     let movement = w.cases.get(&case).and_then(|c| {
-        let ms: Vec<&String> = c.movements.keys().collect();
+        let ms: Vec<&String> = c
+            .movements
+            .iter()
+            .filter(|(_, m)| !st.flag_b || m.is_pending())
+            .map(|(id, _)| id)
+            .collect();
         (!ms.is_empty()).then(|| ms[st.wish as usize % ms.len()].clone())
     });
     let movement = movement.unwrap_or_else(|| format!("{case}/M1"));
@@ -693,14 +793,17 @@ fn command(w: &World, st: &Step) -> Command {
         17 => Command::CompleteExchangeList {
             list: format!("L{}", st.wish % 2),
         },
-        18 => Command::WithdrawMovement {
+        // A withdrawal a quarter of the time, or most movements would be withdrawn before
+        // they could be handed over.
+        18 if st.flag_a && st.flag_b => Command::WithdrawMovement {
             case,
             movement,
             reason: "changed plans".into(),
         },
+        18 => Command::HandOver { case, movement },
         _ => {
             // Release ends a case: rare, or the run would end early.
-            if st.flag_a && st.flag_b && st.hours.is_multiple_of(8) {
+            if st.flag_a && st.flag_b && st.hours.is_multiple_of(32) {
                 Command::Release { case }
             } else {
                 Command::SendNotification {
@@ -748,6 +851,7 @@ fn check_fact(
                     if !c.acceptances.contains_key(to) {
                         return Err("G3 broken".into());
                     }
+                    g1_for_transfer(c, to, s)?;
                 }
                 _ => {
                     if let Some(why) = c.protected_from_return(s) {
@@ -765,6 +869,7 @@ fn check_fact(
                     if !c.acceptances.contains_key(to) {
                         return Err("G3 broken at hand-over".into());
                     }
+                    g1_for_transfer(c, to, s)?;
                 }
                 _ => {
                     if let Some(why) = c.protected_from_return(s) {
@@ -792,6 +897,14 @@ fn check_fact(
         _ => {}
     }
     Ok(())
+}
+
+/// G1 for a transfer: sent to the power he depends on, he is returned.
+fn g1_for_transfer(c: &Case, to: &str, s: &Settings) -> Result<(), String> {
+    match c.protected_from_return(s) {
+        Some(why) if to == c.power => Err(format!("G1 broken by a transfer to {to}: {why}")),
+        _ => Ok(()),
+    }
 }
 
 fn kind_of(c: &Case, body: &FactBody) -> Option<MovementKind> {
@@ -861,10 +974,24 @@ proptest! {
         let mut s = Sim::new(&CASES);
         let who = principals();
         let mut accepted = 0;
+        // Corrections of the power a case depends on, between the commands: where in the log
+        // (how many facts came before), which case, which power, when.
+        let mut amendments: Vec<(usize, String, &str, OffsetDateTime)> = Vec::new();
         for st in &steps {
-            s.now += Duration::hours(i64::from(st.hours));
-            let principal = &who[st.who as usize % who.len()];
-            let cmd = command(&s.world, st);
+            // Days between most steps (a wish is verified over a week), hours between some
+            // (a reconfirmation holds for two days before the hand-over).
+            let hours = if st.what % 3 == 0 { st.hours } else { st.hours % 12 };
+            s.now += Duration::hours(i64::from(hours));
+            if st.what >= 240 {
+                let case = CASES[st.case as usize];
+                let power = if st.flag_a { "KP" } else { "RU" };
+                s.seq += 1;
+                s.world.amend(case, power, s.now, s.seq);
+                amendments.push((s.log.len(), case.to_string(), power, s.now));
+                continue;
+            }
+            let principal = &actor(st, &who);
+            let cmd = command(&s.world, st, principal);
             let before = s.world.clone();
             let log_len = s.log.len();
             match decide(&s.world, principal, &cmd, &s.settings, s.now) {
@@ -889,8 +1016,19 @@ proptest! {
         }
         // The state equals a replay of the log, read back as the store would read it.
         let mut replay = Sim::new(&CASES).world;
+        let mut seq = CASES.len() as u64;
+        let mut amended = amendments.iter().peekable();
         for (i, (f, actor, at)) in s.log.iter().enumerate() {
-            replay.apply(&round_trip(f), actor, *at, CASES.len() as u64 + 1 + i as u64);
+            while let Some((_, case, power, when)) = amended.next_if(|a| a.0 == i) {
+                seq += 1;
+                replay.amend(case, power, *when, seq);
+            }
+            seq += 1;
+            replay.apply(&round_trip(f), actor, *at, seq);
+        }
+        for (_, case, power, when) in amended {
+            seq += 1;
+            replay.amend(case, power, *when, seq);
         }
         prop_assert_eq!(&replay, &s.world);
         // The run did something: at least some commands were accepted.
