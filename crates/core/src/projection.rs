@@ -137,3 +137,87 @@ impl Projection {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Actor;
+
+    fn event(seq: u64, person: &str, kind: &str, public: serde_json::Value) -> Event {
+        Event {
+            seq,
+            id: format!("e{seq}"),
+            at: "2025-02-01T00:00:00Z".into(),
+            actor: Actor {
+                user: "u".into(),
+                org: "detaining".into(),
+            },
+            person: Some(person.into()),
+            kind: kind.into(),
+            public: public.to_string(),
+            sealed: Vec::new(),
+        }
+    }
+
+    fn registered() -> Projection {
+        let mut p = Projection::default();
+        p.apply(&event(
+            2,
+            "AS-000001",
+            kind::PERSON_REGISTERED,
+            serde_json::json!({"external_id": "UA-1", "power": "RU",
+                "captured_on": "2025-01-09", "captured_at": "Kursk"}),
+        ))
+        .unwrap();
+        p
+    }
+
+    fn amendment(seq: u64, person: &str) -> Event {
+        event(
+            seq,
+            person,
+            kind::PERSON_AMENDED,
+            serde_json::json!({"amends": 2, "reason": "misread", "external_id": "UA-1",
+                "power": "KP", "captured_on": "2025-01-08"}),
+        )
+    }
+
+    #[test]
+    fn an_amendment_replaces_the_public_particulars_and_keeps_the_rest() {
+        let mut p = registered();
+        p.apply(&amendment(5, "AS-000001")).unwrap();
+        let row = &p.persons["AS-000001"];
+        assert_eq!(
+            (
+                row.power.as_str(),
+                row.captured_on.as_str(),
+                &row.captured_at
+            ),
+            ("KP", "2025-01-08", &None)
+        );
+        assert_eq!((row.registered_seq, row.last_seq), (2, 5));
+        assert_eq!(row.external_id.as_deref(), Some("UA-1"));
+        assert_eq!(row.status, PersonStatus::Registered);
+    }
+
+    #[test]
+    fn an_amendment_of_no_one_or_of_an_erased_person_is_a_damaged_log() {
+        let mut p = registered();
+        let before = p.clone();
+        let e = p.apply(&amendment(5, "AS-000002")).unwrap_err();
+        assert!(e.to_string().contains("unknown person"), "{e}");
+        let mut unreadable = amendment(5, "AS-000001");
+        unreadable.public = "{\"amends\": 2}".into();
+        assert!(p.apply(&unreadable).is_err());
+        assert_eq!(p, before);
+        p.apply(&event(
+            6,
+            "AS-000001",
+            kind::PERSON_ERASED,
+            serde_json::json!({"reason": "court order"}),
+        ))
+        .unwrap();
+        let e = p.apply(&amendment(7, "AS-000001")).unwrap_err();
+        assert!(e.to_string().contains("erased"), "{e}");
+    }
+}
