@@ -12,7 +12,9 @@
 use crate::RegistryArgs;
 use crate::commands::{actor, now, open};
 use anyhow::{Context, Result, bail};
-use asylon_core::{Art17Field, Registration, RegistrationInput, particulars::NameInput};
+use asylon_core::{
+    Art17Field, CoreParticulars, PersonRow, Registration, RegistrationInput, particulars::NameInput,
+};
 use asylon_names::synth;
 use asylon_store::{NameTokens, SealedRegistration, cpu};
 use std::collections::{HashMap, HashSet};
@@ -151,12 +153,12 @@ type Seen = HashMap<String, u64, foldhash::fast::RandomState>;
 type Registered = HashSet<String, foldhash::fast::RandomState>;
 
 /// How pass one tells the rows already registered, so that a run after an interrupted one
-/// skips what it had done. Either way it asks about a batch of rows at a time.
-enum Known<'r> {
-    /// Every external id the registry holds, read before pass one.
-    Read(Registered),
-    /// The rows' external ids looked up in the registry as pass one reaches them.
-    Asked(&'r asylon_store::Registry),
+/// skips what it had done: from every external id the registry holds, read before pass one
+/// (`ids`), or by looking the rows' ids up in the registry as pass one reaches them. Either way
+/// it asks about a batch of rows at a time.
+struct Known<'r> {
+    registry: &'r asylon_store::Registry,
+    ids: Option<Registered>,
 }
 
 fn external_id(reg: &Registration) -> Option<&str> {
@@ -164,11 +166,100 @@ fn external_id(reg: &Registration) -> Option<&str> {
 }
 
 /// The rows pass one has validated and not yet told registered or not: the kept rows'
-/// registrations, and the external ids of the rest.
+/// registrations and lines, and the public particulars and line of the rest.
 struct Untold {
     kept: Vec<Registration>,
+    kept_lines: Vec<u64>,
     last_line: u64,
-    ids: Vec<String>,
+    rest: Vec<(u64, CoreParticulars)>,
+}
+
+/// Rows skipped as registered already whose public cells (power, capture date and place)
+/// differ from his record: a corrected file imported again does not correct the registry, and
+/// is told so. The sealed cells are not compared: that would open every skipped captive's
+/// record.
+#[derive(Default)]
+struct Differing {
+    count: u64,
+    /// The first [`SHOWN_ERRORS`], in words.
+    shown: Vec<String>,
+}
+
+impl Differing {
+    /// Compares skipped rows (line, public particulars) with the records of their captives.
+    fn check(
+        &mut self,
+        registry: &asylon_store::Registry,
+        skipped: &[(u64, &CoreParticulars)],
+    ) -> Result<()> {
+        if skipped.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = skipped
+            .iter()
+            .filter_map(|(_, c)| c.external_id.as_deref())
+            .collect();
+        let records: HashMap<String, PersonRow> = registry
+            .persons_registered_as(&ids)?
+            .into_iter()
+            .filter_map(|row| Some((row.external_id.clone()?, row)))
+            .collect();
+        for (line, core) in skipped {
+            let Some(row) = core.external_id.as_ref().and_then(|id| records.get(id)) else {
+                continue;
+            };
+            let changes = differences(core, row);
+            if changes.is_empty() {
+                continue;
+            }
+            self.count += 1;
+            if self.shown.len() < SHOWN_ERRORS {
+                self.shown.push(format!(
+                    "line {line}: {} is registered already, as {}, so the row was skipped; it \
+                     differs from his record in {}; if this file is right, correct his record with \
+                     `person amend {}`",
+                    row.external_id.as_deref().unwrap_or_default(),
+                    row.case_no,
+                    changes.join(", "),
+                    row.case_no
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What of a row's public particulars differs from a registered record, in words.
+fn differences(file: &CoreParticulars, record: &PersonRow) -> Vec<String> {
+    let shown = |v: Option<&str>| v.map_or_else(|| "(empty)".to_string(), str::to_string);
+    let file_on = file.captured_on.to_string();
+    [
+        (
+            "power",
+            Some(file.power.as_str()),
+            Some(record.power.as_str()),
+        ),
+        (
+            "captured_on",
+            Some(file_on.as_str()),
+            Some(record.captured_on.as_str()),
+        ),
+        (
+            "captured_at",
+            file.captured_at.as_deref(),
+            record.captured_at.as_deref(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, here, there)| here != there)
+    .map(|(field, here, there)| {
+        format!(
+            "{field} (this file: {}; registered: {})",
+            shown(here),
+            shown(there)
+        )
+    })
+    .collect()
 }
 
 /// Bytes per row of an import file, about: a synthetic row is 111.
@@ -182,43 +273,56 @@ impl<'r> Known<'r> {
     /// small file into a large registry no longer reads a million ids first.
     fn choose(registry: &'r asylon_store::Registry, bytes: u64) -> Result<Self> {
         let rows = bytes / BYTES_PER_ROW;
-        Ok(if registry.cases_given()? <= rows {
-            Self::Read(registry.external_ids()?)
+        let ids = if registry.cases_given()? <= rows {
+            Some(registry.external_ids()?)
         } else {
-            Self::Asked(registry)
-        })
+            None
+        };
+        Ok(Self { registry, ids })
     }
 
     /// For `--timings`: how the rows already registered were told.
     fn describe(&self) -> String {
-        match self {
-            Self::Read(ids) => format!("{} external ids read first", ids.len()),
-            Self::Asked(_) => "the file's external ids looked up".into(),
+        match &self.ids {
+            Some(ids) => format!("{} external ids read first", ids.len()),
+            None => "the file's external ids looked up".into(),
         }
     }
 
     /// Those of `ids` that are registered.
-    fn registered_among(&self, ids: &[&str]) -> Result<Vec<String>> {
-        Ok(match self {
-            Self::Read(all) => ids
+    fn registered_among(&self, ids: &[&str]) -> Result<Registered> {
+        Ok(match &self.ids {
+            Some(all) => ids
                 .iter()
                 .filter(|id| all.contains(**id))
                 .map(|id| (*id).to_string())
                 .collect(),
-            Self::Asked(registry) => registry.registered_among(ids)?,
+            None => self.registry.registered_among(ids)?.into_iter().collect(),
         })
     }
 
-    /// Takes the rows already registered out of `batch`, noting them in `registered`.
+    /// Takes the rows already registered out of `batch` (whose lines are `lines`), noting them
+    /// in `registered` and comparing them with their records.
     fn drop_registered(
         &self,
         batch: &mut Vec<Registration>,
+        lines: &[u64],
         registered: &mut Registered,
+        differing: &mut Differing,
     ) -> Result<()> {
         let ids: Vec<&str> = batch.iter().filter_map(external_id).collect();
-        let found: Registered = self.registered_among(&ids)?.into_iter().collect();
+        let found = self.registered_among(&ids)?;
         if !found.is_empty() {
-            batch.retain(|reg| !external_id(reg).is_some_and(|id| found.contains(id)));
+            let is_found =
+                |reg: &Registration| external_id(reg).is_some_and(|id| found.contains(id));
+            let skipped: Vec<(u64, &CoreParticulars)> = batch
+                .iter()
+                .zip(lines)
+                .filter(|(reg, _)| is_found(reg))
+                .map(|(reg, line)| (*line, &reg.core))
+                .collect();
+            differing.check(self.registry, &skipped)?;
+            batch.retain(|reg| !is_found(reg));
             registered.extend(found);
         }
         Ok(())
@@ -229,12 +333,13 @@ impl<'r> Known<'r> {
     fn tell_kept(
         &self,
         untold: &mut Untold,
-        registered: &mut Registered,
+        (registered, differing): (&mut Registered, &mut Differing),
         to_register: &mut u64,
         kept: &std::sync::mpsc::Sender<ToRead>,
     ) -> Result<()> {
         let mut batch = std::mem::replace(&mut untold.kept, Vec::with_capacity(BATCH));
-        self.drop_registered(&mut batch, registered)?;
+        self.drop_registered(&mut batch, &untold.kept_lines, registered, differing)?;
+        untold.kept_lines.clear();
         *to_register += batch.len() as u64;
         if !batch.is_empty() {
             // The reader is gone only if it failed, which the write stage reports.
@@ -243,18 +348,32 @@ impl<'r> Known<'r> {
         Ok(())
     }
 
-    /// Tells the other rows of `untold`: subtracts from `to_register` those registered.
+    /// Tells the other rows of `untold`: subtracts from `to_register` those registered, and
+    /// compares them with their records.
     fn tell_rest(
         &self,
         untold: &mut Untold,
-        registered: &mut Registered,
+        (registered, differing): (&mut Registered, &mut Differing),
         to_register: &mut u64,
     ) -> Result<()> {
-        let ids: Vec<&str> = untold.ids.iter().map(String::as_str).collect();
+        let ids: Vec<&str> = untold
+            .rest
+            .iter()
+            .filter_map(|(_, c)| c.external_id.as_deref())
+            .collect();
         let found = self.registered_among(&ids)?;
+        if !found.is_empty() {
+            let skipped: Vec<(u64, &CoreParticulars)> = untold
+                .rest
+                .iter()
+                .filter(|(_, c)| c.external_id.as_ref().is_some_and(|id| found.contains(id)))
+                .map(|(line, c)| (*line, c))
+                .collect();
+            differing.check(self.registry, &skipped)?;
+        }
         *to_register = to_register.saturating_sub(found.len() as u64);
         registered.extend(found);
-        untold.ids.clear();
+        untold.rest.clear();
         Ok(())
     }
 }
@@ -309,6 +428,7 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
     let actor = actor(r);
     let mut registered = 0usize;
     let mut skipped = 0u64;
+    let mut differing = 0u64;
     let failure: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
     let stages = std::thread::scope(|scope| -> Result<Stages> {
         // Three stages after validation, each on its thread: read the names into blind-index
@@ -363,6 +483,7 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
         });
         let (checked, told) = checked?;
         skipped = checked.rows - checked.to_register;
+        differing = checked.differing.count;
         if checked.rows > keep_rows {
             // The rows past the kept ones are read again, validated again and registered.
             let _ = to_read.send(ToRead::Rest(checked.cols, checked.registered, checked.rows));
@@ -439,6 +560,14 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
         "imported {}: {registered} registered, {skipped} already registered and skipped",
         file.display()
     );
+    if differing > 0 {
+        println!(
+            "{differing} of them {} from the registry (warnings above): this import did not \
+             change {}; correct a record with `person amend`",
+            if differing == 1 { "differs" } else { "differ" },
+            if differing == 1 { "it" } else { "them" },
+        );
+    }
     if timings {
         stages.print(started.elapsed());
     }
@@ -494,6 +623,8 @@ struct Checked {
     to_register: u64,
     /// The file's external ids that are registered already.
     registered: Registered,
+    /// Those of them whose rows differ from their records.
+    differing: Differing,
 }
 
 /// Pass one: reads and validates the whole file, reporting every bad row. While no row has
@@ -512,10 +643,12 @@ fn pass_one(
     let mut rows = 0u64;
     let mut to_register = 0u64;
     let mut registered = Registered::default();
+    let mut differing = Differing::default();
     let mut untold = Untold {
         kept: Vec::with_capacity(BATCH),
+        kept_lines: Vec::with_capacity(BATCH),
         last_line: 1,
-        ids: Vec::new(),
+        rest: Vec::new(),
     };
     while let Some((line, rec)) = rdr.next_row() {
         rows += 1;
@@ -534,19 +667,19 @@ fn pass_one(
             }
         };
         // Whether a row is registered already is asked a batch at a time.
+        let told = (&mut registered, &mut differing);
         if rows <= keep_rows && bad.is_empty() {
             untold.kept.push(reg);
+            untold.kept_lines.push(line);
             untold.last_line = line;
             if untold.kept.len() == BATCH {
-                known.tell_kept(&mut untold, &mut registered, &mut to_register, kept)?;
+                known.tell_kept(&mut untold, told, &mut to_register, kept)?;
             }
         } else if bad.is_empty() {
             to_register += 1;
-            if let Some(id) = reg.core.external_id {
-                untold.ids.push(id);
-                if untold.ids.len() == BATCH {
-                    known.tell_rest(&mut untold, &mut registered, &mut to_register)?;
-                }
+            untold.rest.push((line, reg.core));
+            if untold.rest.len() == BATCH {
+                known.tell_rest(&mut untold, told, &mut to_register)?;
             }
         }
     }
@@ -569,13 +702,32 @@ fn pass_one(
             file.display()
         );
     }
-    known.tell_kept(&mut untold, &mut registered, &mut to_register, kept)?;
-    known.tell_rest(&mut untold, &mut registered, &mut to_register)?;
+    known.tell_kept(
+        &mut untold,
+        (&mut registered, &mut differing),
+        &mut to_register,
+        kept,
+    )?;
+    known.tell_rest(
+        &mut untold,
+        (&mut registered, &mut differing),
+        &mut to_register,
+    )?;
+    for warning in &differing.shown {
+        eprintln!("warning: {warning}");
+    }
+    if differing.count > differing.shown.len() as u64 {
+        eprintln!(
+            "warning: ... and {} more skipped rows differ from their records",
+            differing.count - differing.shown.len() as u64
+        );
+    }
     Ok(Checked {
         cols,
         rows,
         to_register,
         registered,
+        differing,
     })
 }
 

@@ -1430,6 +1430,94 @@ fn an_import_killed_at_random_moments_loses_nothing_it_acknowledged() {
 }
 
 #[test]
+fn a_corrected_file_imported_again_is_told_it_did_not_correct_the_registry() {
+    let r = Reg::new();
+    let first = r.file(
+        "first.csv",
+        &csv(&[
+            "UA-1,리한검,2001-04-12,private,SN1,KP,2025-01-09,Kursk",
+            "UA-2,김철수,2001-04-12,private,SN2,RU,2025-01-09,Kursk",
+            "UA-3,박영호,2001-04-12,private,SN3,KP,2025-01-09,",
+        ]),
+    );
+    r.ok(&["import", "persons", first.to_str().unwrap()]);
+    // UA-2's power and capture date corrected, UA-3's name (sealed, not compared) and place.
+    let second = r.file(
+        "second.csv",
+        &csv(&[
+            "UA-1,리한검,2001-04-12,private,SN1,KP,2025-01-09,Kursk",
+            "UA-2,김철수,2001-04-12,private,SN2,KP,2025-01-08,Kursk",
+            "UA-3,박영수,2001-04-12,private,SN3,KP,2025-01-09,Sumy",
+            "UA-4,정대현,2001-04-12,private,SN4,KP,2025-01-09,Kursk",
+        ]),
+    );
+    let (out, err) = imported(&r, &second, &[]);
+    assert!(
+        out.contains("1 registered, 3 already registered and skipped"),
+        "{out}"
+    );
+    assert!(out.contains("2 of them differ from the registry"), "{out}");
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), 2, "{err}");
+    assert!(
+        warnings[0].contains("line 3: UA-2 is registered already, as AS-000002")
+            && warnings[0].contains("power (this file: KP; registered: RU)")
+            && warnings[0].contains("captured_on (this file: 2025-01-08; registered: 2025-01-09)")
+            && warnings[0].contains("person amend AS-000002"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        warnings[1].contains("line 4: UA-3")
+            && warnings[1].contains("captured_at (this file: Sumy; registered: (empty))")
+            && !warnings[1].contains("power"),
+        "{}",
+        warnings[1]
+    );
+    let listed = r.persons_json();
+    assert_eq!(listed[1]["power"], "RU", "the import changed a record");
+    // Again, into a registry larger than the file (its ids are looked up rather than read)
+    // and with rows past those kept between the passes: the same two rows are told.
+    for i in 5..12 {
+        r.ok_in(
+            &["person", "register", "-"],
+            Some(&person_json(&format!("UA-{i}"), "김영남")),
+        );
+    }
+    let (out, err) = imported(&r, &second, &["--keep-rows", "1", "--timings"]);
+    assert!(
+        out.contains("0 registered, 4 already registered and skipped"),
+        "{out}"
+    );
+    assert!(out.contains("the file's external ids looked up"), "{out}");
+    let told: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .map(|l| l.split(':').nth(1).unwrap_or_default())
+        .collect();
+    assert_eq!(told, [" line 3", " line 4"], "{err}");
+    // A file that agrees with the registry says nothing of it.
+    let (out, err) = imported(&r, &first, &[]);
+    assert!(
+        !out.contains("differ") && !err.contains("warning"),
+        "{out}{err}"
+    );
+}
+
+/// Imports `file` (with `extra` arguments), which must succeed: its output and error output.
+fn imported(r: &Reg, file: &Path, extra: &[&str]) -> (String, String) {
+    let o = r.run(
+        &[&["import", "persons", file.to_str().unwrap()][..], extra].concat(),
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (
+        String::from_utf8(o.stdout).unwrap(),
+        String::from_utf8(o.stderr).unwrap(),
+    )
+}
+
+#[test]
 fn rows_past_those_kept_between_the_passes_are_read_again_and_registered_once() {
     let r = Reg::new();
     let file = r.synth("all.csv", 3500, 9);
