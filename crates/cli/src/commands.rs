@@ -331,8 +331,10 @@ pub fn verify(r: &RegistryArgs, checkpoint: Option<&Path>) -> Result<()> {
     };
     let report = registry.verify(earlier.as_ref())?;
     println!(
-        "ok: {} events, root {}, {} persons; every event matches its MAC, the signed head and the projection",
-        report.size, report.root, report.persons
+        "ok: {} events, root {}, {}; every event matches its MAC, the signed head and the projection",
+        report.size,
+        report.root,
+        counted(report.persons, "captive", "captives")
     );
     if let Some(n) = report.extends_checkpoint {
         println!("ok: the log extends the checkpoint of size {n} (consistency proof verified)");
@@ -387,12 +389,12 @@ pub fn restore(r: &RegistryArgs, file: &Path, keys: &Path) -> Result<()> {
     let registry = Registry::restore_in(file, keys, &dir, &database(r), &key)?;
     let report = registry.verify(None)?;
     println!(
-        "restored {} into {}: {} events, root {}, {} persons — verified",
+        "restored {} into {}: {} events, root {}, {} — verified",
         file.display(),
         dir.display(),
         report.size,
         report.root,
-        report.persons
+        counted(report.persons, "captive", "captives")
     );
     Ok(())
 }
@@ -434,8 +436,10 @@ pub fn migrate_store(r: &RegistryArgs, from: &str, to: &str) -> Result<()> {
     let moved = source.move_to(&target_dir, &to_db, &key)?;
     let after = moved.verify(None)?;
     println!(
-        "moved {} events and {} persons from {from} to {to}; root {} on both — verified",
-        after.size, after.persons, after.root
+        "moved {} events and {} from {from} to {to}; root {} on both — verified",
+        after.size,
+        counted(after.persons, "captive", "captives"),
+        after.root
     );
     if before.root != after.root {
         bail!(
@@ -450,6 +454,9 @@ pub fn migrate_store(r: &RegistryArgs, from: &str, to: &str) -> Result<()> {
 pub fn rebuild(r: &RegistryArgs) -> Result<()> {
     let mut registry = open(r)?;
     let n = registry.rebuild()?;
-    println!("rebuilt the projection from the events: {n} persons");
+    println!(
+        "rebuilt the projection from the events: {}",
+        counted(n, "captive", "captives")
+    );
     Ok(())
 }
