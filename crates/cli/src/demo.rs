@@ -31,6 +31,14 @@ const DEMO_CAPTIVES: [&str; 2] = [
         "power": "KP", "captured_on": "2025-01-09", "captured_at": "Kursk region"}"#,
 ];
 
+/// The first demo captive's record as corrected: the Ukrainian spelling of his name from the
+/// camp's register, and his day of birth, misread at capture.
+const DEMO_CORRECTION: &str = r#"{"external_id": "DEMO-RI",
+    "names": ["리한검", "Ri Han Gom", "Ли Хан Гом", "Рі Хан Гом"],
+    "date_of_birth": "2003-05-04", "rank": "private", "service_number": "4521907",
+    "power": "KP", "captured_on": "2025-01-09", "captured_at": "Kursk region",
+    "next_of_kin": "mother (name withheld)"}"#;
+
 const ORGS: [(&str, &str, &str); 3] = [
     (
         "detaining",
@@ -476,7 +484,17 @@ pub fn build(
     let erased = asylon_store::case_number(cases.len() as u64 + 3);
     registry.erase_as(&registrar, today, &erased, "demo: a data subject's erasure")?;
     if let Some(first) = cases.first() {
-        println!("\nOne record, opened by dp-registrar (the read itself is recorded as an event):");
+        let corrected: RegistrationInput = serde_json::from_str(DEMO_CORRECTION)?;
+        registry.amend_as(
+            &registrar,
+            today,
+            first,
+            &corrected,
+            "demo: Ukrainian spelling from the camp register; day of birth misread at capture",
+        )?;
+        println!(
+            "\nOne record, corrected and opened by dp-registrar (the read itself is recorded as an event):"
+        );
         print!(
             "{}",
             person_text(&registry.show_person(&registrar, today, first)?)

@@ -1660,6 +1660,13 @@ fn the_demo_builds_a_registry_that_verifies() {
     let r = Reg::empty();
     let out = r.ok(&["demo", "--count", "50", "--no-serve"]);
     assert!(out.contains("리한검"), "{out}");
+    // His record as corrected after his transfer (corrections are accepted after an end).
+    assert!(
+        out.contains("corrected       particulars as corrected by event")
+            && out.contains("Рі Хан Гом")
+            && out.contains("2003-05-04"),
+        "{out}"
+    );
     assert!(
         out.contains("recorded, 0 steps refused by the guards"),
         "every synthetic lifecycle step passes the guards: {out}"
