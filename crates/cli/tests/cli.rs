@@ -2873,7 +2873,7 @@ fn processes_importing_into_one_postgres_registry_append_one_gapless_log() {
     }
     let v = r.ok(&["ledger", "verify"]);
     assert!(
-        v.contains("ok: 4501 events") && v.contains("4500 persons"),
+        v.contains("ok: 4501 events") && v.contains("4500 captives"),
         "{v}"
     );
     let list = r.ok(&["person", "list", "--json"]);
