@@ -15,12 +15,12 @@ use time::OffsetDateTime;
 /// The longest reason a correction or an erasure takes.
 const REASON_CHARS: usize = 500;
 
-/// A reason given for a correction or an erasure, trimmed: 1 to 500 characters.
-pub(crate) fn reason_text(field: &str, what: &str, reason: &str) -> Result<String, FieldError> {
+/// The reason given for a correction or an erasure (`what`), trimmed: 1 to 500 characters.
+pub(crate) fn reason_text(what: &str, reason: &str) -> Result<String, FieldError> {
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > REASON_CHARS {
         return Err(FieldError {
-            field: field.into(),
+            field: "reason".into(),
             reason: format!("give the reason for the {what} (1 to {REASON_CHARS} characters)"),
         });
     }
@@ -66,7 +66,7 @@ impl Registry {
             });
         }
         let mut errors = Vec::new();
-        let reason = reason_text("reason", "correction", reason).map_err(|e| errors.push(e));
+        let reason = reason_text("correction", reason).map_err(|e| errors.push(e));
         if let Some(given) = &input.external_id
             && Some(given.trim()) != row.external_id.as_deref()
         {

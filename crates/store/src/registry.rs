@@ -807,7 +807,7 @@ impl Registry {
         case: &str,
         reason: &str,
     ) -> Result<u64, StoreError> {
-        let reason = crate::amend::reason_text("reason", "erasure", reason)
+        let reason = crate::amend::reason_text("erasure", reason)
             .map_err(|e| StoreError::Invalid(vec![e]))?;
         let row = self.person(case)?;
         if row.status == PersonStatus::Erased {
