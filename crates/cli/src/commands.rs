@@ -281,10 +281,15 @@ pub fn search(r: &RegistryArgs, name: &str, limit: usize, json: bool) -> Result<
 pub fn amend(r: &RegistryArgs, case: &str, file: &Path, reason: &str) -> Result<()> {
     let input: RegistrationInput = read_json(file, "the particulars", "docs/particulars.md")?;
     let mut registry = open(r)?;
-    let seq = registry.amend_as(&principal(r)?, now(), case, &input, reason)?;
+    let settings = asylon_store::load_settings(&data_dir(r)?)?;
+    let done = registry.amend_as(&principal(r)?, now(), &settings, case, &input, reason)?;
     println!(
-        "{case} corrected (event {seq}); the corrected record is owed to the neutral agency (Art 122)"
+        "{case} corrected (event {}); the corrected record is owed to the neutral agency (Art 122)",
+        done.seq
     );
+    for s in &done.suspended {
+        println!("suspended {} (G1): {}", s.movement, s.reason);
+    }
     Ok(())
 }
 

@@ -488,6 +488,7 @@ pub fn build(
         registry.amend_as(
             &registrar,
             today,
+            &settings,
             first,
             &corrected,
             "demo: Ukrainian spelling from the camp register; day of birth misread at capture",

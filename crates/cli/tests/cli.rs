@@ -1918,6 +1918,63 @@ fn interview(case: &str, on: &str, wish: &str, fear: bool, notes: &str) -> Strin
 }
 
 #[test]
+fn correcting_his_power_suspends_a_transfer_that_would_return_him() {
+    let r = Reg::new();
+    // Registered, wrongly, as depending on RU; he asks to go to KP, which accepts him.
+    let registered = r#"{"external_id": "UA-9", "names": ["백광철"], "date_of_birth": "2004",
+        "rank": "private", "service_number": "4731129", "power": "RU",
+        "captured_on": "2025-01-09"}"#;
+    r.ok_in(&["person", "register", "-"], Some(registered));
+    let n = |cmd: &str| r.record_ok("delegate", "neutral", "interviewer", cmd);
+    n(&interview("AS-000001", "2025-03-01", "KP", true, "first"));
+    n(&interview("AS-000001", "2025-03-12", "KP", true, "second"));
+    r.record_ok(
+        "official",
+        "receiving:KP",
+        "liaison",
+        r#"{"command": "record_acceptance", "case": "AS-000001", "state": "KP"}"#,
+    );
+    let out = r.record_ok(
+        "reg",
+        "detaining",
+        "registrar",
+        r#"{"command": "propose_transfer", "case": "AS-000001", "to": "KP"}"#,
+    );
+    assert!(out.contains("AS-000001/M1"), "{out}");
+    let out = r.ok_in(
+        &[
+            "person",
+            "amend",
+            "AS-000001",
+            "-",
+            "--reason",
+            "unit papers: KPA",
+        ],
+        Some(&registered.replace("\"RU\"", "\"KP\"")),
+    );
+    assert!(
+        out.contains("suspended AS-000001/M1 (G1): his record was corrected: he depends on KP"),
+        "{out}"
+    );
+    let status = r.status_json("AS-000001");
+    assert_eq!(status["power"], "KP", "{status}");
+    let m = &status["movements"]["AS-000001/M1"]["status"];
+    assert_eq!(
+        (&m["status"], &m["guard"]),
+        (&"suspended".into(), &"G1".into()),
+        "{status}"
+    );
+    let e = r.record_refused(
+        "reg",
+        "detaining",
+        "legal",
+        r#"{"command": "approve", "case": "AS-000001", "movement": "AS-000001/M1"}"#,
+    );
+    assert!(e.contains("suspended"), "{e}");
+    r.ok(&["ledger", "verify"]);
+}
+
+#[test]
 fn a_transfer_to_a_third_state_passes_every_guard_and_a_refusal_writes_nothing() {
     let r = with_captives(2);
     let case = "AS-000001";

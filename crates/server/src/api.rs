@@ -269,7 +269,9 @@ pub struct Amend {
 }
 
 /// Correct a captive's particulars: a new event carries his whole record as it now reads, with
-/// the reason; the record before it stays in the log. Answers the event's seq.
+/// the reason; the record before it stays in the log. Answers the event's seq, and the pending
+/// movements the correction suspended (a transfer to the power he now depends on, while G1
+/// protects him), each with the reason.
 #[utoipa::path(post, path = "/api/persons/{case}/amend", tag = "persons", request_body = Amend,
     params(("case" = String, Path)),
     responses((status = 200, body = Object), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 410, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
@@ -280,15 +282,18 @@ async fn amend_person(
     Body(req): Body<Amend>,
 ) -> Res<Value> {
     check_case(&case)?;
-    st.run(move |reg, _| {
-        let seq = reg.amend_as(
+    st.run(move |reg, st| {
+        let done = reg.amend_as(
             &caller.principal,
             now(),
+            &st.settings,
             &case,
             &req.particulars,
             &req.reason,
         )?;
-        Ok(Json(serde_json::json!({"case": case, "seq": seq})))
+        Ok(Json(
+            serde_json::json!({"case": case, "seq": done.seq, "suspended": done.suspended}),
+        ))
     })
     .await
 }

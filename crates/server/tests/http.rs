@@ -1501,6 +1501,8 @@ fn a_correction_is_what_every_reader_sees_and_the_record_before_it_stays_in_the_
     );
     assert_eq!(r.status, 200, "{}", r.body);
     let seq = r.body["seq"].as_u64().unwrap();
+    // Nothing was pending for him: nothing suspended.
+    assert_eq!(r.body["suspended"], json!([]), "{}", r.body);
 
     let shown = registrar.get(&format!("/api/persons/{case}"));
     assert_eq!(shown.body["particulars_seq"], json!(seq), "{}", shown.body);

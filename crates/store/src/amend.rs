@@ -7,7 +7,7 @@
 use crate::StoreError;
 use crate::db::args;
 use crate::registry::{NewEvent, Registry, new_id};
-use asylon_core::law::Principal;
+use asylon_core::law::{Principal, Settings};
 use asylon_core::{Amended, Class, FieldError, PersonStatus, RegistrationInput, SealedPart, kind};
 use asylon_vault::seal_aad;
 use time::OffsetDateTime;
@@ -25,6 +25,25 @@ pub(crate) fn reason_text(what: &str, reason: &str) -> Result<String, FieldError
         });
     }
     Ok(reason.to_string())
+}
+
+/// What a correction recorded: its event, and the movements it suspended.
+#[derive(Debug, serde::Serialize)]
+pub struct Amendment {
+    pub seq: u64,
+    pub suspended: Vec<Suspension>,
+}
+
+/// A pending movement a correction suspended, and why.
+#[derive(Debug, serde::Serialize)]
+pub struct Suspension {
+    pub movement: String,
+    pub reason: String,
+}
+
+/// A public payload: what the registry made itself, so a failure is a fault, not bad input.
+fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Damaged(e.to_string()))
 }
 
 /// The seq of the event whose particulars are his current ones: his registration, or the
@@ -47,17 +66,21 @@ impl Registry {
     /// ties him to the list he came from and cannot be moved to another captive). Anything
     /// invalid, an erased captive or a refusal by the policy writes nothing.
     ///
-    /// The name index is changed first, in the key store, then the event is appended: a crash
+    /// A correction of the power he depends on suspends, in the same transaction, a pending
+    /// transfer to that power while G1 protects him ([`asylon_core::law::amended`]).
+    ///
+    /// The name index is changed first, in the key store, then the events are appended: a crash
     /// between the two leaves him found by his new names while his record still reads as
     /// before, and the same correction made again completes it.
     pub fn amend_as(
         &mut self,
         who: &Principal,
         now: OffsetDateTime,
+        settings: &Settings,
         case: &str,
         input: &RegistrationInput,
         reason: &str,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Amendment, StoreError> {
         self.authorized(who, case, asylon_core::policy::Action::Amend)?;
         let row = self.person(case)?;
         if row.status == PersonStatus::Erased {
@@ -99,6 +122,7 @@ impl Registry {
             .transpose()?;
         let tokens = crate::search::name_tokens(&self.blind_index_key(), &reg.identity.names);
         let core = reg.core.clone();
+        let mut suspensions = Vec::new();
         let written = self.write(&who.actor(), now, |tx, keys| {
             let amends = particulars_seq(tx, case)?;
             keys.replace_tokens(case, &tokens)?;
@@ -113,25 +137,49 @@ impl Registry {
                     ciphertext: dk.seal(&seal_aad(case, class.as_str(), &id), &plain),
                 });
             }
-            let public = Amended {
-                amends,
-                reason,
-                core,
-            };
-            Ok(vec![NewEvent {
+            let world = crate::law::load_world(tx, keys, Some(case))?;
+            let suspended = asylon_core::law::amended(&world, case, &core.power, settings);
+            let mut events = vec![NewEvent {
                 id,
                 person: Some(case.to_string()),
                 kind: kind::PERSON_AMENDED.into(),
-                public: serde_json::to_string(&public)
-                    .map_err(|e| StoreError::Damaged(e.to_string()))?,
+                public: json(&Amended {
+                    amends,
+                    reason,
+                    core,
+                })?,
                 sealed,
                 registered: None,
-            }])
+            }];
+            for fact in suspended {
+                if let asylon_core::law::FactBody::MovementSuspended {
+                    movement, reason, ..
+                } = &fact.body
+                {
+                    suspensions.push(Suspension {
+                        movement: movement.clone(),
+                        reason: reason.clone(),
+                    });
+                }
+                events.push(NewEvent {
+                    id: new_id(),
+                    person: Some(case.to_string()),
+                    kind: fact.body.kind(),
+                    public: json(&fact.body)?,
+                    sealed: Vec::new(),
+                    registered: None,
+                });
+            }
+            Ok(events)
         })?;
-        written
+        let seq = written
             .first()
             .map(|e| e.seq)
-            .ok_or_else(|| StoreError::Damaged("the amendment was not written".into()))
+            .ok_or_else(|| StoreError::Damaged("the amendment was not written".into()))?;
+        Ok(Amendment {
+            seq,
+            suspended: suspensions,
+        })
     }
 }
 

@@ -25,6 +25,7 @@ pub mod test_support;
 mod verify;
 
 pub use access::{AccessEntry, InterviewView};
+pub use amend::{Amendment, Suspension};
 pub use backup::BackupReport;
 pub use error::StoreError;
 pub use keystore::keys_file;

@@ -468,6 +468,39 @@ fn suspensions(after: &Case, s: &Settings, guard: Guard, cause: &str) -> Vec<Fac
         .collect()
 }
 
+/// What a correction of his particulars brings with it: recorded as depending on `power` now,
+/// a pending transfer to that power is his return, which G1 refuses while it protects him (at
+/// approval and at hand-over); it is suspended at once, with the reason, as G5 suspends what a
+/// change of mind no longer fits. No fact when he is unknown or nothing pending is affected.
+pub fn amended(w: &World, case: &str, power: &str, s: &Settings) -> Vec<Fact> {
+    let Some(before) = w.cases.get(case) else {
+        return Vec::new();
+    };
+    if before.power == power {
+        return Vec::new();
+    }
+    let Some(why) = before.protected_from_return(s) else {
+        return Vec::new();
+    };
+    before
+        .movements
+        .values()
+        .filter(|m| m.is_pending())
+        .filter(|m| matches!(&m.kind, MovementKind::Transfer { to } if to == power))
+        .map(|m| {
+            Fact::public(FactBody::MovementSuspended {
+                case: case.to_string(),
+                movement: m.id.clone(),
+                guard: Guard::G1,
+                reason: format!(
+                    "his record was corrected: he depends on {power}, so this transfer would \
+                     return him, which G1 refuses: {why}"
+                ),
+            })
+        })
+        .collect()
+}
+
 fn require(p: &Principal, org: &str, role: Option<Role>, what: &str) -> Result<(), Refusal> {
     if p.org != org || role.is_some_and(|r| !p.has(r)) {
         let who = match role {

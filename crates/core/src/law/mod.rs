@@ -13,7 +13,7 @@ mod settings;
 mod world;
 
 pub use deadlines::{Deadline, DeadlineKind, DeadlineStatus, deadlines};
-pub use decide::{Command, Principal, Role, decide};
+pub use decide::{Command, Principal, Role, amended, decide};
 pub use facts::{
     CustodyKind, Fact, FactBody, Medical, MovementKind, OrgNotes, Statements, TribunalOutcome, Wish,
 };

@@ -224,6 +224,70 @@ fn a_transfer_to_the_power_he_depends_on_is_a_return_and_g1_decides_it() {
 }
 
 #[test]
+fn a_correction_of_his_power_suspends_a_transfer_there_at_once() {
+    // Registered as depending on RU; he asked, twice, to go to KP and to KR.
+    let mut s = Sim::new(&[]);
+    for (c, seq) in [("B", 1), ("C", 2)] {
+        s.world.register(c, "RU", s.now, seq);
+    }
+    s.seq = 2;
+    let kp = p("official", "receiving:KP", &[Role::Liaison]);
+    for (c, to) in [("B", "KP"), ("C", "KR")] {
+        s.interview(c, to, true, true);
+    }
+    s.days(7);
+    let mut moves = Vec::new();
+    for (c, to, state) in [("B", "KP", &kp), ("C", "KR", &korea())] {
+        s.interview(c, to, true, true);
+        s.ok(
+            state,
+            Command::RecordAcceptance {
+                case: c.into(),
+                state: to.into(),
+                conditions: None,
+            },
+        );
+        moves.push(movement_id(&s.ok(
+            &registrar(),
+            Command::ProposeTransfer {
+                case: c.into(),
+                to: to.into(),
+            },
+        )));
+    }
+    // Corrected to RU again, or a transfer to another state: nothing to suspend.
+    assert!(amended(&s.world, "B", "RU", &s.settings).is_empty());
+    assert!(amended(&s.world, "C", "KP", &s.settings).is_empty());
+    assert!(amended(&s.world, "Z", "KP", &s.settings).is_empty());
+    // He depends on KP: the transfer to KP would return him.
+    let facts = amended(&s.world, "B", "KP", &s.settings);
+    assert_eq!(facts.len(), 1, "{facts:?}");
+    let FactBody::MovementSuspended {
+        movement,
+        guard,
+        reason,
+        ..
+    } = &facts[0].body
+    else {
+        panic!("{facts:?}")
+    };
+    assert_eq!((movement, *guard), (&moves[0], Guard::G1));
+    assert!(
+        reason.contains("depends on KP") && reason.contains("latest recorded wish"),
+        "{reason}"
+    );
+    s.seq += 1;
+    s.world.amend("B", "KP", s.now, s.seq);
+    for f in &facts {
+        s.seq += 1;
+        s.world.apply(f, &registrar().actor(), s.now, s.seq);
+    }
+    assert!(!s.case("B").movements[&moves[0]].is_pending());
+    assert!(s.case("C").movements[&moves[1]].is_pending());
+    s.refused(&legal(), approve("B", moves[0].clone()));
+}
+
+#[test]
 fn the_motivating_case_two_soldiers_an_exchange_and_a_transfer_to_korea() {
     // A decides early; B wavers for months; C wants to go home.
     let mut s = Sim::new(&["A", "B", "C"]);
@@ -923,6 +987,12 @@ fn check_world(w: &World, s: &Settings) -> Result<(), String> {
         for m in c.movements.values().filter(|m| m.is_pending()) {
             match &m.kind {
                 MovementKind::Transfer { to } => {
+                    if *to == c.power {
+                        return Err(format!(
+                            "G1: pending transfer of {} to {to}, the power he depends on",
+                            c.case
+                        ));
+                    }
                     if c.latest_wish() != Ok(Some(Wish::ThirdState(to.clone()))) {
                         return Err(format!(
                             "G5: pending transfer of {} to {to} against his latest wish",
@@ -983,11 +1053,20 @@ proptest! {
             let hours = if st.what % 3 == 0 { st.hours } else { st.hours % 12 };
             s.now += Duration::hours(i64::from(hours));
             if st.what >= 240 {
+                // As the store records a correction: the amendment, then what it suspends.
                 let case = CASES[st.case as usize];
                 let power = if st.flag_a { "KP" } else { "RU" };
+                let facts = amended(&s.world, case, power, &s.settings);
                 s.seq += 1;
                 s.world.amend(case, power, s.now, s.seq);
                 amendments.push((s.log.len(), case.to_string(), power, s.now));
+                let registrar = registrar().actor();
+                for f in facts {
+                    s.seq += 1;
+                    s.world.apply(&f, &registrar, s.now, s.seq);
+                    s.log.push((f, registrar.clone(), s.now));
+                }
+                check_world(&s.world, &s.settings).map_err(|e| TestCaseError::fail(format!("{e}\n after a correction of {case} to {power}")))?;
                 continue;
             }
             let principal = &actor(st, &who);
