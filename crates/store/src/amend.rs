@@ -61,7 +61,7 @@ pub(crate) fn particulars_seq(conn: &dyn crate::db::Sql, case: &str) -> Result<u
 
 impl Registry {
     /// Replaces `case`'s particulars by `input`, his whole record as it should now read, if the
-    /// policy lets `who` correct it; returns the amendment's seq. `input` is validated as a
+    /// policy lets `who` correct it; returns what was recorded. `input` is validated as a
     /// registration is; an external id, if given, must be the one he is registered under (it
     /// ties him to the list he came from and cannot be moved to another captive). Anything
     /// invalid, an erased captive or a refusal by the policy writes nothing.
@@ -69,7 +69,7 @@ impl Registry {
     /// A correction of the power he depends on suspends, in the same transaction, a pending
     /// transfer to that power while G1 protects him ([`asylon_core::law::amended`]).
     ///
-    /// The name index is changed first, in the key store, then the events are appended: a crash
+    /// The name index is changed in the key store just before the events are appended: a crash
     /// between the two leaves him found by his new names while his record still reads as
     /// before, and the same correction made again completes it.
     pub fn amend_as(
@@ -125,7 +125,6 @@ impl Registry {
         let mut suspensions = Vec::new();
         let written = self.write(&who.actor(), now, |tx, keys| {
             let amends = particulars_seq(tx, case)?;
-            keys.replace_tokens(case, &tokens)?;
             let id = new_id();
             let mut sealed = Vec::with_capacity(2);
             let parts = [(Class::Identity, Some(identity)), (Class::Family, family)];
@@ -170,6 +169,7 @@ impl Registry {
                     registered: None,
                 });
             }
+            keys.replace_tokens(case, &tokens)?;
             Ok(events)
         })?;
         let seq = written
