@@ -192,20 +192,13 @@ pub fn register(r: &RegistryArgs, file: &Path) -> Result<()> {
 
 pub fn show(r: &RegistryArgs, case: &str, json: bool, particulars: bool) -> Result<()> {
     let mut registry = open(r)?;
-    let view = registry.show_person(&principal(r)?, now(), case)?;
     if particulars {
-        let Some(p) = view.particulars() else {
-            bail!(
-                "{case}'s particulars cannot be given whole: {}",
-                if view.row.status == asylon_core::PersonStatus::Erased {
-                    "he was erased".to_string()
-                } else {
-                    view.withheld.join("; ")
-                }
-            );
-        };
+        let p = registry.particulars_as(&principal(r)?, now(), case)?;
         println!("{}", serde_json::to_string_pretty(&p)?);
-    } else if json {
+        return Ok(());
+    }
+    let view = registry.show_person(&principal(r)?, now(), case)?;
+    if json {
         println!("{}", serde_json::to_string_pretty(&view)?);
     } else {
         print!("{}", person_text(&view));

@@ -1131,6 +1131,17 @@ fn a_corrected_record_is_what_every_command_shows_and_a_bad_correction_writes_no
                 "father_first_name": "Myongchol"}"#,
         ),
     );
+    // Whoever may not open both classes gets none of them, and nothing is opened (no read is
+    // recorded): an interviewer may read his identity, not his family.
+    let events = r.event_count();
+    let o = r
+        .cmd(&["person", "show", "AS-000001", "--particulars"])
+        .env("ASYLON_ROLES", "interviewer")
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("not allowed"), "{e}");
+    assert_eq!(r.event_count(), events);
     // His particulars as `person register` takes them, edited and given back.
     let mut p: serde_json::Value =
         serde_json::from_str(&r.ok(&["person", "show", "as-1", "--particulars"])).unwrap();

@@ -178,6 +178,23 @@ async fn show_person(
     .await
 }
 
+/// His particulars in the shape `POST /api/persons` and `POST /api/persons/{case}/amend` take,
+/// to be edited and sent back as a correction (the read is recorded). 403 unless the caller
+/// may open both sealed classes of the record: a correction made from a partial record would
+/// drop the class left out.
+#[utoipa::path(get, path = "/api/persons/{case}/particulars", tag = "persons",
+    params(("case" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 410, body = crate::ErrorBody)))]
+async fn person_particulars(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Path(case): Path<String>,
+) -> Res<Value> {
+    check_case(&case)?;
+    st.run(move |reg, _| Ok(Json(reg.particulars_as(&caller.principal, now(), &case)?)))
+        .await
+}
+
 /// His derived state: custody, wish status (never what he said), G1 protection, movements,
 /// acceptances, consents, deadlines.
 #[utoipa::path(get, path = "/api/persons/{case}/status", tag = "persons",
@@ -490,6 +507,7 @@ pub(crate) fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(list_persons, register_person))
         .routes(routes!(import_persons))
         .routes(routes!(show_person))
+        .routes(routes!(person_particulars))
         .routes(routes!(person_status))
         .routes(routes!(interviews))
         .routes(routes!(access_history))

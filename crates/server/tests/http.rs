@@ -610,8 +610,9 @@ fn expected(rules: &mut [Rule], endpoint: &str, captive: &str, org: &str, role: 
     rule.allow
 }
 
-const READS: [&str; 17] = [
+const READS: [&str; 18] = [
     "GET /api/persons/{case}",
+    "GET /api/persons/{case}/particulars",
     "GET /api/persons/{case}#identity",
     "GET /api/persons/{case}#family",
     "GET /api/persons/{case}/status",
@@ -1495,6 +1496,16 @@ fn a_correction_is_what_every_reader_sees_and_the_record_before_it_stays_in_the_
     assert_eq!(registrar.post(&url, json!({"reason": "typo"})).status, 400);
     assert_eq!(s.count("SELECT count(*) FROM events"), events);
 
+    // What the API gives to correct from is what it takes.
+    let given = registrar.get(&format!("/api/persons/{case}/particulars"));
+    assert_eq!(given.status, 200, "{}", given.body);
+    assert_eq!(given.body["names"][1]["given"], "Min Jun", "{}", given.body);
+    assert_eq!(given.body["next_of_kin"], "his mother, in Hamhung");
+    let r = registrar.post(
+        &url,
+        json!({"reason": "unchanged, as given", "particulars": given.body}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
     let r = registrar.post(
         &url,
         json!({"reason": "name and rank misread from the capture report", "particulars": corrected}),
@@ -1542,9 +1553,9 @@ fn a_correction_is_what_every_reader_sees_and_the_record_before_it_stays_in_the_
         .iter()
         .filter(|e| e["kind"] == "person.amended")
         .collect();
-    assert_eq!(amended.len(), 1, "{}", log.body);
-    assert_eq!(amended[0]["seq"], json!(seq));
-    let public = amended[0]["public"].to_string();
+    assert_eq!(amended.len(), 2, "{}", log.body);
+    assert_eq!(amended[1]["seq"], json!(seq));
+    let public = amended[1]["public"].to_string();
     assert!(public.contains("misread"), "{public}");
     assert!(
         !public.contains("Min Chol"),
@@ -1567,6 +1578,12 @@ fn a_correction_is_what_every_reader_sees_and_the_record_before_it_stays_in_the_
     );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(legal.post(&url, body).status, 410);
+    assert_eq!(
+        legal
+            .get(&format!("/api/persons/{case}/particulars"))
+            .status,
+        410
+    );
 }
 
 fn writers_on_several_connections_append_one_gapless_log(db: Db) {

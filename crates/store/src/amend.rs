@@ -183,12 +183,41 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// His particulars in the JSON `person register` and `person amend` take, for `who` (the
+    /// read is recorded), so that a correction starts from the record as it reads. The policy
+    /// is asked for both sealed classes of the record before either is opened: a record given
+    /// back without a class would drop it, so a reader who may not open both gets nothing.
+    pub fn particulars_as(
+        &mut self,
+        who: &Principal,
+        now: OffsetDateTime,
+        case: &str,
+    ) -> Result<serde_json::Value, StoreError> {
+        use asylon_core::policy::Action;
+        for class in [Class::Identity, Class::Family] {
+            self.authorized(who, case, Action::Read(class))?;
+        }
+        if self.person(case)?.status == PersonStatus::Erased {
+            return Err(StoreError::Erased {
+                case: case.to_string(),
+            });
+        }
+        let view = self.show_person(who, now, case)?;
+        view.particulars().ok_or_else(|| {
+            StoreError::Denied(asylon_core::policy::Denial(format!(
+                "{case}'s particulars cannot be given whole: {}",
+                view.withheld.join("; ")
+            )))
+        })
+    }
+}
+
 impl crate::PersonView {
     /// His record in the JSON shape `person register` and `person amend` take
-    /// (docs/particulars.md), so that a correction starts from the record as it reads. `None`
-    /// unless every sealed class of it was opened: a record given back without a class would
-    /// drop it.
-    pub fn particulars(&self) -> Option<serde_json::Value> {
+    /// (docs/particulars.md). `None` unless every sealed class of it was opened (see
+    /// [`Registry::particulars_as`]).
+    fn particulars(&self) -> Option<serde_json::Value> {
         use serde_json::{Map, Value, json};
         let id = self.identity.as_ref()?;
         if !self.withheld.is_empty() {
