@@ -186,15 +186,20 @@ struct Differing {
 }
 
 impl Differing {
-    /// Compares skipped rows (line, public particulars) with the records of their captives.
-    fn check(
+    /// Compares the rows (line, public particulars) whose external ids are among `found`, the
+    /// registered ones, with the records of their captives.
+    fn check<'a>(
         &mut self,
         registry: &asylon_store::Registry,
-        skipped: &[(u64, &CoreParticulars)],
+        found: &Registered,
+        rows: impl Iterator<Item = (u64, &'a CoreParticulars)>,
     ) -> Result<()> {
-        if skipped.is_empty() {
+        if found.is_empty() {
             return Ok(());
         }
+        let skipped: Vec<(u64, &CoreParticulars)> = rows
+            .filter(|(_, c)| c.external_id.as_ref().is_some_and(|id| found.contains(id)))
+            .collect();
         let ids: Vec<&str> = skipped
             .iter()
             .filter_map(|(_, c)| c.external_id.as_deref())
@@ -313,16 +318,9 @@ impl<'r> Known<'r> {
         let ids: Vec<&str> = batch.iter().filter_map(external_id).collect();
         let found = self.registered_among(&ids)?;
         if !found.is_empty() {
-            let is_found =
-                |reg: &Registration| external_id(reg).is_some_and(|id| found.contains(id));
-            let skipped: Vec<(u64, &CoreParticulars)> = batch
-                .iter()
-                .zip(lines)
-                .filter(|(reg, _)| is_found(reg))
-                .map(|(reg, line)| (*line, &reg.core))
-                .collect();
-            differing.check(self.registry, &skipped)?;
-            batch.retain(|reg| !is_found(reg));
+            let rows = lines.iter().copied().zip(batch.iter().map(|reg| &reg.core));
+            differing.check(self.registry, &found, rows)?;
+            batch.retain(|reg| !external_id(reg).is_some_and(|id| found.contains(id)));
             registered.extend(found);
         }
         Ok(())
@@ -362,15 +360,8 @@ impl<'r> Known<'r> {
             .filter_map(|(_, c)| c.external_id.as_deref())
             .collect();
         let found = self.registered_among(&ids)?;
-        if !found.is_empty() {
-            let skipped: Vec<(u64, &CoreParticulars)> = untold
-                .rest
-                .iter()
-                .filter(|(_, c)| c.external_id.as_ref().is_some_and(|id| found.contains(id)))
-                .map(|(line, c)| (*line, c))
-                .collect();
-            differing.check(self.registry, &skipped)?;
-        }
+        let rows = untold.rest.iter().map(|(line, c)| (*line, c));
+        differing.check(self.registry, &found, rows)?;
         *to_register = to_register.saturating_sub(found.len() as u64);
         registered.extend(found);
         untold.rest.clear();
@@ -483,7 +474,7 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
         });
         let (checked, told) = checked?;
         skipped = checked.rows - checked.to_register;
-        differing = checked.differing.count;
+        differing = checked.differing;
         if checked.rows > keep_rows {
             // The rows past the kept ones are read again, validated again and registered.
             let _ = to_read.send(ToRead::Rest(checked.cols, checked.registered, checked.rows));
@@ -623,8 +614,8 @@ struct Checked {
     to_register: u64,
     /// The file's external ids that are registered already.
     registered: Registered,
-    /// Those of them whose rows differ from their records.
-    differing: Differing,
+    /// How many of them differ from their records (each told by pass one).
+    differing: u64,
 }
 
 /// Pass one: reads and validates the whole file, reporting every bad row. While no row has
@@ -727,7 +718,7 @@ fn pass_one(
         rows,
         to_register,
         registered,
-        differing,
+        differing: differing.count,
     })
 }
 
