@@ -194,16 +194,16 @@ impl Registry {
         now: OffsetDateTime,
         case: &str,
     ) -> Result<serde_json::Value, StoreError> {
-        use asylon_core::policy::Action;
-        for class in [Class::Identity, Class::Family] {
-            self.authorized(who, case, Action::Read(class))?;
-        }
-        if self.person(case)?.status == PersonStatus::Erased {
+        use asylon_core::policy::{Action, may};
+        // His state is loaded once for both questions (loading it reads his whole record).
+        let state = self.authorized(who, case, Action::Read(Class::Identity))?;
+        may(who, Some(&state), Action::Read(Class::Family)).map_err(StoreError::Denied)?;
+        let view = self.show_person(who, now, case)?;
+        if view.row.status == PersonStatus::Erased {
             return Err(StoreError::Erased {
                 case: case.to_string(),
             });
         }
-        let view = self.show_person(who, now, case)?;
         view.particulars().ok_or_else(|| {
             StoreError::Denied(asylon_core::policy::Denial(format!(
                 "{case}'s particulars cannot be given whole: {}",
