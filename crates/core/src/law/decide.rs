@@ -442,7 +442,8 @@ fn completion(c: &Case, m: &Movement, s: &Settings, now: OffsetDateTime) -> Resu
     }))
 }
 
-/// G5 (and G3): after `c` changed as `after`, suspend every pending movement that no longer fits.
+/// G5 (and G3, and G1 after a correction): after `c` changed as `after`, suspend every pending
+/// movement that no longer fits.
 fn suspensions(after: &Case, s: &Settings, guard: Guard, cause: &str) -> Vec<Fact> {
     after
         .movements
@@ -450,6 +451,12 @@ fn suspensions(after: &Case, s: &Settings, guard: Guard, cause: &str) -> Vec<Fac
         .filter(|m| m.is_pending())
         .filter_map(|m| {
             let still = match &m.kind {
+                // A transfer to the power he depends on is his return: G1 as well.
+                MovementKind::Transfer { to }
+                    if *to == after.power && after.protected_from_return(s).is_some() =>
+                {
+                    false
+                }
                 MovementKind::Transfer { to } => match guard {
                     Guard::G3 => after.acceptances.contains_key(to),
                     _ => after.latest_wish() == Ok(Some(Wish::ThirdState(to.clone()))),
@@ -482,23 +489,17 @@ pub fn amended(w: &World, case: &str, power: &str, s: &Settings) -> Vec<Fact> {
     let Some(why) = before.protected_from_return(s) else {
         return Vec::new();
     };
-    before
-        .movements
-        .values()
-        .filter(|m| m.is_pending())
-        .filter(|m| matches!(&m.kind, MovementKind::Transfer { to } if to == power))
-        .map(|m| {
-            Fact::public(FactBody::MovementSuspended {
-                case: case.to_string(),
-                movement: m.id.clone(),
-                guard: Guard::G1,
-                reason: format!(
-                    "his record was corrected: he depends on {power}, so this transfer would \
-                     return him, which G1 refuses: {why}"
-                ),
-            })
-        })
-        .collect()
+    let mut after = before.clone();
+    after.power = power.to_string();
+    suspensions(
+        &after,
+        s,
+        Guard::G1,
+        &format!(
+            "his record was corrected: he depends on {power}, so this transfer would return him, \
+             which G1 refuses: {why}"
+        ),
+    )
 }
 
 fn require(p: &Principal, org: &str, role: Option<Role>, what: &str) -> Result<(), Refusal> {
