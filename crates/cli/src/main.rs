@@ -476,8 +476,15 @@ fn run(cli: Cli) -> Result<()> {
 /// imports or shows in plaintext: a crash would write them to disk (systemd-coredump keeps
 /// cores under /var/lib/systemd/coredump), where the registry's encryption does not reach, and
 /// wiping them when dropped cannot help while they are in use. Asylon does not run without it.
+///
+/// And keeps every file it creates to its owner (file-creation mask 077): the data directory,
+/// the databases and their WALs (SQLite gives those its database's mode), backups, the key
+/// store's copies, `match` and `names dedupe` results (names in plaintext) and the demo's
+/// logins. The sealed classes are encrypted, but the public part of each record (where and
+/// when he was taken, his power, his movements, who read what) and the blind index are not,
+/// and a default mask of 022 let every account on the machine read them.
 #[cfg(target_os = "linux")]
-fn keep_memory_private() -> Result<()> {
+fn keep_private() -> Result<()> {
     use anyhow::Context;
     use rustix::process::{DumpableBehavior, Resource, Rlimit, set_dumpable_behavior, setrlimit};
     let none = Rlimit {
@@ -487,16 +494,17 @@ fn keep_memory_private() -> Result<()> {
     setrlimit(Resource::Core, none).context("cannot turn core dumps off")?;
     set_dumpable_behavior(DumpableBehavior::NotDumpable)
         .context("cannot keep the process's memory from other processes")?;
+    rustix::process::umask(rustix::fs::Mode::RWXG | rustix::fs::Mode::RWXO);
     Ok(())
 }
 
 #[cfg(not(target_os = "linux"))]
-fn keep_memory_private() -> Result<()> {
+fn keep_private() -> Result<()> {
     Ok(())
 }
 
 fn main() -> ExitCode {
-    match keep_memory_private().and_then(|()| run(Cli::parse())) {
+    match keep_private().and_then(|()| run(Cli::parse())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -536,11 +544,16 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn the_process_keeps_its_memory_out_of_core_dumps_and_from_other_processes() {
-        use rustix::process::{DumpableBehavior, Resource, dumpable_behavior, getrlimit};
-        super::keep_memory_private().unwrap();
+    fn the_process_keeps_its_memory_out_of_core_dumps_and_its_files_to_its_owner() {
+        use rustix::fs::Mode;
+        use rustix::process::{DumpableBehavior, Resource, dumpable_behavior, getrlimit, umask};
+        super::keep_private().unwrap();
         assert_eq!(getrlimit(Resource::Core).maximum, Some(0));
         assert_eq!(dumpable_behavior().unwrap(), DumpableBehavior::NotDumpable);
+        // umask can only be read by setting it: set it back at once.
+        let mask = umask(Mode::empty());
+        umask(mask);
+        assert_eq!(mask, Mode::RWXG | Mode::RWXO);
     }
 
     #[test]

@@ -2637,6 +2637,54 @@ fn an_erasure_reaches_every_backup_taken_before_it() {
     assert!(v.contains("no keys in the key store for AS-000002"), "{v}");
 }
 
+/// Files (and directories) under `path` that a user other than their owner may read, write or
+/// enter, with their modes.
+fn open_to_others(path: &Path, out: &mut Vec<String>) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).unwrap().permissions().mode();
+    if mode & 0o077 != 0 {
+        out.push(format!("{} {:o}", path.display(), mode & 0o777));
+    }
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            open_to_others(&entry.unwrap().path(), out);
+        }
+    }
+}
+
+#[test]
+fn every_file_asylon_writes_is_kept_to_its_owner() {
+    // As under a default login shell: without Asylon's own mask, every file here is readable by
+    // every account on the machine. The mask is inherited by the commands run below.
+    rustix::process::umask(rustix::fs::Mode::WGRP | rustix::fs::Mode::WOTH);
+    let r = with_captives(3);
+    r.ok(&["person", "show", "AS-000002"]);
+    let mut written = vec![r.data()];
+    let (backup, keys) = (r.dir.path().join("b.backup"), r.dir.path().join("k.backup"));
+    r.ok(&[
+        "backup",
+        "--out",
+        backup.to_str().unwrap(),
+        "--keys-out",
+        keys.to_str().unwrap(),
+    ]);
+    written.extend([backup, keys]);
+    let list = r.file("list.csv", "id,name\nL1,리한검\nL2,Ri Han Gom\n");
+    let links = r.dir.path().join("links.csv");
+    let (l, out) = (list.to_str().unwrap(), links.to_str().unwrap());
+    r.ok(&["match", l, l, "--out", out]);
+    written.push(links);
+    let mut open = Vec::new();
+    for path in &written {
+        assert!(path.exists(), "{} was not written", path.display());
+        open_to_others(path, &mut open);
+    }
+    assert!(open.is_empty(), "open to other accounts: {open:#?}");
+    // The check can fail: the test's own file, made under the same mask, is open to them.
+    open_to_others(&list, &mut open);
+    assert_eq!(open.len(), 1, "{open:?}");
+}
+
 #[test]
 fn the_policy_decides_who_sees_and_records_what() {
     let r = with_captives(1);
