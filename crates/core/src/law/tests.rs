@@ -775,6 +775,12 @@ fn actor(st: &Step, all: &[Principal]) -> Principal {
     }
 }
 
+/// A movement waiting only for its hand-over: pending, approved and reconfirmed (perhaps too
+/// long ago).
+fn ready(m: &Movement) -> bool {
+    m.is_pending() && m.approved_by.is_some() && m.reconfirmed_at.is_some()
+}
+
 fn command(w: &World, st: &Step, who: &Principal) -> Command {
     // An approval, a reconfirmation or a hand-over is mostly about a captive with a movement
     // pending, the next one from the step's on.
@@ -1063,6 +1069,15 @@ fn machine(steps: &[Step]) -> Result<Reach, TestCaseError> {
         } else {
             st.hours % 12
         };
+        // Hours, not days, while a movement waits only for its hand-over, as when the people
+        // who move a captive are at work: at a day or more a step, a reconfirmation (good for
+        // two days) has almost always lapsed by the time a step hands the movement over.
+        let waiting = s
+            .world
+            .cases
+            .values()
+            .any(|c| c.movements.values().any(ready));
+        let hours = if waiting { hours % 6 } else { hours };
         s.now += Duration::hours(i64::from(hours));
         if st.what >= 240 {
             // As the store records a correction: the amendment, then what it suspends.
@@ -1158,7 +1173,8 @@ proptest! {
 /// approval and a reconfirmation before a hand-over tries no guard on movements and passes
 /// anyway. Its reach, over as many runs as the property test makes, from a fixed seed (when
 /// this test was written: 51 transfers proposed, 2 movements handed over, 160 transfers refused
-/// by G1; with every actor chosen at random, a throwaway edit of `actor`, 12, 0 and 103).
+/// by G1; with every actor chosen at random, a throwaway edit of `actor`, 12, 0 and 103; with
+/// hours between steps while a movement waits for its hand-over, 47, 11 and 145).
 #[test]
 fn the_guard_state_machine_reaches_transfers_hand_overs_and_g1_refusals() {
     use proptest::strategy::{Strategy, ValueTree};
@@ -1177,7 +1193,7 @@ fn the_guard_state_machine_reaches_transfers_hand_overs_and_g1_refusals() {
     println!("reach of {RUNS} runs from the fixed seed: {total:?}");
     assert!(
         total.transfers_proposed >= 20
-            && total.handed_over >= 1
+            && total.handed_over >= 5
             && total.g1_transfer_refusals >= 20,
         "{total:?}"
     );
