@@ -384,8 +384,8 @@ pub fn restore(r: &RegistryArgs, file: &Path, keys: &Path) -> Result<()> {
         }
         _ => key_source(r, &dir)?,
     };
-    let registry = Registry::restore_in(file, keys, &dir, &database(r), &key)?;
-    let report = registry.verify(None)?;
+    let restored = Registry::restore_in(file, keys, &dir, &database(r), &key)?;
+    let report = &restored.report;
     println!(
         "restored {} into {}: {} events, root {}, {} — verified",
         file.display(),
@@ -394,7 +394,34 @@ pub fn restore(r: &RegistryArgs, file: &Path, keys: &Path) -> Result<()> {
         report.root,
         counted(report.persons, "captive", "captives")
     );
+    print_reindexed(&restored.reindexed);
     Ok(())
+}
+
+/// What a check of the name index against the records did, in a line naming each captive whose
+/// index entries it replaced.
+fn print_reindexed(done: &asylon_store::Reindexed) {
+    let checked = counted(done.checked, "captive", "captives");
+    let (was, his, is) = match done.replaced.len() {
+        0 => {
+            println!(
+                "name index: {checked} checked, each indexed under the names his record gives"
+            );
+            return;
+        }
+        1 => ("was", "his record does", "is"),
+        _ => ("were", "their records do", "are"),
+    };
+    println!(
+        "name index: {checked} checked; {} {was} indexed under names {his} not give, and {is} \
+         now indexed under those {}",
+        done.replaced.join(", "),
+        if done.replaced.len() == 1 {
+            "it gives"
+        } else {
+            "they give"
+        }
+    );
 }
 
 /// `--from`/`--to` of migrate-store: a data directory (SQLite) or a postgres:// URL.
@@ -431,8 +458,7 @@ pub fn migrate_store(r: &RegistryArgs, from: &str, to: &str) -> Result<()> {
             std::fs::copy(&settings, target_dir.join("settings.toml"))?;
         }
     }
-    let moved = source.move_to(&target_dir, &to_db, &key)?;
-    let after = moved.verify(None)?;
+    let (_moved, after) = source.move_to(&target_dir, &to_db, &key)?;
     println!(
         "moved {} events and {} from {from} to {to}; root {} on both — verified",
         after.size,
@@ -456,5 +482,6 @@ pub fn rebuild(r: &RegistryArgs) -> Result<()> {
         "rebuilt the projection from the events: {}",
         counted(n, "captive", "captives")
     );
+    print_reindexed(&registry.reindex_names()?);
     Ok(())
 }

@@ -2686,6 +2686,45 @@ fn every_file_asylon_writes_is_kept_to_its_owner() {
 }
 
 #[test]
+fn a_backup_from_before_a_correction_restores_with_the_name_index_of_its_records() {
+    let r = with_captives(3);
+    let before = r.dir.path().join("before.backup");
+    r.ok(&["backup", "--out", before.to_str().unwrap()]);
+    let mut record: serde_json::Value =
+        serde_json::from_str(&r.ok(&["person", "show", "AS-000002", "--particulars"])).unwrap();
+    record["names"] = serde_json::json!(["박봉주"]);
+    let file = r.file("corrected.json", &record.to_string());
+    let f = file.to_str().unwrap();
+    r.ok(&["person", "amend", "AS-000002", f, "--reason", "misheard"]);
+    let found = |reg: &Reg, name: &str| reg.ok(&["person", "search", name]).contains("AS-000002");
+    assert!(found(&r, "박봉주") && !found(&r, "김광철"));
+    // The key store as it is now (on PostgreSQL it is not a file: its backup, taken now).
+    let (after, keys) = (
+        r.dir.path().join("after.backup"),
+        r.dir.path().join("keys.now"),
+    );
+    let (a, k) = (after.to_str().unwrap(), keys.to_str().unwrap());
+    r.ok(&["backup", "--out", a, "--keys-out", k]);
+    let target = Reg::empty_with_key(r.data().join("registry.key"));
+    let out = target.ok(&["restore", before.to_str().unwrap(), "--keys", k]);
+    assert!(
+        out.contains(
+            "3 captives checked; AS-000002 was indexed under names his record does not give"
+        ),
+        "{out}"
+    );
+    // His restored record names him 김광철: a search finds him by it, and by the correction
+    // the restored log does not hold no more.
+    assert!(found(&target, "김광철") && !found(&target, "박봉주"));
+    assert!(found(&target, "Kim Kwang Chol"));
+    let ok = "3 captives checked, each indexed under the names his record gives";
+    assert!(target.ok(&["rebuild"]).contains(ok));
+    // In the corrected registry, nothing to replace.
+    assert!(r.ok(&["rebuild"]).contains(ok));
+    assert!(found(&r, "박봉주") && !found(&r, "김광철"));
+}
+
+#[test]
 fn the_policy_decides_who_sees_and_records_what() {
     let r = with_captives(1);
     let as_ = |org: &str, roles: &str, args: &[&str]| -> Output {

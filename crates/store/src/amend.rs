@@ -71,7 +71,8 @@ impl Registry {
     ///
     /// The name index is changed in the key store just before the events are appended: a crash
     /// between the two leaves him found by his new names while his record still reads as
-    /// before, and the same correction made again completes it.
+    /// before: the same correction made again completes it, and [`Registry::reindex_names`]
+    /// (`asylon rebuild`) gives him back the index of the record he has.
     pub fn amend_as(
         &mut self,
         who: &Principal,

@@ -10,7 +10,8 @@
 
 use crate::db::{Backend, Cell, Sql, Tx, Val};
 use crate::registry::{Registry, data_file, in_data_dir, remove_written};
-use crate::{Database, KeySource, StoreError};
+use crate::search::Reindexed;
+use crate::{Database, KeySource, StoreError, VerifyReport};
 use std::path::Path;
 
 /// The registry's tables a copy carries, parents before children. Sessions and the sign-in
@@ -62,6 +63,13 @@ fn holds_registry(db: &dyn Sql) -> Result<bool, StoreError> {
 pub struct BackupReport {
     pub events: u64,
     pub root: String,
+}
+
+/// A restored registry, what its verification found and what the check of its name index did.
+pub struct Restored {
+    pub registry: Registry,
+    pub report: VerifyReport,
+    pub reindexed: Reindexed,
 }
 
 impl Registry {
@@ -134,27 +142,45 @@ impl Registry {
     }
 
     /// Restores a registry backup, with the key store `keys` (a key store backup, or the current
-    /// `keys.db`), into the empty data directory `dir` and verifies it; on any failure (wrong
-    /// key, damaged copy) removes what it wrote.
-    pub fn restore(
-        backup: &Path,
-        keys: &Path,
-        dir: &Path,
-        key: &KeySource,
-    ) -> Result<Registry, StoreError> {
-        Self::restore_in(backup, keys, dir, &Database::Sqlite, key)
-    }
-
-    /// [`Registry::restore`] into `database`: a SQLite backup can be restored into PostgreSQL
-    /// and back, since both backends' backups are SQLite files.
+    /// `keys.db`), into `database` (its key file and settings in the data directory `dir`; for
+    /// SQLite, an empty one), verifies it, and makes its name index that of its records (the
+    /// key store may be newer than the backup: see [`Registry::reindex_names`]). On any failure
+    /// (wrong key, damaged copy) removes what it wrote. A SQLite backup can be restored into
+    /// PostgreSQL and back, since both backends' backups are SQLite files.
     pub fn restore_in(
         backup: &Path,
         keys: &Path,
         dir: &Path,
         database: &Database,
         key: &KeySource,
-    ) -> Result<Registry, StoreError> {
+    ) -> Result<Restored, StoreError> {
         backup_files(backup, keys)?;
+        let settings_existed = dir.join("settings.toml").exists();
+        in_data_dir(dir, || {
+            let (registry, report) = Self::restore_verified(backup, keys, dir, database, key)?;
+            match registry.reindex_names() {
+                Ok(reindexed) => Ok(Restored {
+                    registry,
+                    report,
+                    reindexed,
+                }),
+                Err(e) => {
+                    drop(registry);
+                    remove_written(dir, database, settings_existed);
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    /// [`Registry::restore_in`] up to its verification.
+    fn restore_verified(
+        backup: &Path,
+        keys: &Path,
+        dir: &Path,
+        database: &Database,
+        key: &KeySource,
+    ) -> Result<(Registry, VerifyReport), StoreError> {
         if let Database::Postgres { .. } = database {
             let from = crate::db::sqlite::open(backup, false, &crate::registry::MIGRATIONS)?;
             let from_keys =
@@ -173,7 +199,7 @@ impl Registry {
                 .map_err(|e| StoreError::io("cannot copy the backup", e))
                 .and_then(|_| crate::law::write_default_settings(dir))
                 .and_then(|()| Registry::open(dir, key))
-                .and_then(|reg| reg.verify(None).map(|_| reg));
+                .and_then(|reg| reg.verify(None).map(|report| (reg, report)));
             if restored.is_err() {
                 remove_written(dir, &Database::Sqlite, settings_existed);
             }
@@ -190,7 +216,7 @@ impl Registry {
         key: &KeySource,
         from: &dyn Sql,
         from_keys: &dyn Sql,
-    ) -> Result<Registry, StoreError> {
+    ) -> Result<(Registry, VerifyReport), StoreError> {
         in_data_dir(dir, || Self::fill_into(dir, database, key, from, from_keys))
     }
 
@@ -201,7 +227,7 @@ impl Registry {
         key: &KeySource,
         from: &dyn Sql,
         from_keys: &dyn Sql,
-    ) -> Result<Registry, StoreError> {
+    ) -> Result<(Registry, VerifyReport), StoreError> {
         let to = crate::registry::connect(dir, database, true)?;
         if holds_registry(&*to)? {
             return Err(StoreError::AlreadyExists(match database {
@@ -217,8 +243,8 @@ impl Registry {
             drop((to, to_keys));
             crate::law::write_default_settings(dir)?;
             let reg = Registry::open_in(dir, database, key)?;
-            reg.verify(None)?;
-            Ok(reg)
+            let report = reg.verify(None)?;
+            Ok((reg, report))
         })();
         if filled.is_err() {
             remove_written(dir, database, settings_existed);
@@ -227,14 +253,15 @@ impl Registry {
     }
 
     /// Copies this registry, its log intact, into the empty `database` (key file and settings
-    /// in `dir`), verifies the copy and checks that its root is this one's.
+    /// in `dir`), verifies the copy and checks that its root is this one's; gives the copy and
+    /// what its verification found.
     pub fn move_to(
         &self,
         dir: &Path,
         database: &Database,
         key: &KeySource,
-    ) -> Result<Registry, StoreError> {
-        let moved = Self::fill(dir, database, key, &*self.conn, &*self.keys.conn)?;
+    ) -> Result<(Registry, VerifyReport), StoreError> {
+        let (moved, report) = Self::fill(dir, database, key, &*self.conn, &*self.keys.conn)?;
         let (here, there) = (self.signed_head()?.0, moved.signed_head()?.0);
         if here.size() != there.size() || here.root() != there.root() {
             drop(moved);
@@ -244,7 +271,7 @@ impl Registry {
                     .into(),
             ));
         }
-        Ok(moved)
+        Ok((moved, report))
     }
 }
 

@@ -118,6 +118,18 @@ impl KeyStore {
         Ok(())
     }
 
+    /// A person's name tokens as his keys row lists them (joined); `None` without a keys row
+    /// (erased).
+    pub(crate) fn name_tokens(&self, case: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .one(
+                "SELECT name_tokens FROM data_keys WHERE person = ?1",
+                args![case],
+            )?
+            .map(|row| Ok(row.opt_blob(0)?.unwrap_or_default()))
+            .transpose()
+    }
+
     /// Replaces a person's name tokens, in his keys row and in the blind index, in one
     /// transaction: after a correction of his names a search finds him by the names he now
     /// has, and no longer by those taken back. An erased person (no keys row) is refused.
@@ -126,16 +138,12 @@ impl KeyStore {
         let number = crate::register::case_index(case)
             .ok_or_else(|| StoreError::Damaged(format!("{case} is not a case number")))?;
         let tx = Tx::write(db)?;
-        let Some(row) = db.one(
-            "SELECT name_tokens FROM data_keys WHERE person = ?1",
-            args![case],
-        )?
-        else {
+        let Some(old) = self.name_tokens(case)? else {
             return Err(StoreError::Erased {
                 case: case.to_string(),
             });
         };
-        self.delete_index_rows(case, &row.opt_blob(0)?.unwrap_or_default())?;
+        self.delete_index_rows(case, &old)?;
         let rows: Vec<Vec<crate::db::Val<'_>>> = tokens
             .iter()
             .map(|t| args![crate::search::indexed(t), number].to_vec())

@@ -26,7 +26,7 @@ mod verify;
 
 pub use access::{AccessEntry, InterviewView};
 pub use amend::{Amendment, Suspension};
-pub use backup::BackupReport;
+pub use backup::{BackupReport, Restored};
 pub use error::StoreError;
 pub use keystore::keys_file;
 pub use law::{CaseStatus, default_settings_text, load_settings};
@@ -37,7 +37,7 @@ pub use registry::{
     ConsistencyProof, Database, InclusionProof, KeySource, PersonView, Registry, data_file,
     default_key_file,
 };
-pub use search::Hit;
+pub use search::{Hit, Reindexed};
 pub use verify::VerifyReport;
 
 /// Renders a time as RFC 3339 UTC, the form every event and checkpoint carries.

@@ -627,6 +627,44 @@ mod tests {
     }
 
     #[test]
+    fn a_name_index_changed_without_its_correction_is_made_that_of_the_record_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut reg, actor, now) = new_registry(dir.path());
+        let cases = reg
+            .register(
+                &actor,
+                now,
+                &[
+                    registration("A", "Kim Chol"),
+                    registration("B", "Ri Han Gom"),
+                ],
+            )
+            .unwrap();
+        let found = |reg: &Registry, name: &str| -> Vec<String> {
+            reg.find(name)
+                .unwrap()
+                .into_iter()
+                .map(|h| h.case_no)
+                .collect()
+        };
+        assert_eq!(found(&reg, "Kim Chol"), [cases[0].clone()]);
+        // A correction's first step, the index of his new names, without the rest (the
+        // process died before its events were appended).
+        let corrected = registration("A", "Pak Pong Ju").identity.names;
+        let tokens = crate::search::name_tokens(&reg.blind_index_key(), &corrected);
+        reg.keys.replace_tokens(&cases[0], &tokens).unwrap();
+        assert_eq!(found(&reg, "Pak Pong Ju"), [cases[0].clone()]);
+        assert!(found(&reg, "Kim Chol").is_empty());
+
+        let done = reg.reindex_names().unwrap();
+        assert_eq!((done.checked, done.replaced), (2, vec![cases[0].clone()]));
+        assert_eq!(found(&reg, "Kim Chol"), [cases[0].clone()]);
+        assert!(found(&reg, "Pak Pong Ju").is_empty());
+        assert_eq!(found(&reg, "Ri Han Gom"), [cases[1].clone()]);
+        assert!(reg.reindex_names().unwrap().replaced.is_empty());
+    }
+
+    #[test]
     fn a_case_number_reads_back_as_its_number_and_nothing_else_does() {
         for n in [0, 1, 999_999, 1_000_000, 123_456_789] {
             assert_eq!(case_index(&case_number(n)), Some(n as i64));

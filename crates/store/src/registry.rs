@@ -780,7 +780,7 @@ impl Registry {
         })
     }
 
-    fn open_part(
+    pub(crate) fn open_part(
         &self,
         case: &str,
         ev: &Event,
