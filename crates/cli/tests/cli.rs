@@ -1516,6 +1516,51 @@ fn a_corrected_file_imported_again_is_told_it_did_not_correct_the_registry() {
 }
 
 /// Imports `file` (with `extra` arguments), which must succeed: its output and error output.
+#[test]
+fn an_import_run_in_a_terminal_shows_a_progress_bar_instead_of_lines() {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    use std::io::Read;
+    let r = Reg::new();
+    let file = r.synth("bar.csv", 3000, 9);
+    // Standard error a terminal (a pseudo-terminal's far end), as for an operator at one.
+    let near = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&near).unwrap();
+    unlockpt(&near).unwrap();
+    let far = ptsname(&near, Vec::new()).unwrap();
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(far.to_str().unwrap())
+        .unwrap();
+    let mut screen = std::fs::File::from(near);
+    let shown = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        // Once every copy of the far end is closed, Linux answers a read with EIO.
+        let _ = screen.read_to_end(&mut seen);
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let mut import = r.cmd(&["import", "persons", file.to_str().unwrap()]);
+    import
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(terminal));
+    let o = import.output().unwrap();
+    drop(import);
+    let (out, shown) = (String::from_utf8(o.stdout).unwrap(), shown.join().unwrap());
+    assert!(o.status.success(), "{shown}");
+    assert!(shown.contains("rows committed"), "no bar: {shown:?}");
+    assert!(
+        out.contains("3000 registered") && !out.contains("committed through line"),
+        "{out}"
+    );
+    // Without a terminal, a line per committed batch instead (the bar's place is a log).
+    let (plain, _) = imported(&Reg::new(), &file, &[]);
+    assert!(
+        plain.contains("committed through line 3001: 3000 registered"),
+        "{plain}"
+    );
+}
+
 fn imported(r: &Reg, file: &Path, extra: &[&str]) -> (String, String) {
     let o = r.run(
         &[&["import", "persons", file.to_str().unwrap()][..], extra].concat(),
