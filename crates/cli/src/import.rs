@@ -419,6 +419,7 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
     let actor = actor(r);
     let mut registered = 0usize;
     let mut skipped = 0u64;
+    let mut to_register = 0u64;
     let mut differing = 0u64;
     let failure: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
     let stages = std::thread::scope(|scope| -> Result<Stages> {
@@ -474,6 +475,7 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
         });
         let (checked, told) = checked?;
         skipped = checked.rows - checked.to_register;
+        to_register = checked.to_register;
         differing = checked.differing;
         if checked.rows > keep_rows {
             // The rows past the kept ones are read again, validated again and registered.
@@ -528,7 +530,7 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
                 }
             })
         });
-        let stream = streamed?;
+        let stream = streamed.map_err(|e| stopped(e.into(), registered, to_register))?;
         if let Some(bar) = &progress {
             bar.finish_and_clear();
         }
@@ -545,7 +547,7 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
         ))
     })?;
     if let Some(e) = failure.into_inner().ok().flatten() {
-        return Err(e);
+        return Err(stopped(e, registered, to_register));
     }
     println!(
         "imported {}: {registered} registered, {skipped} already registered and skipped",
@@ -563,6 +565,22 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
         stages.print(started.elapsed());
     }
     Ok(())
+}
+
+/// An import that stopped while registering: why, then what it had committed (those captives
+/// are registered, and stay so) and how to register the rest.
+fn stopped(e: anyhow::Error, registered: usize, to_register: u64) -> anyhow::Error {
+    let done = match registered {
+        0 => "nothing was registered".to_string(),
+        n => format!(
+            "{n} of the {to_register} captives to register were committed before it stopped, \
+             and are registered"
+        ),
+    };
+    anyhow::anyhow!(
+        "{e:#}\nthe import stopped: {done}; once the cause is mended, run the same import \
+         again: it skips the captives already registered and registers the rest"
+    )
 }
 
 /// CPU time of each stage of an import, each on its own thread, for `--timings`: where an

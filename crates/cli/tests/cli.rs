@@ -1322,6 +1322,94 @@ impl Lcg {
     }
 }
 
+/// A small file system (tmpfs) mounted on `dir` for as long as it lives, to fill. `None` where
+/// this process may not mount one (not root, a container without the capability): outside CI
+/// the test needing it is skipped with a notice, under CI=true it fails.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(dir).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "cannot mount a tmpfs (CI=true): run the tests as root"
+            );
+            eprintln!("skipped: cannot mount a tmpfs here (run as root to fill a disk)");
+        }
+        mounted.then(|| Self(dir.to_path_buf()))
+    }
+
+    fn grow(&self, size: &str) {
+        let remount = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(remount.success());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn an_import_that_fills_the_disk_keeps_what_it_committed_and_says_how_to_finish() {
+    if on_postgres() {
+        return; // fills the disk holding the SQLite files
+    }
+    let r = Reg::empty();
+    let Some(disk) = SmallDisk::mount(&r.data(), "4M") else {
+        return;
+    };
+    r.ok(&["init"]);
+    let file = r.synth("many.csv", 6000, 12);
+    let f = file.to_str().unwrap();
+    let e = r.fails(&["import", "persons", f], None);
+    assert!(
+        e.contains("the disk holding the registry is full (SQLite: database or disk is full)"),
+        "{e}"
+    );
+    // Told once, not three times over.
+    assert_eq!(e.matches("disk is full").count(), 1, "{e}");
+    let committed: usize = e
+        .split("the import stopped: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of what was committed: {e}"));
+    assert!(
+        e.contains(&format!(
+            "{committed} of the 6000 captives to register were committed"
+        )) && e.contains("run the same import again"),
+        "{e}"
+    );
+    assert!(committed > 0 && committed < 6000, "{committed}");
+    // What it said was committed is there, and nothing else; the log verifies.
+    assert!(r.ok(&["ledger", "verify"]).starts_with("ok"));
+    assert_eq!(r.persons_json().len(), committed);
+    // Space freed, the same import registers the rest.
+    disk.grow("64M");
+    let (out, _) = imported(&r, &file, &[]);
+    let rest = 6000 - committed;
+    assert!(
+        out.contains(&format!(
+            "{rest} registered, {committed} already registered"
+        )),
+        "{out}"
+    );
+    assert!(r.ok(&["ledger", "verify"]).contains("6000 captives"));
+}
+
 #[test]
 fn an_import_killed_at_random_moments_loses_nothing_it_acknowledged() {
     use std::io::BufRead;

@@ -92,6 +92,9 @@ impl From<StoreError> for ApiError {
             E::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             E::UnknownPerson(_) | E::UnknownEvent(_) | E::UnknownUser(_) => StatusCode::NOT_FOUND,
             E::Erased { .. } => StatusCode::GONE,
+            // Nothing the client can mend, and nothing written: it may try again once an
+            // administrator has freed space.
+            E::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
             E::Db(_)
             | E::Postgres { .. }
             | E::Vault(_)

@@ -515,6 +515,9 @@ pub(crate) mod pg {
                     message
                 }
             };
+            if code.as_deref() == Some("53100") {
+                return StoreError::Full(format!("PostgreSQL: {message}"));
+            }
             StoreError::Postgres { message, code }
         }
     }

@@ -3,8 +3,15 @@ use asylon_vault::VaultError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Not the error's source as well: rusqlite's error has SQLite's own as its source, and
+    /// every cause was told twice or three times ("database or disk is full: Error code 13:
+    /// database or disk is full").
     #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(rusqlite::Error),
+    /// The disk (or the quota) holding the registry is full: SQLite's SQLITE_FULL,
+    /// PostgreSQL's 53100. The write that met it was rolled back.
+    #[error("the disk holding the registry is full ({0}); free space on it")]
+    Full(String),
     #[error("database error: {message}")]
     Postgres {
         message: String,
@@ -47,8 +54,57 @@ pub enum StoreError {
     Settings(String),
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => Self::Full(format!("SQLite: {e}")),
+            _ => Self::Db(e),
+        }
+    }
+}
+
 impl StoreError {
     pub(crate) fn io(what: &str, e: std::io::Error) -> Self {
         Self::Io(format!("{what}: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every cause of a failure, outermost first, as `asylon` prints it (anyhow's `{:#}`).
+    fn told(e: &StoreError) -> String {
+        let mut out = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(cause) = source {
+            out = format!("{out}: {cause}");
+            source = cause.source();
+        }
+        out
+    }
+
+    #[test]
+    fn a_full_disk_is_told_as_such_and_a_database_error_once() {
+        let failure = |code| {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                Some("database or disk is full".into()),
+            )
+        };
+        let full = StoreError::from(failure(rusqlite::ffi::SQLITE_FULL));
+        assert!(matches!(full, StoreError::Full(_)), "{full:?}");
+        assert_eq!(
+            told(&full),
+            "the disk holding the registry is full (SQLite: database or disk is full); free space on it"
+        );
+        let other = StoreError::from(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+            Some("attempt to write a readonly database".into()),
+        ));
+        assert_eq!(
+            told(&other),
+            "database error: attempt to write a readonly database"
+        );
     }
 }
