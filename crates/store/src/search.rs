@@ -211,15 +211,19 @@ impl Registry {
                     continue;
                 }
                 let lock = Tx::write(&*self.conn)?;
-                let now = particulars_seq(&*self.conn, &case)?;
-                let tokens = if now == seq {
-                    tokens
-                } else {
-                    self.tokens_of(&case, now)?
-                };
-                self.keys.replace_tokens(&case, &tokens)?;
+                let replaced = particulars_seq(&*self.conn, &case)
+                    .and_then(|now| match now == seq {
+                        true => Ok(tokens),
+                        false => self.tokens_of(&case, now),
+                    })
+                    .and_then(|tokens| self.keys.replace_tokens(&case, &tokens));
                 drop(lock);
-                out.replaced.push(case);
+                match replaced {
+                    Ok(()) => out.replaced.push(case),
+                    // Erased meanwhile: nothing of his is left to index.
+                    Err(StoreError::Erased { .. }) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(out)
