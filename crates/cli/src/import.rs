@@ -139,7 +139,15 @@ fn row_input(rec: &csv::StringRecord, c: &Columns) -> RegistrationInput {
         power: opt(5),
         captured_on: opt(6),
         captured_at: opt(7),
-        ..Default::default()
+        // Not in the file's columns. Named rather than `..Default::default()`: the input is
+        // wiped when dropped, and such a type cannot be built from another.
+        place_of_birth: None,
+        unit: None,
+        father_first_name: None,
+        mother_maiden_name: None,
+        next_of_kin: None,
+        correspondence_address: None,
+        home_address: None,
     }
 }
 

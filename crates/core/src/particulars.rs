@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use zeroize::{Zeroize, ZeroizeOnDrop};
 use time::{Date, Month};
 
 const MAX_TEXT: usize = 200;
@@ -107,9 +108,11 @@ impl System {
     ];
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 pub struct NameForm {
+    #[zeroize(skip)]
     pub script: Script,
+    #[zeroize(skip)]
     pub system: System,
     pub family: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -144,7 +147,7 @@ const TWO_SYLLABLE_SURNAMES: [&str; 8] = [
 
 /// A name form as given: either one string ("리한검", "Ri Han Gom": surname first) or parts.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Zeroize, ZeroizeOnDrop)]
 #[serde(untagged)]
 pub enum NameInput {
     Text(String),
@@ -153,8 +156,10 @@ pub enum NameInput {
         #[serde(default)]
         given: Option<String>,
         #[serde(default)]
+        #[zeroize(skip)]
         script: Option<Script>,
         #[serde(default)]
+        #[zeroize(skip)]
         system: Option<System>,
         #[serde(default)]
         source: Option<String>,
@@ -463,7 +468,7 @@ impl Art17Field {
 
 /// Registration input, as JSON (`asylon person register`) or built from a CSV row.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Zeroize, ZeroizeOnDrop)]
 #[serde(deny_unknown_fields)]
 pub struct RegistrationInput {
     #[serde(default)]
@@ -478,6 +483,7 @@ pub struct RegistrationInput {
     pub service_number: Option<String>,
     /// Art 17 particulars the captive did not give.
     #[serde(default)]
+    #[zeroize(skip)]
     pub not_stated: Vec<Art17Field>,
     #[serde(default)]
     pub place_of_birth: Option<String>,
@@ -516,10 +522,11 @@ pub struct CoreParticulars {
     pub not_stated: Vec<Art17Field>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 pub struct IdentityParticulars {
     pub names: Vec<NameForm>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[zeroize(skip)]
     pub date_of_birth: Option<PartialDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub place_of_birth: Option<String>,
@@ -531,7 +538,7 @@ pub struct IdentityParticulars {
     pub unit: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 pub struct FamilyParticulars {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub father_first_name: Option<String>,
@@ -550,6 +557,18 @@ impl FamilyParticulars {
         self == &Self::default()
     }
 }
+
+// A captive's particulars are wiped from memory when the values holding them are dropped
+// (zeroize): the raw input, his name forms and the sealed classes' fields. Each fails to
+// compile here if that is ever taken off it. Not wiped: the date of birth (a small `Copy`
+// value the compiler moves and copies freely, which no safe code can wipe in place), the CSV
+// reader's buffer, and the working copies made while reading names into index keys. Core
+// dumps are off in every `asylon` process, so what is left is not written to disk by a crash.
+const _: fn(&RegistrationInput) -> &dyn ZeroizeOnDrop = |x| x;
+const _: fn(&NameInput) -> &dyn ZeroizeOnDrop = |x| x;
+const _: fn(&NameForm) -> &dyn ZeroizeOnDrop = |x| x;
+const _: fn(&IdentityParticulars) -> &dyn ZeroizeOnDrop = |x| x;
+const _: fn(&FamilyParticulars) -> &dyn ZeroizeOnDrop = |x| x;
 
 /// Validated particulars, split by class.
 #[derive(Clone, Debug, PartialEq, Eq)]

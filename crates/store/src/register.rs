@@ -559,18 +559,16 @@ mod tests {
     }
 
     fn registration(ext: &str, name: &str) -> Registration {
-        let input = RegistrationInput {
-            external_id: Some(ext.into()),
-            names: vec![NameInput::Text(name.into())],
-            not_stated: vec![
-                Art17Field::DateOfBirth,
-                Art17Field::Rank,
-                Art17Field::ServiceNumber,
-            ],
-            power: Some("KP".into()),
-            captured_on: Some("2025-01-10".into()),
-            ..Default::default()
-        };
+        let mut input = RegistrationInput::default();
+        input.external_id = Some(ext.into());
+        input.names = vec![NameInput::Text(name.into())];
+        input.not_stated = vec![
+            Art17Field::DateOfBirth,
+            Art17Field::Rank,
+            Art17Field::ServiceNumber,
+        ];
+        input.power = Some("KP".into());
+        input.captured_on = Some("2025-01-10".into());
         input.validate(time::macros::date!(2026 - 01 - 01)).unwrap()
     }
 
@@ -650,7 +648,7 @@ mod tests {
         assert_eq!(found(&reg, "Kim Chol"), [cases[0].clone()]);
         // A correction's first step, the index of his new names, without the rest (the
         // process died before its events were appended).
-        let corrected = registration("A", "Pak Pong Ju").identity.names;
+        let corrected = registration("A", "Pak Pong Ju").identity.names.clone();
         let tokens = crate::search::name_tokens(&reg.blind_index_key(), &corrected);
         reg.keys.replace_tokens(&cases[0], &tokens).unwrap();
         assert_eq!(found(&reg, "Pak Pong Ju"), [cases[0].clone()]);
