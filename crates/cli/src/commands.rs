@@ -394,8 +394,20 @@ pub fn restore(r: &RegistryArgs, file: &Path, keys: &Path) -> Result<()> {
         report.root,
         counted(report.persons, "captive", "captives")
     );
+    print_shredded(&restored.shredded);
     print_reindexed(&restored.reindexed);
     Ok(())
+}
+
+/// The erased captives whose data keys were still in the key store, now destroyed.
+fn print_shredded(cases: &[String]) {
+    if !cases.is_empty() {
+        println!(
+            "erasures applied to the key store: it still held the data keys of {}, erased in \
+             the log; they are destroyed",
+            cases.join(", ")
+        );
+    }
 }
 
 /// What a check of the name index against the records did, in a line naming each captive whose
@@ -482,6 +494,8 @@ pub fn rebuild(r: &RegistryArgs) -> Result<()> {
         "rebuilt the projection from the events: {}",
         counted(n, "captive", "captives")
     );
+    // From the projection just rebuilt: which captives are erased.
+    print_shredded(&registry.shred_erased()?);
     print_reindexed(&registry.reindex_names()?);
     Ok(())
 }

@@ -2858,6 +2858,72 @@ fn a_backup_from_before_a_correction_restores_with_the_name_index_of_its_records
 }
 
 #[test]
+fn an_erasure_reaches_a_key_store_backed_up_before_it() {
+    let r = with_captives(3);
+    let (reg1, keys1) = (r.dir.path().join("reg1.backup"), r.dir.path().join("keys1"));
+    let k1 = keys1.to_str().unwrap();
+    r.ok(&["backup", "--out", reg1.to_str().unwrap(), "--keys-out", k1]);
+    r.ok(&["person", "erase", "AS-000002", "--reason", "court order"]);
+    let reg2 = r.dir.path().join("reg2.backup");
+    r.ok(&["backup", "--out", reg2.to_str().unwrap()]);
+    // The log after his erasure, with the key store from before it: his keys are destroyed
+    // again, and nothing of him can be read or found.
+    let target = Reg::empty_with_key(r.data().join("registry.key"));
+    let out = target.ok(&["restore", reg2.to_str().unwrap(), "--keys", k1]);
+    assert!(
+        out.contains("erasures applied to the key store: it still held the data keys of AS-000002"),
+        "{out}"
+    );
+    let his = "SELECT COUNT(*) FROM data_keys WHERE person = 'AS-000002'";
+    assert_eq!(target.keys_count(his), 0);
+    assert_eq!(target.keys_count("SELECT COUNT(*) FROM data_keys"), 2);
+    assert!(
+        !target
+            .ok(&["person", "search", "김광철"])
+            .contains("AS-000002")
+    );
+    assert!(
+        target
+            .ok(&["person", "search", "김철철"])
+            .contains("AS-000001")
+    );
+    let e = target.fails(&["person", "show", "AS-000002", "--particulars"], None);
+    assert!(e.contains("erased"), "{e}");
+    assert!(target.ok(&["ledger", "verify"]).starts_with("ok"));
+}
+
+#[test]
+fn verify_fails_while_the_key_store_holds_an_erased_captives_keys_and_rebuild_destroys_them() {
+    if on_postgres() {
+        return; // puts an older key store file in place
+    }
+    let r = with_captives(3);
+    let keys1 = r.dir.path().join("keys1");
+    let k1 = keys1.to_str().unwrap();
+    let b = r.dir.path().join("b");
+    r.ok(&["backup", "--out", b.to_str().unwrap(), "--keys-out", k1]);
+    r.ok(&["person", "erase", "AS-000003", "--reason", "court order"]);
+    for stale in ["keys.db-wal", "keys.db-shm"] {
+        let _ = std::fs::remove_file(r.data().join(stale));
+    }
+    std::fs::copy(&keys1, r.data().join("keys.db")).unwrap();
+    let e = r.fails(&["ledger", "verify"], None);
+    assert!(
+        e.contains(
+            "the key store holds the data keys of AS-000003, whom the log records as erased"
+        ),
+        "{e}"
+    );
+    let out = r.ok(&["rebuild"]);
+    assert!(
+        out.contains("it still held the data keys of AS-000003"),
+        "{out}"
+    );
+    assert!(r.ok(&["ledger", "verify"]).starts_with("ok"));
+    assert!(!r.ok(&["rebuild"]).contains("erasures applied"));
+}
+
+#[test]
 fn the_policy_decides_who_sees_and_records_what() {
     let r = with_captives(1);
     let as_ = |org: &str, roles: &str, args: &[&str]| -> Output {

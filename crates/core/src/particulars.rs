@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use zeroize::{Zeroize, ZeroizeOnDrop};
 use time::{Date, Month};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 const MAX_TEXT: usize = 200;
 /// Name forms one captive may have: every script and system a name is met in (two Hangul

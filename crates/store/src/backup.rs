@@ -65,11 +65,33 @@ pub struct BackupReport {
     pub root: String,
 }
 
-/// A restored registry, what its verification found and what the check of its name index did.
+/// A restored registry, what its verification found, the erased captives whose keys it
+/// destroyed, and what the check of its name index did.
 pub struct Restored {
     pub registry: Registry,
     pub report: VerifyReport,
+    /// Captives the log records as erased whose keys the key store given still held.
+    pub shredded: Vec<String>,
     pub reindexed: Reindexed,
+}
+
+/// A registry filled from copies: its erasures applied to its key store, then verified.
+struct Checked {
+    registry: Registry,
+    report: VerifyReport,
+    shredded: Vec<String>,
+}
+
+impl Checked {
+    fn of(registry: Registry) -> Result<Self, StoreError> {
+        let shredded = registry.shred_erased()?;
+        let report = registry.verify(None)?;
+        Ok(Self {
+            registry,
+            report,
+            shredded,
+        })
+    }
 }
 
 impl Registry {
@@ -157,11 +179,16 @@ impl Registry {
         backup_files(backup, keys)?;
         let settings_existed = dir.join("settings.toml").exists();
         in_data_dir(dir, || {
-            let (registry, report) = Self::restore_verified(backup, keys, dir, database, key)?;
+            let Checked {
+                registry,
+                report,
+                shredded,
+            } = Self::restore_verified(backup, keys, dir, database, key)?;
             match registry.reindex_names() {
                 Ok(reindexed) => Ok(Restored {
                     registry,
                     report,
+                    shredded,
                     reindexed,
                 }),
                 Err(e) => {
@@ -180,7 +207,7 @@ impl Registry {
         dir: &Path,
         database: &Database,
         key: &KeySource,
-    ) -> Result<(Registry, VerifyReport), StoreError> {
+    ) -> Result<Checked, StoreError> {
         if let Database::Postgres { .. } = database {
             let from = crate::db::sqlite::open(backup, false, &crate::registry::MIGRATIONS)?;
             let from_keys =
@@ -199,7 +226,7 @@ impl Registry {
                 .map_err(|e| StoreError::io("cannot copy the backup", e))
                 .and_then(|_| crate::law::write_default_settings(dir))
                 .and_then(|()| Registry::open(dir, key))
-                .and_then(|reg| reg.verify(None).map(|report| (reg, report)));
+                .and_then(Checked::of);
             if restored.is_err() {
                 remove_written(dir, &Database::Sqlite, settings_existed);
             }
@@ -216,7 +243,7 @@ impl Registry {
         key: &KeySource,
         from: &dyn Sql,
         from_keys: &dyn Sql,
-    ) -> Result<(Registry, VerifyReport), StoreError> {
+    ) -> Result<Checked, StoreError> {
         in_data_dir(dir, || Self::fill_into(dir, database, key, from, from_keys))
     }
 
@@ -227,7 +254,7 @@ impl Registry {
         key: &KeySource,
         from: &dyn Sql,
         from_keys: &dyn Sql,
-    ) -> Result<(Registry, VerifyReport), StoreError> {
+    ) -> Result<Checked, StoreError> {
         let to = crate::registry::connect(dir, database, true)?;
         if holds_registry(&*to)? {
             return Err(StoreError::AlreadyExists(match database {
@@ -242,9 +269,7 @@ impl Registry {
             copy_tables(from_keys, &*to_keys, &KEY_TABLES)?;
             drop((to, to_keys));
             crate::law::write_default_settings(dir)?;
-            let reg = Registry::open_in(dir, database, key)?;
-            let report = reg.verify(None)?;
-            Ok((reg, report))
+            Checked::of(Registry::open_in(dir, database, key)?)
         })();
         if filled.is_err() {
             remove_written(dir, database, settings_existed);
@@ -261,7 +286,11 @@ impl Registry {
         database: &Database,
         key: &KeySource,
     ) -> Result<(Registry, VerifyReport), StoreError> {
-        let (moved, report) = Self::fill(dir, database, key, &*self.conn, &*self.keys.conn)?;
+        let Checked {
+            registry: moved,
+            report,
+            ..
+        } = Self::fill(dir, database, key, &*self.conn, &*self.keys.conn)?;
         let (here, there) = (self.signed_head()?.0, moved.signed_head()?.0);
         if here.size() != there.size() || here.root() != there.root() {
             drop(moved);

@@ -846,6 +846,37 @@ impl Registry {
         Ok(keyed.into_iter().map(Class::as_str).collect())
     }
 
+    /// Destroys, in the key store, the data keys and name tokens of every captive the log
+    /// records as erased, and gives their case numbers. The key store and the log can part: a
+    /// registry backup taken after an erasure, restored with a key store (or its backup) taken
+    /// before it, brought his keys back, and with them his sealed data and a name search that
+    /// finds him. In one transaction, its WAL emptied as an erasure's is.
+    pub fn shred_erased(&self) -> Result<Vec<String>, StoreError> {
+        let mut erased = Vec::new();
+        self.conn.each(
+            "SELECT case_no FROM persons WHERE status = ?1 ORDER BY case_no",
+            args![PersonStatus::Erased.as_str()],
+            &mut |r| {
+                erased.push(r.text(0)?);
+                Ok(())
+            },
+        )?;
+        let db = &*self.keys.conn;
+        let tx = Tx::write(db)?;
+        let mut shredded = Vec::new();
+        for case in erased {
+            if self.keys.name_tokens(&case)?.is_some() {
+                self.keys.delete_person(&case)?;
+                shredded.push(case);
+            }
+        }
+        tx.commit()?;
+        if !shredded.is_empty() {
+            db.truncate_wal()?;
+        }
+        Ok(shredded)
+    }
+
     pub fn event(&self, seq: u64) -> Result<Event, StoreError> {
         let row = self
             .conn

@@ -145,6 +145,20 @@ impl Registry {
                 with_keys.insert(r.text(0)?);
                 Ok(())
             })?;
+        let erased_with_keys: Vec<&str> = stored
+            .iter()
+            .filter(|p| p.status == asylon_core::PersonStatus::Erased)
+            .filter(|p| with_keys.contains(&p.case_no))
+            .map(|p| p.case_no.as_str())
+            .collect();
+        if !erased_with_keys.is_empty() {
+            return Err(StoreError::VerifyFailed(format!(
+                "the key store holds the data keys of {}, whom the log records as erased: \
+                 their sealed data can be read with them (a key store older than the \
+                 erasure?); `asylon rebuild` destroys them",
+                erased_with_keys.join(", ")
+            )));
+        }
         let without_keys = stored
             .iter()
             .filter(|p| p.status == asylon_core::PersonStatus::Registered)
