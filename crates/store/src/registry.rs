@@ -780,7 +780,7 @@ impl Registry {
         })
     }
 
-    pub(crate) fn open_part(
+    fn open_part(
         &self,
         case: &str,
         ev: &Event,

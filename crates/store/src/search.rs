@@ -212,9 +212,12 @@ impl Registry {
                 }
                 let lock = Tx::write(&*self.conn)?;
                 let replaced = particulars_seq(&*self.conn, &case)
-                    .and_then(|now| match now == seq {
-                        true => Ok(tokens),
-                        false => self.tokens_of(&case, now),
+                    .and_then(|now| {
+                        if now == seq {
+                            Ok(tokens)
+                        } else {
+                            self.tokens_of(&case, now)
+                        }
                     })
                     .and_then(|tokens| self.keys.replace_tokens(&case, &tokens));
                 drop(lock);
@@ -305,25 +308,17 @@ impl Registry {
                 let Some((wrapped, stored)) = keys.remove(&case) else {
                     return Ok(());
                 };
-                let tokens = match (
-                    wrapped,
-                    ev.sealed.iter().find(|p| p.class == Class::Identity),
-                ) {
-                    (Some(wrapped), Some(part)) => {
-                        let dk = self
-                            .keys
-                            .kek
-                            .unwrap_key(&key_label(&case, Class::Identity.as_str()), &wrapped)?;
-                        let plain = dk.open(
-                            &seal_aad(&case, Class::Identity.as_str(), &ev.id),
-                            &part.ciphertext,
-                        )?;
-                        let identity = crate::plain::identity_from(&plain).map_err(|e| {
-                            StoreError::Damaged(format!("sealed identity of {case}: {e}"))
-                        })?;
-                        name_tokens(&blind, &identity.names)
-                    }
-                    _ => Vec::new(),
+                let dk = wrapped
+                    .map(|w| {
+                        let label = key_label(&case, Class::Identity.as_str());
+                        self.keys.kek.unwrap_key(&label, &w)
+                    })
+                    .transpose()?;
+                let tokens = match identity_tokens(&case, &ev, dk.as_ref(), &blind) {
+                    Ok(tokens) => tokens,
+                    // No identity key left: nothing of his can be indexed.
+                    Err(StoreError::Erased { .. }) => return Ok(()),
+                    Err(e) => return Err(e),
                 };
                 out.push(Listed {
                     case,
@@ -339,15 +334,37 @@ impl Registry {
 
     /// The index tokens of the names in event `seq`'s sealed identity.
     fn tokens_of(&self, case: &str, seq: u64) -> Result<Vec<[u8; 16]>, StoreError> {
-        let ev = self.event(seq)?;
-        let Some(part) = ev.sealed.iter().find(|p| p.class == Class::Identity) else {
-            return Ok(Vec::new());
-        };
-        let plain = self.open_part(case, &ev, part)?;
-        let identity = crate::plain::identity_from(&plain)
-            .map_err(|e| StoreError::Damaged(format!("sealed identity of {case}: {e}")))?;
-        Ok(name_tokens(&self.blind_index_key(), &identity.names))
+        let dk = crate::law::data_key(&self.keys, case, Class::Identity)?;
+        identity_tokens(
+            case,
+            &self.event(seq)?,
+            dk.as_ref(),
+            &self.blind_index_key(),
+        )
     }
+}
+
+/// The index tokens of the names sealed in `ev`'s identity, opened with `dk`, his identity key
+/// (`None`: erased). An event with no identity sealed names nobody.
+fn identity_tokens(
+    case: &str,
+    ev: &asylon_core::Event,
+    dk: Option<&asylon_vault::DataKey>,
+    blind: &BlindIndexKey,
+) -> Result<Vec<[u8; 16]>, StoreError> {
+    let Some(part) = ev.sealed.iter().find(|p| p.class == Class::Identity) else {
+        return Ok(Vec::new());
+    };
+    let dk = dk.ok_or_else(|| StoreError::Erased {
+        case: case.to_string(),
+    })?;
+    let plain = dk.open(
+        &seal_aad(case, Class::Identity.as_str(), &ev.id),
+        &part.ciphertext,
+    )?;
+    let identity = crate::plain::identity_from(&plain)
+        .map_err(|e| StoreError::Damaged(format!("sealed identity of {case}: {e}")))?;
+    Ok(name_tokens(blind, &identity.names))
 }
 
 #[cfg(test)]
