@@ -337,6 +337,12 @@ pub fn verify(r: &RegistryArgs, checkpoint: Option<&Path>) -> Result<()> {
     if let Some(n) = report.extends_checkpoint {
         println!("ok: the log extends the checkpoint of size {n} (consistency proof verified)");
     }
+    print_without_keys(&report);
+    Ok(())
+}
+
+/// Registered captives whose keys the key store does not hold, if any.
+fn print_without_keys(report: &asylon_store::VerifyReport) {
     if !report.without_keys.is_empty() {
         println!(
             "note: no keys in the key store for {} (erased after this copy was made, or an \
@@ -344,7 +350,6 @@ pub fn verify(r: &RegistryArgs, checkpoint: Option<&Path>) -> Result<()> {
             report.without_keys.join(", ")
         );
     }
-    Ok(())
 }
 
 pub fn prove(r: &RegistryArgs, target: &str) -> Result<()> {
@@ -394,6 +399,7 @@ pub fn restore(r: &RegistryArgs, file: &Path, keys: &Path) -> Result<()> {
         report.root,
         counted(report.persons, "captive", "captives")
     );
+    print_without_keys(report);
     print_shredded(&restored.shredded);
     print_reindexed(&restored.reindexed);
     Ok(())

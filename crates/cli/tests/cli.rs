@@ -2759,6 +2759,11 @@ fn an_erasure_reaches_every_backup_taken_before_it() {
         keys_now.to_str().unwrap(),
     ]);
     assert!(out.contains("verified"), "{out}");
+    // Restored, he reads as registered, but nothing of him can be read: the restore says so.
+    assert!(
+        out.contains("note: no keys in the key store for AS-000002"),
+        "{out}"
+    );
     let e = target.fails(&["person", "show", "AS-000002"], None);
     assert!(e.contains("his sealed data no longer exists"), "{e}");
     assert!(
