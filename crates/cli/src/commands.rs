@@ -352,15 +352,33 @@ fn print_without_keys(report: &asylon_store::VerifyReport) {
     }
 }
 
-pub fn prove(r: &RegistryArgs, target: &str) -> Result<()> {
+pub fn prove(r: &RegistryArgs, target: &str, checkpoint: Option<&Path>) -> Result<()> {
+    let at = checkpoint.map(size_of).transpose()?;
     let registry = open(r)?;
     let seq = match target.parse::<u64>() {
         Ok(seq) => seq,
         Err(_) => registry.person(target)?.registered_seq,
     };
-    let proof = registry.prove(seq)?;
+    let proof = registry.prove(seq, at)?;
     println!("{}", serde_json::to_string_pretty(&proof)?);
     Ok(())
+}
+
+pub fn consistency(r: &RegistryArgs, from: &Path, to: Option<&Path>) -> Result<()> {
+    let old = size_of(from)?;
+    let new = to.map(size_of).transpose()?;
+    let registry = open(r)?;
+    let proof = registry.prove_consistency(old, new)?;
+    println!("{}", serde_json::to_string_pretty(&proof)?);
+    Ok(())
+}
+
+/// The size of the log a checkpoint file signs (whether it is this registry's is for the one
+/// checking the proof to tell: `ledger check`).
+fn size_of(checkpoint: &Path) -> Result<u64> {
+    let cp = parse_checkpoint(&read_input(checkpoint)?)
+        .with_context(|| checkpoint.display().to_string())?;
+    Ok(cp.size)
 }
 
 pub fn backup(r: &RegistryArgs, out: &Path, keys_out: Option<&Path>) -> Result<()> {

@@ -1,5 +1,6 @@
 //! `asylon`: the command-line interface to a registry.
 
+mod check;
 mod commands;
 mod csvfile;
 mod demo;
@@ -324,6 +325,39 @@ enum LedgerCommand {
         /// A sequence number (42) or a case number (AS-000123, or as-123).
         #[arg(value_parser = case_arg)]
         target: String,
+        /// A checkpoint the proof is to be checked against: the proof is made in the log as it
+        /// was at its size (default: the log now).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Print a consistency proof that the log (as of --to, or now) extends an earlier
+    /// checkpoint, for a party that keeps checkpoints to check it with `ledger check`.
+    Consistency {
+        /// The earlier checkpoint (from `ledger checkpoint`).
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// The later checkpoint the proof is to end at (default: the log now).
+        #[arg(long, value_name = "FILE")]
+        to: Option<PathBuf>,
+    },
+    /// Check a checkpoint's signature, and a proof against it, from the files alone: no
+    /// registry, no key. For the neutral agency and receiving states that keep checkpoints.
+    Check {
+        /// The checkpoint (from `ledger checkpoint` or GET /api/ledger/checkpoint).
+        checkpoint: PathBuf,
+        /// The key id of the registry's signing key, as known from an earlier checkpoint: one
+        /// signed by any other key is refused.
+        #[arg(long, value_name = "KEY_ID")]
+        key_id: Option<String>,
+        /// An inclusion proof (`ledger prove --checkpoint`) of an event in the checkpoint's log.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["extends", "proof"])]
+        inclusion: Option<PathBuf>,
+        /// An earlier checkpoint the checkpoint's log must extend (with --proof).
+        #[arg(long, value_name = "FILE", requires = "proof")]
+        extends: Option<PathBuf>,
+        /// The consistency proof (`ledger consistency`) from --extends to the checkpoint.
+        #[arg(long, value_name = "FILE", requires = "extends")]
+        proof: Option<PathBuf>,
     },
 }
 
@@ -425,7 +459,26 @@ fn run(cli: Cli) -> Result<()> {
         Command::Ledger(LedgerCommand::Verify { checkpoint }) => {
             commands::verify(r, checkpoint.as_deref())
         }
-        Command::Ledger(LedgerCommand::Prove { target }) => commands::prove(r, &target),
+        Command::Ledger(LedgerCommand::Prove { target, checkpoint }) => {
+            commands::prove(r, &target, checkpoint.as_deref())
+        }
+        Command::Ledger(LedgerCommand::Consistency { from, to }) => {
+            commands::consistency(r, &from, to.as_deref())
+        }
+        Command::Ledger(LedgerCommand::Check {
+            checkpoint,
+            key_id,
+            inclusion,
+            extends,
+            proof,
+        }) => {
+            let against = match (inclusion.as_deref(), extends.as_deref(), proof.as_deref()) {
+                (Some(p), _, _) => check::Against::Inclusion(p),
+                (None, Some(earlier), Some(proof)) => check::Against::Extends { earlier, proof },
+                _ => check::Against::Nothing,
+            };
+            check::check(&checkpoint, key_id.as_deref(), against)
+        }
         Command::Rebuild => commands::rebuild(r),
         Command::Backup { out, keys_out } => commands::backup(r, &out, keys_out.as_deref()),
         Command::Restore { file, keys } => commands::restore(r, &file, &keys),

@@ -9,20 +9,28 @@ use asylon_store::json::CheckpointJson;
 
 /// Reads a checkpoint file handed back by the neutral agency or the receiving state.
 pub fn parse_checkpoint(text: &str) -> Result<Checkpoint> {
+    Ok(parse_signed_checkpoint(text)?.0)
+}
+
+/// A checkpoint file and the public key it names as its signer's (not yet checked).
+pub fn parse_signed_checkpoint(text: &str) -> Result<(Checkpoint, [u8; 32])> {
     let j: CheckpointJson =
         serde_json::from_str(text).context("the checkpoint file is not checkpoint JSON")?;
+    let key = parse_hash(&j.public_key)
+        .map_err(|e| anyhow::anyhow!("the checkpoint's public key: {e}"))?;
     let signature = hex::decode(&j.signature).context("the checkpoint's signature is not hex")?;
     if signature.len() != 64 {
         bail!("the checkpoint's signature is not 64 bytes");
     }
-    Ok(Checkpoint {
+    let cp = Checkpoint {
         origin: j.origin,
         size: j.size,
         root: parse_hash(&j.root).map_err(|e| anyhow::anyhow!("the checkpoint's root: {e}"))?,
         time: j.time,
         key_id: j.key_id,
         signature,
-    })
+    };
+    Ok((cp, key))
 }
 
 pub fn event_line(e: &Event) -> String {

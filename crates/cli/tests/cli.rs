@@ -961,6 +961,170 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// `asylon ledger check ARGS` as a party holding only files runs it: no data directory, no
+/// key, no database; its output, or its error if it fails.
+fn check_offline(dir: &Path, args: &[&Path]) -> Result<String, String> {
+    check_offline_with(dir, args, &[])
+}
+
+fn check_offline_with(dir: &Path, files: &[&Path], more: &[&str]) -> Result<String, String> {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir)
+        .args(["ledger", "check"])
+        .args(files)
+        .args(more);
+    for var in ["ASYLON_DATA_DIR", "ASYLON_KEY_FILE", "ASYLON_DATABASE_URL"] {
+        c.env_remove(var);
+    }
+    let o = c.output().unwrap();
+    match o.status.success() {
+        true => Ok(String::from_utf8(o.stdout).unwrap()),
+        false => Err(String::from_utf8(o.stderr).unwrap()),
+    }
+}
+
+#[test]
+fn a_party_holding_checkpoints_checks_proofs_and_finds_a_fork_without_the_registry() {
+    let r = with_captives(3);
+    let dir = r.dir.path();
+    let cp1 = r.file("cp1.json", &r.ok(&["ledger", "checkpoint"]));
+    let (b, k) = (dir.join("fork.backup"), dir.join("fork.keys"));
+    r.ok(&[
+        "backup",
+        "--out",
+        b.to_str().unwrap(),
+        "--keys-out",
+        k.to_str().unwrap(),
+    ]);
+    let more = r.synth("more.csv", 2, 5);
+    r.ok(&["import", "persons", more.to_str().unwrap()]);
+    let cp2 = r.file("cp2.json", &r.ok(&["ledger", "checkpoint"]));
+    // The log grows after the checkpoint; proofs are asked for at its size.
+    r.ok(&["person", "show", "AS-000001"]);
+    let (c1, c2) = (cp1.to_str().unwrap(), cp2.to_str().unwrap());
+    let cons = r.file(
+        "cons.json",
+        &r.ok(&["ledger", "consistency", "--from", c1, "--to", c2]),
+    );
+    let inc = r.file(
+        "inc.json",
+        &r.ok(&["ledger", "prove", "AS-000002", "--checkpoint", c2]),
+    );
+    let key_id = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&cp2).unwrap())
+        .unwrap()["key_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let out = check_offline_with(
+        dir,
+        &[&cp2],
+        &["--extends", c1, "--proof", cons.to_str().unwrap()],
+    )
+    .unwrap();
+    assert!(
+        out.contains("ok: the log of 6 events extends the earlier checkpoint of 4 events"),
+        "{out}"
+    );
+    let inc_arg = ["--inclusion", inc.to_str().unwrap(), "--key-id", &key_id];
+    let out = check_offline_with(dir, &[&cp2], &inc_arg).unwrap();
+    assert!(out.contains("ok: event 3 (leaf hash"), "{out}");
+
+    // Each of these is refused, saying why.
+    let flipped = {
+        let text = std::fs::read_to_string(&cons).unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let h = v["path"][0].as_str().unwrap().to_string();
+        let first = if h.starts_with('0') { "1" } else { "0" };
+        v["path"][0] = serde_json::json!(format!("{first}{}", &h[1..]));
+        r.file("flipped.json", &v.to_string())
+    };
+    let e = check_offline_with(
+        dir,
+        &[&cp2],
+        &["--extends", c1, "--proof", flipped.to_str().unwrap()],
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("does not extend the earlier checkpoint of 4"),
+        "{e}"
+    );
+    let e = check_offline_with(dir, &[&cp1], &inc_arg).unwrap_err();
+    assert!(e.contains("ask for it at the checkpoint's size (4)"), "{e}");
+    let altered = r.file(
+        "altered.json",
+        &std::fs::read_to_string(&cp2)
+            .unwrap()
+            .replace("\"size\": 6", "\"size\": 5"),
+    );
+    let e = check_offline(dir, &[&altered]).unwrap_err();
+    assert!(e.contains("its signature does not verify"), "{e}");
+    let e = check_offline_with(dir, &[&cp2], &["--key-id", "0011223344556677"]).unwrap_err();
+    assert!(e.contains("not by 0011223344556677"), "{e}");
+    let other = Reg::new();
+    let cpx = r.file("cpx.json", &other.ok(&["ledger", "checkpoint"]));
+    let e = check_offline_with(
+        dir,
+        &[&cp2],
+        &[
+            "--extends",
+            cpx.to_str().unwrap(),
+            "--proof",
+            cons.to_str().unwrap(),
+        ],
+    )
+    .unwrap_err();
+    assert!(e.contains("they are not one log"), "{e}");
+    let junk = r.file("junk.json", "{\"path\": []}");
+    let e = check_offline_with(dir, &[&cp2], &["--inclusion", junk.to_str().unwrap()]).unwrap_err();
+    assert!(
+        e.contains("is not the JSON `asylon ledger prove` prints"),
+        "{e}"
+    );
+
+    // A fork: the same registry restored from its backup and written on differently (same
+    // origin, same signing key). It extends the checkpoint taken before the fork, but not the
+    // one the party took of the other branch, and the party finds out from the files alone.
+    let fork = Reg::empty_with_key(r.data().join("registry.key"));
+    fork.ok(&[
+        "restore",
+        b.to_str().unwrap(),
+        "--keys",
+        k.to_str().unwrap(),
+    ]);
+    let other_rows = fork.synth("other.csv", 2, 6);
+    fork.ok(&["import", "persons", other_rows.to_str().unwrap()]);
+    let cpf = fork.file("cpf.json", &fork.ok(&["ledger", "checkpoint"]));
+    let from1 = fork.file(
+        "f1.json",
+        &fork.ok(&["ledger", "consistency", "--from", c1]),
+    );
+    let out = check_offline_with(
+        dir,
+        &[&cpf],
+        &["--extends", c1, "--proof", from1.to_str().unwrap()],
+    )
+    .unwrap();
+    assert!(
+        out.contains("extends the earlier checkpoint of 4 events"),
+        "{out}"
+    );
+    let from2 = fork.file(
+        "f2.json",
+        &fork.ok(&["ledger", "consistency", "--from", c2]),
+    );
+    let e = check_offline_with(
+        dir,
+        &[&cpf],
+        &["--extends", c2, "--proof", from2.to_str().unwrap()],
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("does not extend the earlier checkpoint of 6 events"),
+        "{e}"
+    );
+}
+
 #[test]
 fn an_inclusion_proof_is_printed_for_a_case_and_for_a_sequence_number() {
     if on_postgres() {

@@ -464,17 +464,30 @@ async fn checkpoint(State(st): State<Arc<AppState>>, caller: Caller) -> Res<Chec
     .await
 }
 
-/// An inclusion proof of event `seq` in the current tree.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ProofQuery {
+    /// The size of the checkpoint the proof is to be checked against (default: the log's
+    /// current size).
+    #[param(minimum = 1)]
+    #[serde(default)]
+    size: Option<u64>,
+}
+
+/// An inclusion proof of event `seq` in the tree of `size` events (default: the current tree):
+/// check it against the checkpoint of that size (`asylon ledger check`).
 #[utoipa::path(get, path = "/api/ledger/proof/{seq}", tag = "ledger",
-    params(("seq" = u64, Path, description = "event sequence number, from 1")),
-    responses((status = 200, body = Object), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody)))]
+    params(("seq" = u64, Path, description = "event sequence number, from 1"), ProofQuery),
+    responses((status = 200, body = Object), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
 async fn proof(
     State(st): State<Arc<AppState>>,
     caller: Caller,
     Path(seq): Path<u64>,
+    Query(q): Query<ProofQuery>,
 ) -> Res<Value> {
     may(&caller.principal, None, Action::ReadLedger).map_err(StoreError::Denied)?;
-    st.run(move |reg, _| Ok(Json(json(&reg.prove(seq)?)?)))
+    st.run(move |reg, _| Ok(Json(json(&reg.prove(seq, q.size)?)?)))
         .await
 }
 
@@ -485,10 +498,16 @@ pub struct ConsistencyQuery {
     /// The size of the checkpoint the caller kept.
     #[param(minimum = 1)]
     from: u64,
+    /// The size of the later checkpoint the caller holds (default: the log's current size, which
+    /// may have grown since that checkpoint was taken).
+    #[param(minimum = 1)]
+    #[serde(default)]
+    to: Option<u64>,
 }
 
-/// A consistency proof that the current log extends the caller's earlier checkpoint of size
-/// `from`: verify it against the root kept and the root of a fresh checkpoint.
+/// A consistency proof that the log of size `to` (default: the current log) extends the
+/// caller's earlier checkpoint of size `from`: verify it against the root kept and the root of
+/// the later checkpoint (`asylon ledger check` does, with no access to the registry).
 #[utoipa::path(get, path = "/api/ledger/consistency", tag = "ledger", params(ConsistencyQuery),
     responses((status = 200, body = Object), (status = 403, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
 async fn consistency(
@@ -497,7 +516,7 @@ async fn consistency(
     Query(q): Query<ConsistencyQuery>,
 ) -> Res<Value> {
     may(&caller.principal, None, Action::ReadLedger).map_err(StoreError::Denied)?;
-    st.run(move |reg, _| Ok(Json(json(&reg.prove_consistency(q.from)?)?)))
+    st.run(move |reg, _| Ok(Json(json(&reg.prove_consistency(q.from, q.to)?)?)))
         .await
 }
 

@@ -1370,6 +1370,51 @@ fn a_kept_checkpoint_is_proved_extended_and_a_withdrawn_consent_bites_at_once(db
     );
     assert_eq!(kr.get("/api/ledger/consistency?from=0").status, 422);
     assert_eq!(kr.get("/api/ledger/consistency?from=99999999").status, 422);
+    // Up to the later checkpoint it holds, however the log has grown since (its own read is
+    // recorded), so that the proof is checked against a signed root.
+    let upto = new["size"].as_u64().unwrap();
+    assert_eq!(kr.get(&format!("/api/persons/{case}")).status, 200);
+    let p = kr.get(&format!("/api/ledger/consistency?from={from}&to={upto}"));
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert_eq!(
+        (p.body["tree_size"].as_u64(), &p.body["root"]),
+        (Some(upto), &new["root"])
+    );
+    let later = kr.get("/api/ledger/checkpoint").body;
+    assert!(later["size"].as_u64().unwrap() > upto, "{later}");
+    for bad in [
+        format!("from={from}&to={}", from - 1),
+        format!("from={from}&to=99999999"),
+        format!("from={from}&to=0"),
+    ] {
+        let r = kr.get(&format!("/api/ledger/consistency?{bad}"));
+        assert_eq!(r.status, 422, "{bad}: {}", r.body);
+    }
+    // An inclusion proof at the size of the checkpoint it holds, too.
+    let p = kr.get(&format!("/api/ledger/proof/2?size={upto}"));
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert_eq!(
+        (p.body["tree_size"].as_u64(), &p.body["root"]),
+        (Some(upto), &new["root"])
+    );
+    let path: Vec<_> = p.body["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(hash)
+        .collect();
+    asylon_ledger::verify_inclusion(
+        &hash(&p.body["leaf_hash"]),
+        1,
+        upto,
+        &path,
+        &hash(&new["root"]),
+    )
+    .unwrap();
+    let r = kr.get(&format!("/api/ledger/proof/{upto}?size=1"));
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(kr.get("/api/ledger/proof/2?size=0").status, 422);
+    assert_eq!(kr.get("/api/ledger/proof/99999999").status, 404);
 }
 
 fn events_cannot_be_changed_or_removed_in_the_database_itself(db: Db) {

@@ -82,7 +82,10 @@ pub struct PersonView {
     pub withheld: Vec<String>,
 }
 
-#[derive(Debug, serde::Serialize)]
+/// Read back by `asylon ledger check`, which needs no registry: every field must be there, and
+/// no other.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct InclusionProof {
     pub seq: u64,
     pub leaf_index: u64,
@@ -96,7 +99,8 @@ pub struct InclusionProof {
 }
 
 /// A proof that the current log extends the one of `old_size` events (RFC 9162 §2.1.4).
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConsistencyProof {
     pub old_size: u64,
     pub tree_size: u64,
@@ -110,6 +114,11 @@ pub(crate) mod hex_hash {
     pub fn serialize<S: serde::Serializer>(h: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&hex::encode(h))
     }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let text: String = serde::Deserialize::deserialize(d)?;
+        asylon_ledger::parse_hash(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 pub(crate) mod hex_hashes {
@@ -120,6 +129,14 @@ pub(crate) mod hex_hashes {
             seq.serialize_element(&hex::encode(h))?;
         }
         seq.end()
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<[u8; 32]>, D::Error> {
+        let texts: Vec<String> = serde::Deserialize::deserialize(d)?;
+        texts
+            .iter()
+            .map(|t| asylon_ledger::parse_hash(t).map_err(serde::de::Error::custom))
+            .collect()
     }
 }
 

@@ -216,37 +216,54 @@ impl Registry {
         })
     }
 
-    /// A consistency proof from the tree of `old_size` events to the current one, for a party
-    /// that kept a checkpoint of that size; checked before it is returned.
-    pub fn prove_consistency(&self, old_size: u64) -> Result<ConsistencyProof, StoreError> {
+    /// A consistency proof from the tree of `old_size` events to that of `new_size` (the
+    /// current one if `None`), for a party that kept a checkpoint of `old_size` and holds one
+    /// of `new_size`; checked before it is returned.
+    pub fn prove_consistency(
+        &self,
+        old_size: u64,
+        new_size: Option<u64>,
+    ) -> Result<ConsistencyProof, StoreError> {
         let _snapshot = crate::db::Tx::read(&*self.conn)?;
-        let (leaves, _) = self.checked_leaves()?;
-        let size = leaves.len() as u64;
-        if old_size == 0 || old_size > size {
-            return Err(StoreError::Invalid(vec![asylon_core::FieldError {
-                field: "from".into(),
-                reason: format!("must be between 1 and the current size, {size}"),
-            }]));
+        let leaves = cut(self.checked_leaves()?.0, new_size, "to")?;
+        let new_size = leaves.len() as u64;
+        if old_size == 0 || old_size > new_size {
+            return Err(invalid(
+                "from",
+                format!("must be between 1 and the size proven to, {new_size}"),
+            ));
         }
         let path = consistency_proof(&leaves, old_size)
             .map_err(|e| StoreError::VerifyFailed(e.to_string()))?;
         let old_root = root(leaves.get(..old_size as usize).unwrap_or_default());
         let tree_root = root(&leaves);
-        verify_consistency(old_size, size, &old_root, &tree_root, &path)
+        verify_consistency(old_size, new_size, &old_root, &tree_root, &path)
             .map_err(|e| StoreError::VerifyFailed(e.to_string()))?;
         Ok(ConsistencyProof {
             old_size,
-            tree_size: size,
+            tree_size: new_size,
             root: tree_root,
             path,
         })
     }
 
-    /// An inclusion proof of event `seq` in the current tree, checked before it is returned.
-    pub fn prove(&self, seq: u64) -> Result<InclusionProof, StoreError> {
+    /// An inclusion proof of event `seq` in the tree of `size` events (the current one if
+    /// `None`: a party holding a checkpoint asks at its size), checked before it is returned.
+    pub fn prove(&self, seq: u64, size: Option<u64>) -> Result<InclusionProof, StoreError> {
         let _snapshot = crate::db::Tx::read(&*self.conn)?;
         let (leaves, _) = self.checked_leaves()?;
-        let index = seq.checked_sub(1).ok_or(StoreError::UnknownEvent(seq))?;
+        let index = seq
+            .checked_sub(1)
+            .filter(|i| *i < leaves.len() as u64)
+            .ok_or(StoreError::UnknownEvent(seq))?;
+        let leaves = cut(leaves, size, "size")?;
+        let size = leaves.len() as u64;
+        if index >= size {
+            return Err(invalid(
+                "size",
+                format!("event {seq} came after the log's first {size}"),
+            ));
+        }
         let leaf = *usize::try_from(index)
             .ok()
             .and_then(|i| leaves.get(i))
@@ -254,7 +271,6 @@ impl Registry {
         let path =
             inclusion_proof(&leaves, index).map_err(|e| StoreError::VerifyFailed(e.to_string()))?;
         let tree_root = root(&leaves);
-        let size = leaves.len() as u64;
         asylon_ledger::verify_inclusion(&leaf, index, size, &path, &tree_root)
             .map_err(|e| StoreError::VerifyFailed(e.to_string()))?;
         Ok(InclusionProof {
@@ -266,4 +282,28 @@ impl Registry {
             path,
         })
     }
+}
+
+/// Bad input in one field of a request for a proof.
+fn invalid(field: &str, reason: String) -> StoreError {
+    StoreError::Invalid(vec![asylon_core::FieldError {
+        field: field.into(),
+        reason,
+    }])
+}
+
+/// `leaves` cut to the first `size` (all of them if `None`); a size the log does not have is
+/// refused as the input `field`.
+fn cut(mut leaves: Vec<Hash>, size: Option<u64>, field: &str) -> Result<Vec<Hash>, StoreError> {
+    let have = leaves.len() as u64;
+    if let Some(n) = size {
+        if n == 0 || n > have {
+            return Err(invalid(
+                field,
+                format!("must be between 1 and the current size, {have}"),
+            ));
+        }
+        leaves.truncate(n as usize);
+    }
+    Ok(leaves)
 }
