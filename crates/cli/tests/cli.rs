@@ -961,17 +961,13 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// `asylon ledger check ARGS` as a party holding only files runs it: no data directory, no
-/// key, no database; its output, or its error if it fails.
-fn check_offline(dir: &Path, args: &[&Path]) -> Result<String, String> {
-    check_offline_with(dir, args, &[])
-}
-
-fn check_offline_with(dir: &Path, files: &[&Path], more: &[&str]) -> Result<String, String> {
+/// `asylon ledger check CHECKPOINT ARGS` as a party holding only files runs it: no data
+/// directory, no key, no database; its output, or its error if it fails.
+fn check_offline(dir: &Path, checkpoint: &Path, more: &[&str]) -> Result<String, String> {
     let mut c = Command::new(BIN);
     c.current_dir(dir)
         .args(["ledger", "check"])
-        .args(files)
+        .arg(checkpoint)
         .args(more);
     for var in ["ASYLON_DATA_DIR", "ASYLON_KEY_FILE", "ASYLON_DATABASE_URL"] {
         c.env_remove(var);
@@ -1016,18 +1012,18 @@ fn a_party_holding_checkpoints_checks_proofs_and_finds_a_fork_without_the_regist
         .unwrap()
         .to_string();
 
-    let out = check_offline_with(
-        dir,
-        &[&cp2],
-        &["--extends", c1, "--proof", cons.to_str().unwrap()],
-    )
-    .unwrap();
+    // `checkpoint` checked against `earlier` with the consistency proof in `proof`.
+    let extends = |checkpoint: &Path, earlier: &str, proof: &Path| {
+        let more = ["--extends", earlier, "--proof", proof.to_str().unwrap()];
+        check_offline(dir, checkpoint, &more)
+    };
+    let out = extends(&cp2, c1, &cons).unwrap();
     assert!(
         out.contains("ok: the log of 6 events extends the earlier checkpoint of 4 events"),
         "{out}"
     );
     let inc_arg = ["--inclusion", inc.to_str().unwrap(), "--key-id", &key_id];
-    let out = check_offline_with(dir, &[&cp2], &inc_arg).unwrap();
+    let out = check_offline(dir, &cp2, &inc_arg).unwrap();
     assert!(out.contains("ok: event 3 (leaf hash"), "{out}");
 
     // Each of these is refused, saying why.
@@ -1039,17 +1035,12 @@ fn a_party_holding_checkpoints_checks_proofs_and_finds_a_fork_without_the_regist
         v["path"][0] = serde_json::json!(format!("{first}{}", &h[1..]));
         r.file("flipped.json", &v.to_string())
     };
-    let e = check_offline_with(
-        dir,
-        &[&cp2],
-        &["--extends", c1, "--proof", flipped.to_str().unwrap()],
-    )
-    .unwrap_err();
+    let e = extends(&cp2, c1, &flipped).unwrap_err();
     assert!(
         e.contains("does not extend the earlier checkpoint of 4"),
         "{e}"
     );
-    let e = check_offline_with(dir, &[&cp1], &inc_arg).unwrap_err();
+    let e = check_offline(dir, &cp1, &inc_arg).unwrap_err();
     assert!(e.contains("ask for it at the checkpoint's size (4)"), "{e}");
     let altered = r.file(
         "altered.json",
@@ -1057,26 +1048,16 @@ fn a_party_holding_checkpoints_checks_proofs_and_finds_a_fork_without_the_regist
             .unwrap()
             .replace("\"size\": 6", "\"size\": 5"),
     );
-    let e = check_offline(dir, &[&altered]).unwrap_err();
+    let e = check_offline(dir, &altered, &[]).unwrap_err();
     assert!(e.contains("its signature does not verify"), "{e}");
-    let e = check_offline_with(dir, &[&cp2], &["--key-id", "0011223344556677"]).unwrap_err();
+    let e = check_offline(dir, &cp2, &["--key-id", "0011223344556677"]).unwrap_err();
     assert!(e.contains("not by 0011223344556677"), "{e}");
     let other = Reg::new();
     let cpx = r.file("cpx.json", &other.ok(&["ledger", "checkpoint"]));
-    let e = check_offline_with(
-        dir,
-        &[&cp2],
-        &[
-            "--extends",
-            cpx.to_str().unwrap(),
-            "--proof",
-            cons.to_str().unwrap(),
-        ],
-    )
-    .unwrap_err();
+    let e = extends(&cp2, cpx.to_str().unwrap(), &cons).unwrap_err();
     assert!(e.contains("they are not one log"), "{e}");
     let junk = r.file("junk.json", "{\"path\": []}");
-    let e = check_offline_with(dir, &[&cp2], &["--inclusion", junk.to_str().unwrap()]).unwrap_err();
+    let e = check_offline(dir, &cp2, &["--inclusion", junk.to_str().unwrap()]).unwrap_err();
     assert!(
         e.contains("is not the JSON `asylon ledger prove` prints"),
         "{e}"
@@ -1095,30 +1076,20 @@ fn a_party_holding_checkpoints_checks_proofs_and_finds_a_fork_without_the_regist
     let other_rows = fork.synth("other.csv", 2, 6);
     fork.ok(&["import", "persons", other_rows.to_str().unwrap()]);
     let cpf = fork.file("cpf.json", &fork.ok(&["ledger", "checkpoint"]));
-    let from1 = fork.file(
-        "f1.json",
-        &fork.ok(&["ledger", "consistency", "--from", c1]),
-    );
-    let out = check_offline_with(
-        dir,
-        &[&cpf],
-        &["--extends", c1, "--proof", from1.to_str().unwrap()],
-    )
-    .unwrap();
+    // The fork's checkpoint, checked against an earlier one with the proof the fork gives.
+    let fork_extends = |earlier: &str| {
+        let proof = fork.file(
+            "from.json",
+            &fork.ok(&["ledger", "consistency", "--from", earlier]),
+        );
+        extends(&cpf, earlier, &proof)
+    };
+    let out = fork_extends(c1).unwrap();
     assert!(
         out.contains("extends the earlier checkpoint of 4 events"),
         "{out}"
     );
-    let from2 = fork.file(
-        "f2.json",
-        &fork.ok(&["ledger", "consistency", "--from", c2]),
-    );
-    let e = check_offline_with(
-        dir,
-        &[&cpf],
-        &["--extends", c2, "--proof", from2.to_str().unwrap()],
-    )
-    .unwrap_err();
+    let e = fork_extends(c2).unwrap_err();
     assert!(
         e.contains("does not extend the earlier checkpoint of 6 events"),
         "{e}"

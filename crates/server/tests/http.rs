@@ -1347,12 +1347,8 @@ fn a_kept_checkpoint_is_proved_extended_and_a_withdrawn_consent_bites_at_once(db
     assert_eq!(p.status, 200, "{}", p.body);
     assert_eq!(p.body["root"], new["root"]);
     let hash = |v: &Value| asylon_ledger::parse_hash(v.as_str().unwrap()).unwrap();
-    let path: Vec<_> = p.body["path"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(hash)
-        .collect();
+    let hashes = |v: &Value| -> Vec<_> { v.as_array().unwrap().iter().map(hash).collect() };
+    let path = hashes(&p.body["path"]);
     let new_size = p.body["tree_size"].as_u64().unwrap();
     asylon_ledger::verify_consistency(
         from,
@@ -1397,12 +1393,7 @@ fn a_kept_checkpoint_is_proved_extended_and_a_withdrawn_consent_bites_at_once(db
         (p.body["tree_size"].as_u64(), &p.body["root"]),
         (Some(upto), &new["root"])
     );
-    let path: Vec<_> = p.body["path"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(hash)
-        .collect();
+    let path = hashes(&p.body["path"]);
     asylon_ledger::verify_inclusion(
         &hash(&p.body["leaf_hash"]),
         1,
