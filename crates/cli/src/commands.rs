@@ -345,8 +345,9 @@ pub fn verify(r: &RegistryArgs, checkpoint: Option<&Path>) -> Result<()> {
 fn print_without_keys(report: &asylon_store::VerifyReport) {
     if !report.without_keys.is_empty() {
         println!(
-            "note: no keys in the key store for {} (erased after this copy was made, or an \
-             interrupted erasure: run `person erase` again to record it)",
+            "note: no keys in the key store for {} (erased after this copy of the registry was \
+             made, or the key store is older than their registration: restore with a newer \
+             one; or an interrupted erasure: run `person erase` again to record it)",
             report.without_keys.join(", ")
         );
     }

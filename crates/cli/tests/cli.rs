@@ -2900,7 +2900,10 @@ fn an_erasure_reaches_every_backup_taken_before_it() {
         "{out}"
     );
     let e = target.fails(&["person", "show", "AS-000002"], None);
-    assert!(e.contains("his sealed data no longer exists"), "{e}");
+    assert!(
+        e.contains("the key store holds no keys for AS-000002: his sealed data cannot be read"),
+        "{e}"
+    );
     assert!(
         target
             .ok(&["person", "show", "AS-000003"])
@@ -2995,6 +2998,56 @@ fn a_backup_from_before_a_correction_restores_with_the_name_index_of_its_records
     // In the corrected registry, nothing to replace.
     assert!(r.ok(&["rebuild"]).contains(ok));
     assert!(found(&r, "박봉주") && !found(&r, "김광철"));
+}
+
+#[test]
+fn a_restore_with_the_current_key_store_takes_what_its_wal_holds() {
+    if on_postgres() {
+        return; // reads the SQLite files themselves
+    }
+    let r = with_captives(2);
+    // Another connection open on the key store (a server, say): the latest commits stay in its
+    // WAL rather than being folded into keys.db when a command ends.
+    let holder = Connection::open(r.data().join("keys.db")).unwrap();
+    let count: i64 = holder
+        .query_row("SELECT COUNT(*) FROM data_keys", [], |x| x.get(0))
+        .unwrap();
+    assert_eq!(count, 2);
+    r.ok_in(
+        &["person", "register", "-"],
+        Some(&person_json("W-1", "박봉주")),
+    );
+    let wal = std::fs::metadata(r.data().join("keys.db-wal"))
+        .unwrap()
+        .len();
+    assert!(
+        wal > 0,
+        "the new key is not in the WAL: the test shows nothing"
+    );
+    let backup = r.dir.path().join("now.backup");
+    r.ok(&["backup", "--out", backup.to_str().unwrap()]);
+    let target = Reg::empty_with_key(r.data().join("registry.key"));
+    let keys = r.data().join("keys.db");
+    let out = target.ok(&[
+        "restore",
+        backup.to_str().unwrap(),
+        "--keys",
+        keys.to_str().unwrap(),
+    ]);
+    assert!(!out.contains("no keys"), "{out}");
+    assert!(
+        target
+            .ok(&["person", "show", "AS-000003"])
+            .contains("박봉주")
+    );
+    // The key store given is read, not changed.
+    assert_eq!(
+        std::fs::metadata(r.data().join("keys.db-wal"))
+            .unwrap()
+            .len(),
+        wal
+    );
+    drop(holder);
 }
 
 #[test]

@@ -91,7 +91,7 @@ impl From<StoreError> for ApiError {
             | E::AlreadyExists(_) => StatusCode::CONFLICT,
             E::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             E::UnknownPerson(_) | E::UnknownEvent(_) | E::UnknownUser(_) => StatusCode::NOT_FOUND,
-            E::Erased { .. } => StatusCode::GONE,
+            E::Erased { .. } | E::NoKeys { .. } => StatusCode::GONE,
             // Nothing the client can mend, and nothing written: it may try again once an
             // administrator has freed space.
             E::Full(_) => StatusCode::INSUFFICIENT_STORAGE,

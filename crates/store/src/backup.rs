@@ -221,10 +221,9 @@ impl Registry {
         }
         in_data_dir(dir, || {
             let settings_existed = dir.join("settings.toml").exists();
-            let restored = std::fs::copy(backup, &db)
-                .and_then(|_| std::fs::copy(keys, &keys_db))
-                .map_err(|e| StoreError::io("cannot copy the backup", e))
-                .and_then(|_| crate::law::write_default_settings(dir))
+            let restored = sqlite_copy(backup, &db)
+                .and_then(|()| sqlite_copy(keys, &keys_db))
+                .and_then(|()| crate::law::write_default_settings(dir))
                 .and_then(|()| Registry::open(dir, key))
                 .and_then(Checked::of);
             if restored.is_err() {
@@ -301,6 +300,41 @@ impl Registry {
             ));
         }
         Ok((moved, report))
+    }
+}
+
+/// Copies the SQLite database `from` to the new file `to` through SQLite itself, so that what
+/// its WAL holds is copied too. The current `keys.db` given to a restore (its usual key store)
+/// keeps its latest commits in `keys.db-wal` until they are folded back; a copy of the file alone
+/// left the captives registered since without keys, their sealed data unreadable in the
+/// restored registry. A database with no WAL beside it that SQLite cannot open read-only (a
+/// WAL-mode file in a directory it may not write its index in) is copied as a file: without a
+/// WAL, the file is all of it.
+fn sqlite_copy(from: &Path, to: &Path) -> Result<(), StoreError> {
+    let target = to
+        .to_str()
+        .ok_or_else(|| StoreError::Io(format!("{} is not a UTF-8 path", to.display())))?;
+    let copied = rusqlite::Connection::open_with_flags(
+        from,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .and_then(|c| c.execute("VACUUM INTO ?1", [target]));
+    match copied {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            crate::registry::remove_quietly(to);
+            let wal = Path::new(&format!("{}-wal", from.display())).exists();
+            if wal {
+                return Err(StoreError::Io(format!(
+                    "cannot read {} with its WAL ({e}); run the restore where it can be opened \
+                     (a directory SQLite may write in)",
+                    from.display()
+                )));
+            }
+            std::fs::copy(from, to)
+                .map(|_| ())
+                .map_err(|e| StoreError::io("cannot copy the backup", e))
+        }
     }
 }
 

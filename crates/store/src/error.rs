@@ -36,6 +36,12 @@ pub enum StoreError {
     UnknownEvent(u64),
     #[error("{case} was erased: his sealed data no longer exists")]
     Erased { case: String },
+    #[error(
+        "the key store holds no keys for {case}: his sealed data cannot be read with it (he was \
+         erased after this copy of the registry was made, or the key store is older than his \
+         registration: restore with a newer one)"
+    )]
+    NoKeys { case: String },
     #[error("external id {external_id} is already registered as {case}")]
     DuplicateExternalId { external_id: String, case: String },
     #[error("invalid input: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]

@@ -803,8 +803,10 @@ impl Registry {
         ev: &Event,
         part: &SealedPart,
     ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        // His record says registered (an erased one is not opened): a key store without his
+        // keys was given with a copy of the registry it does not match.
         let dk = crate::law::data_key(&self.keys, case, part.class)?.ok_or_else(|| {
-            StoreError::Erased {
+            StoreError::NoKeys {
                 case: case.to_string(),
             }
         })?;
