@@ -3062,11 +3062,29 @@ fn an_erasure_reaches_a_key_store_backed_up_before_it() {
     // The log after his erasure, with the key store from before it: his keys are destroyed
     // again, and nothing of him can be read or found.
     let target = Reg::empty_with_key(r.data().join("registry.key"));
+    let given = [
+        std::fs::read(&reg2).unwrap(),
+        std::fs::read(&keys1).unwrap(),
+    ];
     let out = target.ok(&["restore", reg2.to_str().unwrap(), "--keys", k1]);
     assert!(
         out.contains("erasures applied to the key store: it still held the data keys of AS-000002"),
         "{out}"
     );
+    // In the restored copy only: the files given are as they were, and no copy of them is left.
+    assert!(
+        given
+            == [
+                std::fs::read(&reg2).unwrap(),
+                std::fs::read(&keys1).unwrap()
+            ]
+    );
+    let left: Vec<_> = std::fs::read_dir(target.data())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with(".restore"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     let his = "SELECT COUNT(*) FROM data_keys WHERE person = 'AS-000002'";
     assert_eq!(target.keys_count(his), 0);
     assert_eq!(target.keys_count("SELECT COUNT(*) FROM data_keys"), 2);
