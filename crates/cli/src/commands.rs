@@ -421,6 +421,17 @@ pub fn restore(r: &RegistryArgs, file: &Path, keys: &Path) -> Result<()> {
     print_without_keys(report);
     print_shredded(&restored.shredded);
     print_reindexed(&restored.reindexed);
+    // The key file is not copied (it is kept apart from the data): say how the restored
+    // registry opens, or every next command fails for want of DIR/registry.key.
+    if let (None, Some(file)) = (&r.passphrase_env, &r.key_file)
+        && *file != default_key_file(&dir)
+    {
+        println!(
+            "key: it opens with the key file {}: give it with --key-file (or ASYLON_KEY_FILE) \
+             to every command",
+            file.display()
+        );
+    }
     Ok(())
 }
 

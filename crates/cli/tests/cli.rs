@@ -2989,6 +2989,7 @@ fn a_backup_from_before_a_correction_restores_with_the_name_index_of_its_records
         ),
         "{out}"
     );
+    assert!(out.contains("key: it opens with the key file"), "{out}");
     // His restored record names him 김광철: a search finds him by it, and by the correction
     // the restored log does not hold no more.
     assert!(found(&target, "김광철") && !found(&target, "박봉주"));
