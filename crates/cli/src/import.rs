@@ -538,10 +538,12 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
                 }
             })
         });
-        let stream = streamed.map_err(|e| stopped(e.into(), registered, to_register))?;
+        // Cleared whether the import ended or stopped: the summary or the error says how far it
+        // got.
         if let Some(bar) = &progress {
             bar.finish_and_clear();
         }
+        let stream = streamed.map_err(|e| stopped(e.into(), registered, to_register))?;
         Ok(Stages(
             [
                 ("validating rows", validating),
