@@ -46,6 +46,16 @@ pub fn check(checkpoint: &Path, key_id: Option<&str>, against: Against<'_>) -> R
         Against::Inclusion(path) => {
             let proof: InclusionProof = serde_json::from_str(&read_input(path)?)
                 .context("the inclusion proof is not the JSON `asylon ledger prove` prints")?;
+            // The event's number is not what the proof proves, its place in the tree is: the
+            // two must agree, or the line below would name another event than the one proven.
+            if proof.leaf_index.checked_add(1) != Some(proof.seq) {
+                bail!(
+                    "the inclusion proof names event {} but proves the leaf at index {} (event {})",
+                    proof.seq,
+                    proof.leaf_index,
+                    proof.leaf_index.saturating_add(1)
+                );
+            }
             if (proof.tree_size, proof.root) != (cp.size, cp.root) {
                 bail!(
                     "the inclusion proof is for the log of {} events with root {}, not the \

@@ -1056,6 +1056,18 @@ fn a_party_holding_checkpoints_checks_proofs_and_finds_a_fork_without_the_regist
     let cpx = r.file("cpx.json", &other.ok(&["ledger", "checkpoint"]));
     let e = extends(&cp2, cpx.to_str().unwrap(), &cons).unwrap_err();
     assert!(e.contains("they are not one log"), "{e}");
+    let renamed = r.file(
+        "renamed.json",
+        &std::fs::read_to_string(&inc)
+            .unwrap()
+            .replace("\"seq\": 3", "\"seq\": 5"),
+    );
+    let more = ["--inclusion", renamed.to_str().unwrap()];
+    let e = check_offline(dir, &cp2, &more).unwrap_err();
+    assert!(
+        e.contains("names event 5 but proves the leaf at index 2"),
+        "{e}"
+    );
     let junk = r.file("junk.json", "{\"path\": []}");
     let e = check_offline(dir, &cp2, &["--inclusion", junk.to_str().unwrap()]).unwrap_err();
     assert!(

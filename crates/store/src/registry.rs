@@ -98,7 +98,7 @@ pub struct InclusionProof {
     pub path: Vec<Hash>,
 }
 
-/// A proof that the current log extends the one of `old_size` events (RFC 9162 §2.1.4).
+/// A proof that the log of `tree_size` events extends the one of `old_size` (RFC 9162 §2.1.4).
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyProof {
