@@ -42,90 +42,94 @@ pub fn check(checkpoint: &Path, key_id: Option<&str>, against: Against<'_>) -> R
         cp.key_id
     );
     match against {
-        Against::Nothing => {}
-        Against::Inclusion(path) => {
-            let proof: InclusionProof = serde_json::from_str(&read_input(path)?)
-                .context("the inclusion proof is not the JSON `asylon ledger prove` prints")?;
-            // The event's number is not what the proof proves, its place in the tree is: the
-            // two must agree, or the line below would name another event than the one proven.
-            if proof.leaf_index.checked_add(1) != Some(proof.seq) {
-                bail!(
-                    "the inclusion proof names event {} but proves the leaf at index {} (event {})",
-                    proof.seq,
-                    proof.leaf_index,
-                    proof.leaf_index.saturating_add(1)
-                );
-            }
-            if (proof.tree_size, proof.root) != (cp.size, cp.root) {
-                bail!(
-                    "the inclusion proof is for the log of {} events with root {}, not the \
-                     checkpoint's: ask for it at the checkpoint's size ({})",
-                    proof.tree_size,
-                    hex::encode(proof.root),
-                    cp.size
-                );
-            }
-            verify_inclusion(
-                &proof.leaf_hash,
-                proof.leaf_index,
-                cp.size,
-                &proof.path,
-                &cp.root,
-            )
-            .map_err(|e| anyhow!("the inclusion proof does not hold: {e}"))?;
-            println!(
-                "ok: event {} (leaf hash {}) is in the log this checkpoint signs",
-                proof.seq,
-                hex::encode(proof.leaf_hash)
-            );
-        }
-        Against::Extends { earlier, proof } => {
-            let (old, old_key) = signed(earlier, "the earlier checkpoint")?;
-            if old.origin != cp.origin {
-                bail!(
-                    "the earlier checkpoint is of registry {}, this one of {}: they are not one log",
-                    old.origin,
-                    cp.origin
-                );
-            }
-            if old_key != key {
-                bail!(
-                    "the earlier checkpoint is signed by key {}, this one by {}",
-                    old.key_id,
-                    cp.key_id
-                );
-            }
-            let proof: ConsistencyProof = serde_json::from_str(&read_input(proof)?).context(
-                "the consistency proof is not the JSON `asylon ledger consistency` prints",
-            )?;
-            if (proof.old_size, proof.tree_size, proof.root) != (old.size, cp.size, cp.root) {
-                bail!(
-                    "the consistency proof is from {} to {} events (root {}), not from the \
-                     earlier checkpoint's {} to this one's {}: ask for it between the two",
-                    proof.old_size,
-                    proof.tree_size,
-                    hex::encode(proof.root),
-                    old.size,
-                    cp.size
-                );
-            }
-            verify_consistency(old.size, cp.size, &old.root, &cp.root, &proof.path).map_err(
-                |e| {
-                    anyhow!(
-                        "the log of {} events does not extend the earlier checkpoint of {} events: its \
-                         history was rewritten, or the proof is damaged ({e})",
-                        cp.size,
-                        old.size
-                    )
-                },
-            )?;
-            println!(
-                "ok: the log of {} events extends the earlier checkpoint of {} events \
-                 (consistency proof verified)",
-                cp.size, old.size
-            );
-        }
+        Against::Nothing => Ok(()),
+        Against::Inclusion(path) => inclusion(&cp, path),
+        Against::Extends { earlier, proof } => extends(&cp, &key, earlier, proof),
     }
+}
+
+/// An inclusion proof (`path`) of an event in the log `cp` signs.
+fn inclusion(cp: &Checkpoint, path: &Path) -> Result<()> {
+    let proof: InclusionProof = serde_json::from_str(&read_input(path)?)
+        .context("the inclusion proof is not the JSON `asylon ledger prove` prints")?;
+    // The event's number is not what the proof proves, its place in the tree is: the
+    // two must agree, or the line below would name another event than the one proven.
+    if proof.leaf_index.checked_add(1) != Some(proof.seq) {
+        bail!(
+            "the inclusion proof names event {} but proves the leaf at index {} (event {})",
+            proof.seq,
+            proof.leaf_index,
+            proof.leaf_index.saturating_add(1)
+        );
+    }
+    if (proof.tree_size, proof.root) != (cp.size, cp.root) {
+        bail!(
+            "the inclusion proof is for the log of {} events with root {}, not the \
+             checkpoint's: ask for it at the checkpoint's size ({})",
+            proof.tree_size,
+            hex::encode(proof.root),
+            cp.size
+        );
+    }
+    verify_inclusion(
+        &proof.leaf_hash,
+        proof.leaf_index,
+        cp.size,
+        &proof.path,
+        &cp.root,
+    )
+    .map_err(|e| anyhow!("the inclusion proof does not hold: {e}"))?;
+    println!(
+        "ok: event {} (leaf hash {}) is in the log this checkpoint signs",
+        proof.seq,
+        hex::encode(proof.leaf_hash)
+    );
+    Ok(())
+}
+
+/// That the log `cp` (signed with `key`) signs extends the `earlier` checkpoint, by `proof`.
+fn extends(cp: &Checkpoint, key: &[u8; 32], earlier: &Path, proof: &Path) -> Result<()> {
+    let (old, old_key) = signed(earlier, "the earlier checkpoint")?;
+    if old.origin != cp.origin {
+        bail!(
+            "the earlier checkpoint is of registry {}, this one of {}: they are not one log",
+            old.origin,
+            cp.origin
+        );
+    }
+    if old_key != *key {
+        bail!(
+            "the earlier checkpoint is signed by key {}, this one by {}",
+            old.key_id,
+            cp.key_id
+        );
+    }
+    let proof: ConsistencyProof = serde_json::from_str(&read_input(proof)?)
+        .context("the consistency proof is not the JSON `asylon ledger consistency` prints")?;
+    if (proof.old_size, proof.tree_size, proof.root) != (old.size, cp.size, cp.root) {
+        bail!(
+            "the consistency proof is from {} to {} events (root {}), not from the \
+             earlier checkpoint's {} to this one's {}: ask for it between the two",
+            proof.old_size,
+            proof.tree_size,
+            hex::encode(proof.root),
+            old.size,
+            cp.size
+        );
+    }
+    verify_consistency(old.size, cp.size, &old.root, &cp.root, &proof.path).map_err(|e| {
+        anyhow!(
+            "the log of {} events does not extend the earlier checkpoint of {} events: its \
+             history was rewritten, or the proof is damaged ({e})",
+            cp.size,
+            old.size
+        )
+    })?;
+    println!(
+        "ok: the log of {} events extends the earlier checkpoint of {} events \
+         (consistency proof verified)",
+        cp.size, old.size
+    );
     Ok(())
 }
 
