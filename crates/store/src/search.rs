@@ -233,10 +233,10 @@ impl Registry {
     }
 
     /// What [`Listed`] says of each of `cases` that has a keys row. Three queries for all of
-    /// them rather than three for each: on PostgreSQL each is a round trip (a registry of
-    /// 20,000 on this machine's PostgreSQL: 4.8 s asked one by one, 0.6 s in pages of 1,000). A
-    /// captive without a keys row was erased after this copy of the log was taken (`ledger
-    /// verify` names him): he has nothing to index.
+    /// them rather than three for each: on PostgreSQL each is a round trip, and asked one by one
+    /// a rebuild spent most of its time waiting for them. A captive without a keys row was
+    /// erased after this copy of the log was taken (`ledger verify` names him): he has nothing
+    /// to index.
     fn page_tokens(&self, cases: &[&str]) -> Result<Vec<Listed>, StoreError> {
         if cases.is_empty() {
             return Ok(Vec::new());
