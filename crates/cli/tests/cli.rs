@@ -3064,6 +3064,57 @@ fn a_restore_with_the_current_key_store_takes_what_its_wal_holds() {
 }
 
 #[test]
+fn a_restore_with_another_registrys_key_store_is_refused_and_leaves_nothing() {
+    let r = with_captives(2);
+    let other = with_captives(2);
+    let (b, k) = (
+        r.dir.path().join("r.backup"),
+        r.dir.path().join("other.keys"),
+    );
+    r.ok(&["backup", "--out", b.to_str().unwrap()]);
+    other.ok(&[
+        "backup",
+        "--out",
+        r.dir.path().join("o.backup").to_str().unwrap(),
+        "--keys-out",
+        k.to_str().unwrap(),
+    ]);
+    let target = Reg::empty_with_key(r.data().join("registry.key"));
+    let e = target.fails(
+        &[
+            "restore",
+            b.to_str().unwrap(),
+            "--keys",
+            k.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        e.contains(
+            "the data key of AS-000001 in the key store does not open with this registry's key"
+        ),
+        "{e}"
+    );
+    // Nothing restored: the same command with the right key store then works.
+    assert!(!target.data().join("registry.db").exists());
+    let keys = r.dir.path().join("r.keys");
+    r.ok(&[
+        "backup",
+        "--out",
+        r.dir.path().join("r2.backup").to_str().unwrap(),
+        "--keys-out",
+        keys.to_str().unwrap(),
+    ]);
+    let out = target.ok(&[
+        "restore",
+        b.to_str().unwrap(),
+        "--keys",
+        keys.to_str().unwrap(),
+    ]);
+    assert!(out.contains("verified"), "{out}");
+}
+
+#[test]
 fn an_erasure_reaches_a_key_store_backed_up_before_it() {
     let r = with_captives(3);
     let (reg1, keys1) = (r.dir.path().join("reg1.backup"), r.dir.path().join("keys1"));

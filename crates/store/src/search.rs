@@ -311,7 +311,12 @@ impl Registry {
                 let dk = wrapped
                     .map(|w| {
                         let label = key_label(&case, Class::Identity.as_str());
-                        self.keys.kek.unwrap_key(&label, &w)
+                        self.keys.kek.unwrap_key(&label, &w).map_err(|_| {
+                            StoreError::Damaged(format!(
+                                "the data key of {case} in the key store does not open with this \
+                                 registry's key: the key store is another registry's, or damaged"
+                            ))
+                        })
                     })
                     .transpose()?;
                 let tokens = match identity_tokens(&case, &ev, dk.as_ref(), &blind) {
