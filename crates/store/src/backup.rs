@@ -38,8 +38,10 @@ fn copy_tables(from: &dyn Sql, to: &dyn Sql, tables: &[&str]) -> Result<u64, Sto
         let mut insert: Option<String> = None;
         from.each(&format!("SELECT * FROM {t}"), &[], &mut |row| {
             let sql = insert.get_or_insert_with(|| {
-                let marks: Vec<String> = (1..=row.0.len()).map(|i| format!("?{i}")).collect();
-                format!("INSERT INTO {t} VALUES ({})", marks.join(", "))
+                format!(
+                    "INSERT INTO {t} VALUES ({})",
+                    crate::db::placeholders(row.0.len())
+                )
             });
             let args: Vec<Val<'_>> = row.0.iter().map(val).collect();
             to.exec(sql, &args)?;

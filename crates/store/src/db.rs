@@ -125,6 +125,14 @@ impl Row {
     }
 }
 
+/// `?1, ?2, …, ?n`: the parameters of a statement taking `n` values (a row, or a list after IN).
+pub(crate) fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Whether a failed statement broke a unique constraint (a duplicate external id).
 pub(crate) fn is_unique_violation(e: &StoreError) -> bool {
     match e {

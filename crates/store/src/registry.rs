@@ -675,8 +675,10 @@ impl Registry {
     ) -> Result<(), StoreError> {
         const PER_QUERY: usize = 500;
         for chunk in external_ids.chunks(PER_QUERY) {
-            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
-            let sql = format!("{select} WHERE external_id IN ({})", marks.join(", "));
+            let sql = format!(
+                "{select} WHERE external_id IN ({})",
+                crate::db::placeholders(chunk.len())
+            );
             let args: Vec<Val<'_>> = chunk.iter().map(|id| Val::Text(id)).collect();
             self.conn.each(&sql, &args, &mut f)?;
         }

@@ -241,12 +241,7 @@ impl Registry {
         if cases.is_empty() {
             return Ok(Vec::new());
         }
-        let marks = |from: usize, n: usize| -> String {
-            (from..from + n)
-                .map(|i| format!("?{i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let marks = crate::db::placeholders;
         let mut args: Vec<crate::db::Val<'_>> =
             cases.iter().map(|c| crate::db::Val::Text(c)).collect();
         // Each captive's wrapped identity key and listed tokens.
@@ -254,7 +249,7 @@ impl Registry {
         self.keys.conn.each(
             &format!(
                 "SELECT person, identity, name_tokens FROM data_keys WHERE person IN ({})",
-                marks(1, cases.len())
+                marks(cases.len())
             ),
             &args,
             &mut |r| {
@@ -274,7 +269,7 @@ impl Registry {
             &format!(
                 "SELECT MAX(seq) FROM events WHERE person IN ({}) AND kind IN (?{}, ?{}) \
                  GROUP BY person",
-                marks(1, cases.len()),
+                marks(cases.len()),
                 cases.len() + 1,
                 cases.len() + 2
             ),
@@ -294,7 +289,7 @@ impl Registry {
         self.conn.each(
             &format!(
                 "SELECT {EVENT_COLUMNS} FROM events WHERE seq IN ({})",
-                marks(1, seqs.len())
+                marks(seqs.len())
             ),
             &seq_args,
             &mut |r| {
