@@ -76,15 +76,15 @@ impl KeyStore {
     }
 
     /// Deletes a person's keys row and his rows in the blind index, inside the caller's
-    /// transaction; returns the classes he had a key for (none if he had no row).
-    pub(crate) fn delete_person(&self, case: &str) -> Result<Vec<Class>, StoreError> {
+    /// transaction; returns the classes he had a key for, `None` if he had no row.
+    pub(crate) fn delete_person(&self, case: &str) -> Result<Option<Vec<Class>>, StoreError> {
         let db = &*self.conn;
         let row = db.one(
             "SELECT identity, family, medical, statements, name_tokens FROM data_keys WHERE person = ?1",
             args![case],
         )?;
         let Some(row) = row else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
         // The columns are selected in `Class::ALL`'s order.
         let mut keyed = Vec::new();
@@ -96,7 +96,24 @@ impl KeyStore {
         let tokens = row.opt_blob(Class::ALL.len())?.unwrap_or_default();
         self.delete_index_rows(case, &tokens)?;
         db.exec("DELETE FROM data_keys WHERE person = ?1", args![case])?;
-        Ok(keyed)
+        Ok(Some(keyed))
+    }
+
+    /// [`KeyStore::delete_person`] for each of `cases`, in one transaction; gives those who had
+    /// a keys row.
+    pub(crate) fn delete_persons<'c>(
+        &self,
+        cases: &'c [String],
+    ) -> Result<Vec<&'c str>, StoreError> {
+        let tx = Tx::write(&*self.conn)?;
+        let mut had = Vec::new();
+        for case in cases {
+            if self.delete_person(case)?.is_some() {
+                had.push(case.as_str());
+            }
+        }
+        tx.commit()?;
+        Ok(had)
     }
 
     /// Deletes a person's rows in the blind index, those of the tokens his keys row lists
@@ -273,7 +290,7 @@ mod tests {
         );
         assert_eq!(
             keys.delete_person("AS-000007").unwrap(),
-            vec![Class::Identity]
+            Some(vec![Class::Identity])
         );
         assert_eq!(index(), vec![(vec![0x11; 8], 1234)]);
         let left = keys.conn.all("SELECT person FROM data_keys", &[]).unwrap();

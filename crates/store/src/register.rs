@@ -326,13 +326,7 @@ impl KeyStore {
 
     /// Removes keys stored for registrations that were then not written.
     fn forget(&mut self, cases: &[String]) -> Result<(), StoreError> {
-        let db = &*self.conn;
-        let tx = Tx::write(db)?;
-        for case in cases {
-            self.delete_person(case)?;
-        }
-        tx.commit()?;
-        Ok(())
+        self.delete_persons(cases).map(drop)
     }
 }
 
@@ -800,7 +794,7 @@ mod tests {
             let tx = Tx::write(&*reg.keys.conn).unwrap();
             assert_eq!(
                 reg.keys.delete_person(&stopped[0]).unwrap(),
-                vec![Class::Identity]
+                Some(vec![Class::Identity])
             );
             tx.commit().unwrap();
         }

@@ -860,7 +860,7 @@ impl Registry {
     fn destroy_keys(&mut self, case: &str) -> Result<Vec<&'static str>, StoreError> {
         let db = &*self.keys.conn;
         let tx = Tx::write(db)?;
-        let keyed = self.keys.delete_person(case)?;
+        let keyed = self.keys.delete_person(case)?.unwrap_or_default();
         tx.commit()?;
         // The WAL still holds the pages as they were before: fold them back and empty it.
         db.truncate_wal()?;
@@ -882,18 +882,14 @@ impl Registry {
                 Ok(())
             },
         )?;
-        let db = &*self.keys.conn;
-        let tx = Tx::write(db)?;
-        let mut shredded = Vec::new();
-        for case in erased {
-            if self.keys.name_tokens(&case)?.is_some() {
-                self.keys.delete_person(&case)?;
-                shredded.push(case);
-            }
-        }
-        tx.commit()?;
+        let shredded: Vec<String> = self
+            .keys
+            .delete_persons(&erased)?
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         if !shredded.is_empty() {
-            db.truncate_wal()?;
+            self.keys.conn.truncate_wal()?;
         }
         Ok(shredded)
     }
