@@ -1493,6 +1493,16 @@ impl SmallDisk {
         mounted.then(|| Self(dir.to_path_buf()))
     }
 
+    /// Makes the file system read-only: as for root, nothing can be written on it.
+    fn read_only(&self) {
+        let remount = Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(remount.success());
+    }
+
     fn grow(&self, size: &str) {
         let remount = Command::new("mount")
             .args(["-o", &format!("remount,size={size}")])
@@ -3064,6 +3074,118 @@ fn a_restore_with_the_current_key_store_takes_what_its_wal_holds() {
 }
 
 #[test]
+fn a_restore_into_either_backend_changes_neither_file_it_is_given() {
+    if on_postgres() {
+        return; // reads the SQLite files themselves
+    }
+    let r = with_captives(2);
+    let copies = tempfile::tempdir().unwrap();
+    let (backup, keys) = (
+        copies.path().join("registry.backup"),
+        copies.path().join("keys.backup"),
+    );
+    let (b, k) = (backup.to_str().unwrap(), keys.to_str().unwrap());
+    r.ok(&["backup", "--out", b, "--keys-out", k]);
+    let before = (
+        std::fs::read(&backup).unwrap(),
+        std::fs::read(&keys).unwrap(),
+    );
+    let files = || {
+        let mut names: Vec<String> = std::fs::read_dir(copies.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(files(), ["keys.backup", "registry.backup"]);
+    let mut targets = vec![("SQLite", Reg::empty_with_key(r.data().join("registry.key")))];
+    // Into PostgreSQL too (`pg_empty` fails under CI when it cannot connect).
+    if let Some(pg) = Reg::pg_empty() {
+        let key = Some(r.data().join("registry.key"));
+        targets.push(("PostgreSQL", Reg { key, ..pg }));
+    }
+    for (backend, target) in targets {
+        let out = target.ok(&["restore", b, "--keys", k]);
+        assert!(out.contains("verified"), "{backend}: {out}");
+        assert!(
+            target
+                .ok(&["person", "show", "AS-000002"])
+                .contains("SN00002"),
+            "{backend}"
+        );
+        // A backup is evidence: a restore reads it and writes nothing beside it, not even
+        // the journal mode in its header or a WAL.
+        assert!(
+            std::fs::read(&backup).unwrap() == before.0,
+            "{backend}: the restore changed the backup"
+        );
+        assert!(
+            std::fs::read(&keys).unwrap() == before.1,
+            "{backend}: the restore changed the key store backup"
+        );
+        assert_eq!(files(), ["keys.backup", "registry.backup"], "{backend}");
+        // Nor is the working copy left in the data directory.
+        let left: Vec<_> = std::fs::read_dir(target.data())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".restore"))
+            .collect();
+        assert!(left.is_empty(), "{backend}: {left:?}");
+    }
+}
+
+#[test]
+fn a_restore_reads_its_files_from_read_only_media() {
+    if on_postgres() {
+        return; // copies the SQLite files themselves
+    }
+    let r = with_captives(2);
+    let media = r.dir.path().join("media");
+    let Some(disk) = SmallDisk::mount(&media, "16M") else {
+        return;
+    };
+    // The key store as files copied by hand while a server held it open, so that the latest
+    // captive's key is in its WAL: in WAL mode (header bytes 18 and 19 are 2), which SQLite
+    // cannot open read-only where it may not write the WAL's index beside it.
+    let holder = Connection::open(r.data().join("keys.db")).unwrap();
+    holder
+        .query_row("SELECT COUNT(*) FROM data_keys", [], |x| x.get::<_, i64>(0))
+        .unwrap();
+    r.ok_in(
+        &["person", "register", "-"],
+        Some(&person_json("W-1", "박봉주")),
+    );
+    let keys = media.join("keys.db");
+    for suffix in ["", "-wal"] {
+        let from = r.data().join(format!("keys.db{suffix}"));
+        std::fs::copy(from, media.join(format!("keys.db{suffix}"))).unwrap();
+    }
+    drop(holder);
+    assert!(std::fs::metadata(media.join("keys.db-wal")).unwrap().len() > 0);
+    assert_eq!(std::fs::read(&keys).unwrap()[18..20], [2, 2]);
+    let backup = media.join("registry.backup");
+    let b = backup.to_str().unwrap();
+    r.ok(&["backup", "--out", b]);
+    disk.read_only();
+    let mut targets = vec![("SQLite", Reg::empty_with_key(r.data().join("registry.key")))];
+    if let Some(pg) = Reg::pg_empty() {
+        let key = Some(r.data().join("registry.key"));
+        targets.push(("PostgreSQL", Reg { key, ..pg }));
+    }
+    for (backend, target) in targets {
+        let out = target.ok(&["restore", b, "--keys", keys.to_str().unwrap()]);
+        assert!(out.contains("verified"), "{backend}: {out}");
+        assert!(
+            target
+                .ok(&["person", "show", "AS-000003"])
+                .contains("박봉주"),
+            "{backend}"
+        );
+    }
+}
+
+#[test]
 fn a_restore_with_another_registrys_key_store_is_refused_and_leaves_nothing() {
     let r = with_captives(2);
     let other = with_captives(2);
@@ -3095,8 +3217,13 @@ fn a_restore_with_another_registrys_key_store_is_refused_and_leaves_nothing() {
         ),
         "{e}"
     );
-    // Nothing restored: the same command with the right key store then works.
+    // Nothing restored, nothing left (no database, settings or working copy): the same
+    // command with the right key store then works.
     assert!(!target.data().join("registry.db").exists());
+    if let Ok(left) = std::fs::read_dir(target.data()) {
+        let left: Vec<_> = left.map(|e| e.unwrap().file_name()).collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
     let keys = r.dir.path().join("r.keys");
     r.ok(&[
         "backup",

@@ -211,10 +211,26 @@ impl Registry {
         key: &KeySource,
     ) -> Result<Checked, StoreError> {
         if let Database::Postgres { .. } = database {
-            let from = crate::db::sqlite::open(backup, false, &crate::registry::MIGRATIONS)?;
-            let from_keys =
-                crate::db::sqlite::open(keys, false, &crate::keystore::KEYS_MIGRATIONS)?;
-            return Self::fill(dir, database, key, &from, &from_keys);
+            return in_data_dir(dir, || {
+                // Read from copies, never from the files given: opening them would set their
+                // journal mode to WAL (a byte of the header), leave a WAL beside them, and bring
+                // an older backup's schema up to date in place. A backup is kept as evidence of
+                // what the log held; a restore may not change it.
+                let staging = tempfile::Builder::new()
+                    .prefix(".restore-")
+                    .tempdir_in(dir)
+                    .map_err(|e| StoreError::io("cannot make a working directory", e))?;
+                let (copy, keys_copy) = (
+                    staging.path().join("registry.db"),
+                    staging.path().join("keys.db"),
+                );
+                sqlite_copy(backup, &copy)?;
+                sqlite_copy(keys, &keys_copy)?;
+                let from = crate::db::sqlite::open(&copy, false, &crate::registry::MIGRATIONS)?;
+                let from_keys =
+                    crate::db::sqlite::open(&keys_copy, false, &crate::keystore::KEYS_MIGRATIONS)?;
+                Self::fill(dir, database, key, &from, &from_keys)
+            });
         }
         let db = data_file(dir);
         let keys_db = crate::keystore::keys_file(dir);
@@ -309,35 +325,49 @@ impl Registry {
 /// its WAL holds is copied too. The current `keys.db` given to a restore (its usual key store)
 /// keeps its latest commits in `keys.db-wal` until they are folded back; a copy of the file alone
 /// left the captives registered since without keys, their sealed data unreadable in the
-/// restored registry. A database with no WAL beside it that SQLite cannot open read-only (a
-/// WAL-mode file in a directory it may not write its index in) is copied as a file: without a
-/// WAL, the file is all of it.
+/// restored registry.
 fn sqlite_copy(from: &Path, to: &Path) -> Result<(), StoreError> {
     let target = to
         .to_str()
         .ok_or_else(|| StoreError::Io(format!("{} is not a UTF-8 path", to.display())))?;
-    let copied = rusqlite::Connection::open_with_flags(
-        from,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .and_then(|c| c.execute("VACUUM INTO ?1", [target]));
-    match copied {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            crate::registry::remove_quietly(to);
-            let wal = Path::new(&format!("{}-wal", from.display())).exists();
-            if wal {
-                return Err(StoreError::Io(format!(
-                    "cannot read {} with its WAL ({e}); run the restore where it can be opened \
-                     (a directory SQLite may write in)",
-                    from.display()
-                )));
-            }
-            std::fs::copy(from, to)
-                .map(|_| ())
-                .map_err(|e| StoreError::io("cannot copy the backup", e))
+    let vacuum = |source: &Path| {
+        rusqlite::Connection::open_with_flags(
+            source,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|c| c.execute("VACUUM INTO ?1", [target]))
+        .map(|_| ())
+    };
+    let Err(refused) = vacuum(from) else {
+        return Ok(());
+    };
+    crate::registry::remove_quietly(to);
+    // SQLite reads a database in WAL mode only where it can keep the WAL's index beside it: a
+    // key store copied by hand onto read-only media cannot be opened where it lies. Its file and
+    // WAL, copied together next to `to`, can.
+    let staged = (|| {
+        let dir = tempfile::Builder::new()
+            .prefix(".restore-")
+            .tempdir_in(to.parent().unwrap_or(Path::new(".")))?;
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(from, &copy)?;
+        let wal = Path::new(&format!("{}-wal", from.display())).to_path_buf();
+        if wal.exists() {
+            std::fs::copy(&wal, dir.path().join("copy.db-wal"))?;
         }
-    }
+        Ok::<_, std::io::Error>((dir, copy))
+    })();
+    let copied = match staged {
+        Ok((_dir, copy)) => vacuum(&copy).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    copied.map_err(|e| {
+        crate::registry::remove_quietly(to);
+        StoreError::Io(format!(
+            "cannot read {} ({refused}), nor a copy of it ({e})",
+            from.display()
+        ))
+    })
 }
 
 /// Refuses, before anything is written, a path a backup cannot be written to as a new file,
