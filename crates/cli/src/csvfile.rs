@@ -13,6 +13,7 @@
 //! what is accepted does not change.
 
 use anyhow::{Context, Result};
+use encoding_rs::Encoding;
 use std::io::Read;
 use std::path::Path;
 
@@ -21,40 +22,116 @@ pub struct Rows<R> {
     rdr: csv::Reader<LineEnds<R>>,
     /// The row last read; its buffers serve every row.
     rec: csv::StringRecord,
+    /// What to do with text that is not UTF-8 has been said (at the first such row: a file in
+    /// another encoding has it in every row).
+    told_not_utf8: bool,
 }
 
 /// A file whose first bytes were read to look at its header line, then handed on first; for
-/// UTF-16 text, decoded to UTF-8 first.
+/// text in another encoding than UTF-8, decoded to UTF-8 first.
 type Peeked = Box<dyn Read + Send>;
+
+/// The encoding named by `label` (a WHATWG label: `euc-kr`, `windows-1251`, `koi8-u`,
+/// `utf-16le`, …), for `--encoding`.
+pub fn encoding(label: &str) -> Result<&'static Encoding, String> {
+    let label = label.trim();
+    // Windows's name for the code page of Korean Windows, which the standard calls
+    // windows-949 (its cp1251 and the like it knows).
+    let known = match label.to_ascii_lowercase().as_str() {
+        "cp949" | "uhc" | "ms949" => Some(encoding_rs::EUC_KR),
+        _ => Encoding::for_label(label.as_bytes()),
+    };
+    match known {
+        // What the standard maps some labels to (iso-2022-kr, hz-gb-2312): it reads any file
+        // as one error.
+        Some(e) if e == encoding_rs::REPLACEMENT => {
+            Err(format!("{label} cannot be read; save the file as UTF-8"))
+        }
+        Some(e) => Ok(e),
+        None => Err(format!(
+            "{label} is no encoding known here; give a label such as euc-kr (Korean Excel's \
+             \"CSV\"), windows-1251 (Russian or Ukrainian Excel's), koi8-u, utf-16le or utf-8"
+        )),
+    }
+}
+
+/// A CSV file handed in, and the encoding it was said to be in (`--encoding`), if any.
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    pub path: &'a Path,
+    pub encoding: Option<&'static Encoding>,
+}
+
+impl Source<'_> {
+    pub fn display(&self) -> std::path::Display<'_> {
+        self.path.display()
+    }
+}
 
 impl Rows<Peeked> {
     /// Opens `path`, its fields separated as its header line is (see [`separator`]). The bytes
     /// looked at are kept rather than read again, so a pipe (`<(…)`, `/dev/stdin`) serves too.
-    /// UTF-16 text with its byte-order mark (Excel's "Unicode Text", the one way older Excel
-    /// versions save Hangul and Cyrillic together) is read as the UTF-8 it is decoded to.
-    pub fn open(path: &Path) -> Result<Self> {
+    ///
+    /// The text is UTF-8 unless it starts with UTF-16's byte-order mark (Excel's "Unicode
+    /// Text", the one way older Excel versions save Hangul and Cyrillic together) or `encoding`
+    /// names another: Excel's plain "CSV" is written in the code page of the Windows it runs on
+    /// (euc-kr in Korean, windows-1251 in Russian or Ukrainian). Either is read as the UTF-8 it
+    /// is decoded to. A file that shows it is not in the encoding named (a byte-order mark of
+    /// another, or text that reads as UTF-8) is refused, rather than read as other letters.
+    pub fn open(source: Source<'_>) -> Result<Self> {
+        let Source { path, encoding } = source;
         let cannot = || format!("cannot read {}", path.display());
         let f = std::fs::File::open(path).with_context(cannot)?;
-        let (mut start, rest) = peek(f).with_context(cannot)?;
-        let utf16 = match start.get(..2) {
-            Some([0xff, 0xfe]) => Some(false),
-            Some([0xfe, 0xff]) => Some(true),
+        let (mut start, rest) = peek(f, HEADER_PEEK).with_context(cannot)?;
+        let marked = match start.get(..2) {
+            Some([0xff, 0xfe]) => Some(encoding_rs::UTF_16LE),
+            Some([0xfe, 0xff]) => Some(encoding_rs::UTF_16BE),
+            _ if start.starts_with(BOM) => Some(encoding_rs::UTF_8),
             _ => None,
         };
-        let rest: Peeked = match utf16 {
-            Some(big_endian) => {
-                let undecoded = std::io::Cursor::new(start.split_off(2)).chain(rest);
-                let decoded;
-                (start, decoded) = peek(Utf16::new(undecoded, big_endian)).with_context(cannot)?;
-                Box::new(decoded)
-            }
-            None => Box::new(rest),
-        };
-        // The byte-order mark Windows editors and Excel start UTF-8 with is no part of the
-        // first column's name.
-        if start.starts_with(BOM) {
-            start.drain(..BOM.len());
+        let named = encoding.unwrap_or(encoding_rs::UTF_8);
+        if let Some(marked) = marked
+            && encoding.is_some_and(|e| e != marked)
+        {
+            anyhow::bail!(
+                "{} begins with the byte-order mark of {}: it is not {} text; leave out --encoding",
+                path.display(),
+                marked.name(),
+                named.name()
+            );
         }
+        let encoding = marked.unwrap_or(named);
+        let rest: Peeked = if encoding == encoding_rs::UTF_8 {
+            // The byte-order mark Windows editors and Excel start UTF-8 with is no part of
+            // the first column's name.
+            if start.starts_with(BOM) {
+                start.drain(..BOM.len());
+            }
+            Box::new(rest)
+        } else {
+            let mut rest: Peeked = Box::new(rest);
+            if marked.is_none() {
+                // A file in UTF-8 named another encoding would be read as other letters: a
+                // single-byte code page reads any bytes as some, and even euc-kr reads much
+                // UTF-8 Hangul as other syllables. Text in those encodings beyond ASCII is
+                // almost never UTF-8 too, so a sample of it must not read as UTF-8.
+                let (sample, more) = peek(rest, UTF8_SAMPLE).with_context(cannot)?;
+                if reads_as_utf8(&[&start[..], &sample[..]].concat()) {
+                    anyhow::bail!(
+                        "{} reads as UTF-8 text, not {}: leave out --encoding",
+                        path.display(),
+                        encoding.name()
+                    );
+                }
+                rest = Box::new(std::io::Cursor::new(sample).chain(more));
+            }
+            let skip = if marked.is_some() { 2 } else { 0 };
+            let undecoded = std::io::Cursor::new(start.split_off(skip)).chain(rest);
+            let decoded;
+            (start, decoded) =
+                peek(Decoded::new(undecoded, encoding), HEADER_PEEK).with_context(cannot)?;
+            Box::new(decoded)
+        };
         let sep = separator(&start);
         Ok(Rows::new(
             Box::new(std::io::Cursor::new(start).chain(rest)),
@@ -63,12 +140,26 @@ impl Rows<Peeked> {
     }
 }
 
+/// Bytes of a file said to be in another encoding looked at to tell it is not UTF-8.
+const UTF8_SAMPLE: usize = 64 * 1024;
+
+/// Whether `sample` (the start of a file) holds letters beyond ASCII and reads as UTF-8 (but
+/// for a character the sample's end cuts).
+fn reads_as_utf8(sample: &[u8]) -> bool {
+    !sample.is_ascii()
+        && match std::str::from_utf8(sample) {
+            Ok(_) => true,
+            Err(e) => e.error_len().is_none(),
+        }
+}
+
 /// Reads the start of `input` up to its first line that is not blank (the header, whose
-/// separator it tells), or [`HEADER_PEEK`] bytes; the bytes read and the rest of `input`.
-fn peek<R: Read>(mut input: R) -> std::io::Result<(Vec<u8>, R)> {
+/// separator it tells), or `most` bytes; the bytes read and the rest of `input`.
+fn peek<R: Read>(mut input: R, most: usize) -> std::io::Result<(Vec<u8>, R)> {
     let mut start = Vec::new();
     let mut chunk = [0; HEADER_PEEK];
-    while start.len() < HEADER_PEEK && !holds_a_line(&start) {
+    let whole = most > HEADER_PEEK;
+    while start.len() < most && (whole || !holds_a_line(&start)) {
         match input.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => start.extend_from_slice(chunk.get(..n).unwrap_or_default()),
@@ -79,33 +170,30 @@ fn peek<R: Read>(mut input: R) -> std::io::Result<(Vec<u8>, R)> {
     Ok((start, input))
 }
 
-/// Reads UTF-16 text (after its byte-order mark) as UTF-8. The decoding is std's
-/// [`char::decode_utf16`]; this only feeds it whole code units from a reader, holding back an
-/// odd last byte or a leading surrogate until the rest of it comes. No crate for text
-/// encodings is needed for the one encoding besides UTF-8 a spreadsheet writes Hangul in.
-pub struct Utf16<R> {
+/// Reads text in another encoding than UTF-8 as UTF-8, decoded by encoding_rs (the decoders
+/// of the WHATWG Encoding Standard, Firefox's). Bytes that are no character in it end the text
+/// with an error, told once what was decoded before them has been handed on, so that it falls
+/// on the row it is in: nothing is replaced by U+FFFD and registered so.
+pub struct Decoded<R> {
     inner: R,
-    big_endian: bool,
-    /// Bytes read and not yet decoded: an odd byte, or a leading surrogate awaiting its pair.
-    undecoded: Vec<u8>,
+    decoder: encoding_rs::Decoder,
+    name: &'static str,
     /// UTF-8 decoded and not yet handed on, from `handed`.
     decoded: Vec<u8>,
     handed: usize,
-    /// Characters decoded so far, to say where text that is not UTF-16 is.
+    /// Characters decoded so far, to say where text that is not in the encoding is.
     chars: u64,
-    /// No more is read from `inner`: it ended, failed, or what it gave is not UTF-16.
+    /// No more is read from `inner`: it ended, failed, or what it gave is not in the encoding.
     ended: bool,
-    /// Why the text is not UTF-16, told once what was decoded before it has been handed on, so
-    /// that the error falls on the row it is in; the text ends there.
     bad: Option<std::io::Error>,
 }
 
-impl<R> Utf16<R> {
-    pub fn new(inner: R, big_endian: bool) -> Self {
+impl<R> Decoded<R> {
+    pub fn new(inner: R, encoding: &'static Encoding) -> Self {
         Self {
             inner,
-            big_endian,
-            undecoded: Vec::new(),
+            decoder: encoding.new_decoder_without_bom_handling(),
+            name: encoding.name(),
             decoded: Vec::new(),
             handed: 0,
             chars: 0,
@@ -113,20 +201,9 @@ impl<R> Utf16<R> {
             bad: None,
         }
     }
-
-    fn not_utf16(&mut self, why: &str) {
-        self.ended = true;
-        self.bad = Some(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "the file is not UTF-16 text: {why} after its first {} characters",
-                self.chars
-            ),
-        ));
-    }
 }
 
-impl<R: Read> Utf16<R> {
+impl<R: Read> Decoded<R> {
     /// Reads and decodes the next piece of the input into `decoded`.
     fn decode_more(&mut self) -> std::io::Result<()> {
         let mut chunk = [0; 8192];
@@ -140,49 +217,61 @@ impl<R: Read> Utf16<R> {
                 Ok(n) => break n,
             }
         };
-        if n == 0 {
-            self.ended = true;
-            if !self.undecoded.is_empty() {
-                self.not_utf16("it ends inside a character");
-            }
-            return Ok(());
-        }
-        self.undecoded
-            .extend_from_slice(chunk.get(..n).unwrap_or_default());
-        let big_endian = self.big_endian;
-        let unit = |pair: &[u8]| match (pair, big_endian) {
-            ([a, b], false) => u16::from_le_bytes([*a, *b]),
-            ([a, b], true) => u16::from_be_bytes([*a, *b]),
-            _ => 0,
-        };
-        let mut whole = self.undecoded.len() / 2;
-        let last = self.undecoded.get(whole.saturating_sub(1) * 2..whole * 2);
-        if last.is_some_and(|pair| (0xd800..0xdc00).contains(&unit(pair))) {
-            whole -= 1;
-        }
+        let last = n == 0;
+        self.ended = last;
         self.decoded.clear();
         self.handed = 0;
-        let units = self.undecoded.get(..whole * 2).unwrap_or_default();
-        let mut lone = false;
-        for c in char::decode_utf16(units.chunks_exact(2).map(unit)) {
-            let Ok(c) = c else {
-                lone = true;
-                break;
-            };
-            let mut utf8 = [0; 4];
-            self.decoded
-                .extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
-            self.chars += 1;
+        let mut input = chunk.get(..n).unwrap_or_default();
+        loop {
+            let at = self.decoded.len();
+            let room = self
+                .decoder
+                .max_utf8_buffer_length_without_replacement(input.len())
+                .unwrap_or(input.len().saturating_mul(3))
+                .max(16);
+            self.decoded.resize(at + room, 0);
+            let out = self.decoded.get_mut(at..).unwrap_or_default();
+            let (result, read, written) = self
+                .decoder
+                .decode_to_utf8_without_replacement(input, out, last);
+            self.decoded.truncate(at + written);
+            input = input.get(read..).unwrap_or_default();
+            match result {
+                encoding_rs::DecoderResult::InputEmpty => break,
+                encoding_rs::DecoderResult::OutputFull => {}
+                encoding_rs::DecoderResult::Malformed(..) => {
+                    let why = if last && input.is_empty() {
+                        "it ends inside a character"
+                    } else {
+                        "bytes that are no character"
+                    };
+                    self.count(at + written);
+                    self.ended = true;
+                    self.bad = Some(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "the file is not {} text: {why} after its first {} characters",
+                            self.name, self.chars
+                        ),
+                    ));
+                    return Ok(());
+                }
+            }
         }
-        self.undecoded.drain(..whole * 2);
-        if lone {
-            self.not_utf16("a lone surrogate");
-        }
+        let all = self.decoded.len();
+        self.count(all);
         Ok(())
+    }
+
+    /// Counts the characters decoded by this call, up to `end` of `decoded`.
+    fn count(&mut self, end: usize) {
+        let new = self.decoded.get(..end).unwrap_or_default();
+        // Every UTF-8 character has one byte that does not continue another.
+        self.chars += new.iter().filter(|b| (**b & 0xc0) != 0x80).count() as u64;
     }
 }
 
-impl<R: Read> Read for Utf16<R> {
+impl<R: Read> Read for Decoded<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.handed == self.decoded.len() && !self.ended && !buf.is_empty() {
             self.decode_more()?;
@@ -202,6 +291,10 @@ impl<R: Read> Read for Utf16<R> {
         Ok(n)
     }
 }
+/// What to do with a file that is not UTF-8.
+const NOT_UTF8: &str = "save the file as UTF-8 (in Excel: \"CSV UTF-8\"), or name the \
+     encoding it is in with --encoding (`match`: --left-encoding, --right-encoding); Excel's \
+     plain \"CSV\" is euc-kr in Korean, windows-1251 in Russian or Ukrainian";
 
 /// U+FEFF in UTF-8.
 const BOM: &[u8] = b"\xef\xbb\xbf";
@@ -246,6 +339,7 @@ impl<R: Read> Rows<R> {
                 .delimiter(separator)
                 .from_reader(LineEnds::new(input)),
             rec: csv::StringRecord::new(),
+            told_not_utf8: false,
         }
     }
 
@@ -259,10 +353,9 @@ impl<R: Read> Rows<R> {
         match read {
             Ok((true, _)) => anyhow::bail!("the file is empty: its first line must be the header"),
             Ok(_) => Ok((line, self.rdr.headers()?)),
-            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => anyhow::bail!(
-                "line {line}: the header is not UTF-8 text; save the file as UTF-8 (in Excel: \
-                 \"CSV UTF-8\")"
-            ),
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
+                anyhow::bail!("line {line}: the header is not UTF-8 text; {NOT_UTF8}")
+            }
             Err(e) => anyhow::bail!("line {line}: cannot read the header: {e}"),
         }
     }
@@ -289,7 +382,14 @@ impl<R: Read> Rows<R> {
         if matches!(read, Ok(false)) {
             return None;
         }
-        let line = self.line_of_last(breaks(&bytes));
+        let line = match &read {
+            // Text past what could be read (bytes that are no character in the file's
+            // encoding, a failed read) is no record: the row is the one the reader stands in.
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                self.rdr.position().line().max(1)
+            }
+            _ => self.line_of_last(breaks(&bytes)),
+        };
         let problem = match read {
             Ok(_) => None,
             Err(e) => match e.kind() {
@@ -315,9 +415,12 @@ impl<R: Read> Rows<R> {
                     None => format!("field {}", field + 1),
                 };
                 self.rec = csv::StringRecord::new();
+                let what_to_do = match std::mem::replace(&mut self.told_not_utf8, true) {
+                    false => format!("; {NOT_UTF8}"),
+                    true => String::new(),
+                };
                 Err(problem.unwrap_or(format!(
-                    "{column} is not UTF-8 text (a bad byte after its first {at} bytes); \
-                     save the file as UTF-8"
+                    "{column} is not UTF-8 text (a bad byte after its first {at} bytes){what_to_do}"
                 )))
             }
         };
@@ -550,7 +653,11 @@ mod tests {
                     bytes: &bytes[2..],
                     step,
                 };
-                Utf16::new(input, big_endian)
+                let encoding = match big_endian {
+                    true => encoding_rs::UTF_16BE,
+                    false => encoding_rs::UTF_16LE,
+                };
+                Decoded::new(input, encoding)
                     .read_to_string(&mut out)
                     .unwrap();
                 assert_eq!(out, text, "big endian {big_endian}, {step} bytes a read");
@@ -562,11 +669,14 @@ mod tests {
         let mut odd = utf16("ab", false);
         odd.push(b'c');
         for (bytes, want) in [
-            (lone, "a lone surrogate after its first 2"),
-            (odd, "ends inside"),
+            (
+                lone,
+                "not UTF-16LE text: bytes that are no character after its first 2",
+            ),
+            (odd, "ends inside a character after its first 2"),
         ] {
             let mut out = String::new();
-            let e = Utf16::new(&bytes[2..], false)
+            let e = Decoded::new(&bytes[2..], encoding_rs::UTF_16LE)
                 .read_to_string(&mut out)
                 .unwrap_err();
             assert!(e.to_string().contains(want), "{e}");
@@ -611,36 +721,133 @@ mod tests {
         let mut bytes = utf16("id,name\n1,a\n2,b", false);
         bytes.extend_from_slice(&0xdc00_u16.to_le_bytes());
         bytes.extend(utf16("c\n3,d\n", false).into_iter().skip(2));
-        let mut rows = Rows::new(Utf16::new(&bytes[2..], false), b',');
+        let mut rows = Rows::new(Decoded::new(&bytes[2..], encoding_rs::UTF_16LE), b',');
         let (line, row) = rows.next_row().unwrap();
         assert_eq!((line, row.unwrap().get(1)), (2, Some("a")));
-        let (_, row) = rows.next_row().unwrap();
+        let (line, row) = rows.next_row().unwrap();
+        assert_eq!(line, 3);
         let e = row.unwrap_err();
-        assert!(e.contains("a lone surrogate"), "{e}");
+        assert!(e.contains("bytes that are no character"), "{e}");
         assert!(rows.next_row().is_none(), "read on after the error");
+    }
+
+    /// Opens `bytes` as a file said to be in `encoding`.
+    fn opened(bytes: &[u8], encoding: Option<&str>) -> Result<Rows<Peeked>> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("list.csv");
+        std::fs::write(&file, bytes).unwrap();
+        Rows::open(Source {
+            path: &file,
+            encoding: encoding.map(|label| super::encoding(label).unwrap()),
+        })
+    }
+
+    /// The rows of `rows` as (line, second field), or the error of each.
+    fn all(mut rows: Rows<Peeked>) -> Vec<(u64, Result<String, String>)> {
+        let mut out = Vec::new();
+        while let Some((line, row)) = rows.next_row() {
+            out.push((line, row.map(|r| r.get(1).unwrap_or("").to_string())));
+        }
+        out
     }
 
     #[test]
     fn a_utf16_file_is_read_with_its_lines_and_separator() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("u16.txt");
         for big_endian in [false, true] {
-            std::fs::write(
-                &file,
-                utf16("\r\nid\tname\r\n1\t김철\r\n\r\n2\tПак\r\n", big_endian),
-            )
-            .unwrap();
-            let mut rows = Rows::open(&file).unwrap();
-            let (line, header) = rows.headers().unwrap();
-            assert_eq!(
-                (line, header.get(0), header.get(1)),
-                (2, Some("id"), Some("name"))
-            );
-            let (line, row) = rows.next_row().unwrap();
-            assert_eq!((line, row.unwrap().get(1)), (3, Some("김철")));
-            let (line, row) = rows.next_row().unwrap();
-            assert_eq!((line, row.unwrap().get(1)), (5, Some("Пак")));
-            assert!(rows.next_row().is_none());
+            let bytes = utf16("\r\nid\tname\r\n1\t김철\r\n\r\n2\tПак\r\n", big_endian);
+            // Its byte-order mark says what it is: named or not, it is read the same.
+            let label = if big_endian { "utf-16be" } else { "utf-16le" };
+            for encoding in [None, Some(label)] {
+                let mut rows = opened(&bytes, encoding).unwrap();
+                let (line, header) = rows.headers().unwrap();
+                assert_eq!(
+                    (line, header.get(0), header.get(1)),
+                    (2, Some("id"), Some("name"))
+                );
+                assert_eq!(all(rows), [(3, Ok("김철".into())), (5, Ok("Пак".into()))]);
+            }
         }
+    }
+
+    #[test]
+    fn a_file_in_a_code_page_is_read_as_the_text_it_encodes() {
+        // What Excel writes as plain "CSV" on a Korean or a Russian/Ukrainian Windows.
+        let korean = encoding_rs::EUC_KR
+            .encode("id;name\r\n1;리한검\r\n2;박봉주\r\n")
+            .0;
+        let rows = all(opened(&korean, Some("euc-kr")).unwrap());
+        assert_eq!(rows, [(2, Ok("리한검".into())), (3, Ok("박봉주".into()))]);
+        let cyrillic = encoding_rs::WINDOWS_1251
+            .encode("id,name\r\n1,Рі Хан Гом\r\n2,Пак Пон Чжу\r\n")
+            .0;
+        let rows = all(opened(&cyrillic, Some("cp1251")).unwrap());
+        assert_eq!(
+            rows,
+            [(2, Ok("Рі Хан Гом".into())), (3, Ok("Пак Пон Чжу".into()))]
+        );
+        // Not named, each row says it is not UTF-8, and the first what to do.
+        let rows = all(opened(&korean, None).unwrap());
+        let e = |i: usize| rows[i].1.clone().unwrap_err();
+        assert!(
+            e(0).contains("not UTF-8") && e(0).contains("--encoding"),
+            "{}",
+            e(0)
+        );
+        assert!(
+            e(1).contains("not UTF-8") && !e(1).contains("--encoding"),
+            "{}",
+            e(1)
+        );
+        // Bytes that are no character in the encoding named are told at their row.
+        let mut bad = encoding_rs::EUC_KR
+            .encode("id,name\n1,리한검\n2,")
+            .0
+            .into_owned();
+        bad.extend_from_slice(b"\xff\xff\n3,x\n");
+        let rows = all(opened(&bad, Some("euc-kr")).unwrap());
+        assert_eq!(rows[0], (2, Ok("리한검".into())));
+        assert_eq!(rows[1].0, 3);
+        let e = rows[1].1.clone().unwrap_err();
+        assert!(
+            e.contains("not EUC-KR text: bytes that are no character"),
+            "{e}"
+        );
+        assert_eq!(rows.len(), 2, "read on after the error");
+    }
+
+    #[test]
+    fn a_file_that_shows_another_encoding_than_the_one_named_is_refused() {
+        let refused = |bytes: &[u8], label: &str| match opened(bytes, Some(label)) {
+            Ok(_) => panic!("{label}: opened"),
+            Err(e) => e.to_string(),
+        };
+        // UTF-8 read as a code page would be other letters, and valid ones.
+        let e = refused("id,name\n1,Пак\n".as_bytes(), "windows-1251");
+        assert!(e.contains("reads as UTF-8 text, not windows-1251"), "{e}");
+        let e = refused("id,name\n1,리한검\n".as_bytes(), "euc-kr");
+        assert!(e.contains("reads as UTF-8 text, not EUC-KR"), "{e}");
+        // ASCII reads the same in all of them: nothing to refuse.
+        assert!(opened(b"id,name\n1,Pak\n", Some("windows-1251")).is_ok());
+        let mut marked = BOM.to_vec();
+        marked.extend_from_slice("id,name\n1,Пак\n".as_bytes());
+        let e = refused(&marked, "koi8-u");
+        assert!(
+            e.contains("byte-order mark of UTF-8: it is not KOI8-U text"),
+            "{e}"
+        );
+        let e = refused(&utf16("id,name\n", false), "utf-16be");
+        assert!(e.contains("byte-order mark of UTF-16LE"), "{e}");
+        // Labels: unknown, and those the standard reads as one error.
+        assert!(
+            super::encoding("latin-42")
+                .unwrap_err()
+                .contains("no encoding known")
+        );
+        assert!(
+            super::encoding("iso-2022-kr")
+                .unwrap_err()
+                .contains("cannot be read")
+        );
+        assert_eq!(super::encoding(" CP949 ").unwrap(), encoding_rs::EUC_KR);
     }
 }

@@ -436,7 +436,11 @@ pub fn build(
         user: Some("dp-registrar".into()),
         ..args.clone()
     };
-    crate::import::persons(&import_args, &csv, crate::import::KEPT_ROWS, false)?;
+    let source = crate::csvfile::Source {
+        path: &csv,
+        encoding: None,
+    };
+    crate::import::persons(&import_args, source, crate::import::KEPT_ROWS, false)?;
 
     let mut registry = open(&args)?;
     let mut steps = vec![(

@@ -11,6 +11,7 @@
 
 use crate::RegistryArgs;
 use crate::commands::{actor, now, open};
+use crate::csvfile::Source;
 use anyhow::{Context, Result, bail};
 use asylon_core::{
     Art17Field, CoreParticulars, PersonRow, Registration, RegistrationInput, particulars::NameInput,
@@ -408,7 +409,7 @@ fn check_row(
     }
 }
 
-pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> Result<()> {
+pub fn persons(r: &RegistryArgs, file: Source<'_>, keep_rows: u64, timings: bool) -> Result<()> {
     let started = std::time::Instant::now();
     let now = now();
     let today = now.date();
@@ -418,7 +419,7 @@ pub fn persons(r: &RegistryArgs, file: &Path, keep_rows: u64, timings: bool) -> 
     let mut registry = open(r)?;
 
     let meta =
-        std::fs::metadata(file).with_context(|| format!("cannot open {}", file.display()))?;
+        std::fs::metadata(file.path).with_context(|| format!("cannot open {}", file.display()))?;
     let bytes = meta.len();
     // A pipe (`<(unzip -p …)`, `/dev/stdin`) gives its rows once: all are kept. Reading it
     // again gave nothing, and the rows past the kept ones were left out without a word.
@@ -649,7 +650,7 @@ struct Checked {
 /// Pass one: reads and validates the whole file, reporting every bad row. While no row has
 /// failed, the registrations of its first `keep_rows` rows are handed to `kept` in batches.
 fn pass_one(
-    file: &Path,
+    file: Source<'_>,
     today: Date,
     known: &Known<'_>,
     keep_rows: u64,
@@ -764,7 +765,7 @@ fn is_registered(reg: &Registration, existing: &Registered) -> bool {
 /// The file must hold the `rows` rows pass one validated, no fewer and no more: a file edited
 /// in between, or one that cannot be read twice, is an error, not a shorter import.
 fn read_batches(
-    file: &Path,
+    file: Source<'_>,
     cols: &Columns,
     today: Date,
     registered: &Registered,
@@ -866,13 +867,17 @@ mod tests {
             text += &format!("R-{i},Kim Chol,2001,private,,KP,2025-01-09,\n");
         }
         std::fs::write(&file, text).unwrap();
-        let mut rows = crate::csvfile::Rows::open(&file).unwrap();
+        let source = Source {
+            path: &file,
+            encoding: None,
+        };
+        let mut rows = crate::csvfile::Rows::open(source).unwrap();
         let cols = Columns::from_header(rows.headers().unwrap()).unwrap();
         let today = time::macros::date!(2026 - 01 - 01);
         let read = |validated: u64| {
             let got = std::sync::Mutex::new(Vec::new());
             let res = read_batches(
-                &file,
+                source,
                 &cols,
                 today,
                 &Registered::default(),

@@ -12,6 +12,7 @@ mod serve;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+use csvfile::Source;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -172,6 +173,13 @@ enum Command {
         left: PathBuf,
         /// The list to find them in (CSV).
         right: PathBuf,
+        /// The encoding of the left list when it is not UTF-8 (a WHATWG label: euc-kr,
+        /// windows-1251, …; see `import persons --help`).
+        #[arg(long, value_name = "LABEL", value_parser = csvfile::encoding)]
+        left_encoding: Option<&'static encoding_rs::Encoding>,
+        /// The encoding of the right list when it is not UTF-8.
+        #[arg(long, value_name = "LABEL", value_parser = csvfile::encoding)]
+        right_encoding: Option<&'static encoding_rs::Encoding>,
         /// Write the matches to this file instead of standard output.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -284,6 +292,11 @@ enum ImportCommand {
     Persons {
         /// The CSV file (docs/particulars.md), or a pipe.
         file: PathBuf,
+        /// The encoding of the file when it is not UTF-8 (a WHATWG label: euc-kr for Korean
+        /// Excel's "CSV", windows-1251 for Russian or Ukrainian Excel's, koi8-u, …). UTF-16 with
+        /// its byte-order mark is read without it.
+        #[arg(long, value_name = "LABEL", value_parser = csvfile::encoding)]
+        encoding: Option<&'static encoding_rs::Encoding>,
         /// Rows kept in memory, as validated, between the two passes (a few hundred bytes
         /// each); rows past them are read and validated again. Lower it to import in less memory.
         /// A pipe cannot be read again: all its rows are kept.
@@ -372,6 +385,11 @@ enum NamesCommand {
     Dedupe {
         /// A CSV with the header id,name or id,name,date_of_birth.
         file: PathBuf,
+        /// The encoding of the file when it is not UTF-8 (a WHATWG label: euc-kr for Korean
+        /// Excel's "CSV", windows-1251 for Russian or Ukrainian Excel's, koi8-u, …). UTF-16 with
+        /// its byte-order mark is read without it.
+        #[arg(long, value_name = "LABEL", value_parser = csvfile::encoding)]
+        encoding: Option<&'static encoding_rs::Encoding>,
     },
     /// Recall and precision on the name data in DIR, with a Jaro–Winkler baseline beside.
     Eval {
@@ -449,9 +467,18 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Import(ImportCommand::Persons {
             file,
+            encoding,
             keep_rows,
             timings,
-        }) => import::persons(r, &file, keep_rows, timings),
+        }) => import::persons(
+            r,
+            Source {
+                path: &file,
+                encoding,
+            },
+            keep_rows,
+            timings,
+        ),
         Command::Event(EventCommand::List { person, json }) => {
             commands::events(r, person.as_deref(), json)
         }
@@ -500,13 +527,29 @@ fn run(cli: Cli) -> Result<()> {
         }) => serve::org_add(r, &id, &name, &admin, &password_env),
         Command::Totp { secret } => serve::totp(&secret),
         Command::Names(NamesCommand::Keys { name }) => names::keys(&name),
-        Command::Names(NamesCommand::Dedupe { file }) => names::dedupe(&file),
+        Command::Names(NamesCommand::Dedupe { file, encoding }) => names::dedupe(Source {
+            path: &file,
+            encoding,
+        }),
         Command::Match {
             left,
             right,
+            left_encoding,
+            right_encoding,
             out,
             top,
-        } => names::matches(&left, &right, out.as_deref(), top),
+        } => names::matches(
+            Source {
+                path: &left,
+                encoding: left_encoding,
+            },
+            Source {
+                path: &right,
+                encoding: right_encoding,
+            },
+            out.as_deref(),
+            top,
+        ),
         Command::Names(NamesCommand::Eval {
             dir,
             threshold,

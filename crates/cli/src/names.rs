@@ -1,5 +1,6 @@
 //! `names keys`, `names eval` and `match`: names across scripts.
 
+use crate::csvfile::Source;
 use crate::output::counted;
 use anyhow::{Context, Result, bail};
 use asylon_names::compare::prepare;
@@ -188,8 +189,9 @@ pub const LINK_THRESHOLD: f64 = 0.5;
 
 /// Reads a list for `match`: header `id,name` or `id,name,date_of_birth`; every bad row is
 /// reported with its line, and nothing is matched if there is one.
-fn read_list(path: &Path) -> Result<Vec<asylon_names::link::Record>> {
-    let mut rdr = crate::csvfile::Rows::open(path)?;
+fn read_list(source: Source<'_>) -> Result<Vec<asylon_names::link::Record>> {
+    let path = source.path;
+    let mut rdr = crate::csvfile::Rows::open(source)?;
     let (line, header) = rdr.headers().with_context(|| path.display().to_string())?;
     let header: Vec<String> = header
         .iter()
@@ -266,7 +268,7 @@ fn read_list(path: &Path) -> Result<Vec<asylon_names::link::Record>> {
     Ok(out)
 }
 
-pub fn matches(left: &Path, right: &Path, out: Option<&Path>, top: usize) -> Result<()> {
+pub fn matches(left: Source<'_>, right: Source<'_>, out: Option<&Path>, top: usize) -> Result<()> {
     if top == 0 {
         bail!("--top must be at least 1");
     }
@@ -307,7 +309,7 @@ pub fn matches(left: &Path, right: &Path, out: Option<&Path>, top: usize) -> Res
     Ok(())
 }
 
-pub fn dedupe(file: &Path) -> Result<()> {
+pub fn dedupe(file: Source<'_>) -> Result<()> {
     let list = read_list(file)?;
     let groups = asylon_names::link::clusters(&list, LINK_THRESHOLD);
     for (n, g) in groups.iter().enumerate() {

@@ -594,6 +594,78 @@ fn files_from_spreadsheets_and_pipes_are_read_whole_and_rows_told_by_their_lines
     assert_eq!(shown["captured_at"], "Курськ");
     assert_eq!(shown["identity"]["names"][1]["given"], "Хан Гом");
 
+    // Excel's plain "CSV" is written in the code page of the Windows it runs on: euc-kr in
+    // Korean, windows-1251 in Russian or Ukrainian. Unnamed, such a file is refused saying how
+    // to name it, and nothing is registered; named, its names are read as written.
+    let in_code_page = |name: &str, encoding: &'static encoding_rs::Encoding, rows: &[&str]| {
+        let file = r.dir.path().join(name);
+        let text = csv(rows).replace('\n', "\r\n");
+        std::fs::write(&file, encoding.encode(&text).0).unwrap();
+        file
+    };
+    let korean = in_code_page(
+        "korean.csv",
+        encoding_rs::EUC_KR,
+        &[
+            "K-1,리한검,2001,private,,KP,2025-01-09,",
+            "K-2,박봉주,2001,private,,KP,2025-01-09,",
+        ],
+    );
+    let k = korean.to_str().unwrap();
+    let before = r.persons_json().len();
+    let e = r.fails(&["import", "persons", k], None);
+    assert!(
+        e.contains("line 2: unreadable row: column \"names\" is not UTF-8 text")
+            && e.contains("--encoding")
+            && e.contains("2 of 2 rows are invalid"),
+        "{e}"
+    );
+    assert_eq!(r.persons_json().len(), before);
+    // Past the rows kept, read and decoded again.
+    let out = r.ok(&[
+        "import",
+        "persons",
+        k,
+        "--encoding",
+        "euc-kr",
+        "--keep-rows",
+        "1",
+    ]);
+    assert!(out.contains("2 registered"), "{out}");
+    let shown: serde_json::Value =
+        serde_json::from_str(&r.ok(&["person", "show", "AS-000040", "--json"])).unwrap();
+    assert_eq!(shown["external_id"], "K-1");
+    assert_eq!(shown["identity"]["names"][0]["given"], "한검");
+    let cyrillic = in_code_page(
+        "russian.csv",
+        encoding_rs::WINDOWS_1251,
+        &["R-1,Пак Пон Чжу,2001,рядовой,,KP,2025-01-09,Суджа"],
+    );
+    let c = cyrillic.to_str().unwrap();
+    r.ok(&["import", "persons", c, "--encoding", "windows-1251"]);
+    let shown: serde_json::Value =
+        serde_json::from_str(&r.ok(&["person", "show", "AS-000042", "--json"])).unwrap();
+    assert_eq!(
+        (&shown["identity"]["rank"], &shown["captured_at"]),
+        (&"рядовой".into(), &"Суджа".into())
+    );
+    // A UTF-8 file named windows-1251 would be read as other letters: refused, nothing written.
+    let utf8 = r.file("utf8.csv", &csv(&["R-2,Пак Пон Чжу,2001,,,KP,2025-01-09,"]));
+    let e = r.fails(
+        &[
+            "import",
+            "persons",
+            utf8.to_str().unwrap(),
+            "--encoding",
+            "cp1251",
+        ],
+        None,
+    );
+    assert!(e.contains("reads as UTF-8 text, not windows-1251"), "{e}");
+    let e = r.fails(&["import", "persons", c, "--encoding", "latin-42"], None);
+    assert!(e.contains("latin-42 is no encoding known here"), "{e}");
+    assert_eq!(r.persons_json().len(), 42);
+
     // The lists `match` reads: the same.
     let r = Reg::new();
     let left = r.file("l.csv", "id,name\r\nL1,리한검\r\n\r\nL1,Kim\r\n");
@@ -606,6 +678,17 @@ fn files_from_spreadsheets_and_pipes_are_read_whole_and_rows_told_by_their_lines
     let left = r.file("l.csv", "\u{feff}ID;Name\r\nL1;리한검\r\n");
     let out = r.ok(&["match", left.to_str().unwrap(), right.to_str().unwrap()]);
     assert!(out.contains("L1,R1,"), "{out}");
+    // Each list in its own encoding.
+    let right = r.dir.path().join("r1251.csv");
+    let text = encoding_rs::WINDOWS_1251
+        .encode("id,name\r\nR7,Ли Хан Гом\r\n")
+        .0;
+    std::fs::write(&right, text).unwrap();
+    let (l, rr) = (left.to_str().unwrap(), right.to_str().unwrap());
+    let e = r.fails(&["match", l, rr], None);
+    assert!(e.contains("line 2: unreadable row"), "{e}");
+    let out = r.ok(&["match", l, rr, "--right-encoding", "windows-1251"]);
+    assert!(out.contains("L1,R7,"), "{out}");
 
     // Windows editors also start UTF-8 JSON with a byte-order mark, which JSON parsers refuse
     // ("expected value at line 1 column 1").
