@@ -1607,6 +1607,27 @@ impl Drop for SmallDisk {
     }
 }
 
+/// How many of `total` captives an import stopped by a full disk says it committed; it gives
+/// the database's `cause` once, says how to finish, and some but not all were committed.
+fn committed_before_the_disk_filled(e: &str, total: usize, cause: &str) -> usize {
+    // Told once, not three times over.
+    assert_eq!(e.matches(cause).count(), 1, "{e}");
+    let committed: usize = e
+        .split("the import stopped: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of what was committed: {e}"));
+    assert!(
+        e.contains(&format!(
+            "{committed} of the {total} captives to register were committed"
+        )) && e.contains("run the same import again"),
+        "{e}"
+    );
+    assert!(committed > 0 && committed < total, "{committed}");
+    committed
+}
+
 /// A PostgreSQL database whose tables are kept in a tablespace of their own, on a small disk,
 /// dropped with it. The order matters to the server, which every other test shares: once a
 /// tablespace's files are gone, its dirty buffers can never be written and every checkpoint
@@ -1760,13 +1781,7 @@ fn on_postgres_an_import_that_fills_the_disk_keeps_what_it_committed() {
         e.contains("the disk holding the registry is full (PostgreSQL: could not extend file"),
         "{e}"
     );
-    let committed: usize = e
-        .split("the import stopped: ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no count of what was committed: {e}"));
-    assert!(committed > 0 && committed < 8000, "{committed}");
+    let committed = committed_before_the_disk_filled(&e, 8000, "No space left on device");
     // What it said was committed is there, and nothing else; the log verifies.
     let (ok, out, e) = run(&["ledger", "verify"]);
     assert!(
@@ -1804,21 +1819,7 @@ fn an_import_that_fills_the_disk_keeps_what_it_committed_and_says_how_to_finish(
         e.contains("the disk holding the registry is full (SQLite: database or disk is full)"),
         "{e}"
     );
-    // Told once, not three times over.
-    assert_eq!(e.matches("disk is full").count(), 1, "{e}");
-    let committed: usize = e
-        .split("the import stopped: ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no count of what was committed: {e}"));
-    assert!(
-        e.contains(&format!(
-            "{committed} of the 6000 captives to register were committed"
-        )) && e.contains("run the same import again"),
-        "{e}"
-    );
-    assert!(committed > 0 && committed < 6000, "{committed}");
+    let committed = committed_before_the_disk_filled(&e, 6000, "database or disk is full");
     // What it said was committed is there, and nothing else; the log verifies.
     assert!(r.ok(&["ledger", "verify"]).starts_with("ok"));
     assert_eq!(r.persons_json().len(), committed);
@@ -3367,21 +3368,8 @@ fn a_restore_into_either_backend_changes_neither_file_it_is_given() {
         names
     };
     assert_eq!(files(), ["keys.backup", "registry.backup"]);
-    let mut targets = vec![("SQLite", Reg::empty_with_key(r.data().join("registry.key")))];
-    // Into PostgreSQL too (`pg_empty` fails under CI when it cannot connect).
-    if let Some(pg) = Reg::pg_empty() {
-        let key = Some(r.data().join("registry.key"));
-        targets.push(("PostgreSQL", Reg { key, ..pg }));
-    }
-    for (backend, target) in targets {
-        let out = target.ok(&["restore", b, "--keys", k]);
-        assert!(out.contains("verified"), "{backend}: {out}");
-        assert!(
-            target
-                .ok(&["person", "show", "AS-000002"])
-                .contains("SN00002"),
-            "{backend}"
-        );
+    for (backend, target) in restore_targets(&r) {
+        restores(&target, backend, b, k, ("AS-000002", "SN00002"));
         // A backup is evidence: a restore reads it and writes nothing beside it, not even
         // the journal mode in its header or a WAL.
         assert!(
@@ -3436,21 +3424,36 @@ fn a_restore_reads_its_files_from_read_only_media() {
     let b = backup.to_str().unwrap();
     r.ok(&["backup", "--out", b]);
     disk.read_only();
-    let mut targets = vec![("SQLite", Reg::empty_with_key(r.data().join("registry.key")))];
+    for (backend, target) in restore_targets(&r) {
+        let k = keys.to_str().unwrap();
+        restores(&target, backend, b, k, ("AS-000003", "박봉주"));
+    }
+}
+
+/// Empty registries to restore a backup of `r` into, on each backend, with `r`'s key file
+/// (PostgreSQL's: `pg_empty` fails under CI when it cannot connect).
+fn restore_targets(r: &Reg) -> Vec<(&'static str, Reg)> {
+    let key = r.data().join("registry.key");
+    let mut targets = vec![("SQLite", Reg::empty_with_key(key.clone()))];
     if let Some(pg) = Reg::pg_empty() {
-        let key = Some(r.data().join("registry.key"));
-        targets.push(("PostgreSQL", Reg { key, ..pg }));
+        targets.push((
+            "PostgreSQL",
+            Reg {
+                key: Some(key),
+                ..pg
+            },
+        ));
     }
-    for (backend, target) in targets {
-        let out = target.ok(&["restore", b, "--keys", keys.to_str().unwrap()]);
-        assert!(out.contains("verified"), "{backend}: {out}");
-        assert!(
-            target
-                .ok(&["person", "show", "AS-000003"])
-                .contains("박봉주"),
-            "{backend}"
-        );
-    }
+    targets
+}
+
+/// Restores `backup` with the key store `keys` into `target`, which then shows `case` with
+/// `text` in his record.
+fn restores(target: &Reg, backend: &str, backup: &str, keys: &str, (case, text): (&str, &str)) {
+    let out = target.ok(&["restore", backup, "--keys", keys]);
+    assert!(out.contains("verified"), "{backend}: {out}");
+    let shown = target.ok(&["person", "show", case]);
+    assert!(shown.contains(text), "{backend}: {shown}");
 }
 
 #[test]
