@@ -17,7 +17,7 @@ use asylon_core::{
     Art17Field, CoreParticulars, PersonRow, Registration, RegistrationInput, particulars::NameInput,
 };
 use asylon_names::synth;
-use asylon_store::{NameTokens, SealedRegistration, cpu};
+use asylon_store::{NameTokens, Registry, SealedRegistration, cpu};
 use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::Path;
@@ -409,17 +409,56 @@ fn check_row(
     }
 }
 
+/// The registry an import of `file` registers into, opened for someone who may register, and
+/// the file's size and kind.
+fn open_for_import(r: &RegistryArgs, file: Source<'_>) -> Result<(Registry, std::fs::Metadata)> {
+    let may = crate::commands::principal(r)?;
+    asylon_core::policy::may(&may, None, asylon_core::policy::Action::Register)?;
+    // Open first: a wrong key is reported before a long validation pass.
+    let registry = open(r)?;
+    let meta =
+        std::fs::metadata(file.path).with_context(|| format!("cannot open {}", file.display()))?;
+    Ok((registry, meta))
+}
+
+/// `import persons --check`: pass one alone. Every row is validated and every problem told,
+/// and rows already registered are told apart, exactly as an import would; then what it would
+/// do is said, and nothing is written.
+pub fn check_persons(r: &RegistryArgs, file: Source<'_>) -> Result<()> {
+    let (registry, meta) = open_for_import(r, file)?;
+    let known = Known::choose(&registry, meta.len())?;
+    // No row is kept for a stage after this pass: there is none.
+    let (kept, _) = std::sync::mpsc::channel();
+    let checked = pass_one(file, now().date(), &known, 0, &kept)?;
+    let skipped = checked.rows - checked.to_register;
+    println!(
+        "checked {}: all {} rows are valid; importing it would register {} and skip {skipped} \
+         already registered; nothing was registered",
+        file.display(),
+        checked.rows,
+        checked.to_register
+    );
+    told_differing(checked.differing);
+    Ok(())
+}
+
+/// Says how many skipped rows differ from their records (each was told by pass one).
+fn told_differing(differing: u64) {
+    if differing > 0 {
+        println!(
+            "{differing} of them {} from the registry (warnings above): an import does not \
+             change {}; correct a record with `person amend`",
+            if differing == 1 { "differs" } else { "differ" },
+            if differing == 1 { "it" } else { "them" },
+        );
+    }
+}
+
 pub fn persons(r: &RegistryArgs, file: Source<'_>, keep_rows: u64, timings: bool) -> Result<()> {
     let started = std::time::Instant::now();
     let now = now();
     let today = now.date();
-    let may = crate::commands::principal(r)?;
-    asylon_core::policy::may(&may, None, asylon_core::policy::Action::Register)?;
-    // Open first: a wrong key is reported before a long validation pass.
-    let mut registry = open(r)?;
-
-    let meta =
-        std::fs::metadata(file.path).with_context(|| format!("cannot open {}", file.display()))?;
+    let (mut registry, meta) = open_for_import(r, file)?;
     let bytes = meta.len();
     // A pipe (`<(unzip -p …)`, `/dev/stdin`) gives its rows once: all are kept. Reading it
     // again gave nothing, and the rows past the kept ones were left out without a word.
@@ -564,14 +603,7 @@ pub fn persons(r: &RegistryArgs, file: Source<'_>, keep_rows: u64, timings: bool
         "imported {}: {registered} registered, {skipped} already registered and skipped",
         file.display()
     );
-    if differing > 0 {
-        println!(
-            "{differing} of them {} from the registry (warnings above): this import did not \
-             change {}; correct a record with `person amend`",
-            if differing == 1 { "differs" } else { "differ" },
-            if differing == 1 { "it" } else { "them" },
-        );
-    }
+    told_differing(differing);
     if timings {
         stages.print(started.elapsed());
     }

@@ -306,6 +306,10 @@ enum ImportCommand {
         /// names, sealing, storing keys, appending to the log, folding its WAL).
         #[arg(long)]
         timings: bool,
+        /// Only check the file: every row validated and every problem told, as an import
+        /// would, and what it would register and skip said; nothing is registered.
+        #[arg(long, conflicts_with = "timings")]
+        check: bool,
     },
 }
 
@@ -470,15 +474,17 @@ fn run(cli: Cli) -> Result<()> {
             encoding,
             keep_rows,
             timings,
-        }) => import::persons(
-            r,
-            Source {
+            check,
+        }) => {
+            let file = Source {
                 path: &file,
                 encoding,
-            },
-            keep_rows,
-            timings,
-        ),
+            };
+            match check {
+                true => import::check_persons(r, file),
+                false => import::persons(r, file, keep_rows, timings),
+            }
+        }
         Command::Event(EventCommand::List { person, json }) => {
             commands::events(r, person.as_deref(), json)
         }

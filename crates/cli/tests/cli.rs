@@ -1976,6 +1976,31 @@ fn a_corrected_file_imported_again_is_told_it_did_not_correct_the_registry() {
             "UA-4,정대현,2001-04-12,private,SN4,KP,2025-01-09,Kursk",
         ]),
     );
+    // Checked first: the same warnings and counts, and nothing written.
+    let events = r.ok(&["event", "list"]);
+    let (out, err) = imported(&r, &second, &["--check"]);
+    assert!(
+        out.contains(
+            "all 4 rows are valid; importing it would register 1 and skip 3 already registered; \
+             nothing was registered"
+        ) && out.contains("2 of them differ from the registry"),
+        "{out}"
+    );
+    assert_eq!(err.matches("warning: line").count(), 2, "{err}");
+    assert_eq!(r.ok(&["event", "list"]), events);
+    assert_eq!(r.persons_json().len(), 3);
+    let bad = r.file(
+        "bad.csv",
+        &csv(&["UA-5,정대현,2001-04-12,private,SN5,KP,2035-01-09,Kursk"]),
+    );
+    let e = r.fails(
+        &["import", "persons", bad.to_str().unwrap(), "--check"],
+        None,
+    );
+    assert!(
+        e.contains("line 2: captured_on") && e.contains("1 of 1 rows are invalid"),
+        "{e}"
+    );
     let (out, err) = imported(&r, &second, &[]);
     assert!(
         out.contains("1 registered, 3 already registered and skipped"),
