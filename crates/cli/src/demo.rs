@@ -440,7 +440,7 @@ pub fn build(
         path: &csv,
         encoding: None,
     };
-    crate::import::persons(&import_args, source, crate::import::KEPT_ROWS, false)?;
+    crate::import::persons(&import_args, source, crate::import::KEPT_ROWS, false, None)?;
 
     let mut registry = open(&args)?;
     let mut steps = vec![(

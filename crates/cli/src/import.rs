@@ -424,12 +424,12 @@ fn open_for_import(r: &RegistryArgs, file: Source<'_>) -> Result<(Registry, std:
 /// `import persons --check`: pass one alone. Every row is validated and every problem told,
 /// and rows already registered are told apart, exactly as an import would; then what it would
 /// do is said, and nothing is written.
-pub fn check_persons(r: &RegistryArgs, file: Source<'_>) -> Result<()> {
+pub fn check_persons(r: &RegistryArgs, file: Source<'_>, errors: Option<&Path>) -> Result<()> {
     let (registry, meta) = open_for_import(r, file)?;
     let known = Known::choose(&registry, meta.len())?;
     // No row is kept for a stage after this pass: there is none.
     let (kept, _) = std::sync::mpsc::channel();
-    let checked = pass_one(file, now().date(), &known, 0, &kept)?;
+    let checked = pass_one(file, now().date(), &known, 0, &kept, errors)?;
     let skipped = checked.rows - checked.to_register;
     println!(
         "checked {}: all {} rows are valid; importing it would register {} and skip {skipped} \
@@ -454,7 +454,13 @@ fn told_differing(differing: u64) {
     }
 }
 
-pub fn persons(r: &RegistryArgs, file: Source<'_>, keep_rows: u64, timings: bool) -> Result<()> {
+pub fn persons(
+    r: &RegistryArgs,
+    file: Source<'_>,
+    keep_rows: u64,
+    timings: bool,
+    errors: Option<&Path>,
+) -> Result<()> {
     let started = std::time::Instant::now();
     let now = now();
     let today = now.date();
@@ -517,7 +523,7 @@ pub fn persons(r: &RegistryArgs, file: Source<'_>, keep_rows: u64, timings: bool
         let (checked, validating) = cpu::timed(|| {
             let known = Known::choose(&registry, bytes)?;
             Ok::<_, anyhow::Error>((
-                pass_one(file, today, &known, keep_rows, &to_read)?,
+                pass_one(file, today, &known, keep_rows, &to_read, errors)?,
                 known.describe(),
             ))
         });
@@ -687,6 +693,7 @@ fn pass_one(
     known: &Known<'_>,
     keep_rows: u64,
     kept: &std::sync::mpsc::Sender<ToRead>,
+    errors: Option<&Path>,
 ) -> Result<Checked> {
     let mut rdr = crate::csvfile::Rows::open(file)?;
     let cols = Columns::from_header(rdr.headers()?)?;
@@ -735,13 +742,20 @@ fn pass_one(
             }
         }
     }
+    if let Some(path) = errors {
+        write_errors(path, &bad)?;
+    }
     if !bad.is_empty() {
         let lines: std::collections::BTreeSet<u64> = bad.iter().map(|(l, _)| *l).collect();
         for (line, problem) in bad.iter().take(SHOWN_ERRORS) {
             eprintln!("line {line}: {problem}");
         }
         if bad.len() > SHOWN_ERRORS {
-            eprintln!("... and {} more problems", bad.len() - SHOWN_ERRORS);
+            let all = match errors {
+                Some(path) => format!("all are in {}", path.display()),
+                None => "--errors FILE writes all of them".into(),
+            };
+            eprintln!("... and {} more problems ({all})", bad.len() - SHOWN_ERRORS);
         }
         bail!(
             "{} of {rows} rows are invalid; nothing was registered. Correct them and import the file again",
@@ -781,6 +795,21 @@ fn pass_one(
         registered,
         differing: differing.count,
     })
+}
+
+/// Writes every problem pass one found to `path` as CSV (`line,problem`), for a list too long
+/// to read on a terminal to be mended row by row; a valid file leaves the header alone, so that
+/// the report of an earlier run is not taken for this one's.
+fn write_errors(path: &Path, bad: &[(u64, String)]) -> Result<()> {
+    let cannot = || format!("cannot write the problems to {}", path.display());
+    let mut out = csv::Writer::from_path(path).with_context(cannot)?;
+    out.write_record(["line", "problem"]).with_context(cannot)?;
+    for (line, problem) in bad {
+        out.write_record([line.to_string().as_str(), problem])
+            .with_context(cannot)?;
+    }
+    out.flush().with_context(cannot)?;
+    Ok(())
 }
 
 /// Whether a row's captive is already registered (by its external id), so an import run again

@@ -310,6 +310,10 @@ enum ImportCommand {
         /// would, and what it would register and skip said; nothing is registered.
         #[arg(long, conflicts_with = "timings")]
         check: bool,
+        /// Write every problem found in the file to FILE as CSV (line,problem); the terminal
+        /// shows the first 200. A valid file leaves it with its header alone.
+        #[arg(long, value_name = "FILE")]
+        errors: Option<PathBuf>,
     },
 }
 
@@ -475,14 +479,16 @@ fn run(cli: Cli) -> Result<()> {
             keep_rows,
             timings,
             check,
+            errors,
         }) => {
             let file = Source {
                 path: &file,
                 encoding,
             };
+            let errors = errors.as_deref();
             match check {
-                true => import::check_persons(r, file),
-                false => import::persons(r, file, keep_rows, timings),
+                true => import::check_persons(r, file, errors),
+                false => import::persons(r, file, keep_rows, timings, errors),
             }
         }
         Command::Event(EventCommand::List { person, json }) => {

@@ -1955,6 +1955,61 @@ fn an_import_killed_at_random_moments_loses_nothing_it_acknowledged() {
 }
 
 #[test]
+fn every_problem_of_a_long_file_can_be_had_as_csv() {
+    let r = Reg::new();
+    // 250 rows with a power that is no country code, between good ones.
+    let rows: Vec<String> = (0..300)
+        .map(|i| {
+            let power = if i % 6 == 0 { "KP" } else { "K1" };
+            format!("E-{i},리한검,2001,private,,{power},2025-01-09,")
+        })
+        .collect();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let file = r.file("long.csv", &csv(&rows));
+    let f = file.to_str().unwrap();
+    let e = r.fails(&["import", "persons", f], None);
+    assert_eq!(
+        e.lines().filter(|l| l.starts_with("line ")).count(),
+        200,
+        "{e}"
+    );
+    assert!(
+        e.contains("... and 50 more problems (--errors FILE writes all of them)")
+            && e.contains("250 of 300 rows are invalid"),
+        "{e}"
+    );
+    let report = r.dir.path().join("problems.csv");
+    let p = report.to_str().unwrap();
+    for check in [true, false] {
+        let args = [&["import", "persons", f, "--errors", p][..], &["--check"]].concat();
+        let args = if check { &args[..] } else { &args[..5] };
+        let e = r.fails(args, None);
+        assert!(e.contains(&format!("(all are in {p})")), "{e}");
+        let mut read = csv::Reader::from_path(&report).unwrap();
+        let problems: Vec<(u64, String)> = read
+            .records()
+            .map(|row| {
+                let row = row.unwrap();
+                (row[0].parse().unwrap(), row[1].to_string())
+            })
+            .collect();
+        assert_eq!(problems.len(), 250);
+        assert_eq!(problems[0].0, 3, "the second row, on line 3");
+        assert_eq!(problems[249].0, 301);
+        assert!(
+            problems[0].1.starts_with("power: \"K1\""),
+            "{:?}",
+            problems[0]
+        );
+    }
+    assert!(r.persons_json().is_empty());
+    // A valid file leaves the report with its header alone, not the last run's problems.
+    let good = r.file("good.csv", &csv(&rows[..1]));
+    r.ok(&["import", "persons", good.to_str().unwrap(), "--errors", p]);
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), "line,problem\n");
+}
+
+#[test]
 fn a_corrected_file_imported_again_is_told_it_did_not_correct_the_registry() {
     let r = Reg::new();
     let first = r.file(
