@@ -33,6 +33,32 @@ pub const HEADER: [&str; 8] = [
     "captured_on",
     "captured_at",
 ];
+
+/// Columns a file may add, each optional in every row (Art 17 and Art 122 "in so far as
+/// available"): the first two go into the sealed identity, the rest into the sealed family
+/// class (docs/particulars.md).
+pub const OPTIONAL: [&str; 7] = [
+    "place_of_birth",
+    "unit",
+    "father_first_name",
+    "mother_maiden_name",
+    "next_of_kin",
+    "correspondence_address",
+    "home_address",
+];
+
+/// Every column a file may have: [`HEADER`]'s, then [`OPTIONAL`]'s.
+const COLUMNS: usize = HEADER.len() + OPTIONAL.len();
+
+/// What a header must be, for its errors.
+fn header_rule() -> String {
+    format!(
+        "the header must be {}, and may add {}",
+        HEADER.join(","),
+        OPTIONAL.join(",")
+    )
+}
+
 const BATCH: usize = 1000;
 /// Rows whose validated registrations pass one keeps for pass two by default (a few hundred
 /// bytes each); rows past them are read and validated again (`--keep-rows`).
@@ -63,41 +89,41 @@ fn read_ahead(keep_rows: u64) -> usize {
 /// The most batches [`read_ahead`] asks for: four million rows.
 const READ_AHEAD_MAX: usize = 4096;
 
-/// Column index of each [`HEADER`] field in this file.
-struct Columns([usize; 8]);
+/// Column index of each [`HEADER`] and [`OPTIONAL`] field in this file (`usize::MAX`: an
+/// optional one it does not have).
+struct Columns([usize; COLUMNS]);
 
 impl Columns {
     fn from_header((line, h): (u64, &csv::StringRecord)) -> Result<Self> {
-        let mut idx = [usize::MAX; 8];
+        let mut idx = [usize::MAX; COLUMNS];
         for (i, name) in h.iter().enumerate() {
             let name = name.trim();
             if name.is_empty() {
                 bail!(
                     "line {line}: column {} of the header has no name (a separator too many at the \
-                     end of the line?); the header must be {}",
+                     end of the line?); {}",
                     i + 1,
-                    HEADER.join(",")
+                    header_rule()
                 );
             }
             // `External_ID` as a spreadsheet may have capitalised it is the same column.
-            match HEADER.iter().position(|x| x.eq_ignore_ascii_case(name)) {
+            let known = HEADER.iter().chain(&OPTIONAL);
+            match known.clone().position(|x| x.eq_ignore_ascii_case(name)) {
                 Some(k) if idx.get(k) == Some(&usize::MAX) => {
                     if let Some(slot) = idx.get_mut(k) {
                         *slot = i;
                     }
                 }
                 Some(_) => bail!("line {line}: column {name:?} appears twice in the header"),
-                None => bail!(
-                    "line {line}: unknown column {name:?}; the header must be {}",
-                    HEADER.join(",")
-                ),
+                None => bail!("line {line}: unknown column {name:?}; {}", header_rule()),
             }
         }
-        if let Some(k) = idx.iter().position(|i| *i == usize::MAX) {
+        let required = idx.get(..HEADER.len()).unwrap_or_default();
+        if let Some(k) = required.iter().position(|i| *i == usize::MAX) {
             bail!(
-                "line {line}: column {:?} is missing; the header must be {}",
+                "line {line}: column {:?} is missing; {}",
                 HEADER.get(k).unwrap_or(&""),
-                HEADER.join(",")
+                header_rule()
             );
         }
         Ok(Self(idx))
@@ -140,15 +166,14 @@ fn row_input(rec: &csv::StringRecord, c: &Columns) -> RegistrationInput {
         power: opt(5),
         captured_on: opt(6),
         captured_at: opt(7),
-        // Not in the file's columns. Named rather than `..Default::default()`: the input is
-        // wiped when dropped, and such a type cannot be built from another.
-        place_of_birth: None,
-        unit: None,
-        father_first_name: None,
-        mother_maiden_name: None,
-        next_of_kin: None,
-        correspondence_address: None,
-        home_address: None,
+        // The optional columns, in OPTIONAL's order (empty where the file has not got them).
+        place_of_birth: opt(8),
+        unit: opt(9),
+        father_first_name: opt(10),
+        mother_maiden_name: opt(11),
+        next_of_kin: opt(12),
+        correspondence_address: opt(13),
+        home_address: opt(14),
     }
 }
 

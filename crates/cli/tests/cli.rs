@@ -733,6 +733,49 @@ fn columns_may_come_in_any_order_and_empty_art_17_cells_are_recorded_refusals() 
 }
 
 #[test]
+fn optional_columns_bring_art_122_particulars_sealed_with_the_rest() {
+    let r = Reg::new();
+    let f = r.file(
+        "family.csv",
+        "external_id,names,date_of_birth,rank,service_number,power,captured_on,captured_at,\
+         Father_First_Name,place_of_birth,home_address\n\
+         F-1,리한검,2001,private,,KP,2025-01-09,Kursk,한철,Hoeryong,\"Hoeryong, North Hamgyong\"\n\
+         F-2,박봉주,2001,private,,KP,2025-01-09,Kursk,,,\n",
+    );
+    r.ok(&["import", "persons", f.to_str().unwrap()]);
+    let shown = |case: &str| -> serde_json::Value {
+        serde_json::from_str(&r.ok(&["person", "show", case, "--json"])).unwrap()
+    };
+    let first = shown("AS-000001");
+    assert_eq!(first["identity"]["place_of_birth"], "Hoeryong");
+    assert_eq!(first["family"]["father_first_name"], "한철");
+    assert_eq!(first["family"]["home_address"], "Hoeryong, North Hamgyong");
+    // Empty cells: nothing to seal in a family class.
+    let second = shown("AS-000002");
+    assert!(second["family"].is_null(), "{second}");
+    assert!(second["identity"]["place_of_birth"].is_null(), "{second}");
+    // Its values are validated like the JSON's; a column it does not know is named with
+    // those it does.
+    let bad = r.file(
+        "bad.csv",
+        "external_id,names,date_of_birth,rank,service_number,power,captured_on,captured_at,unit\n\
+         F-3,정대현,2001,private,,KP,2025-01-09,Kursk,\"a\u{7}b\"\n",
+    );
+    let e = r.fails(&["import", "persons", bad.to_str().unwrap()], None);
+    assert!(e.contains("line 2: unit"), "{e}");
+    let odd = r.file(
+        "odd.csv",
+        &csv(&[]).replace("captured_at", "captured_at,father"),
+    );
+    let e = r.fails(&["import", "persons", odd.to_str().unwrap()], None);
+    assert!(
+        e.contains("unknown column \"father\"") && e.contains("may add place_of_birth,unit"),
+        "{e}"
+    );
+    assert_eq!(r.persons_json().len(), 2);
+}
+
+#[test]
 fn a_case_counter_with_no_room_left_is_refused_and_nothing_is_written() {
     let r = Reg::new();
     let file = r.synth("two.csv", 2, 3);
