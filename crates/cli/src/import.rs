@@ -434,23 +434,29 @@ fn check_row(
     }
 }
 
-/// The registry an import of `file` registers into, opened for someone who may register, and
-/// the file's size and kind.
-fn open_for_import(r: &RegistryArgs, file: Source<'_>) -> Result<(Registry, std::fs::Metadata)> {
+/// The registry an import of `file` registers into, opened for someone who may register, the
+/// file's size and kind, and the report of its problems if one is asked for: all before the
+/// file is read, so that a wrong key or a report that cannot be written is told before a long
+/// validation pass.
+fn open_for_import<'e>(
+    r: &RegistryArgs,
+    file: Source<'_>,
+    errors: Option<&'e Path>,
+) -> Result<(Registry, std::fs::Metadata, Option<ErrorReport<'e>>)> {
     let may = crate::commands::principal(r)?;
     asylon_core::policy::may(&may, None, asylon_core::policy::Action::Register)?;
-    // Open first: a wrong key is reported before a long validation pass.
     let registry = open(r)?;
     let meta =
         std::fs::metadata(file.path).with_context(|| format!("cannot open {}", file.display()))?;
-    Ok((registry, meta))
+    let report = errors.map(ErrorReport::create).transpose()?;
+    Ok((registry, meta, report))
 }
 
 /// `import persons --check`: pass one alone. Every row is validated and every problem told,
 /// and rows already registered are told apart, exactly as an import would; then what it would
 /// do is said, and nothing is written.
 pub fn check_persons(r: &RegistryArgs, file: Source<'_>, errors: Option<&Path>) -> Result<()> {
-    let (registry, meta) = open_for_import(r, file)?;
+    let (registry, meta, errors) = open_for_import(r, file, errors)?;
     let known = Known::choose(&registry, meta.len())?;
     // No row is kept for a stage after this pass: there is none.
     let (kept, _) = std::sync::mpsc::channel();
@@ -489,7 +495,7 @@ pub fn persons(
     let started = std::time::Instant::now();
     let now = now();
     let today = now.date();
-    let (mut registry, meta) = open_for_import(r, file)?;
+    let (mut registry, meta, errors) = open_for_import(r, file, errors)?;
     let bytes = meta.len();
     // A pipe (`<(unzip -p …)`, `/dev/stdin`) gives its rows once: all are kept. Reading it
     // again gave nothing, and the rows past the kept ones were left out without a word.
@@ -718,7 +724,7 @@ fn pass_one(
     known: &Known<'_>,
     keep_rows: u64,
     kept: &std::sync::mpsc::Sender<ToRead>,
-    errors: Option<&Path>,
+    errors: Option<ErrorReport<'_>>,
 ) -> Result<Checked> {
     let mut rdr = crate::csvfile::Rows::open(file)?;
     let cols = Columns::from_header(rdr.headers()?)?;
@@ -767,8 +773,9 @@ fn pass_one(
             }
         }
     }
-    if let Some(path) = errors {
-        write_errors(path, &bad)?;
+    let report = errors.as_ref().map(|r| r.path);
+    if let Some(errors) = errors {
+        errors.write(&bad)?;
     }
     if !bad.is_empty() {
         let lines: std::collections::BTreeSet<u64> = bad.iter().map(|(l, _)| *l).collect();
@@ -776,7 +783,7 @@ fn pass_one(
             eprintln!("line {line}: {problem}");
         }
         if bad.len() > SHOWN_ERRORS {
-            let all = match errors {
+            let all = match report {
                 Some(path) => format!("all are in {}", path.display()),
                 None => "--errors FILE writes all of them".into(),
             };
@@ -822,19 +829,34 @@ fn pass_one(
     })
 }
 
-/// Writes every problem pass one found to `path` as CSV (`line,problem`), for a list too long
-/// to read on a terminal to be mended row by row; a valid file leaves the header alone, so that
-/// the report of an earlier run is not taken for this one's.
-fn write_errors(path: &Path, bad: &[(u64, String)]) -> Result<()> {
-    let cannot = || format!("cannot write the problems to {}", path.display());
-    let mut out = csv::Writer::from_path(path).with_context(cannot)?;
-    out.write_record(["line", "problem"]).with_context(cannot)?;
-    for (line, problem) in bad {
-        out.write_record([line.to_string().as_str(), problem])
-            .with_context(cannot)?;
+/// The file `--errors` names, for every problem pass one finds, as CSV (`line,problem`): for
+/// a list too long to read on a terminal to be mended row by row. Made before the file is read
+/// (see [`open_for_import`]); a valid file leaves it with its header alone, so that an earlier
+/// run's report is not taken for this one's.
+struct ErrorReport<'a> {
+    path: &'a Path,
+    out: csv::Writer<std::fs::File>,
+}
+
+impl<'a> ErrorReport<'a> {
+    fn create(path: &'a Path) -> Result<Self> {
+        let mut out = csv::Writer::from_path(path)
+            .with_context(|| format!("cannot write the problems to {}", path.display()))?;
+        out.write_record(["line", "problem"])
+            .with_context(|| format!("cannot write the problems to {}", path.display()))?;
+        Ok(Self { path, out })
     }
-    out.flush().with_context(cannot)?;
-    Ok(())
+
+    fn write(mut self, bad: &[(u64, String)]) -> Result<()> {
+        let cannot = || format!("cannot write the problems to {}", self.path.display());
+        for (line, problem) in bad {
+            self.out
+                .write_record([line.to_string().as_str(), problem])
+                .with_context(cannot)?;
+        }
+        self.out.flush().with_context(cannot)?;
+        Ok(())
+    }
 }
 
 /// Whether a row's captive is already registered (by its external id), so an import run again

@@ -2046,6 +2046,15 @@ fn every_problem_of_a_long_file_can_be_had_as_csv() {
         );
     }
     assert!(r.persons_json().is_empty());
+    // A report that cannot be written is told before the file is read.
+    let e = r.fails(
+        &["import", "persons", f, "--errors", "/no-such-dir/p.csv"],
+        None,
+    );
+    assert!(
+        e.contains("cannot write the problems to /no-such-dir/p.csv") && !e.contains("line 3"),
+        "{e}"
+    );
     // A valid file leaves the report with its header alone, not the last run's problems.
     let good = r.file("good.csv", &csv(&rows[..1]));
     r.ok(&["import", "persons", good.to_str().unwrap(), "--errors", p]);
