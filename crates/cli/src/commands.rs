@@ -1,7 +1,7 @@
 //! One function per command: parse what is needed, call the registry, print.
 
 use crate::RegistryArgs;
-use crate::output::{counted, event_line, parse_checkpoint, person_text};
+use crate::output::{self, JsonArray, counted, event_line, parse_checkpoint, person_text, stream};
 use anyhow::{Context, Result, anyhow, bail};
 use asylon_core::input::NotAnObject;
 use asylon_core::law::{Principal, Role};
@@ -9,7 +9,7 @@ use asylon_core::policy::{Action, may};
 use asylon_core::{Actor, Class, RegistrationInput};
 use asylon_store::json::{CheckpointJson, EventJson};
 use asylon_store::{KeySource, Registry, StoreError, default_key_file};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -211,23 +211,29 @@ pub fn list(r: &RegistryArgs, json: bool) -> Result<()> {
     // about the captives referred to it one by one (`person status`).
     allowed(r, Action::Read(Class::Identity))?;
     let registry = open(r)?;
-    let persons = registry.persons()?;
+    // Written as read: a list of a million captives is never held whole.
+    let read = |each: &mut dyn FnMut(_) -> _| registry.each_person(each);
     if json {
-        println!("{}", serde_json::to_string_pretty(&persons)?);
-        return Ok(());
+        let mut array = JsonArray::new(output::stdout());
+        stream(read, |p| array.push(&p))?;
+        return array.finish();
     }
-    for p in &persons {
-        println!(
+    let mut out = output::stdout();
+    let mut n = 0;
+    stream(read, |p| {
+        n += 1;
+        Ok(writeln!(
+            out,
             "{}  {:<10}  {}  captured {}  {}",
             p.case_no,
             p.status.as_str(),
             p.power,
             p.captured_on,
             p.external_id.as_deref().unwrap_or("")
-        );
-    }
-    println!("{}", counted(persons.len(), "captive", "captives"));
-    Ok(())
+        )?)
+    })?;
+    writeln!(out, "{}", counted(n, "captive", "captives"))?;
+    Ok(out.flush()?)
 }
 
 pub fn search(r: &RegistryArgs, name: &str, limit: usize, json: bool) -> Result<()> {
@@ -299,16 +305,16 @@ pub fn events(r: &RegistryArgs, person: Option<&str>, json: bool) -> Result<()> 
     if let Some(p) = person {
         registry.person(p)?;
     }
-    let events = registry.events(person)?;
+    // Written as read: a log of millions of events is never held whole.
+    let read = |each: &mut dyn FnMut(_) -> _| registry.each_event(person, each);
     if json {
-        let out: Vec<EventJson<'_>> = events.iter().map(EventJson::new).collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        for e in &events {
-            println!("{}", event_line(e));
-        }
+        let mut array = JsonArray::new(output::stdout());
+        stream(read, |e| array.push(&EventJson::new(&e)))?;
+        return array.finish();
     }
-    Ok(())
+    let mut out = output::stdout();
+    stream(read, |e| Ok(writeln!(out, "{}", event_line(&e))?))?;
+    Ok(out.flush()?)
 }
 
 pub fn checkpoint(r: &RegistryArgs) -> Result<()> {

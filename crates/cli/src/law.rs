@@ -5,6 +5,7 @@ use crate::commands::{data_dir, now, open, principal};
 use anyhow::Result;
 use asylon_core::law::{Command, DeadlineStatus, MovementStatus, WishStatus};
 use asylon_store::load_settings;
+use std::io::Write as _;
 use std::path::Path;
 
 pub fn record(r: &RegistryArgs, file: &Path) -> Result<()> {
@@ -128,13 +129,14 @@ pub fn deadlines(r: &RegistryArgs, overdue: bool, json: bool) -> Result<()> {
         .into_iter()
         .filter(|d| !overdue || d.status == DeadlineStatus::Overdue)
         .collect();
+    let mut out = crate::output::stdout();
     if json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;
     } else {
         for d in &all {
-            println!("{}", deadline_text(d));
+            writeln!(out, "{}", deadline_text(d))?;
         }
-        println!("{} deadlines", all.len());
+        writeln!(out, "{} deadlines", all.len())?;
     }
-    Ok(())
+    Ok(out.flush()?)
 }

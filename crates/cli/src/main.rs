@@ -614,6 +614,8 @@ fn keep_private() -> Result<()> {
 fn main() -> ExitCode {
     match keep_private().and_then(|()| run(Cli::parse())) {
         Ok(()) => ExitCode::SUCCESS,
+        // Its reader has what it wanted (`asylon event list | head`).
+        Err(e) if output::closed_output(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

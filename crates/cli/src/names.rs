@@ -7,6 +7,7 @@ use asylon_names::compare::prepare;
 use asylon_names::eval::{
     JaroWinkler, Keys, Query, Report, evaluate, evaluate_with_misses, held_out, queries_from_pairs,
 };
+use std::io::Write as _;
 use std::path::Path;
 
 /// Default threshold of the name score above which two names are taken for one person.
@@ -312,20 +313,22 @@ pub fn matches(left: Source<'_>, right: Source<'_>, out: Option<&Path>, top: usi
 pub fn dedupe(file: Source<'_>) -> Result<()> {
     let list = read_list(file)?;
     let groups = asylon_names::link::clusters(&list, LINK_THRESHOLD);
+    let mut out = crate::output::stdout();
     for (n, g) in groups.iter().enumerate() {
         let ids: Vec<String> = g
             .iter()
             .filter_map(|i| list.get(*i))
             .map(|r| format!("{} ({})", r.id, r.name))
             .collect();
-        println!("group {}: {}", n + 1, ids.join(", "));
+        writeln!(out, "group {}: {}", n + 1, ids.join(", "))?;
     }
-    println!(
+    writeln!(
+        out,
         "{} of possible duplicates among {} records",
         counted(groups.len(), "group", "groups"),
         list.len()
-    );
-    Ok(())
+    )?;
+    Ok(out.flush()?)
 }
 
 /// A name as plain Latin surname and given name, the way a generic linker is given it: Hangul

@@ -4,8 +4,8 @@
 use anyhow::{Context, Result, bail};
 use asylon_core::{Event, NameForm};
 use asylon_ledger::{Checkpoint, parse_hash};
-use asylon_store::PersonView;
 use asylon_store::json::CheckpointJson;
+use asylon_store::{PersonView, StoreError};
 
 /// Reads a checkpoint file handed back by the neutral agency or the receiving state.
 pub fn parse_checkpoint(text: &str) -> Result<Checkpoint> {
@@ -139,4 +139,107 @@ pub fn person_text(v: &PersonView) -> String {
 /// A number and the noun it counts: "1 captive", "2 captives".
 pub(crate) fn counted(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Writes a JSON array one element at a time, byte for byte as serde_json's pretty printer
+/// writes the whole array, so that a list of a million records need not be held whole.
+pub struct JsonArray<W: std::io::Write> {
+    out: W,
+    items: usize,
+    buf: Vec<u8>,
+}
+
+impl<W: std::io::Write> JsonArray<W> {
+    pub fn new(out: W) -> Self {
+        Self {
+            out,
+            items: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn push<T: serde::Serialize>(&mut self, item: &T) -> Result<()> {
+        self.buf.clear();
+        serde_json::to_writer_pretty(&mut self.buf, item)?;
+        let open: &[u8] = if self.items == 0 { b"[\n" } else { b",\n" };
+        self.out.write_all(open)?;
+        // An element one level in: each of its lines two spaces further (line breaks inside
+        // strings are escaped, so every raw one is the printer's).
+        for (i, line) in self.buf.split(|b| *b == b'\n').enumerate() {
+            let indent: &[u8] = if i == 0 { b"  " } else { b"\n  " };
+            self.out.write_all(indent)?;
+            self.out.write_all(line)?;
+        }
+        self.items += 1;
+        Ok(())
+    }
+
+    /// Closes the array (and its line) and flushes.
+    pub fn finish(mut self) -> Result<()> {
+        let close: &[u8] = if self.items == 0 { b"[]\n" } else { b"\n]\n" };
+        self.out.write_all(close)?;
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+/// Standard output, buffered, for the commands that print many records.
+pub fn stdout() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
+    std::io::BufWriter::new(std::io::stdout().lock())
+}
+
+/// Reads records with `read`, which hands each to `write` as it comes, and stops at the first
+/// error of either: an error in writing (standard output closed, a full disk) is returned as
+/// itself, not as the reader's.
+pub fn stream<T>(
+    read: impl FnOnce(&mut dyn FnMut(T) -> Result<(), StoreError>) -> Result<(), StoreError>,
+    mut write: impl FnMut(T) -> Result<()>,
+) -> Result<()> {
+    let mut failed: Option<anyhow::Error> = None;
+    let read = read(&mut |item| {
+        write(item).map_err(|e| {
+            failed = Some(e);
+            StoreError::Io("the output failed".into())
+        })
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(read?),
+    }
+}
+
+/// Whether `e` is standard output closed by its reader (`asylon event list | head`): the
+/// command's work is done, not failed.
+pub fn closed_output(e: &anyhow::Error) -> bool {
+    let broken = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
+    e.chain().any(|cause| {
+        // The csv writer's errors hold the io error without giving it as their source.
+        let csv = cause.downcast_ref::<csv::Error>().map(csv::Error::kind);
+        cause.downcast_ref::<std::io::Error>().is_some_and(broken)
+            || matches!(csv, Some(csv::ErrorKind::Io(io)) if broken(io))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_array_written_piece_by_piece_is_the_pretty_printers() {
+        let items = [
+            serde_json::json!({"a": 1, "b": ["x", "line\nbreak"], "c": {"d": null}}),
+            serde_json::json!("text"),
+            serde_json::json!([]),
+        ];
+        for n in 0..=items.len() {
+            let mut out = Vec::new();
+            let mut array = JsonArray::new(&mut out);
+            for item in &items[..n] {
+                array.push(item).unwrap();
+            }
+            array.finish().unwrap();
+            let whole = serde_json::to_string_pretty(&items[..n]).unwrap() + "\n";
+            assert_eq!(String::from_utf8(out).unwrap(), whole, "{n} items");
+        }
+    }
 }

@@ -316,6 +316,35 @@ fn a_registered_captive_is_shown_with_all_his_name_forms_and_partial_birth_date(
 }
 
 #[test]
+fn a_long_listing_read_in_part_ends_quietly() {
+    let r = Reg::new();
+    let file = r.synth("many.csv", 3000, 5);
+    imported(&r, &file, &[]);
+    // Each listing is far more than a pipe holds: the reader that stops early closes it while
+    // the command is still writing. That is its reader's choice, not a failure.
+    for args in [
+        &["person", "list"][..],
+        &["person", "list", "--json"],
+        &["event", "list"],
+        &["event", "list", "--json"],
+        &["synth", "persons", "--count", "5000"],
+    ] {
+        let mut child = r
+            .cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 64];
+        std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && err.is_empty(), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn init_refuses_to_overwrite_an_existing_registry() {
     if on_postgres() {
         return; // reads or edits the SQLite files themselves

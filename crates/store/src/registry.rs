@@ -730,11 +730,25 @@ impl Registry {
     }
 
     pub fn persons(&self) -> Result<Vec<PersonRow>, StoreError> {
-        self.conn
-            .all(&format!("{PERSON_SELECT} ORDER BY case_no"), &[])?
-            .iter()
-            .map(person_from_row)
-            .collect()
+        let mut out = Vec::new();
+        self.each_person(&mut |p| {
+            out.push(p);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Every captive in case order, handed to `each` as read: a list of a million need not be
+    /// held whole. An error from `each` stops the reading and is returned.
+    pub fn each_person(
+        &self,
+        each: &mut dyn FnMut(PersonRow) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.conn.each(
+            &format!("{PERSON_SELECT} ORDER BY case_no"),
+            &[],
+            &mut |r| each(person_from_row(&r)?),
+        )
     }
 
     /// Opens a person's sealed classes for `actor` and records the read as an event.
@@ -907,6 +921,21 @@ impl Registry {
 
     /// Events in log order, all or those about one person.
     pub fn events(&self, person: Option<&str>) -> Result<Vec<Event>, StoreError> {
+        let mut out = Vec::new();
+        self.each_event(person, &mut |e| {
+            out.push(e);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// [`Registry::events`] handed to `each` as read, so that a log of millions need not be
+    /// held whole. An error from `each` stops the reading and is returned.
+    pub fn each_event(
+        &self,
+        person: Option<&str>,
+        each: &mut dyn FnMut(Event) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let (sql, args): (String, Vec<&str>) = match person {
             Some(p) => (
                 format!("SELECT {EVENT_COLUMNS} FROM events WHERE person = ?1 ORDER BY seq"),
@@ -918,12 +947,7 @@ impl Registry {
             ),
         };
         let args: Vec<crate::db::Val<'_>> = args.into_iter().map(Into::into).collect();
-        let mut out = Vec::new();
-        self.conn.each(&sql, &args, &mut |r| {
-            out.push(event_of(&r)?);
-            Ok(())
-        })?;
-        Ok(out)
+        self.conn.each(&sql, &args, &mut |r| each(event_of(&r)?))
     }
 
     /// A fresh signed checkpoint of the current log.
