@@ -33,14 +33,14 @@ pub fn check(checkpoint: &Path, key_id: Option<&str>, against: Against<'_>) -> R
             cp.key_id
         );
     }
-    println!(
+    say!(
         "ok: checkpoint of registry {}: {} events, root {}, signed at {} by key {}",
         cp.origin,
         cp.size,
         hex::encode(cp.root),
         cp.time,
         cp.key_id
-    );
+    )?;
     match against {
         Against::Nothing => Ok(()),
         Against::Inclusion(path) => inclusion(&cp, path),
@@ -79,11 +79,11 @@ fn inclusion(cp: &Checkpoint, path: &Path) -> Result<()> {
         &cp.root,
     )
     .map_err(|e| anyhow!("the inclusion proof does not hold: {e}"))?;
-    println!(
+    say!(
         "ok: event {} (leaf hash {}) is in the log this checkpoint signs",
         proof.seq,
         hex::encode(proof.leaf_hash)
-    );
+    )?;
     Ok(())
 }
 
@@ -125,11 +125,12 @@ fn extends(cp: &Checkpoint, key: &[u8; 32], earlier: &Path, proof: &Path) -> Res
             old.size
         )
     })?;
-    println!(
+    say!(
         "ok: the log of {} events extends the earlier checkpoint of {} events \
          (consistency proof verified)",
-        cp.size, old.size
-    );
+        cp.size,
+        old.size
+    )?;
     Ok(())
 }
 

@@ -113,20 +113,20 @@ pub fn init(r: &RegistryArgs) -> Result<()> {
     let dir = data_dir(r)?;
     let key = key_source(r, &dir)?;
     let reg = Registry::init_in(&dir, &database(r), &key, &actor(r), now())?;
-    println!("created registry {} in {}", reg.origin(), dir.display());
+    say!("created registry {} in {}", reg.origin(), dir.display())?;
     match key {
-        KeySource::File(p) => println!(
+        KeySource::File(p) => say!(
             "key file: {} (keep a copy off this machine; without it the sealed data is lost)",
             p.display()
-        ),
+        )?,
         KeySource::Passphrase(_) => {
-            println!("key: derived from the passphrase with Argon2id (it is stored nowhere)")
+            say!("key: derived from the passphrase with Argon2id (it is stored nowhere)")?
         }
     }
-    println!(
+    say!(
         "signing key id: {}",
         asylon_vault::key_id(&reg.public_key())
-    );
+    )?;
     Ok(())
 }
 
@@ -185,7 +185,7 @@ pub fn register(r: &RegistryArgs, file: &Path) -> Result<()> {
     let mut registry = open(r)?;
     let cases = registry.register(&actor(r), now, &[reg])?;
     for c in cases {
-        println!("{c}");
+        say!("{c}")?;
     }
     Ok(())
 }
@@ -194,12 +194,12 @@ pub fn show(r: &RegistryArgs, case: &str, json: bool, particulars: bool) -> Resu
     let mut registry = open(r)?;
     if particulars {
         let p = registry.particulars_as(&principal(r)?, now(), case)?;
-        println!("{}", serde_json::to_string_pretty(&p)?);
+        say!("{}", serde_json::to_string_pretty(&p)?)?;
         return Ok(());
     }
     let view = registry.show_person(&principal(r)?, now(), case)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&view)?);
+        say!("{}", serde_json::to_string_pretty(&view)?)?;
     } else {
         print!("{}", person_text(&view));
     }
@@ -244,21 +244,21 @@ pub fn search(r: &RegistryArgs, name: &str, limit: usize, json: bool) -> Result<
     let mut registry = open(r)?;
     let hits = registry.search(&principal(r)?, now(), name, limit)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&hits)?);
+        say!("{}", serde_json::to_string_pretty(&hits)?)?;
         return Ok(());
     }
     for h in &hits {
         let p = registry.person(&h.case_no)?;
-        println!(
+        say!(
             "{}  {:.2}  {}  captured {}",
             h.case_no,
             h.score,
             p.status.as_str(),
             p.captured_on
-        );
+        )?;
     }
     if hits.is_empty() {
-        println!("no captive matches");
+        say!("no captive matches")?;
         return Ok(());
     }
     let told = if hits.len() == limit {
@@ -273,7 +273,7 @@ pub fn search(r: &RegistryArgs, name: &str, limit: usize, json: bool) -> Result<
             }
         )
     };
-    println!("{told}; open one with `person show CASE` (that read is recorded)");
+    say!("{told}; open one with `person show CASE` (that read is recorded)")?;
     Ok(())
 }
 
@@ -282,12 +282,12 @@ pub fn amend(r: &RegistryArgs, case: &str, file: &Path, reason: &str) -> Result<
     let mut registry = open(r)?;
     let settings = asylon_store::load_settings(&data_dir(r)?)?;
     let done = registry.amend_as(&principal(r)?, now(), &settings, case, &input, reason)?;
-    println!(
+    say!(
         "{case} corrected (event {}); the corrected record is owed to the neutral agency (Art 122)",
         done.seq
-    );
+    )?;
     for s in &done.suspended {
-        println!("suspended {} (G1): {}", s.movement, s.reason);
+        say!("suspended {} (G1): {}", s.movement, s.reason)?;
     }
     Ok(())
 }
@@ -295,7 +295,7 @@ pub fn amend(r: &RegistryArgs, case: &str, file: &Path, reason: &str) -> Result<
 pub fn erase(r: &RegistryArgs, case: &str, reason: &str) -> Result<()> {
     let mut registry = open(r)?;
     let seq = registry.erase_as(&principal(r)?, now(), case, reason)?;
-    println!("{case} erased (event {seq}): his data keys are destroyed");
+    say!("{case} erased (event {seq}): his data keys are destroyed")?;
     Ok(())
 }
 
@@ -320,10 +320,10 @@ pub fn events(r: &RegistryArgs, person: Option<&str>, json: bool) -> Result<()> 
 pub fn checkpoint(r: &RegistryArgs) -> Result<()> {
     let registry = open(r)?;
     let cp = registry.checkpoint(now())?;
-    println!(
+    say!(
         "{}",
         serde_json::to_string_pretty(&CheckpointJson::new(&cp, &registry.public_key()))?
-    );
+    )?;
     Ok(())
 }
 
@@ -334,29 +334,30 @@ pub fn verify(r: &RegistryArgs, checkpoint: Option<&Path>) -> Result<()> {
         None => None,
     };
     let report = registry.verify(earlier.as_ref())?;
-    println!(
+    say!(
         "ok: {} events, root {}, {}; every event matches its MAC, the signed head and the projection",
         report.size,
         report.root,
         counted(report.persons, "captive", "captives")
-    );
+    )?;
     if let Some(n) = report.extends_checkpoint {
-        println!("ok: the log extends the checkpoint of size {n} (consistency proof verified)");
+        say!("ok: the log extends the checkpoint of size {n} (consistency proof verified)")?;
     }
-    print_without_keys(&report);
+    print_without_keys(&report)?;
     Ok(())
 }
 
 /// Registered captives whose keys the key store does not hold, if any.
-fn print_without_keys(report: &asylon_store::VerifyReport) {
+fn print_without_keys(report: &asylon_store::VerifyReport) -> Result<()> {
     if !report.without_keys.is_empty() {
-        println!(
+        say!(
             "note: no keys in the key store for {} (erased after this copy of the registry was \
              made, or the key store is older than their registration: restore with a newer \
              one; or an interrupted erasure: run `person erase` again to record it)",
             report.without_keys.join(", ")
-        );
+        )?;
     }
+    Ok(())
 }
 
 pub fn prove(r: &RegistryArgs, target: &str, checkpoint: Option<&Path>) -> Result<()> {
@@ -367,7 +368,7 @@ pub fn prove(r: &RegistryArgs, target: &str, checkpoint: Option<&Path>) -> Resul
         Err(_) => registry.person(target)?.registered_seq,
     };
     let proof = registry.prove(seq, at)?;
-    println!("{}", serde_json::to_string_pretty(&proof)?);
+    say!("{}", serde_json::to_string_pretty(&proof)?)?;
     Ok(())
 }
 
@@ -376,7 +377,7 @@ pub fn consistency(r: &RegistryArgs, from: &Path, to: Option<&Path>) -> Result<(
     let new = to.map(size_of).transpose()?;
     let registry = open(r)?;
     let proof = registry.prove_consistency(old, new)?;
-    println!("{}", serde_json::to_string_pretty(&proof)?);
+    say!("{}", serde_json::to_string_pretty(&proof)?)?;
     Ok(())
 }
 
@@ -391,17 +392,17 @@ fn size_of(checkpoint: &Path) -> Result<u64> {
 pub fn backup(r: &RegistryArgs, out: &Path, keys_out: Option<&Path>) -> Result<()> {
     let registry = open(r)?;
     let report = registry.backup(out, keys_out)?;
-    println!(
+    say!(
         "backup written to {}: {} events, root {} (ciphertext only: no data key, no KEK)",
         out.display(),
         report.events,
         report.root
-    );
+    )?;
     if let Some(k) = keys_out {
-        println!(
+        say!(
             "key store written to {} (wrapped data keys: keep it like the key file)",
             k.display()
-        );
+        )?;
     }
     Ok(())
 }
@@ -416,57 +417,56 @@ pub fn restore(r: &RegistryArgs, file: &Path, keys: &Path) -> Result<()> {
     };
     let restored = Registry::restore_in(file, keys, &dir, &database(r), &key)?;
     let report = &restored.report;
-    println!(
+    say!(
         "restored {} into {}: {} events, root {}, {} — verified",
         file.display(),
         dir.display(),
         report.size,
         report.root,
         counted(report.persons, "captive", "captives")
-    );
-    print_without_keys(report);
-    print_shredded(&restored.shredded);
-    print_reindexed(&restored.reindexed);
+    )?;
+    print_without_keys(report)?;
+    print_shredded(&restored.shredded)?;
+    print_reindexed(&restored.reindexed)?;
     // The key file is not copied (it is kept apart from the data): say how the restored
     // registry opens, or every next command fails for want of DIR/registry.key.
     if let (None, Some(file)) = (&r.passphrase_env, &r.key_file)
         && *file != default_key_file(&dir)
     {
-        println!(
+        say!(
             "key: it opens with the key file {}: give it with --key-file (or ASYLON_KEY_FILE) \
              to every command",
             file.display()
-        );
+        )?;
     }
     Ok(())
 }
 
 /// The erased captives whose data keys were still in the key store, now destroyed.
-fn print_shredded(cases: &[String]) {
+fn print_shredded(cases: &[String]) -> Result<()> {
     if !cases.is_empty() {
-        println!(
+        say!(
             "erasures applied to the key store: it still held the data keys of {}, erased in \
              the log; they are destroyed",
             cases.join(", ")
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// What a check of the name index against the records did, in a line naming each captive whose
 /// index entries it replaced.
-fn print_reindexed(done: &asylon_store::Reindexed) {
+fn print_reindexed(done: &asylon_store::Reindexed) -> Result<()> {
     let checked = counted(done.checked, "captive", "captives");
     let (was, his, is) = match done.replaced.len() {
         0 => {
-            println!(
-                "name index: {checked} checked, each indexed under the names his record gives"
-            );
-            return;
+            say!("name index: {checked} checked, each indexed under the names his record gives")?;
+            return Ok(());
         }
         1 => ("was", "his record does", "is"),
         _ => ("were", "their records do", "are"),
     };
-    println!(
+    say!(
         "name index: {checked} checked; {} {was} indexed under names {his} not give, and {is} \
          now indexed under those {}",
         done.replaced.join(", "),
@@ -475,7 +475,8 @@ fn print_reindexed(done: &asylon_store::Reindexed) {
         } else {
             "they give"
         }
-    );
+    )?;
+    Ok(())
 }
 
 /// `--from`/`--to` of migrate-store: a data directory (SQLite) or a postgres:// URL.
@@ -513,12 +514,12 @@ pub fn migrate_store(r: &RegistryArgs, from: &str, to: &str) -> Result<()> {
         }
     }
     let (_moved, after) = source.move_to(&target_dir, &to_db, &key)?;
-    println!(
+    say!(
         "moved {} events and {} from {from} to {to}; root {} on both — verified",
         after.size,
         counted(after.persons, "captive", "captives"),
         after.root
-    );
+    )?;
     if before.root != after.root {
         bail!(
             "the roots differ: {} before, {} after",
@@ -532,12 +533,12 @@ pub fn migrate_store(r: &RegistryArgs, from: &str, to: &str) -> Result<()> {
 pub fn rebuild(r: &RegistryArgs) -> Result<()> {
     let mut registry = open(r)?;
     let n = registry.rebuild()?;
-    println!(
+    say!(
         "rebuilt the projection from the events: {}",
         counted(n, "captive", "captives")
-    );
+    )?;
     // From the projection just rebuilt: which captives are erased.
-    print_shredded(&registry.shred_erased()?);
-    print_reindexed(&registry.reindex_names()?);
+    print_shredded(&registry.shred_erased()?)?;
+    print_reindexed(&registry.reindex_names()?)?;
     Ok(())
 }

@@ -124,18 +124,18 @@ fn play(
                 recorded += events.len();
                 if verbose {
                     for e in events {
-                        println!(
+                        say!(
                             "  {:<18} recorded {} {}",
                             p.user,
                             e.kind,
                             e.person.unwrap_or_default()
-                        );
+                        )?;
                     }
                 }
             }
             Err(StoreError::Refused(why)) => {
                 if verbose {
-                    println!("  {:<18} REFUSED: {why}", p.user);
+                    say!("  {:<18} REFUSED: {why}", p.user)?;
                 }
                 refused.push(why.to_string());
             }
@@ -448,13 +448,13 @@ pub fn build(
         cmd(json!({"command": "define_place", "place": "Camp 1", "kind": "camp"}))?,
     )];
     if let [ri, paek] = cases.as_slice() {
-        println!("\nThe motivating case, through the guards:");
+        say!("\nThe motivating case, through the guards:")?;
         steps.extend(motivating_case(ri, paek)?);
         play(&mut registry, &settings, steps, true)?;
         for case in [ri, paek] {
             let st = registry.case_status(&registrar, case, &settings, now())?;
             let wish = serde_json::to_value(&st.wish_status)?;
-            println!(
+            say!(
                 "  {case}: {}; wish {}{}",
                 st.case
                     .end
@@ -465,7 +465,7 @@ pub fn build(
                     .and_then(|s| s.as_str())
                     .map(|w| format!(" ({w})"))
                     .unwrap_or_default()
-            );
+            )?;
         }
     }
     let mut all = Vec::new();
@@ -474,16 +474,16 @@ pub fn build(
         all.extend(lifecycle(i, &case, today)?);
     }
     let (recorded, refused) = play(&mut registry, &settings, all, false)?;
-    println!(
+    say!(
         "\nSynthetic captives through the lifecycle: {recorded} events recorded, {} steps refused by the guards",
         refused.len()
-    );
+    )?;
     let mut why: BTreeMap<&str, usize> = BTreeMap::new();
     for r in &refused {
         *why.entry(r.as_str()).or_default() += 1;
     }
     for (r, n) in why.iter().take(5) {
-        println!("  {n} × {r}");
+        say!("  {n} × {r}")?;
     }
     let erased = asylon_store::case_number(cases.len() as u64 + 3);
     registry.erase_as(&registrar, today, &erased, "demo: a data subject's erasure")?;
@@ -497,19 +497,20 @@ pub fn build(
             &corrected,
             "demo: Ukrainian spelling from the camp register; day of birth misread at capture",
         )?;
-        println!(
+        say!(
             "\nOne record, corrected and opened by dp-registrar (the read itself is recorded as an event):"
-        );
+        )?;
         print!(
             "{}",
             person_text(&registry.show_person(&registrar, today, first)?)
         );
     }
     let report = registry.verify(None)?;
-    println!(
+    say!(
         "\nLedger: {} events, root {} — verified.",
-        report.size, report.root
-    );
+        report.size,
+        report.root
+    )?;
     Ok(users)
 }
 

@@ -462,27 +462,28 @@ pub fn check_persons(r: &RegistryArgs, file: Source<'_>, errors: Option<&Path>) 
     let (kept, _) = std::sync::mpsc::channel();
     let checked = pass_one(file, now().date(), &known, 0, &kept, errors)?;
     let skipped = checked.rows - checked.to_register;
-    println!(
+    say!(
         "checked {}: all {} rows are valid; importing it would register {} and skip {skipped} \
          already registered; nothing was registered",
         file.display(),
         checked.rows,
         checked.to_register
-    );
-    told_differing(checked.differing);
+    )?;
+    told_differing(checked.differing)?;
     Ok(())
 }
 
 /// Says how many skipped rows differ from their records (each was told by pass one).
-fn told_differing(differing: u64) {
+fn told_differing(differing: u64) -> Result<()> {
     if differing > 0 {
-        println!(
+        say!(
             "{differing} of them {} from the registry (warnings above): an import does not \
              change {}; correct a record with `person amend`",
             if differing == 1 { "differs" } else { "differ" },
             if differing == 1 { "it" } else { "them" },
-        );
+        )?;
     }
+    Ok(())
 }
 
 pub fn persons(
@@ -609,8 +610,10 @@ pub fn persons(
                 registered += cases.len();
                 match &progress {
                     Some(bar) => bar.set_position(last_line - 1),
+                    // With its output closed the import goes on: what it commits is what
+                    // matters, and its end is told again by the registry.
                     None => {
-                        println!("committed through line {last_line}: {registered} registered")
+                        let _ = say!("committed through line {last_line}: {registered} registered");
                     }
                 }
             })
@@ -636,13 +639,13 @@ pub fn persons(
     if let Some(e) = failure.into_inner().ok().flatten() {
         return Err(stopped(e, registered, to_register));
     }
-    println!(
+    say!(
         "imported {}: {registered} registered, {skipped} already registered and skipped",
         file.display()
-    );
-    told_differing(differing);
+    )?;
+    told_differing(differing)?;
     if timings {
-        stages.print(started.elapsed());
+        stages.print(started.elapsed())?;
     }
     Ok(())
 }
@@ -672,25 +675,26 @@ fn stopped(e: anyhow::Error, registered: usize, to_register: u64) -> anyhow::Err
 struct Stages([(&'static str, Option<std::time::Duration>); 6], String);
 
 impl Stages {
-    fn print(&self, wall: std::time::Duration) {
+    fn print(&self, wall: std::time::Duration) -> Result<()> {
         let secs = |d: Option<std::time::Duration>| {
             d.map_or_else(
                 || "n/a".to_string(),
                 |d| format!("{:.3} s", d.as_secs_f64()),
             )
         };
-        println!(
+        say!(
             "timings: {:.3} s in all; CPU time of each stage, on its own thread:",
             wall.as_secs_f64()
-        );
+        )?;
         for (stage, spent) in &self.0 {
-            println!("  {stage:<24}{:>10}", secs(*spent));
+            say!("  {stage:<24}{:>10}", secs(*spent))?;
         }
         // The stages the platform told about (a registry on PostgreSQL has no WAL folder).
         let known: Vec<std::time::Duration> = self.0.iter().filter_map(|(_, d)| *d).collect();
         let all = (!known.is_empty()).then(|| known.iter().sum());
-        println!("  {:<24}{:>10}", "all stages", secs(all));
-        println!("already registered rows: {}", self.1);
+        say!("  {:<24}{:>10}", "all stages", secs(all))?;
+        say!("already registered rows: {}", self.1)?;
+        Ok(())
     }
 }
 

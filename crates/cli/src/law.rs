@@ -15,7 +15,7 @@ pub fn record(r: &RegistryArgs, file: &Path) -> Result<()> {
     let mut registry = open(r)?;
     let events = registry.act(&p, now(), &settings, &cmd)?;
     for e in events {
-        println!("recorded event {}: {} {}", e.seq, e.kind, e.public);
+        say!("recorded event {}: {} {}", e.seq, e.kind, e.public)?;
     }
     Ok(())
 }
@@ -25,17 +25,19 @@ pub fn status(r: &RegistryArgs, case: &str, json: bool) -> Result<()> {
     let registry = open(r)?;
     let st = registry.case_status(&principal(r)?, case, &settings, now())?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&st)?);
+        say!("{}", serde_json::to_string_pretty(&st)?)?;
         return Ok(());
     }
     let c = &st.case;
-    println!(
+    say!(
         "{}  power {}  registered {}",
-        c.case, c.power, c.registered_on
-    );
-    println!("  state        {}", c.custody.describe());
+        c.case,
+        c.power,
+        c.registered_on
+    )?;
+    say!("  state        {}", c.custody.describe())?;
     if let Some(end) = &c.end {
-        println!("  ended        {}", end.describe());
+        say!("  ended        {}", end.describe())?;
     }
     let flags: Vec<&str> = [
         (c.status_in_doubt, "status in doubt (Art 5)"),
@@ -48,7 +50,7 @@ pub fn status(r: &RegistryArgs, case: &str, json: bool) -> Result<()> {
     .map(|(_, f)| *f)
     .collect();
     if !flags.is_empty() {
-        println!("  flags        {}", flags.join(", "));
+        say!("  flags        {}", flags.join(", "))?;
     }
     let wish = match &st.wish_status {
         WishStatus::None => "none recorded".to_string(),
@@ -59,9 +61,9 @@ pub fn status(r: &RegistryArgs, case: &str, json: bool) -> Result<()> {
         }
         WishStatus::Unreadable => "unreadable (erased)".to_string(),
     };
-    println!("  wish         {wish}");
+    say!("  wish         {wish}")?;
     for i in c.interviews_in_order() {
-        println!(
+        say!(
             "    interview {}  {}{}{}",
             i.on,
             i.org,
@@ -71,20 +73,20 @@ pub fn status(r: &RegistryArgs, case: &str, json: bool) -> Result<()> {
             } else {
                 ""
             }
-        );
+        )?;
     }
     if let Some(why) = &st.protected_from_return {
-        println!("  G1           protected from return: {why}");
+        say!("  G1           protected from return: {why}")?;
     }
     for (state, cond) in &c.acceptances {
-        println!(
+        say!(
             "  accepted by  {state}{}",
             cond.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
-        );
+        )?;
     }
     for (to, classes) in &c.consents {
         let cl: Vec<&str> = classes.iter().map(|c| c.as_str()).collect();
-        println!("  consent      {to}: {}", cl.join(", "));
+        say!("  consent      {to}: {}", cl.join(", "))?;
     }
     for m in c.movements.values() {
         let status = match &m.status {
@@ -96,10 +98,10 @@ pub fn status(r: &RegistryArgs, case: &str, json: bool) -> Result<()> {
             MovementStatus::Withdrawn { reason } => format!("withdrawn: {reason}"),
             MovementStatus::Completed => "completed".to_string(),
         };
-        println!("  movement     {}  {}  {status}", m.id, m.kind.describe());
+        say!("  movement     {}  {}  {status}", m.id, m.kind.describe())?;
     }
     for d in &st.deadlines {
-        println!("  deadline     {}", deadline_text(d));
+        say!("  deadline     {}", deadline_text(d))?;
     }
     Ok(())
 }

@@ -1,5 +1,14 @@
 //! `asylon`: the command-line interface to a registry.
 
+/// `println!` that gives standard output's error back instead of panicking: a reader may close
+/// it early (`asylon … | head`), and that ends a command quietly (see [`output::closed_output`]).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)
+    }};
+}
+
 mod check;
 mod commands;
 mod csvfile;

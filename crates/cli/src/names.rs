@@ -20,12 +20,12 @@ pub fn keys(name: &str) -> Result<()> {
             "{name:?} has no letters Asylon can read as a Korean name (Hangul, Latin or Cyrillic)"
         );
     }
-    println!("readings of {name:?}, best first (surname, given name; penalty):");
+    say!("readings of {name:?}, best first (surname, given name; penalty):")?;
     for c in &p.candidates {
-        println!("  {:<28} {:.2}", c.key.to_string(), c.penalty);
+        say!("  {:<28} {:.2}", c.key.to_string(), c.penalty)?;
     }
     let sp: Vec<&str> = p.spellings.iter().map(|s| s.text.as_str()).collect();
-    println!("spellings compared: {}", sp.join(" | "));
+    say!("spellings compared: {}", sp.join(" | "))?;
     Ok(())
 }
 
@@ -73,8 +73,8 @@ fn split_queries(candidates: &[String], queries: Vec<Query>) -> (Vec<Query>, Vec
     })
 }
 
-fn row(set: &str, split: &str, ours: &Report, base: &Report) {
-    println!(
+fn row(set: &str, split: &str, ours: &Report, base: &Report) -> Result<()> {
+    say!(
         "{set:<32} {split:<9} {:>6} {:>6} | {:>6.3} {:>6.3} {:>6.3} {:>6.3} | {:>6.3} {:>6.3} {:>6.3} {:>6.3}",
         ours.queries,
         ours.unique_queries,
@@ -86,7 +86,8 @@ fn row(set: &str, split: &str, ours: &Report, base: &Report) {
         base.recall_at_10,
         base.precision,
         base.coverage
-    );
+    )?;
+    Ok(())
 }
 
 fn run_set(
@@ -95,7 +96,7 @@ fn run_set(
     threshold: f64,
     show_misses: bool,
     totals: &mut Vec<(String, Report)>,
-) {
+) -> Result<()> {
     let (candidates, queries) = queries_from_pairs(pairs);
     let (tune, held) = split_queries(&candidates, queries);
     // The whole set too: the targets are for each set; the held-out row shows whether tuning
@@ -106,27 +107,48 @@ fn run_set(
         // Only the tuning part's misses are ever shown.
         if show_misses && split == "tune" {
             for m in &misses {
-                println!(
+                say!(
                     "    miss {:?}: right {} {:.3}, chose {} {:.3}",
-                    m.query, m.right, m.right_score, m.chosen, m.chosen_score
-                );
+                    m.query,
+                    m.right,
+                    m.right_score,
+                    m.chosen,
+                    m.chosen_score
+                )?;
             }
         }
         let base = evaluate(&JaroWinkler, &candidates, &qs, threshold);
-        row(set, split, &ours, &base);
+        row(set, split, &ours, &base)?;
         totals.push((format!("{set} {split}"), ours));
     }
+    Ok(())
 }
 
 pub fn eval(dir: &Path, threshold: f64, show_misses: bool) -> Result<()> {
-    println!(
+    say!(
         "{:<32} {:<9} {:>6} {:>6} | {:^27} | {:^27}",
-        "set", "split", "query", "unique", "asylon keys", "baseline: Jaro-Winkler"
-    );
-    println!(
+        "set",
+        "split",
+        "query",
+        "unique",
+        "asylon keys",
+        "baseline: Jaro-Winkler"
+    )?;
+    say!(
         "{:<32} {:<9} {:>6} {:>6} | {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6} {:>6}",
-        "", "", "", "", "r@1", "r@10", "prec", "cover", "r@1", "r@10", "prec", "cover"
-    );
+        "",
+        "",
+        "",
+        "",
+        "r@1",
+        "r@10",
+        "prec",
+        "cover",
+        "r@1",
+        "r@10",
+        "prec",
+        "cover"
+    )?;
     let mut totals = Vec::new();
     let mut by_hangul: Vec<(&str, Vec<(String, String)>)> = Vec::new();
     for file in [
@@ -142,7 +164,7 @@ pub fn eval(dir: &Path, threshold: f64, show_misses: bool) -> Result<()> {
             threshold,
             show_misses,
             &mut totals,
-        );
+        )?;
         by_hangul.push((file, pairs));
     }
     let (alalc, skipped) = alalc_pairs(&dir.join("scriptshifter-korean-names-alalc.csv"))?;
@@ -152,7 +174,7 @@ pub fn eval(dir: &Path, threshold: f64, show_misses: bool) -> Result<()> {
         threshold,
         show_misses,
         &mut totals,
-    );
+    )?;
     // Latin against Cyrillic: the same Hangul name's spellings, each side as written.
     for (en, ru, name) in [
         (0, 1, "2syl Latin vs Cyrillic"),
@@ -176,12 +198,12 @@ pub fn eval(dir: &Path, threshold: f64, show_misses: bool) -> Result<()> {
                     .map(move |r| (r.to_string(), e.clone()))
             })
             .collect();
-        run_set(name, &pairs, threshold, show_misses, &mut totals);
+        run_set(name, &pairs, threshold, show_misses, &mut totals)?;
     }
-    println!(
+    say!(
         "\nthreshold {threshold}; r@1 over queries whose spelling belongs to one name only; ties count as misses; \
          {skipped} ALA-LC rows in Hanja skipped; held-out: about 30% of names by a fixed hash, never used for tuning; whole: both parts"
-    );
+    )?;
     Ok(())
 }
 
@@ -399,11 +421,11 @@ pub fn link_lists(right: usize, left: usize, seed: u64, dir: &Path) -> Result<()
         }
     }
     t.flush()?;
-    println!(
+    say!(
         "{} left, {} right records, {n} true links, in {}",
         l.len(),
         r.len(),
         dir.display()
-    );
+    )?;
     Ok(())
 }

@@ -40,9 +40,9 @@ pub fn run(
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         if let Some(b) = banner {
-            println!("{b}");
+            say!("{b}")?;
         }
-        println!("asylon: serving http://{addr}/api (OpenAPI: http://{addr}/api/openapi.json); ctrl-c stops");
+        say!("asylon: serving http://{addr}/api (OpenAPI: http://{addr}/api/openapi.json); ctrl-c stops")?;
         asylon_server::serve(listener, state, async {
             let _ = tokio::signal::ctrl_c().await;
         })
@@ -51,11 +51,15 @@ pub fn run(
     })
 }
 
-pub fn print_enrolment(e: &Enrolment) {
-    println!(
+pub fn print_enrolment(e: &Enrolment) -> Result<()> {
+    say!(
         "user {}\n  TOTP secret {} (add it to an authenticator, or run `asylon totp {}`)\n  {}",
-        e.user, e.totp_secret, e.totp_secret, e.otpauth_url
-    );
+        e.user,
+        e.totp_secret,
+        e.totp_secret,
+        e.otpauth_url
+    )?;
+    Ok(())
 }
 
 /// Creates an organisation and its first administrator, whose password is read from `env`.
@@ -79,8 +83,8 @@ pub fn org_add(r: &RegistryArgs, id: &str, name: &str, admin: &str, env: &str) -
         asylon_vault::PasswordCost::default(),
     )
     .map_err(|e| anyhow!(e.body.error))?;
-    println!("organisation {id} created");
-    print_enrolment(&e);
+    say!("organisation {id} created")?;
+    print_enrolment(&e)?;
     Ok(())
 }
 
@@ -89,6 +93,6 @@ pub fn totp(secret: &str) -> Result<()> {
     let t = now().unix_timestamp().max(0) as u64;
     let code = asylon_server::auth::totp_code(secret.trim(), t)
         .ok_or_else(|| anyhow!("not a base32 TOTP secret"))?;
-    println!("{code}");
+    say!("{code}")?;
     Ok(())
 }
