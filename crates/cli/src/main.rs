@@ -297,7 +297,9 @@ enum PersonCommand {
 
 #[derive(Subcommand)]
 enum ImportCommand {
-    /// CSV with header external_id,names,date_of_birth,rank,service_number,power,captured_on,captured_at.
+    /// CSV with header external_id,names,date_of_birth,rank,service_number,power,captured_on,captured_at,
+    /// and any of the optional columns (docs/particulars.md):
+    /// place_of_birth,unit,father_first_name,mother_maiden_name,next_of_kin,correspondence_address,home_address.
     Persons {
         /// The CSV file (docs/particulars.md), or a pipe.
         file: PathBuf,
