@@ -82,7 +82,7 @@ impl Rows<Peeked> {
         let Source { path, encoding } = source;
         let cannot = || format!("cannot read {}", path.display());
         let f = std::fs::File::open(path).with_context(cannot)?;
-        let (mut start, rest) = peek(f, HEADER_PEEK).with_context(cannot)?;
+        let (mut start, rest) = peek(f, Peek::Header).with_context(cannot)?;
         let marked = match start.get(..2) {
             Some([0xff, 0xfe]) => Some(encoding_rs::UTF_16LE),
             Some([0xfe, 0xff]) => Some(encoding_rs::UTF_16BE),
@@ -115,7 +115,7 @@ impl Rows<Peeked> {
                 // single-byte code page reads any bytes as some, and even euc-kr reads much
                 // UTF-8 Hangul as other syllables. Text in those encodings beyond ASCII is
                 // almost never UTF-8 too, so a sample of it must not read as UTF-8.
-                let (sample, more) = peek(rest, UTF8_SAMPLE).with_context(cannot)?;
+                let (sample, more) = peek(rest, Peek::Sample(UTF8_SAMPLE)).with_context(cannot)?;
                 if reads_as_utf8(&[&start[..], &sample[..]].concat()) {
                     anyhow::bail!(
                         "{} reads as UTF-8 text, not {}: leave out --encoding",
@@ -129,7 +129,7 @@ impl Rows<Peeked> {
             let undecoded = std::io::Cursor::new(start.split_off(skip)).chain(rest);
             let decoded;
             (start, decoded) =
-                peek(Decoded::new(undecoded, encoding), HEADER_PEEK).with_context(cannot)?;
+                peek(Decoded::new(undecoded, encoding), Peek::Header).with_context(cannot)?;
             Box::new(decoded)
         };
         let sep = separator(&start);
@@ -153,13 +153,25 @@ fn reads_as_utf8(sample: &[u8]) -> bool {
         }
 }
 
-/// Reads the start of `input` up to its first line that is not blank (the header, whose
-/// separator it tells), or `most` bytes; the bytes read and the rest of `input`.
-fn peek<R: Read>(mut input: R, most: usize) -> std::io::Result<(Vec<u8>, R)> {
+/// How much of a file [`peek`] reads.
+#[derive(Clone, Copy)]
+enum Peek {
+    /// Up to its first line that is not blank (the header, whose separator it tells), or
+    /// [`HEADER_PEEK`] bytes.
+    Header,
+    /// This many bytes, or all of a shorter file.
+    Sample(usize),
+}
+
+/// Reads the start of `input` as `how` says; the bytes read and the rest of `input`.
+fn peek<R: Read>(mut input: R, how: Peek) -> std::io::Result<(Vec<u8>, R)> {
     let mut start = Vec::new();
     let mut chunk = [0; HEADER_PEEK];
-    let whole = most > HEADER_PEEK;
-    while start.len() < most && (whole || !holds_a_line(&start)) {
+    let more = |start: &Vec<u8>| match how {
+        Peek::Header => start.len() < HEADER_PEEK && !holds_a_line(start),
+        Peek::Sample(n) => start.len() < n,
+    };
+    while more(&start) {
         match input.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => start.extend_from_slice(chunk.get(..n).unwrap_or_default()),
@@ -185,6 +197,8 @@ pub struct Decoded<R> {
     chars: u64,
     /// No more is read from `inner`: it ended, failed, or what it gave is not in the encoding.
     ended: bool,
+    /// Why the text is not in the encoding, told once what was decoded before it has been
+    /// handed on; the text ends there.
     bad: Option<std::io::Error>,
 }
 
