@@ -730,8 +730,14 @@ fn pass_one(
     kept: &std::sync::mpsc::Sender<ToRead>,
     errors: Option<ErrorReport<'_>>,
 ) -> Result<Checked> {
-    let mut rdr = crate::csvfile::Rows::open(file)?;
-    let cols = Columns::from_header(rdr.headers()?)?;
+    let opened = crate::csvfile::Rows::open(file).and_then(|mut rdr| {
+        let cols = Columns::from_header(rdr.headers()?)?;
+        Ok((rdr, cols))
+    });
+    let (mut rdr, cols) = match opened {
+        Ok(opened) => opened,
+        Err(e) => return Err(ErrorReport::failed(errors, e)),
+    };
     let mut seen = Seen::default();
     let mut bad: Vec<(u64, String)> = Vec::new();
     let mut rows = 0u64;
@@ -777,6 +783,13 @@ fn pass_one(
             }
         }
     }
+    if rows == 0 {
+        let e = anyhow::anyhow!(
+            "{} has a header but no rows; nothing was registered",
+            file.display()
+        );
+        return Err(ErrorReport::failed(errors, e));
+    }
     let report = errors.as_ref().map(|r| r.path);
     if let Some(errors) = errors {
         errors.write(&bad)?;
@@ -796,12 +809,6 @@ fn pass_one(
         bail!(
             "{} of {rows} rows are invalid; nothing was registered. Correct them and import the file again",
             lines.len()
-        );
-    }
-    if rows == 0 {
-        bail!(
-            "{} has a header but no rows; nothing was registered",
-            file.display()
         );
     }
     known.tell_kept(
@@ -836,7 +843,8 @@ fn pass_one(
 /// The file `--errors` names, for every problem pass one finds, as CSV (`line,problem`): for
 /// a list too long to read on a terminal to be mended row by row. Made before the file is read
 /// (see [`open_for_import`]); a valid file leaves it with its header alone, so that an earlier
-/// run's report is not taken for this one's.
+/// run's report is not taken for this one's; a file that cannot be read at all (its header, its
+/// encoding) leaves that one problem, with no line.
 struct ErrorReport<'a> {
     path: &'a Path,
     out: csv::Writer<std::fs::File>,
@@ -849,6 +857,25 @@ impl<'a> ErrorReport<'a> {
         out.write_record(["line", "problem"])
             .with_context(|| format!("cannot write the problems to {}", path.display()))?;
         Ok(Self { path, out })
+    }
+
+    /// `e`, which stopped the file from being read at all (no line of it is to blame), as
+    /// the report's one problem; `e` again.
+    fn failed(report: Option<Self>, e: anyhow::Error) -> anyhow::Error {
+        let Some(mut report) = report else {
+            return e;
+        };
+        let written = report
+            .out
+            .write_record(["", &format!("{e:#}")])
+            .and_then(|()| Ok(report.out.flush()?));
+        match written {
+            Ok(()) => e,
+            Err(w) => e.context(format!(
+                "(and it could not be written to {}: {w})",
+                report.path.display()
+            )),
+        }
     }
 
     fn write(mut self, bad: &[(u64, String)]) -> Result<()> {

@@ -2084,6 +2084,19 @@ fn every_problem_of_a_long_file_can_be_had_as_csv() {
         e.contains("cannot write the problems to /no-such-dir/p.csv") && !e.contains("line 3"),
         "{e}"
     );
+    // A file that cannot be read at all leaves that one problem, with no line to blame.
+    let odd = r.file("odd.csv", "external_id,nom\n1,x\n");
+    let e = r.fails(
+        &["import", "persons", odd.to_str().unwrap(), "--errors", p],
+        None,
+    );
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        e.contains("unknown column \"nom\"")
+            && text.starts_with("line,problem\n,")
+            && text.contains("unknown column \"\"nom\"\""),
+        "{text}"
+    );
     // A valid file leaves the report with its header alone, not the last run's problems.
     let good = r.file("good.csv", &csv(&rows[..1]));
     r.ok(&["import", "persons", good.to_str().unwrap(), "--errors", p]);
