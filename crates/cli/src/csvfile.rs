@@ -25,6 +25,9 @@ pub struct Rows<R> {
     /// What to do with text that is not UTF-8 has been said (at the first such row: a file in
     /// another encoding has it in every row).
     told_not_utf8: bool,
+    /// The line at which the file could not be read on (a failed read, bytes that are no
+    /// character in its encoding): the rows after it were never read.
+    stopped_at: Option<u64>,
 }
 
 /// A file whose first bytes were read to look at its header line, then handed on first; for
@@ -354,6 +357,7 @@ impl<R: Read> Rows<R> {
                 .from_reader(LineEnds::new(input)),
             rec: csv::StringRecord::new(),
             told_not_utf8: false,
+            stopped_at: None,
         }
     }
 
@@ -387,6 +391,11 @@ impl<R: Read> Rows<R> {
         ended.saturating_sub(breaks as u64).max(1)
     }
 
+    /// The line at which reading stopped before the end of the file, if it did.
+    pub fn stopped_at(&self) -> Option<u64> {
+        self.stopped_at
+    }
+
     /// The next row and the line it begins on, or why it cannot be read (a row of another
     /// number of fields than the header, bytes that are not UTF-8); `None` at the end.
     pub fn next_row(&mut self) -> Option<(u64, Result<&csv::StringRecord, String>)> {
@@ -400,7 +409,9 @@ impl<R: Read> Rows<R> {
             // Text past what could be read (bytes that are no character in the file's
             // encoding, a failed read) is no record: the row is the one the reader stands in.
             Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
-                self.rdr.position().line().max(1)
+                let line = self.rdr.position().line().max(1);
+                self.stopped_at = Some(line);
+                line
             }
             _ => self.line_of_last(breaks(&bytes)),
         };

@@ -806,8 +806,14 @@ fn pass_one(
             };
             eprintln!("... and {} more problems ({all})", bad.len() - SHOWN_ERRORS);
         }
+        let unread = match rdr.stopped_at() {
+            Some(line) => format!(
+                " (the file could not be read past line {line}: the rows after it were not read)"
+            ),
+            None => String::new(),
+        };
         bail!(
-            "{} of {rows} rows are invalid; nothing was registered. Correct them and import the file again",
+            "{} of {rows} rows are invalid{unread}; nothing was registered. Correct them and import the file again",
             lines.len()
         );
     }

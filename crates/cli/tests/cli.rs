@@ -693,6 +693,31 @@ fn files_from_spreadsheets_and_pipes_are_read_whole_and_rows_told_by_their_lines
     assert!(e.contains("reads as UTF-8 text, not windows-1251"), "{e}");
     let e = r.fails(&["import", "persons", c, "--encoding", "latin-42"], None);
     assert!(e.contains("latin-42 is no encoding known here"), "{e}");
+    // Bytes that are no euc-kr character: told at their row, and that nothing past it was read.
+    let mut broken = encoding_rs::EUC_KR
+        .encode(&csv(&["K-8,리한검,2001,private,,KP,2025-01-09,"]))
+        .0
+        .into_owned();
+    broken.extend_from_slice(
+        b"K-9,\xff\xfe,2001,private,,KP,2025-01-09,\nK-10,x,2001,,,KP,2025-01-09,\n",
+    );
+    let bad = r.dir.path().join("broken.csv");
+    std::fs::write(&bad, broken).unwrap();
+    let e = r.fails(
+        &[
+            "import",
+            "persons",
+            bad.to_str().unwrap(),
+            "--encoding",
+            "euc-kr",
+        ],
+        None,
+    );
+    assert!(
+        e.contains("line 3: unreadable row: the file is not EUC-KR text")
+            && e.contains("1 of 2 rows are invalid (the file could not be read past line 3"),
+        "{e}"
+    );
     assert_eq!(r.persons_json().len(), 42);
 
     // The lists `match` reads: the same.
