@@ -88,6 +88,36 @@ pub struct Registered {
     cases: Vec<String>,
 }
 
+/// Registrations of `inputs`, for someone who may register, or every field error among them
+/// (named `persons[i].field` in a batch).
+fn validated(
+    caller: &Caller,
+    inputs: &[RegistrationInput],
+) -> Result<Vec<asylon_core::Registration>, ApiError> {
+    may(&caller.principal, None, Action::Register).map_err(StoreError::Denied)?;
+    let today = now().date();
+    let many = inputs.len() > 1;
+    let mut regs = Vec::with_capacity(inputs.len());
+    let mut errors: Vec<FieldError> = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        match input.validate(today) {
+            Ok(r) => regs.push(r),
+            Err(es) => errors.extend(es.into_iter().map(|e| FieldError {
+                field: if many {
+                    format!("persons[{i}].{}", e.field)
+                } else {
+                    e.field
+                },
+                reason: e.reason,
+            })),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(StoreError::Invalid(errors).into());
+    }
+    Ok(regs)
+}
+
 fn register(
     st: &Arc<AppState>,
     caller: Caller,
@@ -95,27 +125,7 @@ fn register(
 ) -> impl std::future::Future<Output = Result<(StatusCode, Json<Registered>), ApiError>> {
     let st = Arc::clone(st);
     async move {
-        may(&caller.principal, None, Action::Register).map_err(StoreError::Denied)?;
-        let today = now().date();
-        let many = inputs.len() > 1;
-        let mut regs = Vec::with_capacity(inputs.len());
-        let mut errors: Vec<FieldError> = Vec::new();
-        for (i, input) in inputs.iter().enumerate() {
-            match input.validate(today) {
-                Ok(r) => regs.push(r),
-                Err(es) => errors.extend(es.into_iter().map(|e| FieldError {
-                    field: if many {
-                        format!("persons[{i}].{}", e.field)
-                    } else {
-                        e.field
-                    },
-                    reason: e.reason,
-                })),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(StoreError::Invalid(errors).into());
-        }
+        let regs = validated(&caller, &inputs)?;
         st.run(move |reg, _| {
             let cases = reg.register(&caller.principal.actor(), now(), &regs)?;
             Ok((StatusCode::CREATED, Json(Registered { cases })))
@@ -143,6 +153,16 @@ pub struct Batch {
     persons: Vec<RegistrationInput>,
 }
 
+impl Batch {
+    /// Its captives, if it holds as many as a batch may.
+    fn persons(self) -> Result<Vec<RegistrationInput>, ApiError> {
+        if self.persons.is_empty() || self.persons.len() > 10_000 {
+            return Err(ApiError::invalid("persons", "give 1 to 10,000 captives"));
+        }
+        Ok(self.persons)
+    }
+}
+
 /// Register many captives at once, all or none.
 #[utoipa::path(post, path = "/api/persons/import", tag = "persons", request_body = Batch,
     responses((status = 201, body = Registered), (status = 403, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
@@ -151,10 +171,31 @@ async fn import_persons(
     caller: Caller,
     Body(batch): Body<Batch>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
-    if batch.persons.is_empty() || batch.persons.len() > 10_000 {
-        return Err(ApiError::invalid("persons", "give 1 to 10,000 captives"));
-    }
-    register(&st, caller, batch.persons).await
+    register(&st, caller, batch.persons()?).await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Checked {
+    /// How many captives the batch would register.
+    valid: usize,
+}
+
+/// Check a batch as `POST /api/persons/import` would, registering nothing: 200 when it would
+/// register them all, else the answer it would give (every field error, an external id twice
+/// in it or already registered).
+#[utoipa::path(post, path = "/api/persons/import/check", tag = "persons", request_body = Batch,
+    responses((status = 200, body = Checked), (status = 403, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
+async fn check_import(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Body(batch): Body<Batch>,
+) -> Res<Checked> {
+    let regs = validated(&caller, &batch.persons()?)?;
+    st.run(move |reg, _| {
+        reg.check_registrations(&regs)?;
+        Ok(Json(Checked { valid: regs.len() }))
+    })
+    .await
 }
 
 /// One captive's record: the public part, and each sealed class the caller may open (each
@@ -525,6 +566,7 @@ pub(crate) fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(health))
         .routes(routes!(list_persons, register_person))
         .routes(routes!(import_persons))
+        .routes(routes!(check_import))
         .routes(routes!(show_person))
         .routes(routes!(person_particulars))
         .routes(routes!(person_status))

@@ -661,7 +661,9 @@ fn probe(s: &Server, c: &Client, org: &str, endpoint: &str, state: &str) -> bool
             json!({"command": "record_acceptance", "case": s.cases["write"], "state": "KR"}),
         ),
         ("POST /api/persons", _) => c.post(&url, person),
-        ("POST /api/persons/import", _) => c.post(&url, json!({"persons": [person]})),
+        ("POST /api/persons/import" | "POST /api/persons/import/check", _) => {
+            c.post(&url, json!({"persons": [person]}))
+        }
         // Empty on purpose: checked after the policy, so an allowed caller gets 422 and
         // nothing is erased or changed.
         ("POST /api/persons/{case}/erase", _) => c.post(&url, json!({"reason": ""})),
@@ -738,6 +740,7 @@ fn every_role_of_every_organisation_gets_what_the_matrix_says(db: Db) {
                 "POST /api/commands#record_acceptance",
                 "POST /api/persons",
                 "POST /api/persons/import",
+                "POST /api/persons/import/check",
                 "POST /api/persons/{case}/amend",
                 "POST /api/persons/{case}/erase",
                 "PUT /api/orgs/{org}/users/{name}/roles",
@@ -1277,6 +1280,26 @@ fn bad_input_gets_a_clear_error_and_changes_nothing(db: Db) {
         "{}",
         batch.body
     );
+    // Checked first, a batch gets the same answer, and a valid one its count; nothing is
+    // written either way.
+    let bad_batch = json!({"persons": [
+        {"names": ["Kim"], "power": "KP", "captured_on": "2025-03-01", "date_of_birth": "2999"}
+    ]});
+    let r = c.post("/api/persons/import/check", bad_batch);
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.to_string().contains("date_of_birth"), "{}", r.body);
+    let person = json!({"names": ["Ri Chol"], "power": "KP", "captured_on": "2025-03-01",
+        "external_id": "CHK-1", "not_stated": ["date_of_birth", "rank", "service_number"]});
+    let r = c.post(
+        "/api/persons/import/check",
+        json!({"persons": [person, person]}),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.to_string().contains("appears twice"), "{}", r.body);
+    let r = c.post("/api/persons/import/check", json!({"persons": [person]}));
+    assert_eq!((r.status, &r.body["valid"]), (200, &json!(1)), "{}", r.body);
+    let r = c.post("/api/persons/import/check", json!({"persons": []}));
+    assert_eq!(r.status, 422, "{}", r.body);
     let cmd = c.post(
         "/api/commands",
         json!({"command": "move_custody", "case": s.cases["write"]}),
@@ -1311,6 +1334,24 @@ fn bad_input_gets_a_clear_error_and_changes_nothing(db: Db) {
     let r = c.send("POST", "/api/persons", Some(&with_bom));
     assert_eq!(r.status, 201, "{}", r.body);
     assert!(r.body["cases"][0].is_string(), "{}", r.body);
+    // An external id already registered: the check answers the import's 409, naming him.
+    let mut known = person.clone();
+    known["external_id"] = json!("CHK-2");
+    let r = c.post("/api/persons", known.clone());
+    assert_eq!(r.status, 201, "{}", r.body);
+    let case = r.body["cases"][0].as_str().unwrap().to_string();
+    let size = s.size();
+    let r = c.post(
+        "/api/persons/import/check",
+        json!({"persons": [person, known]}),
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        r.body.to_string().contains("CHK-2") && r.body.to_string().contains(&case),
+        "{}",
+        r.body
+    );
+    assert_eq!(s.size(), size);
 }
 
 fn a_kept_checkpoint_is_proved_extended_and_a_withdrawn_consent_bites_at_once(db: Db) {

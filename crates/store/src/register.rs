@@ -497,6 +497,31 @@ impl Registry {
         e
     }
 
+    /// What [`Registry::register`] of `regs` would refuse besides their validation, which is
+    /// done: an external id twice among them, or one already registered (the first, and as
+    /// whom). Nothing is written.
+    pub fn check_registrations(&self, regs: &[Registration]) -> Result<(), StoreError> {
+        no_repeated_external_ids(regs.iter().map(|r| r.core.external_id.as_ref()))?;
+        let ids: Vec<&str> = regs
+            .iter()
+            .filter_map(|r| r.core.external_id.as_deref())
+            .collect();
+        // The first in the batch's order, as the registration's failure names it.
+        let registered = self.persons_registered_as(&ids)?;
+        let first = ids.iter().find_map(|id| {
+            registered
+                .iter()
+                .find(|p| p.external_id.as_deref() == Some(*id))
+        });
+        match first {
+            Some(p) => Err(StoreError::DuplicateExternalId {
+                external_id: p.external_id.clone().unwrap_or_default(),
+                case: p.case_no.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Registers validated captives in one transaction and returns their case numbers in order.
     pub fn register(
         &mut self,
