@@ -680,18 +680,19 @@ fn files_from_spreadsheets_and_pipes_are_read_whole_and_rows_told_by_their_lines
     );
     // A UTF-8 file named windows-1251 would be read as other letters: refused, nothing written.
     let utf8 = r.file("utf8.csv", &csv(&["R-2,Пак Пон Чжу,2001,,,KP,2025-01-09,"]));
-    let e = r.fails(
-        &[
+    let refused_as = |file: &Path, label: &str| {
+        let args = [
             "import",
             "persons",
-            utf8.to_str().unwrap(),
+            file.to_str().unwrap(),
             "--encoding",
-            "cp1251",
-        ],
-        None,
-    );
+            label,
+        ];
+        r.fails(&args, None)
+    };
+    let e = refused_as(&utf8, "cp1251");
     assert!(e.contains("reads as UTF-8 text, not windows-1251"), "{e}");
-    let e = r.fails(&["import", "persons", c, "--encoding", "latin-42"], None);
+    let e = refused_as(&cyrillic, "latin-42");
     assert!(e.contains("latin-42 is no encoding known here"), "{e}");
     // Bytes that are no euc-kr character: told at their row, and that nothing past it was read.
     let mut broken = encoding_rs::EUC_KR
@@ -703,16 +704,7 @@ fn files_from_spreadsheets_and_pipes_are_read_whole_and_rows_told_by_their_lines
     );
     let bad = r.dir.path().join("broken.csv");
     std::fs::write(&bad, broken).unwrap();
-    let e = r.fails(
-        &[
-            "import",
-            "persons",
-            bad.to_str().unwrap(),
-            "--encoding",
-            "euc-kr",
-        ],
-        None,
-    );
+    let e = refused_as(&bad, "euc-kr");
     assert!(
         e.contains("line 3: unreadable row: the file is not EUC-KR text")
             && e.contains("1 of 2 rows are invalid (the file could not be read past line 3"),
