@@ -129,6 +129,17 @@ impl Columns {
         Ok(Self(idx))
     }
 
+    /// The optional columns the file has.
+    fn optional(&self) -> Vec<&'static str> {
+        let present = self.0.get(HEADER.len()..).unwrap_or_default();
+        OPTIONAL
+            .iter()
+            .zip(present)
+            .filter(|(_, i)| **i != usize::MAX)
+            .map(|(name, _)| *name)
+            .collect()
+    }
+
     fn get<'r>(&self, rec: &'r csv::StringRecord, field: usize) -> &'r str {
         self.0
             .get(field)
@@ -469,18 +480,27 @@ pub fn check_persons(r: &RegistryArgs, file: Source<'_>, errors: Option<&Path>) 
         checked.rows,
         checked.to_register
     )?;
-    told_differing(checked.differing)?;
+    told_skipped(skipped, checked.differing, &checked.cols.optional())?;
     Ok(())
 }
 
-/// Says how many skipped rows differ from their records (each was told by pass one).
-fn told_differing(differing: u64) -> Result<()> {
+/// Says how many skipped rows differ from their records (each was told by pass one), and,
+/// when the file has optional columns, that what they hold was not added to the captives
+/// skipped (a file imported again with particulars added, which its author may expect to add).
+fn told_skipped(skipped: u64, differing: u64, optional: &[&str]) -> Result<()> {
     if differing > 0 {
         say!(
             "{differing} of them {} from the registry (warnings above): an import does not \
              change {}; correct a record with `person amend`",
             if differing == 1 { "differs" } else { "differ" },
             if differing == 1 { "it" } else { "them" },
+        )?;
+    }
+    if skipped > 0 && !optional.is_empty() {
+        say!(
+            "note: the {} of the captives skipped were neither compared with their records nor \
+             added to them; add what a record lacks with `person amend`",
+            optional.join(", ")
         )?;
     }
     Ok(())
@@ -507,6 +527,7 @@ pub fn persons(
     let mut skipped = 0u64;
     let mut to_register = 0u64;
     let mut differing = 0u64;
+    let mut optional: Vec<&str> = Vec::new();
     let failure: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
     let stages = std::thread::scope(|scope| -> Result<Stages> {
         // Three stages after validation, each on its thread: read the names into blind-index
@@ -563,6 +584,7 @@ pub fn persons(
         skipped = checked.rows - checked.to_register;
         to_register = checked.to_register;
         differing = checked.differing;
+        optional = checked.cols.optional();
         if checked.rows > keep_rows {
             // The rows past the kept ones are read again, validated again and registered.
             let _ = to_read.send(ToRead::Rest(checked.cols, checked.registered, checked.rows));
@@ -643,7 +665,7 @@ pub fn persons(
         "imported {}: {registered} registered, {skipped} already registered and skipped",
         file.display()
     )?;
-    told_differing(differing)?;
+    told_skipped(skipped, differing, &optional)?;
     if timings {
         stages.print(started.elapsed())?;
     }

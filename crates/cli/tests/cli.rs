@@ -800,6 +800,28 @@ fn optional_columns_bring_art_122_particulars_sealed_with_the_rest() {
     let second = shown("AS-000002");
     assert!(second["family"].is_null(), "{second}");
     assert!(second["identity"]["place_of_birth"].is_null(), "{second}");
+    // Imported again with F-2's particulars filled in: he is skipped, and told that what the
+    // file adds was not added; without optional columns nothing is said of them.
+    let again = r.file(
+        "again.csv",
+        "external_id,names,date_of_birth,rank,service_number,power,captured_on,captured_at,\
+         father_first_name\n\
+         F-2,박봉주,2001,private,,KP,2025-01-09,Kursk,박철\n",
+    );
+    let (out, _) = imported(&r, &again, &[]);
+    assert!(
+        out.contains("0 registered, 1 already registered and skipped")
+            && out.contains("note: the father_first_name of the captives skipped were neither")
+            && out.contains("person amend"),
+        "{out}"
+    );
+    assert!(shown("AS-000002")["family"].is_null());
+    let plain = r.file(
+        "plain.csv",
+        &csv(&["F-2,박봉주,2001,private,,KP,2025-01-09,Kursk"]),
+    );
+    let (out, _) = imported(&r, &plain, &[]);
+    assert!(!out.contains("note:"), "{out}");
     // Its values are validated like the JSON's; a column it does not know is named with
     // those it does.
     let bad = r.file(
