@@ -345,6 +345,38 @@ fn a_long_listing_read_in_part_ends_quietly() {
 }
 
 #[test]
+fn a_listing_read_slowly_holds_no_read_open() {
+    if on_postgres() {
+        return; // folds the SQLite WAL itself
+    }
+    let r = Reg::new();
+    let file = r.synth("many.csv", 3000, 6);
+    imported(&r, &file, &[]);
+    // A reader that stops reading (a pager left open): the listing waits on a full pipe.
+    let mut child = r
+        .cmd(&["event", "list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Others write meanwhile, and the WAL can be folded back entirely: no snapshot is held.
+    r.ok_in(
+        &["person", "register", "-"],
+        Some(&person_json("W-1", "박봉주")),
+    );
+    let c = Connection::open(r.data().join("registry.db")).unwrap();
+    let busy: i64 = c
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(busy, 0, "a read is held open by the listing");
+    drop(child.stdout.take());
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
 fn init_refuses_to_overwrite_an_existing_registry() {
     if on_postgres() {
         return; // reads or edits the SQLite files themselves

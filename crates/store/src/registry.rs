@@ -738,17 +738,24 @@ impl Registry {
         Ok(out)
     }
 
-    /// Every captive in case order, handed to `each` as read: a list of a million need not be
-    /// held whole. An error from `each` stops the reading and is returned.
+    /// Every captive in case order, handed to `each` a page at a time: a list of a million need
+    /// not be held whole. No query stays open while `each` runs (a listing read slowly, piped
+    /// into a pager, would otherwise hold a read open for as long, and SQLite could not fold
+    /// its WAL back past it while others write). An error from `each` stops the reading and is
+    /// returned.
     pub fn each_person(
         &self,
         each: &mut dyn FnMut(PersonRow) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        self.conn.each(
-            &format!("{PERSON_SELECT} ORDER BY case_no"),
-            &[],
-            &mut |r| each(person_from_row(&r)?),
-        )
+        let mut after = String::new();
+        loop {
+            let page = self.persons_page(&after, LISTING_PAGE)?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = last.case_no.clone();
+            page.into_iter().try_for_each(&mut *each)?;
+        }
     }
 
     /// Opens a person's sealed classes for `actor` and records the read as an event.
@@ -931,23 +938,42 @@ impl Registry {
 
     /// [`Registry::events`] handed to `each` as read, so that a log of millions need not be
     /// held whole. An error from `each` stops the reading and is returned.
+    /// A page at a time, with no query open while `each` runs (see [`Registry::each_person`]),
+    /// and no further than the log's size when it began.
     pub fn each_event(
         &self,
         person: Option<&str>,
         each: &mut dyn FnMut(Event) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let (sql, args): (String, Vec<&str>) = match person {
-            Some(p) => (
-                format!("SELECT {EVENT_COLUMNS} FROM events WHERE person = ?1 ORDER BY seq"),
-                vec![p],
-            ),
-            None => (
-                format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"),
-                vec![],
-            ),
+        let upto = decode_frontier(&meta_need(&*self.conn, "frontier")?)
+            .ok_or_else(|| StoreError::Damaged("the stored Merkle frontier is unreadable".into()))?
+            .size() as i64;
+        let of_person = if person.is_some() {
+            " AND person = ?4"
+        } else {
+            ""
         };
-        let args: Vec<crate::db::Val<'_>> = args.into_iter().map(Into::into).collect();
-        self.conn.each(&sql, &args, &mut |r| each(event_of(&r)?))
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE seq > ?1 AND seq <= ?2{of_person} \
+             ORDER BY seq LIMIT ?3"
+        );
+        let mut after = 0i64;
+        loop {
+            let page = match person {
+                Some(p) => self
+                    .conn
+                    .all(&sql, args![after, upto, LISTING_PAGE as i64, p])?,
+                None => self
+                    .conn
+                    .all(&sql, args![after, upto, LISTING_PAGE as i64])?,
+            };
+            let events: Vec<Event> = page.iter().map(event_of).collect::<Result<_, _>>()?;
+            let Some(last) = events.last() else {
+                return Ok(());
+            };
+            after = last.seq as i64;
+            events.into_iter().try_for_each(&mut *each)?;
+        }
     }
 
     /// A fresh signed checkpoint of the current log.
@@ -1036,6 +1062,9 @@ pub(crate) fn event_of(r: &Row) -> Result<Event, StoreError> {
         reason,
     })
 }
+
+/// Rows read per query by the listings ([`Registry::each_person`], [`Registry::each_event`]).
+const LISTING_PAGE: usize = 1000;
 
 const PERSON_SELECT: &str = "SELECT case_no, external_id, power, captured_on, captured_at, status, registered_seq, last_seq FROM persons";
 
