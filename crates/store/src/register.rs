@@ -492,7 +492,9 @@ impl Registry {
         // Keys left behind if this fails are harmless: no event refers to them.
         let _ = self.keys.forget(&ids.cases);
         if is_unique_violation(&e) {
-            return self.duplicate_external_id(&ids.external_ids).unwrap_or(e);
+            let ext: Vec<Option<&str>> = ids.external_ids.iter().map(Option::as_deref).collect();
+            // Telling which is the refusal's detail: if that fails, the refusal stands.
+            return self.duplicate_external_id(&ext).ok().flatten().unwrap_or(e);
         }
         e
     }
@@ -502,22 +504,9 @@ impl Registry {
     /// whom). Nothing is written.
     pub fn check_registrations(&self, regs: &[Registration]) -> Result<(), StoreError> {
         no_repeated_external_ids(regs.iter().map(|r| r.core.external_id.as_ref()))?;
-        let ids: Vec<&str> = regs
-            .iter()
-            .filter_map(|r| r.core.external_id.as_deref())
-            .collect();
-        // The first in the batch's order, as the registration's failure names it.
-        let registered = self.persons_registered_as(&ids)?;
-        let first = ids.iter().find_map(|id| {
-            registered
-                .iter()
-                .find(|p| p.external_id.as_deref() == Some(*id))
-        });
-        match first {
-            Some(p) => Err(StoreError::DuplicateExternalId {
-                external_id: p.external_id.clone().unwrap_or_default(),
-                case: p.case_no.clone(),
-            }),
+        let ext: Vec<Option<&str>> = regs.iter().map(|r| r.core.external_id.as_deref()).collect();
+        match self.duplicate_external_id(&ext)? {
+            Some(refused) => Err(refused),
             None => Ok(()),
         }
     }

@@ -7,7 +7,7 @@ use asylon_core::{
 };
 use asylon_ledger::{Checkpoint, Frontier, Hash, leaf_hash_with};
 use asylon_vault::{EventMacKey, KdfParams, Kek, Signer, seal_aad};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -295,9 +295,7 @@ impl Log<'_> {
         let at = rfc3339(now);
         let db = self.conn;
         let tx = Tx::write(db)?;
-        let mut frontier = decode_frontier(&meta_need(db, "frontier")?).ok_or_else(|| {
-            StoreError::Damaged("the stored Merkle frontier is unreadable".into())
-        })?;
+        let mut frontier = stored_frontier(db)?;
         let new = build(db)?;
         // Number, hash and MAC every event first, then append them together.
         let mut written = Vec::with_capacity(new.len());
@@ -612,27 +610,27 @@ impl Registry {
         )
     }
 
-    /// After a unique-constraint failure: which external id is already registered, and as whom.
+    /// The first of `external_ids` (in their order) that is already registered, as the
+    /// refusal of a registration naming it and his case; `None` if none is. Asked a few hundred
+    /// per query (see [`Registry::registered_among`]).
     pub(crate) fn duplicate_external_id(
         &self,
-        external_ids: &[Option<String>],
-    ) -> Option<StoreError> {
-        external_ids.iter().find_map(|ext| {
-            let ext = ext.as_ref()?;
-            let case = self
-                .conn
-                .one(
-                    "SELECT case_no FROM persons WHERE external_id = ?1",
-                    args![ext],
-                )
-                .ok()??
-                .text(0)
-                .ok()?;
-            Some(StoreError::DuplicateExternalId {
-                external_id: ext.clone(),
-                case,
-            })
-        })
+        external_ids: &[Option<&str>],
+    ) -> Result<Option<StoreError>, StoreError> {
+        let ids: Vec<&str> = external_ids.iter().flatten().copied().collect();
+        let registered: HashMap<String, String> = self
+            .persons_registered_as(&ids)?
+            .into_iter()
+            .filter_map(|p| Some((p.external_id?, p.case_no)))
+            .collect();
+        Ok(ids.iter().find_map(|id| {
+            registered
+                .get(*id)
+                .map(|case| StoreError::DuplicateExternalId {
+                    external_id: id.to_string(),
+                    case: case.clone(),
+                })
+        }))
     }
 
     /// How many case numbers the registry has given: at least as many as the persons it holds.
@@ -747,14 +745,23 @@ impl Registry {
         &self,
         each: &mut dyn FnMut(PersonRow) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        self.person_pages(&mut |page| page.into_iter().try_for_each(&mut *each))
+    }
+
+    /// Every captive in case order, a page of [`LISTING_PAGE`] at a time, each read by a query
+    /// of its own that is done before `each` is given the page.
+    pub(crate) fn person_pages(
+        &self,
+        each: &mut dyn FnMut(Vec<PersonRow>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let mut after = String::new();
         loop {
             let page = self.persons_page(&after, LISTING_PAGE)?;
             let Some(last) = page.last() else {
                 return Ok(());
             };
-            after = last.case_no.clone();
-            page.into_iter().try_for_each(&mut *each)?;
+            after.clone_from(&last.case_no);
+            each(page)?;
         }
     }
 
@@ -936,18 +943,16 @@ impl Registry {
         Ok(out)
     }
 
-    /// [`Registry::events`] handed to `each` as read, so that a log of millions need not be
-    /// held whole. An error from `each` stops the reading and is returned.
-    /// A page at a time, with no query open while `each` runs (see [`Registry::each_person`]),
-    /// and no further than the log's size when it began.
+    /// [`Registry::events`] handed to `each` a page at a time, so that a log of millions need
+    /// not be held whole, with no query open while `each` runs (see [`Registry::each_person`]),
+    /// and no further than the log's size when it began. An error from `each` stops the
+    /// reading and is returned.
     pub fn each_event(
         &self,
         person: Option<&str>,
         each: &mut dyn FnMut(Event) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let upto = decode_frontier(&meta_need(&*self.conn, "frontier")?)
-            .ok_or_else(|| StoreError::Damaged("the stored Merkle frontier is unreadable".into()))?
-            .size() as i64;
+        let upto = stored_frontier(&*self.conn)?.size() as i64;
         let of_person = if person.is_some() {
             " AND person = ?4"
         } else {
@@ -978,9 +983,7 @@ impl Registry {
 
     /// A fresh signed checkpoint of the current log.
     pub fn checkpoint(&self, now: OffsetDateTime) -> Result<Checkpoint, StoreError> {
-        let frontier = decode_frontier(&meta_need(&*self.conn, "frontier")?).ok_or_else(|| {
-            StoreError::Damaged("the stored Merkle frontier is unreadable".into())
-        })?;
+        let frontier = stored_frontier(&*self.conn)?;
         let time = rfc3339(now);
         let root = frontier.root();
         let body = Checkpoint::signed_body(&self.origin, frontier.size(), &root, &time);
@@ -1061,6 +1064,12 @@ pub(crate) fn event_of(r: &Row) -> Result<Event, StoreError> {
         seq: r.i64(0).unwrap_or_default().max(0) as u64,
         reason,
     })
+}
+
+/// The log's Merkle frontier as stored beside it (its size and the hashes of its subtrees).
+fn stored_frontier(db: &dyn Sql) -> Result<Frontier, StoreError> {
+    decode_frontier(&meta_need(db, "frontier")?)
+        .ok_or_else(|| StoreError::Damaged("the stored Merkle frontier is unreadable".into()))
 }
 
 /// Rows read per query by the listings ([`Registry::each_person`], [`Registry::each_event`]).

@@ -187,13 +187,8 @@ impl Registry {
     /// meanwhile is checked again under the log's write lock, which corrections hold while
     /// they change the index, so his latest names are never replaced by earlier ones.
     pub fn reindex_names(&self) -> Result<Reindexed, StoreError> {
-        const PAGE: usize = 1000;
         let mut out = Reindexed::default();
-        let mut after = String::new();
-        loop {
-            let page = self.persons_page(&after, PAGE)?;
-            let Some(last) = page.last() else { break };
-            after.clone_from(&last.case_no);
+        self.person_pages(&mut |page| {
             let cases: Vec<&str> = page
                 .iter()
                 .filter(|r| r.status != PersonStatus::Erased)
@@ -228,7 +223,8 @@ impl Registry {
                     Err(e) => return Err(e),
                 }
             }
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 
