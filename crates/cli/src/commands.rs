@@ -201,7 +201,7 @@ pub fn show(r: &RegistryArgs, case: &str, json: bool, particulars: bool) -> Resu
     if json {
         say!("{}", serde_json::to_string_pretty(&view)?)?;
     } else {
-        print!("{}", person_text(&view));
+        say_on!("{}", person_text(&view))?;
     }
     Ok(())
 }

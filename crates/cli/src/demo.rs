@@ -500,10 +500,10 @@ pub fn build(
         say!(
             "\nOne record, corrected and opened by dp-registrar (the read itself is recorded as an event):"
         )?;
-        print!(
+        say_on!(
             "{}",
             person_text(&registry.show_person(&registrar, today, first)?)
-        );
+        )?;
     }
     let report = registry.verify(None)?;
     say!(
@@ -554,7 +554,7 @@ pub fn demo(r: &RegistryArgs, count: usize, listen: Option<SocketAddr>) -> Resul
     }
     match listen {
         None => {
-            print!("{banner}");
+            say_on!("{banner}")?;
             Ok(())
         }
         Some(addr) => {

@@ -9,6 +9,14 @@ macro_rules! say {
     }};
 }
 
+/// [`say!`] without the line break (`print!`).
+macro_rules! say_on {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout(), $($arg)*)
+    }};
+}
+
 mod check;
 mod commands;
 mod csvfile;
