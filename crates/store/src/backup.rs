@@ -202,7 +202,7 @@ impl Registry {
         })
     }
 
-    /// [`Registry::restore_in`] up to its verification.
+    /// [`Registry::restore_in`] up to its verification, in `dir`, which `restore_in` made.
     fn restore_verified(
         backup: &Path,
         keys: &Path,
@@ -211,44 +211,40 @@ impl Registry {
         key: &KeySource,
     ) -> Result<Checked, StoreError> {
         if let Database::Postgres { .. } = database {
-            return in_data_dir(dir, || {
-                // Read from copies, never from the files given: opening them would set their
-                // journal mode to WAL (a byte of the header), leave a WAL beside them, and bring
-                // an older backup's schema up to date in place. A backup is kept as evidence of
-                // what the log held; a restore may not change it.
-                let staging = tempfile::Builder::new()
-                    .prefix(".restore-")
-                    .tempdir_in(dir)
-                    .map_err(|e| StoreError::io("cannot make a working directory", e))?;
-                let (copy, keys_copy) = (
-                    staging.path().join("registry.db"),
-                    staging.path().join("keys.db"),
-                );
-                sqlite_copy(backup, &copy)?;
-                sqlite_copy(keys, &keys_copy)?;
-                let from = crate::db::sqlite::open(&copy, false, &crate::registry::MIGRATIONS)?;
-                let from_keys =
-                    crate::db::sqlite::open(&keys_copy, false, &crate::keystore::KEYS_MIGRATIONS)?;
-                Self::fill(dir, database, key, &from, &from_keys)
-            });
+            // Read from copies, never from the files given: opening them would set their
+            // journal mode to WAL (a byte of the header), leave a WAL beside them, and bring an
+            // older backup's schema up to date in place. A backup is kept as evidence of what
+            // the log held; a restore may not change it. (`restore_in` made `dir`.)
+            let staging = tempfile::Builder::new()
+                .prefix(".restore-")
+                .tempdir_in(dir)
+                .map_err(|e| StoreError::io("cannot make a working directory", e))?;
+            let (copy, keys_copy) = (
+                staging.path().join("registry.db"),
+                staging.path().join("keys.db"),
+            );
+            sqlite_copy(backup, &copy)?;
+            sqlite_copy(keys, &keys_copy)?;
+            let from = crate::db::sqlite::open(&copy, false, &crate::registry::MIGRATIONS)?;
+            let from_keys =
+                crate::db::sqlite::open(&keys_copy, false, &crate::keystore::KEYS_MIGRATIONS)?;
+            return Self::fill(dir, database, key, &from, &from_keys);
         }
         let db = data_file(dir);
         let keys_db = crate::keystore::keys_file(dir);
         if db.exists() || keys_db.exists() {
             return Err(StoreError::AlreadyExists(dir.display().to_string()));
         }
-        in_data_dir(dir, || {
-            let settings_existed = dir.join("settings.toml").exists();
-            let restored = sqlite_copy(backup, &db)
-                .and_then(|()| sqlite_copy(keys, &keys_db))
-                .and_then(|()| crate::law::write_default_settings(dir))
-                .and_then(|()| Registry::open(dir, key))
-                .and_then(Checked::of);
-            if restored.is_err() {
-                remove_written(dir, &Database::Sqlite, settings_existed);
-            }
-            restored
-        })
+        let settings_existed = dir.join("settings.toml").exists();
+        let restored = sqlite_copy(backup, &db)
+            .and_then(|()| sqlite_copy(keys, &keys_db))
+            .and_then(|()| crate::law::write_default_settings(dir))
+            .and_then(|()| Registry::open(dir, key))
+            .and_then(Checked::of);
+        if restored.is_err() {
+            remove_written(dir, &Database::Sqlite, settings_existed);
+        }
+        restored
     }
 
     /// Fills the empty registry `database` (with its key file and settings in `dir`) from
