@@ -303,6 +303,25 @@ enum PersonCommand {
     },
 }
 
+/// `--encoding`, for the commands that read one CSV file.
+#[derive(Args, Clone, Copy)]
+struct CsvEncoding {
+    /// The encoding of the file when it is not UTF-8 (a WHATWG label: euc-kr for Korean
+    /// Excel's "CSV", windows-1251 for Russian or Ukrainian Excel's, koi8-u, …). UTF-16 with its
+    /// byte-order mark is read without it.
+    #[arg(long, value_name = "LABEL", value_parser = csvfile::encoding)]
+    encoding: Option<&'static encoding_rs::Encoding>,
+}
+
+impl CsvEncoding {
+    fn of(self, path: &std::path::Path) -> Source<'_> {
+        Source {
+            path,
+            encoding: self.encoding,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum ImportCommand {
     /// CSV with header external_id,names,date_of_birth,rank,service_number,power,captured_on,captured_at,
@@ -311,11 +330,8 @@ enum ImportCommand {
     Persons {
         /// The CSV file (docs/particulars.md), or a pipe.
         file: PathBuf,
-        /// The encoding of the file when it is not UTF-8 (a WHATWG label: euc-kr for Korean
-        /// Excel's "CSV", windows-1251 for Russian or Ukrainian Excel's, koi8-u, …). UTF-16 with
-        /// its byte-order mark is read without it.
-        #[arg(long, value_name = "LABEL", value_parser = csvfile::encoding)]
-        encoding: Option<&'static encoding_rs::Encoding>,
+        #[command(flatten)]
+        encoding: CsvEncoding,
         /// Rows kept in memory, as validated, between the two passes (a few hundred bytes
         /// each); rows past them are read and validated again. Lower it to import in less memory.
         /// A pipe cannot be read again: all its rows are kept.
@@ -412,11 +428,8 @@ enum NamesCommand {
     Dedupe {
         /// A CSV with the header id,name or id,name,date_of_birth.
         file: PathBuf,
-        /// The encoding of the file when it is not UTF-8 (a WHATWG label: euc-kr for Korean
-        /// Excel's "CSV", windows-1251 for Russian or Ukrainian Excel's, koi8-u, …). UTF-16 with
-        /// its byte-order mark is read without it.
-        #[arg(long, value_name = "LABEL", value_parser = csvfile::encoding)]
-        encoding: Option<&'static encoding_rs::Encoding>,
+        #[command(flatten)]
+        encoding: CsvEncoding,
     },
     /// Recall and precision on the name data in DIR, with a Jaro–Winkler baseline beside.
     Eval {
@@ -500,10 +513,7 @@ fn run(cli: Cli) -> Result<()> {
             check,
             errors,
         }) => {
-            let file = Source {
-                path: &file,
-                encoding,
-            };
+            let file = encoding.of(&file);
             let errors = errors.as_deref();
             match check {
                 true => import::check_persons(r, file, errors),
@@ -558,10 +568,9 @@ fn run(cli: Cli) -> Result<()> {
         }) => serve::org_add(r, &id, &name, &admin, &password_env),
         Command::Totp { secret } => serve::totp(&secret),
         Command::Names(NamesCommand::Keys { name }) => names::keys(&name),
-        Command::Names(NamesCommand::Dedupe { file, encoding }) => names::dedupe(Source {
-            path: &file,
-            encoding,
-        }),
+        Command::Names(NamesCommand::Dedupe { file, encoding }) => {
+            names::dedupe(encoding.of(&file))
+        }
         Command::Match {
             left,
             right,
