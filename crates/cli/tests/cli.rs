@@ -58,6 +58,18 @@ impl Reg {
         self.dir.path().join("data")
     }
 
+    /// `backup --out OUT --keys-out KEYS`; what it printed.
+    fn backup_to(&self, out: &Path, keys: &Path) -> String {
+        let (o, k) = (out.to_str().unwrap(), keys.to_str().unwrap());
+        self.ok(&["backup", "--out", o, "--keys-out", k])
+    }
+
+    /// `restore BACKUP --keys KEYS`; what it printed.
+    fn restore_from(&self, backup: &Path, keys: &Path) -> String {
+        let (b, k) = (backup.to_str().unwrap(), keys.to_str().unwrap());
+        self.ok(&["restore", b, "--keys", k])
+    }
+
     fn db(&self) -> PathBuf {
         self.data().join("registry.db")
     }
@@ -1211,13 +1223,7 @@ fn a_party_holding_checkpoints_checks_proofs_and_finds_a_fork_without_the_regist
     let dir = r.dir.path();
     let cp1 = r.file("cp1.json", &r.ok(&["ledger", "checkpoint"]));
     let (b, k) = (dir.join("fork.backup"), dir.join("fork.keys"));
-    r.ok(&[
-        "backup",
-        "--out",
-        b.to_str().unwrap(),
-        "--keys-out",
-        k.to_str().unwrap(),
-    ]);
+    r.backup_to(&b, &k);
     let more = r.synth("more.csv", 2, 5);
     r.ok(&["import", "persons", more.to_str().unwrap()]);
     let cp2 = r.file("cp2.json", &r.ok(&["ledger", "checkpoint"]));
@@ -1305,12 +1311,7 @@ fn a_party_holding_checkpoints_checks_proofs_and_finds_a_fork_without_the_regist
     // origin, same signing key). It extends the checkpoint taken before the fork, but not the
     // one the party took of the other branch, and the party finds out from the files alone.
     let fork = Reg::empty_with_key(r.data().join("registry.key"));
-    fork.ok(&[
-        "restore",
-        b.to_str().unwrap(),
-        "--keys",
-        k.to_str().unwrap(),
-    ]);
+    fork.restore_from(&b, &k);
     let other_rows = fork.synth("other.csv", 2, 6);
     fork.ok(&["import", "persons", other_rows.to_str().unwrap()]);
     let cpf = fork.file("cpf.json", &fork.ok(&["ledger", "checkpoint"]));
@@ -3305,13 +3306,7 @@ fn a_backup_taken_during_an_import_restores_to_a_registry_that_extends_the_earli
     std::thread::sleep(std::time::Duration::from_millis(300));
     let backup = r.dir.path().join("registry.backup");
     let keys_backup = r.dir.path().join("keys.backup");
-    let out = r.ok(&[
-        "backup",
-        "--out",
-        backup.to_str().unwrap(),
-        "--keys-out",
-        keys_backup.to_str().unwrap(),
-    ]);
+    let out = r.backup_to(&backup, &keys_backup);
     assert!(
         out.contains("backup written") && out.contains("key store written"),
         "{out}"
@@ -3423,12 +3418,7 @@ fn an_erasure_reaches_every_backup_taken_before_it() {
     // The backup from before the erasure, restored with the key store as it is now.
     let target = Reg::empty_with_key(r.data().join("registry.key"));
     let keys_now = r.data().join("keys.db");
-    let out = target.ok(&[
-        "restore",
-        backup.to_str().unwrap(),
-        "--keys",
-        keys_now.to_str().unwrap(),
-    ]);
+    let out = target.restore_from(&backup, &keys_now);
     assert!(out.contains("verified"), "{out}");
     // Restored, he reads as registered, but nothing of him can be read: the restore says so.
     assert!(
@@ -3473,13 +3463,7 @@ fn every_file_asylon_writes_is_kept_to_its_owner() {
     r.ok(&["person", "show", "AS-000002"]);
     let mut written = vec![r.data()];
     let (backup, keys) = (r.dir.path().join("b.backup"), r.dir.path().join("k.backup"));
-    r.ok(&[
-        "backup",
-        "--out",
-        backup.to_str().unwrap(),
-        "--keys-out",
-        keys.to_str().unwrap(),
-    ]);
+    r.backup_to(&backup, &keys);
     written.extend([backup, keys]);
     let list = r.file("list.csv", "id,name\nL1,리한검\nL2,Ri Han Gom\n");
     let links = r.dir.path().join("links.csv");
@@ -3565,12 +3549,7 @@ fn a_restore_with_the_current_key_store_takes_what_its_wal_holds() {
     r.ok(&["backup", "--out", backup.to_str().unwrap()]);
     let target = Reg::empty_with_key(r.data().join("registry.key"));
     let keys = r.data().join("keys.db");
-    let out = target.ok(&[
-        "restore",
-        backup.to_str().unwrap(),
-        "--keys",
-        keys.to_str().unwrap(),
-    ]);
+    let out = target.restore_from(&backup, &keys);
     assert!(!out.contains("no keys"), "{out}");
     assert!(
         target
@@ -3710,13 +3689,7 @@ fn a_restore_with_another_registrys_key_store_is_refused_and_leaves_nothing() {
         r.dir.path().join("other.keys"),
     );
     r.ok(&["backup", "--out", b.to_str().unwrap()]);
-    other.ok(&[
-        "backup",
-        "--out",
-        r.dir.path().join("o.backup").to_str().unwrap(),
-        "--keys-out",
-        k.to_str().unwrap(),
-    ]);
+    other.backup_to(&r.dir.path().join("o.backup"), &k);
     let target = Reg::empty_with_key(r.data().join("registry.key"));
     let e = target.fails(
         &[
@@ -3741,19 +3714,8 @@ fn a_restore_with_another_registrys_key_store_is_refused_and_leaves_nothing() {
         assert!(left.is_empty(), "{left:?}");
     }
     let keys = r.dir.path().join("r.keys");
-    r.ok(&[
-        "backup",
-        "--out",
-        r.dir.path().join("r2.backup").to_str().unwrap(),
-        "--keys-out",
-        keys.to_str().unwrap(),
-    ]);
-    let out = target.ok(&[
-        "restore",
-        b.to_str().unwrap(),
-        "--keys",
-        keys.to_str().unwrap(),
-    ]);
+    r.backup_to(&r.dir.path().join("r2.backup"), &keys);
+    let out = target.restore_from(&b, &keys);
     assert!(out.contains("verified"), "{out}");
 }
 
