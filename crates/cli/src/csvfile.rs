@@ -192,7 +192,6 @@ fn peek<R: Read>(mut input: R, how: Peek) -> std::io::Result<(Vec<u8>, R)> {
 pub struct Decoded<R> {
     inner: R,
     decoder: encoding_rs::Decoder,
-    name: &'static str,
     /// UTF-8 decoded and not yet handed on, from `handed`.
     decoded: Vec<u8>,
     handed: usize,
@@ -210,7 +209,6 @@ impl<R> Decoded<R> {
         Self {
             inner,
             decoder: encoding.new_decoder_without_bom_handling(),
-            name: encoding.name(),
             decoded: Vec::new(),
             handed: 0,
             chars: 0,
@@ -268,7 +266,8 @@ impl<R: Read> Decoded<R> {
                         std::io::ErrorKind::InvalidData,
                         format!(
                             "the file is not {} text: {why} after its first {} characters",
-                            self.name, self.chars
+                            self.decoder.encoding().name(),
+                            self.chars
                         ),
                     ));
                     return Ok(());
