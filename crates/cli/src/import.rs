@@ -880,41 +880,37 @@ struct ErrorReport<'a> {
 
 impl<'a> ErrorReport<'a> {
     fn create(path: &'a Path) -> Result<Self> {
-        let mut out = csv::Writer::from_path(path)
-            .with_context(|| format!("cannot write the problems to {}", path.display()))?;
-        out.write_record(["line", "problem"])
-            .with_context(|| format!("cannot write the problems to {}", path.display()))?;
+        let made = csv::Writer::from_path(path).and_then(|mut out| {
+            out.write_record(["line", "problem"])?;
+            Ok(out)
+        });
+        let out = made.with_context(|| Self::cannot(path))?;
         Ok(Self { path, out })
+    }
+
+    fn cannot(path: &Path) -> String {
+        format!("cannot write the problems to {}", path.display())
     }
 
     /// `e`, which stopped the file from being read at all (no line of it is to blame), as
     /// the report's one problem; `e` again.
     fn failed(report: Option<Self>, e: anyhow::Error) -> anyhow::Error {
-        let Some(mut report) = report else {
-            return e;
-        };
-        let written = report
-            .out
-            .write_record(["", &format!("{e:#}")])
-            .and_then(|()| Ok(report.out.flush()?));
-        match written {
-            Ok(()) => e,
-            Err(w) => e.context(format!(
-                "(and it could not be written to {}: {w})",
-                report.path.display()
-            )),
+        match report.map(|r| r.write_rows([(String::new(), format!("{e:#}"))])) {
+            Some(Err(w)) => anyhow::anyhow!("{e:#}\n{w:#}"),
+            _ => e,
         }
     }
 
-    fn write(mut self, bad: &[(u64, String)]) -> Result<()> {
-        let cannot = || format!("cannot write the problems to {}", self.path.display());
-        for (line, problem) in bad {
-            self.out
-                .write_record([line.to_string().as_str(), problem])
-                .with_context(cannot)?;
-        }
-        self.out.flush().with_context(cannot)?;
-        Ok(())
+    fn write(self, bad: &[(u64, String)]) -> Result<()> {
+        self.write_rows(bad.iter().map(|(line, p)| (line.to_string(), p.clone())))
+    }
+
+    fn write_rows(mut self, rows: impl IntoIterator<Item = (String, String)>) -> Result<()> {
+        let written = rows
+            .into_iter()
+            .try_for_each(|(line, problem)| self.out.write_record([line, problem]))
+            .and_then(|()| Ok(self.out.flush()?));
+        written.with_context(|| Self::cannot(self.path))
     }
 }
 
