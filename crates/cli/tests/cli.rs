@@ -1380,8 +1380,12 @@ fn raw_text(r: &Reg) -> String {
     String::from_utf8_lossy(&raw_files(r)).into_owned()
 }
 
-/// The registry database, the key store and their WALs.
+/// The registry database, the key store and their WALs; on PostgreSQL the files of both
+/// schemas' tables and indexes (see [`pg_files`]).
 fn raw_files(r: &Reg) -> Vec<u8> {
+    if let Some(schema) = &r.pg {
+        return pg_files(schema);
+    }
     let mut all = Vec::new();
     for file in [r.db(), r.data().join("keys.db")] {
         for suffix in ["", "-wal"] {
@@ -1393,22 +1397,94 @@ fn raw_files(r: &Reg) -> Vec<u8> {
     all
 }
 
+/// The files in which PostgreSQL keeps the tables and indexes (their TOAST included) of the
+/// registry's schema and its key store's, as they are once a checkpoint has written every
+/// changed page to them: what a copy of the server's data directory holds of the registry,
+/// read through the server (the test's role is a superuser).
+fn pg_files(schema: &str) -> Vec<u8> {
+    let mut c = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
+    c.batch_execute("CHECKPOINT").unwrap();
+    let schemas = vec![schema.to_string(), format!("{schema}_keys")];
+    let rows = c
+        .query(
+            "WITH rels AS (
+                 SELECT c.oid, c.reltoastrelid FROM pg_class c
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname::text = ANY($1) AND c.relkind IN ('r', 'i', 'S')
+             ), stored AS (
+                 SELECT oid FROM rels
+                 UNION SELECT reltoastrelid FROM rels WHERE reltoastrelid <> 0
+                 UNION SELECT i.indexrelid FROM pg_index i
+                     JOIN rels ON i.indrelid = rels.reltoastrelid
+             )
+             SELECT pg_read_binary_file(pg_relation_filepath(oid)) FROM stored",
+            &[&schemas],
+        )
+        .unwrap();
+    // Both schemas' tables at least: a query that found nothing would make every check pass.
+    assert!(rows.len() >= 10, "{} relations", rows.len());
+    rows.iter()
+        .flat_map(|row| row.get::<_, Vec<u8>>(0))
+        .collect()
+}
+
+/// Where PostgreSQL's WAL ends now, for [`pg_wal_since`].
+fn pg_wal_position() -> String {
+    let mut c = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
+    c.query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
+        .unwrap()
+        .get(0)
+}
+
+/// What PostgreSQL has written to its WAL since `from` (a [`pg_wal_position`]), as its
+/// segment files hold it: every change made since then, by this test and by any other writing
+/// to the server meanwhile.
+fn pg_wal_since(from: &str) -> Vec<u8> {
+    let mut c = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
+    let rows = c
+        .query(
+            "WITH b AS (
+                 SELECT s.file_name AS first, s.file_offset AS start,
+                        e.file_name AS last, e.file_offset AS stop
+                 FROM pg_walfile_name_offset($1::text::pg_lsn) s,
+                      pg_walfile_name_offset(pg_current_wal_insert_lsn()) e
+             ), parts AS (
+                 SELECT w.name,
+                        CASE WHEN w.name = b.first THEN b.start ELSE 0 END AS start,
+                        CASE WHEN w.name = b.last THEN b.stop ELSE w.size END AS stop
+                 FROM pg_ls_waldir() w, b
+                 WHERE w.name >= b.first AND w.name <= b.last AND w.name ~ '^[0-9A-F]{24}$'
+             )
+             SELECT pg_read_binary_file('pg_wal/' || name, start, stop - start) FROM parts
+             ORDER BY name",
+            &[&from],
+        )
+        .unwrap();
+    assert!(!rows.is_empty(), "no WAL segment since {from}");
+    rows.iter()
+        .flat_map(|row| row.get::<_, Vec<u8>>(0))
+        .collect()
+}
+
 fn contains(hay: &str, needle: &str) -> bool {
     hay.contains(needle)
 }
 
 #[test]
 fn neither_the_database_nor_its_wal_holds_a_name_a_birth_date_or_a_service_number() {
-    if on_postgres() {
-        return; // reads or edits the SQLite files themselves
-    }
     let r = Reg::new();
-    // Hold a connection open so the WAL is not folded into the database when commands exit.
-    let hold = Connection::open(r.db()).unwrap();
-    hold.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
-    let _: i64 = hold
-        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
-        .unwrap();
+    // Hold a connection open so the WAL is not folded into the database when commands exit;
+    // on PostgreSQL, keep where its WAL stands, to read all that is written after.
+    let (hold, wal_from) = if r.pg.is_some() {
+        (None, Some(pg_wal_position()))
+    } else {
+        let hold = Connection::open(r.db()).unwrap();
+        hold.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        let _: i64 = hold
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        (Some(hold), None)
+    };
     let synth = r.synth("s.csv", 300, 9);
     r.ok(&["import", "persons", synth.to_str().unwrap()]);
     r.ok_in(
@@ -1435,13 +1511,36 @@ fn neither_the_database_nor_its_wal_holds_a_name_a_birth_date_or_a_service_numbe
         "--reason",
         "identified from his papers",
     ]);
-    assert!(
-        std::fs::metadata(format!("{}-wal", r.db().display()))
-            .unwrap()
-            .len()
-            > 0
-    );
-    let raw = raw_text(&r);
+    let raw = match &wal_from {
+        Some(from) => {
+            let wal = pg_wal_since(from);
+            // The WAL read is the one these commands wrote: the file's external ids are there.
+            let last_id = csv::Reader::from_path(&synth)
+                .unwrap()
+                .records()
+                .last()
+                .unwrap()
+                .unwrap()[0]
+                .to_string();
+            assert!(
+                wal.windows(last_id.len()).any(|w| w == last_id.as_bytes()),
+                "{last_id} not in {} bytes of WAL",
+                wal.len()
+            );
+            let mut raw = raw_files(&r);
+            raw.extend(wal);
+            String::from_utf8_lossy(&raw).into_owned()
+        }
+        None => {
+            assert!(
+                std::fs::metadata(format!("{}-wal", r.db().display()))
+                    .unwrap()
+                    .len()
+                    > 0
+            );
+            raw_text(&r)
+        }
+    };
     let mut secrets: Vec<String> = vec![
         "리한검".into(),
         "Ri Han-gŏm".into(),
@@ -1616,46 +1715,61 @@ fn a_corrected_record_is_what_every_command_shows_and_a_bad_correction_writes_no
 
 #[test]
 fn an_erased_person_cannot_be_read_by_any_command_and_the_log_still_verifies() {
-    if on_postgres() {
-        return; // reads or edits the SQLite files themselves
-    }
+    // The last registered: on PostgreSQL the last row of a page, whose bytes a plain VACUUM
+    // leaves where they lay.
     let r = with_captives(4);
-    let before = r.ok(&["person", "show", "AS-000002"]);
-    assert!(before.contains("SN00002"));
-    let wrapped: Vec<Vec<u8>> = {
-        let c = Connection::open(r.data().join("keys.db")).unwrap();
-        let mut s = c
-            .prepare("SELECT identity FROM data_keys WHERE person = 'AS-000002'")
-            .unwrap();
-        s.query_map([], |row| row.get(0))
+    let before = r.ok(&["person", "show", "AS-000004"]);
+    assert!(before.contains("SN00004"));
+    let wrapped: Vec<Vec<u8>> = match &r.pg {
+        Some(schema) => {
+            let mut c = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
+            c.query(
+                &format!("SELECT identity FROM {schema}_keys.data_keys WHERE person = 'AS-000004'"),
+                &[],
+            )
             .unwrap()
-            .map(Result::unwrap)
+            .iter()
+            .map(|row| row.get(0))
             .collect()
+        }
+        None => {
+            let c = Connection::open(r.data().join("keys.db")).unwrap();
+            let mut s = c
+                .prepare("SELECT identity FROM data_keys WHERE person = 'AS-000004'")
+                .unwrap();
+            s.query_map([], |row| row.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        }
     };
     assert_eq!(wrapped.len(), 1);
-    let e = r.fails(&["person", "erase", "AS-000002", "--reason", " "], None);
+    // A check that could not fail proves nothing: the key is in the files before.
+    let has_key = |raw: &[u8]| raw.windows(wrapped[0].len()).any(|w| w == wrapped[0]);
+    assert!(has_key(&raw_files(&r)));
+    let e = r.fails(&["person", "erase", "AS-000004", "--reason", " "], None);
     assert!(e.contains("reason"), "{e}");
     let out = r.ok(&[
         "person",
         "erase",
-        "AS-000002",
+        "AS-000004",
         "--reason",
         "court order 17/2025",
     ]);
     assert!(out.contains("erased"), "{out}");
 
-    let shown = r.ok(&["person", "show", "AS-000002"]);
+    let shown = r.ok(&["person", "show", "AS-000004"]);
     assert!(
-        shown.contains("erased") && !shown.contains("SN00002"),
+        shown.contains("erased") && !shown.contains("SN00004"),
         "{shown}"
     );
     let json: serde_json::Value =
-        serde_json::from_str(&r.ok(&["person", "show", "AS-000002", "--json"])).unwrap();
+        serde_json::from_str(&r.ok(&["person", "show", "AS-000004", "--json"])).unwrap();
     assert!(json.get("identity").is_none(), "{json}");
     assert_eq!(json["status"], "erased");
     // The erasure and its reason are events.
     let events: Vec<serde_json::Value> =
-        serde_json::from_str(&r.ok(&["event", "list", "--person", "AS-000002", "--json"])).unwrap();
+        serde_json::from_str(&r.ok(&["event", "list", "--person", "AS-000004", "--json"])).unwrap();
     let erasure = events
         .iter()
         .find(|e| e["kind"] == "person.erased")
@@ -1666,17 +1780,14 @@ fn an_erased_person_cannot_be_read_by_any_command_and_the_log_still_verifies() {
         erasure["public"]["keys_destroyed"],
         serde_json::json!(["identity"])
     );
-    // The key bytes are gone from the files, not merely unlinked from the table.
-    let raw = raw_files(&r);
-    assert!(
-        !raw.windows(wrapped[0].len())
-            .any(|w| w == wrapped[0].as_slice())
-    );
+    // The key bytes are gone from the files, not merely unlinked from the table (on
+    // PostgreSQL, from the tables' files: its WAL keeps them until it recycles the segment).
+    assert!(!has_key(&raw_files(&r)));
     // Others are untouched; the log verifies; a second erasure is refused.
-    assert!(r.ok(&["person", "show", "AS-000003"]).contains("SN00003"));
+    assert!(r.ok(&["person", "show", "AS-000002"]).contains("SN00002"));
     r.ok(&["ledger", "verify"]);
     assert!(
-        r.fails(&["person", "erase", "AS-000002", "--reason", "again"], None)
+        r.fails(&["person", "erase", "AS-000004", "--reason", "again"], None)
             .contains("was erased")
     );
 }

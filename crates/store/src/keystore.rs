@@ -36,7 +36,7 @@ pub(crate) enum IndexTable {
 impl IndexTable {
     pub(crate) const BOTH: [Self; 2] = [Self::Main, Self::Recent];
 
-    pub(crate) fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Self::Main => "name_index",
             Self::Recent => "name_index_recent",
@@ -50,6 +50,13 @@ impl IndexTable {
         }
     }
 }
+
+/// The key store's tables that an erasure deletes from: his data keys and his name tokens.
+pub(crate) const KEY_TABLES: [&str; 3] = [
+    "data_keys",
+    IndexTable::Main.name(),
+    IndexTable::Recent.name(),
+];
 
 pub fn keys_file(dir: &Path) -> PathBuf {
     dir.join(KEYS_FILE)

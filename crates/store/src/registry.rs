@@ -1,5 +1,5 @@
 use crate::db::{Row, Sql, Tx, Val, args};
-use crate::keystore::KeyStore;
+use crate::keystore::{KEY_TABLES, KeyStore};
 use crate::{StoreError, rfc3339, sealed};
 use asylon_core::{
     Actor, Class, Event, FamilyParticulars, IdentityParticulars, PersonRow, PersonStatus,
@@ -890,8 +890,8 @@ impl Registry {
         let tx = Tx::write(db)?;
         let keyed = self.keys.delete_person(case)?.unwrap_or_default();
         tx.commit()?;
-        // The WAL still holds the pages as they were before: fold them back and empty it.
-        db.truncate_wal()?;
+        // The database's files may still hold the rows as they were: see `purge_deleted`.
+        db.purge_deleted(&KEY_TABLES)?;
         Ok(keyed.into_iter().map(Class::as_str).collect())
     }
 
@@ -917,7 +917,7 @@ impl Registry {
             .map(str::to_string)
             .collect();
         if !shredded.is_empty() {
-            self.keys.conn.truncate_wal()?;
+            self.keys.conn.purge_deleted(&KEY_TABLES)?;
         }
         Ok(shredded)
     }
