@@ -154,19 +154,34 @@ impl Reg {
         p
     }
 
-    /// A count read from the key store itself: its SQLite file, or the PostgreSQL schema beside
-    /// the registry's.
-    fn keys_count(&self, sql: &str) -> i64 {
+    /// The first column of a query's rows, read from the key store itself: its SQLite file, or
+    /// the PostgreSQL schema beside the registry's.
+    fn keys_column<T>(&self, sql: &str) -> Vec<T>
+    where
+        T: rusqlite::types::FromSql + for<'a> postgres::types::FromSql<'a>,
+    {
         if let Some(schema) = &self.pg {
             let mut c = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
             c.batch_execute(&format!("SET search_path TO {schema}_keys"))
                 .unwrap();
-            return c.query_one(sql, &[]).unwrap().get(0);
+            return c
+                .query(sql, &[])
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
         }
-        Connection::open(self.data().join("keys.db"))
+        let c = Connection::open(self.data().join("keys.db")).unwrap();
+        let mut s = c.prepare(sql).unwrap();
+        s.query_map([], |r| r.get(0))
             .unwrap()
-            .query_row(sql, [], |x| x.get(0))
-            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// A count read from the key store itself (see [`Reg::keys_column`]).
+    fn keys_count(&self, sql: &str) -> i64 {
+        self.keys_column(sql)[0]
     }
 
     /// Whether a search for the first name form on line `line` of a synthetic CSV finds the
@@ -390,9 +405,6 @@ fn a_listing_read_slowly_holds_no_read_open() {
 
 #[test]
 fn init_refuses_to_overwrite_an_existing_registry() {
-    if on_postgres() {
-        return; // reads or edits the SQLite files themselves
-    }
     let r = Reg::new();
     let before = std::fs::read(r.data().join("registry.key")).unwrap();
     let e = r.fails(&["init"], None);
@@ -409,6 +421,21 @@ fn init_refuses_to_overwrite_an_existing_registry() {
     std::fs::write(leftover.data().join("keys.db"), b"").unwrap();
     let e = leftover.fails(&["init"], None);
     assert!(e.contains("already exists"), "{e}");
+    // On PostgreSQL, a schema holding a registry is never given a second one, whatever data
+    // directory (and key file) the new one would have.
+    if let Some(schema) = &r.pg {
+        let events = r.event_count();
+        let elsewhere = Reg {
+            dir: tempfile::tempdir().unwrap(),
+            key: None,
+            pg: Some(schema.clone()),
+        };
+        let e = elsewhere.fails(&["init"], None);
+        assert!(e.contains("already exists"), "{e}");
+        assert!(!elsewhere.data().join("registry.key").exists());
+        assert_eq!(r.event_count(), events);
+        r.ok(&["ledger", "verify"]);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -918,9 +945,6 @@ fn a_case_counter_with_no_room_left_is_refused_and_nothing_is_written() {
 
 #[test]
 fn a_wrong_or_unreadable_key_is_refused_before_anything_is_written() {
-    if on_postgres() {
-        return; // reads or edits the SQLite files themselves
-    }
     let r = with_captives(2);
     let before = r.event_count();
     let other = Reg::new();
@@ -949,9 +973,6 @@ fn a_wrong_or_unreadable_key_is_refused_before_anything_is_written() {
 
 #[test]
 fn a_passphrase_registry_opens_only_with_the_passphrase() {
-    if on_postgres() {
-        return; // reads or edits the SQLite files themselves
-    }
     let r = Reg::empty();
     let run = |pass: &str, args: &[&str]| {
         let mut c = r.cmd(args);
@@ -1337,9 +1358,6 @@ fn a_party_holding_checkpoints_checks_proofs_and_finds_a_fork_without_the_regist
 
 #[test]
 fn an_inclusion_proof_is_printed_for_a_case_and_for_a_sequence_number() {
-    if on_postgres() {
-        return; // reads or edits the SQLite files themselves
-    }
     let r = with_captives(7);
     let p: serde_json::Value =
         serde_json::from_str(&r.ok(&["ledger", "prove", "AS-000003"])).unwrap();
@@ -1720,29 +1738,8 @@ fn an_erased_person_cannot_be_read_by_any_command_and_the_log_still_verifies() {
     let r = with_captives(4);
     let before = r.ok(&["person", "show", "AS-000004"]);
     assert!(before.contains("SN00004"));
-    let wrapped: Vec<Vec<u8>> = match &r.pg {
-        Some(schema) => {
-            let mut c = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
-            c.query(
-                &format!("SELECT identity FROM {schema}_keys.data_keys WHERE person = 'AS-000004'"),
-                &[],
-            )
-            .unwrap()
-            .iter()
-            .map(|row| row.get(0))
-            .collect()
-        }
-        None => {
-            let c = Connection::open(r.data().join("keys.db")).unwrap();
-            let mut s = c
-                .prepare("SELECT identity FROM data_keys WHERE person = 'AS-000004'")
-                .unwrap();
-            s.query_map([], |row| row.get(0))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect()
-        }
-    };
+    let wrapped: Vec<Vec<u8>> =
+        r.keys_column("SELECT identity FROM data_keys WHERE person = 'AS-000004'");
     assert_eq!(wrapped.len(), 1);
     // A check that could not fail proves nothing: the key is in the files before.
     let has_key = |raw: &[u8]| raw.windows(wrapped[0].len()).any(|w| w == wrapped[0]);
@@ -3309,9 +3306,6 @@ fn match_links_lists_across_scripts_and_refuses_bad_lists() {
 
 #[test]
 fn person_search_finds_sealed_names_in_any_script_and_forgets_the_erased() {
-    if on_postgres() {
-        return; // reads or edits the SQLite files themselves
-    }
     let r = Reg::new();
     r.ok_in(
         &["person", "register", "-"],
@@ -3376,16 +3370,7 @@ fn person_search_finds_sealed_names_in_any_script_and_forgets_the_erased() {
         "{text}"
     );
     // The blind index keys its rows by the case's number.
-    let indexed = || -> i64 {
-        Connection::open(r.data().join("keys.db"))
-            .unwrap()
-            .query_row(
-                "SELECT COUNT(*) FROM name_index WHERE person = 1",
-                [],
-                |x| x.get(0),
-            )
-            .unwrap()
-    };
+    let indexed = || r.keys_count("SELECT COUNT(*) FROM name_index WHERE person = 1");
     assert!(indexed() > 0);
     r.ok(&["person", "erase", "AS-000001", "--reason", "court order"]);
     let hits: Vec<serde_json::Value> =
