@@ -4169,6 +4169,86 @@ fn migrate_store_moves_a_registry_to_postgres_and_back_with_the_same_root() {
     assert!(out.contains(&pg_root), "{out}");
 }
 
+/// A role of the test server that may read and write a registry's tables but owns none, as a
+/// deployment may give its servers; made once per server, granted each schema it is used on.
+const NOT_OWNER: &str = "asylon_test_not_owner";
+
+/// [`pg_url`] with [`NOT_OWNER`] as its user.
+fn not_owner_url() -> String {
+    let url = pg_url();
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let rest = rest.split_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{NOT_OWNER}@{rest}")
+}
+
+#[test]
+fn on_postgres_an_erasure_by_a_role_that_does_not_own_the_key_store_is_refused() {
+    if on_postgres() {
+        return; // makes a role of its own, once
+    }
+    let Some(r) = Reg::pg_empty() else { return };
+    r.ok(&["init"]);
+    let r = with_captives_in(r, 2);
+    let schema = r.pg.clone().unwrap();
+    let mut admin = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
+    // Another process of the suite may have made it first.
+    let _ = admin.batch_execute(&format!("CREATE ROLE {NOT_OWNER} LOGIN"));
+    let db: String = admin
+        .query_one("SELECT current_database()::text", &[])
+        .unwrap()
+        .get(0);
+    admin
+        .batch_execute(&format!(
+            "GRANT CREATE ON DATABASE {db} TO {NOT_OWNER};
+             GRANT USAGE, CREATE ON SCHEMA {schema}, {schema}_keys TO {NOT_OWNER};
+             GRANT SELECT, INSERT, UPDATE, DELETE
+                 ON ALL TABLES IN SCHEMA {schema}, {schema}_keys TO {NOT_OWNER};
+             GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema}, {schema}_keys
+                 TO {NOT_OWNER};",
+        ))
+        .unwrap();
+    let as_not_owner = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("--data-dir")
+            .arg(r.data())
+            .args(["--database", &not_owner_url(), "--db-schema", &schema])
+            .args(args)
+            .env_remove("ASYLON_DATABASE_URL")
+            .env("ASYLON_USER", "tester")
+            .output()
+            .unwrap()
+    };
+    // It may read and write: the refusal below is the erasure's own.
+    let shown = as_not_owner(&["person", "show", "AS-000002"]);
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("SN00002"),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let events = r.event_count();
+    let o = as_not_owner(&["person", "erase", "AS-000002", "--reason", "court order"]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{e}");
+    assert!(
+        e.contains("nothing changed") && e.contains(&format!("not to {NOT_OWNER}")),
+        "{e}"
+    );
+    // Nothing changed: his keys, his record, the log.
+    assert_eq!(
+        r.keys_count("SELECT COUNT(*) FROM data_keys WHERE person = 'AS-000002'"),
+        1
+    );
+    assert_eq!(r.event_count(), events);
+    assert!(r.ok(&["person", "show", "AS-000002"]).contains("SN00002"));
+    // Its owner erases him.
+    r.ok(&["person", "erase", "AS-000002", "--reason", "court order"]);
+    assert_eq!(
+        r.keys_count("SELECT COUNT(*) FROM data_keys WHERE person = 'AS-000002'"),
+        0
+    );
+    r.ok(&["ledger", "verify"]);
+}
+
 #[test]
 fn processes_importing_into_one_postgres_registry_append_one_gapless_log() {
     if on_postgres() {

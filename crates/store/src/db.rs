@@ -208,6 +208,12 @@ pub(crate) trait Sql: Send {
         self.truncate_wal()
     }
 
+    /// Refuses, before anything is deleted, what [`Sql::purge_deleted`] of `tables` could not
+    /// do with this connection's rights.
+    fn purge_allowed(&self, _tables: &[&str]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Inserts `rows` into `target` (`table (column, …)`), each of `width` values, many rows
     /// per statement (see [`insert_sql`]). Inside a transaction only, and a failure abandons it:
     /// the rows before the failing one may stay (SQLite, see its `insert_many`) until the caller
@@ -690,6 +696,43 @@ pub(crate) mod pg {
             }
             // One statement, outside any transaction: VACUUM runs in no transaction block.
             self.batch(&format!("VACUUM FULL {}", tables.join(", ")))
+        }
+
+        fn purge_allowed(&self, tables: &[&str]) -> Result<(), StoreError> {
+            // VACUUM skips, with a warning and no error, a table whose owner it is not run by
+            // (nor a superuser, nor the database's owner): the erasure would seem done while
+            // the keys stayed in the files. Only owners and superusers pass here; a role that
+            // PostgreSQL 17's MAINTAIN privilege alone would let through is refused too.
+            let names: Vec<String> = tables.iter().map(|t| (*t).to_string()).collect();
+            let refused = self.with(|c| {
+                let rows = c.client.query(
+                    "SELECT c.relname::text, pg_get_userbyid(c.relowner)::text, current_user::text
+                     FROM pg_class c
+                     WHERE c.relnamespace = current_schema()::regnamespace
+                       AND c.relname = ANY($1)
+                       AND NOT pg_has_role(current_user, c.relowner, 'MEMBER')
+                       AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+                     ORDER BY 1",
+                    &[&names],
+                )?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                    .collect::<Result<Vec<(String, String, String)>, StoreError>>()
+            })?;
+            let Some((_, owner, user)) = refused.first() else {
+                return Ok(());
+            };
+            let tables: Vec<&str> = refused.iter().map(|(t, _, _)| t.as_str()).collect();
+            Err(StoreError::Postgres {
+                message: format!(
+                    "refused, nothing changed: an erasure on PostgreSQL rewrites the key store's \
+                     tables (VACUUM FULL) so that no copy of the destroyed keys stays in their \
+                     files, which only their owner may do; {} belong to {owner}, not to {user}: \
+                     erase as {owner}",
+                    tables.join(", ")
+                ),
+                code: None,
+            })
         }
 
         fn insert_many(

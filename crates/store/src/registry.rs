@@ -887,6 +887,7 @@ impl Registry {
     /// and emptying its WAL; returns the classes whose keys were destroyed.
     fn destroy_keys(&mut self, case: &str) -> Result<Vec<&'static str>, StoreError> {
         let db = &*self.keys.conn;
+        db.purge_allowed(&KEY_TABLES)?;
         let tx = Tx::write(db)?;
         let keyed = self.keys.delete_person(case)?.unwrap_or_default();
         tx.commit()?;
@@ -910,6 +911,9 @@ impl Registry {
                 Ok(())
             },
         )?;
+        if !erased.is_empty() {
+            self.keys.conn.purge_allowed(&KEY_TABLES)?;
+        }
         let shredded: Vec<String> = self
             .keys
             .delete_persons(&erased)?
