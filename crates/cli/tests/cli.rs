@@ -4240,12 +4240,15 @@ fn on_postgres_an_erasure_by_a_role_that_does_not_own_the_key_store_is_refused()
     );
     assert_eq!(r.event_count(), events);
     assert!(r.ok(&["person", "show", "AS-000002"]).contains("SN00002"));
-    // Its owner erases him.
+    // Its owner erases him; then a rebuild by the other role has no keys to destroy, and is
+    // not refused for an erasure already done.
     r.ok(&["person", "erase", "AS-000002", "--reason", "court order"]);
     assert_eq!(
         r.keys_count("SELECT COUNT(*) FROM data_keys WHERE person = 'AS-000002'"),
         0
     );
+    let o = as_not_owner(&["rebuild"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     r.ok(&["ledger", "verify"]);
 }
 

@@ -142,6 +142,14 @@ impl KeyStore {
         Ok(())
     }
 
+    /// Whether the key store holds a keys row for `case`.
+    pub(crate) fn has_keys(&self, case: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .one("SELECT 1 FROM data_keys WHERE person = ?1", args![case])?
+            .is_some())
+    }
+
     /// A person's name tokens as his keys row lists them (joined); `None` without a keys row
     /// (erased).
     pub(crate) fn name_tokens(&self, case: &str) -> Result<Option<Vec<u8>>, StoreError> {
