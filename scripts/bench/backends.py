@@ -2,7 +2,10 @@
 
 1. Import: the same CSV of synthetic captives into a fresh registry on each backend, rounds
    alternating; medians and the ratio.
-2. Name search (and status) at a million captives on each backend, over HTTP with wrk.
+   Then erasures in those registries (`person erase`, ERASE_N on each backend, alternating):
+   on PostgreSQL an erasure rewrites the key store's tables, so it grows with the registry.
+2. Name search (and status) at a million captives on each backend, over HTTP with wrk; then
+   erasures there too.
 3. Concurrent writers: two `asylon serve` processes on one registry, several wrk clients each,
    registering captives for a while; events per second counted from the log itself, and the log
    verified afterwards.
@@ -18,6 +21,7 @@ IMPORT_N = int(os.environ.get("ASYLON_BENCH_IMPORT_N", "100000"))
 SEARCH_N = int(os.environ.get("ASYLON_BENCH_SEARCH_N", "1000000"))
 ROUNDS = int(os.environ.get("ASYLON_BENCH_ROUNDS", "3"))
 SECONDS = os.environ.get("ASYLON_BENCH_SECONDS", "10")
+ERASE_N = int(os.environ.get("ASYLON_BENCH_ERASE_N", "5"))
 
 
 def db(backend, schema):
@@ -48,6 +52,26 @@ def imports():
             run(g + ["--user", "bench", "import", "persons", csv])
             times[backend].append(time.time() - t)
             print(f"  import round {r + 1} {backend}: {times[backend][-1]:.1f} s", flush=True)
+    regs = {b: cli(b, f"import-{b}", "bench_import") for b in times}
+    return {b: statistics.median(t) for b, t in times.items()}, erasures(regs, IMPORT_N)
+
+
+def cli(backend, name, schema):
+    """The command line reaching the registry WORK/name (on PostgreSQL, in schema) as made."""
+    dbargs = ["--database", PG, "--db-schema", schema] if backend == "postgres" else []
+    return [ASYLON, "--data-dir", os.path.join(WORK, name), *dbargs]
+
+
+def erasures(regs, n):
+    """Median seconds of ERASE_N `person erase` on each backend's registry of n captives,
+    alternating, spread over the registry's case numbers."""
+    times = {b: [] for b in regs}
+    for i in range(ERASE_N):
+        case = f"AS-{1 + (i * 7919) % n:06d}"
+        for b, g in regs.items():
+            t = time.time()
+            run(g + ["--user", "bench", "person", "erase", case, "--reason", "benchmark"])
+            times[b].append(time.time() - t)
     return {b: statistics.median(t) for b, t in times.items()}
 
 
@@ -67,10 +91,11 @@ def searches(backend):
         base = "http://127.0.0.1:18096"
         tok = token(base, secret)
         status_lua, search_lua = lua(os.path.join(WORK, f"search-{backend}"), SEARCH_N, names)
-        return imported, wrk(base, status_lua, tok), wrk(base, search_lua, tok)
+        loads = wrk(base, status_lua, tok), wrk(base, search_lua, tok)
     finally:
         server.terminate()
         server.wait()
+    return (imported, *loads)
 
 
 def writers(backend):
@@ -107,9 +132,10 @@ def checkpoint_size(d, dbargs):
 
 def main():
     print(f"1. import of {IMPORT_N} captives, {ROUNDS} rounds alternating", flush=True)
-    med = imports()
+    med, erase_small = imports()
     print(f"2. status and search at {SEARCH_N} captives", flush=True)
     search = {b: searches(b) for b in ("sqlite", "postgres")}
+    erase_large = erasures({b: cli(b, f"search-{b}", "bench_search") for b in search}, SEARCH_N)
     print("3. two server processes writing to one registry", flush=True)
     write = {b: writers(b) for b in ("sqlite", "postgres")}
 
@@ -121,6 +147,10 @@ def main():
     for b, (imported, status, srch) in search.items():
         print(f"  {b:<9} status {status[0]:8.0f} {status[1]:6.2f} {status[2]:7.2f} {status[3]:4}"
               f"   search {srch[0]:8.0f} {srch[1]:6.2f} {srch[2]:7.2f} {srch[3]:4}   (import {imported:.0f} s)")
+    print(f"\nperson erase (median of {ERASE_N}, each backend's registry as imported above)")
+    for label, n, e in (("import", IMPORT_N, erase_small), ("search", SEARCH_N, erase_large)):
+        print(f"  {n:>8} captives: sqlite {e['sqlite']:6.2f} s  postgres {e['postgres']:6.2f} s"
+              f"  postgres / sqlite {e['postgres'] / e['sqlite']:.1f}")
     print(f"\nconcurrent writers: 2 server processes x 4 connections, {SECONDS} s of registrations")
     for b, (eps, errors, verified) in write.items():
         print(f"  {b:<9} {eps:8.0f} events/s  non-2xx {errors}   {verified.splitlines()[-1][:60]}…")
