@@ -95,6 +95,9 @@ impl From<StoreError> for ApiError {
             // Nothing the client can mend, and nothing written: it may try again once an
             // administrator has freed space.
             E::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
+            // The server's set-up, not the request: the operator reads what to mend in the
+            // server's log (tables and roles, no particulars); the client learns nothing of it.
+            E::Deployment(what) => return Self::internal(what),
             E::Db(_)
             | E::Postgres { .. }
             | E::Vault(_)

@@ -724,16 +724,13 @@ pub(crate) mod pg {
                 return Ok(());
             };
             let tables: Vec<&str> = refused.iter().map(|(t, _, _)| t.as_str()).collect();
-            Err(StoreError::Postgres {
-                message: format!(
-                    "refused, nothing changed: an erasure on PostgreSQL rewrites the key store's \
-                     tables (VACUUM FULL) so that no copy of the destroyed keys stays in their \
-                     files, which only their owner may do; {} belong to {owner}, not to {user}: \
-                     erase as {owner}",
-                    tables.join(", ")
-                ),
-                code: None,
-            })
+            Err(StoreError::Deployment(format!(
+                "refused, nothing changed: an erasure on PostgreSQL rewrites the key store's \
+                 tables (VACUUM FULL) so that no copy of the destroyed keys stays in their \
+                 files, which only their owner may do; {} belong to {owner}, not to {user}: \
+                 erase as {owner}",
+                tables.join(", ")
+            )))
         }
 
         fn insert_many(

@@ -58,6 +58,11 @@ pub enum StoreError {
     Refused(asylon_core::law::Refusal),
     #[error("settings: {0}")]
     Settings(String),
+    /// The database will not let this deployment do what was asked, as it is set up (a role
+    /// without the rights it needs); nothing was changed. Names tables and roles, never a
+    /// captive's particulars.
+    #[error("{0}")]
+    Deployment(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
