@@ -9,6 +9,7 @@
 //! backup was taken stays unreadable in the restored copy.
 
 use crate::db::{Backend, Cell, Sql, Tx, Val};
+use crate::keystore::KEY_TABLES;
 use crate::registry::{Registry, data_file, in_data_dir, remove_written};
 use crate::search::Reindexed;
 use crate::{Database, KeySource, StoreError, VerifyReport};
@@ -17,7 +18,6 @@ use std::path::Path;
 /// The registry's tables a copy carries, parents before children. Sessions and the sign-in
 /// back-off are not carried: a restored or moved registry starts with everyone signed out.
 const REGISTRY_TABLES: [&str; 6] = ["meta", "events", "persons", "orgs", "users", "api_tokens"];
-const KEY_TABLES: [&str; 3] = ["data_keys", "name_index", "name_index_recent"];
 
 fn val(c: &Cell) -> Val<'_> {
     match c {

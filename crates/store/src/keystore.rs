@@ -51,7 +51,8 @@ impl IndexTable {
     }
 }
 
-/// The key store's tables that an erasure deletes from: his data keys and his name tokens.
+/// The key store's tables: the data keys and the two of the blind index. A backup carries each
+/// of them (in this order); an erasure deletes from each.
 pub(crate) const KEY_TABLES: [&str; 3] = [
     "data_keys",
     IndexTable::Main.name(),
@@ -107,19 +108,32 @@ impl KeyStore {
     }
 
     /// [`KeyStore::delete_person`] for each of `cases`, in one transaction; gives those who had
-    /// a keys row.
+    /// a keys row, each with the classes he had a key for. `destroyed`: their keys are being
+    /// destroyed (an erasure), so nothing of them may stay in the database's files (see
+    /// [`Sql::purge_deleted`]); where the database would not let them be purged, the
+    /// transaction is rolled back and nothing changes. Otherwise (keys stored for registrations
+    /// that were then not written) the rows are only deleted.
     pub(crate) fn delete_persons<'c>(
         &self,
         cases: &'c [String],
-    ) -> Result<Vec<&'c str>, StoreError> {
-        let tx = Tx::write(&*self.conn)?;
+        destroyed: bool,
+    ) -> Result<Vec<(&'c str, Vec<Class>)>, StoreError> {
+        let db = &*self.conn;
+        let tx = Tx::write(db)?;
         let mut had = Vec::new();
         for case in cases {
-            if self.delete_person(case)?.is_some() {
-                had.push(case.as_str());
+            if let Some(classes) = self.delete_person(case)? {
+                had.push((case.as_str(), classes));
             }
         }
+        let purge = destroyed && !had.is_empty();
+        if purge {
+            db.purge_allowed(&KEY_TABLES)?;
+        }
         tx.commit()?;
+        if purge {
+            db.purge_deleted(&KEY_TABLES)?;
+        }
         Ok(had)
     }
 
@@ -140,14 +154,6 @@ impl KeyStore {
             }
         }
         Ok(())
-    }
-
-    /// Whether the key store holds a keys row for `case`.
-    pub(crate) fn has_keys(&self, case: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .conn
-            .one("SELECT 1 FROM data_keys WHERE person = ?1", args![case])?
-            .is_some())
     }
 
     /// A person's name tokens as his keys row lists them (joined); `None` without a keys row

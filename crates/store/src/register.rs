@@ -326,7 +326,7 @@ impl KeyStore {
 
     /// Removes keys stored for registrations that were then not written.
     fn forget(&mut self, cases: &[String]) -> Result<(), StoreError> {
-        self.delete_persons(cases).map(drop)
+        self.delete_persons(cases, false).map(drop)
     }
 }
 

@@ -1,5 +1,5 @@
 use crate::db::{Row, Sql, Tx, Val, args};
-use crate::keystore::{KEY_TABLES, KeyStore};
+use crate::keystore::KeyStore;
 use crate::{StoreError, rfc3339, sealed};
 use asylon_core::{
     Actor, Class, Event, FamilyParticulars, IdentityParticulars, PersonRow, PersonStatus,
@@ -883,17 +883,16 @@ impl Registry {
         Ok(written.first().map(|e| e.seq).unwrap_or_default())
     }
 
-    /// Deletes a person's data keys and name tokens from the key store, overwriting them in place
-    /// and emptying its WAL; returns the classes whose keys were destroyed.
+    /// Destroys a person's data keys and name tokens in the key store, leaving nothing of them
+    /// in its files; returns the classes whose keys were destroyed.
     fn destroy_keys(&mut self, case: &str) -> Result<Vec<&'static str>, StoreError> {
-        let db = &*self.keys.conn;
-        db.purge_allowed(&KEY_TABLES)?;
-        let tx = Tx::write(db)?;
-        let keyed = self.keys.delete_person(case)?.unwrap_or_default();
-        tx.commit()?;
-        // The database's files may still hold the rows as they were: see `purge_deleted`.
-        db.purge_deleted(&KEY_TABLES)?;
-        Ok(keyed.into_iter().map(Class::as_str).collect())
+        let cases = [case.to_string()];
+        let destroyed = self.keys.delete_persons(&cases, true)?;
+        Ok(destroyed
+            .into_iter()
+            .flat_map(|(_, classes)| classes)
+            .map(Class::as_str)
+            .collect())
     }
 
     /// Destroys, in the key store, the data keys and name tokens of every captive the log
@@ -911,28 +910,12 @@ impl Registry {
                 Ok(())
             },
         )?;
-        // Those whose keys are still there; none, in a key store that was never older than
-        // the log, and then nothing is asked of the database's role.
-        let mut keyed = Vec::new();
-        for case in erased {
-            if self.keys.has_keys(&case)? {
-                keyed.push(case);
-            }
-        }
-        if keyed.is_empty() {
-            return Ok(keyed);
-        }
-        self.keys.conn.purge_allowed(&KEY_TABLES)?;
-        let shredded: Vec<String> = self
+        Ok(self
             .keys
-            .delete_persons(&keyed)?
+            .delete_persons(&erased, true)?
             .into_iter()
-            .map(str::to_string)
-            .collect();
-        if !shredded.is_empty() {
-            self.keys.conn.purge_deleted(&KEY_TABLES)?;
-        }
-        Ok(shredded)
+            .map(|(case, _)| case.to_string())
+            .collect())
     }
 
     pub fn event(&self, seq: u64) -> Result<Event, StoreError> {
