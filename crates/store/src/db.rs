@@ -208,8 +208,8 @@ pub(crate) trait Sql: Send {
         self.truncate_wal()
     }
 
-    /// Refuses, before anything is deleted, what [`Sql::purge_deleted`] of `tables` could not
-    /// do with this connection's rights.
+    /// Refuses what [`Sql::purge_deleted`] of `tables` could not do with this connection's
+    /// rights; asked inside the deleting transaction, so that a refusal rolls it back.
     fn purge_allowed(&self, _tables: &[&str]) -> Result<(), StoreError> {
         Ok(())
     }
@@ -620,7 +620,35 @@ pub(crate) mod pg {
         })
     }
 
+    /// How long [`Pg::wait_for_older_snapshots`] waits, at most.
+    const SNAPSHOT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
     impl Pg {
+        /// Waits, up to [`SNAPSHOT_WAIT`], until no other session of this database holds a
+        /// snapshot taken before now (what `pg_stat_activity` shows this role: sessions of
+        /// other roles only with `pg_read_all_stats`). A session that outlasts the wait keeps
+        /// what it may see in the files until the next rewrite (README, "Crypto-shredding").
+        fn wait_for_older_snapshots(&self) -> Result<(), StoreError> {
+            let now = self
+                .one("SELECT pg_current_xact_id()::xid::text", &[])?
+                .ok_or_else(|| StoreError::Damaged("no transaction id".into()))?
+                .text(0)?;
+            let until = std::time::Instant::now() + SNAPSHOT_WAIT;
+            while std::time::Instant::now() < until {
+                let older = self.one(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()
+                       AND backend_xmin IS NOT NULL AND age(backend_xmin) > age(?1::text::xid)",
+                    args![now.as_str()],
+                )?;
+                if older.map_or(Ok(0), |r| r.i64(0))? == 0 {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok(())
+        }
+
         fn with<T>(
             &self,
             f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
@@ -687,14 +715,15 @@ pub(crate) mod pg {
             // written again: a plain VACUUM frees the space but leaves the last row of a page
             // where it lay (seen: a wrapped key found in the table's file after DELETE, VACUUM
             // and CHECKPOINT). Only a rewrite of the table leaves no copy in its files. Its cost
-            // grows with the key store, paid once per erasure, which is rare: in a registry of
-            // 100,000 captives an erasure took 0.74-0.89 s against 0.06-0.09 s without it (five
-            // each, `person erase` of the release build); `scripts/bench-backends` gives 1 s at
-            // 100,000 and 8.4 s at a million. What PostgreSQL wrote to its WAL before stays
-            // there until it recycles the segments (README, "Crypto-shredding").
-            if tables.is_empty() {
-                return Ok(());
-            }
+            // grows with the key store, paid once per erasure, which is rare:
+            // `scripts/bench-backends` times erasures on both backends (1 s at 100,000 captives,
+            // 8.4 s at a million, 0.02 s on SQLite). What PostgreSQL wrote to its WAL before
+            // stays there until it recycles the segments (README, "Crypto-shredding").
+            //
+            // A rewrite keeps the rows a transaction begun before the deletion may still see:
+            // so first wait for every such transaction to end (seen: a test's erasure left the
+            // key in the files while another test's transaction was open).
+            self.wait_for_older_snapshots()?;
             // One statement, outside any transaction: VACUUM runs in no transaction block.
             self.batch(&format!("VACUUM FULL {}", tables.join(", ")))
         }
