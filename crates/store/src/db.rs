@@ -200,18 +200,21 @@ pub(crate) trait Sql: Send {
         Ok(())
     }
 
-    /// Leaves nothing of the rows deleted from `tables` (destroyed data keys and the name
-    /// tokens beside them) in the database's own files, once their deletion is committed.
-    /// SQLite has overwritten them in place (`secure_delete`); only its WAL still holds the
-    /// pages as they were, and it is emptied. Run outside any transaction.
-    fn purge_deleted(&self, _tables: &[&str]) -> Result<(), StoreError> {
-        self.truncate_wal()
+    /// What [`Sql::purge_deleted`] must rewrite so that nothing of the rows this transaction
+    /// deleted from `tables` (destroyed data keys and the name tokens beside them) stays in the
+    /// database's own files. Asked inside the deleting transaction: it refuses what this
+    /// connection's rights could not do, so that the refusal rolls the deletion back. Nothing
+    /// on SQLite, which has overwritten them in place (`secure_delete`).
+    fn purge_plan(&self, _tables: &[&str]) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
     }
 
-    /// Refuses what [`Sql::purge_deleted`] of `tables` could not do with this connection's
-    /// rights; asked inside the deleting transaction, so that a refusal rolls it back.
-    fn purge_allowed(&self, _tables: &[&str]) -> Result<(), StoreError> {
-        Ok(())
+    /// Leaves nothing of the deleted rows in the database's own files, once their deletion is
+    /// committed: rewrites the relations of `plan` (a [`Sql::purge_plan`]). SQLite's WAL
+    /// still holds the pages as they were before, and it is emptied. Run outside any
+    /// transaction.
+    fn purge_deleted(&self, _plan: &[String]) -> Result<(), StoreError> {
+        self.truncate_wal()
     }
 
     /// Inserts `rows` into `target` (`table (column, …)`), each of `width` values, many rows
@@ -710,56 +713,79 @@ pub(crate) mod pg {
             self.with(|c| Ok(c.client.batch_execute(sql)?))
         }
 
-        fn purge_deleted(&self, tables: &[&str]) -> Result<(), StoreError> {
-            // PostgreSQL keeps a deleted row in its page, bytes and all, until the page is
-            // written again: a plain VACUUM frees the space but leaves the last row of a page
-            // where it lay (seen: a wrapped key found in the table's file after DELETE, VACUUM
-            // and CHECKPOINT). Only a rewrite of the table leaves no copy in its files. Its cost
-            // grows with the key store, paid once per erasure, which is rare:
-            // `scripts/bench-backends` times erasures on both backends (1 s at 100,000 captives,
-            // 8.4 s at a million, 0.02 s on SQLite). What PostgreSQL wrote to its WAL before
-            // stays there until it recycles the segments (README, "Crypto-shredding").
+        fn purge_plan(&self, tables: &[&str]) -> Result<Vec<String>, StoreError> {
+            // The relations holding rows deleted in this transaction: the partitions of the
+            // tables (or the tables themselves, unsplit) whose count of deleted rows this
+            // transaction has raised. The count is this backend's, not yet reported, so it may
+            // also name a relation an earlier transaction of this connection deleted from:
+            // rewritten for nothing, never left out. Where counting is switched off
+            // (`track_counts`), every one.
             //
-            // A rewrite keeps the rows a transaction begun before the deletion may still see:
-            // so first wait for every such transaction to end (seen: a test's erasure left the
-            // key in the files while another test's transaction was open).
-            self.wait_for_older_snapshots()?;
-            // One statement, outside any transaction: VACUUM runs in no transaction block.
-            self.batch(&format!("VACUUM FULL {}", tables.join(", ")))
-        }
-
-        fn purge_allowed(&self, tables: &[&str]) -> Result<(), StoreError> {
             // VACUUM skips, with a warning and no error, a table whose owner it is not run by
             // (nor a superuser, nor the database's owner): the erasure would seem done while
             // the keys stayed in the files. Only owners and superusers pass here; a role that
             // PostgreSQL 17's MAINTAIN privilege alone would let through is refused too.
             let names: Vec<String> = tables.iter().map(|t| (*t).to_string()).collect();
-            let refused = self.with(|c| {
+            let found = self.with(|c| {
                 let rows = c.client.query(
-                    "SELECT c.relname::text, pg_get_userbyid(c.relowner)::text, current_user::text
-                     FROM pg_class c
-                     WHERE c.relnamespace = current_schema()::regnamespace
-                       AND c.relname = ANY($1)
-                       AND NOT pg_has_role(current_user, c.relowner, 'MEMBER')
-                       AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+                    "WITH RECURSIVE tree AS (
+                         SELECT c.oid FROM pg_class c
+                         WHERE c.relnamespace = current_schema()::regnamespace
+                           AND c.relname = ANY($1)
+                         UNION ALL
+                         SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.oid
+                     )
+                     SELECT c.relname::text, pg_get_userbyid(c.relowner)::text, current_user::text,
+                            pg_has_role(current_user, c.relowner, 'MEMBER')
+                                OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+                     FROM tree JOIN pg_class c ON c.oid = tree.oid
+                     WHERE c.relkind = 'r'
+                       AND (NOT current_setting('track_counts')::boolean
+                            OR pg_stat_get_xact_tuples_deleted(c.oid) > 0)
                      ORDER BY 1",
                     &[&names],
                 )?;
                 rows.iter()
-                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-                    .collect::<Result<Vec<(String, String, String)>, StoreError>>()
+                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+                    .collect::<Result<Vec<(String, String, String, bool)>, StoreError>>()
             })?;
-            let Some((_, owner, user)) = refused.first() else {
+            let refused: Vec<&(String, String, String, bool)> =
+                found.iter().filter(|(_, _, _, may)| !may).collect();
+            if let Some((_, owner, user, _)) = refused.first() {
+                let tables: Vec<&str> = refused.iter().map(|(t, _, _, _)| t.as_str()).collect();
+                return Err(StoreError::Deployment(format!(
+                    "refused, nothing changed: an erasure on PostgreSQL rewrites the key store's \
+                     tables (VACUUM FULL) so that no copy of the destroyed keys stays in their \
+                     files, which only their owner may do; {} belong to {owner}, not to {user}: \
+                     erase as {owner}",
+                    tables.join(", ")
+                )));
+            }
+            Ok(found.into_iter().map(|(t, _, _, _)| t).collect())
+        }
+
+        fn purge_deleted(&self, plan: &[String]) -> Result<(), StoreError> {
+            // PostgreSQL keeps a deleted row in its page, bytes and all, until the page is
+            // written again: a plain VACUUM frees the space but leaves the last row of a page
+            // where it lay (seen: a wrapped key found in the table's file after DELETE, VACUUM
+            // and CHECKPOINT). Only a rewrite of the table leaves no copy in its files. Its cost
+            // grows with what is rewritten: the key store's tables are split (its fourth
+            // migration) so that it is the partitions that held his rows, not the whole store.
+            // What PostgreSQL wrote to its WAL before stays there until it recycles the
+            // segments (README, "Crypto-shredding").
+            if plan.is_empty() {
                 return Ok(());
-            };
-            let tables: Vec<&str> = refused.iter().map(|(t, _, _)| t.as_str()).collect();
-            Err(StoreError::Deployment(format!(
-                "refused, nothing changed: an erasure on PostgreSQL rewrites the key store's \
-                 tables (VACUUM FULL) so that no copy of the destroyed keys stays in their \
-                 files, which only their owner may do; {} belong to {owner}, not to {user}: \
-                 erase as {owner}",
-                tables.join(", ")
-            )))
+            }
+            // A rewrite keeps the rows a transaction begun before the deletion may still see:
+            // so first wait for every such transaction to end (seen: a test's erasure left the
+            // key in the files while another test's transaction was open).
+            self.wait_for_older_snapshots()?;
+            let quoted: Vec<String> = plan
+                .iter()
+                .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+                .collect();
+            // One statement, outside any transaction: VACUUM runs in no transaction block.
+            self.batch(&format!("VACUUM FULL {}", quoted.join(", ")))
         }
 
         fn insert_many(
