@@ -340,15 +340,27 @@ mod tests {
         });
     }
 
-    #[test]
-    fn a_key_store_of_the_first_schema_keeps_its_index_on_postgres() {
-        let Some(mut admin) = crate::test_support::postgres_client() else {
-            return;
-        };
-        let url = crate::test_support::postgres_url();
-        let schema = format!("asylon_keys_migration_{}", std::process::id());
+    /// A schema of the test server for one test (`prefix` and this process), dropped if it
+    /// is there: the server's URL, the schema, the statement that drops it and a connection to
+    /// run it; `None` where the server cannot be reached (see its `postgres_client`).
+    fn pg_schema(prefix: &str) -> Option<(String, String, String, postgres::Client)> {
+        let mut admin = crate::test_support::postgres_client()?;
+        let schema = format!("{prefix}_{}", std::process::id());
         let drop_schema = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
         admin.batch_execute(&drop_schema).unwrap();
+        Some((
+            crate::test_support::postgres_url(),
+            schema,
+            drop_schema,
+            admin,
+        ))
+    }
+
+    #[test]
+    fn a_key_store_of_the_first_schema_keeps_its_index_on_postgres() {
+        let Some((url, schema, drop_schema, mut admin)) = pg_schema("asylon_keys_migration") else {
+            return;
+        };
         let old = crate::db::pg::open(&url, &schema, true, &PG_KEYS_MIGRATIONS[..1]).unwrap();
         the_index_survives_its_migration(Box::new(old), || {
             Box::new(crate::db::pg::open(&url, &schema, false, &PG_KEYS_MIGRATIONS).unwrap())
@@ -361,13 +373,9 @@ mod tests {
     /// all of it. Each relation's file is named by its `relfilenode`, which a rewrite changes.
     #[test]
     fn on_postgres_an_erasure_rewrites_only_the_partitions_that_held_his_rows() {
-        let Some(mut admin) = crate::test_support::postgres_client() else {
+        let Some((url, schema, drop_schema, mut admin)) = pg_schema("asylon_keys_purge") else {
             return;
         };
-        let url = crate::test_support::postgres_url();
-        let schema = format!("asylon_keys_purge_{}", std::process::id());
-        let drop_schema = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-        admin.batch_execute(&drop_schema).unwrap();
         let keys = KeyStore {
             conn: Box::new(crate::db::pg::open(&url, &schema, true, &PG_KEYS_MIGRATIONS).unwrap()),
             kek: Kek::generate(),
