@@ -981,7 +981,12 @@ fn api_tokens_are_scoped_and_revocable(db: Db) {
         ..Default::default()
     };
     let case = &s.cases["none"];
-    assert_eq!(read.get(&format!("/api/persons/{case}/status")).status, 200);
+    let status = read.get(&format!("/api/persons/{case}/status"));
+    assert_eq!(status.status, 200);
+    // A case number as a person types it is the same case.
+    let n: u64 = case.trim_start_matches("AS-").parse().unwrap();
+    let typed = read.get(&format!("/api/persons/as-{n}/status"));
+    assert_eq!((typed.status, &typed.body), (200, &status.body));
     let body = json!({"names": ["Kang Il"], "power": "KP", "captured_on": "2025-03-01",
         "not_stated": ["date_of_birth", "rank", "service_number"]});
     let r = read.post("/api/persons", body.clone());
