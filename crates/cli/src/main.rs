@@ -482,7 +482,7 @@ enum SynthCommand {
 /// is `AS-000017`); anything else as typed, for the command to say it knows no such case (or,
 /// for `ledger prove`, to read as a sequence number).
 fn case_arg(typed: &str) -> Result<String, std::convert::Infallible> {
-    Ok(asylon_store::parse_case_number(typed).unwrap_or_else(|| typed.to_string()))
+    Ok(asylon_store::case_as_typed(typed))
 }
 
 fn run(cli: Cli) -> Result<()> {

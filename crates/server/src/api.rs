@@ -27,11 +27,11 @@ fn json<T: Serialize>(v: &T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(|_| ApiError::internal("serialising a response"))
 }
 
-/// The case number of a path as the registry writes it; 404 for what cannot be one.
-fn check_case(case: &str) -> Result<String, ApiError> {
+/// The case number of a path as the registry writes it, however it was typed (`as-17`,
+/// `AS-0017`); 404 for what cannot be one.
+fn case_in_path(case: &str) -> Result<String, ApiError> {
     if case.len() <= 32 && case.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        // As a person may type it (`as-17`, `AS-0017`), as the registry writes it.
-        Ok(asylon_store::parse_case_number(case).unwrap_or_else(|| case.to_string()))
+        Ok(asylon_store::case_as_typed(case))
     } else {
         Err(ApiError::not_found(format!(
             "no person with case number {case:?}"
@@ -210,7 +210,7 @@ async fn show_person(
     caller: Caller,
     Path(case): Path<String>,
 ) -> Res<Value> {
-    let case = check_case(&case)?;
+    let case = case_in_path(&case)?;
     st.run(move |reg, _| {
         Ok(Json(json(&reg.show_person(
             &caller.principal,
@@ -233,7 +233,7 @@ async fn person_particulars(
     caller: Caller,
     Path(case): Path<String>,
 ) -> Res<Value> {
-    let case = check_case(&case)?;
+    let case = case_in_path(&case)?;
     st.run(move |reg, _| Ok(Json(reg.particulars_as(&caller.principal, now(), &case)?)))
         .await
 }
@@ -248,7 +248,7 @@ async fn person_status(
     caller: Caller,
     Path(case): Path<String>,
 ) -> Res<Value> {
-    let case = check_case(&case)?;
+    let case = case_in_path(&case)?;
     st.run(move |reg, st| {
         Ok(Json(json(&reg.case_status(
             &caller.principal,
@@ -270,7 +270,7 @@ async fn interviews(
     caller: Caller,
     Path(case): Path<String>,
 ) -> Res<Value> {
-    let case = check_case(&case)?;
+    let case = case_in_path(&case)?;
     let key = org_key(&caller);
     st.run(move |reg, _| {
         Ok(Json(json(&reg.interviews(
@@ -292,7 +292,7 @@ async fn access_history(
     caller: Caller,
     Path(case): Path<String>,
 ) -> Res<Value> {
-    let case = check_case(&case)?;
+    let case = case_in_path(&case)?;
     st.run(move |reg, _| Ok(Json(json(&reg.access_history(&caller.principal, &case)?)?)))
         .await
 }
@@ -306,7 +306,7 @@ async fn person_events(
     caller: Caller,
     Path(case): Path<String>,
 ) -> Res<Value> {
-    let case = check_case(&case)?;
+    let case = case_in_path(&case)?;
     st.run(move |reg, _| {
         let events = reg.person_events(&caller.principal, &case)?;
         Ok(Json(json(
@@ -341,7 +341,7 @@ async fn amend_person(
     Path(case): Path<String>,
     Body(req): Body<Amend>,
 ) -> Res<Value> {
-    let case = check_case(&case)?;
+    let case = case_in_path(&case)?;
     st.run(move |reg, st| {
         let done = reg.amend_as(
             &caller.principal,
@@ -376,7 +376,7 @@ async fn erase_person(
     Path(case): Path<String>,
     Body(req): Body<Erase>,
 ) -> Res<Value> {
-    let case = check_case(&case)?;
+    let case = case_in_path(&case)?;
     st.run(move |reg, _| {
         let seq = reg.erase_as(&caller.principal, now(), &case, &req.reason)?;
         Ok(Json(serde_json::json!({"case": case, "seq": seq})))

@@ -30,9 +30,7 @@ pub use backup::{BackupReport, Restored};
 pub use error::StoreError;
 pub use keystore::keys_file;
 pub use law::{CaseStatus, default_settings_text, load_settings};
-pub use register::{
-    NameTokens, SealedRegistration, Sealer, StreamCpu, case_number, parse_case_number,
-};
+pub use register::{NameTokens, SealedRegistration, Sealer, StreamCpu, case_as_typed, case_number};
 pub use registry::{
     ConsistencyProof, Database, InclusionProof, KeySource, PersonView, Registry, data_file,
     default_key_file,

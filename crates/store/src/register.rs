@@ -53,6 +53,12 @@ pub fn parse_case_number(typed: &str) -> Option<String> {
     (n > 0).then(|| case_number(n))
 }
 
+/// What a person typed as a case number, as the registry writes it when it is one
+/// ([`parse_case_number`]); anything else as typed, for the caller to say it knows no such case.
+pub fn case_as_typed(typed: &str) -> String {
+    parse_case_number(typed).unwrap_or_else(|| typed.to_string())
+}
+
 /// The number of a case number made by [`case_number`], as the blind index stores it.
 pub(crate) fn case_index(case: &str) -> Option<i64> {
     let digits = case.strip_prefix(CASE_PREFIX)?;
