@@ -127,14 +127,11 @@ impl KeyStore {
                 had.push((case.as_str(), classes));
             }
         }
-        let purge = destroyed && !had.is_empty();
-        let plan = if purge {
-            db.purge_plan(&KEY_TABLES)?
-        } else {
-            Vec::new()
-        };
+        let plan = (destroyed && !had.is_empty())
+            .then(|| db.purge_plan(&KEY_TABLES))
+            .transpose()?;
         tx.commit()?;
-        if purge {
+        if let Some(plan) = plan {
             db.purge_deleted(&plan)?;
         }
         Ok(had)
@@ -248,12 +245,8 @@ pub(crate) fn connect(
                 crate::db::pg::open(url, &format!("{schema}_keys"), create, &PG_KEYS_MIGRATIONS)?;
             // The tables are split (the fourth migration): a statement planned once for any
             // value locks and sets up every partition each time it runs, one planned for its
-            // value only the partition it reads. Measured by hand with pgbench (`-M prepared
-            // -c 4`, a token's lookup and a person's keys in a key store of a million
-            // captives, three runs each): 2,500–4,200 transactions per second planned once,
-            // 4,400–5,200 planned each time, 5,700–6,100 before the split; over HTTP the
-            // search kept its pace (a server of each build side by side, wrk, five rounds:
-            // medians 145 and 146 requests per second).
+            // value only the partition it reads. `scripts/bench-backends` gives the search's
+            // pace on PostgreSQL at a million captives.
             pg.batch("SET plan_cache_mode = force_custom_plan")?;
             Box::new(pg)
         }
