@@ -517,37 +517,46 @@ pub(crate) mod tests {
         assert!(!Kek::generate().event_mac_key().verify(5, &[1; 32], &tag));
     }
 
-    /// `.cargo/config.toml` switches poly1305 to its software backend by a cfg whose name is
-    /// poly1305's and has changed between its versions; a name it no longer reads does nothing,
-    /// silently, and sealing costs nearly twice the CPU (see that file). This fails when
-    /// poly1305's version changes, so that the name is checked against the new version first.
+    /// `.cargo/config.toml` switches poly1305 and chacha20 to their software backends by cfgs
+    /// whose names are the crates' own and have changed between their versions; a name a crate
+    /// no longer reads does nothing, silently, and sealing costs more CPU (see that file). This
+    /// fails when either crate's version changes, so that the name is checked against the new
+    /// version first.
     #[test]
-    fn the_poly1305_backend_switch_names_the_cfg_of_the_poly1305_in_use() {
+    fn the_backend_switches_name_the_cfgs_of_the_crates_in_use() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
-        let versions: Vec<&str> = lock
-            .split("[[package]]")
-            .filter(|p| p.contains("name = \"poly1305\"\n"))
-            .filter_map(|p| p.split("version = \"").nth(1)?.split('"').next())
-            .collect();
-        // The cfg each line of poly1305 reads to use its software backend.
-        let known = [("0.9.", "poly1305_backend=\"soft\"")];
         let config = std::fs::read_to_string(root.join(".cargo/config.toml")).unwrap();
         let config: String = config.split_whitespace().collect();
-        assert!(!versions.is_empty(), "no poly1305 in Cargo.lock");
-        for v in versions {
-            let Some((_, cfg)) = known.iter().find(|(line, _)| v.starts_with(line)) else {
-                panic!(
-                    "poly1305 is now {v}: find the cfg that selects its software backend, set it \
-                     in .cargo/config.toml, measure the sealing stage of `import persons \
-                     --timings`, and add the version here"
+        // The cfg each line of each crate reads to use its software backend.
+        let known = [
+            ("poly1305", "0.9.", "poly1305_backend=\"soft\""),
+            ("chacha20", "0.10.", "chacha20_backend=\"soft\""),
+        ];
+        for name in ["poly1305", "chacha20"] {
+            let versions: Vec<&str> = lock
+                .split("[[package]]")
+                .filter(|p| p.contains(&format!("name = \"{name}\"\n")))
+                .filter_map(|p| p.split("version = \"").nth(1)?.split('"').next())
+                .collect();
+            assert!(!versions.is_empty(), "no {name} in Cargo.lock");
+            for v in versions {
+                let Some((_, _, cfg)) = known
+                    .iter()
+                    .find(|(krate, line, _)| *krate == name && v.starts_with(line))
+                else {
+                    panic!(
+                        "{name} is now {v}: find the cfg that selects its software backend, set \
+                         it in .cargo/config.toml, measure the sealing stage of `import persons \
+                         --timings`, and add the version here"
+                    );
+                };
+                let set = format!("\"--cfg\",'{cfg}'");
+                assert!(
+                    config.contains(&set),
+                    ".cargo/config.toml does not set {set}"
                 );
-            };
-            let set = format!("\"--cfg\",'{cfg}'");
-            assert!(
-                config.contains(&set),
-                ".cargo/config.toml does not set {set}"
-            );
+            }
         }
     }
 
