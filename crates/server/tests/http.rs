@@ -996,6 +996,18 @@ fn api_tokens_are_scoped_and_revocable(db: Db) {
         201,
         "no CSRF for tokens"
     );
+    // So is one in a command's body: the event is recorded against the case as written.
+    let events = |c: &Client| c.get(&format!("/api/persons/{case}/events")).body;
+    let before = events(&read).as_array().unwrap().len();
+    let r = write.post(
+        "/api/commands",
+        json!({"command": "issue_capture_card", "case": format!("as-{n}")}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let after = events(&read);
+    let after = after.as_array().unwrap();
+    assert_eq!(after.len(), before + 1);
+    assert_eq!(after.last().unwrap()["person"], json!(case));
     // Tokens cannot mint tokens.
     let r = write.post(
         "/api/tokens",

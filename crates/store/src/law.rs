@@ -286,6 +286,8 @@ impl Registry {
         s: &Settings,
         cmd: &Command,
     ) -> Result<Vec<Event>, StoreError> {
+        // A case number in a command is read as a person types it (`as-17`), as everywhere else.
+        let cmd = &cmd.clone().with_case(crate::register::case_as_typed);
         let scope = (!cmd.needs_everyone()).then(|| cmd.case().unwrap_or("-").to_string());
         self.write(&p.actor(), now, |tx, store| {
             if let Command::Correct { case, corrects, .. } = cmd {

@@ -193,11 +193,13 @@ pub enum Command {
     },
 }
 
-impl Command {
-    /// The person the command is about, if it is about exactly one.
-    pub fn case(&self) -> Option<&str> {
+/// The `case` field of a command, if it has one: `$cmd` is `&Command` or `&mut Command`, and the
+/// field comes out borrowed the same way. One list of which commands are about one person, for
+/// reading the case and for rewriting it.
+macro_rules! case_field {
+    ($cmd:expr) => {{
         use Command as C;
-        match self {
+        match $cmd {
             C::DefinePlace { .. }
             | C::CreateExchangeList { .. }
             | C::FinaliseExchangeList { .. }
@@ -231,6 +233,21 @@ impl Command {
             | C::AddToExchangeList { case, .. }
             | C::RemoveFromExchangeList { case, .. } => Some(case),
         }
+    }};
+}
+
+impl Command {
+    /// The person the command is about, if it is about exactly one.
+    pub fn case(&self) -> Option<&str> {
+        case_field!(self).map(String::as_str)
+    }
+
+    /// The command with its case number rewritten by `f` (to read it as a person types it).
+    pub fn with_case(mut self, f: impl FnOnce(&str) -> String) -> Self {
+        if let Some(case) = case_field!(&mut self) {
+            *case = f(case);
+        }
+        self
     }
 
     /// Whether deciding it needs every person's state (completing an exchange list does).
