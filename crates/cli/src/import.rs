@@ -609,7 +609,7 @@ pub fn persons(
                 let sealed = item.and_then(|(regs, tokens, last_line)| {
                     let first = next_case;
                     next_case += regs.len() as u64;
-                    Ok((sealer.seal_with(first, &regs, tokens)?, last_line))
+                    Ok((sealer.seal_with(first, regs, tokens)?, last_line))
                 });
                 let stop = sealed.is_err();
                 if send.send(sealed).is_err() || stop {

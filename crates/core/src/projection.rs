@@ -55,14 +55,15 @@ pub struct PersonRow {
 }
 
 impl PersonRow {
-    /// The row a registration creates; the one rule both a replay and a live write use.
-    pub fn registered(case_no: String, seq: u64, core: &CoreParticulars) -> Self {
+    /// The row a registration creates; the one rule both a replay and a live write use. Takes
+    /// the particulars whole: both are done with them, and a bulk import makes one per captive.
+    pub fn registered(case_no: String, seq: u64, core: CoreParticulars) -> Self {
         Self {
             case_no,
-            external_id: core.external_id.clone(),
-            power: core.power.clone(),
+            external_id: core.external_id,
+            power: core.power,
             captured_on: core.captured_on.to_string(),
-            captured_at: core.captured_at.clone(),
+            captured_at: core.captured_at,
             status: PersonStatus::Registered,
             registered_seq: seq,
             last_seq: seq,
@@ -99,7 +100,7 @@ impl Projection {
                 let core: CoreParticulars = serde_json::from_str(&ev.public)
                     .map_err(|e| bad(format!("public payload unreadable: {e}")))?;
                 self.persons
-                    .insert(case.clone(), PersonRow::registered(case, ev.seq, &core));
+                    .insert(case.clone(), PersonRow::registered(case, ev.seq, core));
             }
             kind::PERSON_AMENDED => {
                 let case = ev.person.as_deref().unwrap_or_default();

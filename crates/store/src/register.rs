@@ -79,7 +79,7 @@ impl Sealer {
         first: u64,
         regs: &[Registration],
     ) -> Result<Vec<SealedRegistration>, StoreError> {
-        self.seal_with(first, regs, self.name_tokens(regs))
+        self.seal_with(first, regs.to_vec(), self.name_tokens(regs))
     }
 
     /// Reads the names of `regs` into blind-index tokens.
@@ -91,11 +91,12 @@ impl Sealer {
         )
     }
 
-    /// [`Sealer::seal`] with the batch's tokens already made by [`Sealer::name_tokens`].
+    /// [`Sealer::seal`] with the batch's tokens already made by [`Sealer::name_tokens`]. Takes
+    /// the registrations whole: their public particulars move into the sealed batch.
     pub fn seal_with(
         &self,
         first: u64,
-        regs: &[Registration],
+        regs: Vec<Registration>,
         tokens: NameTokens,
     ) -> Result<Vec<SealedRegistration>, StoreError> {
         if tokens.0.len() != regs.len() {
@@ -126,7 +127,7 @@ impl Sealer {
             out.push(SealedRegistration {
                 tokens,
                 public: serde_json::to_string(&reg.core).map_err(damaged)?,
-                core: reg.core.clone(),
+                core: reg.core,
                 case,
                 id,
                 parts,

@@ -316,7 +316,7 @@ impl Log<'_> {
             let leaf = leaf_hash_with(|sink| ev.write_leaf(sink));
             frontier.push(leaf);
             stored.push((sealed::encode(&ev.sealed), self.mac_key.mac(ev.seq, &leaf)));
-            match (&n.registered, &ev.person) {
+            match (n.registered, &ev.person) {
                 (Some(core), Some(case)) => {
                     registered.push(PersonRow::registered(case.clone(), ev.seq, core))
                 }
