@@ -183,7 +183,7 @@ pub fn register(r: &RegistryArgs, file: &Path) -> Result<()> {
     let reg = input.validate(now.date()).map_err(StoreError::Invalid)?;
     allowed(r, Action::Register)?;
     let mut registry = open(r)?;
-    let cases = registry.register(&actor(r), now, &[reg])?;
+    let cases = registry.register(&actor(r), now, vec![reg])?;
     for c in cases {
         say!("{c}")?;
     }

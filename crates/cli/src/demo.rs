@@ -427,7 +427,7 @@ pub fn build(
         let input: RegistrationInput = serde_json::from_str(text)?;
         regs.push(input.validate(today.date()).map_err(StoreError::Invalid)?);
     }
-    let cases = registry.register(&registrar.actor(), today, &regs)?;
+    let cases = registry.register(&registrar.actor(), today, regs)?;
     drop(registry);
 
     let csv = dir.join("synthetic-captives.csv");

@@ -129,7 +129,7 @@ fn register(
     async move {
         let regs = validated(&caller, &inputs)?;
         st.run(move |reg, _| {
-            let cases = reg.register(&caller.principal.actor(), now(), &regs)?;
+            let cases = reg.register(&caller.principal.actor(), now(), regs)?;
             Ok((StatusCode::CREATED, Json(Registered { cases })))
         })
         .await

@@ -182,7 +182,7 @@ fn captives(reg: &mut Registry) -> (HashMap<String, String>, HashMap<String, Str
         }))
         .unwrap();
         let r = input.validate(now().date()).unwrap();
-        let case = reg.register(&registrar.actor(), now(), &[r]).unwrap()[0].clone();
+        let case = reg.register(&registrar.actor(), now(), vec![r]).unwrap()[0].clone();
         let delegate = who("cta-interviewer", "neutral", "interviewer");
         reg.act(
             &delegate,
@@ -1700,7 +1700,7 @@ fn writers_on_several_connections_append_one_gapless_log(db: Db) {
                     }))
                     .unwrap();
                     let r = input.validate(now().date()).unwrap();
-                    let case = reg.register(&registrar.actor(), now(), &[r]).unwrap()[0].clone();
+                    let case = reg.register(&registrar.actor(), now(), vec![r]).unwrap()[0].clone();
                     reg.act(
                         &registrar,
                         now(),

@@ -77,9 +77,10 @@ impl Sealer {
     pub fn seal(
         &self,
         first: u64,
-        regs: &[Registration],
+        regs: Vec<Registration>,
     ) -> Result<Vec<SealedRegistration>, StoreError> {
-        self.seal_with(first, regs.to_vec(), self.name_tokens(regs))
+        let tokens = self.name_tokens(&regs);
+        self.seal_with(first, regs, tokens)
     }
 
     /// Reads the names of `regs` into blind-index tokens.
@@ -523,7 +524,7 @@ impl Registry {
         &mut self,
         actor: &Actor,
         now: OffsetDateTime,
-        regs: &[Registration],
+        regs: Vec<Registration>,
     ) -> Result<Vec<String>, StoreError> {
         no_repeated_external_ids(regs.iter().map(|r| r.core.external_id.as_ref()))?;
         let first = self.reserve_cases(regs.len() as u64)?;
@@ -633,7 +634,7 @@ mod tests {
         let mut next = reg.reserve_cases(total as u64).unwrap();
         let mut stream = Vec::new();
         for (i, regs) in batches.iter().enumerate() {
-            stream.push((sealer.seal(next, regs).unwrap(), i));
+            stream.push((sealer.seal(next, regs.clone()).unwrap(), i));
             next += regs.len() as u64;
         }
         stream
@@ -647,7 +648,7 @@ mod tests {
             .register(
                 &actor,
                 now,
-                &[
+                vec![
                     registration("A", "Kim Chol"),
                     registration("B", "Ri Han Gom"),
                 ],
@@ -700,7 +701,7 @@ mod tests {
     fn a_failed_batch_in_a_stream_leaves_no_keys_behind_and_names_the_duplicate() {
         let dir = tempfile::tempdir().unwrap();
         let (mut reg, actor, now) = new_registry(dir.path());
-        reg.register(&actor, now, &[registration("X", "Kim Chol")])
+        reg.register(&actor, now, vec![registration("X", "Kim Chol")])
             .unwrap();
 
         // Batch 2 repeats X, so its append fails; batch 3's keys are stored by then (the key
@@ -750,7 +751,7 @@ mod tests {
         let regs: Vec<Registration> = (0..600)
             .map(|i| registration(&format!("R{i}"), "Kim Chol"))
             .collect();
-        reg.register(&actor, now, &regs).unwrap();
+        reg.register(&actor, now, regs.clone()).unwrap();
         // More than one query's worth, registered and unknown ids interleaved.
         let asked: Vec<String> = (0..600)
             .flat_map(|i| [format!("R{i}"), format!("U{i}")])
@@ -786,7 +787,7 @@ mod tests {
                 .unwrap()
         };
         let registered = reg
-            .register(&actor, now, &[registration("X", "Kim Chol")])
+            .register(&actor, now, vec![registration("X", "Kim Chol")])
             .unwrap();
         // One registration writes into the main index.
         assert!(rows(&reg, "name_index", &registered[0]) > 0);
