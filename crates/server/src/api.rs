@@ -50,7 +50,8 @@ async fn health() -> Json<Value> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
-    /// Case number to continue after (the `next` of the previous page).
+    /// Case number to continue after (the `next` of the previous page; typed forms such as
+    /// `as-17` are read too). Persons come in the order of their numbers.
     after: Option<String>,
     /// At most this many (1–1000, default 100).
     #[param(minimum = 1, maximum = 1000)]

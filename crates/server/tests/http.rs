@@ -126,6 +126,7 @@ on_both_backends!(
     a_kept_checkpoint_is_proved_extended_and_a_withdrawn_consent_bites_at_once,
     responses_carry_strict_security_headers,
     the_openapi_document_is_valid_and_every_route_answers,
+    persons_are_listed_in_the_order_of_their_numbers_a_page_at_a_time,
 );
 
 fn role(name: &str) -> Role {
@@ -1725,6 +1726,68 @@ fn writers_on_several_connections_append_one_gapless_log(db: Db) {
     );
     // Sequence numbers are 1..n without a gap (verify checks each against its position too).
     assert_eq!(s.count("SELECT max(seq) - count(*) FROM events"), 0);
+}
+
+fn persons_are_listed_in_the_order_of_their_numbers_a_page_at_a_time(db: Db) {
+    let s = &start(db, Config::default());
+    let c = s.sign_in("dp-registrar");
+    // Captives numbered past six digits, among others: AS-1000000 sorts between AS-100000 and
+    // AS-100001 as text. The counter is moved on as another server's reservations would.
+    let mut registered = Vec::new();
+    for (first, count) in [(100_000u64, 2), (999_999, 2)] {
+        let mut reg = s.open_registry();
+        reg.reserve_cases(first - 1 - reg.cases_given().unwrap())
+            .unwrap();
+        for i in 0..count {
+            let r = c.post(
+                "/api/persons",
+                json!({"names": ["Pak Chol"], "power": "KP", "captured_on": "2025-03-01",
+                    "external_id": format!("W-{first}-{i}"),
+                    "not_stated": ["date_of_birth", "rank", "service_number"]}),
+            );
+            assert_eq!(r.status, 201, "{}", r.body);
+            registered.push(r.body["cases"][0].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(
+        registered,
+        ["AS-100000", "AS-100001", "AS-999999", "AS-1000000"]
+    );
+    let (mut listed, mut after) = (Vec::new(), None::<String>);
+    loop {
+        let path = match &after {
+            Some(a) => format!("/api/persons?limit=2&after={a}"),
+            None => "/api/persons?limit=2".into(),
+        };
+        let r = c.get(&path);
+        assert_eq!(r.status, 200, "{}", r.body);
+        for p in r.body["persons"].as_array().unwrap() {
+            listed.push(p["case_no"].as_str().unwrap().to_string());
+        }
+        match r.body["next"].as_str() {
+            Some(next) => after = Some(next.to_string()),
+            None => break,
+        }
+    }
+    let number = |case: &str| case[3..].parse::<u64>().unwrap();
+    assert!(
+        listed.windows(2).all(|w| number(&w[0]) < number(&w[1])),
+        "{listed:?}"
+    );
+    assert!(listed.len() > registered.len(), "{listed:?}");
+    assert_eq!(listed[listed.len() - registered.len()..], registered[..]);
+    // The cursor is read as typed; one that is no case number is refused, naming it.
+    let r = c.get("/api/persons?limit=2&after=as-100000");
+    let cases: Vec<&str> = r.body["persons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["case_no"].as_str().unwrap())
+        .collect();
+    assert_eq!(cases, ["AS-100001", "AS-999999"]);
+    let r = c.get("/api/persons?after=Kim");
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.body["fields"][0]["field"], "after");
 }
 
 fn responses_carry_strict_security_headers(db: Db) {

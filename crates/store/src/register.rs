@@ -32,7 +32,7 @@ pub struct Sealer {
 }
 
 /// What every case number starts with. The key store's second migration strips it by length.
-const CASE_PREFIX: &str = "AS-";
+pub(crate) const CASE_PREFIX: &str = "AS-";
 
 pub fn case_number(n: u64) -> String {
     format!("{CASE_PREFIX}{n:06}")
@@ -742,6 +742,64 @@ mod tests {
             expected,
             "keys only for registered persons"
         );
+    }
+
+    #[test]
+    fn persons_are_listed_in_the_order_of_their_numbers_past_six_digits() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut reg, actor, now) = new_registry(dir.path());
+        // In the key's text order AS-1000000 comes between AS-100000 and AS-100001, and
+        // AS-10000000 between AS-1000000 and AS-1000001.
+        let mut registered = Vec::new();
+        for (first, count) in [(1, 1), (100_000, 2), (999_999, 3), (10_000_000, 1)] {
+            reg.reserve_cases(first - 1 - reg.cases_given().unwrap())
+                .unwrap();
+            let regs = (0..count)
+                .map(|i| registration(&format!("{first}-{i}"), "Kim Chol"))
+                .collect();
+            registered.extend(reg.register(&actor, now, regs).unwrap());
+        }
+        let numbers: Vec<i64> = registered.iter().filter_map(|c| case_index(c)).collect();
+        assert_eq!(
+            numbers,
+            [
+                1, 100_000, 100_001, 999_999, 1_000_000, 1_000_001, 10_000_000
+            ]
+        );
+        for limit in [1, 2, 3, 4, 6, 7, 100] {
+            let (mut listed, mut after, mut pages) = (Vec::new(), String::new(), Vec::new());
+            loop {
+                let page = reg.persons_page(&after, limit).unwrap();
+                let Some(last) = page.last() else { break };
+                after.clone_from(&last.case_no);
+                pages.push(page.len());
+                listed.extend(page.into_iter().map(|p| p.case_no));
+            }
+            assert_eq!(listed, registered, "pages of {limit}");
+            // Only the last page is short: a reader stops at the first short one.
+            let full = pages.len().saturating_sub(1);
+            assert!(pages[..full].iter().all(|&n| n == limit), "{pages:?}");
+        }
+        let mut each = Vec::new();
+        reg.each_person(&mut |p| {
+            each.push(p.case_no);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(each, registered);
+        // A cursor as typed, one past every number, and one that is no case number.
+        let cases = |after: &str| -> Vec<String> {
+            let page = reg.persons_page(after, 2).unwrap();
+            page.into_iter().map(|p| p.case_no).collect()
+        };
+        assert_eq!(cases("as-100000"), ["AS-100001", "AS-999999"]);
+        assert_eq!(cases("AS-1000001"), ["AS-10000000"]);
+        assert!(cases("AS-10000000").is_empty());
+        assert!(cases("AS-99999999999").is_empty());
+        match reg.persons_page("AS-1x", 2) {
+            Err(StoreError::Invalid(fields)) => assert_eq!(fields[0].field, "after"),
+            other => panic!("{:?}", other.map(|p| p.len())),
+        }
     }
 
     #[test]

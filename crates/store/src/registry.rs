@@ -1,5 +1,6 @@
 use crate::db::{Row, Sql, Tx, Val, args};
 use crate::keystore::KeyStore;
+use crate::register::{CASE_PREFIX, case_number, parse_case_number};
 use crate::{StoreError, rfc3339, sealed};
 use asylon_core::{
     Actor, Class, Event, FamilyParticulars, IdentityParticulars, PersonRow, PersonStatus,
@@ -715,16 +716,46 @@ impl Registry {
             .ok_or_else(|| StoreError::UnknownPerson(case.to_string()))?
     }
 
-    /// Up to `limit` persons after case number `after`, in case-number order.
+    /// Up to `limit` persons after case number `after` (`""`: from the first), in the order of
+    /// their numbers: AS-999999, then AS-1000000. A cursor that is no case number is refused.
+    ///
+    /// The table's key is the case number's text, in which AS-1000000 comes between AS-100000
+    /// and AS-100001. Rather than a second index on every registration, a page walks the key one
+    /// width at a time, narrowest first: within one width text order is number order. A page
+    /// of the narrowest passes over at most ten wider numbers for each it gives.
     pub fn persons_page(&self, after: &str, limit: usize) -> Result<Vec<PersonRow>, StoreError> {
-        self.conn
-            .all(
-                &format!("{PERSON_SELECT} WHERE case_no > ?1 ORDER BY case_no LIMIT ?2"),
-                args![after, limit as i64],
-            )?
-            .iter()
-            .map(person_from_row)
-            .collect()
+        let mut from = match after {
+            "" => String::new(),
+            typed => parse_case_number(typed).ok_or_else(|| {
+                StoreError::Invalid(vec![asylon_core::FieldError {
+                    field: "after".into(),
+                    reason: format!("{typed:?} is not a case number (AS-000017, as-17)"),
+                }])
+            })?,
+        };
+        let mut width = from.len().max(case_number(1).len());
+        let widest = case_number(self.cases_given()?).len();
+        let mut page = Vec::new();
+        while page.len() < limit && width <= widest {
+            let wanted = limit - page.len();
+            let rows = self.conn.all(
+                &format!(
+                    "{PERSON_SELECT} WHERE case_no > ?1 AND length(case_no) = ?2 \
+                     ORDER BY case_no LIMIT ?3"
+                ),
+                args![from.as_str(), width as i64, wanted as i64],
+            )?;
+            let short = rows.len() < wanted;
+            for row in &rows {
+                page.push(person_from_row(row)?);
+            }
+            if short {
+                // The next width starts at AS-1000…0; its own prefix sorts just before it.
+                width += 1;
+                from = format!("{}1{}", CASE_PREFIX, "0".repeat(width - 5));
+            }
+        }
+        Ok(page)
     }
 
     pub fn persons(&self) -> Result<Vec<PersonRow>, StoreError> {
