@@ -25,6 +25,8 @@ pub struct Rows<R> {
     /// What to do with text that is not UTF-8 has been said (at the first such row: a file in
     /// another encoding has it in every row).
     told_not_utf8: bool,
+    /// The option that names this file's encoding, for what to do when it is not UTF-8.
+    option: &'static str,
     /// The line at which the file could not be read on (a failed read, bytes that are no
     /// character in its encoding): the rows after it were never read.
     stopped_at: Option<u64>,
@@ -63,6 +65,9 @@ pub fn encoding(label: &str) -> Result<&'static Encoding, String> {
 pub struct Source<'a> {
     pub path: &'a Path,
     pub encoding: Option<&'static Encoding>,
+    /// The option of the command that names this file's encoding (`--encoding`,
+    /// `--left-encoding`…), named in what to do when the file is not in the one it was read in.
+    pub option: &'static str,
 }
 
 impl Source<'_> {
@@ -82,7 +87,11 @@ impl Rows<Peeked> {
     /// is decoded to. A file that shows it is not in the encoding named (a byte-order mark of
     /// another, or text that reads as UTF-8) is refused, rather than read as other letters.
     pub fn open(source: Source<'_>) -> Result<Self> {
-        let Source { path, encoding } = source;
+        let Source {
+            path,
+            encoding,
+            option,
+        } = source;
         let cannot = || format!("cannot read {}", path.display());
         let f = std::fs::File::open(path).with_context(cannot)?;
         let (mut start, rest) = peek(f, Peek::Header).with_context(cannot)?;
@@ -97,7 +106,7 @@ impl Rows<Peeked> {
             && encoding.is_some_and(|e| e != marked)
         {
             anyhow::bail!(
-                "{} begins with the byte-order mark of {}: it is not {} text; leave out --encoding",
+                "{} begins with the byte-order mark of {}: it is not {} text; leave out {option}",
                 path.display(),
                 marked.name(),
                 named.name()
@@ -121,7 +130,7 @@ impl Rows<Peeked> {
                 let (sample, more) = peek(rest, Peek::Sample(UTF8_SAMPLE)).with_context(cannot)?;
                 if reads_as_utf8(&[&start[..], &sample[..]].concat()) {
                     anyhow::bail!(
-                        "{} reads as UTF-8 text, not {}: leave out --encoding",
+                        "{} reads as UTF-8 text, not {}: leave out {option}",
                         path.display(),
                         encoding.name()
                     );
@@ -136,10 +145,9 @@ impl Rows<Peeked> {
             Box::new(decoded)
         };
         let sep = separator(&start);
-        Ok(Rows::new(
-            Box::new(std::io::Cursor::new(start).chain(rest)),
-            sep,
-        ))
+        let mut rows: Self = Rows::new(Box::new(std::io::Cursor::new(start).chain(rest)), sep);
+        rows.option = option;
+        Ok(rows)
     }
 }
 
@@ -307,10 +315,13 @@ impl<R: Read> Read for Decoded<R> {
         Ok(n)
     }
 }
-/// What to do with a file that is not UTF-8.
-const NOT_UTF8: &str = "save the file as UTF-8 (in Excel: \"CSV UTF-8\"), or name the \
-     encoding it is in with --encoding (`match`: --left-encoding, --right-encoding); Excel's \
-     plain \"CSV\" is euc-kr in Korean, windows-1251 in Russian or Ukrainian";
+/// What to do with a file that is not UTF-8, whose encoding `option` names.
+fn not_utf8(option: &str) -> String {
+    format!(
+        "save the file as UTF-8 (in Excel: \"CSV UTF-8\"), or name the encoding it is in with \
+         {option}; Excel's plain \"CSV\" is euc-kr in Korean, windows-1251 in Russian or Ukrainian"
+    )
+}
 
 /// U+FEFF in UTF-8.
 const BOM: &[u8] = b"\xef\xbb\xbf";
@@ -356,6 +367,7 @@ impl<R: Read> Rows<R> {
                 .from_reader(LineEnds::new(input)),
             rec: csv::StringRecord::new(),
             told_not_utf8: false,
+            option: "--encoding",
             stopped_at: None,
         }
     }
@@ -371,7 +383,10 @@ impl<R: Read> Rows<R> {
             Ok((true, _)) => anyhow::bail!("the file is empty: its first line must be the header"),
             Ok(_) => Ok((line, self.rdr.headers()?)),
             Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
-                anyhow::bail!("line {line}: the header is not UTF-8 text; {NOT_UTF8}")
+                anyhow::bail!(
+                    "line {line}: the header is not UTF-8 text; {}",
+                    not_utf8(self.option)
+                )
             }
             Err(e) => anyhow::bail!("line {line}: cannot read the header: {e}"),
         }
@@ -440,7 +455,7 @@ impl<R: Read> Rows<R> {
                 };
                 self.rec = csv::StringRecord::new();
                 let what_to_do = match std::mem::replace(&mut self.told_not_utf8, true) {
-                    false => format!("; {NOT_UTF8}"),
+                    false => format!("; {}", not_utf8(self.option)),
                     true => String::new(),
                 };
                 Err(problem.unwrap_or(format!(
@@ -763,6 +778,7 @@ mod tests {
         Rows::open(Source {
             path: &file,
             encoding: encoding.map(|label| super::encoding(label).unwrap()),
+            option: "--encoding",
         })
     }
 

@@ -439,6 +439,7 @@ pub fn build(
     let source = crate::csvfile::Source {
         path: &csv,
         encoding: None,
+        option: "--encoding",
     };
     crate::import::persons(&import_args, source, crate::import::KEPT_ROWS, false, None)?;
 

@@ -1033,6 +1033,7 @@ mod tests {
         let source = Source {
             path: &file,
             encoding: None,
+            option: "--encoding",
         };
         let mut rows = crate::csvfile::Rows::open(source).unwrap();
         let cols = Columns::from_header(rows.headers().unwrap()).unwrap();

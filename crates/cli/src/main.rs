@@ -318,6 +318,7 @@ impl CsvEncoding {
         Source {
             path,
             encoding: self.encoding,
+            option: "--encoding",
         }
     }
 }
@@ -582,10 +583,12 @@ fn run(cli: Cli) -> Result<()> {
             Source {
                 path: &left,
                 encoding: left_encoding,
+                option: "--left-encoding",
             },
             Source {
                 path: &right,
                 encoding: right_encoding,
+                option: "--right-encoding",
             },
             out.as_deref(),
             top,

@@ -716,7 +716,8 @@ fn files_from_spreadsheets_and_pipes_are_read_whole_and_rows_told_by_their_lines
     let e = r.fails(&["import", "persons", k], None);
     assert!(
         e.contains("line 2: unreadable row: column \"names\" is not UTF-8 text")
-            && e.contains("--encoding")
+            && e.contains("with --encoding;")
+            && !e.contains("match")
             && e.contains("2 of 2 rows are invalid"),
         "{e}"
     );
@@ -803,7 +804,15 @@ fn files_from_spreadsheets_and_pipes_are_read_whole_and_rows_told_by_their_lines
     std::fs::write(&right, text).unwrap();
     let (l, rr) = (left.to_str().unwrap(), right.to_str().unwrap());
     let e = r.fails(&["match", l, rr], None);
-    assert!(e.contains("line 2: unreadable row"), "{e}");
+    assert!(
+        e.contains("line 2: unreadable row") && e.contains("with --right-encoding;"),
+        "{e}"
+    );
+    let e = r.fails(&["match", l, rr, "--left-encoding", "cp1251"], None);
+    assert!(
+        e.contains("not windows-1251 text; leave out --left-encoding"),
+        "{e}"
+    );
     let out = r.ok(&["match", l, rr, "--right-encoding", "windows-1251"]);
     assert!(out.contains("L1,R7,"), "{out}");
 
