@@ -1753,6 +1753,11 @@ fn persons_are_listed_in_the_order_of_their_numbers_a_page_at_a_time(db: Db) {
         registered,
         ["AS-100000", "AS-100001", "AS-999999", "AS-1000000"]
     );
+    let cases_of = |r: &Resp| -> Vec<String> {
+        let persons = r.body["persons"].as_array().unwrap();
+        let case = |p: &Value| p["case_no"].as_str().unwrap().to_string();
+        persons.iter().map(case).collect()
+    };
     let (mut listed, mut after) = (Vec::new(), None::<String>);
     loop {
         let path = match &after {
@@ -1761,9 +1766,7 @@ fn persons_are_listed_in_the_order_of_their_numbers_a_page_at_a_time(db: Db) {
         };
         let r = c.get(&path);
         assert_eq!(r.status, 200, "{}", r.body);
-        for p in r.body["persons"].as_array().unwrap() {
-            listed.push(p["case_no"].as_str().unwrap().to_string());
-        }
+        listed.extend(cases_of(&r));
         match r.body["next"].as_str() {
             Some(next) => after = Some(next.to_string()),
             None => break,
@@ -1778,13 +1781,7 @@ fn persons_are_listed_in_the_order_of_their_numbers_a_page_at_a_time(db: Db) {
     assert_eq!(listed[listed.len() - registered.len()..], registered[..]);
     // The cursor is read as typed; one that is no case number is refused, naming it.
     let r = c.get("/api/persons?limit=2&after=as-100000");
-    let cases: Vec<&str> = r.body["persons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["case_no"].as_str().unwrap())
-        .collect();
-    assert_eq!(cases, ["AS-100001", "AS-999999"]);
+    assert_eq!(cases_of(&r), ["AS-100001", "AS-999999"]);
     let r = c.get("/api/persons?after=Kim");
     assert_eq!(r.status, 422, "{}", r.body);
     assert_eq!(r.body["fields"][0]["field"], "after");

@@ -722,7 +722,8 @@ impl Registry {
     /// The table's key is the case number's text, in which AS-1000000 comes between AS-100000
     /// and AS-100001. Rather than a second index on every registration, a page walks the key one
     /// width at a time, narrowest first: within one width text order is number order. A page
-    /// of the narrowest passes over at most ten wider numbers for each it gives.
+    /// passes over the wider numbers that sort among those it gives (ten of seven digits
+    /// between two of six).
     pub fn persons_page(&self, after: &str, limit: usize) -> Result<Vec<PersonRow>, StoreError> {
         let mut from = match after {
             "" => String::new(),
