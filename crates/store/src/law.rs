@@ -381,7 +381,10 @@ impl Registry {
             .filter(|c| may(who, Some(c), Action::ReadCore).is_ok())
             .flat_map(|c| deadlines(c, s, now))
             .collect();
-        all.sort_by(|a, b| a.due.cmp(&b.due).then_with(|| a.case.cmp(&b.case)));
+        all.sort_by(|a, b| {
+            let case = || crate::register::by_number(&a.case, &b.case);
+            a.due.cmp(&b.due).then_with(case)
+        });
         Ok(all)
     }
 }

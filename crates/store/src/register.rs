@@ -38,6 +38,12 @@ pub fn case_number(n: u64) -> String {
     format!("{CASE_PREFIX}{n:06}")
 }
 
+/// Two case numbers as the registry writes them, in the order of their numbers: AS-999999
+/// before AS-1000000 (which text order puts between AS-100000 and AS-100001).
+pub(crate) fn by_number(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
 /// A case number as a person may type it (`as-17`, `AS-0017`, ` AS-000017 `) as the registry
 /// writes it (`AS-000017`); `None` for anything else.
 pub fn parse_case_number(typed: &str) -> Option<String> {
@@ -572,6 +578,20 @@ mod tests {
         ] {
             assert_eq!(parse_case_number(not), None, "{not:?}");
         }
+    }
+
+    #[test]
+    fn case_numbers_compare_as_their_numbers() {
+        let mut cases: Vec<String> = [1_000_000, 17, 100_001, 999_999, 100_000, 10_000_000, 1]
+            .into_iter()
+            .map(case_number)
+            .collect();
+        cases.sort_by(|a, b| by_number(a, b));
+        let numbers: Vec<i64> = cases.iter().filter_map(|c| case_index(c)).collect();
+        assert_eq!(
+            numbers,
+            [1, 17, 100_000, 100_001, 999_999, 1_000_000, 10_000_000]
+        );
     }
 
     fn registration(ext: &str, name: &str) -> Registration {
