@@ -68,7 +68,7 @@ pub struct PersonPage {
 
 /// The captives the caller may see, in case-number order, a page at a time.
 #[utoipa::path(get, path = "/api/persons", tag = "persons", params(Page),
-    responses((status = 200, body = PersonPage), (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody)))]
+    responses((status = 200, body = PersonPage), (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
 async fn list_persons(
     State(st): State<Arc<AppState>>,
     caller: Caller,
