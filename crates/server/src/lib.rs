@@ -243,7 +243,57 @@ fn routes() -> OpenApiRouter<Arc<AppState>> {
 
 /// The OpenAPI 3.1 document, as served at `/api/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    with_common_answers(routes().split_for_parts().1)
+}
+
+/// `doc` with the answers its operations give before their handlers run, where each applies:
+/// 400 for a request that cannot be read (a body, query or path of the wrong shape: [`Body`],
+/// [`Query`], [`Path`]), 401 without a live session or token where one is needed. Each
+/// operation's own list names what its handler answers.
+fn with_common_answers(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::security::SecurityRequirement;
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |what: &str| {
+        let body = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorBody")))
+            .build();
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(what)
+                .content("application/json", body)
+                .build(),
+        )
+    };
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            let reads_input =
+                op.request_body.is_some() || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            // `security(())`: an operation anyone may call.
+            let public = op
+                .security
+                .as_ref()
+                .is_some_and(|s| s.contains(&SecurityRequirement::default()));
+            let answers = &mut op.responses.responses;
+            if reads_input {
+                answers.entry("400".into()).or_insert_with(|| {
+                    error("The request cannot be read: a body, query or path of the wrong shape")
+                });
+            }
+            if !public {
+                answers.entry("401".into()).or_insert_with(|| {
+                    error("No session or token, or it has ended: sign in again")
+                });
+            }
+        }
+    }
+    doc
 }
 
 /// The application: every route, the OpenAPI document, security headers, JSON 404s.

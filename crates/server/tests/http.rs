@@ -1903,6 +1903,13 @@ fn the_openapi_document_is_valid_and_every_route_answers(db: Db) {
                 "{method} {path} is documented but not routed"
             );
             assert!(r.status < 500, "{method} {path}: {}", r.status);
+            // ...and what it answered is among the answers the document names.
+            assert!(
+                op["responses"].get(r.status.to_string()).is_some(),
+                "{method} {path} answered {}, which its entry does not name: {}",
+                r.status,
+                r.body
+            );
         }
     }
     assert!(operations >= 24, "{operations}");
