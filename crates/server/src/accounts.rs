@@ -285,7 +285,7 @@ fn member_of(reg: &Registry, org: &str, name: &str) -> Result<(), ApiError> {
 /// Replace a user's roles; his sessions end.
 #[utoipa::path(put, path = "/api/orgs/{org}/users/{name}/roles", tag = "accounts", request_body = Roles,
     params(("org" = String, Path), ("name" = String, Path)),
-    responses((status = 204), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody)))]
+    responses((status = 204), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
 async fn set_roles(
     State(st): State<Arc<AppState>>,
     caller: Caller,
@@ -311,7 +311,7 @@ pub struct Standing {
 /// Disable (sessions end, tokens are revoked) or re-enable a user.
 #[utoipa::path(put, path = "/api/orgs/{org}/users/{name}/disabled", tag = "accounts", request_body = Standing,
     params(("org" = String, Path), ("name" = String, Path)),
-    responses((status = 204), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody)))]
+    responses((status = 204), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody)))]
 async fn set_disabled(
     State(st): State<Arc<AppState>>,
     caller: Caller,

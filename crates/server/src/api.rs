@@ -370,7 +370,7 @@ pub struct Erase {
 /// Crypto-shred a captive: his data keys are destroyed; the erasure and its reason are events.
 #[utoipa::path(post, path = "/api/persons/{case}/erase", tag = "persons", request_body = Erase,
     params(("case" = String, Path)),
-    responses((status = 200, body = Object), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 410, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
 async fn erase_person(
     State(st): State<Arc<AppState>>,
     caller: Caller,

@@ -396,6 +396,7 @@ impl Client {
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
+        assert_documented(method, path, status, &body);
         Resp {
             status,
             body,
@@ -631,6 +632,43 @@ const READS: [&str; 18] = [
     "GET /api/session",
     "GET /api/tokens",
 ];
+
+/// The OpenAPI document, as JSON.
+fn documented() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| serde_json::to_value(asylon_server::openapi()).unwrap())
+}
+
+/// Fails unless the OpenAPI document names `status` among the answers of the operation that
+/// `method path` reached: every answer of every test is one a client was told to expect. A
+/// request the document has no operation for is left to the test of routing.
+fn assert_documented(method: &str, path: &str, status: u16, body: &Value) {
+    let path = path.split('?').next().unwrap();
+    let segments: Vec<&str> = path.split('/').collect();
+    let fits = |template: &str| {
+        let t: Vec<&str> = template.split('/').collect();
+        t.len() == segments.len()
+            && t.iter()
+                .zip(&segments)
+                .all(|(t, s)| t == s || t.starts_with('{'))
+    };
+    let method = method.to_lowercase();
+    // `/api/persons/import` before `/api/persons/{case}`: the template naming more of it.
+    let literal = |template: &str| template.split('/').filter(|t| !t.starts_with('{')).count();
+    let reached = documented()["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(template, item)| item.get(&method).is_some() && fits(template))
+        .max_by_key(|(template, _)| literal(template));
+    if let Some((template, item)) = reached {
+        assert!(
+            item[&method]["responses"].get(status.to_string()).is_some(),
+            "{} {template} answered {status}, which its OpenAPI entry does not name: {body}",
+            method.to_uppercase()
+        );
+    }
+}
 
 /// Asks `endpoint` about `case` as `c`; answers whether it was allowed.
 fn probe(s: &Server, c: &Client, org: &str, endpoint: &str, state: &str) -> bool {
@@ -1903,13 +1941,8 @@ fn the_openapi_document_is_valid_and_every_route_answers(db: Db) {
                 "{method} {path} is documented but not routed"
             );
             assert!(r.status < 500, "{method} {path}: {}", r.status);
-            // ...and what it answered is among the answers the document names.
-            assert!(
-                op["responses"].get(r.status.to_string()).is_some(),
-                "{method} {path} answered {}, which its entry does not name: {}",
-                r.status,
-                r.body
-            );
+            // (What it answered is among the answers its entry names: `send` checks that of
+            // every request of every test.)
         }
     }
     assert!(operations >= 24, "{operations}");
