@@ -829,7 +829,7 @@ mod tests {
         let regs: Vec<Registration> = (0..600)
             .map(|i| registration(&format!("R{i}"), "Kim Chol"))
             .collect();
-        reg.register(&actor, now, regs.clone()).unwrap();
+        reg.register(&actor, now, regs).unwrap();
         // More than one query's worth, registered and unknown ids interleaved.
         let asked: Vec<String> = (0..600)
             .flat_map(|i| [format!("R{i}"), format!("U{i}")])
