@@ -10,6 +10,7 @@
 use crate::StoreError;
 use crate::db::{Sql, args};
 use crate::keystore::KeyStore;
+use crate::register::by_number;
 use crate::registry::{NewEvent, Registry, each_event, new_id};
 use asylon_core::law::{
     Case, Command, Deadline, Fact, FactBody, Principal, Settings, WishStatus, World, deadlines,
@@ -381,10 +382,7 @@ impl Registry {
             .filter(|c| may(who, Some(c), Action::ReadCore).is_ok())
             .flat_map(|c| deadlines(c, s, now))
             .collect();
-        all.sort_by(|a, b| {
-            let case = || crate::register::by_number(&a.case, &b.case);
-            a.due.cmp(&b.due).then_with(case)
-        });
+        all.sort_by(|a, b| a.due.cmp(&b.due).then_with(|| by_number(&a.case, &b.case)));
         Ok(all)
     }
 }

@@ -751,9 +751,11 @@ impl Registry {
                 page.push(person_from_row(row)?);
             }
             if short {
-                // The next width starts at AS-1000…0; its own prefix sorts just before it.
+                // The next width's first number, AS-10…0, less its last digit: a prefix sorts
+                // just before what it begins.
                 width += 1;
-                from = format!("{}1{}", CASE_PREFIX, "0".repeat(width - 5));
+                let zeros = width - CASE_PREFIX.len() - 2;
+                from = format!("{CASE_PREFIX}1{}", "0".repeat(zeros));
             }
         }
         Ok(page)
