@@ -807,6 +807,30 @@ mod tests {
         })
         .unwrap();
         assert_eq!(each, registered);
+        // Equal search scores and deadlines due the same day fall back to the same order: all
+        // bear one name and were captured on one day.
+        let registrar = asylon_core::law::Principal {
+            user: actor.user.clone(),
+            org: actor.org.clone(),
+            roles: vec![asylon_core::law::Role::Registrar],
+        };
+        let hits = reg.search(&registrar, now, "Kim Chol", 100).unwrap();
+        assert!(
+            hits.windows(2).all(|w| w[0].score == w[1].score),
+            "one score"
+        );
+        let found: Vec<String> = hits.into_iter().map(|h| h.case_no).collect();
+        assert_eq!(found, registered, "search hits of equal score");
+        let settings = asylon_core::law::Settings::default();
+        let due = reg.deadlines(&registrar, &settings, now).unwrap();
+        let first = due.first().unwrap();
+        let (kind, day) = (first.kind, first.due);
+        let cases: Vec<String> = due
+            .into_iter()
+            .filter(|d| d.kind == kind && d.due == day)
+            .map(|d| d.case)
+            .collect();
+        assert_eq!(cases, registered, "{kind:?} deadlines due {day}");
         // A cursor as typed, one past every number, and one that is no case number.
         let cases = |after: &str| -> Vec<String> {
             let page = reg.persons_page(after, 2).unwrap();
