@@ -9,6 +9,7 @@
     clippy::panic
 )]
 
+use asylon_store::test_support::SmallDisk;
 use asylon_store::test_support::postgres_url as pg_url;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -1831,61 +1832,6 @@ impl Lcg {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         self.0 >> 33
-    }
-}
-
-/// A small file system (tmpfs) mounted on `dir` for as long as it lives, to fill. `None` where
-/// this process may not mount one (not root, a container without the capability): outside CI
-/// the test needing it is skipped with a notice, under CI=true it fails.
-struct SmallDisk(PathBuf);
-
-impl SmallDisk {
-    fn mount(dir: &Path, size: &str) -> Option<Self> {
-        Self::mount_with(dir, &format!("size={size}"))
-    }
-
-    /// With mount options besides the size (`size=4M,uid=…`).
-    fn mount_with(dir: &Path, options: &str) -> Option<Self> {
-        std::fs::create_dir_all(dir).unwrap();
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
-            .arg(dir)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !mounted {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "cannot mount a tmpfs (CI=true): run the tests as root"
-            );
-            eprintln!("skipped: cannot mount a tmpfs here (run as root to fill a disk)");
-        }
-        mounted.then(|| Self(dir.to_path_buf()))
-    }
-
-    /// Makes the file system read-only: as for root, nothing can be written on it.
-    fn read_only(&self) {
-        let remount = Command::new("mount")
-            .args(["-o", "remount,ro"])
-            .arg(&self.0)
-            .status()
-            .unwrap();
-        assert!(remount.success());
-    }
-
-    fn grow(&self, size: &str) {
-        let remount = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.0)
-            .status()
-            .unwrap();
-        assert!(remount.success());
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
     }
 }
 
