@@ -248,8 +248,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// `doc` with the answers its operations give before their handlers run, where each applies:
 /// 400 for a request that cannot be read (a body, query or path of the wrong shape: [`Body`],
-/// [`Query`], [`Path`]), 401 without a live session or token where one is needed. Each
-/// operation's own list names what its handler answers.
+/// [`Query`], [`Path`]), 401 without a live session or token where one is needed, and 500
+/// and 507 (a disk full) wherever the registry is opened. Each operation's own list names what
+/// its handler answers.
 fn with_common_answers(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     use utoipa::openapi::security::SecurityRequirement;
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
@@ -289,6 +290,17 @@ fn with_common_answers(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::Op
             if !public {
                 answers.entry("401".into()).or_insert_with(|| {
                     error("No session or token, or it has ended: sign in again")
+                });
+            }
+            // Every operation but the two that never open the registry (health, this
+            // document) may write: a session's last use, the record of a read, sign-in's
+            // throttle. Each may find the disk full, or the registry failing.
+            if reads_input || !public {
+                answers.entry("500".into()).or_insert_with(|| {
+                    error("Internal error: nothing was changed (the server's log says what)")
+                });
+                answers.entry("507".into()).or_insert_with(|| {
+                    error("The disk holding the registry is full: nothing was written; try again once space is freed")
                 });
             }
         }

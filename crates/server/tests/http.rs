@@ -13,6 +13,7 @@ use asylon_core::law::{Command, Principal, Role};
 use asylon_core::{Actor, RegistrationInput};
 use asylon_server::accounts::{NewMember, add_org, add_user};
 use asylon_server::{AppState, Config};
+use asylon_store::test_support::SmallDisk;
 use asylon_store::test_support::postgres_url as pg_url;
 use asylon_store::{Database, KeySource, Registry, default_key_file, load_settings};
 use asylon_vault::{OrgSecret, PasswordCost};
@@ -223,7 +224,11 @@ fn captives(reg: &mut Registry) -> (HashMap<String, String>, HashMap<String, Str
 }
 
 fn start(db: Db, config: Config) -> Server {
-    let tmp = tempfile::tempdir().unwrap();
+    start_in(db, config, tempfile::tempdir().unwrap())
+}
+
+/// [`start`], the registry's files in `tmp`.
+fn start_in(db: Db, config: Config, tmp: tempfile::TempDir) -> Server {
     let dir = tmp.path().join("registry");
     let actor = Actor {
         user: "setup".into(),
@@ -1276,6 +1281,48 @@ fn every_read_of_a_sealed_class_is_in_the_access_history(db: Db) {
     assert_eq!(last["org"], "detaining");
 }
 
+/// A registry whose disk is full: a write is answered 507 and writes nothing, and the same
+/// request is taken once space is freed. On SQLite only: a PostgreSQL registry's disk is its
+/// database server's (the CLI's tests fill one of those under an import).
+#[test]
+fn a_full_disk_is_answered_507_and_nothing_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(disk) = SmallDisk::mount(&tmp.path().join("disk"), "48M") else {
+        return;
+    };
+    let in_disk = tempfile::tempdir_in(tmp.path().join("disk")).unwrap();
+    let s = &start_in(Db::Sqlite, Config::default(), in_disk);
+    let c = s.sign_in("dp-registrar");
+    let (size, persons) = (s.size(), s.count("SELECT count(*) FROM persons"));
+    // More than any slack the database files keep: the batch limit, all or none.
+    let batch: Vec<Value> = (0..10_000)
+        .map(|i| {
+            json!({"external_id": format!("FULL-{i}"), "names": ["Ri Chol Su", "리철수"],
+                "power": "KP", "captured_on": "2025-03-01",
+                "not_stated": ["date_of_birth", "rank", "service_number"]})
+        })
+        .collect();
+    let batch = json!({ "persons": batch });
+    let filler = disk.fill();
+    let r = c.post("/api/persons/import", batch.clone());
+    assert_eq!(r.status, 507, "{}", r.body);
+    assert!(
+        r.body["error"].as_str().unwrap().contains("full"),
+        "{}",
+        r.body
+    );
+    // Signing in writes a session: refused the same way.
+    let (r, _) = s.sign_in_with("dp-analyst", PASSWORD);
+    assert_eq!(r.status, 507, "{}", r.body);
+    std::fs::remove_file(filler).unwrap();
+    assert_eq!(s.count("SELECT count(*) FROM persons"), persons);
+    assert_eq!(s.size(), size, "no event was appended");
+    let r = c.post("/api/persons/import", batch);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(s.count("SELECT count(*) FROM persons"), persons + 10_000);
+    s.open_registry().verify(None).unwrap();
+}
+
 fn bad_input_gets_a_clear_error_and_changes_nothing(db: Db) {
     // A server of its own: the event count must not move while it runs.
     let s = &start(db, Config::default());
@@ -1922,6 +1969,16 @@ fn the_openapi_document_is_valid_and_every_route_answers(db: Db) {
                 op["responses"].as_object().is_some_and(|r| !r.is_empty()),
                 "{method} {path}"
             );
+            // A full disk or a failing registry may answer any operation that opens it: all
+            // but these two.
+            let opens_registry = !["/api/health", "/api/openapi.json"].contains(&path.as_str());
+            for status in ["500", "507"] {
+                assert_eq!(
+                    op["responses"].get(status).is_some(),
+                    opens_registry,
+                    "{method} {path} {status}"
+                );
+            }
             if method == "post" || method == "put" {
                 assert!(
                     op.get("requestBody").is_some(),
