@@ -823,6 +823,12 @@ pub(crate) mod pg {
         }
     }
 
+    /// `name` as a quoted identifier: a schema may be named by a word SQL keeps for itself
+    /// (`order`, `user`), which unquoted is a syntax error.
+    pub(crate) fn ident(name: &str) -> String {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+
     /// A schema name: lower-case letters, digits and `_`, starting with a letter.
     pub(crate) fn check_schema(schema: &str) -> Result<(), StoreError> {
         let ok = (1..=48).contains(&schema.len())
@@ -873,8 +879,9 @@ pub(crate) mod pg {
             }),
             lock,
         };
+        let quoted = ident(schema);
         pg.batch(&format!(
-            "CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"
+            "CREATE SCHEMA IF NOT EXISTS {quoted}; SET search_path TO {quoted}"
         ))?;
         migrate(&pg, migrations)?;
         Ok(pg)

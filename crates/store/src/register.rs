@@ -847,6 +847,75 @@ mod tests {
     }
 
     #[test]
+    fn a_registry_lives_in_a_postgres_schema_named_by_a_word_sql_reserves() {
+        /// A database of its own (the schema's name cannot carry this process's id), dropped
+        /// however the test ends.
+        struct Own(postgres::Client, String);
+        impl Drop for Own {
+            fn drop(&mut self) {
+                let drop_db = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.1);
+                let _ = self.0.batch_execute(&drop_db);
+            }
+        }
+        let Some(mut admin) = crate::test_support::postgres_client() else {
+            return;
+        };
+        let name = format!("asylon_reserved_{}", std::process::id());
+        // One statement at a time: a database is not made inside a transaction.
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let _own = Own(admin, name.clone());
+        let url = crate::test_support::postgres_url_of(&name);
+        let database = crate::Database::Postgres {
+            url: url.clone(),
+            schema: "order".into(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let key = KeySource::File(dir.path().join("k"));
+        let actor = Actor {
+            user: "test".into(),
+            org: "detaining".into(),
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let data = dir.path().join("r");
+        let mut reg = Registry::init_in(&data, &database, &key, &actor, now).unwrap();
+        let case = reg
+            .register(&actor, now, vec![registration("O-1", "Kim Chol")])
+            .unwrap();
+        drop(reg);
+        let reg = Registry::open_in(&data, &database, &key).unwrap();
+        let listed: Vec<String> = reg
+            .persons_page("", 10)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.case_no)
+            .collect();
+        assert_eq!(listed, case);
+        assert!(reg.verify(None).is_ok());
+        drop(reg);
+        // What a failed init or restore removes: both schemas.
+        let schemas = || {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            c.query(
+                "SELECT schema_name::text FROM information_schema.schemata \
+                 WHERE schema_name LIKE 'order%' ORDER BY 1",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(schemas(), ["order", "order_keys"]);
+        crate::registry::remove_written(&data, &database, true);
+        assert!(schemas().is_empty(), "{:?}", schemas());
+    }
+
+    #[test]
     fn registered_external_ids_are_found_among_many_asked_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let (mut reg, actor, now) = new_registry(dir.path());

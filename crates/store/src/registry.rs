@@ -263,8 +263,12 @@ pub(crate) fn remove_written(dir: &Path, database: &Database, settings_existed: 
         }
         Database::Postgres { url, schema } => {
             if let Ok(mut c) = postgres::Client::connect(url, postgres::NoTls) {
+                let (registry, keys) = (
+                    crate::db::pg::ident(schema),
+                    crate::db::pg::ident(&format!("{schema}_keys")),
+                );
                 let _ = c.batch_execute(&format!(
-                    "DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {schema}_keys CASCADE"
+                    "DROP SCHEMA IF EXISTS {registry} CASCADE; DROP SCHEMA IF EXISTS {keys} CASCADE"
                 ));
             }
         }

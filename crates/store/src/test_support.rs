@@ -10,6 +10,13 @@ pub fn postgres_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
+/// [`postgres_url`] with another database of the same server.
+pub fn postgres_url_of(database: &str) -> String {
+    let base = postgres_url();
+    let server = base.rsplit_once('/').map_or(base.as_str(), |(s, _)| s);
+    format!("{server}/{database}")
+}
+
 /// A connection to [`postgres_url`], or `None` with a notice on standard error when it cannot
 /// be reached, so that a test needing PostgreSQL is skipped on a machine without it. Under CI
 /// (`CI=true`) such a test must fail rather than skip: there an unreachable server panics.
