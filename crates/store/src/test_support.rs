@@ -124,3 +124,122 @@ impl Drop for SmallDisk {
         }
     }
 }
+
+/// A PostgreSQL database whose tables are kept in a tablespace of their own, on a small disk,
+/// dropped with it. The order matters to the server, which every other test shares: once a
+/// tablespace's files are gone, its dirty buffers can never be written and every checkpoint
+/// fails. So the disk is unmounted only after the database and tablespace are dropped, and
+/// left mounted (a few megabytes of memory) if they cannot be.
+pub struct PgOnDisk {
+    name: String,
+    admin: postgres::Client,
+    disk: Option<SmallDisk>,
+}
+
+impl PgOnDisk {
+    /// `None` outside CI where a disk cannot be mounted or the server cannot use it.
+    pub fn create(size: &str) -> Option<Self> {
+        let mut admin = postgres_client()?;
+        Self::drop_stale(&mut admin);
+        // The server's user must reach the mount point: not under a private temporary directory.
+        let name = format!("asylon_full_{}", std::process::id());
+        let path = std::path::PathBuf::from(format!("/tmp/{name}"));
+        let disk = SmallDisk::mount_with(
+            &path,
+            &format!("size={size},uid=postgres,gid=postgres,mode=0700"),
+        )?;
+        let mut db = Self {
+            name: name.clone(),
+            admin,
+            disk: Some(disk),
+        };
+        let made = db
+            .admin
+            .batch_execute(&format!(
+                "CREATE TABLESPACE {name} LOCATION '{}'",
+                path.display()
+            ))
+            .and_then(|()| db.admin.batch_execute(&format!("CREATE DATABASE {name}")))
+            .and_then(|()| {
+                db.admin.batch_execute(&format!(
+                    "ALTER DATABASE {name} SET default_tablespace = {name}"
+                ))
+            });
+        if let Err(e) = made {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "cannot keep a database on a disk of this machine (CI=true): {e}"
+            );
+            eprintln!(
+                "skipped: the PostgreSQL server cannot use {} ({e})",
+                path.display()
+            );
+            return None;
+        }
+        Some(db)
+    }
+
+    /// Drops what a run killed before its end left, then unmounts its disk.
+    fn drop_stale(admin: &mut postgres::Client) {
+        let Ok(rows) = admin.query(
+            "SELECT spcname::text, pg_tablespace_location(oid) FROM pg_tablespace \
+             WHERE spcname LIKE 'asylon_full_%'",
+            &[],
+        ) else {
+            return;
+        };
+        for row in rows {
+            let (name, location): (String, String) = (row.get(0), row.get(1));
+            // Named after the process that made it: one still running is using it.
+            let pid = name.trim_start_matches("asylon_full_");
+            if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                continue;
+            }
+            if Self::drop_named(admin, &name) {
+                let _ = std::process::Command::new("umount").arg(&location).status();
+                let _ = std::fs::remove_dir(&location);
+            }
+        }
+    }
+
+    /// Whether the database and tablespace `name` are gone. One statement at a time: a
+    /// database is not dropped inside a transaction, and several statements make one.
+    fn drop_named(admin: &mut postgres::Client, name: &str) -> bool {
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .and_then(|()| admin.batch_execute(&format!("DROP TABLESPACE IF EXISTS {name}")))
+            .is_ok()
+    }
+
+    pub fn url(&self) -> String {
+        postgres_url_of(&self.name)
+    }
+
+    /// Fills its disk ([`SmallDisk::fill`]): the filler's path.
+    pub fn fill(&self) -> Option<std::path::PathBuf> {
+        self.disk.as_ref().map(SmallDisk::fill)
+    }
+
+    pub fn grow(&self, size: &str) {
+        if let Some(disk) = &self.disk {
+            disk.grow(size);
+        }
+    }
+}
+
+impl Drop for PgOnDisk {
+    fn drop(&mut self) {
+        if Self::drop_named(&mut self.admin, &self.name) {
+            if let Some(disk) = self.disk.take() {
+                drop(disk);
+                let _ = std::fs::remove_dir(format!("/tmp/{}", self.name));
+            }
+        } else {
+            eprintln!(
+                "{} could not be dropped: its disk stays mounted, for the next run to drop",
+                self.name
+            );
+            std::mem::forget(self.disk.take());
+        }
+    }
+}
