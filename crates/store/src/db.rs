@@ -829,7 +829,8 @@ pub(crate) mod pg {
         format!("\"{}\"", name.replace('"', "\"\""))
     }
 
-    /// A schema name: lower-case letters, digits and `_`, starting with a letter.
+    /// A schema name: 1 to 48 lower-case letters, digits and `_`, starting with a letter (its
+    /// key store's, `SCHEMA_keys`, must fit in the 63 bytes PostgreSQL keeps of a name).
     pub(crate) fn check_schema(schema: &str) -> Result<(), StoreError> {
         let ok = (1..=48).contains(&schema.len())
             && schema.starts_with(|c: char| c.is_ascii_lowercase())
@@ -840,7 +841,7 @@ pub(crate) mod pg {
             Ok(())
         } else {
             Err(StoreError::Io(format!(
-                "{schema:?} is not a usable schema name (lower-case letters, digits, _)"
+                "{schema:?} is not a usable schema name: 1 to 48 lower-case letters, digits and _, the first a letter"
             )))
         }
     }
@@ -917,6 +918,24 @@ pub(crate) mod pg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schema_names_are_checked_and_the_refusal_says_what_a_name_may_be() {
+        let longest = "a".repeat(48);
+        for ok in ["a", "order", "user", "reg_2", longest.as_str()] {
+            assert!(pg::check_schema(ok).is_ok(), "{ok}");
+        }
+        let too_long = "a".repeat(49);
+        for bad in ["", "Upper", "1abc", "a-b", "a b", "é", too_long.as_str()] {
+            let e = pg::check_schema(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("1 to 48") && e.contains("the first a letter"),
+                "{bad}: {e}"
+            );
+        }
+        assert_eq!(pg::ident("order"), "\"order\"");
+        assert_eq!(pg::ident("a\"b"), "\"a\"\"b\"");
+    }
 
     /// Inserts of every size around a full statement, into tables of the same width and of
     /// another width in turn on one thread: each row lands once, in its own table.
