@@ -10,11 +10,10 @@
 use crate::StoreError;
 use crate::db::{Sql, args};
 use crate::keystore::KeyStore;
-use crate::register::by_number;
 use crate::registry::{NewEvent, Registry, each_event, new_id};
 use asylon_core::law::{
-    Case, Command, Deadline, Fact, FactBody, Principal, Settings, WishStatus, World, deadlines,
-    decide,
+    Case, Command, Deadline, Fact, FactBody, Principal, Settings, WishStatus, World,
+    by_case_number, deadlines, decide,
 };
 use asylon_core::{Class, CoreParticulars, Event, SealedPart, kind};
 use asylon_vault::{DataKey, key_label, seal_aad};
@@ -382,7 +381,11 @@ impl Registry {
             .filter(|c| may(who, Some(c), Action::ReadCore).is_ok())
             .flat_map(|c| deadlines(c, s, now))
             .collect();
-        all.sort_by(|a, b| a.due.cmp(&b.due).then_with(|| by_number(&a.case, &b.case)));
+        all.sort_by(|a, b| {
+            a.due
+                .cmp(&b.due)
+                .then_with(|| by_case_number(&a.case, &b.case))
+        });
         Ok(all)
     }
 }

@@ -38,12 +38,6 @@ pub fn case_number(n: u64) -> String {
     format!("{CASE_PREFIX}{n:06}")
 }
 
-/// Two case numbers as the registry writes them, in the order of their numbers: AS-999999
-/// before AS-1000000 (which text order puts between AS-100000 and AS-100001).
-pub(crate) fn by_number(a: &str, b: &str) -> std::cmp::Ordering {
-    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-}
-
 /// A case number as a person may type it (`as-17`, `AS-0017`, ` AS-000017 `) as the registry
 /// writes it (`AS-000017`); `None` for anything else.
 pub fn parse_case_number(typed: &str) -> Option<String> {
@@ -586,7 +580,7 @@ mod tests {
             .into_iter()
             .map(case_number)
             .collect();
-        cases.sort_by(|a, b| by_number(a, b));
+        cases.sort_by(|a, b| asylon_core::law::by_case_number(a, b));
         let numbers: Vec<i64> = cases.iter().filter_map(|c| case_index(c)).collect();
         assert_eq!(
             numbers,

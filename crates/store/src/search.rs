@@ -147,7 +147,7 @@ impl Registry {
         hits.sort_by(|a, b| {
             b.score
                 .total_cmp(&a.score)
-                .then_with(|| crate::register::by_number(&a.case_no, &b.case_no))
+                .then_with(|| asylon_core::law::by_case_number(&a.case_no, &b.case_no))
         });
         Ok(hits)
     }

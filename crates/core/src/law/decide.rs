@@ -1033,11 +1033,17 @@ pub fn decide(
                     "exchange list {list} must be finalised and not yet completed"
                 )));
             }
+            // The completions stand in the log in the order of the captives' numbers.
+            let mut pending: Vec<(&Case, &Movement)> = w
+                .cases
+                .values()
+                .filter(|c| c.end.is_none())
+                .filter_map(|c| Some((c, list_entry(c, list).filter(|m| m.is_pending())?)))
+                .collect();
+            pending.sort_by(|(a, _), (b, _)| super::by_case_number(&a.case, &b.case));
             let mut facts = Vec::new();
-            for c in w.cases.values().filter(|c| c.end.is_none()) {
-                if let Some(m) = list_entry(c, list).filter(|m| m.is_pending()) {
-                    facts.push(completion(c, m, s, now)?);
-                }
+            for (c, m) in pending {
+                facts.push(completion(c, m, s, now)?);
             }
             facts.push(Fact::public(F::ExchangeListCompleted {
                 list: list.clone(),

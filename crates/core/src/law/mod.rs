@@ -20,6 +20,7 @@ pub use facts::{
 pub use settings::Settings;
 pub use world::{
     Case, Custody, End, ExchangeList, Interview, Movement, MovementStatus, WishStatus, World,
+    by_case_number,
 };
 
 use std::fmt;

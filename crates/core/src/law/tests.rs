@@ -288,6 +288,54 @@ fn a_correction_of_his_power_suspends_a_transfer_there_at_once() {
 }
 
 #[test]
+fn an_exchange_completes_its_captives_in_the_order_of_their_numbers() {
+    // In the world's own (text) order AS-1000000 comes between AS-100000 and AS-100001.
+    let ids = ["AS-1000000", "AS-999999", "AS-100001", "AS-100000"];
+    let mut s = Sim::new(&ids);
+    s.days(3);
+    for id in ids {
+        s.interview(id, "return", false, true);
+    }
+    s.days(8);
+    for id in ids {
+        s.interview(id, "return", false, true);
+    }
+    let list = || "X1".to_string();
+    s.ok(
+        &registrar(),
+        Command::CreateExchangeList {
+            list: list(),
+            counterpart: "RU".into(),
+        },
+    );
+    for id in ids {
+        let entry = movement_id(&s.ok(
+            &registrar(),
+            Command::AddToExchangeList {
+                list: list(),
+                case: id.into(),
+            },
+        ));
+        s.ok(&legal(), approve(id, entry.clone()));
+        s.ok(&neutral(), reconfirm(id, entry));
+    }
+    s.ok(&legal(), Command::FinaliseExchangeList { list: list() });
+    let facts = s.ok(&registrar(), Command::CompleteExchangeList { list: list() });
+    let completed: Vec<&str> = facts
+        .iter()
+        .filter_map(|f| match &f.body {
+            FactBody::MovementCompleted { case, .. } => Some(case.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        completed,
+        ["AS-100000", "AS-100001", "AS-999999", "AS-1000000"]
+    );
+    assert!(ids.iter().all(|id| s.case(id).end == Some(End::Exchanged)));
+}
+
+#[test]
 fn the_motivating_case_two_soldiers_an_exchange_and_a_transfer_to_korea() {
     // A decides early; B wavers for months; C wants to go home.
     let mut s = Sim::new(&["A", "B", "C"]);

@@ -346,6 +346,14 @@ pub struct ExchangeList {
     pub completed: bool,
 }
 
+/// Two case numbers as the registry writes them (`AS-` and at least six digits), in the order
+/// of their numbers: AS-999999 before AS-1000000, which the order of their text puts between
+/// AS-100000 and AS-100001. [`World::cases`] is kept in text order; whatever is told or
+/// recorded case by case goes in this one.
+pub fn by_case_number(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
 /// Everything the guards look at.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct World {
