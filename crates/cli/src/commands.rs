@@ -86,10 +86,10 @@ pub fn principal(r: &RegistryArgs) -> Result<Principal> {
         || org == "neutral"
         || org
             .strip_prefix("receiving:")
-            .is_some_and(|x| x.len() == 2 && x.bytes().all(|b| b.is_ascii_uppercase()));
+            .is_some_and(asylon_core::states::is_state_code);
     if !valid_org {
         return Err(anyhow!(
-            "unknown organisation {org:?}: give detaining, neutral or receiving:XX"
+            "unknown organisation {org:?}: give detaining, neutral or receiving:XX, with XX a state's ISO 3166 code (KR)"
         ));
     }
     let a = actor(r);

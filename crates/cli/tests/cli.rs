@@ -2613,6 +2613,11 @@ fn org_add_creates_an_organisation_whose_administrator_signs_in() {
         ),
         (
             Some(PASSWORD),
+            ["receiving:XX", "--name", "M", "--admin", "cta-admin"],
+            "with XX a state's ISO 3166 code",
+        ),
+        (
+            Some(PASSWORD),
             ["neutral", "--name", "ICRC", "--admin", "CTA Admin"],
             "admin: the administrator's user name",
         ),

@@ -7,6 +7,7 @@ pub mod law;
 pub mod particulars;
 pub mod policy;
 pub mod projection;
+pub mod states;
 
 pub use event::{Actor, Class, Event, SealedPart, kind};
 pub use particulars::{

@@ -644,11 +644,12 @@ impl RegistrationInput {
             None if errors.len() > before => {}
             None => errors.push(err(
                 "power",
-                "the power the captive depends on is required, as a two-letter ISO 3166 code such as KP",
+                "the power the captive depends on is required, as a state's ISO 3166 code such as KP",
             )),
-            Some(p) if !(p.len() == 2 && p.bytes().all(|b| b.is_ascii_uppercase())) => {
-                errors.push(err("power", format!("{p:?} is not a two-letter ISO 3166 code such as KP")))
-            }
+            Some(p) if !crate::states::is_state_code(p) => errors.push(err(
+                "power",
+                format!("{p:?} is not {}", crate::states::STATE_CODE_RULE),
+            )),
             _ => {}
         }
 

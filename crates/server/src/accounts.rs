@@ -21,10 +21,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// `detaining`, `neutral` or `receiving:XX` (XX: an ISO 3166 code in capitals).
+/// `detaining`, `neutral` or `receiving:XX` (XX: a state's ISO 3166 code in capitals).
 pub fn check_org_id(id: &str) -> Result<(), ApiError> {
     let ok = match id.strip_prefix("receiving:") {
-        Some(cc) => cc.len() == 2 && cc.bytes().all(|b| b.is_ascii_uppercase()),
+        Some(cc) => asylon_core::states::is_state_code(cc),
         None => id == "detaining" || id == "neutral",
     };
     if ok {
@@ -32,7 +32,7 @@ pub fn check_org_id(id: &str) -> Result<(), ApiError> {
     } else {
         Err(ApiError::invalid(
             "org",
-            "must be `detaining`, `neutral` or `receiving:XX` with XX an ISO 3166 code in capitals",
+            "must be `detaining`, `neutral` or `receiving:XX` with XX a state's ISO 3166 code in capitals (KR)",
         ))
     }
 }

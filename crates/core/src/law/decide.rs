@@ -312,11 +312,12 @@ fn opt_text(field: &str, v: &Option<String>, max: usize) -> Result<Option<String
 }
 
 fn state_code(field: &str, v: &str) -> Result<String, Refusal> {
-    if v.len() == 2 && v.bytes().all(|b| b.is_ascii_uppercase()) {
+    if crate::states::is_state_code(v) {
         Ok(v.to_string())
     } else {
         Err(record(format!(
-            "{field}: {v:?} is not a two-letter ISO 3166 code such as KR"
+            "{field}: {v:?} is not {}",
+            crate::states::STATE_CODE_RULE
         )))
     }
 }
@@ -753,6 +754,10 @@ pub fn decide(
         } => {
             let c = live(w, id)?;
             let on = date("on", on.as_deref(), now)?;
+            // Read as it was recorded when the log is replayed, so checked here, once.
+            if let Wish::ThirdState(x) = wish {
+                state_code("wish", x)?;
+            }
             let fact = Fact {
                 body: F::InterviewRecorded {
                     case: id.clone(),

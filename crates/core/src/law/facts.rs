@@ -35,6 +35,9 @@ impl std::str::FromStr for Wish {
             "return" => Ok(Wish::Return),
             "stay" => Ok(Wish::Stay),
             "undecided" => Ok(Wish::Undecided),
+            // The shape only: a wish is read back from the log as it was recorded, and a
+            // recorded one may name a code that a later table no longer holds. Whether the code
+            // is a state's is checked when the interview is recorded (`decide`).
             x if x.len() == 2 && x.bytes().all(|b| b.is_ascii_uppercase()) => {
                 Ok(Wish::ThirdState(x.to_string()))
             }

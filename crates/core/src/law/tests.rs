@@ -117,22 +117,24 @@ impl Sim {
         } else {
             registrar()
         };
-        let org = who.org.clone();
-        self.ok(
-            &who,
-            Command::RecordInterview {
-                case: c.into(),
-                on: None,
-                interviewer: None,
-                interpreter: Some("I. Kim".into()),
-                interpreter_org: Some(org),
-                language: "ko".into(),
-                private: private_neutral,
-                wish: wish.parse().unwrap(),
-                fear_of_persecution: fear,
-                notes: Some("what he said, in his words".into()),
-            },
-        )
+        let cmd = interview_command(c, wish, fear, &who.org, private_neutral);
+        self.ok(&who, cmd)
+    }
+}
+
+/// An interview of `c` by an interviewer of `org`, stating `wish`.
+fn interview_command(c: &str, wish: &str, fear: bool, org: &str, private: bool) -> Command {
+    Command::RecordInterview {
+        case: c.into(),
+        on: None,
+        interviewer: None,
+        interpreter: Some("I. Kim".into()),
+        interpreter_org: Some(org.into()),
+        language: "ko".into(),
+        private,
+        wish: wish.parse().unwrap(),
+        fear_of_persecution: fear,
+        notes: Some("what he said, in his words".into()),
     }
 }
 
@@ -736,8 +738,27 @@ fn bad_command_fields_are_refused_with_the_field_named() {
             to: "Korea".into(),
         },
     );
-    assert!(r.message.contains("two-letter"));
+    assert!(r.message.contains("two capital letters"), "{r}");
     assert!("Korea".parse::<Wish>().is_err());
+    // Two capitals that name no state: neither a destination nor a wish.
+    let r = s.refused(
+        &registrar(),
+        Command::ProposeTransfer {
+            case: "A".into(),
+            to: "XX".into(),
+        },
+    );
+    assert!(
+        r.message.contains("\"XX\" is not a state's ISO 3166 code"),
+        "{r}"
+    );
+    let before = s.case("A").interviews.len();
+    let r = s.refused(
+        &neutral(),
+        interview_command("A", "UK", true, "neutral", true),
+    );
+    assert!(r.message.contains("wish: \"UK\" is not a state's"), "{r}");
+    assert_eq!(s.case("A").interviews.len(), before);
     let r = s.refused(
         &registrar(),
         Command::Correct {

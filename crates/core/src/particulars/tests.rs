@@ -180,7 +180,8 @@ fn a_power_given_wrongly_is_told_once_and_not_as_missing() {
     for (given, says) in [
         ("KPX", "is longer than 2 characters"),
         ("K\u{7}", "contains control characters"),
-        ("kp", "is not a two-letter ISO 3166 code"),
+        ("kp", "is not a state's ISO 3166 code"),
+        ("XX", "is not a state's ISO 3166 code"),
     ] {
         let mut i = full();
         i.power = Some(given.into());
