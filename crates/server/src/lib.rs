@@ -248,9 +248,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// `doc` with the answers its operations give before their handlers run, where each applies:
 /// 400 for a request that cannot be read (a body, query or path of the wrong shape: [`Body`],
-/// [`Query`], [`Path`]), 401 without a live session or token where one is needed, and 500
-/// and 507 (a disk full) wherever the registry is opened. Each operation's own list names what
-/// its handler answers.
+/// [`Query`], [`Path`]; a query parameter it does not take: [`QueryNames`]), 401 without a
+/// live session or token where one is needed, and 500 and 507 (a disk full) wherever the
+/// registry is opened. Each operation's own list names what its handler answers.
 fn with_common_answers(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     use utoipa::openapi::security::SecurityRequirement;
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
@@ -282,11 +282,11 @@ fn with_common_answers(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::Op
                 .as_ref()
                 .is_some_and(|s| s.contains(&SecurityRequirement::default()));
             let answers = &mut op.responses.responses;
-            if reads_input {
-                answers.entry("400".into()).or_insert_with(|| {
-                    error("The request cannot be read: a body, query or path of the wrong shape")
-                });
-            }
+            answers.entry("400".into()).or_insert_with(|| {
+                error(
+                    "The request cannot be read: a body, query or path of the wrong shape, or a query parameter the operation does not take",
+                )
+            });
             if !public {
                 answers.entry("401".into()).or_insert_with(|| {
                     error("No session or token, or it has ended: sign in again")
@@ -308,12 +308,86 @@ fn with_common_answers(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::Op
     doc
 }
 
+/// The query parameters each operation takes, by route template and method, as the OpenAPI
+/// document the routes make names them. One it does not name is refused (400) rather than
+/// ignored: `?limit=10` on an operation that has no limit must not look as if it had one.
+struct QueryNames(std::collections::HashMap<String, Vec<(axum::http::Method, Vec<String>)>>);
+
+impl QueryNames {
+    fn of(doc: &utoipa::openapi::OpenApi) -> Self {
+        use axum::http::Method;
+        use utoipa::openapi::path::ParameterIn;
+        let mut names = std::collections::HashMap::new();
+        for (path, item) in &doc.paths.paths {
+            let ops = [
+                (Method::GET, &item.get),
+                (Method::PUT, &item.put),
+                (Method::POST, &item.post),
+                (Method::DELETE, &item.delete),
+                (Method::PATCH, &item.patch),
+            ];
+            let takes = ops
+                .into_iter()
+                .filter_map(|(method, op)| {
+                    let params = op.as_ref()?.parameters.iter().flatten();
+                    let query = params.filter(|p| p.parameter_in == ParameterIn::Query);
+                    Some((method, query.map(|p| p.name.clone()).collect()))
+                })
+                .collect();
+            names.insert(path.clone(), takes);
+        }
+        Self(names)
+    }
+
+    /// Refuses a query parameter the operation `req` reached does not take.
+    fn check(&self, req: &Request) -> Result<(), ApiError> {
+        let Some(query) = req.uri().query().filter(|q| !q.is_empty()) else {
+            return Ok(());
+        };
+        let Some(path) = req.extensions().get::<axum::extract::MatchedPath>() else {
+            return Ok(());
+        };
+        let Some(takes) = self.0.get(path.as_str()).and_then(|ops| {
+            ops.iter()
+                .find(|(method, _)| method == req.method())
+                .map(|(_, takes)| takes)
+        }) else {
+            return Ok(());
+        };
+        let given: Vec<(String, String)> = axum::extract::Query::try_from_uri(req.uri())
+            .map(|axum::extract::Query(pairs)| pairs)
+            .map_err(|_| ApiError::bad_request(format!("the query {query:?} cannot be read")))?;
+        let operation = format!("{} {}", req.method(), path.as_str());
+        match given.iter().find(|(name, _)| !takes.contains(name)) {
+            None => Ok(()),
+            Some((name, _)) if takes.is_empty() => Err(ApiError::bad_request(format!(
+                "{operation} takes no query parameters: {name:?} is not one"
+            ))),
+            Some((name, _)) => Err(ApiError::bad_request(format!(
+                "{operation} takes the query parameters {}: {name:?} is not one",
+                takes.join(", ")
+            ))),
+        }
+    }
+}
+
 /// The application: every route, the OpenAPI document, security headers, JSON 404s.
 pub fn app(state: Arc<AppState>) -> axum::Router {
     let secure = state.config.secure;
-    routes()
-        .split_for_parts()
-        .0
+    let (router, doc) = routes().split_for_parts();
+    let names = Arc::new(QueryNames::of(&doc));
+    router
+        .route_layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let names = Arc::clone(&names);
+                async move {
+                    match names.check(&req) {
+                        Ok(()) => next.run(req).await,
+                        Err(e) => axum::response::IntoResponse::into_response(e),
+                    }
+                }
+            },
+        ))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
         .layer(axum::middleware::from_fn(move |req, next| {

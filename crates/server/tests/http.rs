@@ -1882,6 +1882,22 @@ fn persons_are_listed_in_the_order_of_their_numbers_a_page_at_a_time(db: Db) {
     let r = c.get("/api/persons?after=Kim");
     assert_eq!(r.status, 422, "{}", r.body);
     assert_eq!(r.body["fields"][0]["field"], "after");
+    // A page asked for in a way the listing does not read is refused, naming what it reads;
+    // and the captive's events, which come whole, take no limit.
+    let r = c.get("/api/persons?limit=2&page=2");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(
+        r.body["error"],
+        "GET /api/persons takes the query parameters after, limit: \"page\" is not one"
+    );
+    let r = c.get(&format!("/api/persons/{}/events?limit=1", registered[0]));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("takes no query parameters")
+    );
 }
 
 fn responses_carry_strict_security_headers(db: Db) {
@@ -1997,11 +2013,21 @@ fn the_openapi_document_is_valid_and_every_route_answers(db: Db) {
                     "{method} {path} has no request body"
                 );
             }
-            let r = c.send(
-                &method.to_uppercase(),
-                &url,
-                (method != "get" && method != "delete").then_some(b"{}"),
+            let body = (method != "get" && method != "delete").then_some(&b"{}"[..]);
+            // A query parameter the operation does not take is refused, not ignored, before
+            // anything else is looked at.
+            let join = if url.contains('?') { '&' } else { '?' };
+            let r = c.send(&method.to_uppercase(), &format!("{url}{join}bogus=1"), body);
+            assert_eq!(r.status, 400, "{method} {path}: {}", r.body);
+            assert!(
+                r.body["error"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("\"bogus\" is not one"),
+                "{method} {path}: {}",
+                r.body
             );
+            let r = c.send(&method.to_uppercase(), &url, body);
             assert!(
                 !(r.status == 404 && r.body["error"] == "no such endpoint"),
                 "{method} {path} is documented but not routed"
