@@ -206,7 +206,14 @@ pub(crate) fn load_world(
         if ev.kind == kind::PERSON_REGISTERED {
             let core: CoreParticulars = serde_json::from_str(&ev.public).map_err(damaged)?;
             let case = ev.person.clone().unwrap_or_default();
-            world.register(&case, &core.power, parse_time(ev.seq, &ev.at)?, ev.seq);
+            let captured = core.captured_on.earliest();
+            world.register(
+                &case,
+                &core.power,
+                captured,
+                parse_time(ev.seq, &ev.at)?,
+                ev.seq,
+            );
         } else if ev.kind == kind::PERSON_AMENDED {
             let amended: asylon_core::Amended =
                 serde_json::from_str(&ev.public).map_err(damaged)?;
@@ -214,6 +221,7 @@ pub(crate) fn load_world(
             world.amend(
                 &case,
                 &amended.core.power,
+                amended.core.captured_on.earliest(),
                 parse_time(ev.seq, &ev.at)?,
                 ev.seq,
             );

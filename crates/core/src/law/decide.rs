@@ -285,6 +285,22 @@ fn live<'w>(w: &'w World, id: &str) -> Result<&'w Case, Refusal> {
     }
 }
 
+/// [`date`], of something that happened to `c`: not before his capture.
+fn his_date(
+    c: &Case,
+    field: &str,
+    text: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<String, Refusal> {
+    let on = date(field, text, now)?;
+    match (super::world::parse_date(&on), c.captured_on) {
+        (Some(day), Some(captured)) if day < captured => Err(record(format!(
+            "{field}: {day} is before his capture ({captured})"
+        ))),
+        _ => Ok(on),
+    }
+}
+
 fn date(field: &str, text: Option<&str>, now: OffsetDateTime) -> Result<String, Refusal> {
     let Some(text) = text else {
         return Ok(now.date().to_string());
@@ -587,14 +603,14 @@ pub fn decide(
                 case: id.clone(),
                 place: place.clone(),
                 kind,
-                on: date("on", on.as_deref(), now)?,
+                on: his_date(c, "on", on.as_deref(), now)?,
             })
         }
         C::IssueCaptureCard { case: id, on } => {
-            live(w, id)?;
+            let c = live(w, id)?;
             one(F::CaptureCardIssued {
                 case: id.clone(),
-                on: date("on", on.as_deref(), now)?,
+                on: his_date(c, "on", on.as_deref(), now)?,
             })
         }
         C::SendNotification { case: id, to } => {
@@ -710,11 +726,11 @@ pub fn decide(
             cause,
             burial,
         } => {
-            live(w, id)?;
+            let c = live(w, id)?;
             Ok(vec![Fact {
                 body: F::Died {
                     case: id.clone(),
-                    on: date("on", Some(on), now)?,
+                    on: his_date(c, "on", Some(on), now)?,
                     place: text("place", place, 200)?,
                     burial: opt_text("burial", burial, 200)?,
                 },
@@ -753,7 +769,7 @@ pub fn decide(
             notes,
         } => {
             let c = live(w, id)?;
-            let on = date("on", on.as_deref(), now)?;
+            let on = his_date(c, "on", on.as_deref(), now)?;
             // Read as it was recorded when the log is replayed, so checked here, once.
             if let Wish::ThirdState(x) = wish {
                 state_code("wish", x)?;

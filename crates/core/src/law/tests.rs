@@ -47,7 +47,7 @@ impl Sim {
         };
         for c in cases {
             s.seq += 1;
-            s.world.register(c, "KP", s.now, s.seq);
+            s.world.register(c, "KP", Some(s.now.date()), s.now, s.seq);
         }
         s
     }
@@ -189,7 +189,8 @@ fn a_transfer_to_the_power_he_depends_on_is_a_return_and_g1_decides_it() {
     // A depends on KP (as registered); B was registered as depending on RU, wrongly.
     let mut s = Sim::new(&["A"]);
     s.seq += 1;
-    s.world.register("B", "RU", s.now, s.seq);
+    s.world
+        .register("B", "RU", Some(s.now.date()), s.now, s.seq);
     let officials = p("official", "receiving:KP", &[Role::Liaison]);
     for c in ["A", "B"] {
         s.interview(c, "KP", true, true);
@@ -220,7 +221,8 @@ fn a_transfer_to_the_power_he_depends_on_is_a_return_and_g1_decides_it() {
     s.ok(&legal(), approve("B", m.clone()));
     s.ok(&neutral(), reconfirm("B", m.clone()));
     s.seq += 1;
-    s.world.amend("B", "KP", s.now, s.seq);
+    s.world
+        .amend("B", "KP", s.case("B").captured_on, s.now, s.seq);
     let r = s.refused(&registrar(), hand_over("B", m));
     assert_eq!(r.guard, Guard::G1, "{r}");
 }
@@ -230,7 +232,7 @@ fn a_correction_of_his_power_suspends_a_transfer_there_at_once() {
     // Registered as depending on RU; he asked, twice, to go to KP and to KR.
     let mut s = Sim::new(&[]);
     for (c, seq) in [("B", 1), ("C", 2)] {
-        s.world.register(c, "RU", s.now, seq);
+        s.world.register(c, "RU", Some(s.now.date()), s.now, seq);
     }
     s.seq = 2;
     let kp = p("official", "receiving:KP", &[Role::Liaison]);
@@ -279,7 +281,8 @@ fn a_correction_of_his_power_suspends_a_transfer_there_at_once() {
         "{reason}"
     );
     s.seq += 1;
-    s.world.amend("B", "KP", s.now, s.seq);
+    s.world
+        .amend("B", "KP", s.case("B").captured_on, s.now, s.seq);
     for f in &facts {
         s.seq += 1;
         s.world.apply(f, &registrar().actor(), s.now, s.seq);
@@ -752,6 +755,45 @@ fn bad_command_fields_are_refused_with_the_field_named() {
         r.message.contains("\"XX\" is not a state's ISO 3166 code"),
         "{r}"
     );
+    // Nothing about him is dated before his capture (2025-01-09 here): a card, an interview, a
+    // death.
+    let mut early = interview_command("A", "return", true, "neutral", true);
+    if let Command::RecordInterview { on, .. } = &mut early {
+        *on = Some("2015-01-10".into());
+    }
+    for (who, cmd) in [
+        (
+            registrar(),
+            Command::IssueCaptureCard {
+                case: "A".into(),
+                on: Some("2025-01-08".into()),
+            },
+        ),
+        (neutral(), early),
+        (
+            registrar(),
+            Command::RecordDeath {
+                case: "A".into(),
+                on: "2024-12-31".into(),
+                place: "Camp 1".into(),
+                cause: None,
+                burial: None,
+            },
+        ),
+    ] {
+        let r = s.refused(&who, cmd);
+        assert!(
+            r.message.contains("is before his capture (2025-01-09)"),
+            "{r}"
+        );
+    }
+    s.ok(
+        &registrar(),
+        Command::IssueCaptureCard {
+            case: "A".into(),
+            on: Some("2025-01-09".into()),
+        },
+    );
     let before = s.case("A").interviews.len();
     let r = s.refused(
         &neutral(),
@@ -1154,7 +1196,8 @@ fn machine(steps: &[Step]) -> Result<Reach, TestCaseError> {
             let power = if st.flag_a { "KP" } else { "RU" };
             let facts = amended(&s.world, case, power, &s.settings);
             s.seq += 1;
-            s.world.amend(case, power, s.now, s.seq);
+            s.world
+                .amend(case, power, s.case(case).captured_on, s.now, s.seq);
             amendments.push((s.log.len(), case.to_string(), power, s.now));
             let registrar = registrar().actor();
             for f in facts {
@@ -1210,14 +1253,26 @@ fn machine(steps: &[Step]) -> Result<Reach, TestCaseError> {
     for (i, (f, actor, at)) in s.log.iter().enumerate() {
         while let Some((_, case, power, when)) = amended.next_if(|a| a.0 == i) {
             seq += 1;
-            replay.amend(case, power, *when, seq);
+            replay.amend(
+                case,
+                power,
+                replay.cases[case.as_str()].captured_on,
+                *when,
+                seq,
+            );
         }
         seq += 1;
         replay.apply(&round_trip(f), actor, *at, seq);
     }
     for (_, case, power, when) in amended {
         seq += 1;
-        replay.amend(case, power, *when, seq);
+        replay.amend(
+            case,
+            power,
+            replay.cases[case.as_str()].captured_on,
+            *when,
+            seq,
+        );
     }
     prop_assert_eq!(&replay, &s.world);
     Ok(reach)

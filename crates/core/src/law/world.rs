@@ -129,6 +129,9 @@ pub enum WishStatus {
 pub struct Case {
     pub case: String,
     pub power: String,
+    /// The earliest day his recorded date of capture can mean: nothing about him happened
+    /// before it.
+    pub captured_on: Option<Date>,
     pub registered_on: Date,
     pub custody: Custody,
     pub end: Option<End>,
@@ -152,10 +155,11 @@ pub struct Case {
 }
 
 impl Case {
-    fn new(case: String, power: String, registered_on: Date) -> Self {
+    fn new(case: String, power: String, captured_on: Option<Date>, registered_on: Date) -> Self {
         Self {
             case,
             power,
+            captured_on,
             registered_on,
             custody: Custody::Registered,
             end: None,
@@ -362,14 +366,22 @@ pub struct World {
     pub places: BTreeMap<String, CustodyKind>,
 }
 
-fn parse_date(text: &str) -> Option<Date> {
+pub(super) fn parse_date(text: &str) -> Option<Date> {
     Date::parse(text, &time::format_description::well_known::Iso8601::DATE).ok()
 }
 
 impl World {
-    /// A registration (recorded by the registry itself, outside the law commands).
-    pub fn register(&mut self, case: &str, power: &str, at: OffsetDateTime, seq: u64) {
-        let mut c = Case::new(case.to_string(), power.to_string(), at.date());
+    /// A registration (recorded by the registry itself, outside the law commands): the power
+    /// he depends on and the earliest day of his capture, from his public particulars.
+    pub fn register(
+        &mut self,
+        case: &str,
+        power: &str,
+        captured_on: Option<Date>,
+        at: OffsetDateTime,
+        seq: u64,
+    ) {
+        let mut c = Case::new(case.to_string(), power.to_string(), captured_on, at.date());
         c.last_seq = seq;
         self.cases.insert(case.to_string(), c);
     }
@@ -378,9 +390,17 @@ impl World {
     /// the guards follow the power he is now recorded as depending on. The corrected record is
     /// owed to the neutral agency like any reportable change (Art 122), so the notification duty
     /// opens if it was not open.
-    pub fn amend(&mut self, case: &str, power: &str, at: OffsetDateTime, seq: u64) {
+    pub fn amend(
+        &mut self,
+        case: &str,
+        power: &str,
+        captured_on: Option<Date>,
+        at: OffsetDateTime,
+        seq: u64,
+    ) {
         if let Some(c) = self.cases.get_mut(case) {
             c.power = power.to_string();
+            c.captured_on = captured_on;
             c.notification_due_since.get_or_insert(at.date());
             c.last_seq = seq;
         }

@@ -12,7 +12,7 @@ fn role(name: &str) -> Role {
 fn case_in(state: &str) -> Case {
     let mut w = World::default();
     let at = datetime!(2025-01-09 10:00 UTC);
-    w.register("AS-1", "KP", at, 1);
+    w.register("AS-1", "KP", Some(at.date()), at, 1);
     let actor = Actor {
         user: "u".into(),
         org: "receiving:KR".into(),
