@@ -3348,8 +3348,15 @@ fn a_backup_taken_during_an_import_restores_to_a_registry_that_extends_the_earli
         !wrong.data().exists(),
         "a refused restore left its directory behind"
     );
-    // A file given in the wrong place is named, before anything is written.
+    // A file given in the wrong place is named, before anything is written: another file, an
+    // empty database, or the two swapped.
     let csv = r.file("list.csv", &csv(&[]));
+    let empty = r.dir.path().join("empty.db");
+    rusqlite::Connection::open(&empty)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    let empty = empty.to_str().unwrap();
     let fresh = Reg::empty_with_key(r.data().join("registry.key"));
     for (args, want) in [
         (
@@ -3359,6 +3366,22 @@ fn a_backup_taken_during_an_import_restores_to_a_registry_that_extends_the_earli
         (
             ["restore", b, "--keys", csv.to_str().unwrap()],
             "list.csv is not a key store written by `asylon backup`",
+        ),
+        (
+            ["restore", empty, "--keys", kb],
+            "empty.db is not a backup written by `asylon backup` (it holds no events)",
+        ),
+        (
+            ["restore", b, "--keys", empty],
+            "empty.db is not a key store written by `asylon backup` (it holds no data keys)",
+        ),
+        (
+            ["restore", kb, "--keys", b],
+            "is a key store, not a registry backup: give the registry backup",
+        ),
+        (
+            ["restore", b, "--keys", b],
+            "is a registry backup, not a key store: give the registry backup",
         ),
     ] {
         let e = fresh.fails(&args, None);

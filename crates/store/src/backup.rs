@@ -407,5 +407,50 @@ fn backup_files(backup: &Path, keys: &Path) -> Result<(), StoreError> {
             )));
         }
     }
-    Ok(())
+    // The two are easily swapped: each is told as what it is. Where a file's tables cannot be
+    // read here (a key store in WAL mode on read-only media), the restore reads it as before.
+    let kind = |path: &Path| -> Option<(bool, bool)> {
+        let c = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .ok()?;
+        let has = |table: &str| {
+            c.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [table],
+                |r| r.get::<_, i64>(0),
+            )
+            .ok()
+            .map(|n| n > 0)
+        };
+        Some((has("events")?, has("data_keys")?))
+    };
+    let how = "the registry backup (`asylon backup --out`) first, and the key store with --keys (its backup, `--keys-out`, or DATA_DIR/keys.db)";
+    match kind(backup) {
+        Some((false, true)) => {
+            return Err(StoreError::Io(format!(
+                "{} is a key store, not a registry backup: give {how}",
+                backup.display()
+            )));
+        }
+        Some((false, false)) => {
+            return Err(StoreError::Io(format!(
+                "{} is not a backup written by `asylon backup` (it holds no events)",
+                backup.display()
+            )));
+        }
+        _ => {}
+    }
+    match kind(keys) {
+        Some((true, false)) => Err(StoreError::Io(format!(
+            "{} is a registry backup, not a key store: give {how}",
+            keys.display()
+        ))),
+        Some((false, false)) => Err(StoreError::Io(format!(
+            "{} is not a key store written by `asylon backup` (it holds no data keys)",
+            keys.display()
+        ))),
+        _ => Ok(()),
+    }
 }
