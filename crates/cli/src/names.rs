@@ -279,14 +279,16 @@ fn read_list(source: Source<'_>) -> Result<Vec<asylon_names::link::Record>> {
         });
     }
     if !bad.is_empty() {
-        for b in bad.iter().take(200) {
+        const SHOWN: usize = 200;
+        for b in bad.iter().take(SHOWN) {
             eprintln!("{}: {b}", path.display());
         }
-        bail!(
-            "{}: {} problems; nothing was matched",
-            path.display(),
-            bad.len()
-        );
+        let count = match bad.len() {
+            1 => "1 problem".to_string(),
+            n if n > SHOWN => format!("{n} problems (the first {SHOWN} above)"),
+            n => format!("{n} problems"),
+        };
+        bail!("{}: {count}; nothing was matched", path.display());
     }
     Ok(out)
 }

@@ -3146,9 +3146,21 @@ fn match_links_lists_across_scripts_and_refuses_bad_lists() {
         "line 3: date_of_birth",
         "line 4: id is empty",
         "line 4: name",
+        "bad.csv: 4 problems; nothing was matched",
     ] {
         assert!(e.contains(want), "expected {want:?} in {e}");
     }
+    let one = r.file(
+        "one.csv",
+        "id,name
+X,
+",
+    );
+    let e = r.fails(
+        &["match", one.to_str().unwrap(), right.to_str().unwrap()],
+        None,
+    );
+    assert!(e.contains("one.csv: 1 problem; nothing"), "{e}");
     let e = r.fails(
         &[
             "match",
