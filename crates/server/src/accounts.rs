@@ -71,6 +71,22 @@ fn check_roles(roles: &[Role]) -> Result<(), ApiError> {
     if roles.is_empty() {
         return Err(ApiError::invalid("roles", "give at least one role"));
     }
+    let repeated = roles.iter().enumerate().find_map(|(i, r)| {
+        roles
+            .get(..i)
+            .filter(|before| before.contains(r))
+            .map(|_| r)
+    });
+    if let Some(role) = repeated {
+        let name = serde_json::to_value(role)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        return Err(ApiError::invalid(
+            "roles",
+            format!("{name} is given twice: give each role once"),
+        ));
+    }
     Ok(())
 }
 
@@ -282,10 +298,12 @@ fn member_of(reg: &Registry, org: &str, name: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Replace a user's roles; his sessions end.
+/// Replace a user's roles; his sessions end. An administrator cannot take his own
+/// administrator role away (another administrator of the organisation can): the last one
+/// would leave it with nobody to manage its users.
 #[utoipa::path(put, path = "/api/orgs/{org}/users/{name}/roles", tag = "accounts", request_body = Roles,
     params(("org" = String, Path), ("name" = String, Path)),
-    responses((status = 204), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
+    responses((status = 204), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
 async fn set_roles(
     State(st): State<Arc<AppState>>,
     caller: Caller,
@@ -294,6 +312,11 @@ async fn set_roles(
 ) -> Result<StatusCode, ApiError> {
     allowed(&caller, &org)?;
     check_roles(&req.roles)?;
+    if name == caller.principal.user && !req.roles.contains(&Role::Admin) {
+        return Err(ApiError::conflict(
+            "you cannot take away your own administrator role: another administrator of the organisation can",
+        ));
+    }
     st.run(move |reg, _| {
         member_of(reg, &org, &name)?;
         reg.set_roles(&caller.principal.actor(), now(), &name, &req.roles)?;

@@ -1109,6 +1109,29 @@ fn administrators_manage_their_own_users_and_a_disabled_user_is_out_at_once(db: 
         json!({"name": "Bad Name!", "roles": ["liaison"], "password": "short"}),
     );
     assert_eq!(r.status, 422);
+    let r = admin.post(
+        "/api/orgs/receiving:KR/users",
+        json!({"name": "kr-twice", "roles": ["liaison", "auditor", "liaison"], "password": "first password 123"}),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(
+        r.body["fields"][0]["reason"],
+        "liaison is given twice: give each role once"
+    );
+    // An administrator keeps his own administrator role: nobody would be left to manage the
+    // organisation's users. His session goes on.
+    let r = admin.put(
+        "/api/orgs/receiving:KR/users/kr-admin/roles",
+        json!({"roles": ["liaison"]}),
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        r.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("your own administrator role")
+    );
+    assert_eq!(admin.get("/api/session").status, 200);
 
     let mut s2 = s;
     s2.totp.insert("kr-new-liaison".into(), secret);
