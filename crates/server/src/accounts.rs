@@ -56,12 +56,17 @@ pub fn check_user_name(name: &str) -> Result<(), ApiError> {
 }
 
 pub fn check_password(pw: &str) -> Result<(), ApiError> {
+    check_password_field("password", pw)
+}
+
+/// [`check_password`] of the body's field `field`.
+pub(crate) fn check_password_field(field: &str, pw: &str) -> Result<(), ApiError> {
     let n = pw.chars().count();
     if (12..=256).contains(&n) {
         Ok(())
     } else {
         Err(ApiError::invalid(
-            "password",
+            field,
             "must be 12 to 256 characters long",
         ))
     }

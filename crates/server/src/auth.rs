@@ -292,10 +292,7 @@ async fn sign_in(
         .run(move |reg, st| {
             let t = now().unix_timestamp();
             let keys = [
-                (
-                    format!("user:{}", req.user.to_lowercase()),
-                    st.config.account_free_failures,
-                ),
+                (account_key(&req.user), st.config.account_free_failures),
                 (
                     format!("addr:{}", addr.ip()),
                     st.config.address_free_failures,
@@ -309,12 +306,7 @@ async fn sign_in(
                 .max()
                 .unwrap_or(0);
             if wait > 0 {
-                let mut e = ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    format!("too many failed sign-ins: try again in {wait} s"),
-                );
-                e.retry_after = Some(wait);
-                return Err(e);
+                return Err(throttled(wait));
             }
             let user = if req.user.len() <= 64 {
                 reg.user(&req.user)?
@@ -420,28 +412,59 @@ pub struct ChangePassword {
     pub new_password: String,
 }
 
+/// The throttle's key of an account (its failures whichever way a password was tried).
+fn account_key(user: &str) -> String {
+    format!("user:{}", user.to_lowercase())
+}
+
+/// 429: the key is locked for `wait` seconds more.
+fn throttled(wait: i64) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many failed sign-ins: try again in {wait} s"),
+    );
+    e.retry_after = Some(wait);
+    e
+}
+
 /// Change one's password; the organisation key is re-wrapped under the new one and every other
-/// session of the user ends.
+/// session of the user ends. A wrong old password counts as a failed sign-in of the account
+/// (a session left open is no way to try passwords one after another), and locks it as those
+/// do.
 #[utoipa::path(post, path = "/api/session/password", tag = "session",
     request_body = ChangePassword,
-    responses((status = 204), (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
+    responses((status = 204), (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody), (status = 429, body = crate::ErrorBody)))]
 async fn change_password(
     State(st): State<Arc<AppState>>,
     caller: Caller,
     Body(req): Body<ChangePassword>,
 ) -> Result<StatusCode, ApiError> {
     let hash = *caller.interactive()?;
-    crate::accounts::check_password(&req.new_password)?;
+    crate::accounts::check_password_field("new_password", &req.new_password)?;
+    if req.new_password == req.old_password {
+        return Err(ApiError::invalid(
+            "new_password",
+            "is the old password: choose another",
+        ));
+    }
     st.run(move |reg, st| {
         let name = &caller.principal.user;
+        let t = now().unix_timestamp();
+        let account = account_key(name);
+        let wait = reg.throttle_wait(&account, t)?;
+        if wait > 0 {
+            return Err(throttled(wait));
+        }
         let user = reg
             .user(name)?
             .ok_or_else(|| ApiError::unauthorized(SIGN_IN_FAILED))?;
         if !asylon_vault::verify_password(req.old_password.as_bytes(), &user.password) {
+            reg.throttle_fail(&account, t, st.config.account_free_failures)?;
             return Err(ApiError::forbidden(
                 "the old password is wrong; nothing was changed",
             ));
         }
+        reg.throttle_clear(&account)?;
         let cost = st.config.password_cost;
         let old = MemberKey::derive(req.old_password.as_bytes(), &user.member_salt, cost)?;
         let org_key = OrgSecret::unwrap_from(&old, &user.org, name, &user.org_key_wrapped)?;

@@ -1272,6 +1272,36 @@ fn a_password_change_rewraps_the_organisation_key_and_ends_other_sessions(db: Db
     assert_eq!(r.body["org_key_unlocked"], true);
     let notes = c.get(&format!("/api/persons/{}/interviews", s.cases["none"]));
     assert_eq!(notes.body[0]["notes"], json!(NOTES));
+    // The new password must be new, and named as the field it is.
+    let change = |old: &str, new: &str| {
+        c.post(
+            "/api/session/password",
+            json!({"old_password": old, "new_password": new}),
+        )
+    };
+    let r = change("a brand new password", "a brand new password");
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.body["fields"][0]["field"], "new_password");
+    let r = change("a brand new password", "short");
+    assert_eq!(r.body["fields"][0]["field"], "new_password", "{}", r.body);
+    // A session left open is no way to try passwords one after another: wrong old passwords
+    // count as failed sign-ins of the account (five free), then even the right one waits, and
+    // so does signing in.
+    for _ in 0..5 {
+        assert_eq!(
+            change("a guess at it 123", "another new password").status,
+            403
+        );
+    }
+    let r = change("a brand new password", "another new password");
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.header("retry-after").is_some());
+    // (The lock is looked at before any code: none is spent on it.)
+    let r = Client::anonymous(&s).post(
+        "/api/session",
+        json!({"user": "cta-interviewer", "password": "a brand new password", "totp": "000000"}),
+    );
+    assert_eq!(r.status, 429, "{}", r.body);
 }
 
 // ---------------------------------------------------------------------------------------------
