@@ -619,6 +619,10 @@ impl RegistrationInput {
         }
         for (i, n) in self.names.iter().enumerate().take(MAX_NAME_FORMS) {
             match n.validate(&|| format!("names[{i}]")) {
+                // The same form given twice (a list naming him twice alike) is kept once, as a
+                // field listed twice in not_stated is: it adds nothing, and each form is sealed
+                // and read into the blind index.
+                Ok(f) if names.contains(&f) => {}
                 Ok(f) => names.push(f),
                 Err(e) => errors.push(e),
             }

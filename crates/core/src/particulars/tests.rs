@@ -156,7 +156,7 @@ fn a_captive_has_at_most_so_many_name_forms() {
     let with = |n: usize| {
         let mut i = full();
         i.names = (0..n)
-            .map(|k| NameInput::Text(format!("Kim {}", "Chol".repeat(k % 5 + 1))))
+            .map(|k| NameInput::Text(format!("Kim Chol{}", "a".repeat(k))))
             .collect();
         i.validate(TODAY)
     };
@@ -328,4 +328,27 @@ mod fast_paths {
             assert_eq!(is_letter(c), c.is_alphabetic(), "{c:?}");
         }
     }
+}
+
+#[test]
+fn a_name_form_given_twice_is_kept_once_and_forms_that_differ_are_all_kept() {
+    let mut i = full();
+    i.names = serde_json::from_str(
+        r#"["리한검", " 리한검 ", {"family": "Ri", "given": "Han Gom"}, "Ri Han Gom",
+            {"family": "Ri", "given": "Han Gom", "system": "dprk"}, "Ли Хан Гом"]"#,
+    )
+    .unwrap();
+    let names: Vec<(String, String, System)> = i
+        .validate(TODAY)
+        .unwrap()
+        .identity
+        .names
+        .iter()
+        .map(|n| (n.family.clone(), n.given.clone(), n.system))
+        .collect();
+    // The Hangul form once (spaces around it are not part of it); the Latin form read from
+    // the text and given in parts is one form; romanised by another system it is another.
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert_eq!(names.iter().filter(|n| n.0 == "리").count(), 1, "{names:?}");
+    assert_eq!(names.iter().filter(|n| n.0 == "Ri").count(), 2, "{names:?}");
 }
