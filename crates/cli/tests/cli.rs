@@ -1818,6 +1818,21 @@ fn an_erased_person_cannot_be_read_by_any_command_and_the_log_still_verifies() {
         r.fails(&["person", "erase", "AS-000004", "--reason", "again"], None)
             .contains("was erased")
     );
+    // His case is closed: he owes no duty, and nothing more is recorded about him.
+    let due = r.ok(&["deadlines"]);
+    assert!(
+        due.contains("AS-000003") && !due.contains("AS-000004"),
+        "{due}"
+    );
+    let e = r.fails(
+        &["record", "-"],
+        Some(r#"{"command": "issue_capture_card", "case": "AS-000004"}"#),
+    );
+    assert!(
+        e.contains("AS-000004 was erased: nothing more is recorded about him"),
+        "{e}"
+    );
+    r.ok(&["ledger", "verify"]);
 }
 
 // ---------------------------------------------------------------------------------------------

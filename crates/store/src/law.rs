@@ -225,6 +225,8 @@ pub(crate) fn load_world(
                 parse_time(ev.seq, &ev.at)?,
                 ev.seq,
             );
+        } else if ev.kind == kind::PERSON_ERASED {
+            world.erase(ev.person.as_deref().unwrap_or_default(), ev.seq);
         } else if ev.kind.starts_with("case.") {
             let body: FactBody = serde_json::from_str(&ev.public).map_err(damaged)?;
             let case = body.case().map(str::to_string);

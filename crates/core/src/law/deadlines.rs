@@ -46,6 +46,9 @@ fn add_months(d: Date, months: u32) -> Date {
 
 /// The open deadlines of one case at `now`.
 pub fn deadlines(c: &Case, s: &Settings, now: OffsetDateTime) -> Vec<Deadline> {
+    if c.erased {
+        return Vec::new();
+    }
     let today = now.date();
     let days = |n: u32| time::Duration::days(i64::from(n));
     let mut out = Vec::new();

@@ -265,9 +265,16 @@ fn one(body: FactBody) -> Result<Vec<Fact>, Refusal> {
 }
 
 fn case<'w>(w: &'w World, id: &str) -> Result<&'w Case, Refusal> {
-    w.cases
+    let c = w
+        .cases
         .get(id)
-        .ok_or_else(|| record(format!("no person with case number {id}")))
+        .ok_or_else(|| record(format!("no person with case number {id}")))?;
+    if c.erased {
+        return Err(record(format!(
+            "{id} was erased: nothing more is recorded about him"
+        )));
+    }
+    Ok(c)
 }
 
 /// G7: after an end state only corrections and closing records.
@@ -1058,7 +1065,8 @@ pub fn decide(
             let mut pending: Vec<(&Case, &Movement)> = w
                 .cases
                 .values()
-                .filter(|c| c.end.is_none())
+                // One erased while on the list is left out: there is nobody to hand over.
+                .filter(|c| c.end.is_none() && !c.erased)
                 .filter_map(|c| Some((c, list_entry(c, list).filter(|m| m.is_pending())?)))
                 .collect();
             pending.sort_by(|(a, _), (b, _)| super::by_case_number(&a.case, &b.case));

@@ -341,6 +341,63 @@ fn an_exchange_completes_its_captives_in_the_order_of_their_numbers() {
 }
 
 #[test]
+fn an_erased_captive_is_left_out_of_everything_the_law_records_and_owes_nothing() {
+    let mut s = Sim::new(&["A", "B"]);
+    s.days(3);
+    for id in ["A", "B"] {
+        s.interview(id, "return", false, true);
+    }
+    s.days(8);
+    s.ok(
+        &registrar(),
+        Command::CreateExchangeList {
+            list: "X1".into(),
+            counterpart: "RU".into(),
+        },
+    );
+    for id in ["A", "B"] {
+        s.interview(id, "return", false, true);
+        let entry = movement_id(&s.ok(
+            &registrar(),
+            Command::AddToExchangeList {
+                list: "X1".into(),
+                case: id.into(),
+            },
+        ));
+        s.ok(&legal(), approve(id, entry.clone()));
+        s.ok(&neutral(), reconfirm(id, entry));
+    }
+    s.ok(
+        &legal(),
+        Command::FinaliseExchangeList { list: "X1".into() },
+    );
+    assert!(!deadlines(s.case("B"), &s.settings, s.now).is_empty());
+    // B's keys are destroyed (`person erase`) after the list was finalised.
+    s.seq += 1;
+    s.world.erase("B", s.seq);
+    assert!(deadlines(s.case("B"), &s.settings, s.now).is_empty());
+    let r = s.refused(
+        &registrar(),
+        Command::IssueCaptureCard {
+            case: "B".into(),
+            on: None,
+        },
+    );
+    assert_eq!(
+        r.message,
+        "B was erased: nothing more is recorded about him"
+    );
+    let facts = s.ok(
+        &registrar(),
+        Command::CompleteExchangeList { list: "X1".into() },
+    );
+    let completed: Vec<&str> = facts.iter().filter_map(|f| f.body.case()).collect();
+    assert_eq!(completed, ["A"]);
+    assert_eq!(s.case("A").end, Some(End::Exchanged));
+    assert_eq!(s.case("B").end, None);
+}
+
+#[test]
 fn the_motivating_case_two_soldiers_an_exchange_and_a_transfer_to_korea() {
     // A decides early; B wavers for months; C wants to go home.
     let mut s = Sim::new(&["A", "B", "C"]);

@@ -152,6 +152,9 @@ pub struct Case {
     pub health_update_due_since: Option<Date>,
     pub commission_due_since: Option<Date>,
     pub last_seq: u64,
+    /// His data keys were destroyed (`person erase`): his case is closed to the law, nothing
+    /// more is recorded about him, and he owes no duty.
+    pub erased: bool,
 }
 
 impl Case {
@@ -178,6 +181,7 @@ impl Case {
             health_update_due_since: None,
             commission_due_since: None,
             last_seq: 0,
+            erased: false,
         }
     }
 
@@ -402,6 +406,14 @@ impl World {
             c.power = power.to_string();
             c.captured_on = captured_on;
             c.notification_due_since.get_or_insert(at.date());
+            c.last_seq = seq;
+        }
+    }
+
+    /// An erasure (recorded by the registry itself): his case closes.
+    pub fn erase(&mut self, case: &str, seq: u64) {
+        if let Some(c) = self.cases.get_mut(case) {
+            c.erased = true;
             c.last_seq = seq;
         }
     }
