@@ -866,15 +866,33 @@ pub fn decide(
             classes,
         } => {
             case(w, id)?;
+            // A consent opens his sealed classes to a receiving state's users (the policy
+            // reads it for them alone): one recorded for anybody else would open nothing.
+            let state = recipient.strip_prefix("receiving:").unwrap_or_default();
+            if !crate::states::is_state_code(state) {
+                return Err(record(format!(
+                    "recipient: {recipient:?} is not a receiving state's organisation: give receiving:XX, XX {}",
+                    crate::states::STATE_CODE_RULE
+                )));
+            }
             if classes.is_empty() {
                 return Err(record(
                     "classes: name at least one class he agrees to share",
                 ));
             }
+            if classes.contains(&Class::Statements) {
+                return Err(record(
+                    "classes: what he said in interviews (statements) is never shared: it stays with the organisation that interviewed him",
+                ));
+            }
+            // A class named twice is one consent, as a field listed twice in not_stated is.
+            let mut classes = classes.clone();
+            classes.sort();
+            classes.dedup();
             one(F::ConsentRecorded {
                 case: id.clone(),
-                recipient: text("recipient", recipient, 100)?,
-                classes: classes.clone(),
+                recipient: recipient.clone(),
+                classes,
             })
         }
         C::WithdrawConsent {

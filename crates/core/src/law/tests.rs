@@ -1,7 +1,7 @@
 //! Named scenarios and a property-based state machine over the guards.
 
 use super::*;
-use crate::Actor;
+use crate::{Actor, Class};
 use proptest::prelude::*;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -811,6 +811,45 @@ fn bad_command_fields_are_refused_with_the_field_named() {
     assert!(
         r.message.contains("\"XX\" is not a state's ISO 3166 code"),
         "{r}"
+    );
+    // A consent is given to a receiving state's organisation, for classes that can be shared.
+    let consent = |recipient: &str, classes: &[Class]| Command::RecordConsent {
+        case: "A".into(),
+        recipient: recipient.into(),
+        classes: classes.to_vec(),
+    };
+    for (recipient, classes, says) in [
+        (
+            "detaining",
+            &[Class::Identity][..],
+            "is not a receiving state's organisation",
+        ),
+        (
+            "receiving:XX",
+            &[Class::Identity][..],
+            "is not a receiving state's organisation",
+        ),
+        (
+            "receiving:KR",
+            &[Class::Statements][..],
+            "statements) is never shared",
+        ),
+        ("receiving:KR", &[][..], "name at least one class"),
+    ] {
+        let r = s.refused(&neutral(), consent(recipient, classes));
+        assert!(r.message.contains(says), "{recipient} {classes:?}: {r}");
+    }
+    let facts = s.ok(
+        &neutral(),
+        consent(
+            "receiving:KR",
+            &[Class::Medical, Class::Identity, Class::Medical],
+        ),
+    );
+    assert!(
+        matches!(&facts[0].body, FactBody::ConsentRecorded { classes, .. }
+            if classes == &[Class::Identity, Class::Medical]),
+        "{facts:?}"
     );
     // Nothing about him is dated before his capture (2025-01-09 here): a card, an interview, a
     // death.
