@@ -1929,6 +1929,30 @@ fn persons_are_listed_in_the_order_of_their_numbers_a_page_at_a_time(db: Db) {
     );
     assert!(listed.len() > registered.len(), "{listed:?}");
     assert_eq!(listed[listed.len() - registered.len()..], registered[..]);
+    // A receiving state sees only the captives referred to it (the second and third of the
+    // server's four, none of those above): each page holds as many of them as it may, and is
+    // never short or empty while more follow.
+    let kr = s.sign_in("kr-liaison");
+    let mut pages = Vec::new();
+    let mut after = String::new();
+    loop {
+        let r = kr.get(&format!("/api/persons?limit=1&after={after}"));
+        assert_eq!(r.status, 200, "{}", r.body);
+        pages.push(cases_of(&r));
+        match r.body["next"].as_str() {
+            Some(next) => after = next.to_string(),
+            None => break,
+        }
+    }
+    // (The last page is empty: after the third, rows followed that it may not see.)
+    assert_eq!(
+        pages,
+        [
+            vec![s.cases["referred"].clone()],
+            vec![s.cases["consented"].clone()],
+            vec![]
+        ]
+    );
     // The cursor is read as typed; one that is no case number is refused, naming it.
     let r = c.get("/api/persons?limit=2&after=as-100000");
     assert_eq!(cases_of(&r), ["AS-100001", "AS-999999"]);

@@ -400,6 +400,9 @@ impl Registry {
     }
 }
 
+/// Rows one listing request reads at most (see [`Registry::persons_visible`]).
+pub const SCANNED_PER_PAGE: usize = 10_000;
+
 impl Registry {
     /// The law's view of one captive, for the policy to decide on.
     fn case_state(&self, case: &str) -> Result<Option<Case>, StoreError> {
@@ -423,29 +426,52 @@ impl Registry {
         Ok(c)
     }
 
-    /// Of the `limit` persons after case number `after`, those whose public record `who` may
-    /// see, and the case number to continue after (None on the last page).
+    /// Up to `limit` persons after case number `after` whose public record `who` may see, in
+    /// number order, and the case number to continue after (None once nothing follows). A page
+    /// is filled from as many rows as it takes, so that a caller who sees few of many captives
+    /// (a receiving state) is not handed page after empty page; but one request reads at most
+    /// [`SCANNED_PER_PAGE`] rows, and then gives what it found and where to go on.
     pub fn persons_visible(
         &self,
         who: &Principal,
         after: &str,
         limit: usize,
     ) -> Result<(Vec<asylon_core::PersonRow>, Option<String>), StoreError> {
+        self.persons_visible_within(who, after, limit, SCANNED_PER_PAGE)
+    }
+
+    /// [`Registry::persons_visible`], reading at most `scan` rows.
+    pub(crate) fn persons_visible_within(
+        &self,
+        who: &Principal,
+        after: &str,
+        limit: usize,
+        scan: usize,
+    ) -> Result<(Vec<asylon_core::PersonRow>, Option<String>), StoreError> {
         use asylon_core::policy::{Action, may};
         may(who, None, Action::ReadCore).map_err(StoreError::Denied)?;
-        let rows = self.persons_page(after, limit)?;
-        let next = (rows.len() == limit)
-            .then(|| rows.last().map(|r| r.case_no.clone()))
-            .flatten();
-        let mut visible = Vec::with_capacity(rows.len());
-        for row in rows {
-            match self.authorized(who, &row.case_no, Action::ReadCore) {
-                Ok(_) => visible.push(row),
-                Err(StoreError::Denied(_)) => {}
-                Err(e) => return Err(e),
+        let batch = limit.clamp(100, 1000);
+        let (mut visible, mut cursor, mut scanned) = (Vec::new(), after.to_string(), 0);
+        loop {
+            let rows = self.persons_page(&cursor, batch)?;
+            let (read, last_batch) = (rows.len(), rows.len() < batch);
+            for (i, row) in rows.into_iter().enumerate() {
+                scanned += 1;
+                cursor.clone_from(&row.case_no);
+                match self.authorized(who, &row.case_no, Action::ReadCore) {
+                    Ok(_) => visible.push(row),
+                    Err(StoreError::Denied(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                if visible.len() == limit || scanned >= scan {
+                    let more = !last_batch || i + 1 < read;
+                    return Ok((visible, more.then_some(cursor)));
+                }
+            }
+            if last_batch {
+                return Ok((visible, None));
             }
         }
-        Ok((visible, next))
     }
 
     /// The events of one captive's record, for whoever may see his public record.

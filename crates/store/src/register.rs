@@ -910,6 +910,68 @@ mod tests {
     }
 
     #[test]
+    fn a_caller_who_sees_few_gets_full_pages_each_from_a_bounded_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut reg, actor, now) = new_registry(dir.path());
+        let regs = (0..30)
+            .map(|i| registration(&format!("P{i}"), "Kim Chol"))
+            .collect();
+        let cases = reg.register(&actor, now, regs).unwrap();
+        // South Korea accepts every seventh: those alone are referred to it.
+        let kr = asylon_core::law::Principal {
+            user: "kr".into(),
+            org: "receiving:KR".into(),
+            roles: vec![asylon_core::law::Role::Liaison],
+        };
+        let settings = asylon_core::law::Settings::default();
+        let referred: Vec<String> = cases.iter().step_by(7).cloned().collect();
+        for case in &referred {
+            let accept =
+                serde_json::json!({"command": "record_acceptance", "case": case, "state": "KR"});
+            reg.act(
+                &kr,
+                now,
+                &settings,
+                &serde_json::from_value(accept).unwrap(),
+            )
+            .unwrap();
+        }
+        let walk = |limit: usize, scan: usize| {
+            let (mut pages, mut after) = (Vec::new(), String::new());
+            loop {
+                let (page, next) = reg
+                    .persons_visible_within(&kr, &after, limit, scan)
+                    .unwrap();
+                pages.push(page.into_iter().map(|p| p.case_no).collect::<Vec<_>>());
+                match next {
+                    Some(n) => after = n,
+                    None => return pages,
+                }
+            }
+        };
+        for limit in [1, 2, 3, 5, 100] {
+            let pages = walk(limit, usize::MAX);
+            assert_eq!(pages.concat(), referred, "pages of {limit}");
+            let (last, full) = pages.split_last().unwrap();
+            assert!(full.iter().all(|p| p.len() == limit), "{pages:?}");
+            assert!(last.len() <= limit, "{pages:?}");
+        }
+        // Reading at most 10 rows a request: what those hold, and where to go on.
+        let pages = walk(100, 10);
+        assert_eq!(pages.concat(), referred);
+        assert_eq!(pages.len(), 3, "{pages:?}");
+        // The registry sees all of them, a page at a time.
+        let registrar = asylon_core::law::Principal {
+            user: actor.user.clone(),
+            org: actor.org.clone(),
+            roles: vec![asylon_core::law::Role::Registrar],
+        };
+        let (page, next) = reg.persons_visible(&registrar, "", 30).unwrap();
+        assert_eq!(page.len(), 30);
+        assert_eq!(next, None);
+    }
+
+    #[test]
     fn registered_external_ids_are_found_among_many_asked_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let (mut reg, actor, now) = new_registry(dir.path());
