@@ -659,7 +659,11 @@ pub fn decide(
             })
         }
         C::DoubtStatus { case: id } => {
-            live(w, id)?;
+            if live(w, id)?.status_in_doubt {
+                return Err(record(format!(
+                    "{id}'s status is already in doubt: a tribunal decision is pending"
+                )));
+            }
             one(F::StatusDoubted { case: id.clone() })
         }
         C::DecideTribunal { case: id, outcome } => {

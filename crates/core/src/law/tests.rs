@@ -812,6 +812,10 @@ fn bad_command_fields_are_refused_with_the_field_named() {
         r.message.contains("\"XX\" is not a state's ISO 3166 code"),
         "{r}"
     );
+    // A doubt about his status is raised once, until a tribunal decides.
+    s.ok(&registrar(), Command::DoubtStatus { case: "A".into() });
+    let r = s.refused(&registrar(), Command::DoubtStatus { case: "A".into() });
+    assert!(r.message.contains("already in doubt"), "{r}");
     // A consent is given to a receiving state's organisation, for classes that can be shared.
     let consent = |recipient: &str, classes: &[Class]| Command::RecordConsent {
         case: "A".into(),
