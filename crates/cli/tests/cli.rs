@@ -3041,6 +3041,14 @@ fn malformed_law_commands_and_actors_are_refused_clearly() {
         r#"{"command": "doubt_status", "case": "AS-000001"}"#,
     );
     assert!(e.contains("interviews_needed must be at least 1"), "{e}");
+    // A setting past any use is refused, rather than a due date past the calendar.
+    std::fs::write(
+        r.data().join("settings.toml"),
+        "capture_card_days = 4000000000\n",
+    )
+    .unwrap();
+    let e = r.fails(&["deadlines"], None);
+    assert!(e.contains("capture_card_days must be at most 3650"), "{e}");
 }
 
 // ---------------------------------------------------------------------------------------------

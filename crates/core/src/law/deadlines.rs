@@ -36,12 +36,23 @@ pub struct Deadline {
     pub status: DeadlineStatus,
 }
 
+/// `d` plus `months`, on the same day of the month or its last; past the last date a `Date` can
+/// hold, that date (settings bound the months, but a due date never panics).
 fn add_months(d: Date, months: u32) -> Date {
-    let total = d.year() * 12 + (d.month() as i32 - 1) + months as i32;
-    let (y, m) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u8);
+    let total = i64::from(d.year()) * 12 + i64::from(d.month() as u8 - 1) + i64::from(months);
+    let Ok(y) = i32::try_from(total.div_euclid(12)) else {
+        return Date::MAX;
+    };
+    let m = u8::try_from(total.rem_euclid(12) + 1).unwrap_or(12);
     let month = time::Month::try_from(m).unwrap_or(time::Month::December);
     let last = time::util::days_in_month(month, y);
-    Date::from_calendar_date(y, month, d.day().min(last)).unwrap_or(d)
+    Date::from_calendar_date(y, month, d.day().min(last)).unwrap_or(Date::MAX)
+}
+
+/// `d` plus `n` days, or the last date a `Date` can hold.
+fn add_days(d: Date, n: u32) -> Date {
+    d.checked_add(time::Duration::days(i64::from(n)))
+        .unwrap_or(Date::MAX)
 }
 
 /// The open deadlines of one case at `now`.
@@ -50,7 +61,6 @@ pub fn deadlines(c: &Case, s: &Settings, now: OffsetDateTime) -> Vec<Deadline> {
         return Vec::new();
     }
     let today = now.date();
-    let days = |n: u32| time::Duration::days(i64::from(n));
     let mut out = Vec::new();
     let mut push = |kind, since: Option<Date>, due: fn(Date) -> Date, waived: Option<String>| {
         if let Some(since) = since {
@@ -72,14 +82,14 @@ pub fn deadlines(c: &Case, s: &Settings, now: OffsetDateTime) -> Vec<Deadline> {
     // Closures cannot capture settings in a fn pointer, so compute the due dates here.
     let card = c
         .capture_card_due_since
-        .map(|d| d + days(s.capture_card_days));
+        .map(|d| add_days(d, s.capture_card_days));
     let note = c
         .notification_due_since
-        .map(|d| d + days(s.notification_days));
+        .map(|d| add_days(d, s.notification_days));
     let health = c
         .health_update_due_since
         .filter(|_| c.seriously_wounded)
-        .map(|d| d + days(s.health_update_days));
+        .map(|d| add_days(d, s.health_update_days));
     let commission = c
         .commission_due_since
         .map(|d| add_months(d, s.commission_months));

@@ -38,27 +38,41 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// Refuses settings that would switch a guard off.
+    /// Refuses settings that would switch a guard off, or put a deadline beyond any calendar:
+    /// each is at least 1 and at most a bound far past any use (ten years of days, ten years of
+    /// months), so that no due date is out of the range dates can hold.
     pub fn validate(&self) -> Result<(), String> {
-        if self.interviews_needed < 1 {
-            return Err("interviews_needed must be at least 1".into());
-        }
-        if self.reconfirm_within_days < 1 {
-            return Err("reconfirm_within_days must be at least 1".into());
-        }
-        for (name, v) in [
-            ("notification_days", self.notification_days),
-            ("capture_card_days", self.capture_card_days),
-            ("health_update_days", self.health_update_days),
-            ("commission_months", self.commission_months),
-        ] {
-            if v < 1 {
-                return Err(format!("{name} must be at least 1"));
+        let bounds = [
+            ("interviews_needed", self.interviews_needed, 100),
+            ("interview_span_days", self.interview_span_days, MAX_DAYS),
+            (
+                "reconfirm_within_days",
+                self.reconfirm_within_days,
+                MAX_DAYS,
+            ),
+            ("notification_days", self.notification_days, MAX_DAYS),
+            ("capture_card_days", self.capture_card_days, MAX_DAYS),
+            ("health_update_days", self.health_update_days, MAX_DAYS),
+            ("commission_months", self.commission_months, 120),
+            ("k_anonymity", self.k_anonymity, 1_000_000),
+        ];
+        for (name, v, most) in bounds {
+            // The span may be 0 (the interviews on one day); k-anonymity needs groups of two.
+            let least = match name {
+                "interview_span_days" => 0,
+                "k_anonymity" => 2,
+                _ => 1,
+            };
+            if v < least {
+                return Err(format!("{name} must be at least {least}"));
             }
-        }
-        if self.k_anonymity < 2 {
-            return Err("k_anonymity must be at least 2".into());
+            if v > most {
+                return Err(format!("{name} must be at most {most}"));
+            }
         }
         Ok(())
     }
 }
+
+/// The most days a setting may give: ten years.
+const MAX_DAYS: u32 = 3650;

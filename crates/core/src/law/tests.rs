@@ -341,6 +341,32 @@ fn an_exchange_completes_its_captives_in_the_order_of_their_numbers() {
 }
 
 #[test]
+fn settings_are_bounded_and_no_setting_makes_a_due_date_fail() {
+    let mut s = Settings {
+        capture_card_days: 4_000_000_000,
+        ..Settings::default()
+    };
+    let e = s.validate().unwrap_err();
+    assert_eq!(e, "capture_card_days must be at most 3650");
+    s.capture_card_days = 3650;
+    assert_eq!(s.validate(), Ok(()));
+    s.interview_span_days = 0;
+    assert_eq!(s.validate(), Ok(()), "interviews on one day");
+    // Even unchecked, the largest of each gives the last date there is, not a panic.
+    let extreme = Settings {
+        capture_card_days: u32::MAX,
+        notification_days: u32::MAX,
+        health_update_days: u32::MAX,
+        commission_months: u32::MAX,
+        ..Settings::default()
+    };
+    let sim = Sim::new(&["A"]);
+    let due = deadlines(sim.case("A"), &extreme, sim.now);
+    assert!(due.len() >= 2, "{due:?}");
+    assert!(due.iter().all(|d| d.due == time::Date::MAX), "{due:?}");
+}
+
+#[test]
 fn an_erased_captive_is_left_out_of_everything_the_law_records_and_owes_nothing() {
     let mut s = Sim::new(&["A", "B"]);
     s.days(3);
