@@ -193,6 +193,13 @@ fn clean_any(field: &dyn Fn() -> String, text: &str, max: usize) -> Result<Strin
     } else {
         trimmed.to_string()
     };
+    // Decomposed text (ŭ as u and a combining breve, й as и and one, Hangul as its jamo: NFD,
+    // as some keyboards and files write it) is composed: a name is one text whichever way it
+    // was written, and its combining marks are no longer refused as not part of it.
+    let t = match unicode_normalization::is_nfc_quick(t.chars()) {
+        unicode_normalization::IsNormalized::Yes => t,
+        _ => unicode_normalization::UnicodeNormalization::nfc(t.as_str()).collect(),
+    };
     if t.chars().count() > max {
         return Err(err(field(), format!("is longer than {max} characters")));
     }

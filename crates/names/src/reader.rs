@@ -728,6 +728,16 @@ pub fn read(name: &str) -> Vec<Candidate> {
 /// The first `n` readings [`read`] gives (or fewer), without building the others: exactly
 /// `read(name)` cut to `n`.
 pub fn read_best(name: &str, n: usize) -> Vec<Candidate> {
+    // A decomposed name (NFD: Hangul as jamo, й as и and a breve) is read as the same name
+    // composed.
+    let composed;
+    let name = match unicode_normalization::is_nfc_quick(name.chars()) {
+        unicode_normalization::IsNormalized::Yes => name,
+        _ => {
+            composed = unicode_normalization::UnicodeNormalization::nfc(name).collect::<String>();
+            composed.as_str()
+        }
+    };
     if is_hangul(name) {
         let mut out = read_hangul(name);
         out.truncate(n);
@@ -833,6 +843,30 @@ fn best_pairings(cuts: &[Cut], n: usize) -> Vec<Candidate> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_decomposed_name_reads_as_the_same_name_composed() {
+        for (nfd, nfc) in [
+            (
+                "\u{1100}\u{1175}\u{11B7}\u{110E}\u{1165}\u{11AF}\u{1109}\u{116E}",
+                "김철수",
+            ),
+            (
+                "\u{1105}\u{1175}\u{1112}\u{1161}\u{11AB}\u{1100}\u{1165}\u{11B7}",
+                "리한검",
+            ),
+            ("И\u{306}он Мин", "Йон Мин"),
+            ("Pak Ung-hu\u{306}i", "Pak Ung-hŭi"),
+        ] {
+            let (a, b) = (read(nfd), read(nfc));
+            assert!(!b.is_empty(), "{nfc}");
+            assert_eq!(
+                a.iter().map(|c| &c.key).collect::<Vec<_>>(),
+                b.iter().map(|c| &c.key).collect::<Vec<_>>(),
+                "{nfc}"
+            );
+        }
+    }
 
     /// What `best_pairings` replaced: every pairing built, sorted by penalty (stable), the
     /// first of each key kept, cut to `BEAM * 2`.

@@ -352,3 +352,31 @@ fn a_name_form_given_twice_is_kept_once_and_forms_that_differ_are_all_kept() {
     assert_eq!(names.iter().filter(|n| n.0 == "리").count(), 1, "{names:?}");
     assert_eq!(names.iter().filter(|n| n.0 == "Ri").count(), 2, "{names:?}");
 }
+
+#[test]
+fn a_decomposed_name_is_taken_composed() {
+    // NFD, as some keyboards and files write them: ŭ as u and a combining breve, Й as И and
+    // one, 김 as its three jamo.
+    for (nfd, nfc) in [
+        ("Pak Ung-hu\u{306}i", "Pak Ung-hŭi"),
+        ("И\u{306}он Мин", "Йон Мин"),
+        ("\u{1100}\u{1175}\u{11B7}철수", "김철수"),
+    ] {
+        let mut i = full();
+        i.names = vec![NameInput::Text(nfd.into())];
+        let got = i
+            .validate(TODAY)
+            .unwrap_or_else(|e| panic!("{nfd:?}: {e:?}"));
+        let mut j = full();
+        j.names = vec![NameInput::Text(nfc.into())];
+        assert_eq!(
+            got.identity.names,
+            j.validate(TODAY).unwrap().identity.names
+        );
+    }
+    // Other text is composed too.
+    let mut i = full();
+    i.captured_at = Some("Pryvili\u{306}ne".into());
+    let got = i.validate(TODAY).unwrap();
+    assert_eq!(got.core.captured_at.as_deref(), Some("Pryvilĭne"));
+}
