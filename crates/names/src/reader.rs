@@ -730,14 +730,19 @@ pub fn read(name: &str) -> Vec<Candidate> {
 pub fn read_best(name: &str, n: usize) -> Vec<Candidate> {
     // A decomposed name (NFD: Hangul as jamo, й as и and a breve) is read as the same name
     // composed.
-    let composed;
-    let name = match unicode_normalization::is_nfc_quick(name.chars()) {
-        unicode_normalization::IsNormalized::Yes => name,
+    match unicode_normalization::is_nfc_quick(name.chars()) {
+        unicode_normalization::IsNormalized::Yes => read_best_composed(name, n),
         _ => {
-            composed = unicode_normalization::UnicodeNormalization::nfc(name).collect::<String>();
-            composed.as_str()
+            let composed =
+                unicode_normalization::UnicodeNormalization::nfc(name).collect::<String>();
+            read_best_composed(&composed, n)
         }
-    };
+    }
+}
+
+/// [`read_best`] of a name already composed (NFC), as every name form a registry validated
+/// is: the check is left out, for the import reads every form of every captive.
+pub fn read_best_composed(name: &str, n: usize) -> Vec<Candidate> {
     if is_hangul(name) {
         let mut out = read_hangul(name);
         out.truncate(n);

@@ -8,7 +8,7 @@ use crate::db::Tx;
 use crate::registry::{EVENT_COLUMNS, Registry, row_to_event};
 use asylon_core::{Class, NameForm, PersonStatus, kind};
 use asylon_names::key::NameKey;
-use asylon_names::reader::read_best;
+use asylon_names::reader::{read_best, read_best_composed};
 use asylon_vault::BlindIndexKey;
 use asylon_vault::{key_label, seal_aad};
 use std::collections::HashMap;
@@ -41,7 +41,8 @@ pub(crate) fn name_tokens(blind: &BlindIndexKey, names: &[NameForm]) -> Vec<[u8;
     // once.
     let mut texts: Vec<String> = names
         .iter()
-        .flat_map(|n| read_best(&n.full(), READINGS))
+        // Validated forms are composed (NFC) already.
+        .flat_map(|n| read_best_composed(&n.full(), READINGS))
         .map(|c| text(&c.key))
         .collect();
     texts.sort_unstable();

@@ -380,3 +380,25 @@ fn a_decomposed_name_is_taken_composed() {
     let got = i.validate(TODAY).unwrap();
     assert_eq!(got.core.captured_at.as_deref(), Some("Pryvilĭne"));
 }
+
+proptest::proptest! {
+    /// The shortcut past the normalization tables never calls composed what is not.
+    #[test]
+    fn text_surely_composed_is_composed(
+        text in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::char::range('\u{0}', '\u{2FF}'),
+                proptest::char::range('\u{400}', '\u{4FF}'),
+                proptest::char::range('\u{AC00}', '\u{D7A3}'),
+                proptest::char::range('\u{300}', '\u{36F}'),
+                proptest::char::range('\u{1100}', '\u{11FF}'),
+            ],
+            0..12,
+        )
+    ) {
+        let text: String = text.into_iter().collect();
+        if surely_composed(&text) {
+            proptest::prop_assert!(unicode_normalization::is_nfc(&text), "{:?}", text);
+        }
+    }
+}
