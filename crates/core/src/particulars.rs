@@ -297,9 +297,12 @@ impl NameInput {
         check_name_chars(field, &family)?;
         check_name_chars(field, &given)?;
         let detected = match (Script::detect(&family), Script::detect(&given)) {
-            (Err(e), _) => Err(e),
-            (Ok(f), Ok(g)) if f != g => Err("mixes scripts; give each script as its own name form"),
-            (Ok(_), Err(e)) if !given.is_empty() => Err(e),
+            (Err(e), _) => Err(e.to_string()),
+            (Ok(f), Ok(g)) if f != g => {
+                Err("mixes scripts; give each script as its own name form".to_string())
+            }
+            // The surname read well: what is wrong is in the given name ("Kim -").
+            (Ok(_), Err(e)) if !given.is_empty() => Err(format!("its given name {e}")),
             (Ok(f), _) => Ok(f),
         }
         .map_err(|r| err(field(), r))?;

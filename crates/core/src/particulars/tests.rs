@@ -402,3 +402,18 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_form_without_letters_says_which_part_has_none() {
+    for (name, says) in [
+        ("-", "has no letters"),
+        ("Kim -", "its given name has no letters"),
+        ("'", "has no letters"),
+    ] {
+        let mut i = full();
+        i.names = vec![NameInput::Text(name.into())];
+        let e = i.validate(TODAY).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].reason, says, "{name:?}");
+    }
+}
