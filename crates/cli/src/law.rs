@@ -36,6 +36,9 @@ pub fn status(r: &RegistryArgs, case: &str, json: bool) -> Result<()> {
         c.registered_on
     )?;
     say!("  state        {}", c.custody.describe())?;
+    if c.erased {
+        say!("  erased       his case is closed: nothing more is recorded about him")?;
+    }
     if let Some(end) = &c.end {
         say!("  ended        {}", end.describe())?;
     }

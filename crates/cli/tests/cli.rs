@@ -1819,6 +1819,11 @@ fn an_erased_person_cannot_be_read_by_any_command_and_the_log_still_verifies() {
             .contains("was erased")
     );
     // His case is closed: he owes no duty, and nothing more is recorded about him.
+    let status = r.ok(&["person", "status", "AS-000004"]);
+    assert!(
+        status.contains("erased       his case is closed"),
+        "{status}"
+    );
     let due = r.ok(&["deadlines"]);
     assert!(
         due.contains("AS-000003") && !due.contains("AS-000004"),
