@@ -82,12 +82,7 @@ pub fn principal(r: &RegistryArgs) -> Result<Principal> {
         })
         .collect::<Result<Vec<_>>>()?;
     let org = &r.org;
-    let valid_org = org == "detaining"
-        || org == "neutral"
-        || org
-            .strip_prefix("receiving:")
-            .is_some_and(asylon_core::states::is_state_code);
-    if !valid_org {
+    if !asylon_core::policy::is_org_id(org) {
         return Err(anyhow!(
             "unknown organisation {org:?}: give detaining, neutral or receiving:XX, with XX a state's ISO 3166 code (KR)"
         ));

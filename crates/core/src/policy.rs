@@ -48,8 +48,17 @@ fn deny(reason: impl Into<String>) -> Result<(), Denial> {
 }
 
 /// The receiving state an organisation speaks for (`receiving:KR` → KR).
-fn receiving(org: &str) -> Option<&str> {
+pub fn receiving(org: &str) -> Option<&str> {
     org.strip_prefix("receiving:")
+}
+
+/// Whether `id` names an organisation: `detaining`, `neutral` or `receiving:XX` with XX a
+/// state's ISO 3166 code.
+pub fn is_org_id(id: &str) -> bool {
+    match receiving(id) {
+        Some(state) => crate::states::is_state_code(state),
+        None => id == "detaining" || id == "neutral",
+    }
 }
 
 /// Has he been referred to state `x`: a transfer to it proposed, or its acceptance recorded?

@@ -23,11 +23,7 @@ use utoipa_axum::routes;
 
 /// `detaining`, `neutral` or `receiving:XX` (XX: a state's ISO 3166 code in capitals).
 pub fn check_org_id(id: &str) -> Result<(), ApiError> {
-    let ok = match id.strip_prefix("receiving:") {
-        Some(cc) => asylon_core::states::is_state_code(cc),
-        None => id == "detaining" || id == "neutral",
-    };
-    if ok {
+    if asylon_core::policy::is_org_id(id) {
         Ok(())
     } else {
         Err(ApiError::invalid(

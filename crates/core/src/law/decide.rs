@@ -872,8 +872,7 @@ pub fn decide(
             case(w, id)?;
             // A consent opens his sealed classes to a receiving state's users (the policy
             // reads it for them alone): one recorded for anybody else would open nothing.
-            let state = recipient.strip_prefix("receiving:").unwrap_or_default();
-            if !crate::states::is_state_code(state) {
+            if !crate::policy::receiving(recipient).is_some_and(crate::states::is_state_code) {
                 return Err(record(format!(
                     "recipient: {recipient:?} is not a receiving state's organisation: give receiving:XX, XX {}",
                     crate::states::STATE_CODE_RULE
