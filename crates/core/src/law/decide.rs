@@ -292,23 +292,14 @@ fn live<'w>(w: &'w World, id: &str) -> Result<&'w Case, Refusal> {
     }
 }
 
-/// [`date`], of something that happened to `c`: not before his capture.
+/// The day (`YYYY-MM-DD`, today when not given) something happened to `c`: neither in the
+/// future nor before his capture.
 fn his_date(
     c: &Case,
     field: &str,
     text: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<String, Refusal> {
-    let on = date(field, text, now)?;
-    match (super::world::parse_date(&on), c.captured_on) {
-        (Some(day), Some(captured)) if day < captured => Err(record(format!(
-            "{field}: {day} is before his capture ({captured})"
-        ))),
-        _ => Ok(on),
-    }
-}
-
-fn date(field: &str, text: Option<&str>, now: OffsetDateTime) -> Result<String, Refusal> {
     let Some(text) = text else {
         return Ok(now.date().to_string());
     };
@@ -317,7 +308,12 @@ fn date(field: &str, text: Option<&str>, now: OffsetDateTime) -> Result<String, 
     if d > now.date() {
         return Err(record(format!("{field}: {text} is in the future")));
     }
-    Ok(d.to_string())
+    match c.captured_on {
+        Some(captured) if d < captured => Err(record(format!(
+            "{field}: {d} is before his capture ({captured})"
+        ))),
+        _ => Ok(d.to_string()),
+    }
 }
 
 fn text(field: &str, v: &str, max: usize) -> Result<String, Refusal> {

@@ -370,7 +370,7 @@ pub struct World {
     pub places: BTreeMap<String, CustodyKind>,
 }
 
-pub(super) fn parse_date(text: &str) -> Option<Date> {
+fn parse_date(text: &str) -> Option<Date> {
     Date::parse(text, &time::format_description::well_known::Iso8601::DATE).ok()
 }
 
