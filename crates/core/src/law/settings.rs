@@ -39,30 +39,26 @@ impl Default for Settings {
 
 impl Settings {
     /// Refuses settings that would switch a guard off, or put a deadline beyond any calendar:
-    /// each is at least 1 and at most a bound far past any use (ten years of days, ten years of
-    /// months), so that no due date is out of the range dates can hold.
+    /// each is at least its least (1, but the interviews may all fall on one day and
+    /// k-anonymity needs groups of two) and at most a bound far past any use (ten years of
+    /// days, ten years of months), so that no due date is out of the range dates can hold.
     pub fn validate(&self) -> Result<(), String> {
         let bounds = [
-            ("interviews_needed", self.interviews_needed, 100),
-            ("interview_span_days", self.interview_span_days, MAX_DAYS),
+            ("interviews_needed", self.interviews_needed, 1, 100),
+            ("interview_span_days", self.interview_span_days, 0, MAX_DAYS),
             (
                 "reconfirm_within_days",
                 self.reconfirm_within_days,
+                1,
                 MAX_DAYS,
             ),
-            ("notification_days", self.notification_days, MAX_DAYS),
-            ("capture_card_days", self.capture_card_days, MAX_DAYS),
-            ("health_update_days", self.health_update_days, MAX_DAYS),
-            ("commission_months", self.commission_months, 120),
-            ("k_anonymity", self.k_anonymity, 1_000_000),
+            ("notification_days", self.notification_days, 1, MAX_DAYS),
+            ("capture_card_days", self.capture_card_days, 1, MAX_DAYS),
+            ("health_update_days", self.health_update_days, 1, MAX_DAYS),
+            ("commission_months", self.commission_months, 1, 120),
+            ("k_anonymity", self.k_anonymity, 2, 1_000_000),
         ];
-        for (name, v, most) in bounds {
-            // The span may be 0 (the interviews on one day); k-anonymity needs groups of two.
-            let least = match name {
-                "interview_span_days" => 0,
-                "k_anonymity" => 2,
-                _ => 1,
-            };
+        for (name, v, least, most) in bounds {
             if v < least {
                 return Err(format!("{name} must be at least {least}"));
             }
