@@ -2086,6 +2086,104 @@ fn an_import_killed_at_random_moments_loses_nothing_it_acknowledged() {
     r.ok(&["ledger", "verify"]);
 }
 
+/// What `import persons` reported of its committed batches: the last line acknowledged.
+fn acknowledged_through(stdout: &str) -> u64 {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("committed through line "))
+        .filter_map(|rest| rest.split(':').next()?.parse().ok())
+        .max()
+        .unwrap_or(1)
+}
+
+#[test]
+fn two_imports_at_once_of_overlapping_files_register_each_captive_once() {
+    // Two operators import at the same moment: one file whole, the other its second half and
+    // rows of its own. However the two interleave, each captive is registered once, whatever
+    // either reported as committed is there, and the one that met the other's captives says so
+    // and is finished by running it again.
+    let r = Reg::new();
+    let rows = 6_000;
+    let whole = r.synth("whole.csv", rows, 11);
+    let text = std::fs::read_to_string(&whole).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let own = std::fs::read_to_string(r.synth("own.csv", 1_000, 12)).unwrap();
+    let half = format!(
+        "{}\n{}\n{}",
+        lines[0],
+        lines[1 + rows / 2..].join("\n"),
+        own.lines().skip(1).collect::<Vec<_>>().join("\n")
+    );
+    let half = r.file("half.csv", &half);
+    let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let runs: Vec<_> = [whole.clone(), half.clone()]
+        .into_iter()
+        .map(|file| {
+            let mut c = r.cmd(&["import", "persons", file.to_str().unwrap()]);
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                c.output().unwrap()
+            })
+        })
+        .collect();
+    let outs: Vec<Output> = runs.into_iter().map(|t| t.join().unwrap()).collect();
+    r.ok(&["ledger", "verify"]);
+    let present: std::collections::HashSet<String> = r
+        .persons_json()
+        .iter()
+        .map(|p| p["external_id"].as_str().unwrap().to_string())
+        .collect();
+    for (o, file) in outs.iter().zip([&whole, &half]) {
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+        );
+        if !o.status.success() {
+            assert!(err.contains("is already registered as AS-"), "{err}");
+            assert!(err.contains("run the same import again"), "{err}");
+        }
+        // Every line reported as committed holds a captive who is registered.
+        let file_text = std::fs::read_to_string(file).unwrap();
+        for line in file_text
+            .lines()
+            .skip(1)
+            .take(acknowledged_through(&out) as usize - 1)
+        {
+            let id = line.split(',').next().unwrap();
+            assert!(present.contains(id), "{id} was acknowledged and is missing");
+        }
+        println!(
+            "{}: {} through line {}",
+            file.display(),
+            if o.status.success() {
+                "done"
+            } else {
+                "stopped"
+            },
+            acknowledged_through(&out)
+        );
+    }
+    // Run again, each finishes with nothing registered twice.
+    for file in [&whole, &half] {
+        let out = r.ok(&["import", "persons", file.to_str().unwrap()]);
+        assert!(out.contains("already registered and skipped"), "{out}");
+    }
+    let persons = r.persons_json();
+    let unique: std::collections::HashSet<_> = persons
+        .iter()
+        .map(|p| p["external_id"].as_str().unwrap())
+        .collect();
+    assert_eq!((persons.len(), unique.len()), (rows + 1_000, rows + 1_000));
+    let cases: std::collections::HashSet<_> = persons
+        .iter()
+        .map(|p| p["case_no"].as_str().unwrap())
+        .collect();
+    assert_eq!(cases.len(), rows + 1_000);
+    assert_eq!(r.event_count(), (rows + 1_000 + 1) as i64);
+    r.ok(&["ledger", "verify"]);
+}
+
 #[test]
 fn every_problem_of_a_long_file_can_be_had_as_csv() {
     let r = Reg::new();
