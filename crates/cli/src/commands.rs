@@ -498,7 +498,15 @@ pub fn migrate_store(r: &RegistryArgs, from: &str, to: &str) -> Result<()> {
         .or_else(|| from_dir.clone())
         .ok_or_else(|| anyhow!("give --data-dir: the directory of the key file and settings"))?;
     let key = key_source(r, &home)?;
-    let source = Registry::open_in(from_dir.as_deref().unwrap_or(&home), &from_db, &key)?;
+    let source = Registry::open_in(from_dir.as_deref().unwrap_or(&home), &from_db, &key).map_err(
+        |e| match e {
+            // The registry to move is missing: creating one there is not what is wanted.
+            StoreError::NoRegistry { place, .. } => {
+                anyhow!("no registry in {place} to move (--from); nothing was written")
+            }
+            e => e.into(),
+        },
+    )?;
     let before = source.verify(None)?;
     let target_dir = to_dir.unwrap_or_else(|| home.clone());
     if target_dir != home && !target_dir.join("settings.toml").exists() {

@@ -4144,6 +4144,26 @@ fn migrate_store_moves_a_registry_to_postgres_and_back_with_the_same_root() {
     );
     assert!(e.contains("error connecting to server: "), "{e}");
     assert_eq!(r.root(), root);
+    // A source that holds no registry is told as the thing to move, not as one to create, and
+    // the target is not made.
+    let (nowhere, target) = (r.dir.path().join("nowhere"), r.dir.path().join("target"));
+    for from in [nowhere.to_str().unwrap(), &url] {
+        let e = r.fails(
+            &[
+                "--db-schema",
+                "no_such_registry",
+                "migrate-store",
+                "--from",
+                from,
+                "--to",
+                target.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(e.contains("to move (--from); nothing was written"), "{e}");
+        assert!(!e.contains("asylon init"), "{e}");
+        assert!(!target.exists());
+    }
     let out = r.ok(&[
         "--db-schema",
         &schema,

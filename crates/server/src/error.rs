@@ -102,7 +102,7 @@ impl From<StoreError> for ApiError {
             | E::Postgres { .. }
             | E::Vault(_)
             | E::Io(_)
-            | E::NoRegistry(_)
+            | E::NoRegistry { .. }
             | E::Damaged(_)
             | E::Tampered { .. }
             | E::VerifyFailed(_)

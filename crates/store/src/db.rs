@@ -864,9 +864,10 @@ pub(crate) mod pg {
             .is_some();
         if !exists && !create {
             // The URL is not repeated: it may carry a password.
-            return Err(StoreError::Io(format!(
-                "no registry in the PostgreSQL schema {schema}: create it with `asylon init --database URL --db-schema {schema}`"
-            )));
+            return Err(StoreError::NoRegistry {
+                place: format!("the PostgreSQL schema {schema}"),
+                init: format!("asylon init --database URL --db-schema {schema}"),
+            });
         }
         // The lock id: a hash of the schema name, so registries in one database do not wait
         // for each other.

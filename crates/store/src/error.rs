@@ -24,8 +24,9 @@ pub enum StoreError {
     Io(String),
     #[error("a registry already exists in {0}; refusing to overwrite it")]
     AlreadyExists(String),
-    #[error("no registry in {0}: run `asylon init --data-dir {0}` first")]
-    NoRegistry(String),
+    /// `place` says where (a directory, or a PostgreSQL schema), `init` how to create one there.
+    #[error("no registry in {place}: create it with `{init}`")]
+    NoRegistry { place: String, init: String },
     #[error("no person with case number {0}")]
     UnknownPerson(String),
     #[error("no user named {0}")]

@@ -513,7 +513,10 @@ impl Registry {
     /// [`Registry::open`] with the records in `database`.
     pub fn open_in(dir: &Path, database: &Database, key: &KeySource) -> Result<Self, StoreError> {
         if *database == Database::Sqlite && !data_file(dir).exists() {
-            return Err(StoreError::NoRegistry(dir.display().to_string()));
+            return Err(StoreError::NoRegistry {
+                place: dir.display().to_string(),
+                init: format!("asylon init --data-dir {}", dir.display()),
+            });
         }
         let conn = connect(dir, database, false)?;
         let kdf = meta_get(&*conn, "kek_passphrase_kdf")?;
