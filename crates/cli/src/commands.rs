@@ -175,7 +175,7 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
 pub fn register(r: &RegistryArgs, file: &Path) -> Result<()> {
     let input: RegistrationInput = read_json(file, "the particulars", "docs/particulars.md")?;
     let now = now();
-    let reg = input.validate(now.date()).map_err(StoreError::Invalid)?;
+    let reg = input.validate(now).map_err(StoreError::Invalid)?;
     allowed(r, Action::Register)?;
     let mut registry = open(r)?;
     let cases = registry.register(&actor(r), now, vec![reg])?;

@@ -425,7 +425,7 @@ pub fn build(
     let mut regs = Vec::new();
     for text in DEMO_CAPTIVES {
         let input: RegistrationInput = serde_json::from_str(text)?;
-        regs.push(input.validate(today.date()).map_err(StoreError::Invalid)?);
+        regs.push(input.validate(today).map_err(StoreError::Invalid)?);
     }
     let cases = registry.register(&registrar.actor(), today, regs)?;
     drop(registry);

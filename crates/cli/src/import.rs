@@ -21,7 +21,7 @@ use asylon_store::{NameTokens, Registry, SealedRegistration, cpu};
 use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::Path;
-use time::Date;
+use time::OffsetDateTime;
 
 pub const HEADER: [&str; 8] = [
     "external_id",
@@ -418,7 +418,7 @@ impl<'r> Known<'r> {
 fn check_row(
     rec: &csv::StringRecord,
     c: &Columns,
-    today: Date,
+    now: OffsetDateTime,
     line: u64,
     seen: &mut Seen,
 ) -> Result<Registration, Vec<String>> {
@@ -435,7 +435,7 @@ fn check_row(
             }
         }
     }
-    match input.validate(today) {
+    match input.validate(now) {
         Ok(reg) if problems.is_empty() => Ok(reg),
         Ok(_) => Err(problems),
         Err(errors) => {
@@ -471,7 +471,7 @@ pub fn check_persons(r: &RegistryArgs, file: Source<'_>, errors: Option<&Path>) 
     let known = Known::choose(&registry, meta.len())?;
     // No row is kept for a stage after this pass: there is none.
     let (kept, _) = std::sync::mpsc::channel();
-    let checked = pass_one(file, now().date(), &known, 0, &kept, errors)?;
+    let checked = pass_one(file, now(), &known, 0, &kept, errors)?;
     let skipped = checked.rows - checked.to_register;
     say!(
         "checked {}: all {} rows are valid; importing it would register {} and skip {skipped} \
@@ -515,7 +515,6 @@ pub fn persons(
 ) -> Result<()> {
     let started = std::time::Instant::now();
     let now = now();
-    let today = now.date();
     let (mut registry, meta, errors) = open_for_import(r, file, errors)?;
     let bytes = meta.len();
     // A pipe (`<(unzip -p …)`, `/dev/stdin`) gives its rows once: all are kept. Reading it
@@ -551,14 +550,9 @@ pub fn persons(
                 let going = match item {
                     ToRead::Batch(batch, last_line) => deliver(batch, last_line),
                     ToRead::Rest(cols, registered, rows) => {
-                        if let Err(e) = read_batches(
-                            file,
-                            &cols,
-                            today,
-                            &registered,
-                            (keep_rows, rows),
-                            deliver,
-                        ) {
+                        if let Err(e) =
+                            read_batches(file, &cols, now, &registered, (keep_rows, rows), deliver)
+                        {
                             let _ = give.send(Err(e));
                         }
                         false
@@ -576,7 +570,7 @@ pub fn persons(
         let (checked, validating) = cpu::timed(|| {
             let known = Known::choose(&registry, bytes)?;
             Ok::<_, anyhow::Error>((
-                pass_one(file, today, &known, keep_rows, &to_read, errors)?,
+                pass_one(file, now, &known, keep_rows, &to_read, errors)?,
                 known.describe(),
             ))
         });
@@ -746,7 +740,7 @@ struct Checked {
 /// failed, the registrations of its first `keep_rows` rows are handed to `kept` in batches.
 fn pass_one(
     file: Source<'_>,
-    today: Date,
+    now: OffsetDateTime,
     known: &Known<'_>,
     keep_rows: u64,
     kept: &std::sync::mpsc::Sender<ToRead>,
@@ -781,7 +775,7 @@ fn pass_one(
                 continue;
             }
         };
-        let reg = match check_row(rec, &cols, today, line, &mut seen) {
+        let reg = match check_row(rec, &cols, now, line, &mut seen) {
             Ok(reg) => reg,
             Err(problems) => {
                 bad.extend(problems.into_iter().map(|p| (line, p)));
@@ -930,7 +924,7 @@ fn is_registered(reg: &Registration, existing: &Registered) -> bool {
 fn read_batches(
     file: Source<'_>,
     cols: &Columns,
-    today: Date,
+    now: OffsetDateTime,
     registered: &Registered,
     (from, rows): (u64, u64),
     deliver: impl Fn(Vec<Registration>, u64) -> bool,
@@ -955,7 +949,7 @@ fn read_batches(
         last_line = line;
         // The file was valid a moment ago; if it changed since, stop rather than guess.
         let rec = rec.map_err(|e| anyhow::anyhow!("line {line} changed during the import: {e}"))?;
-        let reg = check_row(rec, cols, today, last_line, &mut seen).map_err(|p| {
+        let reg = check_row(rec, cols, now, last_line, &mut seen).map_err(|p| {
             anyhow::anyhow!(
                 "line {last_line} changed during the import: {}",
                 p.join("; ")
@@ -1037,13 +1031,13 @@ mod tests {
         };
         let mut rows = crate::csvfile::Rows::open(source).unwrap();
         let cols = Columns::from_header(rows.headers().unwrap()).unwrap();
-        let today = time::macros::date!(2026 - 01 - 01);
+        let now = time::macros::datetime!(2026-01-01 12:00 UTC);
         let read = |validated: u64| {
             let got = std::sync::Mutex::new(Vec::new());
             let res = read_batches(
                 source,
                 &cols,
-                today,
+                now,
                 &Registered::default(),
                 (2, validated),
                 |batch, last| {

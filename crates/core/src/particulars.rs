@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use time::{Date, Month};
+use time::{Date, Month, OffsetDateTime};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 const MAX_TEXT: usize = 200;
@@ -624,8 +624,10 @@ fn opt_text(
 }
 
 impl RegistrationInput {
-    /// Checks every field and reports every problem at once; `today` is the caller's clock.
-    pub fn validate(&self, today: Date) -> Result<Registration, Vec<FieldError>> {
+    /// Checks every field and reports every problem at once, at `now` by the caller's clock
+    /// (a date is in the future when it is after [`crate::latest_today`]).
+    pub fn validate(&self, now: OffsetDateTime) -> Result<Registration, Vec<FieldError>> {
+        let today = crate::latest_today(now);
         let mut errors = Vec::new();
 
         let mut names = Vec::new();

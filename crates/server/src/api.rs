@@ -98,12 +98,12 @@ fn validated(
     inputs: &[RegistrationInput],
 ) -> Result<Vec<asylon_core::Registration>, ApiError> {
     may(&caller.principal, None, Action::Register).map_err(StoreError::Denied)?;
-    let today = now().date();
+    let now = now();
     let many = inputs.len() > 1;
     let mut regs = Vec::with_capacity(inputs.len());
     let mut errors: Vec<FieldError> = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
-        match input.validate(today) {
+        match input.validate(now) {
             Ok(r) => regs.push(r),
             Err(es) => errors.extend(es.into_iter().map(|e| FieldError {
                 field: if many {

@@ -184,7 +184,7 @@ fn captives(reg: &mut Registry) -> (HashMap<String, String>, HashMap<String, Str
             "captured_at": "Kursk region", "next_of_kin": "his mother, in Hamhung"
         }))
         .unwrap();
-        let r = input.validate(now().date()).unwrap();
+        let r = input.validate(now()).unwrap();
         let case = reg.register(&registrar.actor(), now(), vec![r]).unwrap()[0].clone();
         let delegate = who("cta-interviewer", "neutral", "interviewer");
         reg.act(
@@ -1850,7 +1850,7 @@ fn writers_on_several_connections_append_one_gapless_log(db: Db) {
                         "external_id": format!("W{w}-{i}")
                     }))
                     .unwrap();
-                    let r = input.validate(now().date()).unwrap();
+                    let r = input.validate(now()).unwrap();
                     let case = reg.register(&registrar.actor(), now(), vec![r]).unwrap()[0].clone();
                     reg.act(
                         &registrar,

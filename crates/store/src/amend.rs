@@ -106,7 +106,7 @@ impl Registry {
                 },
             });
         }
-        let mut reg = match input.validate(now.date()) {
+        let mut reg = match input.validate(now) {
             Ok(reg) => Some(reg),
             Err(e) => {
                 errors.extend(e);

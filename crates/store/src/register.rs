@@ -599,7 +599,9 @@ mod tests {
         ];
         input.power = Some("KP".into());
         input.captured_on = Some("2025-01-10".into());
-        input.validate(time::macros::date!(2026 - 01 - 01)).unwrap()
+        input
+            .validate(time::macros::datetime!(2026-01-01 12:00 UTC))
+            .unwrap()
     }
 
     fn keyed_cases(reg: &Registry) -> Vec<String> {

@@ -305,7 +305,7 @@ fn his_date(
     };
     let d = Date::parse(text, &time::format_description::well_known::Iso8601::DATE)
         .map_err(|_| record(format!("{field}: {text:?} is not a date (YYYY-MM-DD)")))?;
-    if d > now.date() {
+    if d > crate::latest_today(now) {
         return Err(record(format!("{field}: {text} is in the future")));
     }
     match c.captured_on {

@@ -799,6 +799,26 @@ fn a_notification_to_the_power_of_origin_carries_nothing_identifying_for_a_prote
 }
 
 #[test]
+fn a_day_that_is_today_somewhere_is_not_in_the_future() {
+    // 23:00 UTC on the 9th of January is 08:00 on the 10th in Seoul: an interview recorded
+    // there that morning, dated that day, is taken; the 11th is in the future everywhere.
+    let mut s = Sim::new(&["A"]);
+    s.now = datetime!(2025-01-09 23:00 UTC);
+    let on = |d: &str| Command::IssueCaptureCard {
+        case: "A".into(),
+        on: Some(d.into()),
+    };
+    let r = s.refused(&registrar(), on("2025-01-11"));
+    assert!(r.message.contains("2025-01-11 is in the future"), "{r}");
+    s.ok(&registrar(), on("2025-01-10"));
+    // Before 10:00 UTC the 10th has begun nowhere.
+    let mut s = Sim::new(&["A"]);
+    s.now = datetime!(2025-01-09 09:59 UTC);
+    let r = s.refused(&registrar(), on("2025-01-10"));
+    assert!(r.message.contains("in the future"), "{r}");
+}
+
+#[test]
 fn bad_command_fields_are_refused_with_the_field_named() {
     let mut s = Sim::new(&["A"]);
     let r = s.refused(

@@ -1,7 +1,8 @@
 use super::*;
-use time::macros::date;
+use time::macros::datetime;
 
-const TODAY: Date = date!(2025 - 06 - 01);
+// 08:00 UTC: 22:00 at UTC+14, so the 1st of June is the latest day that is today anywhere.
+const NOW: OffsetDateTime = datetime!(2025-06-01 08:00 UTC);
 
 fn full() -> RegistrationInput {
     serde_json::from_str(
@@ -27,7 +28,7 @@ fn fields(e: Vec<FieldError>) -> Vec<String> {
 
 #[test]
 fn a_full_registration_is_split_into_its_classes() {
-    let r = full().validate(TODAY).unwrap();
+    let r = full().validate(NOW).unwrap();
     assert_eq!(r.core.power, "KP");
     assert_eq!(r.core.external_id.as_deref(), Some("UA-17"));
     assert_eq!(r.identity.names.len(), 3);
@@ -79,7 +80,7 @@ fn a_refusal_under_art_17_is_recorded_and_does_not_block_registration() {
     i.service_number = None;
     i.date_of_birth = None;
     i.not_stated = vec![Art17Field::ServiceNumber, Art17Field::DateOfBirth];
-    let r = i.validate(TODAY).unwrap();
+    let r = i.validate(NOW).unwrap();
     assert_eq!(
         r.core.not_stated,
         vec![Art17Field::DateOfBirth, Art17Field::ServiceNumber]
@@ -91,17 +92,17 @@ fn a_refusal_under_art_17_is_recorded_and_does_not_block_registration() {
 fn a_missing_art_17_particular_without_a_recorded_refusal_is_refused() {
     let mut i = full();
     i.rank = None;
-    assert_eq!(fields(i.validate(TODAY).unwrap_err()), ["rank"]);
+    assert_eq!(fields(i.validate(NOW).unwrap_err()), ["rank"]);
     let mut i = full();
     i.not_stated = vec![Art17Field::Rank];
     assert_eq!(
-        fields(i.validate(TODAY).unwrap_err()),
+        fields(i.validate(NOW).unwrap_err()),
         ["rank"],
         "given and refused at once"
     );
     let mut i = full();
     i.names.clear();
-    assert_eq!(fields(i.validate(TODAY).unwrap_err()), ["names"]);
+    assert_eq!(fields(i.validate(NOW).unwrap_err()), ["names"]);
 }
 
 #[test]
@@ -122,13 +123,50 @@ fn future_and_impossible_dates_are_refused_and_partial_ones_accepted() {
     ] {
         let mut i = full();
         i.date_of_birth = Some(dob.into());
-        assert_eq!(i.validate(TODAY).is_ok(), ok, "date_of_birth {dob}");
+        assert_eq!(i.validate(NOW).is_ok(), ok, "date_of_birth {dob}");
     }
     let mut i = full();
     i.captured_on = Some("2025-06-02".into());
-    assert_eq!(fields(i.validate(TODAY).unwrap_err()), ["captured_on"]);
+    assert_eq!(fields(i.validate(NOW).unwrap_err()), ["captured_on"]);
     i.captured_on = Some("2025-01".into());
-    assert_eq!(fields(i.validate(TODAY).unwrap_err()), ["captured_on"]);
+    assert_eq!(fields(i.validate(NOW).unwrap_err()), ["captured_on"]);
+}
+
+#[test]
+fn a_date_that_is_today_somewhere_is_not_in_the_future() {
+    // 23:00 UTC on the 1st is 08:00 on the 2nd in Seoul and 01:00 or 02:00 on the 2nd in Kyiv:
+    // a capture there "today" is taken; the day after is in the future everywhere.
+    let seoul_morning = datetime!(2025-06-01 23:00 UTC);
+    let mut i = full();
+    i.captured_on = Some("2025-06-02".into());
+    assert!(i.validate(seoul_morning).is_ok());
+    i.captured_on = Some("2025-06-03".into());
+    assert_eq!(
+        fields(i.validate(seoul_morning).unwrap_err()),
+        ["captured_on"]
+    );
+    // The 2nd begins somewhere (UTC+14) at 10:00 UTC on the 1st, not a second earlier.
+    i.captured_on = Some("2025-06-02".into());
+    assert!(i.validate(datetime!(2025-06-01 09:59:59 UTC)).is_err());
+    assert!(i.validate(datetime!(2025-06-01 10:00 UTC)).is_ok());
+    // A clock given in another offset is the same instant.
+    assert!(i.validate(datetime!(2025-06-01 19:00 +09:00)).is_ok());
+    assert!(i.validate(datetime!(2025-06-01 18:59 +09:00)).is_err());
+    // A date of birth likewise.
+    let mut i = full();
+    i.date_of_birth = Some("2025-06-02".into());
+    i.captured_on = Some("2025-06-02".into());
+    assert!(i.validate(seoul_morning).is_ok());
+    i.date_of_birth = Some("2025-06-03".into());
+    assert_eq!(
+        fields(i.validate(seoul_morning).unwrap_err()),
+        ["date_of_birth"]
+    );
+    // The end of the calendar does not overflow.
+    assert_eq!(
+        crate::latest_today(OffsetDateTime::new_utc(Date::MAX, time::Time::MIDNIGHT)),
+        Date::MAX
+    );
 }
 
 #[test]
@@ -138,7 +176,7 @@ fn every_problem_is_reported_at_once() {
     i.names = vec![NameInput::Text("Ri 한검".into())];
     i.power = Some("north korea".into());
     i.date_of_birth = Some("2030".into());
-    let f = fields(i.validate(TODAY).unwrap_err());
+    let f = fields(i.validate(NOW).unwrap_err());
     for want in [
         "names[0]",
         "power",
@@ -158,7 +196,7 @@ fn a_captive_has_at_most_so_many_name_forms() {
         i.names = (0..n)
             .map(|k| NameInput::Text(format!("Kim Chol{}", "a".repeat(k))))
             .collect();
-        i.validate(TODAY)
+        i.validate(NOW)
     };
     assert_eq!(
         with(MAX_NAME_FORMS).unwrap().identity.names.len(),
@@ -171,7 +209,7 @@ fn a_captive_has_at_most_so_many_name_forms() {
     // thousands.
     let mut i = full();
     i.names = vec![NameInput::Text("Kim1".into()); 5000];
-    let e = i.validate(TODAY).unwrap_err();
+    let e = i.validate(NOW).unwrap_err();
     assert_eq!(e.len(), 1 + MAX_NAME_FORMS, "{}", e.len());
 }
 
@@ -186,7 +224,7 @@ fn a_power_given_wrongly_is_told_once_and_not_as_missing() {
         let mut i = full();
         i.power = Some(given.into());
         let errors: Vec<_> = i
-            .validate(TODAY)
+            .validate(NOW)
             .unwrap_err()
             .into_iter()
             .filter(|e| e.field == "power")
@@ -197,7 +235,7 @@ fn a_power_given_wrongly_is_told_once_and_not_as_missing() {
     for missing in [None, Some("  ".to_string())] {
         let mut i = full();
         i.power = missing.clone();
-        let errors = i.validate(TODAY).unwrap_err();
+        let errors = i.validate(NOW).unwrap_err();
         assert!(
             errors.len() == 1 && errors[0].reason.contains("is required"),
             "{missing:?}: {errors:?}"
@@ -339,7 +377,7 @@ fn a_name_form_given_twice_is_kept_once_and_forms_that_differ_are_all_kept() {
     )
     .unwrap();
     let names: Vec<(String, String, System)> = i
-        .validate(TODAY)
+        .validate(NOW)
         .unwrap()
         .identity
         .names
@@ -364,20 +402,15 @@ fn a_decomposed_name_is_taken_composed() {
     ] {
         let mut i = full();
         i.names = vec![NameInput::Text(nfd.into())];
-        let got = i
-            .validate(TODAY)
-            .unwrap_or_else(|e| panic!("{nfd:?}: {e:?}"));
+        let got = i.validate(NOW).unwrap_or_else(|e| panic!("{nfd:?}: {e:?}"));
         let mut j = full();
         j.names = vec![NameInput::Text(nfc.into())];
-        assert_eq!(
-            got.identity.names,
-            j.validate(TODAY).unwrap().identity.names
-        );
+        assert_eq!(got.identity.names, j.validate(NOW).unwrap().identity.names);
     }
     // Other text is composed too.
     let mut i = full();
     i.captured_at = Some("Pryvili\u{306}ne".into());
-    let got = i.validate(TODAY).unwrap();
+    let got = i.validate(NOW).unwrap();
     assert_eq!(got.core.captured_at.as_deref(), Some("Pryvilĭne"));
 }
 
@@ -412,7 +445,7 @@ fn a_form_without_letters_says_which_part_has_none() {
     ] {
         let mut i = full();
         i.names = vec![NameInput::Text(name.into())];
-        let e = i.validate(TODAY).unwrap_err();
+        let e = i.validate(NOW).unwrap_err();
         assert_eq!(e.len(), 1, "{e:?}");
         assert_eq!(e[0].reason, says, "{name:?}");
     }
