@@ -489,7 +489,11 @@ pub fn build(
     let erased = asylon_store::case_number(cases.len() as u64 + 3);
     registry.erase_as(&registrar, today, &erased, "demo: a data subject's erasure")?;
     if let Some(first) = cases.first() {
-        let corrected: RegistrationInput = serde_json::from_str(DEMO_CORRECTION)?;
+        let mut corrected: RegistrationInput = serde_json::from_str(DEMO_CORRECTION)?;
+        // A correction starts from his particulars as they read (the read is recorded) and
+        // names the event they were read from.
+        let read = registry.particulars_as(&registrar, today, first)?;
+        corrected.from_event = read.get("from_event").and_then(serde_json::Value::as_u64);
         registry.amend_as(
             &registrar,
             today,

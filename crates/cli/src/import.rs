@@ -185,6 +185,8 @@ fn row_input(rec: &csv::StringRecord, c: &Columns) -> RegistrationInput {
         next_of_kin: opt(12),
         correspondence_address: opt(13),
         home_address: opt(14),
+        // A registration corrects nothing.
+        from_event: None,
     }
 }
 

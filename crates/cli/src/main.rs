@@ -245,14 +245,16 @@ enum PersonCommand {
         /// Print JSON instead of text.
         #[arg(long, conflicts_with = "particulars")]
         json: bool,
-        /// Print his particulars in the JSON `person register` and `person amend` take, to be
-        /// edited and given to `person amend`.
+        /// Print his particulars in the JSON `person amend` takes, with the event they are read
+        /// from (`from_event`), to be edited and given to `person amend`.
         #[arg(long)]
         particulars: bool,
     },
     /// Correct a captive's particulars: give his whole record as it should now read, in the
-    /// JSON `person register` takes (start from `person show CASE --particulars`). Recorded as
-    /// a new event with the reason; the record before it stays in the log.
+    /// JSON `person register` takes and with the event it corrects (`from_event`): start from
+    /// `person show CASE --particulars`, which gives both. Refused if his particulars were
+    /// corrected again since they were read. Recorded as a new event with the reason; the
+    /// record before it stays in the log.
     Amend {
         /// His case number (AS-000123, or as-123).
         #[arg(value_parser = case_arg)]

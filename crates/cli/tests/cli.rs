@@ -211,6 +211,14 @@ impl Reg {
         cp["size"].as_i64().unwrap()
     }
 
+    /// The event `case`'s particulars are read from, which a correction of them names (read
+    /// with `person show --json`, itself a recorded read).
+    fn particulars_seq(&self, case: &str) -> u64 {
+        let shown: serde_json::Value =
+            serde_json::from_str(&self.ok(&["person", "show", case, "--json"])).unwrap();
+        shown["particulars_seq"].as_u64().unwrap()
+    }
+
     fn persons_json(&self) -> Vec<serde_json::Value> {
         serde_json::from_str(&self.ok(&["person", "list", "--json"])).unwrap()
     }
@@ -1530,9 +1538,13 @@ fn neither_the_database_nor_its_wal_holds_a_name_a_birth_date_or_a_service_numbe
     // A correction is sealed as the registration is.
     let amended = r.file(
         "amended.json",
-        r#"{"names": ["최광혁", "Choe Kwang-hyŏk"], "date_of_birth": "2004-11-02",
-            "rank": "corporal", "service_number": "KPA-112233", "power": "KP",
-            "captured_on": "2025-01-09", "mother_maiden_name": "Kang Ok-sun"}"#,
+        &format!(
+            r#"{{"names": ["최광혁", "Choe Kwang-hyŏk"], "date_of_birth": "2004-11-02",
+                "rank": "corporal", "service_number": "KPA-112233", "power": "KP",
+                "captured_on": "2025-01-09", "mother_maiden_name": "Kang Ok-sun",
+                "from_event": {}}}"#,
+            r.particulars_seq("AS-000301")
+        ),
     );
     r.ok(&[
         "person",
@@ -1695,6 +1707,20 @@ fn a_corrected_record_is_what_every_command_shows_and_a_bad_correction_writes_no
         Some(&future),
         "captured_on",
     );
+    // A correction names what it corrects; a registration corrects nothing.
+    assert_eq!(p["from_event"], 2);
+    let mut unnamed = p.clone();
+    unnamed.as_object_mut().unwrap().remove("from_event");
+    bad(
+        &[&amend[..], &["-", "--reason", "typo"]].concat(),
+        Some(&unnamed.to_string()),
+        "from_event: name the event whose particulars this corrects",
+    );
+    bad(
+        &["person", "register", "-"],
+        Some(&p.to_string().replace("UA-7", "UA-9")),
+        "from_event: a registration corrects nothing",
+    );
     bad(
         &["person", "amend", "AS-000009", path, "--reason", "typo"],
         None,
@@ -1707,10 +1733,34 @@ fn a_corrected_record_is_what_every_command_shows_and_a_bad_correction_writes_no
     assert_eq!(r.event_count(), events);
 
     let out = r.ok(&[&amend[..], &[path, "--reason", "misheard at capture"]].concat());
-    assert!(out.contains("AS-000001 corrected (event"), "{out}");
-    // Given back as it was given.
-    let again: serde_json::Value =
+    let seq: u64 = out
+        .strip_prefix("AS-000001 corrected (event ")
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    // The same reading given again would undo whatever that correction changed (two officers
+    // correcting one record from one reading): refused, and the first stands.
+    bad(
+        &[&amend[..], &[path, "--reason", "birth year"]].concat(),
+        None,
+        &format!(
+            "AS-000001's particulars are those of event {seq}, not of event 2: they were \
+             corrected again after they were read"
+        ),
+    );
+    bad(
+        &[&amend[..], &["-", "--reason", "typo"]].concat(),
+        Some(
+            &p.to_string()
+                .replace("\"from_event\":2", "\"from_event\":99999"),
+        ),
+        &format!("are those of event {seq}, not of event 99999: read them again"),
+    );
+    // Given back as it was given, read from the correction.
+    let mut again: serde_json::Value =
         serde_json::from_str(&r.ok(&["person", "show", "AS-000001", "--particulars"])).unwrap();
+    assert_eq!(again["from_event"], seq);
+    again["from_event"] = p["from_event"].clone();
     assert_eq!(again, p);
     let shown = r.ok(&["person", "show", "AS-000001"]);
     for want in ["corrected", "Ri Chol Su", "2004-06", "KP", "Kang Ok Sun"] {
@@ -2857,7 +2907,10 @@ fn correcting_his_power_suspends_a_transfer_that_would_return_him() {
             "--reason",
             "unit papers: KPA",
         ],
-        Some(&registered.replace("\"RU\"", "\"KP\"")),
+        Some(&registered.replace(
+            "\"RU\"",
+            &format!("\"KP\", \"from_event\": {}", r.particulars_seq("AS-000001")),
+        )),
     );
     assert!(
         out.contains("suspended AS-000001/M1 (G1): his record was corrected: he depends on KP"),

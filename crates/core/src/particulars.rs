@@ -534,6 +534,12 @@ pub struct RegistrationInput {
     pub captured_on: Option<String>,
     #[serde(default)]
     pub captured_at: Option<String>,
+    /// In a correction only: the event whose particulars these are, as reading them gave it
+    /// (`from_event` of `person show --particulars`). A correction of particulars that were
+    /// corrected again since they were read is refused, so that neither correction is lost.
+    #[serde(default)]
+    #[zeroize(skip)]
+    pub from_event: Option<u64>,
 }
 
 /// The public part: what every organisation involved in the case may see.
@@ -624,11 +630,46 @@ fn opt_text(
 }
 
 impl RegistrationInput {
-    /// Checks every field and reports every problem at once, at `now` by the caller's clock
-    /// (a date is in the future when it is after [`crate::latest_today`]).
+    /// Checks a registration's every field and reports every problem at once, at `now` by the
+    /// caller's clock (a date is in the future when it is after [`crate::latest_today`]).
     pub fn validate(&self, now: OffsetDateTime) -> Result<Registration, Vec<FieldError>> {
-        let today = crate::latest_today(now);
         let mut errors = Vec::new();
+        if self.from_event.is_some() {
+            errors.push(err(
+                "from_event",
+                "a registration corrects nothing: from_event belongs to a correction \
+                 (person amend)",
+            ));
+        }
+        self.checked(now, errors)
+    }
+
+    /// [`RegistrationInput::validate`] for a correction, which names the event whose
+    /// particulars it corrects (`from_event`); returns the record and that event.
+    pub fn validate_correction(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<(Registration, u64), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if self.from_event.is_none() {
+            errors.push(err(
+                "from_event",
+                "name the event whose particulars this corrects: start from his particulars \
+                 as read (person show --particulars, GET /api/persons/{case}/particulars), \
+                 which carry it",
+            ));
+        }
+        let reg = self.checked(now, errors)?;
+        // Without from_event the check above has already refused it.
+        self.from_event.map(|from| (reg, from)).ok_or_else(Vec::new)
+    }
+
+    fn checked(
+        &self,
+        now: OffsetDateTime,
+        mut errors: Vec<FieldError>,
+    ) -> Result<Registration, Vec<FieldError>> {
+        let today = crate::latest_today(now);
 
         let mut names = Vec::new();
         if self.names.is_empty() {

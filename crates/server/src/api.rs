@@ -222,8 +222,8 @@ async fn show_person(
     .await
 }
 
-/// His particulars in the shape `POST /api/persons` and `POST /api/persons/{case}/amend` take,
-/// to be edited and sent back as a correction (the read is recorded). 403 unless the caller
+/// His particulars in the shape `POST /api/persons/{case}/amend` takes, with `from_event`, the
+/// event they are read from, to be edited and sent back as a correction (the read is recorded). 403 unless the caller
 /// may open both sealed classes of the record: a correction made from a partial record would
 /// drop the class left out.
 #[utoipa::path(get, path = "/api/persons/{case}/particulars", tag = "persons",
@@ -324,8 +324,10 @@ pub struct Amend {
     /// the case, so it names no particulars.
     #[schema(min_length = 1, max_length = 500)]
     reason: String,
-    /// His whole record as it should now read, as `POST /api/persons` takes it; `external_id`
-    /// may be left out, and cannot be changed.
+    /// His whole record as it should now read, as `GET /api/persons/{case}/particulars` gives
+    /// it: with `from_event`, the event those particulars were read from (409 when his
+    /// particulars have been corrected since: read them again). `external_id` may be left out,
+    /// and cannot be changed.
     particulars: RegistrationInput,
 }
 
@@ -335,7 +337,7 @@ pub struct Amend {
 /// protects him), each with the reason.
 #[utoipa::path(post, path = "/api/persons/{case}/amend", tag = "persons", request_body = Amend,
     params(("case" = String, Path)),
-    responses((status = 200, body = Object), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 410, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody), (status = 410, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
 async fn amend_person(
     State(st): State<Arc<AppState>>,
     caller: Caller,

@@ -1746,11 +1746,34 @@ fn a_correction_is_what_every_reader_sees_and_the_record_before_it_stays_in_the_
     assert_eq!(given.status, 200, "{}", given.body);
     assert_eq!(given.body["names"][1]["given"], "Min Jun", "{}", given.body);
     assert_eq!(given.body["next_of_kin"], "his mother, in Hamhung");
+    let read_from = given.body["from_event"].as_u64().unwrap();
     let r = registrar.post(
         &url,
         json!({"reason": "unchanged, as given", "particulars": given.body}),
     );
     assert_eq!(r.status, 200, "{}", r.body);
+    let first = r.body["seq"].as_u64().unwrap();
+    // A correction names the event whose particulars it corrects; one made from a reading
+    // that another correction has overtaken would undo it: 409, and nothing written.
+    let events = s.count("SELECT count(*) FROM events");
+    let r = registrar.post(&url, json!({"reason": "typo", "particulars": corrected}));
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.to_string().contains("from_event"), "{}", r.body);
+    let mut stale = corrected.clone();
+    stale["from_event"] = json!(read_from);
+    let r = registrar.post(&url, json!({"reason": "typo", "particulars": stale}));
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        r.body["error"].as_str().unwrap().contains(&format!(
+            "particulars are those of event {first}, not of event {read_from}: they were \
+             corrected again after they were read"
+        )),
+        "{}",
+        r.body
+    );
+    assert_eq!(s.count("SELECT count(*) FROM events"), events);
+    let mut corrected = corrected;
+    corrected["from_event"] = json!(first);
     let r = registrar.post(
         &url,
         json!({"reason": "name and rank misread from the capture report", "particulars": corrected}),

@@ -59,12 +59,30 @@ pub(crate) fn particulars_seq(conn: &dyn crate::db::Sql, case: &str) -> Result<u
     }
 }
 
+/// Why a correction of the particulars of event `from` was refused when his current ones are
+/// those of event `current`.
+fn stale_correction(case: &str, from: u64, current: u64) -> String {
+    let since = if from < current {
+        "they were corrected again after they were read, and this correction would undo that one; "
+    } else {
+        ""
+    };
+    format!(
+        "{case}'s particulars are those of event {current}, not of event {from}: {since}read them \
+         again (person show {case} --particulars, GET /api/persons/{case}/particulars) and make \
+         the change on what they say now; nothing was written"
+    )
+}
+
 impl Registry {
     /// Replaces `case`'s particulars by `input`, his whole record as it should now read, if the
     /// policy lets `who` correct it; returns what was recorded. `input` is validated as a
     /// registration is; an external id, if given, must be the one he is registered under (it
     /// ties him to the list he came from and cannot be moved to another captive). Anything
-    /// invalid, an erased captive or a refusal by the policy writes nothing.
+    /// invalid, an erased captive or a refusal by the policy writes nothing. `input` names the
+    /// event whose particulars it corrects (`from_event`, given by [`Registry::particulars_as`]);
+    /// when his particulars have been corrected since, it is refused
+    /// ([`StoreError::Conflict`]): made from an older reading it would silently undo the other.
     ///
     /// A correction of the power he depends on suspends, in the same transaction, a pending
     /// transfer to that power while G1 protects him ([`asylon_core::law::amended`]).
@@ -106,16 +124,19 @@ impl Registry {
                 },
             });
         }
-        let mut reg = match input.validate(now) {
-            Ok(reg) => Some(reg),
+        let mut checked = match input.validate_correction(now) {
+            Ok(checked) => Some(checked),
             Err(e) => {
                 errors.extend(e);
                 None
             }
         };
-        let (Ok(reason), Some(reg), true) = (reason, reg.as_mut(), errors.is_empty()) else {
+        let (Ok(reason), Some((reg, from_event)), true) =
+            (reason, checked.as_mut(), errors.is_empty())
+        else {
             return Err(StoreError::Invalid(errors));
         };
+        let from_event = *from_event;
         reg.core.external_id = row.external_id.clone();
         let identity = crate::plain::identity_bytes(&reg.identity)?;
         let family = (!reg.family.is_empty())
@@ -125,7 +146,14 @@ impl Registry {
         let core = reg.core.clone();
         let mut suspensions = Vec::new();
         let written = self.write(&who.actor(), now, |tx, keys| {
+            // Read in the write's transaction: no other correction comes between the check
+            // and this one.
             let amends = particulars_seq(tx, case)?;
+            if amends != from_event {
+                return Err(StoreError::Conflict(stale_correction(
+                    case, from_event, amends,
+                )));
+            }
             let id = new_id();
             let mut sealed = Vec::with_capacity(2);
             let parts = [(Class::Identity, Some(identity)), (Class::Family, family)];
@@ -185,7 +213,7 @@ impl Registry {
 }
 
 impl Registry {
-    /// His particulars in the JSON `person register` and `person amend` take, for `who` (the
+    /// His particulars in the JSON `person amend` takes, for `who` (the
     /// read is recorded), so that a correction starts from the record as it reads. The policy
     /// is asked for both sealed classes of the record before either is opened: a record given
     /// back without a class would drop it, so a reader who may not open both gets nothing.
@@ -215,8 +243,8 @@ impl Registry {
 }
 
 impl crate::PersonView {
-    /// His record in the JSON shape `person register` and `person amend` take
-    /// (docs/particulars.md). `None` unless every sealed class of it was opened (see
+    /// His record in the JSON shape `person amend` takes (docs/particulars.md), with the event
+    /// it is read from (`from_event`). `None` unless every sealed class of it was opened (see
     /// [`Registry::particulars_as`]).
     fn particulars(&self) -> Option<serde_json::Value> {
         use serde_json::{Map, Value, json};
@@ -256,6 +284,8 @@ impl crate::PersonView {
         }
         put("captured_on", Some(json!(row.captured_on)));
         put("captured_at", text(&row.captured_at));
+        // What a correction made from this reading names (a registration refuses it).
+        put("from_event", Some(json!(self.particulars_seq)));
         Some(Value::Object(out))
     }
 }

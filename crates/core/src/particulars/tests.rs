@@ -190,6 +190,29 @@ fn every_problem_is_reported_at_once() {
 }
 
 #[test]
+fn a_correction_names_the_event_it_corrects_and_a_registration_names_none() {
+    let mut i = full();
+    assert!(i.validate(NOW).is_ok());
+    assert_eq!(
+        fields(i.validate_correction(NOW).unwrap_err()),
+        ["from_event"]
+    );
+    i.from_event = Some(17);
+    assert_eq!(fields(i.validate(NOW).unwrap_err()), ["from_event"]);
+    let (reg, from) = i.validate_correction(NOW).unwrap();
+    assert_eq!((reg.core.power.as_str(), from), ("KP", 17));
+    // Every other problem is reported beside it.
+    i.from_event = None;
+    i.rank = None;
+    let f = fields(i.validate_correction(NOW).unwrap_err());
+    assert_eq!(f, ["from_event", "rank"]);
+    // Read from JSON as a number.
+    let j: RegistrationInput = serde_json::from_str(r#"{"from_event": 3}"#).unwrap();
+    assert_eq!(j.from_event, Some(3));
+    assert!(serde_json::from_str::<RegistrationInput>(r#"{"from_event": "3"}"#).is_err());
+}
+
+#[test]
 fn a_captive_has_at_most_so_many_name_forms() {
     let with = |n: usize| {
         let mut i = full();
