@@ -1809,6 +1809,15 @@ fn an_erased_person_cannot_be_read_by_any_command_and_the_log_still_verifies() {
     assert!(has_key(&raw_files(&r)));
     let e = r.fails(&["person", "erase", "AS-000004", "--reason", " "], None);
     assert!(e.contains("reason"), "{e}");
+    // A reason is public and read by every organisation involved: nothing in it may make it
+    // read as something else, or run over lines the log's listing prints one to an event.
+    for (reason, code) in [
+        ("court order\u{202E}71/2025", "U+202E"),
+        ("court order\n    99  person.registered", "U+000A"),
+    ] {
+        let e = r.fails(&["person", "erase", "AS-000004", "--reason", reason], None);
+        assert!(e.contains(&format!("reason: contains {code}")), "{e}");
+    }
     // On PostgreSQL, a transaction begun before the erasure and still open while it runs (a
     // server's read, a pg_dump) could see his row: the rewrite must wait for it to end.
     let older = r.pg.as_ref().map(|_| {

@@ -23,9 +23,91 @@ pub fn json_object(input: &[u8]) -> Result<&[u8], NotAnObject> {
     }
 }
 
+/// The first character of `text` that shows nothing of itself: a control character (Unicode
+/// category Cc: line breaks, tabs, terminal escapes) or a format character (Cf: the
+/// bidirectional overrides and isolates that make text display in another order than it is
+/// written, zero-width spaces and joiners, the soft hyphen, the byte-order mark). What is
+/// typed into a record is read by people deciding a captive's fate, on screens and printouts;
+/// such a character would make it read as something it does not say, or make two texts that
+/// look alike differ.
+pub fn hidden_char(text: &str) -> Option<char> {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    text.chars().find(|&c| {
+        c.is_control() || (!surely_shown(c) && c.general_category() == GeneralCategory::Format)
+    })
+}
+
+/// Whether `c`, not a control character, is surely not a format character, known without the
+/// category table: Latin below the soft hyphen (U+00AD) and from it to the combining marks,
+/// Cyrillic, Hangul syllables (nearly every character of what is typed here).
+fn surely_shown(c: char) -> bool {
+    c < '\u{AD}'
+        || ('\u{AE}'..'\u{300}').contains(&c)
+        || ('\u{400}'..='\u{52F}').contains(&c)
+        || ('\u{AC00}'..='\u{D7A3}').contains(&c)
+}
+
+/// Why `text` is refused when [`hidden_char`] finds one: names the character, which cannot be
+/// seen, by its code point.
+pub fn hidden_char_problem(text: &str) -> Option<String> {
+    hidden_char(text).map(|c| {
+        format!(
+            "contains U+{:04X}, a character that is not shown (a control or formatting \
+             character: a line break, a tab, a right-to-left override, a zero-width space); \
+             remove it",
+            u32::from(c)
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn characters_that_show_nothing_are_found_and_named() {
+        for (text, hidden) in [
+            ("Kursk region", None),
+            ("Курська область, с. Олешня", None),
+            ("쿠르스크 주", None),
+            ("Ri Han-gŏm’s papers", None),
+            ("café – 5 km", None),
+            ("order\u{202E}live", Some('\u{202E}')),
+            ("a\u{2066}b\u{2069}", Some('\u{2066}')),
+            ("Kim\u{200B}Chol", Some('\u{200B}')),
+            ("Kim\u{200D}", Some('\u{200D}')),
+            ("co\u{AD}operate", Some('\u{AD}')),
+            ("\u{FEFF}text", Some('\u{FEFF}')),
+            ("two\nlines", Some('\n')),
+            ("tab\there", Some('\t')),
+            ("esc\u{1B}[2J", Some('\u{1B}')),
+            ("\u{85}next line", Some('\u{85}')),
+            ("tag\u{E0041}", Some('\u{E0041}')),
+        ] {
+            assert_eq!(hidden_char(text), hidden, "{text:?}");
+        }
+        let why = hidden_char_problem("order\u{202E}live").unwrap();
+        assert!(
+            why.starts_with("contains U+202E, a character that is not shown"),
+            "{why}"
+        );
+        assert_eq!(hidden_char_problem("order"), None);
+    }
+
+    #[test]
+    fn the_shortcut_agrees_with_the_table() {
+        use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            if surely_shown(c) && !c.is_control() {
+                assert_ne!(
+                    c.general_category(),
+                    GeneralCategory::Format,
+                    "U+{:04X}",
+                    u32::from(c)
+                );
+            }
+        }
+    }
 
     #[test]
     fn only_an_object_is_one_and_a_byte_order_mark_is_no_part_of_it() {

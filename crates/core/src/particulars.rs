@@ -173,7 +173,7 @@ fn has_double_space(text: &str) -> bool {
     text.as_bytes().windows(2).any(|w| w == b"  ")
 }
 
-/// Trims and collapses runs of whitespace; refuses control characters and over-long text.
+/// Trims and collapses runs of whitespace; refuses characters that are not shown ([`crate::input::hidden_char`]) and over-long text.
 fn clean(field: &dyn Fn() -> String, text: &str, max: usize) -> Result<String, FieldError> {
     if text.is_ascii() {
         clean_ascii(field, text, max)
@@ -183,8 +183,8 @@ fn clean(field: &dyn Fn() -> String, text: &str, max: usize) -> Result<String, F
 }
 
 fn clean_any(field: &dyn Fn() -> String, text: &str, max: usize) -> Result<String, FieldError> {
-    if text.chars().any(char::is_control) {
-        return Err(err(field(), "contains control characters"));
+    if let Some(why) = crate::input::hidden_char_problem(text) {
+        return Err(err(field(), why));
     }
     let trimmed = text.trim();
     // Most input is already clean; only rebuild it when it is not.
@@ -223,12 +223,17 @@ fn surely_composed(text: &str) -> bool {
     })
 }
 
+/// Why `text`, known to hold a character that is not shown, is refused.
+fn hidden(text: &str) -> String {
+    crate::input::hidden_char_problem(text).unwrap_or_else(|| "contains a control character".into())
+}
+
 /// [`clean`] for ASCII text, which is most of it, in fewer passes. The same rules: in ASCII
 /// every white space but the space itself is a control character, so once those are refused
 /// only runs of spaces are left to fold, and characters are bytes.
 fn clean_ascii(field: &dyn Fn() -> String, text: &str, max: usize) -> Result<String, FieldError> {
     if text.bytes().any(|b| b.is_ascii_control()) {
-        return Err(err(field(), "contains control characters"));
+        return Err(err(field(), hidden(text)));
     }
     let trimmed = text.trim_matches(' ');
     let t = if has_double_space(trimmed) {

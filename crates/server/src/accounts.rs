@@ -171,7 +171,10 @@ pub fn add_org(
     }
     check_password(admin.password)?;
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+    if let Some(why) = asylon_core::input::hidden_char_problem(name) {
+        return Err(ApiError::invalid("name", why));
+    }
+    if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::invalid(
             "name",
             "give the organisation's name (1 to 200 printable characters)",

@@ -477,7 +477,10 @@ async fn search(
     Query(q): Query<SearchQuery>,
 ) -> Res<Value> {
     let name = q.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+    if let Some(why) = asylon_core::input::hidden_char_problem(&name) {
+        return Err(ApiError::invalid("name", why));
+    }
+    if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::invalid(
             "name",
             "give a name of 1 to 200 printable characters",

@@ -515,7 +515,10 @@ async fn create_token(
 ) -> Result<(StatusCode, axum::Json<CreatedToken>), ApiError> {
     caller.interactive()?;
     let label = req.label.trim().to_string();
-    if label.is_empty() || label.chars().count() > 100 || label.chars().any(char::is_control) {
+    if let Some(why) = asylon_core::input::hidden_char_problem(&label) {
+        return Err(ApiError::invalid("label", why));
+    }
+    if label.is_empty() || label.chars().count() > 100 {
         return Err(ApiError::invalid(
             "label",
             "give a label of 1 to 100 printable characters",

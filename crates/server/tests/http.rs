@@ -1082,6 +1082,14 @@ fn api_tokens_are_scoped_and_revocable(db: Db) {
     );
     assert_eq!(r.status, 422);
     assert_eq!(r.body["fields"][0]["field"], "scope");
+    let r = c.post(
+        "/api/tokens",
+        json!({"label": "nightly\u{202E}cnys", "scope": "read", "days": 1}),
+    );
+    assert_eq!(
+        (r.status, &r.body["fields"][0]["field"]),
+        (422, &json!("label"))
+    );
 }
 
 fn administrators_manage_their_own_users_and_a_disabled_user_is_out_at_once(db: Db) {
@@ -1484,6 +1492,17 @@ fn bad_input_gets_a_clear_error_and_changes_nothing(db: Db) {
     let r = c.get("/api/search?name=Kim&limit=0");
     assert_eq!(r.status, 422);
     assert_eq!(r.body["fields"][0]["field"], "limit");
+    // A name with a zero-width space in it would look like one and match nothing: said so.
+    let r = c.get("/api/search?name=Kim%E2%80%8BChol");
+    assert_eq!(r.status, 422);
+    assert!(
+        r.body["fields"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("contains U+200B"),
+        "{}",
+        r.body
+    );
     let r = c.get("/api/persons?limit=0");
     assert_eq!(r.status, 422);
     assert_eq!(s.size(), before, "nothing was written");

@@ -18,6 +18,12 @@ const REASON_CHARS: usize = 500;
 /// The reason given for a correction or an erasure (`what`), trimmed: 1 to 500 characters.
 pub(crate) fn reason_text(what: &str, reason: &str) -> Result<String, FieldError> {
     let reason = reason.trim();
+    if let Some(why) = asylon_core::input::hidden_char_problem(reason) {
+        return Err(FieldError {
+            field: "reason".into(),
+            reason: why,
+        });
+    }
     if reason.is_empty() || reason.chars().count() > REASON_CHARS {
         return Err(FieldError {
             field: "reason".into(),

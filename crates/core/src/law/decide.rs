@@ -318,7 +318,10 @@ fn his_date(
 
 fn text(field: &str, v: &str, max: usize) -> Result<String, Refusal> {
     let t = v.trim();
-    if t.is_empty() || t.chars().count() > max || t.chars().any(char::is_control) {
+    if let Some(why) = crate::input::hidden_char_problem(t) {
+        return Err(record(format!("{field}: {why}")));
+    }
+    if t.is_empty() || t.chars().count() > max {
         return Err(record(format!(
             "{field}: give 1 to {max} characters of text"
         )));

@@ -821,6 +821,24 @@ fn a_day_that_is_today_somewhere_is_not_in_the_future() {
 #[test]
 fn bad_command_fields_are_refused_with_the_field_named() {
     let mut s = Sim::new(&["A"]);
+    // A place that looks like another but differs by a character that is not shown would be a
+    // second place; a note with a right-to-left override reads as something else.
+    let r = s.refused(
+        &registrar(),
+        Command::DefinePlace {
+            place: "Camp\u{200B} 1".into(),
+            kind: CustodyKind::Camp,
+        },
+    );
+    assert!(r.message.starts_with("place: contains U+200B"), "{r}");
+    let r = s.refused(
+        &registrar(),
+        Command::DeclareSeriouslyWounded {
+            case: "A".into(),
+            note: Some("stable\u{202E}lacitirc".into()),
+        },
+    );
+    assert!(r.message.starts_with("note: contains U+202E"), "{r}");
     let r = s.refused(
         &registrar(),
         Command::IssueCaptureCard {

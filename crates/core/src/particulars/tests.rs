@@ -237,10 +237,36 @@ fn a_captive_has_at_most_so_many_name_forms() {
 }
 
 #[test]
+fn text_that_would_read_as_something_else_is_refused() {
+    // A right-to-left override makes "Kursk region\u{202E}ksroK" display reordered; a
+    // zero-width space makes two place names that look alike differ.
+    for (field, text, code) in [
+        ("captured_at", "Kursk region\u{202E}ksroK", "U+202E"),
+        ("captured_at", "Kursk\u{200B} region", "U+200B"),
+        ("unit", "\u{2067}3rd brigade", "U+2067"),
+        ("next_of_kin", "his mother\nin Hamhung", "U+000A"),
+    ] {
+        let mut i = full();
+        match field {
+            "captured_at" => i.captured_at = Some(text.into()),
+            "unit" => i.unit = Some(text.into()),
+            _ => i.next_of_kin = Some(text.into()),
+        }
+        let e = i.validate(NOW).unwrap_err();
+        assert_eq!(fields(e.clone()), [field], "{text:?}");
+        assert!(e[0].reason.contains(code), "{}", e[0].reason);
+    }
+    // A name's letters are checked as before: such a character is not one of them.
+    let mut i = full();
+    i.names = vec![NameInput::Text("Kim\u{200B}Chol".into())];
+    assert_eq!(fields(i.validate(NOW).unwrap_err()), ["names[0]"]);
+}
+
+#[test]
 fn a_power_given_wrongly_is_told_once_and_not_as_missing() {
     for (given, says) in [
         ("KPX", "is longer than 2 characters"),
-        ("K\u{7}", "contains control characters"),
+        ("K\u{7}", "contains U+0007, a character that is not shown"),
         ("kp", "is not a state's ISO 3166 code"),
         ("XX", "is not a state's ISO 3166 code"),
     ] {
