@@ -360,6 +360,10 @@ pub fn prove(r: &RegistryArgs, target: &str, checkpoint: Option<&Path>) -> Resul
     let registry = open(r)?;
     let seq = match target.parse::<u64>() {
         Ok(seq) => seq,
+        // All digits, but past any sequence number: not a case number either.
+        Err(_) if target.bytes().all(|b| b.is_ascii_digit()) => {
+            bail!("no event with sequence number {target}")
+        }
         Err(_) => registry.person(target)?.registered_seq,
     };
     let proof = registry.prove(seq, at)?;

@@ -1402,6 +1402,12 @@ fn an_inclusion_proof_is_printed_for_a_case_and_for_a_sequence_number() {
         r.fails(&["ledger", "prove", "99"], None)
             .contains("no event")
     );
+    // Digits past any sequence number are still a sequence number asked for, not a case.
+    let e = r.fails(&["ledger", "prove", "99999999999999999999"], None);
+    assert!(
+        e.contains("no event with sequence number 99999999999999999999"),
+        "{e}"
+    );
     assert!(
         r.fails(&["ledger", "prove", "AS-999999"], None)
             .contains("no person")
