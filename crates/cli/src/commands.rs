@@ -232,8 +232,11 @@ pub fn list(r: &RegistryArgs, json: bool) -> Result<()> {
 }
 
 pub fn search(r: &RegistryArgs, name: &str, limit: usize, json: bool) -> Result<()> {
-    if asylon_names::reader::read(name).is_empty() {
-        bail!("{name:?} cannot be read as a Korean name (Hangul, Latin or Cyrillic letters)");
+    if !asylon_store::searchable(name) {
+        bail!(
+            "{name:?} cannot be read as a Korean name (Hangul, Latin or Cyrillic letters) and is \
+             not written in Hanja"
+        );
     }
     allowed(r, Action::Read(Class::Identity))?;
     let mut registry = open(r)?;

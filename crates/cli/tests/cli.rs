@@ -3446,6 +3446,30 @@ fn person_search_finds_sealed_names_in_any_script_and_forgets_the_erased() {
     assert_eq!(text.trim(), "no captive matches");
     assert_eq!(indexed(), 0);
     r.ok(&["ledger", "verify"]);
+
+    // A form in Hanja is found by the same Hanja, however spaced, and by the compatibility
+    // ideograph Korean encodings write for 李 read 이 (U+F9E1, the same character as U+674E);
+    // not by other Hanja, and not (no reading table) by its Hangul.
+    let lee = r#"{"external_id": "P-4", "names": ["李漢劍"], "date_of_birth": "2001-04-12",
+        "rank": "private", "service_number": "SN4", "power": "KP",
+        "captured_on": "2025-01-09"}"#;
+    let kim = lee.replace("P-4", "P-5").replace("李漢劍", "金漢劍");
+    r.ok_in(&["person", "register", "-"], Some(lee));
+    r.ok_in(&["person", "register", "-"], Some(&kim));
+    let found = |q: &str| -> Vec<String> {
+        serde_json::from_str::<Vec<serde_json::Value>>(&r.ok(&["person", "search", q, "--json"]))
+            .unwrap()
+            .iter()
+            .map(|h| h["case_no"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(found("李漢劍"), ["AS-000004"]);
+    assert_eq!(found("李 漢劍"), ["AS-000004"]);
+    assert_eq!(found("\u{F9E1}漢劍"), ["AS-000004"]);
+    assert_eq!(found("金漢劍"), ["AS-000005"]);
+    assert!(found("朴漢劍").is_empty());
+    assert!(found("리한검").is_empty());
+    assert!(!raw_text(&r).contains("漢劍"));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ pub use registry::{
     ConsistencyProof, Database, InclusionProof, KeySource, PersonView, Registry, data_file,
     default_key_file,
 };
-pub use search::{Hit, Reindexed};
+pub use search::{Hit, Reindexed, searchable};
 pub use verify::VerifyReport;
 
 /// Renders a time as RFC 3339 UTC, the form every event and checkpoint carries.

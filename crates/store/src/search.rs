@@ -6,7 +6,7 @@ use crate::StoreError;
 use crate::amend::particulars_seq;
 use crate::db::Tx;
 use crate::registry::{EVENT_COLUMNS, Registry, row_to_event};
-use asylon_core::{Class, NameForm, PersonStatus, kind};
+use asylon_core::{Class, NameForm, PersonStatus, Script, kind};
 use asylon_names::key::NameKey;
 use asylon_names::reader::{read_best, read_best_composed};
 use asylon_vault::BlindIndexKey;
@@ -35,7 +35,30 @@ fn text(key: &NameKey) -> String {
     out
 }
 
-/// Tokens for a person's name forms: one per distinct phoneme key among their best readings.
+/// The text a name form in Hanja is indexed under, and a query in Hanja looked up by: `hanja|`
+/// and its characters, composed (NFC: a compatibility ideograph, such as the 李 that Korean
+/// encodings write apart for its reading 이, is the character it stands for), without spaces
+/// or punctuation. `None` unless `name` is written in Hanja. Hanja are not read into phoneme
+/// keys: a character has several Korean readings and the reader holds no table of them, so a
+/// form in Hanja is found by the same Hanja, not by its Hangul or a romanization of it.
+fn hanja_text(name: &str) -> Option<String> {
+    if Script::detect(name) != Ok(Script::Hani) {
+        return None;
+    }
+    let mut out = String::from("hanja|");
+    out.extend(
+        unicode_normalization::UnicodeNormalization::nfc(name).filter(|c| c.is_alphabetic()),
+    );
+    Some(out)
+}
+
+/// Whether a search for `query` can find anyone: it reads as a Korean name, or it is Hanja.
+pub fn searchable(query: &str) -> bool {
+    !asylon_names::reader::read(query).is_empty() || hanja_text(query).is_some()
+}
+
+/// Tokens for a person's name forms: one per distinct phoneme key among their best readings,
+/// and one per form in Hanja ([`hanja_text`]).
 pub(crate) fn name_tokens(blind: &BlindIndexKey, names: &[NameForm]) -> Vec<[u8; 16]> {
     // A captive's forms mostly read to the same keys (박웅희, Pak Ung-hŭi): each key is hashed
     // once.
@@ -44,6 +67,12 @@ pub(crate) fn name_tokens(blind: &BlindIndexKey, names: &[NameForm]) -> Vec<[u8;
         // Validated forms are composed (NFC) already.
         .flat_map(|n| read_best_composed(&n.full(), READINGS))
         .map(|c| text(&c.key))
+        .chain(
+            names
+                .iter()
+                .filter(|n| n.script == Script::Hani)
+                .filter_map(|n| hanja_text(&n.full())),
+        )
         .collect();
     texts.sort_unstable();
     texts.dedup();
@@ -122,9 +151,11 @@ impl Registry {
     pub(crate) fn find(&self, query: &str) -> Result<Vec<Hit>, StoreError> {
         let blind = self.blind_index_key();
         let mut best: HashMap<String, f64> = HashMap::new();
-        for c in read_best(query, READINGS) {
-            let score = 1.0 - 0.1 * f64::from(c.penalty);
-            let token = blind.token(&text(&c.key));
+        let readings = read_best(query, READINGS)
+            .into_iter()
+            .map(|c| (text(&c.key), 1.0 - 0.1 * f64::from(c.penalty)));
+        for (text, score) in readings.chain(hanja_text(query).map(|t| (t, 1.0))) {
+            let token = blind.token(&text);
             self.keys.conn.each(
                 "SELECT person FROM name_index WHERE token = ?1 \
                  UNION ALL SELECT person FROM name_index_recent WHERE token = ?1",
