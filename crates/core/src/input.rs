@@ -60,6 +60,20 @@ pub fn hidden_char_problem(text: &str) -> Option<String> {
     })
 }
 
+/// `text` as a record keeps free text: trimmed, of 1 to `max` characters, none of them hidden
+/// ([`hidden_char`]). Refused with why: the hidden character, or "give WHAT (1 to MAX
+/// characters)".
+pub fn free_text<'t>(what: &str, text: &'t str, max: usize) -> Result<&'t str, String> {
+    let t = text.trim();
+    if let Some(why) = hidden_char_problem(t) {
+        return Err(why);
+    }
+    if t.is_empty() || t.chars().count() > max {
+        return Err(format!("give {what} (1 to {max} characters)"));
+    }
+    Ok(t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +106,23 @@ mod tests {
             "{why}"
         );
         assert_eq!(hidden_char_problem("order"), None);
+    }
+
+    #[test]
+    fn free_text_is_trimmed_bounded_and_shows_all_it_holds() {
+        assert_eq!(
+            free_text("a label", "  nightly sync ", 12),
+            Ok("nightly sync")
+        );
+        for bad in ["", "   ", "thirteen char"] {
+            assert_eq!(
+                free_text("a label", bad, 12),
+                Err("give a label (1 to 12 characters)".to_string()),
+                "{bad:?}"
+            );
+        }
+        let e = free_text("a label", "night\u{202E}ly", 12).unwrap_err();
+        assert!(e.starts_with("contains U+202E"), "{e}");
     }
 
     #[test]

@@ -170,16 +170,8 @@ pub fn add_org(
         ));
     }
     check_password(admin.password)?;
-    let name = name.trim();
-    if let Some(why) = asylon_core::input::hidden_char_problem(name) {
-        return Err(ApiError::invalid("name", why));
-    }
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid(
-            "name",
-            "give the organisation's name (1 to 200 printable characters)",
-        ));
-    }
+    let name = asylon_core::input::free_text("the organisation's name", name, 200)
+        .map_err(|why| ApiError::invalid("name", why))?;
     let secret = OrgSecret::generate();
     reg.create_org(
         actor,

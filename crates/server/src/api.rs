@@ -476,16 +476,9 @@ async fn search(
     caller: Caller,
     Query(q): Query<SearchQuery>,
 ) -> Res<Value> {
-    let name = q.name.trim().to_string();
-    if let Some(why) = asylon_core::input::hidden_char_problem(&name) {
-        return Err(ApiError::invalid("name", why));
-    }
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid(
-            "name",
-            "give a name of 1 to 200 printable characters",
-        ));
-    }
+    let name = asylon_core::input::free_text("a name", &q.name, 200)
+        .map_err(|why| ApiError::invalid("name", why))?
+        .to_string();
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be between 1 and 500"));

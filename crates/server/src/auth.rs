@@ -514,16 +514,9 @@ async fn create_token(
     Body(req): Body<NewToken>,
 ) -> Result<(StatusCode, axum::Json<CreatedToken>), ApiError> {
     caller.interactive()?;
-    let label = req.label.trim().to_string();
-    if let Some(why) = asylon_core::input::hidden_char_problem(&label) {
-        return Err(ApiError::invalid("label", why));
-    }
-    if label.is_empty() || label.chars().count() > 100 {
-        return Err(ApiError::invalid(
-            "label",
-            "give a label of 1 to 100 printable characters",
-        ));
-    }
+    let label = asylon_core::input::free_text("a label", &req.label, 100)
+        .map_err(|why| ApiError::invalid("label", why))?
+        .to_string();
     if req.scope != "read" && req.scope != "write" {
         return Err(ApiError::invalid("scope", "must be `read` or `write`"));
     }

@@ -17,20 +17,12 @@ const REASON_CHARS: usize = 500;
 
 /// The reason given for a correction or an erasure (`what`), trimmed: 1 to 500 characters.
 pub(crate) fn reason_text(what: &str, reason: &str) -> Result<String, FieldError> {
-    let reason = reason.trim();
-    if let Some(why) = asylon_core::input::hidden_char_problem(reason) {
-        return Err(FieldError {
+    asylon_core::input::free_text(&format!("the reason for the {what}"), reason, REASON_CHARS)
+        .map(str::to_string)
+        .map_err(|why| FieldError {
             field: "reason".into(),
             reason: why,
-        });
-    }
-    if reason.is_empty() || reason.chars().count() > REASON_CHARS {
-        return Err(FieldError {
-            field: "reason".into(),
-            reason: format!("give the reason for the {what} (1 to {REASON_CHARS} characters)"),
-        });
-    }
-    Ok(reason.to_string())
+        })
 }
 
 /// What a correction recorded: its event, and the movements it suspended.

@@ -317,16 +317,9 @@ fn his_date(
 }
 
 fn text(field: &str, v: &str, max: usize) -> Result<String, Refusal> {
-    let t = v.trim();
-    if let Some(why) = crate::input::hidden_char_problem(t) {
-        return Err(record(format!("{field}: {why}")));
-    }
-    if t.is_empty() || t.chars().count() > max {
-        return Err(record(format!(
-            "{field}: give 1 to {max} characters of text"
-        )));
-    }
-    Ok(t.to_string())
+    crate::input::free_text("text", v, max)
+        .map(str::to_string)
+        .map_err(|why| record(format!("{field}: {why}")))
 }
 
 fn opt_text(field: &str, v: &Option<String>, max: usize) -> Result<Option<String>, Refusal> {
