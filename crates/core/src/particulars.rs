@@ -223,17 +223,12 @@ fn surely_composed(text: &str) -> bool {
     })
 }
 
-/// Why `text`, known to hold a character that is not shown, is refused.
-fn hidden(text: &str) -> String {
-    crate::input::hidden_char_problem(text).unwrap_or_else(|| "contains a control character".into())
-}
-
 /// [`clean`] for ASCII text, which is most of it, in fewer passes. The same rules: in ASCII
 /// every white space but the space itself is a control character, so once those are refused
 /// only runs of spaces are left to fold, and characters are bytes.
 fn clean_ascii(field: &dyn Fn() -> String, text: &str, max: usize) -> Result<String, FieldError> {
-    if text.bytes().any(|b| b.is_ascii_control()) {
-        return Err(err(field(), hidden(text)));
+    if let Some(why) = crate::input::hidden_char_problem(text) {
+        return Err(err(field(), why));
     }
     let trimmed = text.trim_matches(' ');
     let t = if has_double_space(trimmed) {
@@ -634,19 +629,29 @@ fn opt_text(
     }
 }
 
+/// `first`, then the other problems of the same input, if it had any.
+fn first_then(first: FieldError, others: Option<Vec<FieldError>>) -> Vec<FieldError> {
+    let mut all = vec![first];
+    all.extend(others.into_iter().flatten());
+    all
+}
+
 impl RegistrationInput {
     /// Checks a registration's every field and reports every problem at once, at `now` by the
     /// caller's clock (a date is in the future when it is after [`crate::latest_today`]).
     pub fn validate(&self, now: OffsetDateTime) -> Result<Registration, Vec<FieldError>> {
-        let mut errors = Vec::new();
-        if self.from_event.is_some() {
-            errors.push(err(
+        let named = self.from_event.map(|_| {
+            err(
                 "from_event",
                 "a registration corrects nothing: from_event belongs to a correction \
                  (person amend)",
-            ));
+            )
+        });
+        let checked = self.checked(now);
+        match named {
+            None => checked,
+            Some(e) => Err(first_then(e, checked.err())),
         }
-        self.checked(now, errors)
     }
 
     /// [`RegistrationInput::validate`] for a correction, which names the event whose
@@ -655,26 +660,25 @@ impl RegistrationInput {
         &self,
         now: OffsetDateTime,
     ) -> Result<(Registration, u64), Vec<FieldError>> {
-        let mut errors = Vec::new();
-        if self.from_event.is_none() {
-            errors.push(err(
-                "from_event",
-                "name the event whose particulars this corrects: start from his particulars \
-                 as read (person show --particulars, GET /api/persons/{case}/particulars), \
-                 which carry it",
-            ));
+        match (self.checked(now), self.from_event) {
+            (Ok(reg), Some(from)) => Ok((reg, from)),
+            (Err(errors), Some(_)) => Err(errors),
+            (checked, None) => {
+                let unnamed = err(
+                    "from_event",
+                    "name the event whose particulars this corrects: start from his \
+                     particulars as read (person show --particulars, \
+                     GET /api/persons/{case}/particulars), which carry it",
+                );
+                Err(first_then(unnamed, checked.err()))
+            }
         }
-        let reg = self.checked(now, errors)?;
-        // Without from_event the check above has already refused it.
-        self.from_event.map(|from| (reg, from)).ok_or_else(Vec::new)
     }
 
-    fn checked(
-        &self,
-        now: OffsetDateTime,
-        mut errors: Vec<FieldError>,
-    ) -> Result<Registration, Vec<FieldError>> {
+    /// Every field but `from_event`, which registration and correction read apart.
+    fn checked(&self, now: OffsetDateTime) -> Result<Registration, Vec<FieldError>> {
         let today = crate::latest_today(now);
+        let mut errors = Vec::new();
 
         let mut names = Vec::new();
         if self.names.is_empty() {
