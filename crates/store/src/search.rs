@@ -35,21 +35,23 @@ fn text(key: &NameKey) -> String {
     out
 }
 
-/// The text a name form in Hanja is indexed under, and a query in Hanja looked up by: `hanja|`
-/// and its characters, composed (NFC: a compatibility ideograph, such as the 李 that Korean
-/// encodings write apart for its reading 이, is the character it stands for), without spaces
-/// or punctuation. `None` unless `name` is written in Hanja. Hanja are not read into phoneme
-/// keys: a character has several Korean readings and the reader holds no table of them, so a
-/// form in Hanja is found by the same Hanja, not by its Hangul or a romanization of it.
-fn hanja_text(name: &str) -> Option<String> {
-    if Script::detect(name) != Ok(Script::Hani) {
-        return None;
-    }
+/// The text a name in Hanja is indexed under and looked up by: `hanja|` and its characters,
+/// composed (NFC: a compatibility ideograph, such as the 李 that Korean encodings write apart
+/// for its reading 이, is the character it stands for), without spaces or punctuation. Hanja
+/// are not read into phoneme keys: a character has several Korean readings and the reader
+/// holds no table of them, so a form in Hanja is found by the same Hanja, not by its Hangul or
+/// a romanization of it.
+fn hanja_key(name: &str) -> String {
     let mut out = String::from("hanja|");
     out.extend(
         unicode_normalization::UnicodeNormalization::nfc(name).filter(|c| c.is_alphabetic()),
     );
-    Some(out)
+    out
+}
+
+/// [`hanja_key`] of a query, if it is written in Hanja.
+fn hanja_text(query: &str) -> Option<String> {
+    (Script::detect(query) == Ok(Script::Hani)).then(|| hanja_key(query))
 }
 
 /// Whether a search for `query` can find anyone: it reads as a Korean name, or it is Hanja.
@@ -58,7 +60,7 @@ pub fn searchable(query: &str) -> bool {
 }
 
 /// Tokens for a person's name forms: one per distinct phoneme key among their best readings,
-/// and one per form in Hanja ([`hanja_text`]).
+/// and one per form in Hanja ([`hanja_key`]).
 pub(crate) fn name_tokens(blind: &BlindIndexKey, names: &[NameForm]) -> Vec<[u8; 16]> {
     // A captive's forms mostly read to the same keys (박웅희, Pak Ung-hŭi): each key is hashed
     // once.
@@ -70,8 +72,9 @@ pub(crate) fn name_tokens(blind: &BlindIndexKey, names: &[NameForm]) -> Vec<[u8;
         .chain(
             names
                 .iter()
+                // A validated form's script is known.
                 .filter(|n| n.script == Script::Hani)
-                .filter_map(|n| hanja_text(&n.full())),
+                .map(|n| hanja_key(&n.full())),
         )
         .collect();
     texts.sort_unstable();
