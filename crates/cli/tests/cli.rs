@@ -3447,9 +3447,10 @@ fn person_search_finds_sealed_names_in_any_script_and_forgets_the_erased() {
     assert_eq!(indexed(), 0);
     r.ok(&["ledger", "verify"]);
 
-    // A form in Hanja is found by the same Hanja, however spaced, and by the compatibility
-    // ideograph Korean encodings write for 李 read 이 (U+F9E1, the same character as U+674E);
-    // not by other Hanja, and not (no reading table) by its Hangul.
+    // A form in Hanja is found by the same Hanja, however spaced, by the compatibility
+    // ideograph Korean encodings write for 李 read 이 (U+F9E1, the same character as U+674E),
+    // and by its Korean reading in any script (李 is 리 or 이; 金 as a surname is 김); not by
+    // other Hanja or another reading.
     let lee = r#"{"external_id": "P-4", "names": ["李漢劍"], "date_of_birth": "2001-04-12",
         "rank": "private", "service_number": "SN4", "power": "KP",
         "captured_on": "2025-01-09"}"#;
@@ -3468,7 +3469,17 @@ fn person_search_finds_sealed_names_in_any_script_and_forgets_the_erased() {
     assert_eq!(found("\u{F9E1}漢劍"), ["AS-000004"]);
     assert_eq!(found("金漢劍"), ["AS-000005"]);
     assert!(found("朴漢劍").is_empty());
-    assert!(found("리한검").is_empty());
+    for q in [
+        "리한검",
+        "이한검",
+        "Ri Han Gom",
+        "Lee Han-geom",
+        "Ли Хан Гом",
+    ] {
+        assert_eq!(found(q), ["AS-000004"], "{q}");
+    }
+    assert_eq!(found("Kim Han Gom"), ["AS-000005"]);
+    assert!(found("Pak Han Gom").is_empty());
     assert!(!raw_text(&r).contains("漢劍"));
 }
 

@@ -139,6 +139,13 @@ fn is_hangul(text: &str) -> bool {
 }
 
 pub fn prepare(name: &str) -> Prepared {
+    // A name in Hanja is spelt as its likeliest Hangul reading is, and read every way it may be.
+    if let Some((hangul, _)) = crate::hanja::readings(name).into_iter().next() {
+        return Prepared {
+            candidates: read(name),
+            ..prepare(&hangul)
+        };
+    }
     let candidates = read(name);
     let spellings = if is_hangul(name) {
         let words: Vec<&str> = name.split_whitespace().collect();
@@ -352,6 +359,26 @@ mod tests {
             assert!(v > 0.9, "{s}: {v}");
         }
         assert!(score(&h, &prepare("Kim Chol Nam")) < 0.5);
+    }
+
+    #[test]
+    fn a_name_in_hanja_scores_high_against_every_script_of_its_reading() {
+        let h = prepare("李漢劍");
+        for s in [
+            "리한검",
+            "이한검",
+            "Ri Han Gom",
+            "Lee Han-geom",
+            "Ли Хан Гом",
+            "李 漢劍",
+        ] {
+            let v = score(&h, &prepare(s));
+            assert!(v > 0.9, "{s}: {v}");
+        }
+        assert!(score(&h, &prepare("Kim Chol Nam")) < 0.5);
+        // 金 as a surname is 김, not 금.
+        let kim = prepare("金哲男");
+        assert!(score(&kim, &prepare("Kim Chol Nam")) > score(&kim, &prepare("Kum Chol Nam")));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Korean person names across scripts. Depends on nothing else in Asylon.
 //!
 //! - [`hangul`]: syllable decomposition and composition.
+//! - [`hanja`]: names written in Hanja read into Hangul (Unihan's readings).
 //! - [`romanize`]: Hangul to Revised Romanization, McCune–Reischauer (with and without breves and
 //!   apostrophes), the DPRK's practice, and Russian Cyrillic (Kontsevich).
 //! - [`synth`]: a generator of realistic synthetic North Korean captives' names in several
@@ -9,6 +10,7 @@
 pub mod compare;
 pub mod eval;
 pub mod hangul;
+pub mod hanja;
 pub mod key;
 pub mod link;
 pub mod reader;

@@ -665,6 +665,32 @@ fn is_hangul(text: &str) -> bool {
     text.chars().any(|c| decompose(c).is_some())
 }
 
+/// Readings of a name in Hanja: each of its Hangul readings ([`crate::hanja::readings`]) read
+/// as Hangul, the two penalties added; best first, each key once.
+fn read_hanja(text: &str) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = crate::hanja::readings(text)
+        .into_iter()
+        .flat_map(|(hangul, penalty)| {
+            read_hangul(&hangul).into_iter().map(move |c| Candidate {
+                key: c.key,
+                penalty: c.penalty + penalty,
+            })
+        })
+        .collect();
+    // Stable: of equal penalties, the likelier Hanja reading first.
+    out.sort_by(|a, b| a.penalty.total_cmp(&b.penalty));
+    let mut seen: Vec<NameKey> = Vec::with_capacity(out.len());
+    out.retain(|c| {
+        let new = !seen.contains(&c.key);
+        if new {
+            seen.push(c.key.clone());
+        }
+        new
+    });
+    out.truncate(BEAM * 2);
+    out
+}
+
 /// Two-syllable Korean surnames.
 const TWO_SYLLABLE: [&str; 8] = [
     "남궁", "황보", "선우", "제갈", "독고", "사공", "서문", "동방",
@@ -745,6 +771,11 @@ pub fn read_best(name: &str, n: usize) -> Vec<Candidate> {
 pub fn read_best_composed(name: &str, n: usize) -> Vec<Candidate> {
     if is_hangul(name) {
         let mut out = read_hangul(name);
+        out.truncate(n);
+        return out;
+    }
+    if crate::hanja::is_hanja(name) {
+        let mut out = read_hanja(name);
         out.truncate(n);
         return out;
     }
@@ -848,6 +879,26 @@ fn best_pairings(cuts: &[Cut], n: usize) -> Vec<Candidate> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_in_hanja_reads_as_its_hangul() {
+        let keys = |t: &str| read(t).into_iter().map(|c| c.key).collect::<Vec<_>>();
+        // Its best reading is the Hangul's, and 李 read 이 (South) gives the same keys.
+        assert_eq!(keys("李漢劍").first(), keys("리한검").first());
+        assert_eq!(keys("李 漢劍").first(), keys("리 한검").first());
+        assert!(keys("李漢劍").contains(keys("이한검").first().unwrap()));
+        // The compatibility 李 (U+F9E1) is the same character.
+        assert_eq!(keys("\u{F9E1}漢劍"), keys("李漢劍"));
+        // Each key once, best first, and read_best agrees with read.
+        let all = read("金樂");
+        assert!(all.windows(2).all(|w| w[0].penalty <= w[1].penalty));
+        for (i, c) in all.iter().enumerate() {
+            assert!(!all[..i].iter().any(|d| d.key == c.key), "{c:?} twice");
+        }
+        assert_eq!(read_best("金樂", 2), all[..2].to_vec());
+        // A character without a Korean reading: no reading at all.
+        assert!(read("李\u{4E28}").is_empty());
+    }
 
     #[test]
     fn a_decomposed_name_reads_as_the_same_name_composed() {
@@ -1087,6 +1138,7 @@ mod tests {
     fn nothing_readable_gives_no_candidates() {
         assert!(read("").is_empty());
         assert!(read("123 !!").is_empty());
-        assert!(read("李漢劍").is_empty());
+        // Ideographs without a Korean reading (U+4E28, U+4E36: radicals).
+        assert!(read("\u{4E28}\u{4E36}").is_empty());
     }
 }

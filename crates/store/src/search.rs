@@ -35,12 +35,12 @@ fn text(key: &NameKey) -> String {
     out
 }
 
-/// The text a name in Hanja is indexed under and looked up by: `hanja|` and its characters,
-/// composed (NFC: a compatibility ideograph, such as the 李 that Korean encodings write apart
-/// for its reading 이, is the character it stands for), without spaces or punctuation. Hanja
-/// are not read into phoneme keys: a character has several Korean readings and the reader
-/// holds no table of them, so a form in Hanja is found by the same Hanja, not by its Hangul or
-/// a romanization of it.
+/// The text a name in Hanja is indexed under and looked up by, beside the phoneme keys of its
+/// Korean readings: `hanja|` and its characters, composed (NFC: a compatibility ideograph,
+/// such as the 李 that Korean encodings write apart for its reading 이, is the character it
+/// stands for), without spaces or punctuation. So a form in Hanja is found by its Hangul, a
+/// romanization or Cyrillic spelling of it, or the same Hanja, even where Unihan gives one of
+/// its characters no reading.
 fn hanja_key(name: &str) -> String {
     let mut out = String::from("hanja|");
     out.extend(
@@ -54,13 +54,15 @@ fn hanja_text(query: &str) -> Option<String> {
     (Script::detect(query) == Ok(Script::Hani)).then(|| hanja_key(query))
 }
 
-/// Whether a search for `query` can find anyone: it reads as a Korean name, or it is Hanja.
+/// Whether a search for `query` can find anyone: it reads as a Korean name (Hanja included), or
+/// it is Hanja.
 pub fn searchable(query: &str) -> bool {
     !asylon_names::reader::read(query).is_empty() || hanja_text(query).is_some()
 }
 
-/// Tokens for a person's name forms: one per distinct phoneme key among their best readings,
-/// and one per form in Hanja ([`hanja_key`]).
+/// Tokens for a person's name forms: one per distinct phoneme key among their best readings
+/// (a form in Hanja is read through its Korean readings), and one per form in Hanja
+/// ([`hanja_key`]).
 pub(crate) fn name_tokens(blind: &BlindIndexKey, names: &[NameForm]) -> Vec<[u8; 16]> {
     // A captive's forms mostly read to the same keys (박웅희, Pak Ung-hŭi): each key is hashed
     // once.
