@@ -3,7 +3,8 @@
 //! Hangul is read directly. Latin and Cyrillic are segmented into syllables against an inventory
 //! of every way the romanization systems (RR, McCune–Reischauer with and without diacritics, the
 //! DPRK's practice, Kontsevich, Ukrainian practice) and common surname spellings write each of the
-//! 11,172 Hangul syllables; where a spelling is ambiguous, several candidates are kept.
+//! 11,172 Hangul syllables; where a spelling is ambiguous, several candidates are kept. Hanja is
+//! read as the Hangul of its Korean readings ([`crate::hanja`]).
 
 use crate::hangul::{Syllable, decompose};
 use crate::key::{NameKey, SylKey, WordKey, hangul_word};
