@@ -344,38 +344,44 @@ mod tests {
         );
     }
 
-    #[test]
-    fn every_script_of_one_name_scores_high_against_the_hangul() {
-        let h = prepare("리한검");
-        for s in [
-            "이한검",
-            "Ri Han Gom",
-            "Lee Han-geom",
-            "Ли Хан Гом",
-            "Рі Хан Гом",
-            "Ри Хан Гём",
-        ] {
+    /// `name` scores high against each of `spellings` and low against another man's name.
+    fn scores_high_against(name: &str, spellings: &[&str]) {
+        let h = prepare(name);
+        for s in spellings {
             let v = score(&h, &prepare(s));
-            assert!(v > 0.9, "{s}: {v}");
+            assert!(v > 0.9, "{name} against {s}: {v}");
         }
         assert!(score(&h, &prepare("Kim Chol Nam")) < 0.5);
     }
 
     #[test]
-    fn a_name_in_hanja_scores_high_against_every_script_of_its_reading() {
-        let h = prepare("李漢劍");
-        for s in [
+    fn every_script_of_one_name_scores_high_against_the_hangul() {
+        scores_high_against(
             "리한검",
-            "이한검",
-            "Ri Han Gom",
-            "Lee Han-geom",
-            "Ли Хан Гом",
-            "李 漢劍",
-        ] {
-            let v = score(&h, &prepare(s));
-            assert!(v > 0.9, "{s}: {v}");
-        }
-        assert!(score(&h, &prepare("Kim Chol Nam")) < 0.5);
+            &[
+                "이한검",
+                "Ri Han Gom",
+                "Lee Han-geom",
+                "Ли Хан Гом",
+                "Рі Хан Гом",
+                "Ри Хан Гём",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_name_in_hanja_scores_high_against_every_script_of_its_reading() {
+        scores_high_against(
+            "李漢劍",
+            &[
+                "리한검",
+                "이한검",
+                "Ri Han Gom",
+                "Lee Han-geom",
+                "Ли Хан Гом",
+                "李 漢劍",
+            ],
+        );
         // 金 as a surname is 김, not 금.
         let kim = prepare("金哲男");
         assert!(score(&kim, &prepare("Kim Chol Nam")) > score(&kim, &prepare("Kum Chol Nam")));

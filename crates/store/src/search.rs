@@ -406,6 +406,21 @@ mod tests {
     use asylon_names::reader::read;
 
     #[test]
+    fn the_record_and_the_reader_count_the_same_characters_as_hanja() {
+        // A form the record takes as Hanja is read through its Korean readings only if the
+        // names crate (which depends on nothing of ours) agrees that it is Hanja.
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let text = c.to_string();
+            assert_eq!(
+                Script::detect(&text) == Ok(Script::Hani),
+                asylon_names::hanja::is_ideograph(c),
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+    }
+
+    #[test]
     fn the_indexed_text_of_a_key_keeps_its_format() {
         // Stored tokens are keyed hashes of this text: a change of format would orphan every
         // index entry already written.
