@@ -164,6 +164,45 @@ mod tests {
     }
 
     #[test]
+    fn every_reading_of_a_name_is_one_reading_of_each_character() {
+        // Names of one to five characters drawn from the whole table, spaced or not.
+        let table = table::KHANGUL;
+        let mut rng = crate::synth::Rng::new(7);
+        for _ in 0..5000 {
+            let n = 1 + rng.below(5);
+            let chars: Vec<char> = (0..n)
+                .map(|_| table.get(rng.below(table.len())).unwrap().0)
+                .collect();
+            let mut text: String = chars.iter().collect();
+            if n > 1 && rng.chance(300) {
+                text.insert(chars[0].len_utf8(), ' ');
+            }
+            let all = readings(&text);
+            let combos: usize = chars.iter().map(|&c| char_readings(c).len()).product();
+            assert_eq!(all.len(), combos.min(KEPT), "{text}");
+            assert!(all.windows(2).all(|w| w[0].1 <= w[1].1), "{text}: {all:?}");
+            assert_eq!(all.first().map(|r| r.1), Some(0.0), "{text}");
+            for (reading, _) in &all {
+                let syllables: Vec<char> = reading.chars().filter(|c| *c != ' ').collect();
+                assert_eq!(syllables.len(), n, "{text}: {reading}");
+                for (c, s) in chars.iter().zip(&syllables) {
+                    assert!(
+                        char_readings(*c).iter().any(|(r, _)| r == s),
+                        "{text}: {reading}"
+                    );
+                }
+                assert_eq!(
+                    reading.contains(' '),
+                    text.contains(' '),
+                    "{text}: {reading}"
+                );
+            }
+            let distinct: std::collections::HashSet<&String> = all.iter().map(|r| &r.0).collect();
+            assert_eq!(distinct.len(), all.len(), "{text}: {all:?}");
+        }
+    }
+
+    #[test]
     fn many_readings_are_kept_to_the_likeliest() {
         // 樂 has four readings: six of them give 4,096 choices, of which the best are kept.
         let many = readings("樂樂樂樂樂樂");
