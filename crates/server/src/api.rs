@@ -459,7 +459,8 @@ async fn deadlines(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
-    /// A name in any script and spelling.
+    /// A name in any script and spelling: Hangul, Latin, Cyrillic, or Hanja (read by its
+    /// Korean readings).
     #[param(min_length = 1, max_length = 200)]
     name: String,
     /// At most this many, best first (1–500, default 50).
