@@ -16,6 +16,8 @@ use anyhow::{Context, Result};
 use encoding_rs::Encoding;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The rows of a CSV file with a header, each with the line it begins on.
 pub struct Rows<R> {
@@ -30,6 +32,34 @@ pub struct Rows<R> {
     /// The line at which the file could not be read on (a failed read, bytes that are no
     /// character in its encoding): the rows after it were never read.
     stopped_at: Option<u64>,
+    /// Bytes read of the file itself, before any decoding (see [`Rows::bytes_read`]).
+    raw: Arc<AtomicU64>,
+}
+
+/// How much of a file [`Rows`] have read.
+pub struct ReadSoFar(Arc<AtomicU64>);
+
+impl ReadSoFar {
+    /// Bytes of the file read so far, counted before any decoding so that they compare with
+    /// its size (they run ahead of the rows by what is buffered); 0 for rows not read from a
+    /// file opened by [`Rows::open`].
+    pub fn bytes(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A reader that counts the bytes read through it.
+struct Counted<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// A file whose first bytes were read to look at its header line, then handed on first; for
@@ -93,7 +123,11 @@ impl Rows<Peeked> {
             option,
         } = source;
         let cannot = || format!("cannot read {}", path.display());
-        let f = std::fs::File::open(path).with_context(cannot)?;
+        let raw = Arc::new(AtomicU64::new(0));
+        let f = Counted {
+            inner: std::fs::File::open(path).with_context(cannot)?,
+            read: Arc::clone(&raw),
+        };
         let (mut start, rest) = peek(f, Peek::Header).with_context(cannot)?;
         let marked = match start.get(..2) {
             Some([0xff, 0xfe]) => Some(encoding_rs::UTF_16LE),
@@ -147,6 +181,7 @@ impl Rows<Peeked> {
         let sep = separator(&start);
         let mut rows: Self = Rows::new(Box::new(std::io::Cursor::new(start).chain(rest)), sep);
         rows.option = option;
+        rows.raw = raw;
         Ok(rows)
     }
 }
@@ -369,7 +404,13 @@ impl<R: Read> Rows<R> {
             told_not_utf8: false,
             option: "--encoding",
             stopped_at: None,
+            raw: Arc::default(),
         }
+    }
+
+    /// How much of the file has been read, to be asked while its rows are read.
+    pub fn read_so_far(&self) -> ReadSoFar {
+        ReadSoFar(Arc::clone(&self.raw))
     }
 
     /// The header and the line it is on (after any blank lines), or why it cannot serve as one.

@@ -473,7 +473,7 @@ pub fn check_persons(r: &RegistryArgs, file: Source<'_>, errors: Option<&Path>) 
     let known = Known::choose(&registry, meta.len())?;
     // No row is kept for a stage after this pass: there is none.
     let (kept, _) = std::sync::mpsc::channel();
-    let checked = pass_one(file, now(), &known, 0, &kept, errors)?;
+    let checked = pass_one(file, meta.len(), now(), &known, 0, &kept, errors)?;
     let skipped = checked.rows - checked.to_register;
     say!(
         "checked {}: all {} rows are valid; importing it would register {} and skip {skipped} \
@@ -572,7 +572,7 @@ pub fn persons(
         let (checked, validating) = cpu::timed(|| {
             let known = Known::choose(&registry, bytes)?;
             Ok::<_, anyhow::Error>((
-                pass_one(file, now, &known, keep_rows, &to_read, errors)?,
+                pass_one(file, bytes, now, &known, keep_rows, &to_read, errors)?,
                 known.describe(),
             ))
         });
@@ -593,9 +593,9 @@ pub fn persons(
         let progress = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(checked.rows);
             if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} rows committed  {per_sec}  eta {eta}",
+                "{bar:40} {human_pos}/{human_len} rows committed  {rate}  eta {eta}",
             ) {
-                bar.set_style(style);
+                bar.set_style(style.with_key("rate", rows_per_second));
             }
             bar
         });
@@ -740,8 +740,63 @@ struct Checked {
 
 /// Pass one: reads and validates the whole file, reporting every bad row. While no row has
 /// failed, the registrations of its first `keep_rows` rows are handed to `kept` in batches.
+/// A bar's rate of rows, in whole rows a second (indicatif's own `per_sec` shows four
+/// decimals).
+fn rows_per_second(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
+    let _ = write!(w, "{:.0} rows/s", state.per_sec());
+}
+
+/// What pass one shows on a terminal while it reads: how much of the file it has checked, how
+/// many rows, and how many problems so far. Cleared when it is dropped; nothing when standard
+/// error is no terminal.
+struct Checking(Option<indicatif::ProgressBar>);
+
+impl Checking {
+    /// For a file of `bytes` (0 for a pipe, whose size is not known: then only the rows are
+    /// counted).
+    fn show(bytes: u64) -> Self {
+        Self(std::io::stderr().is_terminal().then(|| {
+            let (bar, template) = if bytes > 0 {
+                (
+                    indicatif::ProgressBar::new(bytes),
+                    "{bar:40} {percent:>3}% checked: {msg}  eta {eta}",
+                )
+            } else {
+                (
+                    indicatif::ProgressBar::no_length(),
+                    "{spinner} checked: {msg}",
+                )
+            };
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                bar.set_style(style);
+            }
+            bar
+        }))
+    }
+
+    fn update(&self, bytes_read: u64, rows: u64, problems: usize) {
+        let Some(bar) = &self.0 else { return };
+        let rows = indicatif::HumanCount(rows);
+        bar.set_message(match problems {
+            0 => format!("{rows} rows"),
+            1 => format!("{rows} rows, 1 problem"),
+            n => format!("{rows} rows, {} problems", indicatif::HumanCount(n as u64)),
+        });
+        bar.set_position(bytes_read.min(bar.length().unwrap_or(u64::MAX)));
+    }
+}
+
+impl Drop for Checking {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 fn pass_one(
     file: Source<'_>,
+    bytes: u64,
     now: OffsetDateTime,
     known: &Known<'_>,
     keep_rows: u64,
@@ -768,8 +823,12 @@ fn pass_one(
         last_line: 1,
         rest: Vec::new(),
     };
+    let (progress, read) = (Checking::show(bytes), rdr.read_so_far());
     while let Some((line, rec)) = rdr.next_row() {
         rows += 1;
+        if rows.is_multiple_of(BATCH as u64) {
+            progress.update(read.bytes(), rows, bad.len());
+        }
         let rec = match rec {
             Ok(rec) => rec,
             Err(e) => {
@@ -801,6 +860,7 @@ fn pass_one(
             }
         }
     }
+    drop(progress);
     if rows == 0 {
         let e = anyhow::anyhow!(
             "{} has a header but no rows; nothing was registered",

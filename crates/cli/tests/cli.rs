@@ -2421,14 +2421,11 @@ fn a_corrected_file_imported_again_is_told_it_did_not_correct_the_registry() {
     );
 }
 
-/// Imports `file` (with `extra` arguments), which must succeed: its output and error output.
-#[test]
-fn an_import_run_in_a_terminal_shows_a_progress_bar_instead_of_lines() {
+/// Runs `args` with standard error a terminal (a pseudo-terminal's far end), as for an operator
+/// at one: its exit status, its output, and what the terminal was shown.
+fn on_a_terminal(r: &Reg, args: &[&str]) -> (std::process::ExitStatus, String, String) {
     use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
     use std::io::Read;
-    let r = Reg::new();
-    let file = r.synth("bar.csv", 3000, 9);
-    // Standard error a terminal (a pseudo-terminal's far end), as for an operator at one.
     let near = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
     grantpt(&near).unwrap();
     unlockpt(&near).unwrap();
@@ -2445,16 +2442,38 @@ fn an_import_run_in_a_terminal_shows_a_progress_bar_instead_of_lines() {
         let _ = screen.read_to_end(&mut seen);
         String::from_utf8_lossy(&seen).into_owned()
     });
-    let mut import = r.cmd(&["import", "persons", file.to_str().unwrap()]);
-    import
-        .stdin(Stdio::null())
+    let mut cmd = r.cmd(args);
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(terminal));
-    let o = import.output().unwrap();
-    drop(import);
-    let (out, shown) = (String::from_utf8(o.stdout).unwrap(), shown.join().unwrap());
-    assert!(o.status.success(), "{shown}");
-    assert!(shown.contains("rows committed"), "no bar: {shown:?}");
+    let o = cmd.output().unwrap();
+    drop(cmd);
+    (
+        o.status,
+        String::from_utf8(o.stdout).unwrap(),
+        shown.join().unwrap(),
+    )
+}
+
+#[test]
+fn an_import_run_in_a_terminal_shows_a_progress_bar_instead_of_lines() {
+    let r = Reg::new();
+    let file = r.synth("bar.csv", 3000, 9);
+    let (status, out, shown) = on_a_terminal(&r, &["import", "persons", file.to_str().unwrap()]);
+    assert!(status.success(), "{shown}");
+    // Pass one shows how much of the file it has checked, then pass two what it committed,
+    // with the rate in whole rows a second.
+    assert!(shown.contains("% checked: 2,000 rows"), "no bar: {shown:?}");
+    assert!(shown.contains("/3,000 rows committed"), "no bar: {shown:?}");
+    let rate = shown
+        .split(" rows committed  ")
+        .nth(1)
+        .and_then(|rest| rest.split(" rows/s").next())
+        .unwrap_or_default();
+    assert!(
+        !rate.is_empty() && rate.chars().all(|c| c.is_ascii_digit()),
+        "rate {rate:?}: {shown:?}"
+    );
     assert!(
         out.contains("3000 registered") && !out.contains("committed through line"),
         "{out}"
@@ -2465,8 +2484,31 @@ fn an_import_run_in_a_terminal_shows_a_progress_bar_instead_of_lines() {
         plain.contains("committed through line 3001: 3000 registered"),
         "{plain}"
     );
+    // A file with problems: pass one counts them as it goes; they are told when it is done.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let bad: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match i {
+            5 | 7 => format!("{}\n", l.replacen(",KP,", ",K1,", 1)),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    let bad = r.file("bad.csv", &bad);
+    let (status, _, shown) =
+        on_a_terminal(&r, &["import", "persons", bad.to_str().unwrap(), "--check"]);
+    assert!(!status.success(), "{shown}");
+    assert!(
+        shown.contains("checked: 2,000 rows, 2 problems"),
+        "{shown:?}"
+    );
+    assert!(
+        shown.contains("line 6: ") && shown.contains("line 8: "),
+        "{shown:?}"
+    );
 }
 
+/// Imports `file` (with `extra` arguments), which must succeed: its output and error output.
 fn imported(r: &Reg, file: &Path, extra: &[&str]) -> (String, String) {
     let o = r.run(
         &[&["import", "persons", file.to_str().unwrap()][..], extra].concat(),
