@@ -30,18 +30,28 @@ impl Frontier {
     }
 
     pub fn push(&mut self, leaf: Hash) {
+        self.push_with(leaf, |_, _, _| {});
+    }
+
+    /// [`Frontier::push`], telling `completed` of each whole subtree of two or more leaves
+    /// that the leaf completes: its height (2^height leaves), its index among the subtrees of
+    /// that height (it holds leaves `index << height .. (index + 1) << height`) and its hash.
+    pub fn push_with(&mut self, leaf: Hash, mut completed: impl FnMut(u32, u64, &Hash)) {
         let mut carry = leaf;
+        let size = self.size + 1;
         // Each trailing one bit of the old size is a peak of the same height as `carry`.
-        let mut merges = self.size.trailing_ones();
+        let (mut merges, mut height) = (self.size.trailing_ones(), 0);
         while merges > 0 {
             match self.peaks.pop() {
                 Some(left) => carry = node_hash(&left, &carry),
                 None => break,
             }
+            height += 1;
+            completed(height, (size >> height) - 1, &carry);
             merges -= 1;
         }
         self.peaks.push(carry);
-        self.size += 1;
+        self.size = size;
     }
 
     /// The RFC 6962 tree head: peaks folded from the right.

@@ -13,7 +13,8 @@ mod proof;
 pub use checkpoint::Checkpoint;
 pub use frontier::Frontier;
 pub use proof::{
-    ProofError, consistency_proof, inclusion_proof, root, verify_consistency, verify_inclusion,
+    ProofError, Subtree, consistency_proof, consistency_proof_from, inclusion_proof,
+    inclusion_proof_from, root, verify_consistency, verify_inclusion,
 };
 
 use sha2::{Digest, Sha256};

@@ -15,7 +15,7 @@ pub enum ProofError {
 }
 
 /// Largest power of two strictly smaller than `n` (n >= 2).
-fn split(n: usize) -> usize {
+fn split(n: u64) -> u64 {
     let mut k = 1;
     while k << 1 < n {
         k <<= 1;
@@ -29,68 +29,116 @@ pub fn root(leaves: &[Hash]) -> Hash {
         [] => empty_root(),
         [one] => *one,
         _ => {
-            let (left, right) = leaves.split_at(split(leaves.len()));
+            let at = usize::try_from(split(leaves.len() as u64)).unwrap_or(leaves.len());
+            let (left, right) = leaves.split_at(at);
             node_hash(&root(left), &root(right))
         }
     }
 }
 
-/// RFC 6962 PATH(m, D[n]): the audit path for leaf `index`.
-pub fn inclusion_proof(leaves: &[Hash], index: u64) -> Result<Vec<Hash>, ProofError> {
-    let size = leaves.len() as u64;
-    let m = usize::try_from(index)
-        .ok()
-        .filter(|m| *m < leaves.len())
-        .ok_or(ProofError::IndexOutOfRange { index, size })?;
-    let mut path = Vec::new();
-    path_into(leaves, m, &mut path);
-    Ok(path)
+/// The hash of leaves `lo..hi` of a tree, however they are kept: `root` of those leaves, or a
+/// stored node for a whole subtree. The proofs below ask only for ranges the tree is made of
+/// (RFC 6962's splits), so a store can answer most of them from the subtrees it kept.
+pub type Subtree<'a, E> = dyn FnMut(u64, u64) -> Result<Hash, E> + 'a;
+
+/// `leaves` as a [`Subtree`] source.
+fn in_memory(leaves: &[Hash]) -> impl FnMut(u64, u64) -> Result<Hash, ProofError> + '_ {
+    |lo, hi| {
+        let range = usize::try_from(lo).ok().zip(usize::try_from(hi).ok());
+        range
+            .and_then(|(lo, hi)| leaves.get(lo..hi))
+            .map(root)
+            .ok_or(ProofError::Malformed("a range outside the leaves"))
+    }
 }
 
-fn path_into(leaves: &[Hash], m: usize, out: &mut Vec<Hash>) {
-    if leaves.len() <= 1 {
-        return;
+/// RFC 6962 PATH(m, D[n]): the audit path for leaf `index`.
+pub fn inclusion_proof(leaves: &[Hash], index: u64) -> Result<Vec<Hash>, ProofError> {
+    inclusion_proof_from(leaves.len() as u64, index, &mut in_memory(leaves))
+}
+
+/// [`inclusion_proof`] in a tree of `size` leaves whose subtrees `subtree` gives: it asks for
+/// at most one range per level of the tree.
+pub fn inclusion_proof_from<E: From<ProofError>>(
+    size: u64,
+    index: u64,
+    subtree: &mut Subtree<'_, E>,
+) -> Result<Vec<Hash>, E> {
+    if index >= size {
+        return Err(ProofError::IndexOutOfRange { index, size }.into());
     }
-    let (left, right) = leaves.split_at(split(leaves.len()));
-    if m < left.len() {
-        path_into(left, m, out);
-        out.push(root(right));
-    } else {
-        path_into(right, m - left.len(), out);
-        out.push(root(left));
+    // From the top down, the sibling of each subtree that holds the leaf; the path lists them
+    // from the bottom up.
+    let mut siblings = Vec::new();
+    let (mut lo, mut hi) = (0, size);
+    while hi - lo > 1 {
+        let k = split(hi - lo);
+        if index < lo + k {
+            siblings.push((lo + k, hi));
+            hi = lo + k;
+        } else {
+            siblings.push((lo, lo + k));
+            lo += k;
+        }
     }
+    siblings
+        .into_iter()
+        .rev()
+        .map(|(lo, hi)| subtree(lo, hi))
+        .collect()
 }
 
 /// RFC 6962 PROOF(m, D[n]): proves that the first `old_size` leaves are a prefix of `leaves`.
 pub fn consistency_proof(leaves: &[Hash], old_size: u64) -> Result<Vec<Hash>, ProofError> {
-    let new = leaves.len() as u64;
-    if old_size > new {
-        return Err(ProofError::SizesReversed { old: old_size, new });
+    consistency_proof_from(old_size, leaves.len() as u64, &mut in_memory(leaves))
+}
+
+/// [`consistency_proof`] between trees of `old_size` and `new_size` leaves whose subtrees
+/// `subtree` gives: it asks for at most one range per level of the tree.
+pub fn consistency_proof_from<E: From<ProofError>>(
+    old_size: u64,
+    new_size: u64,
+    subtree: &mut Subtree<'_, E>,
+) -> Result<Vec<Hash>, E> {
+    if old_size > new_size {
+        return Err(ProofError::SizesReversed {
+            old: old_size,
+            new: new_size,
+        }
+        .into());
     }
     let mut out = Vec::new();
     if old_size > 0 {
-        // old_size <= len, so the conversion cannot fail.
-        subproof(leaves, old_size as usize, true, &mut out);
+        subproof(old_size, 0, new_size, true, subtree, &mut out)?;
     }
     Ok(out)
 }
 
-fn subproof(leaves: &[Hash], m: usize, whole: bool, out: &mut Vec<Hash>) {
-    let n = leaves.len();
+/// RFC 6962 SUBPROOF(m, D[lo:hi], whole).
+fn subproof<E>(
+    m: u64,
+    lo: u64,
+    hi: u64,
+    whole: bool,
+    subtree: &mut Subtree<'_, E>,
+    out: &mut Vec<Hash>,
+) -> Result<(), E> {
+    let n = hi - lo;
     if m == n {
         if !whole {
-            out.push(root(leaves));
+            out.push(subtree(lo, hi)?);
         }
-        return;
+        return Ok(());
     }
-    let (left, right) = leaves.split_at(split(n));
-    if m <= left.len() {
-        subproof(left, m, whole, out);
-        out.push(root(right));
+    let k = split(n);
+    if m <= k {
+        subproof(m, lo, lo + k, whole, subtree, out)?;
+        out.push(subtree(lo + k, hi)?);
     } else {
-        subproof(right, m - left.len(), false, out);
-        out.push(root(left));
+        subproof(m - k, lo + k, hi, false, subtree, out)?;
+        out.push(subtree(lo, lo + k)?);
     }
+    Ok(())
 }
 
 /// RFC 9162 2.1.3.2: checks that `leaf` sits at `index` in the tree of `size` with `root`.

@@ -75,6 +75,60 @@ fn the_frontier_gives_the_same_roots_as_the_recursive_definition() {
 }
 
 #[test]
+fn the_frontier_tells_every_whole_subtree_once_with_its_hash() {
+    let leaves: Vec<Hash> = (0u32..300).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+    let mut f = Frontier::new();
+    let mut told = std::collections::BTreeMap::new();
+    for l in &leaves {
+        f.push_with(*l, |height, index, hash| {
+            assert!(
+                told.insert((height, index), *hash).is_none(),
+                "{height} {index} twice"
+            );
+        });
+    }
+    // Every whole subtree of 2..=256 leaves within the 300, and no other.
+    let expected: usize = (1..=8).map(|h| 300 >> h).sum();
+    assert_eq!(told.len(), expected);
+    for ((height, index), hash) in told {
+        let (lo, hi) = ((index << height) as usize, ((index + 1) << height) as usize);
+        assert_eq!(hash, root(&leaves[lo..hi]), "height {height} index {index}");
+    }
+}
+
+#[test]
+fn proofs_from_subtrees_are_those_from_the_leaves_and_ask_one_range_a_level() {
+    let leaves: Vec<Hash> = (0u32..70).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+    for n in 1..=leaves.len() {
+        let tree = &leaves[..n];
+        let asked = std::cell::Cell::new(0);
+        let mut subtree = |lo: u64, hi: u64| -> Result<Hash, ProofError> {
+            asked.set(asked.get() + 1);
+            Ok(root(&tree[lo as usize..hi as usize]))
+        };
+        let levels = (n as u64).next_power_of_two().trailing_zeros() as usize;
+        for i in 0..n as u64 {
+            asked.set(0);
+            let path = inclusion_proof_from(n as u64, i, &mut subtree).unwrap();
+            assert_eq!(path, inclusion_proof(tree, i).unwrap(), "n {n} i {i}");
+            assert!(asked.get() <= levels, "n {n} i {i}: {} ranges", asked.get());
+        }
+        for m in 0..=n as u64 {
+            asked.set(0);
+            let proof = consistency_proof_from(m, n as u64, &mut subtree).unwrap();
+            assert_eq!(proof, consistency_proof(tree, m).unwrap(), "n {n} m {m}");
+            assert!(
+                asked.get() <= levels + 1,
+                "n {n} m {m}: {} ranges",
+                asked.get()
+            );
+        }
+        assert!(inclusion_proof_from(n as u64, n as u64, &mut subtree).is_err());
+        assert!(consistency_proof_from(n as u64 + 1, n as u64, &mut subtree).is_err());
+    }
+}
+
+#[test]
 fn inclusion_proofs_match_the_published_paths() {
     let leaves = reference_leaves();
     let cases: [(u64, &[&str]); 2] = [

@@ -87,6 +87,13 @@ struct Checked {
 impl Checked {
     fn of(registry: Registry) -> Result<Self, StoreError> {
         let shredded = registry.shred_erased()?;
+        // The kept subtree hashes are made from the copied events rather than copied.
+        {
+            let db = &*registry.conn;
+            let tx = crate::db::Tx::write(db)?;
+            crate::verify::remake_nodes(db)?;
+            tx.commit()?;
+        }
         let report = registry.verify(None)?;
         Ok(Self {
             registry,

@@ -66,6 +66,14 @@ pub enum StoreError {
     Deployment(String),
 }
 
+/// A proof that cannot be made or does not check (the ranges asked of the log are those the
+/// proofs ask for, so this names damage or a bug, not bad input).
+impl From<asylon_ledger::ProofError> for StoreError {
+    fn from(e: asylon_ledger::ProofError) -> Self {
+        Self::VerifyFailed(e.to_string())
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match e.sqlite_error_code() {

@@ -695,6 +695,142 @@ mod tests {
     }
 
     #[test]
+    fn proofs_read_the_kept_subtrees_and_a_few_events_and_agree_with_the_whole_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut reg, actor, now) = new_registry(dir.path());
+        proofs_agree_with_the_whole_log(&mut reg, &actor, now);
+    }
+
+    #[test]
+    fn on_postgres_proofs_read_the_kept_subtrees_and_agree_with_the_whole_log() {
+        let Some(mut admin) = crate::test_support::postgres_client() else {
+            return;
+        };
+        let schema = format!("proofs_{}", std::process::id());
+        let gone = format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {schema}_keys CASCADE"
+        );
+        admin.batch_execute(&gone).unwrap();
+        let database = crate::Database::Postgres {
+            url: crate::test_support::postgres_url(),
+            schema: schema.clone(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let key = KeySource::File(dir.path().join("k"));
+        let actor = Actor {
+            user: "test".into(),
+            org: "detaining".into(),
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let mut reg =
+            Registry::init_in(&dir.path().join("r"), &database, &key, &actor, now).unwrap();
+        proofs_agree_with_the_whole_log(&mut reg, &actor, now);
+        drop(reg);
+        admin.batch_execute(&gone).unwrap();
+    }
+
+    /// Fills `reg` with some 1,300 events and checks its proofs against those made from every
+    /// leaf, with its kept nodes, without them, and with one altered.
+    fn proofs_agree_with_the_whole_log(reg: &mut Registry, actor: &Actor, now: OffsetDateTime) {
+        use asylon_ledger::{consistency_proof, inclusion_proof, root};
+        // Writes of many sizes, so that whole subtrees are completed inside writes and across
+        // them.
+        for (i, count) in [1, 700, 3, 300, 296].into_iter().enumerate() {
+            let regs = (0..count)
+                .map(|j| registration(&format!("E{i}-{j}"), "Kim Chol"))
+                .collect();
+            reg.register(actor, now, regs).unwrap();
+        }
+        let (leaves, _) = reg.checked_leaves().unwrap();
+        let size = leaves.len() as u64;
+        assert!(size > 1300, "{size}");
+        let kept = |reg: &Registry| {
+            reg.conn
+                .all("SELECT height, idx FROM tree_nodes", &[])
+                .unwrap()
+                .len() as u64
+        };
+        // Every whole subtree of 256 leaves or more, and no other.
+        let whole: u64 = (8..16).map(|h| size >> h).sum();
+        assert_eq!(kept(reg), whole);
+        let agree = |reg: &Registry| {
+            for seq in [1, 2, 255, 256, 257, 511, 512, 513, 1000, size] {
+                for n in [None, Some(seq), Some(777), Some(1024), Some(size - 1)] {
+                    let at = n.unwrap_or(size);
+                    if at < seq {
+                        assert!(reg.prove(seq, n).is_err(), "{seq} at {at}");
+                        continue;
+                    }
+                    let p = reg.prove(seq, n).unwrap();
+                    let tree = &leaves[..at as usize];
+                    assert_eq!(
+                        p.path,
+                        inclusion_proof(tree, seq - 1).unwrap(),
+                        "{seq} at {at}"
+                    );
+                    assert_eq!((p.root, p.tree_size), (root(tree), at));
+                }
+            }
+            for old in [1, 255, 256, 257, 700, 1024, size - 1, size] {
+                let p = reg.prove_consistency(old, None).unwrap();
+                assert_eq!(
+                    p.path,
+                    consistency_proof(&leaves, old).unwrap(),
+                    "from {old}"
+                );
+                let p = reg.prove_consistency(1, Some(old)).unwrap();
+                let tree = &leaves[..old as usize];
+                assert_eq!(p.path, consistency_proof(tree, 1).unwrap(), "1 to {old}");
+            }
+        };
+        agree(reg);
+        // A log kept before its nodes were (or whose nodes were lost): the same proofs, from
+        // the events; `rebuild` makes the nodes again.
+        reg.conn.exec("DELETE FROM tree_nodes", &[]).unwrap();
+        agree(reg);
+        reg.rebuild().unwrap();
+        assert_eq!(kept(reg), whole);
+        agree(reg);
+
+        // A kept node that is not what the events make is found, not handed on in a proof:
+        // leaves 0..256 are on the path of event 300.
+        reg.conn
+            .exec(
+                "UPDATE tree_nodes SET hash = ?1 WHERE height = 8 AND idx = 0",
+                crate::db::args![&[7u8; 32][..]],
+            )
+            .unwrap();
+        let e = reg.prove(300, None).unwrap_err().to_string();
+        assert!(e.contains("do not lead to its signed head"), "{e}");
+        // From 300 the path holds leaves 0..256 too; from 100 it does not (it is made from
+        // the events, and is right).
+        let e = reg.prove_consistency(300, None).unwrap_err().to_string();
+        assert!(e.contains("do not lead to its signed head"), "{e}");
+        let p = reg.prove_consistency(100, None).unwrap();
+        assert_eq!(p.path, consistency_proof(&leaves, 100).unwrap());
+        reg.rebuild().unwrap();
+        agree(reg);
+
+        // A proof reads only its own part of the tree: an event altered elsewhere does not
+        // stop it (the proof is of the signed log, which holds the event proven), while that
+        // event's own proof and `verify` name it.
+        let unguard = match reg.conn.backend() {
+            crate::db::Backend::Sqlite => "DROP TRIGGER events_are_never_updated",
+            crate::db::Backend::Postgres => "DROP TRIGGER events_are_never_updated ON events",
+        };
+        reg.conn.exec(unguard, &[]).unwrap();
+        reg.conn
+            .exec("UPDATE events SET public = '{}' WHERE seq = 5", &[])
+            .unwrap();
+        let p = reg.prove(1000, None).unwrap();
+        assert_eq!(p.path, inclusion_proof(&leaves, 999).unwrap());
+        let e = reg.prove(5, None).unwrap_err().to_string();
+        assert!(e.contains("event 5") && e.contains("MAC"), "{e}");
+        let e = reg.verify(None).unwrap_err().to_string();
+        assert!(e.contains("event 5"), "{e}");
+    }
+
+    #[test]
     fn a_case_number_reads_back_as_its_number_and_nothing_else_does() {
         for n in [0, 1, 999_999, 1_000_000, 123_456_789] {
             assert_eq!(case_index(&case_number(n)), Some(n as i64));

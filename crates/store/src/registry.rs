@@ -15,15 +15,17 @@ use zeroize::Zeroizing;
 
 const DB_FILE: &str = "registry.db";
 const KEY_FILE: &str = "registry.key";
-pub(crate) const MIGRATIONS: [&str; 3] = [
+pub(crate) const MIGRATIONS: [&str; 4] = [
     include_str!("migrations/sqlite/0001_init.sql"),
     include_str!("migrations/sqlite/0002_accounts.sql"),
     include_str!("migrations/sqlite/0003_session_org_key.sql"),
+    include_str!("migrations/sqlite/0004_tree_nodes.sql"),
 ];
-const PG_MIGRATIONS: [&str; 3] = [
+const PG_MIGRATIONS: [&str; 4] = [
     include_str!("migrations/postgres/0001_init.sql"),
     include_str!("migrations/postgres/0002_accounts.sql"),
     include_str!("migrations/postgres/0003_session_org_key.sql"),
+    include_str!("migrations/postgres/0004_tree_nodes.sql"),
 ];
 
 /// Where a registry's records are: SQLite files in its data directory (the default), or a
@@ -307,6 +309,7 @@ impl Log<'_> {
         let mut stored = Vec::with_capacity(new.len());
         let mut registered = Vec::new();
         let mut to_project = Vec::new();
+        let mut nodes = Vec::new();
         for n in new {
             let ev = Event {
                 seq: frontier.size() + 1,
@@ -319,7 +322,11 @@ impl Log<'_> {
                 sealed: n.sealed,
             };
             let leaf = leaf_hash_with(|sink| ev.write_leaf(sink));
-            frontier.push(leaf);
+            frontier.push_with(leaf, |height, index, hash| {
+                if height >= crate::verify::KEPT_HEIGHT {
+                    nodes.push((height, index, *hash));
+                }
+            });
             stored.push((sealed::encode(&ev.sealed), self.mac_key.mac(ev.seq, &leaf)));
             match (n.registered, &ev.person) {
                 (Some(core), Some(case)) => {
@@ -349,6 +356,7 @@ impl Log<'_> {
             })
             .collect();
         db.insert_many(&format!("events ({EVENT_COLUMNS})"), 10, &rows)?;
+        crate::verify::keep_nodes(db, &nodes)?;
         let persons: Vec<Vec<crate::db::Val<'_>>> =
             registered.iter().map(|p| person_args(p).to_vec()).collect();
         db.insert_many(&format!("persons ({PERSON_COLUMNS})"), 8, &persons)?;
@@ -1057,6 +1065,7 @@ impl Registry {
             .map(|p| person_args(p).to_vec())
             .collect();
         db.insert_many(&format!("persons ({PERSON_COLUMNS})"), 8, &rows)?;
+        crate::verify::remake_nodes(db)?;
         tx.commit()?;
         Ok(projection.persons.len())
     }

@@ -1,12 +1,18 @@
 //! `ledger verify`: recompute the Merkle tree over every event, check each event's MAC, the signed
 //! head, the projection against a replay, and optionally that the log extends an earlier
 //! checkpoint. The first failure is named by its sequence number.
+//!
+//! Proofs (`ledger prove`, `ledger consistency`): made from the hashes of the log's whole
+//! subtrees kept as they are completed (at [`KEPT_HEIGHT`] and above) and a few hundred events,
+//! and checked against the signed tree head before they are given.
 
 use crate::StoreError;
+use crate::db::Sql;
 use crate::registry::{ConsistencyProof, EVENT_COLUMNS, InclusionProof, Registry, row_to_event};
 use asylon_core::Projection;
 use asylon_ledger::{
-    Checkpoint, Hash, consistency_proof, inclusion_proof, leaf_hash_with, root, verify_consistency,
+    Checkpoint, Hash, consistency_proof, consistency_proof_from, inclusion_proof_from,
+    leaf_hash_with, root, verify_consistency,
 };
 
 #[derive(Debug, serde::Serialize)]
@@ -33,43 +39,12 @@ fn tampered(seq: u64, reason: impl Into<String>) -> StoreError {
 impl Registry {
     /// Reads every event in order, checking positions and MACs; returns the leaf hashes and the
     /// replayed projection.
-    fn checked_leaves(&self) -> Result<(Vec<Hash>, Projection), StoreError> {
+    pub(crate) fn checked_leaves(&self) -> Result<(Vec<Hash>, Projection), StoreError> {
         let mut leaves = Vec::new();
         let mut projection = Projection::default();
         let sql = format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq");
         self.conn.each(&sql, &[], &mut |r| {
-            let expected = leaves.len() as u64 + 1;
-            let seq = r
-                .i64(0)
-                .ok()
-                .and_then(|s| u64::try_from(s).ok())
-                .ok_or_else(|| {
-                    tampered(expected, "the sequence number is not a positive integer")
-                })?;
-            if seq != expected {
-                return Err(tampered(
-                    expected,
-                    format!(
-                        "event {expected} is missing: the log goes from {} to {seq}",
-                        expected - 1
-                    ),
-                ));
-            }
-            let ev = row_to_event(&r).map_err(|e| tampered(seq, format!("unreadable: {e}")))?;
-            let mac: Vec<u8> = r
-                .blob(9)
-                .map_err(|e| tampered(seq, format!("MAC unreadable: {e}")))?;
-            let leaf = leaf_hash_with(|sink| ev.write_leaf(sink));
-            if !self.mac_key.verify(seq, &leaf, &mac) {
-                return Err(tampered(
-                    seq,
-                    format!(
-                        "event {seq} ({}, id {}) does not match its MAC: it was altered, moved, \
-                         or inserted by someone without the registry key",
-                        ev.kind, ev.id
-                    ),
-                ));
-            }
+            let (seq, ev, leaf) = self.checked_leaf(&r, leaves.len() as u64 + 1)?;
             projection
                 .apply(&ev)
                 .map_err(|e| tampered(seq, format!("the event cannot be applied: {e}")))?;
@@ -77,6 +52,135 @@ impl Registry {
             Ok(())
         })?;
         Ok((leaves, projection))
+    }
+
+    /// The event in row `r`, which must be event `expected`, and its leaf hash, checked against
+    /// its MAC.
+    fn checked_leaf(
+        &self,
+        r: &crate::db::Row,
+        expected: u64,
+    ) -> Result<(u64, asylon_core::Event, Hash), StoreError> {
+        let seq = r
+            .i64(0)
+            .ok()
+            .and_then(|s| u64::try_from(s).ok())
+            .ok_or_else(|| tampered(expected, "the sequence number is not a positive integer"))?;
+        if seq != expected {
+            return Err(tampered(
+                expected,
+                format!(
+                    "event {expected} is missing: the log goes from {} to {seq}",
+                    expected - 1
+                ),
+            ));
+        }
+        let ev = row_to_event(r).map_err(|e| tampered(seq, format!("unreadable: {e}")))?;
+        let mac: Vec<u8> = r
+            .blob(9)
+            .map_err(|e| tampered(seq, format!("MAC unreadable: {e}")))?;
+        let leaf = leaf_hash_with(|sink| ev.write_leaf(sink));
+        if !self.mac_key.verify(seq, &leaf, &mac) {
+            return Err(tampered(
+                seq,
+                format!(
+                    "event {seq} ({}, id {}) does not match its MAC: it was altered, moved, \
+                     or inserted by someone without the registry key",
+                    ev.kind, ev.id
+                ),
+            ));
+        }
+        Ok((seq, ev, leaf))
+    }
+
+    /// The leaf hashes of events `lo + 1 ..= hi` (leaves `lo..hi`), each checked against its
+    /// MAC.
+    fn leaves_between(&self, lo: u64, hi: u64) -> Result<Vec<Hash>, StoreError> {
+        let mut leaves = Vec::new();
+        let sql =
+            format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq");
+        let (from, to) = (i64::try_from(lo), i64::try_from(hi));
+        let (Ok(from), Ok(to)) = (from, to) else {
+            return Err(StoreError::UnknownEvent(hi));
+        };
+        self.conn.each(&sql, crate::db::args![from, to], &mut |r| {
+            let (_, _, leaf) = self.checked_leaf(&r, lo + leaves.len() as u64 + 1)?;
+            leaves.push(leaf);
+            Ok(())
+        })?;
+        if leaves.len() as u64 != hi - lo {
+            return Err(tampered(
+                lo + leaves.len() as u64 + 1,
+                format!(
+                    "event {} is missing from the log",
+                    lo + leaves.len() as u64 + 1
+                ),
+            ));
+        }
+        Ok(leaves)
+    }
+
+    /// The hash of leaves `lo..hi`: a kept node for a whole subtree of [`KEPT_HEIGHT`] or more,
+    /// else made from the events (a large range whose node is missing, in a log kept before
+    /// nodes were, is read whole).
+    fn subtree(&self, lo: u64, hi: u64) -> Result<Hash, StoreError> {
+        let n = hi - lo;
+        if n.is_power_of_two() && n.trailing_zeros() >= KEPT_HEIGHT && lo.is_multiple_of(n) {
+            let height = n.trailing_zeros();
+            let row = self.conn.one(
+                "SELECT hash FROM tree_nodes WHERE height = ?1 AND idx = ?2",
+                crate::db::args![i64::from(height), i64::try_from(lo >> height).unwrap_or(-1)],
+            )?;
+            if let Some(row) = row {
+                return Hash::try_from(row.blob(0)?.as_slice()).map_err(|_| {
+                    StoreError::Damaged(format!(
+                        "the log's kept node at height {height} for events {} to {hi} is not a hash",
+                        lo + 1
+                    ))
+                });
+            }
+            return Ok(root(&self.leaves_between(lo, hi)?));
+        }
+        if n > 2 << KEPT_HEIGHT {
+            let k = split(n);
+            return Ok(asylon_ledger::node_hash(
+                &self.subtree(lo, lo + k)?,
+                &self.subtree(lo + k, hi)?,
+            ));
+        }
+        Ok(root(&self.leaves_between(lo, hi)?))
+    }
+
+    /// The signed tree head, its signature checked: its size and root.
+    fn checked_head(&self) -> Result<(u64, Hash), StoreError> {
+        let (head, time, sig) = self.signed_head()?;
+        let body = Checkpoint::signed_body(&self.origin, head.size(), &head.root(), &time);
+        if !asylon_vault::verify_signature(&self.public_key(), &body, &sig) {
+            return Err(StoreError::VerifyFailed(
+                "the stored tree head's signature does not verify".into(),
+            ));
+        }
+        Ok((head.size(), head.root()))
+    }
+
+    /// Checks that `tree_root`, made from kept nodes and events for the first `size` events,
+    /// is the root of the log the signed head signs: the same root at its size, or one it is
+    /// consistent with. A kept node that is not what the events make fails here.
+    fn bind_to_head(
+        &self,
+        size: u64,
+        tree_root: &Hash,
+        head: (u64, Hash),
+    ) -> Result<(), StoreError> {
+        let (head_size, head_root) = head;
+        let bound = if size == head_size {
+            tree_root == &head_root
+        } else {
+            let proof =
+                consistency_proof_from(size, head_size, &mut |lo, hi| self.subtree(lo, hi))?;
+            verify_consistency(size, head_size, tree_root, &head_root, &proof).is_ok()
+        };
+        if bound { Ok(()) } else { Err(unbound()) }
     }
 
     pub fn verify(&self, earlier: Option<&Checkpoint>) -> Result<VerifyReport, StoreError> {
@@ -218,27 +322,29 @@ impl Registry {
 
     /// A consistency proof from the tree of `old_size` events to that of `new_size` (the
     /// current one if `None`), for a party that kept a checkpoint of `old_size` and holds one
-    /// of `new_size`; checked before it is returned.
+    /// of `new_size`; checked before it is returned. It reads the log's kept subtree hashes and
+    /// a few hundred events at most, not the whole log.
     pub fn prove_consistency(
         &self,
         old_size: u64,
         new_size: Option<u64>,
     ) -> Result<ConsistencyProof, StoreError> {
         let _snapshot = crate::db::Tx::read(&*self.conn)?;
-        let leaves = cut(self.checked_leaves()?.0, new_size, "to")?;
-        let new_size = leaves.len() as u64;
+        let head = self.checked_head()?;
+        let new_size = within(head.0, new_size, "to")?;
         if old_size == 0 || old_size > new_size {
             return Err(invalid(
                 "from",
                 format!("must be between 1 and the size proven to, {new_size}"),
             ));
         }
-        let path = consistency_proof(&leaves, old_size)
-            .map_err(|e| StoreError::VerifyFailed(e.to_string()))?;
-        let old_root = root(leaves.get(..old_size as usize).unwrap_or_default());
-        let tree_root = root(&leaves);
+        let mut subtree = |lo, hi| self.subtree(lo, hi);
+        let path = consistency_proof_from(old_size, new_size, &mut subtree)?;
+        let old_root = self.subtree(0, old_size)?;
+        let tree_root = self.subtree(0, new_size)?;
         verify_consistency(old_size, new_size, &old_root, &tree_root, &path)
-            .map_err(|e| StoreError::VerifyFailed(e.to_string()))?;
+            .map_err(|_| unbound())?;
+        self.bind_to_head(new_size, &tree_root, head)?;
         Ok(ConsistencyProof {
             old_size,
             tree_size: new_size,
@@ -249,30 +355,30 @@ impl Registry {
 
     /// An inclusion proof of event `seq` in the tree of `size` events (the current one if
     /// `None`: a party holding a checkpoint asks at its size), checked before it is returned.
+    /// It reads the log's kept subtree hashes and a few hundred events at most.
     pub fn prove(&self, seq: u64, size: Option<u64>) -> Result<InclusionProof, StoreError> {
         let _snapshot = crate::db::Tx::read(&*self.conn)?;
-        let (leaves, _) = self.checked_leaves()?;
+        let head = self.checked_head()?;
         let index = seq
             .checked_sub(1)
-            .filter(|i| *i < leaves.len() as u64)
+            .filter(|i| *i < head.0)
             .ok_or(StoreError::UnknownEvent(seq))?;
-        let leaves = cut(leaves, size, "size")?;
-        let size = leaves.len() as u64;
+        let size = within(head.0, size, "size")?;
         if index >= size {
             return Err(invalid(
                 "size",
                 format!("event {seq} came after the log's first {size}"),
             ));
         }
-        let leaf = *usize::try_from(index)
-            .ok()
-            .and_then(|i| leaves.get(i))
+        let leaf = *self
+            .leaves_between(index, index + 1)?
+            .first()
             .ok_or(StoreError::UnknownEvent(seq))?;
-        let path =
-            inclusion_proof(&leaves, index).map_err(|e| StoreError::VerifyFailed(e.to_string()))?;
-        let tree_root = root(&leaves);
+        let path = inclusion_proof_from(size, index, &mut |lo, hi| self.subtree(lo, hi))?;
+        let tree_root = self.subtree(0, size)?;
         asylon_ledger::verify_inclusion(&leaf, index, size, &path, &tree_root)
-            .map_err(|e| StoreError::VerifyFailed(e.to_string()))?;
+            .map_err(|_| unbound())?;
+        self.bind_to_head(size, &tree_root, head)?;
         Ok(InclusionProof {
             seq,
             leaf_index: index,
@@ -284,26 +390,86 @@ impl Registry {
     }
 }
 
+/// A proof made from the log's kept nodes and events does not check against its signed head:
+/// a kept node (or the head) is not what the events make.
+fn unbound() -> StoreError {
+    StoreError::VerifyFailed(
+        "the log's kept subtree hashes do not lead to its signed head: run `asylon ledger \
+         verify` to find what was altered, and `asylon rebuild` to make them again"
+            .into(),
+    )
+}
+
+/// Height from which the log keeps the hashes of its whole subtrees (registry migration 4):
+/// 256 events. A proof reads at most about twice that many events besides the kept nodes.
+pub(crate) const KEPT_HEIGHT: u32 = 8;
+
+/// Keeps the nodes a write completed (height, index, hash) in the write's transaction.
+pub(crate) fn keep_nodes(db: &dyn Sql, nodes: &[(u32, u64, Hash)]) -> Result<(), StoreError> {
+    if nodes.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<Vec<crate::db::Val<'_>>> = nodes
+        .iter()
+        .map(|(height, index, hash)| {
+            crate::db::args![
+                i64::from(*height),
+                i64::try_from(*index).unwrap_or(i64::MAX),
+                &hash[..]
+            ]
+            .to_vec()
+        })
+        .collect();
+    db.insert_many("tree_nodes (height, idx, hash)", 3, &rows)
+}
+
+/// Makes the log's kept nodes again from its events (`asylon rebuild`, a restore, a move
+/// between backends), in the caller's transaction.
+pub(crate) fn remake_nodes(db: &dyn Sql) -> Result<(), StoreError> {
+    db.exec("DELETE FROM tree_nodes", &[])?;
+    let mut frontier = asylon_ledger::Frontier::new();
+    let mut nodes = Vec::new();
+    crate::registry::each_event(db, None, |ev| {
+        let leaf = leaf_hash_with(|sink| ev.write_leaf(sink));
+        frontier.push_with(leaf, |height, index, hash| {
+            if height >= KEPT_HEIGHT {
+                nodes.push((height, index, *hash));
+            }
+        });
+        Ok(())
+    })?;
+    for chunk in nodes.chunks(1000) {
+        keep_nodes(db, chunk)?;
+    }
+    Ok(())
+}
+
+/// The size asked for (`None`: the log's, `have`), which must be one the log has; refused as
+/// the input `field` otherwise.
+fn within(have: u64, size: Option<u64>, field: &str) -> Result<u64, StoreError> {
+    match size {
+        None => Ok(have),
+        Some(n) if n == 0 || n > have => Err(invalid(
+            field,
+            format!("must be between 1 and the current size, {have}"),
+        )),
+        Some(n) => Ok(n),
+    }
+}
+
+/// Largest power of two strictly smaller than `n` (n >= 2), RFC 6962's split.
+fn split(n: u64) -> u64 {
+    let mut k = 1;
+    while k << 1 < n {
+        k <<= 1;
+    }
+    k
+}
+
 /// Bad input in one field of a request for a proof.
 fn invalid(field: &str, reason: String) -> StoreError {
     StoreError::Invalid(vec![asylon_core::FieldError {
         field: field.into(),
         reason,
     }])
-}
-
-/// `leaves` cut to the first `size` (all of them if `None`); a size the log does not have is
-/// refused as the input `field`.
-fn cut(mut leaves: Vec<Hash>, size: Option<u64>, field: &str) -> Result<Vec<Hash>, StoreError> {
-    let have = leaves.len() as u64;
-    if let Some(n) = size {
-        if n == 0 || n > have {
-            return Err(invalid(
-                field,
-                format!("must be between 1 and the current size, {have}"),
-            ));
-        }
-        leaves.truncate(n as usize);
-    }
-    Ok(leaves)
 }
