@@ -630,13 +630,21 @@ mod tests {
 
     /// A new registry in `dir/r` (its key file `dir/k`), the actor who made it and when.
     fn new_registry(dir: &std::path::Path) -> (Registry, Actor, OffsetDateTime) {
+        new_registry_in(dir, &crate::Database::Sqlite)
+    }
+
+    /// [`new_registry`] with its records in `database`.
+    fn new_registry_in(
+        dir: &std::path::Path,
+        database: &crate::Database,
+    ) -> (Registry, Actor, OffsetDateTime) {
         let actor = Actor {
             user: "test".into(),
             org: "detaining".into(),
         };
         let now = time::OffsetDateTime::now_utc();
         let key = KeySource::File(dir.join("k"));
-        let reg = Registry::init(&dir.join("r"), &key, &actor, now).unwrap();
+        let reg = Registry::init_in(&dir.join("r"), database, &key, &actor, now).unwrap();
         (reg, actor, now)
     }
 
@@ -716,14 +724,7 @@ mod tests {
             schema: schema.clone(),
         };
         let dir = tempfile::tempdir().unwrap();
-        let key = KeySource::File(dir.path().join("k"));
-        let actor = Actor {
-            user: "test".into(),
-            org: "detaining".into(),
-        };
-        let now = time::OffsetDateTime::now_utc();
-        let mut reg =
-            Registry::init_in(&dir.path().join("r"), &database, &key, &actor, now).unwrap();
+        let (mut reg, actor, now) = new_registry_in(dir.path(), &database);
         proofs_agree_with_the_whole_log(&mut reg, &actor, now);
         drop(reg);
         admin.batch_execute(&gone).unwrap();
@@ -1007,14 +1008,8 @@ mod tests {
             schema: "order".into(),
         };
         let dir = tempfile::tempdir().unwrap();
-        let key = KeySource::File(dir.path().join("k"));
-        let actor = Actor {
-            user: "test".into(),
-            org: "detaining".into(),
-        };
-        let now = time::OffsetDateTime::now_utc();
-        let data = dir.path().join("r");
-        let mut reg = Registry::init_in(&data, &database, &key, &actor, now).unwrap();
+        let (key, data) = (KeySource::File(dir.path().join("k")), dir.path().join("r"));
+        let (mut reg, actor, now) = new_registry_in(dir.path(), &database);
         let case = reg
             .register(&actor, now, vec![registration("O-1", "Kim Chol")])
             .unwrap();
