@@ -14,7 +14,7 @@ pub use checkpoint::Checkpoint;
 pub use frontier::Frontier;
 pub use proof::{
     ProofError, Subtree, consistency_proof, consistency_proof_from, inclusion_proof,
-    inclusion_proof_from, root, verify_consistency, verify_inclusion,
+    inclusion_proof_from, root, split, verify_consistency, verify_inclusion,
 };
 
 use sha2::{Digest, Sha256};

@@ -14,8 +14,9 @@ pub enum ProofError {
     Malformed(&'static str),
 }
 
-/// Largest power of two strictly smaller than `n` (n >= 2).
-fn split(n: u64) -> u64 {
+/// Largest power of two strictly smaller than `n` (n >= 2): where RFC 6962 splits a tree of
+/// `n` leaves into its two subtrees.
+pub fn split(n: u64) -> u64 {
     let mut k = 1;
     while k << 1 < n {
         k <<= 1;

@@ -87,14 +87,14 @@ struct Checked {
 impl Checked {
     fn of(registry: Registry) -> Result<Self, StoreError> {
         let shredded = registry.shred_erased()?;
-        // The kept subtree hashes are made from the copied events rather than copied.
+        let (report, leaves) = registry.verified(None)?;
+        // The kept subtree hashes are made from the copied events' leaves rather than copied.
         {
             let db = &*registry.conn;
             let tx = crate::db::Tx::write(db)?;
-            crate::verify::remake_nodes(db)?;
+            crate::verify::remake_nodes(db, &leaves)?;
             tx.commit()?;
         }
-        let report = registry.verify(None)?;
         Ok(Self {
             registry,
             report,

@@ -322,11 +322,7 @@ impl Log<'_> {
                 sealed: n.sealed,
             };
             let leaf = leaf_hash_with(|sink| ev.write_leaf(sink));
-            frontier.push_with(leaf, |height, index, hash| {
-                if height >= crate::verify::KEPT_HEIGHT {
-                    nodes.push((height, index, *hash));
-                }
-            });
+            crate::verify::push_keeping(&mut frontier, leaf, &mut nodes);
             stored.push((sealed::encode(&ev.sealed), self.mac_key.mac(ev.seq, &leaf)));
             match (n.registered, &ev.person) {
                 (Some(core), Some(case)) => {
@@ -1053,11 +1049,12 @@ impl Registry {
         Ok((frontier, time, meta_need(db, "head_signature")?))
     }
 
-    /// Rebuilds the projection from the events, in one transaction.
+    /// Rebuilds the projection and the log's kept subtree hashes from the events, in one
+    /// transaction that reads them once.
     pub fn rebuild(&mut self) -> Result<usize, StoreError> {
-        let projection = self.replay()?;
         let db = &*self.conn;
         let tx = Tx::write(db)?;
+        let (projection, leaves) = self.replay()?;
         db.exec("DELETE FROM persons", &[])?;
         let rows: Vec<Vec<crate::db::Val<'_>>> = projection
             .persons
@@ -1065,17 +1062,19 @@ impl Registry {
             .map(|p| person_args(p).to_vec())
             .collect();
         db.insert_many(&format!("persons ({PERSON_COLUMNS})"), 8, &rows)?;
-        crate::verify::remake_nodes(db)?;
+        crate::verify::remake_nodes(db, &leaves)?;
         tx.commit()?;
         Ok(projection.persons.len())
     }
 
-    pub(crate) fn replay(&self) -> Result<Projection, StoreError> {
-        let mut p = Projection::default();
+    /// The projection replayed from the events, and their leaf hashes.
+    fn replay(&self) -> Result<(Projection, Vec<asylon_ledger::Hash>), StoreError> {
+        let (mut p, mut leaves) = (Projection::default(), Vec::new());
         each_event(&*self.conn, None, |ev| {
+            leaves.push(leaf_hash_with(|sink| ev.write_leaf(sink)));
             p.apply(&ev).map_err(|e| StoreError::Damaged(e.to_string()))
         })?;
-        Ok(p)
+        Ok((p, leaves))
     }
 }
 

@@ -11,7 +11,7 @@ use crate::db::Sql;
 use crate::registry::{ConsistencyProof, EVENT_COLUMNS, InclusionProof, Registry, row_to_event};
 use asylon_core::Projection;
 use asylon_ledger::{
-    Checkpoint, Hash, consistency_proof, consistency_proof_from, inclusion_proof_from,
+    Checkpoint, Frontier, Hash, consistency_proof, consistency_proof_from, inclusion_proof_from,
     leaf_hash_with, root, verify_consistency,
 };
 
@@ -142,7 +142,7 @@ impl Registry {
             return Ok(root(&self.leaves_between(lo, hi)?));
         }
         if n > 2 << KEPT_HEIGHT {
-            let k = split(n);
+            let k = asylon_ledger::split(n);
             return Ok(asylon_ledger::node_hash(
                 &self.subtree(lo, lo + k)?,
                 &self.subtree(lo + k, hi)?,
@@ -163,27 +163,31 @@ impl Registry {
         Ok((head.size(), head.root()))
     }
 
-    /// Checks that `tree_root`, made from kept nodes and events for the first `size` events,
-    /// is the root of the log the signed head signs: the same root at its size, or one it is
-    /// consistent with. A kept node that is not what the events make fails here.
-    fn bind_to_head(
-        &self,
-        size: u64,
-        tree_root: &Hash,
-        head: (u64, Hash),
-    ) -> Result<(), StoreError> {
+    /// The root of the log's first `size` events, bound to the signed head `head` (its size
+    /// and root): the head's own root at its size; at an earlier size, the root made from kept
+    /// nodes and events, checked by a consistency proof to the head's. A kept node that is not
+    /// what the events make fails here, or in the check of the proof made against this root.
+    fn root_at(&self, size: u64, head: (u64, Hash)) -> Result<Hash, StoreError> {
         let (head_size, head_root) = head;
-        let bound = if size == head_size {
-            tree_root == &head_root
-        } else {
-            let proof =
-                consistency_proof_from(size, head_size, &mut |lo, hi| self.subtree(lo, hi))?;
-            verify_consistency(size, head_size, tree_root, &head_root, &proof).is_ok()
-        };
-        if bound { Ok(()) } else { Err(unbound()) }
+        if size == head_size {
+            return Ok(head_root);
+        }
+        let tree_root = self.subtree(0, size)?;
+        let proof = consistency_proof_from(size, head_size, &mut |lo, hi| self.subtree(lo, hi))?;
+        verify_consistency(size, head_size, &tree_root, &head_root, &proof)
+            .map_err(|_| unbound())?;
+        Ok(tree_root)
     }
 
     pub fn verify(&self, earlier: Option<&Checkpoint>) -> Result<VerifyReport, StoreError> {
+        Ok(self.verified(earlier)?.0)
+    }
+
+    /// [`Registry::verify`], and the leaf hashes it checked.
+    pub(crate) fn verified(
+        &self,
+        earlier: Option<&Checkpoint>,
+    ) -> Result<(VerifyReport, Vec<Hash>), StoreError> {
         // One read transaction: a snapshot of the log, its head and the projection, while a
         // server goes on writing.
         let _snapshot = crate::db::Tx::read(&*self.conn)?;
@@ -191,37 +195,31 @@ impl Registry {
         let size = leaves.len() as u64;
         let tree_root = root(&leaves);
 
-        let (head, head_time, head_sig) = self.signed_head()?;
-        if head.size() > size {
+        let (head_size, head_root) = self.checked_head()?;
+        if head_size > size {
             return Err(tampered(
                 size + 1,
                 format!(
                     "events {} to {} are missing from the end of the log (the signed head has {})",
                     size + 1,
-                    head.size(),
-                    head.size()
+                    head_size,
+                    head_size
                 ),
             ));
         }
-        if head.size() < size {
+        if head_size < size {
             return Err(tampered(
-                head.size() + 1,
+                head_size + 1,
                 format!(
                     "event {} was appended after the last signed head (size {})",
-                    head.size() + 1,
-                    head.size()
+                    head_size + 1,
+                    head_size
                 ),
             ));
         }
-        if head.root() != tree_root {
+        if head_root != tree_root {
             return Err(StoreError::VerifyFailed(
                 "the events do not hash to the stored tree head: the head was altered".into(),
-            ));
-        }
-        let body = Checkpoint::signed_body(&self.origin, size, &tree_root, &head_time);
-        if !asylon_vault::verify_signature(&self.public_key(), &body, &head_sig) {
-            return Err(StoreError::VerifyFailed(
-                "the stored tree head's signature does not verify".into(),
             ));
         }
 
@@ -276,13 +274,14 @@ impl Registry {
                 Some(cp.size)
             }
         };
-        Ok(VerifyReport {
+        let report = VerifyReport {
             size,
             root: hex::encode(tree_root),
             persons: stored.len(),
             extends_checkpoint,
             without_keys,
-        })
+        };
+        Ok((report, leaves))
     }
 
     /// Checks an earlier checkpoint: ours, validly signed, and a prefix of the current log.
@@ -341,10 +340,9 @@ impl Registry {
         let mut subtree = |lo, hi| self.subtree(lo, hi);
         let path = consistency_proof_from(old_size, new_size, &mut subtree)?;
         let old_root = self.subtree(0, old_size)?;
-        let tree_root = self.subtree(0, new_size)?;
+        let tree_root = self.root_at(new_size, head)?;
         verify_consistency(old_size, new_size, &old_root, &tree_root, &path)
             .map_err(|_| unbound())?;
-        self.bind_to_head(new_size, &tree_root, head)?;
         Ok(ConsistencyProof {
             old_size,
             tree_size: new_size,
@@ -375,10 +373,9 @@ impl Registry {
             .first()
             .ok_or(StoreError::UnknownEvent(seq))?;
         let path = inclusion_proof_from(size, index, &mut |lo, hi| self.subtree(lo, hi))?;
-        let tree_root = self.subtree(0, size)?;
+        let tree_root = self.root_at(size, head)?;
         asylon_ledger::verify_inclusion(&leaf, index, size, &path, &tree_root)
             .map_err(|_| unbound())?;
-        self.bind_to_head(size, &tree_root, head)?;
         Ok(InclusionProof {
             seq,
             leaf_index: index,
@@ -404,6 +401,16 @@ fn unbound() -> StoreError {
 /// 256 events. A proof reads at most about twice that many events besides the kept nodes.
 pub(crate) const KEPT_HEIGHT: u32 = 8;
 
+/// Adds `leaf` to `frontier`, and to `nodes` each whole subtree it completes that the log
+/// keeps (height, index, hash).
+pub(crate) fn push_keeping(frontier: &mut Frontier, leaf: Hash, nodes: &mut Vec<(u32, u64, Hash)>) {
+    frontier.push_with(leaf, |height, index, hash| {
+        if height >= KEPT_HEIGHT {
+            nodes.push((height, index, *hash));
+        }
+    });
+}
+
 /// Keeps the nodes a write completed (height, index, hash) in the write's transaction.
 pub(crate) fn keep_nodes(db: &dyn Sql, nodes: &[(u32, u64, Hash)]) -> Result<(), StoreError> {
     if nodes.is_empty() {
@@ -423,21 +430,14 @@ pub(crate) fn keep_nodes(db: &dyn Sql, nodes: &[(u32, u64, Hash)]) -> Result<(),
     db.insert_many("tree_nodes (height, idx, hash)", 3, &rows)
 }
 
-/// Makes the log's kept nodes again from its events (`asylon rebuild`, a restore, a move
-/// between backends), in the caller's transaction.
-pub(crate) fn remake_nodes(db: &dyn Sql) -> Result<(), StoreError> {
+/// Makes the log's kept nodes again from its leaves, all of them in order (`asylon rebuild`,
+/// a restore, a move between backends), in the caller's transaction.
+pub(crate) fn remake_nodes(db: &dyn Sql, leaves: &[Hash]) -> Result<(), StoreError> {
     db.exec("DELETE FROM tree_nodes", &[])?;
-    let mut frontier = asylon_ledger::Frontier::new();
-    let mut nodes = Vec::new();
-    crate::registry::each_event(db, None, |ev| {
-        let leaf = leaf_hash_with(|sink| ev.write_leaf(sink));
-        frontier.push_with(leaf, |height, index, hash| {
-            if height >= KEPT_HEIGHT {
-                nodes.push((height, index, *hash));
-            }
-        });
-        Ok(())
-    })?;
+    let (mut frontier, mut nodes) = (Frontier::new(), Vec::new());
+    for leaf in leaves {
+        push_keeping(&mut frontier, *leaf, &mut nodes);
+    }
     for chunk in nodes.chunks(1000) {
         keep_nodes(db, chunk)?;
     }
@@ -455,15 +455,6 @@ fn within(have: u64, size: Option<u64>, field: &str) -> Result<u64, StoreError> 
         )),
         Some(n) => Ok(n),
     }
-}
-
-/// Largest power of two strictly smaller than `n` (n >= 2), RFC 6962's split.
-fn split(n: u64) -> u64 {
-    let mut k = 1;
-    while k << 1 < n {
-        k <<= 1;
-    }
-    k
 }
 
 /// Bad input in one field of a request for a proof.
