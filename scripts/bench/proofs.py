@@ -1,8 +1,8 @@
 """Inclusion and consistency proofs in one run (run by scripts/bench-proofs): a registry of N
 synthetic captives (ASYLON_BENCH_PROOF_N, default 1,000,000), each proof timed as `asylon
 ledger prove` / `ledger consistency` with the log's kept subtree hashes, and beside it in the
-same run on a copy of the registry without them, where a proof reads the whole log as every
-proof did before they were kept. Medians of ROUNDS alternating runs; the two proofs must be
+same run on a copy of the registry without them, where a proof reads and MAC-checks every event
+(as every proof did, with a replay of the projection besides, before they were kept). Medians of ROUNDS alternating runs; the two proofs must be
 the same bytes.
 """
 import os, shutil, sqlite3, statistics, subprocess, time
