@@ -774,13 +774,13 @@ impl Checking {
         }))
     }
 
-    fn update(&self, bytes_read: u64, rows: u64, problems: usize) {
+    fn update(&self, bytes_read: u64, rows: u64, problems: u64) {
         let Some(bar) = &self.0 else { return };
         let rows = indicatif::HumanCount(rows);
         bar.set_message(match problems {
             0 => format!("{rows} rows"),
             1 => format!("{rows} rows, 1 problem"),
-            n => format!("{rows} rows, {} problems", indicatif::HumanCount(n as u64)),
+            n => format!("{rows} rows, {} problems", indicatif::HumanCount(n)),
         });
         bar.set_position(bytes_read.min(bar.length().unwrap_or(u64::MAX)));
     }
@@ -812,7 +812,7 @@ fn pass_one(
         Err(e) => return Err(ErrorReport::failed(errors, e)),
     };
     let mut seen = Seen::default();
-    let mut bad: Vec<(u64, String)> = Vec::new();
+    let mut bad = Problems::new(errors);
     let mut rows = 0u64;
     let mut to_register = 0u64;
     let mut registered = Registered::default();
@@ -827,19 +827,21 @@ fn pass_one(
     while let Some((line, rec)) = rdr.next_row() {
         rows += 1;
         if rows.is_multiple_of(BATCH as u64) {
-            progress.update(read.bytes(), rows, bad.len());
+            progress.update(read.bytes(), rows, bad.count);
         }
         let rec = match rec {
             Ok(rec) => rec,
             Err(e) => {
-                bad.push((line, format!("unreadable row: {e}")));
+                bad.add(line, format!("unreadable row: {e}"))?;
                 continue;
             }
         };
         let reg = match check_row(rec, &cols, now, line, &mut seen) {
             Ok(reg) => reg,
             Err(problems) => {
-                bad.extend(problems.into_iter().map(|p| (line, p)));
+                for problem in problems {
+                    bad.add(line, problem)?;
+                }
                 continue;
             }
         };
@@ -866,23 +868,23 @@ fn pass_one(
             "{} has a header but no rows; nothing was registered",
             file.display()
         );
-        return Err(ErrorReport::failed(errors, e));
+        return Err(ErrorReport::failed(bad.report, e));
     }
-    let report = errors.as_ref().map(|r| r.path);
-    if let Some(errors) = errors {
-        errors.write(&bad)?;
-    }
+    let report = bad.report.as_ref().map(|r| r.path);
+    bad.finish()?;
     if !bad.is_empty() {
-        let lines: std::collections::BTreeSet<u64> = bad.iter().map(|(l, _)| *l).collect();
-        for (line, problem) in bad.iter().take(SHOWN_ERRORS) {
+        for (line, problem) in &bad.shown {
             eprintln!("line {line}: {problem}");
         }
-        if bad.len() > SHOWN_ERRORS {
+        if bad.count > bad.shown.len() as u64 {
             let all = match report {
                 Some(path) => format!("all are in {}", path.display()),
                 None => "--errors FILE writes all of them".into(),
             };
-            eprintln!("... and {} more problems ({all})", bad.len() - SHOWN_ERRORS);
+            eprintln!(
+                "... and {} more problems ({all})",
+                bad.count - bad.shown.len() as u64
+            );
         }
         let unread = match rdr.stopped_at() {
             Some(line) => format!(
@@ -892,7 +894,7 @@ fn pass_one(
         };
         bail!(
             "{} of {rows} rows are invalid{unread}; nothing was registered. Correct them and import the file again",
-            lines.len()
+            bad.rows
         );
     }
     known.tell_kept(
@@ -924,6 +926,58 @@ fn pass_one(
     })
 }
 
+/// The problems pass one finds, in the order of the file. Each is written to the `--errors`
+/// report as it is found and only the first [`SHOWN_ERRORS`] are kept, to be shown: a file of a
+/// million bad rows once held every problem in memory until the end (279 MB for 1.67 million).
+struct Problems<'a> {
+    shown: Vec<(u64, String)>,
+    /// Every problem so far.
+    count: u64,
+    /// The rows with a problem so far; a row's problems come one after the other.
+    rows: u64,
+    last_line: Option<u64>,
+    report: Option<ErrorReport<'a>>,
+}
+
+impl<'a> Problems<'a> {
+    fn new(report: Option<ErrorReport<'a>>) -> Self {
+        Self {
+            shown: Vec::new(),
+            count: 0,
+            rows: 0,
+            last_line: None,
+            report,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn add(&mut self, line: u64, problem: String) -> Result<()> {
+        if self.last_line != Some(line) {
+            self.rows += 1;
+            self.last_line = Some(line);
+        }
+        self.count += 1;
+        if let Some(report) = &mut self.report {
+            report.record(&line.to_string(), &problem)?;
+        }
+        if self.shown.len() < SHOWN_ERRORS {
+            self.shown.push((line, problem));
+        }
+        Ok(())
+    }
+
+    /// Writes out the report, if any: then every problem is in it.
+    fn finish(&mut self) -> Result<()> {
+        match self.report.take() {
+            Some(report) => report.finish(),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The file `--errors` names, for every problem pass one finds, as CSV (`line,problem`): for
 /// a list too long to read on a terminal to be mended row by row. Made before the file is read
 /// (see [`open_for_import`]); a valid file leaves it with its header alone, so that an earlier
@@ -951,22 +1005,24 @@ impl<'a> ErrorReport<'a> {
     /// `e`, which stopped the file from being read at all (no line of it is to blame), as
     /// the report's one problem; `e` again.
     fn failed(report: Option<Self>, e: anyhow::Error) -> anyhow::Error {
-        match report.map(|r| r.write_rows([(String::new(), format!("{e:#}"))])) {
+        let written = report.map(|mut r| {
+            r.record("", &format!("{e:#}"))?;
+            r.finish()
+        });
+        match written {
             Some(Err(w)) => anyhow::anyhow!("{e:#}\n{w:#}"),
             _ => e,
         }
     }
 
-    fn write(self, bad: &[(u64, String)]) -> Result<()> {
-        self.write_rows(bad.iter().map(|(line, p)| (line.to_string(), p.clone())))
+    fn record(&mut self, line: &str, problem: &str) -> Result<()> {
+        let written = self.out.write_record([line, problem]);
+        written.with_context(|| Self::cannot(self.path))
     }
 
-    fn write_rows(mut self, rows: impl IntoIterator<Item = (String, String)>) -> Result<()> {
-        let written = rows
-            .into_iter()
-            .try_for_each(|(line, problem)| self.out.write_record([line, problem]))
-            .and_then(|()| Ok(self.out.flush()?));
-        written.with_context(|| Self::cannot(self.path))
+    fn finish(mut self) -> Result<()> {
+        let flushed = self.out.flush();
+        flushed.with_context(|| Self::cannot(self.path))
     }
 }
 
@@ -1130,5 +1186,35 @@ mod tests {
         assert_eq!(read_ahead(250_001), 251);
         assert_eq!(read_ahead(0), READ_AHEAD);
         assert_eq!(read_ahead(u64::MAX), READ_AHEAD_MAX);
+    }
+
+    #[test]
+    fn problems_are_written_as_found_and_only_the_first_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("problems.csv");
+        let mut bad = Problems::new(Some(ErrorReport::create(&path).unwrap()));
+        assert!(bad.is_empty());
+        // 300 rows, every other one with two problems.
+        for line in 2..302u64 {
+            bad.add(line, format!("first of line {line}")).unwrap();
+            if line.is_multiple_of(2) {
+                bad.add(line, format!("second of line {line}")).unwrap();
+            }
+        }
+        assert!(!bad.is_empty());
+        assert_eq!(bad.shown.len(), SHOWN_ERRORS);
+        bad.finish().unwrap();
+        let Problems {
+            shown, count, rows, ..
+        } = bad;
+        assert_eq!((count, rows), (450, 300));
+        assert_eq!(shown[0], (2, "first of line 2".to_string()));
+        assert_eq!(shown[1], (2, "second of line 2".to_string()));
+        assert_eq!(shown[2], (3, "first of line 3".to_string()));
+        let written = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = written.lines().collect();
+        assert_eq!(lines.len(), 451, "the header and every problem");
+        assert_eq!(lines[0], "line,problem");
+        assert_eq!(lines[450], "301,first of line 301");
     }
 }
