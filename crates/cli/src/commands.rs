@@ -331,7 +331,9 @@ pub fn verify(r: &RegistryArgs, checkpoint: Option<&Path>) -> Result<()> {
         Some(path) => Some(parse_checkpoint(&read_input(path)?)?),
         None => None,
     };
-    let report = registry.verify(earlier.as_ref())?;
+    let bar = crate::passbar::PassBar::on_terminal();
+    let report = registry.verify_showing(earlier.as_ref(), &bar)?;
+    drop(bar);
     say!(
         "ok: {} events, root {}, {}; every event matches its MAC, the signed head and the projection",
         report.size,
@@ -542,13 +544,17 @@ pub fn migrate_store(r: &RegistryArgs, from: &str, to: &str) -> Result<()> {
 
 pub fn rebuild(r: &RegistryArgs) -> Result<()> {
     let mut registry = open(r)?;
-    let n = registry.rebuild()?;
+    let bar = crate::passbar::PassBar::on_terminal();
+    let n = registry.rebuild_showing(&bar)?;
+    bar.clear();
     say!(
         "rebuilt the projection from the events: {}",
         counted(n, "captive", "captives")
     )?;
     // From the projection just rebuilt: which captives are erased.
     print_shredded(&registry.shred_erased()?)?;
-    print_reindexed(&registry.reindex_names()?)?;
+    let reindexed = registry.reindex_names_showing(&bar)?;
+    drop(bar);
+    print_reindexed(&reindexed)?;
     Ok(())
 }

@@ -25,6 +25,7 @@ mod import;
 mod law;
 mod names;
 mod output;
+mod passbar;
 mod serve;
 
 use anyhow::Result;

@@ -2508,6 +2508,37 @@ fn an_import_run_in_a_terminal_shows_a_progress_bar_instead_of_lines() {
     );
 }
 
+#[test]
+fn rebuild_and_verify_run_in_a_terminal_show_each_pass_and_print_nothing_to_a_pipe() {
+    let r = Reg::new();
+    let file = r.synth("pass.csv", 3000, 5);
+    imported(&r, &file, &[]);
+    let (status, out, shown) = on_a_terminal(&r, &["rebuild"]);
+    assert!(status.success(), "{shown}");
+    // Each pass: what it does, of how many (the events, then the captives).
+    for pass in [
+        "/3,001 events replayed",
+        "/3,000 captives written",
+        "/3,000 captives' names checked",
+    ] {
+        assert!(shown.contains(pass), "no {pass:?}: {shown:?}");
+    }
+    assert!(
+        out.contains("rebuilt the projection from the events: 3000 captives"),
+        "{out}"
+    );
+    let (status, out, shown) = on_a_terminal(&r, &["ledger", "verify"]);
+    assert!(status.success(), "{shown}");
+    assert!(shown.contains("/3,001 events checked"), "{shown:?}");
+    assert!(out.starts_with("ok: 3001 events"), "{out}");
+    // Without a terminal: the same report and nothing on standard error.
+    for args in [&["rebuild"][..], &["ledger", "verify"]] {
+        let o = r.run(args, None);
+        assert!(o.status.success());
+        assert_eq!(String::from_utf8_lossy(&o.stderr), "", "{args:?}");
+    }
+}
+
 /// Imports `file` (with `extra` arguments), which must succeed: its output and error output.
 fn imported(r: &Reg, file: &Path, extra: &[&str]) -> (String, String) {
     let o = r.run(

@@ -87,7 +87,7 @@ struct Checked {
 impl Checked {
     fn of(registry: Registry) -> Result<Self, StoreError> {
         let shredded = registry.shred_erased()?;
-        let (report, leaves) = registry.verified(None)?;
+        let (report, leaves) = registry.verified(None, &())?;
         // The kept subtree hashes are made from the copied events' leaves rather than copied.
         {
             let db = &*registry.conn;

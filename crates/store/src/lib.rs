@@ -16,6 +16,7 @@ pub mod json;
 mod keystore;
 mod law;
 mod plain;
+pub mod progress;
 mod register;
 mod registry;
 mod sealed;
@@ -30,6 +31,7 @@ pub use backup::{BackupReport, Restored};
 pub use error::StoreError;
 pub use keystore::keys_file;
 pub use law::{CaseStatus, default_settings_text, load_settings};
+pub use progress::Progress;
 pub use register::{NameTokens, SealedRegistration, Sealer, StreamCpu, case_as_typed, case_number};
 pub use registry::{
     ConsistencyProof, Database, InclusionProof, KeySource, PersonView, Registry, data_file,

@@ -742,7 +742,7 @@ mod tests {
                 .collect();
             reg.register(actor, now, regs).unwrap();
         }
-        let (leaves, _) = reg.checked_leaves().unwrap();
+        let (leaves, _) = reg.checked_leaves(&()).unwrap();
         let size = leaves.len() as u64;
         assert!(size > 1300, "{size}");
         let kept = |reg: &Registry| {

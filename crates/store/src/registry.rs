@@ -1,5 +1,6 @@
 use crate::db::{Row, Sql, Tx, Val, args};
 use crate::keystore::KeyStore;
+use crate::progress::{Counter, Progress};
 use crate::register::{CASE_PREFIX, case_number, parse_case_number};
 use crate::{StoreError, rfc3339, sealed};
 use asylon_core::{
@@ -1049,28 +1050,59 @@ impl Registry {
         Ok((frontier, time, meta_need(db, "head_signature")?))
     }
 
+    /// How many captives the projection holds, erased ones included.
+    pub(crate) fn person_count(&self) -> Result<u64, StoreError> {
+        let row = self.conn.one("SELECT count(*) FROM persons", &[])?;
+        Ok(match row {
+            Some(r) => u64::try_from(r.i64(0)?).unwrap_or(0),
+            None => 0,
+        })
+    }
+
+    /// The number of events the signed head covers, for a progress bar: 0 when the head cannot
+    /// be read (the pass that follows says so, where it matters to it).
+    pub(crate) fn log_size(&self) -> u64 {
+        self.signed_head().map_or(0, |(head, ..)| head.size())
+    }
+
     /// Rebuilds the projection and the log's kept subtree hashes from the events, in one
     /// transaction that reads them once.
     pub fn rebuild(&mut self) -> Result<usize, StoreError> {
+        self.rebuild_showing(&())
+    }
+
+    /// [`Registry::rebuild`], telling `progress` how many events it has replayed and how many
+    /// captives' rows it has written.
+    pub fn rebuild_showing(&mut self, progress: &dyn Progress) -> Result<usize, StoreError> {
         let db = &*self.conn;
         let tx = Tx::write(db)?;
-        let (projection, leaves) = self.replay()?;
+        let (projection, leaves) = self.replay(progress)?;
         db.exec("DELETE FROM persons", &[])?;
         let rows: Vec<Vec<crate::db::Val<'_>>> = projection
             .persons
             .values()
             .map(|p| person_args(p).to_vec())
             .collect();
-        db.insert_many(&format!("persons ({PERSON_COLUMNS})"), 8, &rows)?;
+        let mut written = Counter::begin(progress, "captives written", rows.len() as u64);
+        for chunk in rows.chunks(crate::progress::EVERY as usize) {
+            db.insert_many(&format!("persons ({PERSON_COLUMNS})"), 8, chunk)?;
+            written.add(chunk.len() as u64);
+        }
+        drop(written);
         crate::verify::remake_nodes(db, &leaves)?;
         tx.commit()?;
         Ok(projection.persons.len())
     }
 
     /// The projection replayed from the events, and their leaf hashes.
-    fn replay(&self) -> Result<(Projection, Vec<asylon_ledger::Hash>), StoreError> {
+    fn replay(
+        &self,
+        progress: &dyn Progress,
+    ) -> Result<(Projection, Vec<asylon_ledger::Hash>), StoreError> {
         let (mut p, mut leaves) = (Projection::default(), Vec::new());
+        let mut counter = Counter::begin(progress, "events replayed", self.log_size());
         each_event(&*self.conn, None, |ev| {
+            counter.add(1);
             leaves.push(leaf_hash_with(|sink| ev.write_leaf(sink)));
             p.apply(&ev).map_err(|e| StoreError::Damaged(e.to_string()))
         })?;

@@ -5,6 +5,7 @@
 use crate::StoreError;
 use crate::amend::particulars_seq;
 use crate::db::Tx;
+use crate::progress::{Counter, Progress};
 use crate::registry::{EVENT_COLUMNS, Registry, row_to_event};
 use asylon_core::{Class, NameForm, PersonStatus, Script, kind};
 use asylon_names::key::NameKey;
@@ -224,8 +225,15 @@ impl Registry {
     /// meanwhile is checked again under the log's write lock, which corrections hold while
     /// they change the index, so his latest names are never replaced by earlier ones.
     pub fn reindex_names(&self) -> Result<Reindexed, StoreError> {
+        self.reindex_names_showing(&())
+    }
+
+    /// [`Registry::reindex_names`], telling `progress` how many captives it has checked.
+    pub fn reindex_names_showing(&self, progress: &dyn Progress) -> Result<Reindexed, StoreError> {
         let mut out = Reindexed::default();
+        let mut counter = Counter::begin(progress, "captives' names checked", self.person_count()?);
         self.person_pages(&mut |page| {
+            counter.add(page.len() as u64);
             let cases: Vec<&str> = page
                 .iter()
                 .filter(|r| r.status != PersonStatus::Erased)

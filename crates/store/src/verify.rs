@@ -8,6 +8,7 @@
 
 use crate::StoreError;
 use crate::db::Sql;
+use crate::progress::{Counter, Progress};
 use crate::registry::{ConsistencyProof, EVENT_COLUMNS, InclusionProof, Registry, row_to_event};
 use asylon_core::Projection;
 use asylon_ledger::{
@@ -39,11 +40,16 @@ fn tampered(seq: u64, reason: impl Into<String>) -> StoreError {
 impl Registry {
     /// Reads every event in order, checking positions and MACs; returns the leaf hashes and the
     /// replayed projection.
-    pub(crate) fn checked_leaves(&self) -> Result<(Vec<Hash>, Projection), StoreError> {
+    pub(crate) fn checked_leaves(
+        &self,
+        progress: &dyn Progress,
+    ) -> Result<(Vec<Hash>, Projection), StoreError> {
         let mut leaves = Vec::new();
         let mut projection = Projection::default();
+        let mut counter = Counter::begin(progress, "events checked", self.log_size());
         let sql = format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq");
         self.conn.each(&sql, &[], &mut |r| {
+            counter.add(1);
             let (seq, ev, leaf) = self.checked_leaf(&r, leaves.len() as u64 + 1)?;
             projection
                 .apply(&ev)
@@ -180,18 +186,28 @@ impl Registry {
     }
 
     pub fn verify(&self, earlier: Option<&Checkpoint>) -> Result<VerifyReport, StoreError> {
-        Ok(self.verified(earlier)?.0)
+        self.verify_showing(earlier, &())
+    }
+
+    /// [`Registry::verify`], telling `progress` how many events it has checked.
+    pub fn verify_showing(
+        &self,
+        earlier: Option<&Checkpoint>,
+        progress: &dyn Progress,
+    ) -> Result<VerifyReport, StoreError> {
+        Ok(self.verified(earlier, progress)?.0)
     }
 
     /// [`Registry::verify`], and the leaf hashes it checked.
     pub(crate) fn verified(
         &self,
         earlier: Option<&Checkpoint>,
+        progress: &dyn Progress,
     ) -> Result<(VerifyReport, Vec<Hash>), StoreError> {
         // One read transaction: a snapshot of the log, its head and the projection, while a
         // server goes on writing.
         let _snapshot = crate::db::Tx::read(&*self.conn)?;
-        let (leaves, replayed) = self.checked_leaves()?;
+        let (leaves, replayed) = self.checked_leaves(progress)?;
         let size = leaves.len() as u64;
         let tree_root = root(&leaves);
 
