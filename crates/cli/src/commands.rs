@@ -395,7 +395,9 @@ fn size_of(checkpoint: &Path) -> Result<u64> {
 
 pub fn backup(r: &RegistryArgs, out: &Path, keys_out: Option<&Path>) -> Result<()> {
     let registry = open(r)?;
-    let report = registry.backup(out, keys_out)?;
+    let bar = crate::passbar::PassBar::on_terminal();
+    let report = registry.backup(out, keys_out, &bar)?;
+    drop(bar);
     say!(
         "backup written to {}: {} events, root {} (ciphertext only: no data key, no KEK)",
         out.display(),
@@ -419,7 +421,9 @@ pub fn restore(r: &RegistryArgs, file: &Path, keys: &Path) -> Result<()> {
         }
         _ => key_source(r, &dir)?,
     };
-    let restored = Registry::restore_in(file, keys, &dir, &database(r), &key)?;
+    let bar = crate::passbar::PassBar::on_terminal();
+    let restored = Registry::restore_in(file, keys, &dir, &database(r), &key, &bar)?;
+    drop(bar);
     let report = &restored.report;
     say!(
         "restored {} into {}: {} events, root {}, {} — verified",
@@ -516,7 +520,8 @@ pub fn migrate_store(r: &RegistryArgs, from: &str, to: &str) -> Result<()> {
             e => e.into(),
         },
     )?;
-    let before = source.verify(None)?;
+    let bar = crate::passbar::PassBar::on_terminal();
+    let before = source.verify_showing(None, &bar)?;
     let target_dir = to_dir.unwrap_or_else(|| home.clone());
     if target_dir != home && !target_dir.join("settings.toml").exists() {
         std::fs::create_dir_all(&target_dir)?;
@@ -525,7 +530,8 @@ pub fn migrate_store(r: &RegistryArgs, from: &str, to: &str) -> Result<()> {
             std::fs::copy(&settings, target_dir.join("settings.toml"))?;
         }
     }
-    let (_moved, after) = source.move_to(&target_dir, &to_db, &key)?;
+    let (_moved, after) = source.move_to(&target_dir, &to_db, &key, &bar)?;
+    drop(bar);
     say!(
         "moved {} events and {} from {from} to {to}; root {} on both — verified",
         after.size,

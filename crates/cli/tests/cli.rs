@@ -2537,6 +2537,17 @@ fn rebuild_and_verify_run_in_a_terminal_show_each_pass_and_print_nothing_to_a_pi
         assert!(o.status.success());
         assert_eq!(String::from_utf8_lossy(&o.stderr), "", "{args:?}");
     }
+    // A restore verifies the copy and checks its name index, each pass shown.
+    let (b, k) = (r.dir.path().join("b.db"), r.dir.path().join("k.db"));
+    r.backup_to(&b, &k);
+    let target = Reg::empty_with_key(r.data().join("registry.key"));
+    let (b, k) = (b.to_str().unwrap(), k.to_str().unwrap());
+    let (status, out, shown) = on_a_terminal(&target, &["restore", b, "--keys", k]);
+    assert!(status.success(), "{shown}");
+    assert!(out.contains("3001 events"), "{out}");
+    for pass in ["/3,001 events checked", "/3,000 captives' names checked"] {
+        assert!(shown.contains(pass), "no {pass:?}: {shown:?}");
+    }
 }
 
 /// Imports `file` (with `extra` arguments), which must succeed: its output and error output.
@@ -4335,16 +4346,24 @@ fn migrate_store_moves_a_registry_to_postgres_and_back_with_the_same_root() {
         assert!(!e.contains("asylon init"), "{e}");
         assert!(!target.exists());
     }
-    let out = r.ok(&[
-        "--db-schema",
-        &schema,
-        "migrate-store",
-        "--from",
-        data,
-        "--to",
-        &url,
-    ]);
+    // On a terminal: a bar for each pass (the source verified, rows copied, the copy verified).
+    let (status, out, shown) = on_a_terminal(
+        &r,
+        &[
+            "--db-schema",
+            &schema,
+            "migrate-store",
+            "--from",
+            data,
+            "--to",
+            &url,
+        ],
+    );
+    assert!(status.success(), "{shown}");
     assert!(out.contains(&root), "{out}");
+    for pass in ["events checked", "rows copied"] {
+        assert!(shown.contains(pass), "no {pass:?}: {shown:?}");
+    }
     let cmd = |args: &[&str]| {
         let mut all = vec!["--database", &url, "--db-schema", &schema];
         all.extend_from_slice(args);

@@ -10,6 +10,7 @@
 
 use crate::db::{Backend, Cell, Sql, Tx, Val};
 use crate::keystore::KEY_TABLES;
+use crate::progress::{Counter, Progress};
 use crate::registry::{Registry, data_file, in_data_dir, remove_written};
 use crate::search::Reindexed;
 use crate::{Database, KeySource, StoreError, VerifyReport};
@@ -30,13 +31,22 @@ fn val(c: &Cell) -> Val<'_> {
 
 /// Copies `tables` from one snapshot of `from` into `to` in one transaction; both have the
 /// same schema (the migrations of each backend declare the columns in the same order).
-fn copy_tables(from: &dyn Sql, to: &dyn Sql, tables: &[&str]) -> Result<u64, StoreError> {
+fn copy_tables(
+    from: &dyn Sql,
+    to: &dyn Sql,
+    tables: &[&str],
+    progress: &dyn Progress,
+) -> Result<u64, StoreError> {
     let _snapshot = Tx::read(from)?;
     let tx = Tx::write(to)?;
     let mut rows = 0;
     for t in tables {
+        let count = from.one(&format!("SELECT count(*) FROM {t}"), &[])?;
+        let count = count.map_or(Ok(0), |r| r.i64(0))?;
+        let mut copied = Counter::begin(progress, "rows copied", u64::try_from(count).unwrap_or(0));
         let mut insert: Option<String> = None;
         from.each(&format!("SELECT * FROM {t}"), &[], &mut |row| {
+            copied.add(1);
             let sql = insert.get_or_insert_with(|| {
                 format!(
                     "INSERT INTO {t} VALUES ({})",
@@ -85,9 +95,9 @@ struct Checked {
 }
 
 impl Checked {
-    fn of(registry: Registry) -> Result<Self, StoreError> {
+    fn of(registry: Registry, progress: &dyn Progress) -> Result<Self, StoreError> {
         let shredded = registry.shred_erased()?;
-        let (report, leaves) = registry.verified(None, &())?;
+        let (report, leaves) = registry.verified(None, progress)?;
         // The kept subtree hashes are made from the copied events' leaves rather than copied.
         {
             let db = &*registry.conn;
@@ -105,8 +115,14 @@ impl Checked {
 
 impl Registry {
     /// Writes a consistent copy of the registry to `out`, and of the key store to `keys_out` if
-    /// given; neither may exist.
-    pub fn backup(&self, out: &Path, keys_out: Option<&Path>) -> Result<BackupReport, StoreError> {
+    /// given; neither may exist. From PostgreSQL, `progress` is told how many rows are copied
+    /// (SQLite copies itself in one statement).
+    pub fn backup(
+        &self,
+        out: &Path,
+        keys_out: Option<&Path>,
+        progress: &dyn Progress,
+    ) -> Result<BackupReport, StoreError> {
         for path in std::iter::once(out).chain(keys_out) {
             writable_new_file(path)?;
         }
@@ -116,7 +132,7 @@ impl Registry {
                 out.display()
             )));
         }
-        let written = self.write_backup(out, keys_out);
+        let written = self.write_backup(out, keys_out, progress);
         if written.is_err() {
             // Nothing half-written stays: a copy of the registry without its key store's copy
             // looks like a whole backup.
@@ -132,6 +148,7 @@ impl Registry {
         &self,
         out: &Path,
         keys_out: Option<&Path>,
+        progress: &dyn Progress,
     ) -> Result<BackupReport, StoreError> {
         let utf8 = |p: &Path| {
             p.to_str()
@@ -150,10 +167,10 @@ impl Registry {
             }
         } else {
             let copy = crate::db::sqlite::open(out, true, &crate::registry::MIGRATIONS)?;
-            copy_tables(&*self.conn, &copy, &REGISTRY_TABLES)?;
+            copy_tables(&*self.conn, &copy, &REGISTRY_TABLES, progress)?;
             if let Some(k) = keys_out {
                 let copy = crate::db::sqlite::open(k, true, &crate::keystore::KEYS_MIGRATIONS)?;
-                copy_tables(&*self.keys.conn, &copy, &KEY_TABLES)?;
+                copy_tables(&*self.keys.conn, &copy, &KEY_TABLES, progress)?;
             }
         }
         // Read what the copy holds from the copy itself.
@@ -177,13 +194,15 @@ impl Registry {
     /// SQLite, an empty one), verifies it, and makes its name index that of its records (the
     /// key store may be newer than the backup: see [`Registry::reindex_names`]). On any failure
     /// (wrong key, damaged copy) removes what it wrote. A SQLite backup can be restored into
-    /// PostgreSQL and back, since both backends' backups are SQLite files.
+    /// PostgreSQL and back, since both backends' backups are SQLite files. `progress` is told
+    /// how far the verification and the name index's check have gone.
     pub fn restore_in(
         backup: &Path,
         keys: &Path,
         dir: &Path,
         database: &Database,
         key: &KeySource,
+        progress: &dyn Progress,
     ) -> Result<Restored, StoreError> {
         backup_files(backup, keys)?;
         let settings_existed = dir.join("settings.toml").exists();
@@ -192,8 +211,8 @@ impl Registry {
                 registry,
                 report,
                 shredded,
-            } = Self::restore_verified(backup, keys, dir, database, key)?;
-            match registry.reindex_names() {
+            } = Self::restore_verified(backup, keys, dir, database, key, progress)?;
+            match registry.reindex_names_showing(progress) {
                 Ok(reindexed) => Ok(Restored {
                     registry,
                     report,
@@ -216,6 +235,7 @@ impl Registry {
         dir: &Path,
         database: &Database,
         key: &KeySource,
+        progress: &dyn Progress,
     ) -> Result<Checked, StoreError> {
         if let Database::Postgres { .. } = database {
             // Read from copies, never from the files given: opening them would set their
@@ -235,7 +255,7 @@ impl Registry {
             let from = crate::db::sqlite::open(&copy, false, &crate::registry::MIGRATIONS)?;
             let from_keys =
                 crate::db::sqlite::open(&keys_copy, false, &crate::keystore::KEYS_MIGRATIONS)?;
-            return Self::fill(dir, database, key, &from, &from_keys);
+            return Self::fill(dir, database, key, (&from, &from_keys), progress);
         }
         let db = data_file(dir);
         let keys_db = crate::keystore::keys_file(dir);
@@ -247,7 +267,7 @@ impl Registry {
             .and_then(|()| sqlite_copy(keys, &keys_db))
             .and_then(|()| crate::law::write_default_settings(dir))
             .and_then(|()| Registry::open(dir, key))
-            .and_then(Checked::of);
+            .and_then(|registry| Checked::of(registry, progress));
         if restored.is_err() {
             remove_written(dir, &Database::Sqlite, settings_existed);
         }
@@ -261,10 +281,10 @@ impl Registry {
         dir: &Path,
         database: &Database,
         key: &KeySource,
-        from: &dyn Sql,
-        from_keys: &dyn Sql,
+        from: (&dyn Sql, &dyn Sql),
+        progress: &dyn Progress,
     ) -> Result<Checked, StoreError> {
-        in_data_dir(dir, || Self::fill_into(dir, database, key, from, from_keys))
+        in_data_dir(dir, || Self::fill_into(dir, database, key, from, progress))
     }
 
     /// [`Registry::fill`] once `dir` exists.
@@ -272,8 +292,8 @@ impl Registry {
         dir: &Path,
         database: &Database,
         key: &KeySource,
-        from: &dyn Sql,
-        from_keys: &dyn Sql,
+        (from, from_keys): (&dyn Sql, &dyn Sql),
+        progress: &dyn Progress,
     ) -> Result<Checked, StoreError> {
         let to = crate::registry::connect(dir, database, true)?;
         if holds_registry(&*to)? {
@@ -284,12 +304,12 @@ impl Registry {
         }
         let settings_existed = dir.join("settings.toml").exists();
         let filled = (|| {
-            copy_tables(from, &*to, &REGISTRY_TABLES)?;
+            copy_tables(from, &*to, &REGISTRY_TABLES, progress)?;
             let to_keys = crate::keystore::connect(dir, database, true)?;
-            copy_tables(from_keys, &*to_keys, &KEY_TABLES)?;
+            copy_tables(from_keys, &*to_keys, &KEY_TABLES, progress)?;
             drop((to, to_keys));
             crate::law::write_default_settings(dir)?;
-            Checked::of(Registry::open_in(dir, database, key)?)
+            Checked::of(Registry::open_in(dir, database, key)?, progress)
         })();
         if filled.is_err() {
             remove_written(dir, database, settings_existed);
@@ -299,18 +319,25 @@ impl Registry {
 
     /// Copies this registry, its log intact, into the empty `database` (key file and settings
     /// in `dir`), verifies the copy and checks that its root is this one's; gives the copy and
-    /// what its verification found.
+    /// what its verification found, telling `progress` how far that has gone.
     pub fn move_to(
         &self,
         dir: &Path,
         database: &Database,
         key: &KeySource,
+        progress: &dyn Progress,
     ) -> Result<(Registry, VerifyReport), StoreError> {
         let Checked {
             registry: moved,
             report,
             ..
-        } = Self::fill(dir, database, key, &*self.conn, &*self.keys.conn)?;
+        } = Self::fill(
+            dir,
+            database,
+            key,
+            (&*self.conn, &*self.keys.conn),
+            progress,
+        )?;
         let (here, there) = (self.signed_head()?.0, moved.signed_head()?.0);
         if here.size() != there.size() || here.root() != there.root() {
             drop(moved);
