@@ -756,21 +756,11 @@ impl Checking {
     /// counted).
     fn show(bytes: u64) -> Self {
         Self(std::io::stderr().is_terminal().then(|| {
-            let (bar, template) = if bytes > 0 {
-                (
-                    indicatif::ProgressBar::new(bytes),
-                    "{bar:40} {percent:>3}% checked: {msg}  eta {eta}",
-                )
-            } else {
-                (
-                    indicatif::ProgressBar::no_length(),
-                    "{spinner} checked: {msg}",
-                )
-            };
-            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-                bar.set_style(style);
-            }
-            bar
+            crate::passbar::styled(
+                bytes,
+                "{bar:40} {percent:>3}% checked: {msg}  eta {eta}",
+                "{spinner} checked: {msg}",
+            )
         }))
     }
 

@@ -37,20 +37,11 @@ impl Progress for PassBar {
         if !self.shown {
             return;
         }
-        let (bar, template) = if total > 0 {
-            (
-                indicatif::ProgressBar::new(total),
-                "{bar:40} {human_pos}/{human_len} {msg}  eta {eta}",
-            )
-        } else {
-            (
-                indicatif::ProgressBar::no_length(),
-                "{spinner} {human_pos} {msg}",
-            )
-        };
-        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-            bar.set_style(style);
-        }
+        let bar = styled(
+            total,
+            "{bar:40} {human_pos}/{human_len} {msg}  eta {eta}",
+            "{spinner} {human_pos} {msg}",
+        );
         bar.set_message(what);
         *self.bar.borrow_mut() = Some(bar);
     }
@@ -60,6 +51,19 @@ impl Progress for PassBar {
             bar.set_position(done);
         }
     }
+}
+
+/// A bar of `total` steps drawn as `known`, or, when `total` is 0 (not known), a spinner drawn
+/// as `unknown`.
+pub fn styled(total: u64, known: &str, unknown: &str) -> indicatif::ProgressBar {
+    let (bar, template) = match total {
+        0 => (indicatif::ProgressBar::no_length(), unknown),
+        n => (indicatif::ProgressBar::new(n), known),
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
 }
 
 impl Drop for PassBar {

@@ -4346,19 +4346,17 @@ fn migrate_store_moves_a_registry_to_postgres_and_back_with_the_same_root() {
         assert!(!e.contains("asylon init"), "{e}");
         assert!(!target.exists());
     }
+    let to_pg = [
+        "--db-schema",
+        &schema,
+        "migrate-store",
+        "--from",
+        data,
+        "--to",
+        &url,
+    ];
     // On a terminal: a bar for each pass (the source verified, rows copied, the copy verified).
-    let (status, out, shown) = on_a_terminal(
-        &r,
-        &[
-            "--db-schema",
-            &schema,
-            "migrate-store",
-            "--from",
-            data,
-            "--to",
-            &url,
-        ],
-    );
+    let (status, out, shown) = on_a_terminal(&r, &to_pg);
     assert!(status.success(), "{shown}");
     assert!(out.contains(&root), "{out}");
     for pass in ["events checked", "rows copied"] {
@@ -4376,18 +4374,7 @@ fn migrate_store_moves_a_registry_to_postgres_and_back_with_the_same_root() {
         "erased stays erased"
     );
     // Onto a registry that exists: refused, and the existing one untouched.
-    let e = r.fails(
-        &[
-            "--db-schema",
-            &schema,
-            "migrate-store",
-            "--from",
-            data,
-            "--to",
-            &url,
-        ],
-        None,
-    );
+    let e = r.fails(&to_pg, None);
     assert!(e.contains("already exists"), "{e}");
     // And back to SQLite, in a new directory (the two reads above are events of its log now).
     let pg_root = root_in(&cmd(&["ledger", "verify"]));
