@@ -57,6 +57,16 @@ fn copy_tables(
         insert_held(to, t, &mut held)?;
     }
     tx.commit()?;
+    if to.backend() == Backend::Postgres {
+        // PostgreSQL plans from statistics that autovacuum gathers in its own time; until
+        // then the tables just filled look empty to it. The check of the name index that a
+        // restore runs at once on them scanned the whole log for every page of captives (95
+        // ms a page of 1,000 at 200,000 captives, 3 ms with the statistics taken); `rebuild`
+        // right after `migrate-store` to PostgreSQL: 40 s, 25 s with them.
+        for t in tables {
+            to.batch(&format!("ANALYZE {t}"))?;
+        }
+    }
     Ok(rows)
 }
 
