@@ -201,14 +201,14 @@ pub struct Reindexed {
 }
 
 /// A captive's name tokens two ways: from his record, and as his keys row lists them.
-struct Listed {
-    case: String,
+pub(crate) struct Listed {
+    pub(crate) case: String,
     /// The event holding his current particulars.
-    seq: u64,
+    pub(crate) seq: u64,
     /// The index tokens of its names.
-    tokens: Vec<[u8; 16]>,
+    pub(crate) tokens: Vec<[u8; 16]>,
     /// The tokens his keys row lists (joined).
-    stored: Vec<u8>,
+    pub(crate) stored: Vec<u8>,
 }
 
 impl Registry {
@@ -278,7 +278,7 @@ impl Registry {
     /// a rebuild spent most of its time waiting for them. A captive without a keys row was
     /// erased after this copy of the log was taken (`ledger verify` names him): he has nothing
     /// to index.
-    fn page_tokens(&self, cases: &[&str]) -> Result<Vec<Listed>, StoreError> {
+    pub(crate) fn page_tokens(&self, cases: &[&str]) -> Result<Vec<Listed>, StoreError> {
         if cases.is_empty() {
             return Ok(Vec::new());
         }
