@@ -1084,8 +1084,9 @@ impl Registry {
             .map(|p| person_args(p).to_vec())
             .collect();
         let mut written = Counter::begin(progress, "captives written", rows.len() as u64);
+        let target = format!("persons ({PERSON_COLUMNS})");
         for chunk in rows.chunks(crate::progress::EVERY as usize) {
-            db.insert_many(&format!("persons ({PERSON_COLUMNS})"), 8, chunk)?;
+            db.insert_many(&target, 8, chunk)?;
             written.add(chunk.len() as u64);
         }
         drop(written);
