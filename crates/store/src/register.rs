@@ -711,23 +711,7 @@ mod tests {
 
     #[test]
     fn on_postgres_a_page_of_the_name_index_check_gets_its_keys_in_any_order() {
-        let Some(mut admin) = crate::test_support::postgres_client() else {
-            return;
-        };
-        let schema = format!("pages_{}", std::process::id());
-        let gone = format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {schema}_keys CASCADE"
-        );
-        admin.batch_execute(&gone).unwrap();
-        let database = crate::Database::Postgres {
-            url: crate::test_support::postgres_url(),
-            schema: schema.clone(),
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let (mut reg, actor, now) = new_registry_in(dir.path(), &database);
-        page_keys_in_any_order(&mut reg, &actor, now);
-        drop(reg);
-        admin.batch_execute(&gone).unwrap();
+        on_postgres("pages", page_keys_in_any_order);
     }
 
     /// The check of the name index reads a page's keys as a range of case numbers: it gets
@@ -786,10 +770,16 @@ mod tests {
 
     #[test]
     fn on_postgres_proofs_read_the_kept_subtrees_and_agree_with_the_whole_log() {
+        on_postgres("proofs", proofs_agree_with_the_whole_log);
+    }
+
+    /// `body` on a new registry in a PostgreSQL schema of its own (named from `name`), dropped
+    /// afterwards.
+    fn on_postgres(name: &str, body: fn(&mut Registry, &Actor, OffsetDateTime)) {
         let Some(mut admin) = crate::test_support::postgres_client() else {
             return;
         };
-        let schema = format!("proofs_{}", std::process::id());
+        let schema = format!("{name}_{}", std::process::id());
         let gone = format!(
             "DROP SCHEMA IF EXISTS {schema} CASCADE; DROP SCHEMA IF EXISTS {schema}_keys CASCADE"
         );
@@ -800,7 +790,7 @@ mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         let (mut reg, actor, now) = new_registry_in(dir.path(), &database);
-        proofs_agree_with_the_whole_log(&mut reg, &actor, now);
+        body(&mut reg, &actor, now);
         drop(reg);
         admin.batch_execute(&gone).unwrap();
     }
