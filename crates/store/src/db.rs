@@ -200,6 +200,14 @@ pub(crate) trait Sql: Send {
         Ok(())
     }
 
+    /// Takes the planner's statistics of each of `tables` afresh where they are stale, as
+    /// autovacuum would (never taken, or more than a tenth of the rows changed since), for a
+    /// pass about to query them at once, before autovacuum comes round or where it is off.
+    /// Nothing on SQLite, whose planner needs none.
+    fn refresh_statistics(&self, _tables: &[&str]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// What [`Sql::purge_deleted`] must rewrite so that nothing of the rows this transaction
     /// deleted from `tables` (destroyed data keys and the name tokens beside them) stays in the
     /// database's own files. Asked inside the deleting transaction: it refuses what this
@@ -711,6 +719,33 @@ pub(crate) mod pg {
 
         fn batch(&self, sql: &str) -> Result<(), StoreError> {
             self.with(|c| Ok(c.client.batch_execute(sql)?))
+        }
+
+        fn refresh_statistics(&self, tables: &[&str]) -> Result<(), StoreError> {
+            // autovacuum's own rule, with its default settings: more than 50 rows and a tenth
+            // of the table changed since the last ANALYZE. `n_mod_since_analyze` counts
+            // every row of a table never analyzed; it holds what connections have reported,
+            // each when idle and at most once a second, so the writes of the last second may
+            // be counted only by the next call. ANALYZE takes a lock that lets writers on;
+            // run by a role that does not own the table, PostgreSQL skips it with a warning
+            // (no error): statistics only speed queries up.
+            let names: Vec<String> = tables.iter().map(|t| (*t).to_string()).collect();
+            let stale: Vec<String> = self.with(|c| {
+                let rows = c.client.query(
+                    "SELECT s.relname::text FROM pg_stat_user_tables s
+                     WHERE s.schemaname = current_schema() AND s.relname = ANY($1)
+                       AND s.n_mod_since_analyze > 50 + 0.1 * s.n_live_tup
+                     ORDER BY 1",
+                    &[&names],
+                )?;
+                rows.iter()
+                    .map(|r| Ok(r.try_get(0)?))
+                    .collect::<Result<_, StoreError>>()
+            })?;
+            for t in stale {
+                self.batch(&format!("ANALYZE \"{}\"", t.replace('"', "\"\"")))?;
+            }
+            Ok(())
         }
 
         fn purge_plan(&self, tables: &[&str]) -> Result<Vec<String>, StoreError> {

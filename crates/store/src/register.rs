@@ -773,6 +773,45 @@ mod tests {
         on_postgres("proofs", proofs_agree_with_the_whole_log);
     }
 
+    #[test]
+    fn on_postgres_the_name_check_first_takes_the_log_statistics_where_they_are_stale() {
+        on_postgres("stats", statistics_taken_where_stale);
+    }
+
+    /// Without statistics the planner read the whole log for every page of the name index
+    /// check: the check takes them when autovacuum would, and only then.
+    fn statistics_taken_where_stale(reg: &mut Registry, actor: &Actor, now: OffsetDateTime) {
+        let regs = (0..200)
+            .map(|i| registration(&format!("S{i}"), "Kim Chol"))
+            .collect();
+        reg.register(actor, now, regs).unwrap();
+        let stats = |reg: &Registry| {
+            let row = reg
+                .conn
+                .one(
+                    "SELECT n_mod_since_analyze, analyze_count FROM pg_stat_user_tables
+                     WHERE schemaname = current_schema() AND relname = 'events'",
+                    &[],
+                )
+                .unwrap()
+                .unwrap();
+            (row.i64(0).unwrap(), row.i64(1).unwrap())
+        };
+        // A connection reports its counts when idle, at most once a second unless asked.
+        reg.conn.batch("SELECT pg_stat_force_next_flush()").unwrap();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while stats(reg).0 < 200 {
+            assert!(std::time::Instant::now() < until, "{:?}", stats(reg));
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert_eq!(stats(reg).1, 0, "not analyzed yet");
+        reg.reindex_names().unwrap();
+        assert_eq!(stats(reg), (0, 1), "analyzed once, by the check");
+        // Nothing changed since: the check does not take them again.
+        reg.reindex_names().unwrap();
+        assert_eq!(stats(reg), (0, 1));
+    }
+
     /// `body` on a new registry in a PostgreSQL schema of its own (named from `name`), dropped
     /// afterwards.
     fn on_postgres(name: &str, body: fn(&mut Registry, &Actor, OffsetDateTime)) {

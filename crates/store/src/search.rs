@@ -230,6 +230,12 @@ impl Registry {
 
     /// [`Registry::reindex_names`], telling `progress` how many captives it has checked.
     pub fn reindex_names_showing(&self, progress: &dyn Progress) -> Result<Reindexed, StoreError> {
+        // The pass asks the log, a page of captives at a time, for the event of each one's
+        // particulars: planned without statistics (a log just imported into PostgreSQL, before
+        // autovacuum took them, or where it is off), each such query read the whole log.
+        // `rebuild` of 100,000 captives imported into PostgreSQL: 8.8 and 9.4 s without them,
+        // 5.4 and 5.0 s with.
+        self.conn.refresh_statistics(&["events"])?;
         let mut out = Reindexed::default();
         let mut counter = Counter::begin(progress, "captives' names checked", self.person_count()?);
         self.person_pages(&mut |page| {
