@@ -462,6 +462,64 @@ fn print_shredded(cases: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// What a rebuild found in the projection: whether every captive's row was as the events make
+/// it, and if not, whose was not and how (the first [`NAMED`] of each kind).
+fn print_rebuilt(done: &asylon_store::Rebuilt) -> Result<()> {
+    use asylon_store::Correction;
+    let captives = counted(done.captives, "captive", "captives");
+    if done.corrected.is_empty() && done.unnamed == 0 {
+        say!(
+            "rebuilt the projection from the events: {captives}, each row already as they \
+             make it"
+        )?;
+        return Ok(());
+    }
+    let mut what = Vec::new();
+    for (how, told) in [
+        (Correction::Differed, "differed, corrected"),
+        (Correction::Missing, "missing, written"),
+        (Correction::Unregistered, "registered by no event, removed"),
+    ] {
+        let cases: Vec<&str> = done
+            .corrected
+            .iter()
+            .filter(|(_, h)| *h == how)
+            .map(|(c, _)| c.as_str())
+            .collect();
+        if !cases.is_empty() {
+            what.push(format!("{} {told}", named(&cases)));
+        }
+    }
+    if done.unnamed > 0 {
+        what.push(format!(
+            "{} with no readable case number, removed",
+            counted(done.unnamed, "row", "rows")
+        ));
+    }
+    say!(
+        "rebuilt the projection from the events: {captives}; rows not as the events make them: {}",
+        what.join("; ")
+    )?;
+    Ok(())
+}
+
+/// Case numbers shown at most in a line of a rebuild's report; the rest are counted.
+const NAMED: usize = 20;
+
+/// `cases` joined, the first [`NAMED`] of them, and how many more.
+fn named(cases: &[&str]) -> String {
+    let shown = cases
+        .iter()
+        .take(NAMED)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    match cases.len().saturating_sub(NAMED) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
 /// What a check of the name index against the records did, in a line naming each captive whose
 /// index entries it replaced.
 fn print_reindexed(done: &asylon_store::Reindexed) -> Result<()> {
@@ -551,12 +609,9 @@ pub fn migrate_store(r: &RegistryArgs, from: &str, to: &str) -> Result<()> {
 pub fn rebuild(r: &RegistryArgs) -> Result<()> {
     let mut registry = open(r)?;
     let bar = crate::passbar::PassBar::on_terminal();
-    let n = registry.rebuild_showing(&bar)?;
+    let rebuilt = registry.rebuild_showing(&bar)?;
     bar.clear();
-    say!(
-        "rebuilt the projection from the events: {}",
-        counted(n, "captive", "captives")
-    )?;
+    print_rebuilt(&rebuilt)?;
     // From the projection just rebuilt: which captives are erased.
     print_shredded(&registry.shred_erased()?)?;
     let reindexed = registry.reindex_names_showing(&bar)?;

@@ -34,8 +34,8 @@ pub use law::{CaseStatus, default_settings_text, load_settings};
 pub use progress::Progress;
 pub use register::{NameTokens, SealedRegistration, Sealer, StreamCpu, case_as_typed, case_number};
 pub use registry::{
-    ConsistencyProof, Database, InclusionProof, KeySource, PersonView, Registry, data_file,
-    default_key_file,
+    ConsistencyProof, Correction, Database, InclusionProof, KeySource, PersonView, Rebuilt,
+    Registry, data_file, default_key_file,
 };
 pub use search::{Hit, Reindexed, searchable};
 pub use verify::VerifyReport;

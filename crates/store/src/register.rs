@@ -774,6 +774,52 @@ mod tests {
     }
 
     #[test]
+    fn rebuild_writes_the_projection_whole_where_most_rows_are_wrong_or_one_cannot_be_named() {
+        use crate::{Correction, Rebuilt};
+        let dir = tempfile::tempdir().unwrap();
+        let (mut reg, actor, now) = new_registry(dir.path());
+        let regs = (0..10)
+            .map(|i| registration(&format!("W{i}"), "Kim Chol"))
+            .collect();
+        let cases = reg.register(&actor, now, regs).unwrap();
+        let count = |reg: &Registry| {
+            let row = reg.conn.one("SELECT count(*) FROM persons", &[]).unwrap();
+            row.unwrap().i64(0).unwrap()
+        };
+        // Every row gone: each is missing, and all are written.
+        reg.conn.exec("DELETE FROM persons", &[]).unwrap();
+        let missing: Vec<(String, Correction)> = cases
+            .iter()
+            .map(|c| (c.clone(), Correction::Missing))
+            .collect();
+        let rebuilt = reg.rebuild().unwrap();
+        assert_eq!(
+            rebuilt,
+            Rebuilt {
+                captives: 10,
+                corrected: missing,
+                unnamed: 0
+            }
+        );
+        assert_eq!(count(&reg), 10);
+        reg.verify(None).unwrap();
+        // A row whose case number is not text cannot be named, nor deleted by its number.
+        reg.conn
+            .exec(
+                "INSERT INTO persons SELECT X'0102', NULL, power, captured_on, captured_at, status,
+                   registered_seq, last_seq FROM persons LIMIT 1",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(count(&reg), 11);
+        assert!(reg.verify(None).is_err());
+        let rebuilt = reg.rebuild().unwrap();
+        assert_eq!((rebuilt.corrected.len(), rebuilt.unnamed), (0, 1));
+        assert_eq!(count(&reg), 10);
+        reg.verify(None).unwrap();
+    }
+
+    #[test]
     fn on_postgres_the_name_check_first_takes_the_log_statistics_where_they_are_stale() {
         on_postgres("stats", statistics_taken_where_stale);
     }

@@ -1067,32 +1067,20 @@ impl Registry {
 
     /// Rebuilds the projection and the log's kept subtree hashes from the events, in one
     /// transaction that reads them once.
-    pub fn rebuild(&mut self) -> Result<usize, StoreError> {
+    pub fn rebuild(&mut self) -> Result<Rebuilt, StoreError> {
         self.rebuild_showing(&())
     }
 
-    /// [`Registry::rebuild`], telling `progress` how many events it has replayed and how many
-    /// captives' rows it has written.
-    pub fn rebuild_showing(&mut self, progress: &dyn Progress) -> Result<usize, StoreError> {
+    /// [`Registry::rebuild`], telling `progress` how many events it has replayed, how many
+    /// captives' rows it has compared and, if it rewrites the projection whole, written.
+    pub fn rebuild_showing(&mut self, progress: &dyn Progress) -> Result<Rebuilt, StoreError> {
         let db = &*self.conn;
         let tx = Tx::write(db)?;
         let (projection, leaves) = self.replay(progress)?;
-        db.exec("DELETE FROM persons", &[])?;
-        let rows: Vec<Vec<crate::db::Val<'_>>> = projection
-            .persons
-            .values()
-            .map(|p| person_args(p).to_vec())
-            .collect();
-        let mut written = Counter::begin(progress, "captives written", rows.len() as u64);
-        let target = format!("persons ({PERSON_COLUMNS})");
-        for chunk in rows.chunks(crate::progress::EVERY as usize) {
-            db.insert_many(&target, 8, chunk)?;
-            written.add(chunk.len() as u64);
-        }
-        drop(written);
+        let rebuilt = correct_projection(db, &projection, progress)?;
         crate::verify::remake_nodes(db, &leaves)?;
         tx.commit()?;
-        Ok(projection.persons.len())
+        Ok(rebuilt)
     }
 
     /// The projection replayed from the events, and their leaf hashes.
@@ -1190,6 +1178,122 @@ fn person_args(row: &PersonRow) -> [crate::db::Val<'_>; 8] {
         Val::from(row.registered_seq as i64),
         Val::from(row.last_seq as i64),
     ]
+}
+
+/// What [`Registry::rebuild`] found in the stored projection, and corrected.
+#[derive(Debug, Default, PartialEq)]
+pub struct Rebuilt {
+    /// Captives the events register.
+    pub captives: usize,
+    /// Each row that was not what the events make, by case number in case order, and how.
+    pub corrected: Vec<(String, Correction)>,
+    /// Rows whose case number could not be read as one: none is named above, and the
+    /// projection was written again whole.
+    pub unnamed: usize,
+}
+
+/// How a captive's row of the stored projection differed from the events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Correction {
+    /// His row said otherwise than the events.
+    Differed,
+    /// The events register him; no row did.
+    Missing,
+    /// A row, though no event registers him: removed.
+    Unregistered,
+}
+
+/// Makes the stored projection what `projection` (replayed from the events) says. It compares
+/// every stored row with its replay and writes only those that differ: a projection that is
+/// right, as it nearly always is, is read and left alone (on PostgreSQL, writing it all again
+/// took 2.1–2.5 s of a rebuild of 100,000 captives), and the rebuild can tell which rows were
+/// wrong. Where most rows are wrong, or a row cannot be named, it is written again whole.
+fn correct_projection(
+    db: &dyn Sql,
+    projection: &asylon_core::Projection,
+    progress: &dyn Progress,
+) -> Result<Rebuilt, StoreError> {
+    use crate::db::{Cell, Val};
+    let persons = &projection.persons;
+    let same = |cell: &Cell, val: &Val<'_>| match (cell, val) {
+        (Cell::Null, Val::Null) => true,
+        (Cell::I64(a), Val::I64(b)) => a == b,
+        (Cell::Text(a), Val::Text(b)) => a == b,
+        (Cell::Blob(a), Val::Blob(b)) => a == b,
+        _ => false,
+    };
+    let mut compared = Counter::begin(progress, "captives compared", persons.len() as u64);
+    let (mut found, mut corrected, mut unnamed, mut stored) =
+        (HashSet::new(), Vec::new(), 0, 0usize);
+    db.each(
+        &format!("SELECT {PERSON_COLUMNS} FROM persons"),
+        &[],
+        &mut |row| {
+            compared.add(1);
+            stored += 1;
+            let Some(Cell::Text(case)) = row.0.first() else {
+                unnamed += 1;
+                return Ok(());
+            };
+            match persons.get_key_value(case) {
+                Some((key, p)) => {
+                    found.insert(key.as_str());
+                    let replayed = person_args(p);
+                    let agrees = row.0.len() == replayed.len()
+                        && row.0.iter().zip(&replayed).all(|(c, v)| same(c, v));
+                    if !agrees {
+                        corrected.push((case.clone(), Correction::Differed));
+                    }
+                }
+                None => corrected.push((case.clone(), Correction::Unregistered)),
+            }
+            Ok(())
+        },
+    )?;
+    drop(compared);
+    corrected.extend(
+        persons
+            .keys()
+            .filter(|c| !found.contains(c.as_str()))
+            .map(|c| (c.clone(), Correction::Missing)),
+    );
+    corrected.sort_by(|a, b| asylon_core::law::by_case_number(&a.0, &b.0));
+    let target = format!("persons ({PERSON_COLUMNS})");
+    if unnamed > 0 || corrected.len() > stored / 2 {
+        db.exec("DELETE FROM persons", &[])?;
+        let rows: Vec<Vec<Val<'_>>> = persons.values().map(|p| person_args(p).to_vec()).collect();
+        let mut written = Counter::begin(progress, "captives written", rows.len() as u64);
+        for chunk in rows.chunks(crate::progress::EVERY as usize) {
+            db.insert_many(&target, 8, chunk)?;
+            written.add(chunk.len() as u64);
+        }
+    } else {
+        let gone: Vec<Val<'_>> = corrected
+            .iter()
+            .filter(|(_, how)| *how != Correction::Missing)
+            .map(|(c, _)| Val::from(c))
+            .collect();
+        for chunk in gone.chunks(500) {
+            let marks = crate::db::placeholders(chunk.len());
+            db.exec(
+                &format!("DELETE FROM persons WHERE case_no IN ({marks})"),
+                chunk,
+            )?;
+        }
+        let rows: Vec<Vec<Val<'_>>> = corrected
+            .iter()
+            .filter_map(|(c, _)| persons.get(c))
+            .map(|p| person_args(p).to_vec())
+            .collect();
+        for chunk in rows.chunks(crate::progress::EVERY as usize) {
+            db.insert_many(&target, 8, chunk)?;
+        }
+    }
+    Ok(Rebuilt {
+        captives: persons.len(),
+        corrected,
+        unnamed,
+    })
 }
 
 fn insert_person(db: &dyn Sql, row: &PersonRow) -> Result<(), StoreError> {
