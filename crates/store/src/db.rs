@@ -671,6 +671,40 @@ pub(crate) mod pg {
         }
     }
 
+    /// Rows from which [`Sql::insert_many`] sends them by COPY rather than in INSERT statements.
+    const COPIED_FROM: usize = 16;
+
+    impl Pg {
+        /// `rows` into `target` (`table (column, …)`, or a table alone for all its columns) by
+        /// one COPY in PostgreSQL's binary format: no statement to parse and plan for each few
+        /// hundred rows, as an INSERT of many rows needs. The columns' types, which the binary
+        /// format must be written for, are those PostgreSQL gives a query of them.
+        fn copy_rows(&self, target: &str, rows: &[Vec<Val<'_>>]) -> Result<(), StoreError> {
+            use postgres::binary_copy::BinaryCopyInWriter;
+            let (table, columns) = match target.split_once(" (") {
+                Some((table, columns)) => (table, columns.trim_end_matches(')')),
+                None => (target, "*"),
+            };
+            self.with(|c| {
+                let types: Vec<Type> = c
+                    .statement(&format!("SELECT {columns} FROM {table} LIMIT 0"))?
+                    .columns()
+                    .iter()
+                    .map(|col| col.type_().clone())
+                    .collect();
+                let sink = c
+                    .client
+                    .copy_in(&format!("COPY {target} FROM STDIN (FORMAT binary)"))?;
+                let mut writer = BinaryCopyInWriter::new(sink, &types);
+                for row in rows {
+                    writer.write_raw(row.iter().map(|v| v as &(dyn ToSql + Sync)))?;
+                }
+                writer.finish()?;
+                Ok(())
+            })
+        }
+    }
+
     impl Conn {
         fn statement(&mut self, sql: &str) -> Result<postgres::Statement, StoreError> {
             if let Some(s) = self.statements.get(sql) {
@@ -829,6 +863,9 @@ pub(crate) mod pg {
             width: usize,
             rows: &[Vec<Val<'_>>],
         ) -> Result<(), StoreError> {
+            if rows.len() >= COPIED_FROM {
+                return self.copy_rows(target, rows);
+            }
             // At most 500 rows and well under PostgreSQL's 65,535 parameters per statement.
             let per = (60_000 / width.max(1)).clamp(1, 500);
             for chunk in rows.chunks(per) {
@@ -973,15 +1010,51 @@ mod tests {
         assert_eq!(pg::ident("a\"b"), "\"a\"\"b\"");
     }
 
-    /// Inserts of every size around a full statement, into tables of the same width and of
-    /// another width in turn on one thread: each row lands once, in its own table.
+    const BULK_TABLES: &str = "CREATE TABLE a (x INTEGER, y TEXT);
+        CREATE TABLE b (x INTEGER, y TEXT);
+        CREATE TABLE c (x INTEGER);
+        CREATE TABLE d (x BIGINT, b BYTEA, n TEXT);
+        CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT UNIQUE)";
+
     #[test]
     fn bulk_inserts_of_any_size_land_whole_in_their_own_table() {
         let db = sqlite::Lite(rusqlite::Connection::open_in_memory().unwrap());
-        db.batch("CREATE TABLE a (x INTEGER, y TEXT); CREATE TABLE b (x INTEGER, y TEXT); CREATE TABLE c (x INTEGER)")
-            .unwrap();
-        let mut want = 0i64;
-        for n in [0i64, 1, 49, 50, 51, 100, 123] {
+        db.batch(BULK_TABLES).unwrap();
+        bulk_inserts_land_whole(&db);
+    }
+
+    #[test]
+    fn a_bulk_insert_that_meets_a_duplicate_fails_and_its_transaction_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite::open(&dir.path().join("t.db"), true, &[BULK_TABLES]).unwrap();
+        bulk_insert_meets_a_duplicate(&db);
+    }
+
+    /// Both on PostgreSQL, where an insert of many rows goes by COPY and one of a few by INSERT.
+    #[test]
+    fn on_postgres_bulk_inserts_land_whole_and_a_duplicate_fails_them_by_copy_or_insert() {
+        let Some(mut admin) = crate::test_support::postgres_client() else {
+            return;
+        };
+        let schema = format!("bulk_{}", std::process::id());
+        let gone = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+        admin.batch_execute(&gone).unwrap();
+        let url = crate::test_support::postgres_url();
+        let db = pg::open(&url, &schema, true, &[BULK_TABLES]).unwrap();
+        bulk_inserts_land_whole(&db);
+        bulk_insert_meets_a_duplicate(&db);
+        drop(db);
+        admin.batch_execute(&gone).unwrap();
+    }
+
+    /// Inserts of every size around a full statement and around the size from which
+    /// PostgreSQL is sent rows by COPY, into tables of the same width and of another width in
+    /// turn on one connection: each row lands once, in its own table, each value as it was
+    /// (integers of 4 and 8 bytes, text, bytes, nulls).
+    fn bulk_inserts_land_whole(db: &dyn Sql) {
+        let sizes = [0i64, 1, 15, 16, 17, 49, 50, 51, 100, 123, 501];
+        let (mut count, mut want) = (0i64, 0i64);
+        for n in sizes {
             let rows = |table: &'static str| -> Vec<Vec<Val<'static>>> {
                 (0..n).map(|i| args![i, table].to_vec()).collect()
             };
@@ -989,6 +1062,14 @@ mod tests {
             db.insert_many("b (x, y)", 2, &rows("b")).unwrap();
             let c: Vec<Vec<Val<'_>>> = (0..n).map(|i| args![i].to_vec()).collect();
             db.insert_many("c (x)", 1, &c).unwrap();
+            let bytes: Vec<[u8; 2]> = (0..n).map(|i| [(i % 256) as u8, 0xff]).collect();
+            let d: Vec<Vec<Val<'_>>> = bytes
+                .iter()
+                .zip(0..)
+                .map(|(b, i)| vec![Val::I64(i << 40), Val::Blob(b), Val::Null])
+                .collect();
+            db.insert_many("d", 3, &d).unwrap();
+            count += n;
             want += (0..n).sum::<i64>();
         }
         for (table, sql) in [
@@ -999,7 +1080,7 @@ mod tests {
             let row = db.one(sql, &[]).unwrap().unwrap();
             assert_eq!(
                 (row.i64(0).unwrap(), row.i64(1).unwrap()),
-                (374, want),
+                (count, want),
                 "{table}"
             );
         }
@@ -1007,49 +1088,55 @@ mod tests {
             "SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b), 0",
             &[],
         );
-        assert_eq!(all.unwrap().unwrap().i64(0).unwrap(), 748);
+        assert_eq!(all.unwrap().unwrap().i64(0).unwrap(), 2 * count);
+        let mut seen = 0;
+        db.each("SELECT x, b, n FROM d", &[], &mut |r| {
+            let x = r.i64(0)?;
+            let i = x >> 40;
+            assert_eq!(x, i << 40);
+            assert_eq!(r.blob(1)?, [(i % 256) as u8, 0xff]);
+            assert_eq!(r.opt_text(2)?, None);
+            seen += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, count);
     }
 
     /// A bulk insert that meets a duplicate key part way fails as a unique violation (which
     /// registration reports as an external id already taken), and its transaction, rolled back,
-    /// leaves none of its rows, nor of the statements before it.
-    #[test]
-    fn a_bulk_insert_that_meets_a_duplicate_fails_and_its_transaction_leaves_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = sqlite::open(
-            &dir.path().join("t.db"),
-            true,
-            &["CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT UNIQUE)"],
-        )
-        .unwrap();
+    /// leaves none of its rows, nor of the statements before it; so for a few rows and for many.
+    fn bulk_insert_meets_a_duplicate(db: &dyn Sql) {
         db.insert_many("t (k, v)", 2, &[args![0, "taken"].to_vec()])
             .unwrap();
-        let values: Vec<String> = (1..=120)
-            .map(|k| {
-                if k == 77 {
-                    "taken".into()
-                } else {
-                    format!("v{k}")
-                }
-            })
-            .collect();
-        let rows: Vec<Vec<Val<'_>>> = (1i64..)
-            .zip(&values)
-            .map(|(k, v)| args![k, v].to_vec())
-            .collect();
-        {
-            let tx = Tx::write(&db).unwrap();
-            db.insert_many("t (k, v)", 2, &[args![500, "before"].to_vec()])
+        for n in [10, 120] {
+            let values: Vec<String> = (1..=n)
+                .map(|k| {
+                    if k == n - 3 {
+                        "taken".into()
+                    } else {
+                        format!("v{k}")
+                    }
+                })
+                .collect();
+            let rows: Vec<Vec<Val<'_>>> = (1i64..)
+                .zip(&values)
+                .map(|(k, v)| args![k, v].to_vec())
+                .collect();
+            {
+                let tx = Tx::write(db).unwrap();
+                db.insert_many("t (k, v)", 2, &[args![500, "before"].to_vec()])
+                    .unwrap();
+                let err = db.insert_many("t (k, v)", 2, &rows).unwrap_err();
+                assert!(is_unique_violation(&err), "{n}: {err:?}");
+                drop(tx);
+            }
+            let row = db
+                .one("SELECT count(*), max(k) FROM t", &[])
+                .unwrap()
                 .unwrap();
-            let err = db.insert_many("t (k, v)", 2, &rows).unwrap_err();
-            assert!(is_unique_violation(&err), "{err:?}");
-            drop(tx);
+            assert_eq!((row.i64(0).unwrap(), row.i64(1).unwrap()), (1, 0), "{n}");
         }
-        let row = db
-            .one("SELECT count(*), max(k) FROM t", &[])
-            .unwrap()
-            .unwrap();
-        assert_eq!((row.i64(0).unwrap(), row.i64(1).unwrap()), (1, 0));
     }
 
     #[test]
