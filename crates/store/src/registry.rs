@@ -1072,7 +1072,7 @@ impl Registry {
     }
 
     /// [`Registry::rebuild`], telling `progress` how many events it has replayed, how many
-    /// captives' rows it has compared and, if it rewrites the projection whole, written.
+    /// captives' rows it has compared and, if any was wrong, how many it has written.
     pub fn rebuild_showing(&mut self, progress: &dyn Progress) -> Result<Rebuilt, StoreError> {
         let db = &*self.conn;
         let tx = Tx::write(db)?;
@@ -1258,15 +1258,9 @@ fn correct_projection(
             .map(|c| (c.clone(), Correction::Missing)),
     );
     corrected.sort_by(|a, b| asylon_core::law::by_case_number(&a.0, &b.0));
-    let target = format!("persons ({PERSON_COLUMNS})");
-    if unnamed > 0 || corrected.len() > stored / 2 {
+    let rows: Vec<Vec<Val<'_>>> = if unnamed > 0 || corrected.len() > stored / 2 {
         db.exec("DELETE FROM persons", &[])?;
-        let rows: Vec<Vec<Val<'_>>> = persons.values().map(|p| person_args(p).to_vec()).collect();
-        let mut written = Counter::begin(progress, "captives written", rows.len() as u64);
-        for chunk in rows.chunks(crate::progress::EVERY as usize) {
-            db.insert_many(&target, 8, chunk)?;
-            written.add(chunk.len() as u64);
-        }
+        persons.values().map(|p| person_args(p).to_vec()).collect()
     } else {
         let gone: Vec<Val<'_>> = corrected
             .iter()
@@ -1280,13 +1274,18 @@ fn correct_projection(
                 chunk,
             )?;
         }
-        let rows: Vec<Vec<Val<'_>>> = corrected
+        corrected
             .iter()
             .filter_map(|(c, _)| persons.get(c))
             .map(|p| person_args(p).to_vec())
-            .collect();
+            .collect()
+    };
+    if !rows.is_empty() {
+        let target = format!("persons ({PERSON_COLUMNS})");
+        let mut written = Counter::begin(progress, "captives written", rows.len() as u64);
         for chunk in rows.chunks(crate::progress::EVERY as usize) {
             db.insert_many(&target, 8, chunk)?;
+            written.add(chunk.len() as u64);
         }
     }
     Ok(Rebuilt {
