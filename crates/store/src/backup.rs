@@ -20,15 +20,6 @@ use std::path::Path;
 /// back-off are not carried: a restored or moved registry starts with everyone signed out.
 const REGISTRY_TABLES: [&str; 6] = ["meta", "events", "persons", "orgs", "users", "api_tokens"];
 
-fn val(c: &Cell) -> Val<'_> {
-    match c {
-        Cell::Null => Val::Null,
-        Cell::I64(v) => Val::I64(*v),
-        Cell::Text(t) => Val::Text(t),
-        Cell::Blob(b) => Val::Blob(b),
-    }
-}
-
 /// Copies `tables` from one snapshot of `from` into `to` in one transaction; both have the
 /// same schema (the migrations of each backend declare the columns in the same order).
 fn copy_tables(
@@ -57,16 +48,12 @@ fn copy_tables(
         insert_held(to, t, &mut held)?;
     }
     tx.commit()?;
-    if to.backend() == Backend::Postgres {
-        // PostgreSQL plans from statistics that autovacuum gathers in its own time; until
-        // then the tables just filled look empty to it. The check of the name index that a
-        // restore runs at once on them scanned the whole log for every page of captives (95
-        // ms a page of 1,000 at 200,000 captives, 3 ms with the statistics taken); `rebuild`
-        // right after `migrate-store` to PostgreSQL: 40 s, 25 s with them.
-        for t in tables {
-            to.batch(&format!("ANALYZE {t}"))?;
-        }
-    }
+    // PostgreSQL plans from statistics that autovacuum gathers in its own time; until then
+    // the tables just filled look empty to it. The check of the name index that a restore
+    // runs at once on them scanned the whole log for every page of captives (95 ms a page of
+    // 1,000 at 200,000 captives, 3 ms with the statistics taken); `rebuild` right after
+    // `migrate-store` to PostgreSQL: 40 s, 25 s with them.
+    to.analyze(tables)?;
     Ok(rows)
 }
 
@@ -79,7 +66,10 @@ fn insert_held(to: &dyn Sql, t: &str, held: &mut Vec<crate::db::Row>) -> Result<
     let Some(width) = held.first().map(|r| r.0.len()) else {
         return Ok(());
     };
-    let args: Vec<Vec<Val<'_>>> = held.iter().map(|r| r.0.iter().map(val).collect()).collect();
+    let args: Vec<Vec<Val<'_>>> = held
+        .iter()
+        .map(|r| r.0.iter().map(Cell::as_val).collect())
+        .collect();
     to.insert_many(t, width, &args)?;
     held.clear();
     Ok(())

@@ -10,7 +10,7 @@
 use crate::StoreError;
 
 /// A parameter.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Val<'a> {
     Null,
     I64(i64),
@@ -67,6 +67,19 @@ pub(crate) enum Cell {
     I64(i64),
     Text(String),
     Blob(Vec<u8>),
+}
+
+impl Cell {
+    /// The value as a parameter: a row read from one table written into another, or compared
+    /// with the values it should hold.
+    pub(crate) fn as_val(&self) -> Val<'_> {
+        match self {
+            Cell::Null => Val::Null,
+            Cell::I64(v) => Val::I64(*v),
+            Cell::Text(t) => Val::Text(t),
+            Cell::Blob(b) => Val::Blob(b),
+        }
+    }
 }
 
 /// One result row, owned.
@@ -200,7 +213,14 @@ pub(crate) trait Sql: Send {
         Ok(())
     }
 
-    /// Takes the planner's statistics of each of `tables` afresh where they are stale, as
+    /// Takes the planner's statistics of each of `tables` afresh: for tables just filled,
+    /// which the planner would otherwise take for empty. Nothing on SQLite, whose planner
+    /// needs none.
+    fn analyze(&self, _tables: &[&str]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// [`Sql::analyze`] of those of `tables` whose statistics are stale, as
     /// autovacuum would (never taken, or more than a tenth of the rows changed since), for a
     /// pass about to query them at once, before autovacuum comes round or where it is off.
     /// Nothing on SQLite, whose planner needs none.
@@ -776,8 +796,13 @@ pub(crate) mod pg {
                     .map(|r| Ok(r.try_get(0)?))
                     .collect::<Result<_, StoreError>>()
             })?;
-            for t in stale {
-                self.batch(&format!("ANALYZE \"{}\"", t.replace('"', "\"\"")))?;
+            let stale: Vec<&str> = stale.iter().map(String::as_str).collect();
+            self.analyze(&stale)
+        }
+
+        fn analyze(&self, tables: &[&str]) -> Result<(), StoreError> {
+            for t in tables {
+                self.batch(&format!("ANALYZE {}", ident(t)))?;
             }
             Ok(())
         }

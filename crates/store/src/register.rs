@@ -782,10 +782,7 @@ mod tests {
             .map(|i| registration(&format!("W{i}"), "Kim Chol"))
             .collect();
         let cases = reg.register(&actor, now, regs).unwrap();
-        let count = |reg: &Registry| {
-            let row = reg.conn.one("SELECT count(*) FROM persons", &[]).unwrap();
-            row.unwrap().i64(0).unwrap()
-        };
+        let count = |reg: &Registry| reg.person_count().unwrap();
         // Every row gone: each is missing, and all are written.
         reg.conn.exec("DELETE FROM persons", &[]).unwrap();
         let missing: Vec<(String, Correction)> = cases

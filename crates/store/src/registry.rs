@@ -1215,13 +1215,6 @@ fn correct_projection(
 ) -> Result<Rebuilt, StoreError> {
     use crate::db::{Cell, Val};
     let persons = &projection.persons;
-    let same = |cell: &Cell, val: &Val<'_>| match (cell, val) {
-        (Cell::Null, Val::Null) => true,
-        (Cell::I64(a), Val::I64(b)) => a == b,
-        (Cell::Text(a), Val::Text(b)) => a == b,
-        (Cell::Blob(a), Val::Blob(b)) => a == b,
-        _ => false,
-    };
     let mut compared = Counter::begin(progress, "captives compared", persons.len() as u64);
     let (mut found, mut corrected, mut unnamed, mut stored) =
         (HashSet::new(), Vec::new(), 0, 0usize);
@@ -1240,7 +1233,7 @@ fn correct_projection(
                     found.insert(key.as_str());
                     let replayed = person_args(p);
                     let agrees = row.0.len() == replayed.len()
-                        && row.0.iter().zip(&replayed).all(|(c, v)| same(c, v));
+                        && row.0.iter().zip(&replayed).all(|(c, v)| c.as_val() == *v);
                     if !agrees {
                         corrected.push((case.clone(), Correction::Differed));
                     }
