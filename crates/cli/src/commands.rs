@@ -619,3 +619,20 @@ pub fn rebuild(r: &RegistryArgs) -> Result<()> {
     print_reindexed(&reindexed)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_rebuilds_report_names_twenty_cases_of_a_kind_and_counts_the_rest() {
+        let cases: Vec<String> = (1..=23).map(|n| format!("AS-{n:06}")).collect();
+        let cases: Vec<&str> = cases.iter().map(String::as_str).collect();
+        assert_eq!(super::named(&cases[..2]), "AS-000001, AS-000002");
+        let shown = super::named(&cases);
+        assert!(
+            shown.starts_with("AS-000001, AS-000002, ")
+                && shown.ends_with("AS-000019, AS-000020 and 3 more"),
+            "{shown}"
+        );
+        assert!(!shown.contains("AS-000021"), "{shown}");
+    }
+}
