@@ -704,9 +704,7 @@ mod tests {
 
     #[test]
     fn a_page_of_the_name_index_check_gets_the_keys_of_its_captives_in_any_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut reg, actor, now) = new_registry(dir.path());
-        page_keys_in_any_order(&mut reg, &actor, now);
+        on_sqlite(page_keys_in_any_order);
     }
 
     #[test]
@@ -763,9 +761,7 @@ mod tests {
 
     #[test]
     fn proofs_read_the_kept_subtrees_and_a_few_events_and_agree_with_the_whole_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut reg, actor, now) = new_registry(dir.path());
-        proofs_agree_with_the_whole_log(&mut reg, &actor, now);
+        on_sqlite(proofs_agree_with_the_whole_log);
     }
 
     #[test]
@@ -853,6 +849,13 @@ mod tests {
         // Nothing changed since: the check does not take them again.
         reg.reindex_names().unwrap();
         assert_eq!(stats(reg), (0, 1));
+    }
+
+    /// `body` on a new registry in SQLite files of a directory of its own.
+    fn on_sqlite(body: fn(&mut Registry, &Actor, OffsetDateTime)) {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut reg, actor, now) = new_registry(dir.path());
+        body(&mut reg, &actor, now);
     }
 
     /// `body` on a new registry in a PostgreSQL schema of its own (named from `name`), dropped
