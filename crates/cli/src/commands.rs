@@ -523,26 +523,30 @@ fn named(cases: &[&str]) -> String {
 /// What a check of the name index against the records did, in a line naming each captive whose
 /// index entries it replaced.
 fn print_reindexed(done: &asylon_store::Reindexed) -> Result<()> {
-    let checked = counted(done.checked, "captive", "captives");
-    let (was, his, is) = match done.replaced.len() {
-        0 => {
-            say!("name index: {checked} checked, each indexed under the names his record gives")?;
-            return Ok(());
-        }
-        1 => ("was", "his record does", "is"),
-        _ => ("were", "their records do", "are"),
-    };
-    say!(
-        "name index: {checked} checked; {} {was} indexed under names {his} not give, and {is} \
-         now indexed under those {}",
-        done.replaced.join(", "),
-        if done.replaced.len() == 1 {
-            "it gives"
-        } else {
-            "they give"
-        }
-    )?;
+    say!("{}", reindexed_line(done))?;
     Ok(())
+}
+
+/// The line of [`print_reindexed`]: the captives whose entries were replaced are named as a
+/// rebuild names corrected rows, at most [`NAMED`] and the rest counted, so that a key store
+/// damaged throughout does not print a line of a million case numbers.
+fn reindexed_line(done: &asylon_store::Reindexed) -> String {
+    let checked = counted(done.checked, "captive", "captives");
+    let (was, his, is, gives) = match done.replaced.len() {
+        0 => {
+            return format!(
+                "name index: {checked} checked, each indexed under the names his record gives"
+            );
+        }
+        1 => ("was", "his record does", "is", "it gives"),
+        _ => ("were", "their records do", "are", "they give"),
+    };
+    let replaced: Vec<&str> = done.replaced.iter().map(String::as_str).collect();
+    format!(
+        "name index: {checked} checked; {} {was} indexed under names {his} not give, and {is} \
+         now indexed under those {gives}",
+        named(&replaced)
+    )
 }
 
 /// `--from`/`--to` of migrate-store: a data directory (SQLite) or a postgres:// URL.
@@ -634,5 +638,32 @@ mod tests {
             "{shown}"
         );
         assert!(!shown.contains("AS-000021"), "{shown}");
+    }
+
+    #[test]
+    fn the_name_index_line_names_twenty_replaced_captives_and_counts_the_rest() {
+        let line = |checked, replaced: Vec<u32>| {
+            super::reindexed_line(&asylon_store::Reindexed {
+                checked,
+                replaced: replaced.into_iter().map(|n| format!("AS-{n:06}")).collect(),
+            })
+        };
+        assert_eq!(
+            line(3, vec![]),
+            "name index: 3 captives checked, each indexed under the names his record gives"
+        );
+        assert_eq!(
+            line(3, vec![2]),
+            "name index: 3 captives checked; AS-000002 was indexed under names his record does \
+             not give, and is now indexed under those it gives"
+        );
+        let many = line(1000, (1..=1000).collect());
+        assert!(
+            many.starts_with("name index: 1000 captives checked; AS-000001, AS-000002, ")
+                && many.contains("AS-000020 and 980 more were indexed under names their records")
+                && many.ends_with("are now indexed under those they give"),
+            "{many}"
+        );
+        assert!(!many.contains("AS-000021"), "{many}");
     }
 }
