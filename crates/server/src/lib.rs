@@ -389,13 +389,18 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
                 }
             },
         ))
-        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .fallback(|| async { ApiError::not_found(NO_SUCH_ENDPOINT) })
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
         .layer(axum::middleware::from_fn(move |req, next| {
             security_headers(secure, req, next)
         }))
         .with_state(state)
 }
+
+/// What a request for a path the API does not have is told: where the API is, for someone who
+/// opened the server's own address in a browser.
+pub const NO_SUCH_ENDPOINT: &str =
+    "no such endpoint: the API is under /api, described at /api/openapi.json";
 
 async fn security_headers(secure: bool, req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;

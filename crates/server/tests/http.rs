@@ -2029,10 +2029,18 @@ fn responses_carry_strict_security_headers(db: Db) {
     assert_eq!(r.header("cache-control"), Some("no-store"));
     assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
     assert!(r.header("strict-transport-security").is_none());
-    let r = Client::anonymous(s).get("/api/no/such/thing");
-    assert_eq!(r.status, 404);
-    assert!(r.body["error"].is_string());
-    assert!(r.header("content-security-policy").is_some());
+    // The server's own address, as a browser opens it, and a path the API does not have: both
+    // told where the API is, with the same headers.
+    for path in ["/", "/api/no/such/thing"] {
+        let r = Client::anonymous(s).get(path);
+        assert_eq!(r.status, 404, "{path}");
+        assert_eq!(
+            r.body["error"],
+            "no such endpoint: the API is under /api, described at /api/openapi.json",
+            "{path}"
+        );
+        assert!(r.header("content-security-policy").is_some(), "{path}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2148,7 +2156,7 @@ fn the_openapi_document_is_valid_and_every_route_answers(db: Db) {
             );
             let r = c.send(&method.to_uppercase(), &url, body);
             assert!(
-                !(r.status == 404 && r.body["error"] == "no such endpoint"),
+                !(r.status == 404 && r.body["error"] == asylon_server::NO_SUCH_ENDPOINT),
                 "{method} {path} is documented but not routed"
             );
             assert!(r.status < 500, "{method} {path}: {}", r.status);
