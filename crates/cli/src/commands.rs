@@ -507,11 +507,11 @@ fn print_rebuilt(done: &asylon_store::Rebuilt) -> Result<()> {
 const NAMED: usize = 20;
 
 /// `cases` joined, the first [`NAMED`] of them, and how many more.
-fn named(cases: &[&str]) -> String {
+fn named<S: AsRef<str>>(cases: &[S]) -> String {
     let shown = cases
         .iter()
         .take(NAMED)
-        .copied()
+        .map(AsRef::as_ref)
         .collect::<Vec<_>>()
         .join(", ");
     match cases.len().saturating_sub(NAMED) {
@@ -541,11 +541,10 @@ fn reindexed_line(done: &asylon_store::Reindexed) -> String {
         1 => ("was", "his record does", "is", "it gives"),
         _ => ("were", "their records do", "are", "they give"),
     };
-    let replaced: Vec<&str> = done.replaced.iter().map(String::as_str).collect();
     format!(
         "name index: {checked} checked; {} {was} indexed under names {his} not give, and {is} \
          now indexed under those {gives}",
-        named(&replaced)
+        named(&done.replaced)
     )
 }
 
@@ -629,7 +628,6 @@ mod tests {
     #[test]
     fn a_rebuilds_report_names_twenty_cases_of_a_kind_and_counts_the_rest() {
         let cases: Vec<String> = (1..=23).map(|n| format!("AS-{n:06}")).collect();
-        let cases: Vec<&str> = cases.iter().map(String::as_str).collect();
         assert_eq!(super::named(&cases[..2]), "AS-000001, AS-000002");
         let shown = super::named(&cases);
         assert!(
