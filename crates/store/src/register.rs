@@ -588,6 +588,13 @@ mod tests {
         );
     }
 
+    /// `n` captives named Kim Chol, their external ids `{prefix}0`, `{prefix}1`, ….
+    fn kim_chols(prefix: &str, n: usize) -> Vec<Registration> {
+        (0..n)
+            .map(|i| registration(&format!("{prefix}{i}"), "Kim Chol"))
+            .collect()
+    }
+
     fn registration(ext: &str, name: &str) -> Registration {
         let mut input = RegistrationInput::default();
         input.external_id = Some(ext.into());
@@ -774,10 +781,7 @@ mod tests {
         use crate::{Correction, Rebuilt};
         let dir = tempfile::tempdir().unwrap();
         let (mut reg, actor, now) = new_registry(dir.path());
-        let regs = (0..10)
-            .map(|i| registration(&format!("W{i}"), "Kim Chol"))
-            .collect();
-        let cases = reg.register(&actor, now, regs).unwrap();
+        let cases = reg.register(&actor, now, kim_chols("W", 10)).unwrap();
         let count = |reg: &Registry| reg.person_count().unwrap();
         // Every row gone: each is missing, and all are written.
         reg.conn.exec("DELETE FROM persons", &[]).unwrap();
@@ -820,10 +824,7 @@ mod tests {
     /// Without statistics the planner read the whole log for every page of the name index
     /// check: the check takes them when autovacuum would, and only then.
     fn statistics_taken_where_stale(reg: &mut Registry, actor: &Actor, now: OffsetDateTime) {
-        let regs = (0..200)
-            .map(|i| registration(&format!("S{i}"), "Kim Chol"))
-            .collect();
-        reg.register(actor, now, regs).unwrap();
+        reg.register(actor, now, kim_chols("S", 200)).unwrap();
         let stats = |reg: &Registry| {
             let row = reg
                 .conn
@@ -1196,10 +1197,7 @@ mod tests {
     fn a_caller_who_sees_few_gets_full_pages_each_from_a_bounded_read() {
         let dir = tempfile::tempdir().unwrap();
         let (mut reg, actor, now) = new_registry(dir.path());
-        let regs = (0..30)
-            .map(|i| registration(&format!("P{i}"), "Kim Chol"))
-            .collect();
-        let cases = reg.register(&actor, now, regs).unwrap();
+        let cases = reg.register(&actor, now, kim_chols("P", 30)).unwrap();
         // South Korea accepts every seventh: those alone are referred to it.
         let kr = asylon_core::law::Principal {
             user: "kr".into(),
@@ -1258,10 +1256,7 @@ mod tests {
     fn registered_external_ids_are_found_among_many_asked_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let (mut reg, actor, now) = new_registry(dir.path());
-        let regs: Vec<Registration> = (0..600)
-            .map(|i| registration(&format!("R{i}"), "Kim Chol"))
-            .collect();
-        reg.register(&actor, now, regs).unwrap();
+        reg.register(&actor, now, kim_chols("R", 600)).unwrap();
         // More than one query's worth, registered and unknown ids interleaved.
         let asked: Vec<String> = (0..600)
             .flat_map(|i| [format!("R{i}"), format!("U{i}")])
