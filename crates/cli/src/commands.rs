@@ -8,7 +8,7 @@ use asylon_core::law::{Principal, Role};
 use asylon_core::policy::{Action, may};
 use asylon_core::{Actor, Class, RegistrationInput};
 use asylon_store::json::{CheckpointJson, EventJson};
-use asylon_store::{KeySource, Registry, StoreError, default_key_file};
+use asylon_store::{KeySource, Registry, SharedNumbers, StoreError, default_key_file};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
@@ -172,13 +172,13 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
     }
 }
 
-pub fn register(r: &RegistryArgs, file: &Path) -> Result<()> {
+pub fn register(r: &RegistryArgs, file: &Path, shared: SharedNumbers) -> Result<()> {
     let input: RegistrationInput = read_json(file, "the particulars", "docs/particulars.md")?;
     let now = now();
     let reg = input.validate(now).map_err(StoreError::Invalid)?;
     allowed(r, Action::Register)?;
     let mut registry = open(r)?;
-    let cases = registry.register(&actor(r), now, vec![reg])?;
+    let cases = registry.register_with(&actor(r), now, vec![reg], shared)?;
     for c in cases {
         say!("{c}")?;
     }
@@ -275,11 +275,17 @@ pub fn search(r: &RegistryArgs, name: &str, limit: usize, json: bool) -> Result<
     Ok(())
 }
 
-pub fn amend(r: &RegistryArgs, case: &str, file: &Path, reason: &str) -> Result<()> {
+pub fn amend(
+    r: &RegistryArgs,
+    case: &str,
+    (file, shared): (&Path, SharedNumbers),
+    reason: &str,
+) -> Result<()> {
     let input: RegistrationInput = read_json(file, "the particulars", "docs/particulars.md")?;
     let mut registry = open(r)?;
     let settings = asylon_store::load_settings(&data_dir(r)?)?;
-    let done = registry.amend_as(&principal(r)?, now(), &settings, case, &input, reason)?;
+    let who = principal(r)?;
+    let done = registry.amend_as(&who, now(), &settings, case, (&input, shared), reason)?;
     say!(
         "{case} corrected (event {}); the corrected record is owed to the neutral agency (Art 122)",
         done.seq
@@ -532,20 +538,35 @@ fn print_reindexed(done: &asylon_store::Reindexed) -> Result<()> {
 /// damaged throughout does not print a line of a million case numbers.
 fn reindexed_line(done: &asylon_store::Reindexed) -> String {
     let checked = counted(done.checked, "captive", "captives");
-    let (was, his, is, gives) = match done.replaced.len() {
+    let mut line = match done.replaced.len() {
         0 => {
-            return format!(
-                "name index: {checked} checked, each indexed under the names his record gives"
-            );
+            format!("name index: {checked} checked, each indexed under the names his record gives")
         }
-        1 => ("was", "his record does", "is", "it gives"),
-        _ => ("were", "their records do", "are", "they give"),
+        n => {
+            let (was, his, is, gives) = if n == 1 {
+                ("was", "his record does", "is", "it gives")
+            } else {
+                ("were", "their records do", "are", "they give")
+            };
+            format!(
+                "name index: {checked} checked; {} {was} indexed under names {his} not give, and \
+                 {is} now indexed under those {gives}",
+                named(&done.replaced)
+            )
+        }
     };
-    format!(
-        "name index: {checked} checked; {} {was} indexed under names {his} not give, and {is} \
-         now indexed under those {gives}",
-        named(&done.replaced)
-    )
+    if !done.numbered.is_empty() {
+        let (numbers, were, they, are) = match done.numbered.len() {
+            1 => ("number of", "was", "he was", "is"),
+            _ => ("numbers of", "were", "they were", "are"),
+        };
+        line.push_str(&format!(
+            "; the service {numbers} {} {were} not indexed ({they} registered before service \
+             numbers were) and now {are}",
+            named(&done.numbered)
+        ));
+    }
+    line
 }
 
 /// `--from`/`--to` of migrate-store: a data directory (SQLite) or a postgres:// URL.
@@ -640,10 +661,14 @@ mod tests {
 
     #[test]
     fn the_name_index_line_names_twenty_replaced_captives_and_counts_the_rest() {
+        let cases = |numbers: Vec<u32>| -> Vec<String> {
+            numbers.into_iter().map(|n| format!("AS-{n:06}")).collect()
+        };
         let line = |checked, replaced: Vec<u32>| {
             super::reindexed_line(&asylon_store::Reindexed {
                 checked,
-                replaced: replaced.into_iter().map(|n| format!("AS-{n:06}")).collect(),
+                replaced: cases(replaced),
+                numbered: Vec::new(),
             })
         };
         assert_eq!(
@@ -663,5 +688,30 @@ mod tests {
             "{many}"
         );
         assert!(!many.contains("AS-000021"), "{many}");
+        // Service numbers added to the index of a registry made before they were indexed, told
+        // apart from names replaced, and cut the same way.
+        let numbered = |replaced: Vec<u32>, numbered: Vec<u32>| {
+            super::reindexed_line(&asylon_store::Reindexed {
+                checked: 1000,
+                replaced: cases(replaced),
+                numbered: cases(numbered),
+            })
+        };
+        assert_eq!(
+            numbered(vec![], vec![7]),
+            "name index: 1000 captives checked, each indexed under the names his record gives; \
+             the service number of AS-000007 was not indexed (he was registered before service \
+             numbers were) and now is"
+        );
+        let both = numbered(vec![3], (1..=1000).collect());
+        assert!(
+            both.contains("AS-000003 was indexed under names his record does not give")
+                && both.contains("; the service numbers of AS-000001, ")
+                && both.ends_with(
+                    "AS-000020 and 980 more were not indexed (they were registered before \
+                     service numbers were) and now are"
+                ),
+            "{both}"
+        );
     }
 }

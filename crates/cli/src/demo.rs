@@ -441,7 +441,13 @@ pub fn build(
         encoding: None,
         option: "--encoding",
     };
-    crate::import::persons(&import_args, source, crate::import::KEPT_ROWS, false, None)?;
+    crate::import::persons(
+        &import_args,
+        source,
+        (crate::import::KEPT_ROWS, false),
+        None,
+        asylon_store::SharedNumbers::Refused,
+    )?;
 
     let mut registry = open(&args)?;
     let mut steps = vec![(
@@ -499,7 +505,7 @@ pub fn build(
             today,
             &settings,
             first,
-            &corrected,
+            (&corrected, asylon_store::SharedNumbers::Refused),
             "demo: Ukrainian spelling from the camp register; day of birth misread at capture",
         )?;
         say!(

@@ -17,7 +17,7 @@ use asylon_core::{
     Art17Field, CoreParticulars, PersonRow, Registration, RegistrationInput, particulars::NameInput,
 };
 use asylon_names::synth;
-use asylon_store::{NameTokens, Registry, SealedRegistration, cpu};
+use asylon_store::{NameTokens, Registry, SealedRegistration, SharedNumbers, cpu};
 use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::Path;
@@ -416,13 +416,15 @@ impl<'r> Known<'r> {
     }
 }
 
-/// Validates one row; `seen` maps external ids to the line that first used them.
+/// Validates one row; `seen` maps external ids to the line that first used them, and, unless
+/// shared service numbers are allowed, each power's service numbers to the line that first gave
+/// them ([`SeenNumbers`]).
 fn check_row(
     rec: &csv::StringRecord,
     c: &Columns,
     now: OffsetDateTime,
     line: u64,
-    seen: &mut Seen,
+    (seen, numbers): (&mut Seen, Option<&mut SeenNumbers>),
 ) -> Result<Registration, Vec<String>> {
     let input = row_input(rec, c);
     let mut problems = Vec::new();
@@ -438,12 +440,109 @@ fn check_row(
         }
     }
     match input.validate(now) {
-        Ok(reg) if problems.is_empty() => Ok(reg),
+        Ok(reg) if problems.is_empty() => match numbers.and_then(|n| n.repeated(&reg, line)) {
+            Some(problem) => Err(vec![problem]),
+            None => Ok(reg),
+        },
         Ok(_) => Err(problems),
         Err(errors) => {
             problems.extend(errors.iter().map(ToString::to_string));
             Err(problems)
         }
+    }
+}
+
+/// What a row whose service number is also another captive's is told, but for the first
+/// words: how to register it if they are two men.
+const TWO_MEN: &str = "if they are two men, import with --shared-service-number";
+
+/// The service numbers of the file's valid rows, by power, and the line that first gave each
+/// ([`asylon_store::service_number_key`]: the same letters and digits). Held in memory as the
+/// external ids are ([`Seen`]): the file is the registrar's own, in plaintext already.
+#[derive(Default)]
+struct SeenNumbers(HashMap<(String, String), u64, foldhash::fast::RandomState>);
+
+impl SeenNumbers {
+    /// The problem of `reg`, on `line`, if an earlier row gave his service number for his
+    /// power (see asylon_store's `SharedNumbers`).
+    fn repeated(&mut self, reg: &Registration, line: u64) -> Option<String> {
+        let number = reg.identity.service_number.as_deref()?;
+        let key = asylon_store::service_number_key(number);
+        if key.is_empty() {
+            return None;
+        }
+        let first = self.0.insert((reg.core.power.clone(), key), line)?;
+        Some(format!(
+            "service_number: line {first} depends on {} too and has the same service number: one \
+             captive listed twice? If so, leave one of the rows out; {TWO_MEN}",
+            reg.core.power
+        ))
+    }
+}
+
+/// The file's rows, a batch at a time, whose service numbers are asked of the registry: a row
+/// whose number a registered captive of the same power holds is a problem of the file, unless
+/// the row is that captive's own (his external id: a file imported again).
+struct HeldNumbers<'r> {
+    registry: &'r asylon_store::Registry,
+    /// Line, power, service number and external id of each row not yet asked about.
+    rows: Vec<(u64, String, String, Option<String>)>,
+}
+
+impl<'r> HeldNumbers<'r> {
+    /// `None` where nothing is to be asked: shared numbers are allowed, or the registry has
+    /// never registered anyone.
+    fn new(registry: &'r asylon_store::Registry, shared: SharedNumbers) -> Result<Option<Self>> {
+        let asks = shared == SharedNumbers::Refused && registry.cases_given()? > 0;
+        Ok(asks.then(|| Self {
+            registry,
+            rows: Vec::with_capacity(BATCH),
+        }))
+    }
+
+    /// Notes a valid row, on `line`; asks about the rows noted when they make a batch.
+    fn note(&mut self, reg: &Registration, line: u64, bad: &mut Problems<'_>) -> Result<()> {
+        if let Some(number) = &reg.identity.service_number {
+            self.rows.push((
+                line,
+                reg.core.power.clone(),
+                number.clone(),
+                reg.core.external_id.clone(),
+            ));
+        }
+        if self.rows.len() >= BATCH {
+            self.ask(bad)?;
+        }
+        Ok(())
+    }
+
+    /// Asks about the rows noted, adding a problem to `bad` for each whose number a captive of
+    /// the registry holds.
+    fn ask(&mut self, bad: &mut Problems<'_>) -> Result<()> {
+        let asked: Vec<(&str, &str)> = self
+            .rows
+            .iter()
+            .map(|(_, power, number, _)| (power.as_str(), number.as_str()))
+            .collect();
+        let holders = self.registry.service_number_holders(&asked)?;
+        for ((line, power, _, ext), holders) in self.rows.iter().zip(holders) {
+            let own = holders
+                .iter()
+                .any(|h| h.external_id.is_some() && h.external_id == *ext);
+            if let (false, Some(h)) = (own, holders.first()) {
+                bad.add(
+                    *line,
+                    format!(
+                        "service_number: {case} depends on {power} too and has the same service \
+                         number: one captive listed twice? If this row is {case}, leave it out \
+                         (add what his record lacks with `person amend {case}`); {TWO_MEN}",
+                        case = h.case
+                    ),
+                )?;
+            }
+        }
+        self.rows.clear();
+        Ok(())
     }
 }
 
@@ -468,12 +567,24 @@ fn open_for_import<'e>(
 /// `import persons --check`: pass one alone. Every row is validated and every problem told,
 /// and rows already registered are told apart, exactly as an import would; then what it would
 /// do is said, and nothing is written.
-pub fn check_persons(r: &RegistryArgs, file: Source<'_>, errors: Option<&Path>) -> Result<()> {
+pub fn check_persons(
+    r: &RegistryArgs,
+    file: Source<'_>,
+    errors: Option<&Path>,
+    shared: SharedNumbers,
+) -> Result<()> {
     let (registry, meta, errors) = open_for_import(r, file, errors)?;
     let known = Known::choose(&registry, meta.len())?;
     // No row is kept for a stage after this pass: there is none.
     let (kept, _) = std::sync::mpsc::channel();
-    let checked = pass_one(file, meta.len(), now(), &known, 0, &kept, errors)?;
+    let checked = pass_one(
+        file,
+        (meta.len(), now()),
+        (&known, shared),
+        0,
+        &kept,
+        errors,
+    )?;
     let skipped = checked.rows - checked.to_register;
     say!(
         "checked {}: all {} rows are valid; importing it would register {} and skip {skipped} \
@@ -511,9 +622,9 @@ fn told_skipped(skipped: u64, differing: u64, optional: &[&str]) -> Result<()> {
 pub fn persons(
     r: &RegistryArgs,
     file: Source<'_>,
-    keep_rows: u64,
-    timings: bool,
+    (keep_rows, timings): (u64, bool),
     errors: Option<&Path>,
+    shared: SharedNumbers,
 ) -> Result<()> {
     let started = std::time::Instant::now();
     let now = now();
@@ -572,7 +683,14 @@ pub fn persons(
         let (checked, validating) = cpu::timed(|| {
             let known = Known::choose(&registry, bytes)?;
             Ok::<_, anyhow::Error>((
-                pass_one(file, bytes, now, &known, keep_rows, &to_read, errors)?,
+                pass_one(
+                    file,
+                    (bytes, now),
+                    (&known, shared),
+                    keep_rows,
+                    &to_read,
+                    errors,
+                )?,
                 known.describe(),
             ))
         });
@@ -786,9 +904,8 @@ impl Drop for Checking {
 
 fn pass_one(
     file: Source<'_>,
-    bytes: u64,
-    now: OffsetDateTime,
-    known: &Known<'_>,
+    (bytes, now): (u64, OffsetDateTime),
+    (known, shared): (&Known<'_>, SharedNumbers),
     keep_rows: u64,
     kept: &std::sync::mpsc::Sender<ToRead>,
     errors: Option<ErrorReport<'_>>,
@@ -802,6 +919,8 @@ fn pass_one(
         Err(e) => return Err(ErrorReport::failed(errors, e)),
     };
     let mut seen = Seen::default();
+    let mut numbers = (shared == SharedNumbers::Refused).then(SeenNumbers::default);
+    let mut held = HeldNumbers::new(known.registry, shared)?;
     let mut bad = Problems::new(errors);
     let mut rows = 0u64;
     let mut to_register = 0u64;
@@ -826,7 +945,7 @@ fn pass_one(
                 continue;
             }
         };
-        let reg = match check_row(rec, &cols, now, line, &mut seen) {
+        let reg = match check_row(rec, &cols, now, line, (&mut seen, numbers.as_mut())) {
             Ok(reg) => reg,
             Err(problems) => {
                 for problem in problems {
@@ -835,6 +954,9 @@ fn pass_one(
                 continue;
             }
         };
+        if let Some(held) = &mut held {
+            held.note(&reg, line, &mut bad)?;
+        }
         // Whether a row is registered already is asked a batch at a time.
         let told = (&mut registered, &mut differing);
         if rows <= keep_rows && bad.is_empty() {
@@ -852,6 +974,9 @@ fn pass_one(
             }
         }
     }
+    if let Some(held) = &mut held {
+        held.ask(&mut bad)?;
+    }
     drop(progress);
     if rows == 0 {
         let e = anyhow::anyhow!(
@@ -863,6 +988,9 @@ fn pass_one(
     let report = bad.report.as_ref().map(|r| r.path);
     bad.finish()?;
     if !bad.is_empty() {
+        // The registry is asked about service numbers a batch of rows at a time, after the
+        // rows (see `HeldNumbers`): what it finds is told in its row's place.
+        bad.shown.sort_by_key(|(line, _)| *line);
         for (line, problem) in &bad.shown {
             eprintln!("line {line}: {problem}");
         }
@@ -1057,7 +1185,9 @@ fn read_batches(
         last_line = line;
         // The file was valid a moment ago; if it changed since, stop rather than guess.
         let rec = rec.map_err(|e| anyhow::anyhow!("line {line} changed during the import: {e}"))?;
-        let reg = check_row(rec, cols, now, last_line, &mut seen).map_err(|p| {
+        // Service numbers were compared by pass one, the whole file at once: rows from `from` on
+        // alone would miss those shared with the rows before them.
+        let reg = check_row(rec, cols, now, last_line, (&mut seen, None)).map_err(|p| {
             anyhow::anyhow!(
                 "line {last_line} changed during the import: {}",
                 p.join("; ")
@@ -1090,6 +1220,24 @@ fn read_batches(
     Ok(())
 }
 
+/// The service number of the `i`-th captive of a synthetic file of seed `seed`: nine digits, a
+/// different one for each row of a file (the registry refuses a number given twice for one
+/// power, as an army gives each soldier his own). The row's index, moved by an offset drawn from
+/// the seed, times a number prime to 10⁹, modulo 10⁹: one to one, not in the rows' order, and
+/// files of two seeds (two lists of other men) share a number only where their offsets fall
+/// within a file's length of each other (for files of a million rows, about one pair of seeds in
+/// five hundred).
+fn synth_service_number(seed: u64, i: usize) -> String {
+    const MODULUS: u64 = 1_000_000_000;
+    // SplitMix64's finaliser: seeds next to each other get offsets far apart.
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    let offset = (z ^ (z >> 31)) % MODULUS;
+    let i = (i as u64 + offset) % MODULUS;
+    format!("{:09}", i * 482_713_373 % MODULUS)
+}
+
 /// Writes an import CSV of `count` synthetic captives (see `asylon_names::synth`).
 pub fn synth_persons(count: usize, seed: u64, out: Option<&Path>) -> Result<()> {
     let sink: Box<dyn std::io::Write> = match out {
@@ -1104,12 +1252,16 @@ pub fn synth_persons(count: usize, seed: u64, out: Option<&Path>) -> Result<()> 
     for i in 0..count {
         let c = synth::captive(&mut rng);
         let id = format!("SYN-{seed}-{i:07}");
+        let number = c
+            .service_number
+            .as_ref()
+            .map(|_| synth_service_number(seed, i));
         w.write_record([
             id.as_str(),
             &c.names.join("|"),
             c.date_of_birth.as_deref().unwrap_or(""),
             c.rank.as_deref().unwrap_or(""),
-            c.service_number.as_deref().unwrap_or(""),
+            number.as_deref().unwrap_or(""),
             "KP",
             &c.captured_on,
             &c.captured_at,
@@ -1122,6 +1274,19 @@ pub fn synth_persons(count: usize, seed: u64, out: Option<&Path>) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn synthetic_service_numbers_repeat_neither_in_a_file_nor_between_the_benchmarks_files() {
+        // The benchmarks import 100,000 of seed 42 into a registry of a million of seed 7
+        // (scripts/ab-import with ASYLON_BENCH_BASE): a number of both would be refused.
+        let imported: HashSet<String> = (0..100_000).map(|i| synth_service_number(42, i)).collect();
+        assert_eq!(imported.len(), 100_000);
+        assert!(imported.iter().all(|n| n.len() == 9));
+        let base = (0..1_000_000).map(|i| synth_service_number(7, i));
+        assert_eq!(base.filter(|n| imported.contains(n)).count(), 0);
+        // Seeds next to each other (scripts/bench-proofs: 42, then 43) are as far apart.
+        assert!((0..100_000).all(|i| !imported.contains(&synth_service_number(43, i))));
+    }
 
     #[test]
     fn reading_the_rest_again_requires_the_rows_validated_and_no_more() {

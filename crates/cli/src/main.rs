@@ -231,12 +231,25 @@ enum OrgCommand {
     },
 }
 
+/// What `--shared-service-number` given or not asks of the registry.
+fn sharing(given: bool) -> asylon_store::SharedNumbers {
+    if given {
+        asylon_store::SharedNumbers::Allowed
+    } else {
+        asylon_store::SharedNumbers::Refused
+    }
+}
+
 #[derive(Subcommand)]
 enum PersonCommand {
     /// Register one captive from JSON particulars (a file, or - for standard input).
     Register {
         /// The particulars as JSON (docs/particulars.md): a file, or - for standard input.
         file: PathBuf,
+        /// Register him even though a captive of the same power holds the same service
+        /// number: you have checked that they are two men (otherwise refused, naming him).
+        #[arg(long)]
+        shared_service_number: bool,
     },
     /// Show one captive, opening his sealed classes (the read is recorded).
     Show {
@@ -267,6 +280,10 @@ enum PersonCommand {
         /// every organisation involved in the case, so it names no particulars.
         #[arg(long)]
         reason: String,
+        /// Correct him even though a captive of the same power holds the service number now
+        /// given: you have checked that they are two men (otherwise refused, naming him).
+        #[arg(long)]
+        shared_service_number: bool,
     },
     /// His derived state: lifecycle, flags, wish status, acceptances, consents, movements,
     /// deadlines.
@@ -353,6 +370,11 @@ enum ImportCommand {
         /// shows the first 200. A valid file leaves it with its header alone.
         #[arg(long, value_name = "FILE")]
         errors: Option<PathBuf>,
+        /// Register rows whose service number another row, or a registered captive, has for
+        /// the same power: you have checked that they are other men (otherwise each such row is
+        /// a problem of the file, naming the other).
+        #[arg(long)]
+        shared_service_number: bool,
     },
 }
 
@@ -493,15 +515,21 @@ fn run(cli: Cli) -> Result<()> {
     let r = &cli.registry;
     match cli.command {
         Command::Init => commands::init(r),
-        Command::Person(PersonCommand::Register { file }) => commands::register(r, &file),
+        Command::Person(PersonCommand::Register {
+            file,
+            shared_service_number,
+        }) => commands::register(r, &file, sharing(shared_service_number)),
         Command::Person(PersonCommand::Show {
             case,
             json,
             particulars,
         }) => commands::show(r, &case, json, particulars),
-        Command::Person(PersonCommand::Amend { case, file, reason }) => {
-            commands::amend(r, &case, &file, &reason)
-        }
+        Command::Person(PersonCommand::Amend {
+            case,
+            file,
+            reason,
+            shared_service_number,
+        }) => commands::amend(r, &case, (&file, sharing(shared_service_number)), &reason),
         Command::Person(PersonCommand::List { json }) => commands::list(r, json),
         Command::Person(PersonCommand::Search { name, limit, json }) => {
             commands::search(r, &name, limit, json)
@@ -516,12 +544,14 @@ fn run(cli: Cli) -> Result<()> {
             timings,
             check,
             errors,
+            shared_service_number,
         }) => {
             let file = encoding.of(&file);
             let errors = errors.as_deref();
+            let shared = sharing(shared_service_number);
             match check {
-                true => import::check_persons(r, file, errors),
-                false => import::persons(r, file, keep_rows, timings, errors),
+                true => import::check_persons(r, file, errors, shared),
+                false => import::persons(r, file, (keep_rows, timings), errors, shared),
             }
         }
         Command::Event(EventCommand::List { person, json }) => {

@@ -508,7 +508,9 @@ fn a_csv_with_any_bad_row_registers_nothing_and_names_every_bad_line() {
             good,
             // line 3: dates in the wrong columns
             "A-2,리명,2025-01-09,private,124,KP,2001-04-12,Kursk",
-            good.replace("A-1", "A-3").as_str(),
+            good.replace("A-1", "A-3")
+                .replace(",123,", ",128,")
+                .as_str(),
             // line 5: the same external id as line 2
             "A-1,박성,2002,private,125,KP,2025-01-09,Kursk",
             // line 6: no name, a power that is not a code
@@ -581,6 +583,120 @@ fn a_csv_with_any_bad_row_registers_nothing_and_names_every_bad_line() {
 }
 
 #[test]
+fn a_service_number_given_twice_for_one_power_registers_nothing_until_said_to_be_shared() {
+    let r = Reg::new();
+    let first = r.ok_in(
+        &["person", "register", "-"],
+        Some(&person_json("A", "김철")),
+    );
+    let first = first.trim();
+    let count = |r: &Reg| r.ok(&["person", "list"]).matches("AS-").count();
+    // His number, written another way, for the same power: refused, naming him.
+    let again = r#"{"external_id": "B", "names": ["Ri Han Gom"], "date_of_birth": "2002",
+        "rank": "private", "service_number": "sn-a", "power": "KP", "captured_on": "2025-01-09"}"#;
+    let before = r.event_count();
+    let e = r.fails(&["person", "register", "-"], Some(again));
+    assert!(
+        e.contains(&format!(
+            "{first} depends on KP too and has the same service number"
+        )) && e.contains("--shared-service-number"),
+        "{e}"
+    );
+    assert_eq!(r.event_count(), before);
+
+    let file = r.file(
+        "numbers.csv",
+        &csv(&[
+            "C,Ri Han Gom,2001,private,SN-77,KP,2025-01-09,",
+            // line 3: line 2's number
+            "D,Pak Pong Ju,2001,private,sn 77,KP,2025-01-09,",
+            // line 4: the registered captive's
+            "E,Kim Il Nam,2001,private,SNA,KP,2025-01-09,",
+            // the same number for another power
+            "F,Ri Yong Su,2001,private,SNA,RU,2025-01-09,",
+            // the registered captive himself, listed again: skipped, not a problem
+            "A,김철,2001-04-12,private,SNA,KP,2025-01-09,Kursk region",
+        ]),
+    );
+    let path = file.to_str().unwrap();
+    for check in [&[][..], &["--check"]] {
+        let e = r.fails(&[&["import", "persons", path][..], check].concat(), None);
+        for want in [
+            "line 3: service_number: line 2 depends on KP too and has the same service number",
+            &format!("line 4: service_number: {first} depends on KP too"),
+            "--shared-service-number",
+            "3 of 5 rows are invalid; nothing was registered",
+        ] {
+            assert!(
+                e.contains(want),
+                "expected {want:?} in:
+{e}"
+            );
+        }
+        // The registered captive listed again is skipped, but still gives line 4's number
+        // twice in the file; the row for another power is no problem.
+        assert!(
+            e.contains("line 6: service_number: line 4 depends on KP too"),
+            "{e}"
+        );
+        assert!(!e.contains("line 5:"), "{e}");
+        // Told in the order of the file, though the registry is asked after the rows are read.
+        let lines: Vec<&str> = e.lines().filter(|l| l.starts_with("line ")).collect();
+        let mut sorted = lines.clone();
+        sorted.sort();
+        assert_eq!(lines, sorted);
+        assert_eq!(r.event_count(), before);
+    }
+    assert_eq!(count(&r), 1);
+
+    // The registrar has checked: they are other men.
+    let out = r.ok(&["import", "persons", path, "--shared-service-number"]);
+    assert!(
+        out.contains("4 registered, 1 already registered and skipped"),
+        "{out}"
+    );
+    let out = r.ok_in(
+        &["person", "register", "-", "--shared-service-number"],
+        Some(again),
+    );
+    assert!(
+        out.trim().starts_with("AS-") && out.trim() != first,
+        "{out}"
+    );
+    assert_eq!(count(&r), 6);
+
+    // A correction giving him a number another captive of his power holds: refused the same
+    // way, writing nothing; his own number given again is no problem.
+    let case = out.trim();
+    let mut p: serde_json::Value =
+        serde_json::from_str(&r.ok(&["person", "show", case, "--particulars"])).unwrap();
+    let amend = |p: &serde_json::Value, more: &[&str]| {
+        let file = r.file("p.json", &p.to_string());
+        let path = file.to_str().unwrap().to_string();
+        let mut args = vec!["person", "amend", case, &path, "--reason", "his papers"];
+        args.extend(more);
+        r.run(&args, None)
+    };
+    p["rank"] = "sergeant".into();
+    let o = amend(&p, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut p: serde_json::Value =
+        serde_json::from_str(&r.ok(&["person", "show", case, "--particulars"])).unwrap();
+    p["service_number"] = "SN 77".into();
+    let before = r.event_count();
+    let o = amend(&p, &[]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("depends on KP too") && e.contains("AS-000002"),
+        "{e}"
+    );
+    assert_eq!(r.event_count(), before);
+    let o = amend(&p, &["--shared-service-number"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    r.ok(&["ledger", "verify"]);
+}
+
+#[test]
 fn files_from_spreadsheets_and_pipes_are_read_whole_and_rows_told_by_their_lines() {
     // Excel on Windows writes `\r\n` and a byte-order mark; old exports end lines with `\r`.
     // The reader counted neither ending as a line (rows were told a line early, or all on
@@ -613,7 +729,12 @@ fn files_from_spreadsheets_and_pipes_are_read_whole_and_rows_told_by_their_lines
         assert_eq!(r.event_count(), 1, "{name}");
         let fixed = format!(
             "\u{feff}{}",
-            csv(&[good, "", good.replace("E-1", "E-2").as_str()]).replace('\n', ending)
+            csv(&[
+                good,
+                "",
+                &good.replace("E-1", "E-2").replace(",123,", ",124,")
+            ])
+            .replace('\n', ending)
         );
         let out = r.ok(&["import", "persons", r.file(name, &fixed).to_str().unwrap()]);
         assert!(
@@ -3589,7 +3710,10 @@ fn person_search_finds_sealed_names_in_any_script_and_forgets_the_erased() {
     let lee = r#"{"external_id": "P-4", "names": ["李漢劍"], "date_of_birth": "2001-04-12",
         "rank": "private", "service_number": "SN4", "power": "KP",
         "captured_on": "2025-01-09"}"#;
-    let kim = lee.replace("P-4", "P-5").replace("李漢劍", "金漢劍");
+    let kim = lee
+        .replace("P-4", "P-5")
+        .replace("李漢劍", "金漢劍")
+        .replace("SN4", "SN5");
     r.ok_in(&["person", "register", "-"], Some(lee));
     r.ok_in(&["person", "register", "-"], Some(&kim));
     let found = |q: &str| -> Vec<String> {

@@ -121,16 +121,40 @@ fn validated(
     Ok(regs)
 }
 
+/// Whether a registration may give a service number that another captive of the same power
+/// holds (docs/particulars.md, "One service number, one captive").
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct Sharing {
+    /// `true` once the registrar has checked that a captive who holds the same service number
+    /// for the same power is another man: he is registered even so. Without it (or `false`)
+    /// such a registration is refused (409), naming the other captive.
+    shared_service_number: Option<bool>,
+}
+
+impl Sharing {
+    fn numbers(&self) -> asylon_store::SharedNumbers {
+        if self.shared_service_number == Some(true) {
+            asylon_store::SharedNumbers::Allowed
+        } else {
+            asylon_store::SharedNumbers::Refused
+        }
+    }
+}
+
 fn register(
     st: &Arc<AppState>,
     caller: Caller,
     inputs: Vec<RegistrationInput>,
+    sharing: &Sharing,
 ) -> impl std::future::Future<Output = Result<(StatusCode, Json<Registered>), ApiError>> {
     let st = Arc::clone(st);
+    let shared = sharing.numbers();
     async move {
         let regs = validated(&caller, &inputs)?;
         st.run(move |reg, _| {
-            let cases = reg.register(&caller.principal.actor(), now(), regs)?;
+            let cases = reg.register_with(&caller.principal.actor(), now(), regs, shared)?;
             Ok((StatusCode::CREATED, Json(Registered { cases })))
         })
         .await
@@ -139,13 +163,15 @@ fn register(
 
 /// Register one captive (docs/particulars.md); answers his case number.
 #[utoipa::path(post, path = "/api/persons", tag = "persons", request_body = RegistrationInput,
+    params(Sharing),
     responses((status = 201, body = Registered), (status = 403, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
 async fn register_person(
     State(st): State<Arc<AppState>>,
     caller: Caller,
+    Query(sharing): Query<Sharing>,
     Body(input): Body<RegistrationInput>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
-    register(&st, caller, vec![input]).await
+    register(&st, caller, vec![input], &sharing).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -168,13 +194,15 @@ impl Batch {
 
 /// Register many captives at once, all or none.
 #[utoipa::path(post, path = "/api/persons/import", tag = "persons", request_body = Batch,
+    params(Sharing),
     responses((status = 201, body = Registered), (status = 403, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
 async fn import_persons(
     State(st): State<Arc<AppState>>,
     caller: Caller,
+    Query(sharing): Query<Sharing>,
     Body(batch): Body<Batch>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
-    register(&st, caller, batch.persons()?).await
+    register(&st, caller, batch.persons()?, &sharing).await
 }
 
 #[derive(Serialize, ToSchema)]
@@ -185,17 +213,20 @@ pub struct Checked {
 
 /// Check a batch as `POST /api/persons/import` would, registering nothing: 200 when it would
 /// register them all, else the answer it would give (every field error, an external id twice
-/// in it or already registered).
+/// in it or already registered, a service number held by another captive of the same power).
 #[utoipa::path(post, path = "/api/persons/import/check", tag = "persons", request_body = Batch,
+    params(Sharing),
     responses((status = 200, body = Checked), (status = 403, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
 async fn check_import(
     State(st): State<Arc<AppState>>,
     caller: Caller,
+    Query(sharing): Query<Sharing>,
     Body(batch): Body<Batch>,
 ) -> Res<Checked> {
     let regs = validated(&caller, &batch.persons()?)?;
+    let shared = sharing.numbers();
     st.run(move |reg, _| {
-        reg.check_registrations(&regs)?;
+        reg.check_registrations(&regs, shared)?;
         Ok(Json(Checked { valid: regs.len() }))
     })
     .await
@@ -336,22 +367,24 @@ pub struct Amend {
 /// movements the correction suspended (a transfer to the power he now depends on, while G1
 /// protects him), each with the reason.
 #[utoipa::path(post, path = "/api/persons/{case}/amend", tag = "persons", request_body = Amend,
-    params(("case" = String, Path)),
+    params(("case" = String, Path), Sharing),
     responses((status = 200, body = Object), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody), (status = 410, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
 async fn amend_person(
     State(st): State<Arc<AppState>>,
     caller: Caller,
     Path(case): Path<String>,
+    Query(sharing): Query<Sharing>,
     Body(req): Body<Amend>,
 ) -> Res<Value> {
     let case = case_in_path(&case)?;
+    let shared = sharing.numbers();
     st.run(move |reg, st| {
         let done = reg.amend_as(
             &caller.principal,
             now(),
             &st.settings,
             &case,
-            &req.particulars,
+            (&req.particulars, shared),
             &req.reason,
         )?;
         Ok(Json(

@@ -87,6 +87,7 @@ impl From<StoreError> for ApiError {
             E::Denied(_) => StatusCode::FORBIDDEN,
             E::Refused(_)
             | E::DuplicateExternalId { .. }
+            | E::SharedServiceNumber { .. }
             | E::Conflict(_)
             | E::AlreadyExists(_) => StatusCode::CONFLICT,
             E::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -172,15 +172,15 @@ fn captives(reg: &mut Registry) -> (HashMap<String, String>, HashMap<String, Str
     let registrar = who("dp-registrar", "detaining", "registrar");
     let mut cases = HashMap::new();
     let mut names = HashMap::new();
-    for (state, name, latin) in [
-        ("none", "김철수", "Kim Chol Su"),
-        ("referred", "박영호", "Pak Yong Ho"),
-        ("consented", "최민준", "Choe Min Jun"),
-        ("write", "정대현", "Jong Dae Hyon"),
+    for (state, name, latin, number) in [
+        ("none", "김철수", "Kim Chol Su", "SN-77123"),
+        ("referred", "박영호", "Pak Yong Ho", "SN-77124"),
+        ("consented", "최민준", "Choe Min Jun", "SN-77125"),
+        ("write", "정대현", "Jong Dae Hyon", "SN-77126"),
     ] {
         let input: RegistrationInput = serde_json::from_value(json!({
             "names": [name, latin], "date_of_birth": "2001-02-03", "rank": "private",
-            "service_number": "SN-77123", "power": "KP", "captured_on": "2025-01-09",
+            "service_number": number, "power": "KP", "captured_on": "2025-01-09",
             "captured_at": "Kursk region", "next_of_kin": "his mother, in Hamhung"
         }))
         .unwrap();
@@ -1539,6 +1539,50 @@ fn bad_input_gets_a_clear_error_and_changes_nothing(db: Db) {
         r.body
     );
     assert_eq!(s.size(), size);
+    // A service number a captive of the same power holds, written another way: refused with
+    // 409 naming him, registering nothing, by the check as by each way of registering; a
+    // sharing that is no yes or no is a bad request. Said to be two men, he is registered.
+    let holder = &s.cases["none"];
+    let again = json!({"names": ["Ri Chol"], "power": "KP", "captured_on": "2025-03-01",
+        "date_of_birth": "2001", "rank": "private", "service_number": "sn 77123"});
+    for (path, body) in [
+        ("/api/persons", again.clone()),
+        ("/api/persons/import", json!({"persons": [again]})),
+        ("/api/persons/import/check", json!({"persons": [again]})),
+        ("/api/persons?shared_service_number=false", again.clone()),
+    ] {
+        let r = c.post(path, body);
+        assert_eq!(r.status, 409, "{path}: {}", r.body);
+        let error = r.body["error"].as_str().unwrap();
+        assert!(
+            error.contains(holder.as_str()) && error.contains("shared_service_number=true"),
+            "{path}: {error}"
+        );
+    }
+    let r = c.post("/api/persons?shared_service_number=maybe", again.clone());
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(s.size(), size);
+    let r = c.post(
+        "/api/persons/import/check?shared_service_number=true",
+        json!({"persons": [again]}),
+    );
+    assert_eq!((r.status, &r.body["valid"]), (200, &json!(1)), "{}", r.body);
+    let r = c.post("/api/persons?shared_service_number=true", again);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_ne!(r.body["cases"][0].as_str(), Some(holder.as_str()));
+    // A correction giving another captive his number: the same refusal, the same way past it.
+    let write = &s.cases["write"];
+    let mut particulars = c.get(&format!("/api/persons/{write}/particulars")).body;
+    particulars["service_number"] = json!("SN-77123");
+    let url = format!("/api/persons/{write}/amend");
+    let body = json!({"reason": "his papers", "particulars": particulars});
+    let size = s.size();
+    let r = c.post(&url, body.clone());
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.to_string().contains(holder.as_str()), "{}", r.body);
+    assert_eq!(s.size(), size);
+    let r = c.post(&format!("{url}?shared_service_number=true"), body);
+    assert_eq!(r.status, 200, "{}", r.body);
 }
 
 fn a_kept_checkpoint_is_proved_extended_and_a_withdrawn_consent_bites_at_once(db: Db) {

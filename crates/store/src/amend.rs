@@ -95,7 +95,7 @@ impl Registry {
         now: OffsetDateTime,
         settings: &Settings,
         case: &str,
-        input: &RegistrationInput,
+        (input, shared): (&RegistrationInput, crate::SharedNumbers),
         reason: &str,
     ) -> Result<Amendment, StoreError> {
         self.authorized(who, case, asylon_core::policy::Action::Amend)?;
@@ -135,12 +135,18 @@ impl Registry {
             return Err(StoreError::Invalid(errors));
         };
         let from_event = *from_event;
+        // A service number another captive of his power holds, as at registration (asked
+        // before the write: like a registration's, the check is not in its transaction).
+        if let Some(refused) = self.shared_by_another(case, reg, shared)? {
+            return Err(refused);
+        }
         reg.core.external_id = row.external_id.clone();
         let identity = crate::plain::identity_bytes(&reg.identity)?;
         let family = (!reg.family.is_empty())
             .then(|| crate::plain::family_bytes(&reg.family))
             .transpose()?;
-        let tokens = crate::search::name_tokens(&self.blind_index_key(), &reg.identity.names);
+        let tokens =
+            crate::search::person_tokens(&self.blind_index_key(), &reg.identity, &reg.core.power);
         let core = reg.core.clone();
         let mut suspensions = Vec::new();
         let written = self.write(&who.actor(), now, |tx, keys| {

@@ -45,6 +45,15 @@ pub enum StoreError {
     NoKeys { case: String },
     #[error("external id {external_id} is already registered as {case}")]
     DuplicateExternalId { external_id: String, case: String },
+    /// A registration gives the service number of another captive of the same power: `with`,
+    /// his case number, or `persons[i]`, another of the same batch; `at`, this one's place in
+    /// a batch of several.
+    #[error("{}", shared_number(power, with, *at))]
+    SharedServiceNumber {
+        power: String,
+        with: String,
+        at: Option<usize>,
+    },
     #[error("invalid input: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<FieldError>),
     #[error("the registry is damaged: {0}")]
@@ -87,6 +96,23 @@ impl StoreError {
     pub(crate) fn io(what: &str, e: std::io::Error) -> Self {
         Self::Io(format!("{what}: {e}"))
     }
+}
+
+fn shared_number(power: &str, with: &str, at: Option<usize>) -> String {
+    let field = match at {
+        Some(i) => format!("persons[{i}].service_number"),
+        None => "service_number".into(),
+    };
+    let again = if with.starts_with("persons[") {
+        "list him once".to_string()
+    } else {
+        format!("do not register him again (add what {with}'s record lacks with `person amend`)")
+    };
+    format!(
+        "{field}: {with} depends on {power} too and has the same service number: one captive \
+         registered twice? If this is {with}, {again}; if they are two men, say that they share it \
+         (`--shared-service-number`; over HTTP, `shared_service_number=true`)"
+    )
 }
 
 #[cfg(test)]

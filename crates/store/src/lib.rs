@@ -21,6 +21,7 @@ mod register;
 mod registry;
 mod sealed;
 mod search;
+mod service;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
 mod verify;
@@ -37,7 +38,8 @@ pub use registry::{
     ConsistencyProof, Correction, Database, InclusionProof, KeySource, PersonView, Rebuilt,
     Registry, data_file, default_key_file,
 };
-pub use search::{Hit, Reindexed, searchable};
+pub use search::{Hit, Reindexed, searchable, service_number_key};
+pub use service::{Holder, SharedNumbers};
 pub use verify::VerifyReport;
 
 /// Renders a time as RFC 3339 UTC, the form every event and checkpoint carries.

@@ -7,6 +7,7 @@ use crate::StoreError;
 use crate::db::{Sql, Tx, Val, args, is_unique_violation};
 use crate::keystore::{IndexTable, KeyStore};
 use crate::registry::{Log, NewEvent, Registry, meta_need, meta_put, new_id};
+use crate::service::SharedNumbers;
 use asylon_core::{Actor, Class, CoreParticulars, FieldError, Registration, SealedPart, kind};
 use asylon_vault::{BlindIndexKey, DataKey, Kek, key_label, seal_aad};
 use std::collections::HashSet;
@@ -21,7 +22,7 @@ pub struct SealedRegistration {
     parts: Vec<SealedPart>,
     identity_key: Option<Vec<u8>>,
     family_key: Option<Vec<u8>>,
-    /// Blind-index tokens of his names.
+    /// Blind-index tokens of his names and service number.
     tokens: Vec<[u8; 16]>,
 }
 
@@ -83,11 +84,11 @@ impl Sealer {
         self.seal_with(first, regs, tokens)
     }
 
-    /// Reads the names of `regs` into blind-index tokens.
+    /// Reads the names of `regs` into blind-index tokens, and adds each one's service number's.
     pub fn name_tokens(&self, regs: &[Registration]) -> NameTokens {
         NameTokens(
             regs.iter()
-                .map(|r| crate::search::name_tokens(&self.blind, &r.identity.names))
+                .map(|r| crate::search::person_tokens(&self.blind, &r.identity, &r.core.power))
                 .collect(),
         )
     }
@@ -507,26 +508,50 @@ impl Registry {
         e
     }
 
-    /// What [`Registry::register`] of `regs` would refuse besides their validation, which is
-    /// done: an external id twice among them, or one already registered (the first, and as
-    /// whom). Nothing is written.
-    pub fn check_registrations(&self, regs: &[Registration]) -> Result<(), StoreError> {
+    /// What [`Registry::register_with`] of `regs` would refuse besides their validation, which
+    /// is done: an external id twice among them, or one already registered (the first, and as
+    /// whom); a service number twice among them or already held, for the same power, unless
+    /// `shared` allows it (see [`SharedNumbers`]). Nothing is written.
+    pub fn check_registrations(
+        &self,
+        regs: &[Registration],
+        shared: SharedNumbers,
+    ) -> Result<(), StoreError> {
         no_repeated_external_ids(regs.iter().map(|r| r.core.external_id.as_ref()))?;
         let ext: Vec<Option<&str>> = regs.iter().map(|r| r.core.external_id.as_deref()).collect();
-        match self.duplicate_external_id(&ext)? {
+        if let Some(refused) = self.duplicate_external_id(&ext)? {
+            return Err(refused);
+        }
+        match self.shared_service_number(regs, shared)? {
             Some(refused) => Err(refused),
             None => Ok(()),
         }
     }
 
-    /// Registers validated captives in one transaction and returns their case numbers in order.
+    /// Registers validated captives in one transaction and returns their case numbers in order;
+    /// refuses one whose service number another captive of the same power holds (see
+    /// [`SharedNumbers`]).
     pub fn register(
         &mut self,
         actor: &Actor,
         now: OffsetDateTime,
         regs: Vec<Registration>,
     ) -> Result<Vec<String>, StoreError> {
+        self.register_with(actor, now, regs, SharedNumbers::Refused)
+    }
+
+    /// [`Registry::register`], allowing shared service numbers or not.
+    pub fn register_with(
+        &mut self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        regs: Vec<Registration>,
+        shared: SharedNumbers,
+    ) -> Result<Vec<String>, StoreError> {
         no_repeated_external_ids(regs.iter().map(|r| r.core.external_id.as_ref()))?;
+        if let Some(refused) = self.shared_service_number(&regs, shared)? {
+            return Err(refused);
+        }
         let first = self.reserve_cases(regs.len() as u64)?;
         let sealed = self.sealer().seal(first, regs)?;
         self.register_sealed(actor, now, sealed)
@@ -596,19 +621,142 @@ mod tests {
     }
 
     fn registration(ext: &str, name: &str) -> Registration {
+        numbered(ext, name, ("KP", None))
+    }
+
+    /// A captive who depends on `power`, with `number` as his service number (`None`: he did
+    /// not give one).
+    fn numbered(ext: &str, name: &str, (power, number): (&str, Option<&str>)) -> Registration {
         let mut input = RegistrationInput::default();
         input.external_id = Some(ext.into());
         input.names = vec![NameInput::Text(name.into())];
-        input.not_stated = vec![
-            Art17Field::DateOfBirth,
-            Art17Field::Rank,
-            Art17Field::ServiceNumber,
-        ];
-        input.power = Some("KP".into());
+        input.not_stated = vec![Art17Field::DateOfBirth, Art17Field::Rank];
+        match number {
+            Some(n) => input.service_number = Some(n.into()),
+            None => input.not_stated.push(Art17Field::ServiceNumber),
+        }
+        input.power = Some(power.into());
         input.captured_on = Some("2025-01-10".into());
         input
             .validate(time::macros::datetime!(2026-01-01 12:00 UTC))
             .unwrap()
+    }
+
+    #[test]
+    fn a_service_number_given_again_for_the_same_power_is_refused_naming_its_holder() {
+        on_sqlite(one_service_number_one_captive);
+    }
+
+    #[test]
+    fn on_postgres_a_service_number_given_again_for_the_same_power_is_refused() {
+        on_postgres("service_numbers", one_service_number_one_captive);
+    }
+
+    /// A second registration of a service number for the same power is refused, naming the
+    /// captive who holds it, and writes nothing; the same number for another power, or allowed
+    /// as shared, is registered; an erasure takes the number with the rest of him; a registry
+    /// whose index lacks the numbers (made before they were indexed) gets them from the check
+    /// `rebuild` runs.
+    fn one_service_number_one_captive(reg: &mut Registry, actor: &Actor, now: OffsetDateTime) {
+        let kp = |ext: &str, number: &str| numbered(ext, "Kim Chol", ("KP", Some(number)));
+        let first = reg
+            .register(actor, now, vec![kp("A", "KPA-998877")])
+            .unwrap();
+        let holders = |reg: &Registry, power: &str, number: &str| -> Vec<String> {
+            let found = reg.service_number_holders(&[(power, number)]).unwrap();
+            found.concat().into_iter().map(|h| h.case).collect()
+        };
+        assert_eq!(holders(reg, "KP", "kpa 998 877"), first);
+        assert!(holders(reg, "RU", "KPA-998877").is_empty());
+        assert!(holders(reg, "KP", "KPA-998878").is_empty());
+
+        // The same letters and digits, written another way.
+        let events = reg.log_size();
+        let keyed = keyed_cases(reg);
+        let refused = reg
+            .register(actor, now, vec![kp("B", "kpa 998877")])
+            .unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::SharedServiceNumber { power, with, at: None }
+                if power == "KP" && *with == first[0]),
+            "{refused:?}"
+        );
+        assert!(
+            refused.to_string().contains("--shared-service-number"),
+            "{refused}"
+        );
+        assert_eq!(reg.log_size(), events);
+        assert_eq!(keyed_cases(reg), keyed);
+        let b = [kp("B", "kpa 998877")];
+        assert!(matches!(
+            reg.check_registrations(&b, SharedNumbers::Refused),
+            Err(StoreError::SharedServiceNumber { .. })
+        ));
+        reg.check_registrations(&b, SharedNumbers::Allowed).unwrap();
+
+        // Twice in one batch: refused, naming the first of the two by its place.
+        let batch = vec![kp("C", "KPA-1"), kp("D", "KPA-2"), kp("E", "kpa-1")];
+        let refused = reg.register(actor, now, batch).unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::SharedServiceNumber { with, at: Some(2), .. }
+                if with == "persons[0]"),
+            "{refused:?}"
+        );
+        assert_eq!(reg.log_size(), events);
+
+        // Another power's number; then the same man's as shared, the registrar having checked.
+        let ru = numbered("F", "Kim Chol", ("RU", Some("KPA-998877")));
+        let other = reg.register(actor, now, vec![ru]).unwrap();
+        let shared = reg
+            .register_with(
+                actor,
+                now,
+                vec![kp("B", "KPA998877")],
+                SharedNumbers::Allowed,
+            )
+            .unwrap();
+        assert_eq!(
+            holders(reg, "KP", "KPA-998877"),
+            [first[0].clone(), shared[0].clone()]
+        );
+        assert_eq!(holders(reg, "RU", "KPA-998877"), other);
+        // Nobody is found by a name that is his service number's text.
+        assert!(reg.find("KPA-998877").unwrap().is_empty());
+
+        // An index made before service numbers were: the check of the name index puts them in.
+        let tokens = |reg: &Registry| -> usize {
+            let n = reg
+                .keys
+                .conn
+                .one("SELECT count(*) FROM name_index", &[])
+                .unwrap();
+            n.unwrap().i64(0).unwrap() as usize
+        };
+        let with_numbers = tokens(reg);
+        let names = kp("X", "1").identity.names.clone();
+        let names_only = crate::search::name_tokens(&reg.blind_index_key(), &names);
+        for case in [&first[0], &shared[0], &other[0]] {
+            reg.keys.replace_tokens(case, &names_only).unwrap();
+        }
+        assert_eq!(tokens(reg), with_numbers - 3);
+        assert!(holders(reg, "KP", "KPA-998877").is_empty());
+        let checked = reg.reindex_names().unwrap();
+        assert!(checked.replaced.is_empty(), "{:?}", checked.replaced);
+        let mut numbered = checked.numbered.clone();
+        numbered.sort();
+        let mut want = vec![first[0].clone(), shared[0].clone(), other[0].clone()];
+        want.sort();
+        assert_eq!(numbered, want);
+        assert_eq!(tokens(reg), with_numbers);
+        assert_eq!(
+            holders(reg, "KP", "KPA-998877"),
+            [first[0].clone(), shared[0].clone()]
+        );
+
+        // Erased, he holds nothing: the other is the one holder left.
+        reg.erase(actor, now, &first[0], "registered in error")
+            .unwrap();
+        assert_eq!(holders(reg, "KP", "KPA-998877"), shared);
     }
 
     fn keyed_cases(reg: &Registry) -> Vec<String> {

@@ -7,7 +7,7 @@ use crate::amend::particulars_seq;
 use crate::db::Tx;
 use crate::progress::{Counter, Progress};
 use crate::registry::{EVENT_COLUMNS, Registry, row_to_event};
-use asylon_core::{Class, NameForm, PersonStatus, Script, kind};
+use asylon_core::{Class, IdentityParticulars, NameForm, PersonStatus, Script, kind};
 use asylon_names::key::NameKey;
 use asylon_names::reader::{read_best, read_best_composed};
 use asylon_vault::BlindIndexKey;
@@ -85,6 +85,43 @@ pub(crate) fn name_tokens(blind: &BlindIndexKey, names: &[NameForm]) -> Vec<[u8;
     let mut out: Vec<[u8; 16]> = texts.iter().map(|t| blind.token(t)).collect();
     out.sort_unstable();
     out.dedup();
+    out
+}
+
+/// A service number as the registry compares it: its letters and digits, upper-case
+/// (`kpa 998-877` and `KPA998877` are one number written two ways). Empty when it has neither.
+pub fn service_number_key(number: &str) -> String {
+    number
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+/// The token of a service number of a captive who depends on `power`, kept in the blind index
+/// beside his names' so that the same number given again for the same power is found without
+/// the number ever being stored: `service|` and the power and [`service_number_key`], a text no
+/// name's reading ([`text`], [`hanja_key`]) or query (`query|`) is written as. `None` for a
+/// number with no letter or digit.
+pub(crate) fn service_token(blind: &BlindIndexKey, power: &str, number: &str) -> Option<[u8; 16]> {
+    let key = service_number_key(number);
+    (!key.is_empty()).then(|| blind.token(&format!("service|{power}|{key}")))
+}
+
+/// Every token of a captive's identity in the blind index: his names' ([`name_tokens`]) and
+/// his service number's ([`service_token`]), sorted.
+pub(crate) fn person_tokens(
+    blind: &BlindIndexKey,
+    identity: &IdentityParticulars,
+    power: &str,
+) -> Vec<[u8; 16]> {
+    let mut out = name_tokens(blind, &identity.names);
+    let number = identity.service_number.as_deref();
+    if let Some(token) = number.and_then(|n| service_token(blind, power, n)) {
+        out.push(token);
+        out.sort_unstable();
+        out.dedup();
+    }
     out
 }
 
@@ -198,6 +235,9 @@ pub struct Reindexed {
     pub checked: usize,
     /// Those whose entries were not those of their record, and were replaced.
     pub replaced: Vec<String>,
+    /// Those whose entries were their names' but lacked their service number's (registered
+    /// before service numbers were indexed), which was added.
+    pub numbered: Vec<String>,
 }
 
 /// A captive's name tokens two ways: from his record, and as his keys row lists them.
@@ -205,8 +245,10 @@ pub(crate) struct Listed {
     pub(crate) case: String,
     /// The event holding his current particulars.
     pub(crate) seq: u64,
-    /// The index tokens of its names.
+    /// The index tokens of its names and service number.
     pub(crate) tokens: Vec<[u8; 16]>,
+    /// Its service number's among them, if it holds one.
+    pub(crate) number: Option<[u8; 16]>,
     /// The tokens his keys row lists (joined).
     pub(crate) stored: Vec<u8>,
 }
@@ -251,6 +293,7 @@ impl Registry {
                 case,
                 seq,
                 tokens,
+                number,
                 stored,
             } in self.page_tokens(&cases)?
             {
@@ -258,18 +301,24 @@ impl Registry {
                 if join_tokens(&tokens) == stored {
                     continue;
                 }
+                let names_only = number.is_some_and(|n| {
+                    let without: Vec<[u8; 16]> =
+                        tokens.iter().filter(|t| **t != n).copied().collect();
+                    join_tokens(&without) == stored
+                });
                 let lock = Tx::write(&*self.conn)?;
                 let replaced = particulars_seq(&*self.conn, &case)
                     .and_then(|now| {
                         if now == seq {
                             Ok(tokens)
                         } else {
-                            self.tokens_of(&case, now)
+                            self.tokens_of(&case, now).map(|(tokens, _)| tokens)
                         }
                     })
                     .and_then(|tokens| self.keys.replace_tokens(&case, &tokens));
                 drop(lock);
                 match replaced {
+                    Ok(()) if names_only => out.numbered.push(case),
                     Ok(()) => out.replaced.push(case),
                     // Erased meanwhile: nothing of his is left to index.
                     Err(StoreError::Erased { .. }) => {}
@@ -384,7 +433,7 @@ impl Registry {
                         })
                     })
                     .transpose()?;
-                let tokens = match identity_tokens(&case, &ev, dk.as_ref(), &blind) {
+                let (tokens, number) = match identity_tokens(&case, &ev, dk.as_ref(), &blind) {
                     Ok(tokens) => tokens,
                     // No identity key left: nothing of his can be indexed.
                     Err(StoreError::Erased { .. }) => return Ok(()),
@@ -394,6 +443,7 @@ impl Registry {
                     case,
                     seq: ev.seq,
                     tokens,
+                    number,
                     stored,
                 });
                 Ok(())
@@ -402,8 +452,8 @@ impl Registry {
         Ok(out)
     }
 
-    /// The index tokens of the names in event `seq`'s sealed identity.
-    fn tokens_of(&self, case: &str, seq: u64) -> Result<Vec<[u8; 16]>, StoreError> {
+    /// The index tokens of event `seq`'s sealed identity ([`identity_tokens`]).
+    fn tokens_of(&self, case: &str, seq: u64) -> Result<IdentityTokens, StoreError> {
         let dk = crate::law::data_key(&self.keys, case, Class::Identity)?;
         identity_tokens(
             case,
@@ -414,16 +464,19 @@ impl Registry {
     }
 }
 
-/// The index tokens of the names sealed in `ev`'s identity, opened with `dk`, his identity key
-/// (`None`: erased). An event with no identity sealed names nobody.
+/// A captive's index tokens ([`person_tokens`]), and his service number's among them.
+type IdentityTokens = (Vec<[u8; 16]>, Option<[u8; 16]>);
+
+/// The index tokens of the names and service number sealed in `ev`'s identity, opened with
+/// `dk`, his identity key (`None`: erased). An event with no identity sealed names nobody.
 fn identity_tokens(
     case: &str,
     ev: &asylon_core::Event,
     dk: Option<&asylon_vault::DataKey>,
     blind: &BlindIndexKey,
-) -> Result<Vec<[u8; 16]>, StoreError> {
+) -> Result<IdentityTokens, StoreError> {
     let Some(part) = ev.sealed.iter().find(|p| p.class == Class::Identity) else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     };
     let dk = dk.ok_or_else(|| StoreError::Erased {
         case: case.to_string(),
@@ -434,7 +487,29 @@ fn identity_tokens(
     )?;
     let identity = crate::plain::identity_from(&plain)
         .map_err(|e| StoreError::Damaged(format!("sealed identity of {case}: {e}")))?;
-    Ok(name_tokens(blind, &identity.names))
+    let power = event_power(case, ev)?;
+    let number = identity
+        .service_number
+        .as_deref()
+        .and_then(|n| service_token(blind, &power, n));
+    Ok((person_tokens(blind, &identity, &power), number))
+}
+
+/// The power `ev`, his registration or a correction of his particulars, says he depends on
+/// (both hold his public particulars in their public part).
+fn event_power(case: &str, ev: &asylon_core::Event) -> Result<String, StoreError> {
+    let public: serde_json::Value = serde_json::from_str(&ev.public)
+        .map_err(|e| StoreError::Damaged(format!("event {} of {case}: {e}", ev.seq)))?;
+    public
+        .get("power")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            StoreError::Damaged(format!(
+                "event {} of {case} holds particulars without a power",
+                ev.seq
+            ))
+        })
 }
 
 #[cfg(test)]
