@@ -34,27 +34,76 @@ pub enum SharedNumbers {
 pub struct Holder {
     pub case: String,
     pub external_id: Option<String>,
+    /// The power he depends on (the one asked about).
+    pub power: String,
 }
 
 /// Tokens asked of the blind index in one query.
 const PER_QUERY: usize = 500;
 
+/// What the blind index holds of a power and service number ([`service_token`]): a keyed hash,
+/// made by [`ServiceTokens`], to be asked about with [`Registry::service_token_holders`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceToken([u8; 8]);
+
+/// Makes [`ServiceToken`]s with the registry's blind-index key, without asking the registry:
+/// for an import, which makes one for each row as it reads them and asks about all of them at
+/// the end.
+pub struct ServiceTokens(asylon_vault::BlindIndexKey);
+
+impl ServiceTokens {
+    /// The token of `number` for a captive who depends on `power`; `None` for a number with
+    /// no letter or digit.
+    pub fn token(&self, power: &str, number: &str) -> Option<ServiceToken> {
+        let token = service_token(&self.0, power, number)?;
+        let mut head = [0u8; 8];
+        head.copy_from_slice(indexed(&token));
+        Some(ServiceToken(head))
+    }
+}
+
 impl Registry {
+    pub fn service_tokens(&self) -> ServiceTokens {
+        ServiceTokens(self.blind_index_key())
+    }
+
     /// For each of `asked` (a power, and a service number of a captive who depends on it), the
     /// captives of the registry who depend on that power and hold that number
     /// ([`service_number_key`]: the same letters and digits), by case number. Found through the
-    /// blind index, a few hundred per query; erased captives hold none. A number without a
-    /// letter or digit is held by nobody.
+    /// blind index; erased captives hold none. A number without a letter or digit is held by
+    /// nobody.
     pub fn service_number_holders(
         &self,
         asked: &[(&str, &str)],
     ) -> Result<Vec<Vec<Holder>>, StoreError> {
-        let blind = self.blind_index_key();
-        let tokens: Vec<Option<[u8; 16]>> = asked
+        let tokens = self.service_tokens();
+        let asked: Vec<Option<ServiceToken>> = asked
             .iter()
-            .map(|(power, number)| service_token(&blind, power, number))
+            .map(|(power, number)| tokens.token(power, number))
             .collect();
-        let mut wanted: Vec<&[u8]> = tokens.iter().flatten().map(|t| indexed(t)).collect();
+        let wanted: Vec<ServiceToken> = asked.iter().flatten().copied().collect();
+        let found: HashMap<ServiceToken, Vec<Holder>> = wanted
+            .iter()
+            .copied()
+            .zip(self.service_token_holders(&wanted)?)
+            .collect();
+        Ok(asked
+            .iter()
+            .map(|t| t.and_then(|t| found.get(&t)).cloned().unwrap_or_default())
+            .collect())
+    }
+
+    /// For each of `tokens`, the captives of the registry who hold it ([`Registry::
+    /// service_number_holders`]). Asked a few hundred per query, in the index's order: the
+    /// tokens are random, and asked in the order of a file each one read another page of the
+    /// index. An import of 100,000 into a registry of a million, its validating stage in
+    /// `--timings` (three alternating runs): 0.23 s without asking, 0.49 s asking a thousand
+    /// rows at a time as they were read, 0.37 s asking all of them at the end, in order.
+    pub fn service_token_holders(
+        &self,
+        tokens: &[ServiceToken],
+    ) -> Result<Vec<Vec<Holder>>, StoreError> {
+        let mut wanted: Vec<ServiceToken> = tokens.to_vec();
         wanted.sort_unstable();
         wanted.dedup();
         let mut found: HashMap<Vec<u8>, Vec<i64>> = HashMap::new();
@@ -69,18 +118,17 @@ impl Registry {
                 })
                 .join(" UNION ALL ");
             let args: Vec<crate::db::Val<'_>> =
-                chunk.iter().map(|t| crate::db::Val::Blob(t)).collect();
+                chunk.iter().map(|t| crate::db::Val::Blob(&t.0)).collect();
             self.keys.conn.each(&sql, &args, &mut |r| {
                 found.entry(r.blob(0)?).or_default().push(r.i64(1)?);
                 Ok(())
             })?;
         }
         let mut people: HashMap<i64, Option<Holder>> = HashMap::new();
-        let mut out = Vec::with_capacity(asked.len());
-        for token in &tokens {
-            let numbers = token
-                .as_ref()
-                .and_then(|t| found.get(indexed(t)))
+        let mut out = Vec::with_capacity(tokens.len());
+        for token in tokens {
+            let numbers = found
+                .get(token.0.as_slice())
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             let mut holders = Vec::new();
@@ -112,6 +160,7 @@ impl Registry {
             Ok(row) => Ok(Some(Holder {
                 case: row.case_no,
                 external_id: row.external_id,
+                power: row.power,
             })),
             Err(StoreError::UnknownPerson(_)) => Ok(None),
             Err(e) => Err(e),
