@@ -541,8 +541,8 @@ impl<'r> HeldNumbers<'r> {
     }
 
     /// Asks about the rows noted, adding a problem to `bad` for each whose number a captive of
-    /// the registry holds, in the order of their lines.
-    fn ask(self, bad: &mut Problems<'_>) -> Result<()> {
+    /// the registry holds, in the order of their lines; gives the captives named.
+    fn ask(self, bad: &mut Problems<'_>) -> Result<Vec<String>> {
         use std::hash::BuildHasher;
         let tokens: Vec<asylon_store::ServiceToken> = self.rows.iter().map(|r| r.0).collect();
         let holders = self.registry.service_token_holders(&tokens)?;
@@ -559,6 +559,9 @@ impl<'r> HeldNumbers<'r> {
             .filter_map(|((_, line, _), holders)| Some((*line, holders.into_iter().next()?)))
             .collect();
         held.sort_by_key(|(line, _)| *line);
+        let mut named: Vec<String> = held.iter().map(|(_, h)| h.case.clone()).collect();
+        named.sort_by(|a, b| asylon_core::law::by_case_number(a, b));
+        named.dedup();
         for (line, h) in held {
             bad.add(
                 line,
@@ -571,7 +574,7 @@ impl<'r> HeldNumbers<'r> {
                 ),
             )?;
         }
-        Ok(())
+        Ok(named)
     }
 }
 
@@ -602,18 +605,23 @@ pub fn check_persons(
     errors: Option<&Path>,
     shared: SharedNumbers,
 ) -> Result<()> {
-    let (registry, meta, errors) = open_for_import(r, file, errors)?;
+    let (mut registry, meta, errors) = open_for_import(r, file, errors)?;
     let known = Known::choose(&registry, meta.len())?;
     // No row is kept for a stage after this pass: there is none.
     let (kept, _) = std::sync::mpsc::channel();
+    let mut named = Vec::new();
+    let now = now();
     let checked = pass_one(
         file,
-        (meta.len(), now()),
-        (&known, shared),
+        (meta.len(), now),
+        (&known, shared, &mut named),
         0,
         &kept,
         errors,
-    )?;
+    );
+    drop(known);
+    record_named(&mut registry, r, now, &named)?;
+    let checked = checked?;
     let skipped = checked.rows - checked.to_register;
     say!(
         "checked {}: all {} rows are valid; importing it would register {} and skip {skipped} \
@@ -623,6 +631,20 @@ pub fn check_persons(
         checked.to_register
     )?;
     told_skipped(skipped, checked.differing, &checked.cols.optional())?;
+    Ok(())
+}
+
+/// Records that the one running the import was told that `named` hold service numbers of the
+/// file (see `Registry::record_service_number_match`).
+fn record_named(
+    registry: &mut Registry,
+    r: &RegistryArgs,
+    now: OffsetDateTime,
+    named: &[String],
+) -> Result<()> {
+    if !named.is_empty() {
+        registry.record_service_number_match(&actor(r), now, "import", named)?;
+    }
     Ok(())
 }
 
@@ -709,13 +731,14 @@ pub fn persons(
 
         // Pass one: validate everything; the first rows' registrations go on to have their
         // names read, so that pass two need not read and validate them again.
+        let mut named = Vec::new();
         let (checked, validating) = cpu::timed(|| {
             let known = Known::choose(&registry, bytes)?;
             Ok::<_, anyhow::Error>((
                 pass_one(
                     file,
                     (bytes, now),
-                    (&known, shared),
+                    (&known, shared, &mut named),
                     keep_rows,
                     &to_read,
                     errors,
@@ -723,6 +746,7 @@ pub fn persons(
                 known.describe(),
             ))
         });
+        record_named(&mut registry, r, now, &named)?;
         let (checked, told) = checked?;
         skipped = checked.rows - checked.to_register;
         to_register = checked.to_register;
@@ -931,10 +955,12 @@ impl Drop for Checking {
     }
 }
 
+/// `named` gets the registered captives a problem names as holding a row's service number,
+/// for the caller to record ([`record_named`]), valid file or not.
 fn pass_one(
     file: Source<'_>,
     (bytes, now): (u64, OffsetDateTime),
-    (known, shared): (&Known<'_>, SharedNumbers),
+    (known, shared, named): (&Known<'_>, SharedNumbers, &mut Vec<String>),
     keep_rows: u64,
     kept: &std::sync::mpsc::Sender<ToRead>,
     errors: Option<ErrorReport<'_>>,
@@ -1008,7 +1034,7 @@ fn pass_one(
         }
     }
     if let Some(held) = held {
-        held.ask(&mut bad)?;
+        *named = held.ask(&mut bad)?;
     }
     drop(progress);
     if rows == 0 {

@@ -48,6 +48,9 @@ pub mod kind {
     pub const SEALED_READ: &str = "person.sealed_read";
     /// Someone searched the sealed names: who, which case numbers came back.
     pub const NAME_SEARCHED: &str = "registry.name_searched";
+    /// Someone was told which captives hold a service number he gave (a registration, a
+    /// correction or an import refused for it): who, what was refused, which case numbers.
+    pub const SERVICE_NUMBER_MATCHED: &str = "registry.service_number_matched";
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -226,7 +226,7 @@ async fn check_import(
     let regs = validated(&caller, &batch.persons()?)?;
     let shared = sharing.numbers();
     st.run(move |reg, _| {
-        reg.check_registrations(&regs, shared)?;
+        reg.check_registrations((&caller.principal.actor(), now()), &regs, shared)?;
         Ok(Json(Checked { valid: regs.len() }))
     })
     .await

@@ -1543,6 +1543,11 @@ fn bad_input_gets_a_clear_error_and_changes_nothing(db: Db) {
     // 409 naming him, registering nothing, by the check as by each way of registering; a
     // sharing that is no yes or no is a bad request. Said to be two men, he is registered.
     let holder = &s.cases["none"];
+    // Each refusal naming him records that the caller was told who holds the number, as a
+    // name search is recorded; nothing else.
+    let matched =
+        || s.count("SELECT count(*) FROM events WHERE kind = 'registry.service_number_matched'");
+    let mut told = matched();
     let again = json!({"names": ["Ri Chol"], "power": "KP", "captured_on": "2025-03-01",
         "date_of_birth": "2001", "rank": "private", "service_number": "sn 77123"});
     for (path, body) in [
@@ -1558,15 +1563,23 @@ fn bad_input_gets_a_clear_error_and_changes_nothing(db: Db) {
             error.contains(holder.as_str()) && error.contains("shared_service_number=true"),
             "{path}: {error}"
         );
+        told += 1;
+        assert_eq!(matched(), told, "{path}");
     }
     let r = c.post("/api/persons?shared_service_number=maybe", again.clone());
     assert_eq!(r.status, 400, "{}", r.body);
-    assert_eq!(s.size(), size);
+    assert_eq!(s.size(), size + 4);
+    let size = s.size();
     let r = c.post(
         "/api/persons/import/check?shared_service_number=true",
         json!({"persons": [again]}),
     );
     assert_eq!((r.status, &r.body["valid"]), (200, &json!(1)), "{}", r.body);
+    assert_eq!(
+        s.size(),
+        size,
+        "a check that refuses nothing records nothing"
+    );
     let r = c.post("/api/persons?shared_service_number=true", again);
     assert_eq!(r.status, 201, "{}", r.body);
     assert_ne!(r.body["cases"][0].as_str(), Some(holder.as_str()));
@@ -1580,7 +1593,7 @@ fn bad_input_gets_a_clear_error_and_changes_nothing(db: Db) {
     let r = c.post(&url, body.clone());
     assert_eq!(r.status, 409, "{}", r.body);
     assert!(r.body.to_string().contains(holder.as_str()), "{}", r.body);
-    assert_eq!(s.size(), size);
+    assert_eq!((s.size(), matched()), (size + 1, told + 1));
     let r = c.post(&format!("{url}?shared_service_number=true"), body);
     assert_eq!(r.status, 200, "{}", r.body);
 }

@@ -138,7 +138,7 @@ impl Registry {
         // A service number another captive of his power holds, as at registration (asked
         // before the write: like a registration's, the check is not in its transaction).
         if let Some(refused) = self.shared_by_another(case, reg, shared)? {
-            return Err(refused);
+            return Err(self.told(&who.actor(), now, "correction", refused));
         }
         reg.core.external_id = row.external_id.clone();
         let identity = crate::plain::identity_bytes(&reg.identity)?;

@@ -512,8 +512,11 @@ impl Registry {
     /// is done: an external id twice among them, or one already registered (the first, and as
     /// whom); a service number twice among them or already held, for the same power, unless
     /// `shared` allows it (see [`SharedNumbers`]). Nothing is written.
+    /// A refusal that names a registered captive as holding a service number is recorded as
+    /// `actor`'s (see [`Registry::record_service_number_match`]).
     pub fn check_registrations(
-        &self,
+        &mut self,
+        (actor, now): (&Actor, OffsetDateTime),
         regs: &[Registration],
         shared: SharedNumbers,
     ) -> Result<(), StoreError> {
@@ -523,7 +526,7 @@ impl Registry {
             return Err(refused);
         }
         match self.shared_service_number(regs, shared)? {
-            Some(refused) => Err(refused),
+            Some(refused) => Err(self.told(actor, now, "registration", refused)),
             None => Ok(()),
         }
     }
@@ -550,7 +553,7 @@ impl Registry {
     ) -> Result<Vec<String>, StoreError> {
         no_repeated_external_ids(regs.iter().map(|r| r.core.external_id.as_ref()))?;
         if let Some(refused) = self.shared_service_number(&regs, shared)? {
-            return Err(refused);
+            return Err(self.told(actor, now, "registration", refused));
         }
         let first = self.reserve_cases(regs.len() as u64)?;
         let sealed = self.sealer().seal(first, regs)?;
@@ -685,14 +688,32 @@ mod tests {
             refused.to_string().contains("--shared-service-number"),
             "{refused}"
         );
-        assert_eq!(reg.log_size(), events);
+        // Nothing of him is written; that the registrar was told who holds the number is, as
+        // a name search is.
         assert_eq!(keyed_cases(reg), keyed);
+        let told = |reg: &Registry, events: u64| {
+            assert_eq!(reg.log_size(), events + 1);
+            let ev = reg.event(events + 1).unwrap();
+            assert_eq!(ev.kind, kind::SERVICE_NUMBER_MATCHED);
+            assert_eq!((ev.person, &ev.actor), (None, actor));
+            let public: serde_json::Value = serde_json::from_str(&ev.public).unwrap();
+            assert_eq!(
+                public,
+                serde_json::json!({"refused": "registration", "results": [first[0]]})
+            );
+        };
+        told(reg, events);
         let b = [kp("B", "kpa 998877")];
+        let events = reg.log_size();
         assert!(matches!(
-            reg.check_registrations(&b, SharedNumbers::Refused),
+            reg.check_registrations((actor, now), &b, SharedNumbers::Refused),
             Err(StoreError::SharedServiceNumber { .. })
         ));
-        reg.check_registrations(&b, SharedNumbers::Allowed).unwrap();
+        told(reg, events);
+        let events = reg.log_size();
+        reg.check_registrations((actor, now), &b, SharedNumbers::Allowed)
+            .unwrap();
+        assert_eq!(reg.log_size(), events);
 
         // Twice in one batch: refused, naming the first of the two by its place.
         let batch = vec![kp("C", "KPA-1"), kp("D", "KPA-2"), kp("E", "kpa-1")];
@@ -702,6 +723,7 @@ mod tests {
                 if with == "persons[0]"),
             "{refused:?}"
         );
+        // Told nothing of anyone registered: nothing recorded.
         assert_eq!(reg.log_size(), events);
 
         // Another power's number; then the same man's as shared, the registrar having checked.

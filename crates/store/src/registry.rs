@@ -569,11 +569,23 @@ impl Registry {
         now: OffsetDateTime,
         public: String,
     ) -> Result<(), StoreError> {
+        self.record_lookup(actor, now, kind::NAME_SEARCHED, public)
+    }
+
+    /// Appends the record of a lookup in the blind index (`kind`: a name search, or a service
+    /// number's holders told): who, and what `public` says was asked and found.
+    pub(crate) fn record_lookup(
+        &mut self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        kind: &str,
+        public: String,
+    ) -> Result<(), StoreError> {
         self.write(actor, now, |_, _| {
             Ok(vec![NewEvent {
                 id: new_id(),
                 person: None,
-                kind: kind::NAME_SEARCHED.into(),
+                kind: kind.into(),
                 public,
                 sealed: vec![],
                 registered: None,

@@ -7,6 +7,10 @@
 //! him. Two men can still share one (a clerk's error, a false document: DESIGN, "The record"):
 //! the registrar who has checked says so ([`SharedNumbers::Allowed`]) and he is registered.
 //!
+//! A refusal that names a registered captive tells its reader that he holds the number given,
+//! which is a read of his identity: like a name search, it is recorded
+//! ([`Registry::record_service_number_match`]), though nothing else is written.
+//!
 //! The numbers themselves are sealed. Each captive's is kept in the blind index as a keyed hash
 //! of the power and the number ([`crate::search::service_token`]) beside his names' tokens, so it
 //! is erased with them, replaced with them by a correction, rebuilt with them by `rebuild`, and
@@ -16,8 +20,9 @@ use crate::StoreError;
 use crate::keystore::IndexTable;
 use crate::registry::Registry;
 use crate::search::{indexed, service_number_key, service_token};
-use asylon_core::{PersonStatus, Registration};
+use asylon_core::{Actor, PersonStatus, Registration, kind};
 use std::collections::HashMap;
+use time::OffsetDateTime;
 
 /// Whether a registration may give a service number another captive of the same power holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -63,6 +68,41 @@ impl ServiceTokens {
 }
 
 impl Registry {
+    /// Records that `actor` was told that `cases` hold service numbers he gave, when `refused`
+    /// (a registration, a correction, an import) was refused for them: one event, as a name
+    /// search is recorded, so that an auditor sees who learnt which captive holds a number.
+    pub fn record_service_number_match(
+        &mut self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        refused: &str,
+        cases: &[String],
+    ) -> Result<(), StoreError> {
+        let public = serde_json::json!({"refused": refused, "results": cases}).to_string();
+        self.record_lookup(actor, now, kind::SERVICE_NUMBER_MATCHED, public)
+    }
+
+    /// `refusal`, recorded first if it names a registered captive
+    /// ([`Registry::record_service_number_match`]).
+    pub(crate) fn told(
+        &mut self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        refused: &str,
+        refusal: StoreError,
+    ) -> StoreError {
+        if let StoreError::SharedServiceNumber { with, .. } = &refusal
+            && !with.starts_with("persons[")
+        {
+            let cases = [with.clone()];
+            // A refusal whose reading cannot be recorded is not given: the failure to record is.
+            if let Err(e) = self.record_service_number_match(actor, now, refused, &cases) {
+                return e;
+            }
+        }
+        refusal
+    }
+
     pub fn service_tokens(&self) -> ServiceTokens {
         ServiceTokens(self.blind_index_key())
     }
