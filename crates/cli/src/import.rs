@@ -1047,8 +1047,8 @@ fn pass_one(
     let report = bad.report.as_ref().map(|r| r.path);
     bad.finish()?;
     if !bad.is_empty() {
-        // The registry is asked about service numbers a batch of rows at a time, after the
-        // rows (see `HeldNumbers`): what it finds is told in its row's place.
+        // The registry is asked about the rows' service numbers after all of them are read
+        // (see `HeldNumbers`): what it finds is told in its row's place.
         bad.shown.sort_by_key(|(line, _)| *line);
         for (line, problem) in &bad.shown {
             eprintln!("line {line}: {problem}");
