@@ -483,12 +483,7 @@ impl SeenNumbers {
         use std::hash::{BuildHasher, Hasher};
         let number = reg.identity.service_number.as_deref()?;
         // `service_number_key`'s characters, hashed as they come.
-        let key = || {
-            number
-                .chars()
-                .filter(|c| c.is_alphanumeric())
-                .flat_map(char::to_uppercase)
-        };
+        let key = || asylon_store::service_number_chars(number);
         key().next()?;
         let [a, b] = self.hashes.each_ref().map(|h| {
             let mut hasher = h.build_hasher();

@@ -38,7 +38,7 @@ pub use registry::{
     ConsistencyProof, Correction, Database, InclusionProof, KeySource, PersonView, Rebuilt,
     Registry, data_file, default_key_file,
 };
-pub use search::{Hit, Reindexed, searchable, service_number_key};
+pub use search::{Hit, Reindexed, searchable, service_number_chars, service_number_key};
 pub use service::{Holder, ServiceToken, ServiceTokens, SharedNumbers};
 pub use verify::VerifyReport;
 

@@ -88,14 +88,46 @@ pub(crate) fn name_tokens(blind: &BlindIndexKey, names: &[NameForm]) -> Vec<[u8;
     out
 }
 
-/// A service number as the registry compares it: its letters and digits, upper-case
-/// (`kpa 998-877` and `KPA998877` are one number written two ways). Empty when it has neither.
+/// A service number as the registry compares it: its letters and digits, upper-case, a
+/// Cyrillic capital that looks like a Latin one read as that Latin one (`kpa 998-877`,
+/// `KPA998877` and `КРА998877` in Cyrillic are one number written three ways: a number copied
+/// from a Russian document onto a Ukrainian or English keyboard changes script, not meaning).
+/// Empty when it has neither letter nor digit.
 pub fn service_number_key(number: &str) -> String {
+    service_number_chars(number).collect()
+}
+
+/// The characters of [`service_number_key`], one by one, for a caller that hashes them rather
+/// than keep them (an import's check of its own rows).
+pub fn service_number_chars(number: &str) -> impl Iterator<Item = char> + '_ {
     number
         .chars()
         .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_uppercase)
-        .collect()
+        .map(latin_lookalike)
+}
+
+/// The Latin capital a Cyrillic capital is drawn as, if it is drawn as one; any other
+/// character as it is.
+fn latin_lookalike(c: char) -> char {
+    match c {
+        'А' => 'A',
+        'В' => 'B',
+        'Е' => 'E',
+        'К' => 'K',
+        'М' => 'M',
+        'Н' => 'H',
+        'О' => 'O',
+        'Р' => 'P',
+        'С' => 'C',
+        'Т' => 'T',
+        'У' => 'Y',
+        'Х' => 'X',
+        'І' => 'I',
+        'Ј' => 'J',
+        'Ѕ' => 'S',
+        other => other,
+    }
 }
 
 /// The token of a service number of a captive who depends on `power`, kept in the blind index
@@ -516,6 +548,42 @@ fn event_power(case: &str, ev: &asylon_core::Event) -> Result<String, StoreError
 mod tests {
     use super::*;
     use asylon_names::reader::read;
+
+    #[test]
+    fn service_numbers_compare_by_their_letters_and_digits_in_any_case() {
+        for (a, b) in [
+            ("KPA-998877", "kpa 998 877"),
+            ("KPA-998877", "KPA998877"),
+            ("АБ-123456", "аб 123456"),
+            ("  7 ", "7"),
+            // Latin and Cyrillic letters drawn alike: АВ, КРА, ОХ in Cyrillic.
+            ("AB-1", "АВ-1"),
+            ("kpa-998877", "кра 998877"),
+            ("OX 5", "ох-5"),
+        ] {
+            assert_eq!(service_number_key(a), service_number_key(b), "{a:?} {b:?}");
+        }
+        for (a, b) in [
+            ("KPA-998877", "KPA-998878"),
+            // Б and Д are drawn like no Latin capital.
+            ("AB-1", "АБ-1"),
+            ("D-1", "Д-1"),
+            ("12", "1-2-3"),
+        ] {
+            assert_ne!(service_number_key(a), service_number_key(b), "{a:?} {b:?}");
+        }
+        assert_eq!(service_number_key("- / -"), "");
+        let blind = asylon_vault::Kek::generate().blind_index_key();
+        assert_eq!(service_token(&blind, "KP", "—"), None);
+        assert_eq!(
+            service_token(&blind, "KP", "kpa-1"),
+            service_token(&blind, "KP", "KPA 1")
+        );
+        assert_ne!(
+            service_token(&blind, "KP", "KPA-1"),
+            service_token(&blind, "RU", "KPA-1")
+        );
+    }
 
     #[test]
     fn the_record_and_the_reader_count_the_same_characters_as_hanja() {
