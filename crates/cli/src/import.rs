@@ -493,8 +493,8 @@ impl SeenNumbers {
         });
         let first = self.lines.insert(a << 64 | b, line)?;
         Some(format!(
-            "service_number: line {first} depends on {} too and has the same service number: one \
-             captive listed twice? If so, leave one of the rows out; {TWO_MEN}",
+            "service_number: line {first} gives the same one, for a captive who also depends on \
+             {}: one captive listed twice? If so, leave one of the rows out; {TWO_MEN}",
             reg.core.power
         ))
     }

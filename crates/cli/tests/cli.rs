@@ -636,7 +636,7 @@ fn a_service_number_given_twice_for_one_power_registers_nothing_until_said_to_be
     for check in [&[][..], &["--check"]] {
         let e = r.fails(&[&["import", "persons", path][..], check].concat(), None);
         for want in [
-            "line 3: service_number: line 2 depends on KP too and has the same service number",
+            "line 3: service_number: line 2 gives the same one, for a captive who also depends on KP",
             &format!("line 4: service_number: {first} depends on KP too"),
             "--shared-service-number",
             "3 of 5 rows are invalid; nothing was registered",
@@ -646,7 +646,7 @@ fn a_service_number_given_twice_for_one_power_registers_nothing_until_said_to_be
         // The registered captive listed again is skipped, but still gives line 4's number
         // twice in the file; the row for another power is no problem.
         assert!(
-            e.contains("line 6: service_number: line 4 depends on KP too"),
+            e.contains("line 6: service_number: line 4 gives the same one"),
             "{e}"
         );
         assert!(!e.contains("line 5:"), "{e}");
