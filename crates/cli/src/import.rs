@@ -463,20 +463,13 @@ const TWO_MEN: &str = "if they are two men, import with --shared-service-number"
 /// bits are not told apart; nothing but chance makes them (the file is the registrar's own).
 /// It is on the import's one serial path (docs/import-speed.md): about 0.03 s of validating's
 /// 0.25 s for 100,000 rows.
+#[derive(Default)]
 struct SeenNumbers {
     lines: HashMap<u128, u64, foldhash::fast::RandomState>,
     hashes: [foldhash::fast::RandomState; 2],
 }
 
 impl SeenNumbers {
-    /// For a file of about `rows` rows.
-    fn with_capacity(rows: usize) -> Self {
-        Self {
-            lines: HashMap::with_capacity_and_hasher(rows, Default::default()),
-            hashes: Default::default(),
-        }
-    }
-
     /// The problem of `reg`, on `line`, if an earlier row gave his service number for his
     /// power (see asylon_store's `SharedNumbers`).
     fn repeated(&mut self, reg: &Registration, line: u64) -> Option<String> {
@@ -969,11 +962,7 @@ fn pass_one(
         Err(e) => return Err(ErrorReport::failed(errors, e)),
     };
     let mut seen = Seen::default();
-    let rows_about = usize::try_from(bytes / BYTES_PER_ROW)
-        .unwrap_or(0)
-        .min(1 << 21);
-    let mut numbers =
-        (shared == SharedNumbers::Refused).then(|| SeenNumbers::with_capacity(rows_about));
+    let mut numbers = (shared == SharedNumbers::Refused).then(SeenNumbers::default);
     let mut held = HeldNumbers::new(known.registry, shared)?;
     let mut bad = Problems::new(errors);
     let mut rows = 0u64;
