@@ -45,13 +45,12 @@ pub enum StoreError {
     NoKeys { case: String },
     #[error("external id {external_id} is already registered as {case}")]
     DuplicateExternalId { external_id: String, case: String },
-    /// A registration gives the service number of another captive of the same power: `with`,
-    /// his case number, or `persons[i]`, another of the same batch; `at`, this one's place in
-    /// a batch of several.
+    /// A registration gives the service number of another captive of the same power, `with`;
+    /// `at`, this one's place in a batch of several.
     #[error("{}", shared_number(power, with, *at))]
     SharedServiceNumber {
         power: String,
-        with: String,
+        with: crate::service::SharedWith,
         at: Option<usize>,
     },
     #[error("invalid input: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
@@ -98,15 +97,20 @@ impl StoreError {
     }
 }
 
-fn shared_number(power: &str, with: &str, at: Option<usize>) -> String {
+fn shared_number(power: &str, with: &crate::service::SharedWith, at: Option<usize>) -> String {
+    use crate::service::SharedWith;
     let field = match at {
         Some(i) => format!("persons[{i}].service_number"),
         None => "service_number".into(),
     };
-    let again = if with.starts_with("persons[") {
-        "list him once".to_string()
-    } else {
-        format!("do not register him again (add what {with}'s record lacks with `person amend`)")
+    let (with, again) = match with {
+        SharedWith::Batch(i) => (format!("persons[{i}]"), "list him once".to_string()),
+        SharedWith::Registered(case) => (
+            case.clone(),
+            format!(
+                "do not register him again (add what {case}'s record lacks with `person amend`)"
+            ),
+        ),
     };
     format!(
         "{field}: {with} depends on {power} too and has the same service number: one captive \

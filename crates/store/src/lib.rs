@@ -39,7 +39,7 @@ pub use registry::{
     Registry, data_file, default_key_file,
 };
 pub use search::{Hit, Reindexed, searchable, service_number_chars, service_number_key};
-pub use service::{Holder, ServiceToken, ServiceTokens, SharedNumbers};
+pub use service::{Holder, ServiceToken, ServiceTokens, SharedNumbers, SharedWith};
 pub use verify::VerifyReport;
 
 /// Renders a time as RFC 3339 UTC, the form every event and checkpoint carries.

@@ -645,6 +645,8 @@ mod tests {
             .unwrap()
     }
 
+    use crate::service::SharedWith;
+
     #[test]
     fn a_service_number_given_again_for_the_same_power_is_refused_naming_its_holder() {
         on_sqlite(one_service_number_one_captive);
@@ -666,7 +668,8 @@ mod tests {
             .register(actor, now, vec![kp("A", "KPA-998877")])
             .unwrap();
         let holders = |reg: &Registry, power: &str, number: &str| -> Vec<String> {
-            let found = reg.service_number_holders(&[(power, number)]).unwrap();
+            let token = reg.service_tokens().token(power, number).unwrap();
+            let found = reg.service_token_holders(&[token]).unwrap();
             found.concat().into_iter().map(|h| h.case).collect()
         };
         assert_eq!(holders(reg, "KP", "kpa 998 877"), first);
@@ -680,8 +683,8 @@ mod tests {
             .register(actor, now, vec![kp("B", "kpa 998877")])
             .unwrap_err();
         assert!(
-            matches!(&refused, StoreError::SharedServiceNumber { power, with, at: None }
-                if power == "KP" && *with == first[0]),
+            matches!(&refused, StoreError::SharedServiceNumber { power, with: SharedWith::Registered(case), at: None }
+                if power == "KP" && *case == first[0]),
             "{refused:?}"
         );
         assert!(
@@ -719,8 +722,14 @@ mod tests {
         let batch = vec![kp("C", "KPA-1"), kp("D", "KPA-2"), kp("E", "kpa-1")];
         let refused = reg.register(actor, now, batch).unwrap_err();
         assert!(
-            matches!(&refused, StoreError::SharedServiceNumber { with, at: Some(2), .. }
-                if with == "persons[0]"),
+            matches!(
+                &refused,
+                StoreError::SharedServiceNumber {
+                    with: SharedWith::Batch(0),
+                    at: Some(2),
+                    ..
+                }
+            ),
             "{refused:?}"
         );
         // Told nothing of anyone registered: nothing recorded.

@@ -19,7 +19,7 @@
 use crate::StoreError;
 use crate::keystore::IndexTable;
 use crate::registry::Registry;
-use crate::search::{indexed, service_number_key, service_token};
+use crate::search::{indexed, service_token};
 use asylon_core::{Actor, PersonStatus, Registration, kind};
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -32,6 +32,15 @@ pub enum SharedNumbers {
     Refused,
     /// Registered even so: the registrar has checked that they are two men.
     Allowed,
+}
+
+/// Who holds the service number a refused registration gives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SharedWith {
+    /// A captive of the registry, by case number.
+    Registered(String),
+    /// Another registration of the same batch, by its place in it.
+    Batch(usize),
 }
 
 /// A captive of the registry who holds a service number asked about.
@@ -91,10 +100,12 @@ impl Registry {
         refused: &str,
         refusal: StoreError,
     ) -> StoreError {
-        if let StoreError::SharedServiceNumber { with, .. } = &refusal
-            && !with.starts_with("persons[")
+        if let StoreError::SharedServiceNumber {
+            with: SharedWith::Registered(case),
+            ..
+        } = &refusal
         {
-            let cases = [with.clone()];
+            let cases = [case.clone()];
             // A refusal whose reading cannot be recorded is not given: the failure to record is.
             if let Err(e) = self.record_service_number_match(actor, now, refused, &cases) {
                 return e;
@@ -107,38 +118,15 @@ impl Registry {
         ServiceTokens(self.blind_index_key())
     }
 
-    /// For each of `asked` (a power, and a service number of a captive who depends on it), the
-    /// captives of the registry who depend on that power and hold that number
-    /// ([`service_number_key`]: the same letters and digits), by case number. Found through the
-    /// blind index; erased captives hold none. A number without a letter or digit is held by
-    /// nobody.
-    pub fn service_number_holders(
-        &self,
-        asked: &[(&str, &str)],
-    ) -> Result<Vec<Vec<Holder>>, StoreError> {
-        let tokens = self.service_tokens();
-        let asked: Vec<Option<ServiceToken>> = asked
-            .iter()
-            .map(|(power, number)| tokens.token(power, number))
-            .collect();
-        let wanted: Vec<ServiceToken> = asked.iter().flatten().copied().collect();
-        let found: HashMap<ServiceToken, Vec<Holder>> = wanted
-            .iter()
-            .copied()
-            .zip(self.service_token_holders(&wanted)?)
-            .collect();
-        Ok(asked
-            .iter()
-            .map(|t| t.and_then(|t| found.get(&t)).cloned().unwrap_or_default())
-            .collect())
-    }
-
-    /// For each of `tokens`, the captives of the registry who hold it ([`Registry::
-    /// service_number_holders`]). Asked a few hundred per query, in the index's order: the
-    /// tokens are random, and asked in the order of a file each one read another page of the
-    /// index. An import of 100,000 into a registry of a million, its validating stage in
-    /// `--timings` (three alternating runs): 0.23 s without asking, 0.49 s asking a thousand
-    /// rows at a time as they were read, 0.37 s asking all of them at the end, in order.
+    /// For each of `tokens` (a power and a service number, [`ServiceTokens::token`]), the
+    /// captives of the registry who depend on that power and hold that number (the same
+    /// letters and digits, [`crate::service_number_key`]), by case number; erased captives hold
+    /// none. Asked a few hundred per query, in the index's order: the tokens are random, and
+    /// asked in the order of a file each one read another page of the index. An import of
+    /// 100,000 into a registry of a million, its validating stage in `--timings` (three
+    /// alternating runs): 0.23 s by df6de5d's build, which did not ask; 0.49 s by 58b5074's,
+    /// asking a thousand rows at a time as they were read; 0.37 s by 0eff0b4's, asking all of
+    /// them at the end, in order.
     pub fn service_token_holders(
         &self,
         tokens: &[ServiceToken],
@@ -217,34 +205,35 @@ impl Registry {
         reg: &Registration,
         shared: SharedNumbers,
     ) -> Result<Option<StoreError>, StoreError> {
-        let Some(number) = reg.identity.service_number.as_deref() else {
-            return Ok(None);
-        };
         let power = reg.core.power.as_str();
-        let Some(token) = service_token(&self.blind_index_key(), power, number) else {
+        let number = reg.identity.service_number.as_deref();
+        let token = number.and_then(|n| self.service_tokens().token(power, n));
+        let Some(token) = token.filter(|_| shared == SharedNumbers::Refused) else {
             return Ok(None);
         };
         let his = self.keys.name_tokens(case)?.unwrap_or_default();
-        if shared == SharedNumbers::Allowed
-            || crate::search::split_tokens(&his).contains(&token.as_slice())
+        if crate::search::split_tokens(&his)
+            .iter()
+            .any(|t| indexed(t) == token.0)
         {
             return Ok(None);
         }
-        let holders = self.service_number_holders(&[(power, number)])?;
+        let holders = self.service_token_holders(&[token])?;
         Ok(holders
             .into_iter()
             .flatten()
             .find(|h| h.case != case)
             .map(|h| StoreError::SharedServiceNumber {
                 power: power.to_string(),
-                with: h.case,
+                with: SharedWith::Registered(h.case),
                 at: None,
             }))
     }
 
     /// The first of `regs` whose service number another of them, or a captive of the registry,
     /// holds for the same power: refused with the other's place in the batch or case number.
-    /// Nothing when `shared` allows it.
+    /// Nothing when `shared` allows it. Numbers are told the same by their tokens, as the
+    /// registry tells them.
     pub(crate) fn shared_service_number(
         &self,
         regs: &[Registration],
@@ -253,39 +242,35 @@ impl Registry {
         if shared == SharedNumbers::Allowed {
             return Ok(None);
         }
-        let given: Vec<(usize, &str, &str)> = regs
+        let tokens = self.service_tokens();
+        let given: Vec<(usize, &str, ServiceToken)> = regs
             .iter()
             .enumerate()
             .filter_map(|(i, r)| {
-                Some((
-                    i,
-                    r.core.power.as_str(),
-                    r.identity.service_number.as_deref()?,
-                ))
+                let power = r.core.power.as_str();
+                let token = tokens.token(power, r.identity.service_number.as_deref()?)?;
+                Some((i, power, token))
             })
-            .filter(|(_, _, n)| !service_number_key(n).is_empty())
             .collect();
-        let mut first: HashMap<(&str, String), usize> = HashMap::new();
-        for (i, power, number) in &given {
-            if let Some(earlier) = first.insert((power, service_number_key(number)), *i) {
-                return Ok(Some(StoreError::SharedServiceNumber {
-                    power: power.to_string(),
-                    with: format!("persons[{earlier}]"),
-                    at: Some(*i),
-                }));
+        let refused = |power: &str, with, i| StoreError::SharedServiceNumber {
+            power: power.to_string(),
+            with,
+            at: (regs.len() > 1).then_some(i),
+        };
+        let mut first: HashMap<ServiceToken, usize> = HashMap::new();
+        for &(i, power, token) in &given {
+            if let Some(earlier) = first.insert(token, i) {
+                return Ok(Some(refused(power, SharedWith::Batch(earlier), i)));
             }
         }
-        let asked: Vec<(&str, &str)> = given.iter().map(|(_, p, n)| (*p, *n)).collect();
-        let holders = self.service_number_holders(&asked)?;
+        let asked: Vec<ServiceToken> = given.iter().map(|g| g.2).collect();
+        let holders = self.service_token_holders(&asked)?;
         Ok(given
             .iter()
             .zip(holders)
-            .find_map(|((i, power, _), holders)| {
-                holders.first().map(|h| StoreError::SharedServiceNumber {
-                    power: power.to_string(),
-                    with: h.case.clone(),
-                    at: (regs.len() > 1).then_some(*i),
-                })
+            .find_map(|(&(i, power, _), holders)| {
+                let h = holders.into_iter().next()?;
+                Some(refused(power, SharedWith::Registered(h.case), i))
             }))
     }
 }
