@@ -147,14 +147,24 @@ pub(crate) fn person_tokens(
     identity: &IdentityParticulars,
     power: &str,
 ) -> Vec<[u8; 16]> {
-    let mut out = name_tokens(blind, &identity.names);
+    tokens_and_number(blind, identity, power).0
+}
+
+/// [`person_tokens`], and his service number's among them.
+fn tokens_and_number(
+    blind: &BlindIndexKey,
+    identity: &IdentityParticulars,
+    power: &str,
+) -> IdentityTokens {
+    let mut tokens = name_tokens(blind, &identity.names);
     let number = identity.service_number.as_deref();
-    if let Some(token) = number.and_then(|n| service_token(blind, power, n)) {
-        out.push(token);
-        out.sort_unstable();
-        out.dedup();
+    let number = number.and_then(|n| service_token(blind, power, n));
+    if let Some(token) = number {
+        tokens.push(token);
+        tokens.sort_unstable();
+        tokens.dedup();
     }
-    out
+    (tokens, number)
 }
 
 /// Tokens stored as one blob in the person's keys row, for erasure.
@@ -519,12 +529,7 @@ fn identity_tokens(
     )?;
     let identity = crate::plain::identity_from(&plain)
         .map_err(|e| StoreError::Damaged(format!("sealed identity of {case}: {e}")))?;
-    let power = event_power(case, ev)?;
-    let number = identity
-        .service_number
-        .as_deref()
-        .and_then(|n| service_token(blind, &power, n));
-    Ok((person_tokens(blind, &identity, &power), number))
+    Ok(tokens_and_number(blind, &identity, &event_power(case, ev)?))
 }
 
 /// The power `ev`, his registration or a correction of his particulars, says he depends on
