@@ -231,15 +231,6 @@ enum OrgCommand {
     },
 }
 
-/// What `--shared-service-number` given or not asks of the registry.
-fn sharing(given: bool) -> asylon_store::SharedNumbers {
-    if given {
-        asylon_store::SharedNumbers::Allowed
-    } else {
-        asylon_store::SharedNumbers::Refused
-    }
-}
-
 #[derive(Subcommand)]
 enum PersonCommand {
     /// Register one captive from JSON particulars (a file, or - for standard input).
@@ -518,7 +509,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Person(PersonCommand::Register {
             file,
             shared_service_number,
-        }) => commands::register(r, &file, sharing(shared_service_number)),
+        }) => commands::register(
+            r,
+            &file,
+            asylon_store::SharedNumbers::allowed_if(shared_service_number),
+        ),
         Command::Person(PersonCommand::Show {
             case,
             json,
@@ -529,7 +524,15 @@ fn run(cli: Cli) -> Result<()> {
             file,
             reason,
             shared_service_number,
-        }) => commands::amend(r, &case, (&file, sharing(shared_service_number)), &reason),
+        }) => commands::amend(
+            r,
+            &case,
+            (
+                &file,
+                asylon_store::SharedNumbers::allowed_if(shared_service_number),
+            ),
+            &reason,
+        ),
         Command::Person(PersonCommand::List { json }) => commands::list(r, json),
         Command::Person(PersonCommand::Search { name, limit, json }) => {
             commands::search(r, &name, limit, json)
@@ -548,7 +551,7 @@ fn run(cli: Cli) -> Result<()> {
         }) => {
             let file = encoding.of(&file);
             let errors = errors.as_deref();
-            let shared = sharing(shared_service_number);
+            let shared = asylon_store::SharedNumbers::allowed_if(shared_service_number);
             match check {
                 true => import::check_persons(r, file, errors, shared),
                 false => import::persons(r, file, (keep_rows, timings), errors, shared),

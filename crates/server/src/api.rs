@@ -135,11 +135,7 @@ pub struct Sharing {
 
 impl Sharing {
     fn numbers(&self) -> asylon_store::SharedNumbers {
-        if self.shared_service_number == Some(true) {
-            asylon_store::SharedNumbers::Allowed
-        } else {
-            asylon_store::SharedNumbers::Refused
-        }
+        asylon_store::SharedNumbers::allowed_if(self.shared_service_number == Some(true))
     }
 }
 

@@ -34,6 +34,13 @@ pub enum SharedNumbers {
     Allowed,
 }
 
+impl SharedNumbers {
+    /// `Allowed` when the registrar said so (a flag or a parameter given as true).
+    pub fn allowed_if(said: bool) -> Self {
+        if said { Self::Allowed } else { Self::Refused }
+    }
+}
+
 /// Who holds the service number a refused registration gives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SharedWith {
