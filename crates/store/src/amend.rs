@@ -135,11 +135,9 @@ impl Registry {
             return Err(StoreError::Invalid(errors));
         };
         let from_event = *from_event;
-        // A service number another captive of his power holds, as at registration (asked
-        // before the write: like a registration's, the check is not in its transaction).
-        if let Some(refused) = self.shared_by_another(case, reg, shared)? {
-            return Err(self.told(&who.actor(), now, "correction", refused));
-        }
+        // A service number another captive of his power holds, as at registration: asked in
+        // the write's transaction (see `NumbersGiven`).
+        let given = self.numbers_given(std::slice::from_ref(reg), shared)?;
         reg.core.external_id = row.external_id.clone();
         let identity = crate::plain::identity_bytes(&reg.identity)?;
         let family = (!reg.family.is_empty())
@@ -158,6 +156,7 @@ impl Registry {
                     case, from_event, amends,
                 )));
             }
+            given.held(tx, keys, Some(case))?;
             let id = new_id();
             let mut sealed = Vec::with_capacity(2);
             let parts = [(Class::Identity, Some(identity)), (Class::Family, family)];
@@ -204,7 +203,8 @@ impl Registry {
             }
             keys.replace_tokens(case, &tokens)?;
             Ok(events)
-        })?;
+        });
+        let written = written.map_err(|e| self.told(&who.actor(), now, "correction", e))?;
         let seq = written
             .first()
             .map(|e| e.seq)

@@ -7,7 +7,7 @@ use crate::StoreError;
 use crate::db::{Sql, Tx, Val, args, is_unique_violation};
 use crate::keystore::{IndexTable, KeyStore};
 use crate::registry::{Log, NewEvent, Registry, meta_need, meta_put, new_id};
-use crate::service::SharedNumbers;
+use crate::service::{NumbersGiven, SharedNumbers};
 use asylon_core::{Actor, Class, CoreParticulars, FieldError, Registration, SealedPart, kind};
 use asylon_vault::{BlindIndexKey, DataKey, Kek, key_label, seal_aad};
 use std::collections::HashSet;
@@ -171,14 +171,18 @@ impl BatchIds {
     }
 }
 
-/// Appends a batch's registration events (their keys are already stored).
+/// Appends a batch's registration events, once `first` has run inside the append's
+/// transaction (and not failed): a stream's keys are already stored; a single write's are
+/// stored by `first`.
 fn append_registrations(
     log: &Log<'_>,
     actor: &Actor,
     now: OffsetDateTime,
     batch: Vec<SealedRegistration>,
+    first: impl FnOnce(&dyn Sql, &[SealedRegistration]) -> Result<(), StoreError>,
 ) -> Result<Vec<String>, StoreError> {
-    let written = log.append(actor, now, move |_| {
+    let written = log.append(actor, now, move |db| {
+        first(db, &batch)?;
         Ok(batch
             .into_iter()
             .map(|s| NewEvent {
@@ -374,20 +378,27 @@ impl Registry {
         Ok(first)
     }
 
-    /// Writes sealed registrations in one transaction; returns their case numbers in order.
-    pub fn register_sealed(
+    /// Writes sealed registrations in one transaction, refusing the first whose service number
+    /// (of `given`) a captive of the registry holds; returns their case numbers in order.
+    fn register_sealed(
         &mut self,
         actor: &Actor,
         now: OffsetDateTime,
         batch: Vec<SealedRegistration>,
+        given: &NumbersGiven,
     ) -> Result<Vec<String>, StoreError> {
         no_repeated_external_ids(batch.iter().map(|s| s.core.external_id.as_ref()))?;
-        // Keys first, in the key store: a crash after this commit leaves keys no event refers to
-        // (harmless); the reverse would leave sealed data no key opens.
-        let (log, keys) = self.split();
-        keys.store(batch.iter(), IndexTable::Main)?;
         let ids = BatchIds::of(&batch);
-        append_registrations(&log, actor, now, batch).map_err(|e| self.not_appended(e, &ids))
+        let (log, keys) = self.split();
+        let written = append_registrations(&log, actor, now, batch, |db, batch| {
+            // Under the log's write lock, so that no other writer registers one of these
+            // numbers between this check and the commit (see `NumbersGiven`).
+            given.held(db, keys, None)?;
+            // Keys first, in the key store: a crash after this commit leaves keys no event
+            // refers to (harmless); the reverse would leave sealed data no key opens.
+            keys.store(batch.iter(), IndexTable::Main)
+        });
+        written.map_err(|e| self.not_appended(e, &ids))
     }
 
     /// Writes a stream of sealed batches, each in its own transaction in the log, calling
@@ -448,7 +459,7 @@ impl Registry {
                     continue;
                 }
                 let ids = BatchIds::of(&batch);
-                match append_registrations(&log, actor, now, batch) {
+                match append_registrations(&log, actor, now, batch, |_, _| Ok(())) {
                     Ok(_) => {
                         committed(&ids.cases, tag);
                         appends += 1;
@@ -520,15 +531,27 @@ impl Registry {
         regs: &[Registration],
         shared: SharedNumbers,
     ) -> Result<(), StoreError> {
+        self.checked((actor, now), regs, shared).map(drop)
+    }
+
+    /// [`Registry::check_registrations`], giving the service numbers checked, to be asked
+    /// again inside the write's transaction.
+    fn checked(
+        &mut self,
+        (actor, now): (&Actor, OffsetDateTime),
+        regs: &[Registration],
+        shared: SharedNumbers,
+    ) -> Result<NumbersGiven, StoreError> {
         no_repeated_external_ids(regs.iter().map(|r| r.core.external_id.as_ref()))?;
         let ext: Vec<Option<&str>> = regs.iter().map(|r| r.core.external_id.as_deref()).collect();
         if let Some(refused) = self.duplicate_external_id(&ext)? {
             return Err(refused);
         }
-        match self.shared_service_number(regs, shared)? {
-            Some(refused) => Err(self.told(actor, now, "registration", refused)),
-            None => Ok(()),
-        }
+        let held = self.numbers_given(regs, shared).and_then(|given| {
+            given.held(&*self.conn, &self.keys, None)?;
+            Ok(given)
+        });
+        held.map_err(|e| self.told(actor, now, "registration", e))
     }
 
     /// Registers validated captives in one transaction and returns their case numbers in order;
@@ -543,7 +566,10 @@ impl Registry {
         self.register_with(actor, now, regs, SharedNumbers::Refused)
     }
 
-    /// [`Registry::register`], allowing shared service numbers or not.
+    /// [`Registry::register`], allowing shared service numbers or not. Whatever it refuses is
+    /// refused before a case number is taken (a captive registered again under his external
+    /// id is told so, not that his service number is held); only a service number registered
+    /// by another writer in the moment between that check and the write is refused after.
     pub fn register_with(
         &mut self,
         actor: &Actor,
@@ -551,13 +577,11 @@ impl Registry {
         regs: Vec<Registration>,
         shared: SharedNumbers,
     ) -> Result<Vec<String>, StoreError> {
-        no_repeated_external_ids(regs.iter().map(|r| r.core.external_id.as_ref()))?;
-        if let Some(refused) = self.shared_service_number(&regs, shared)? {
-            return Err(self.told(actor, now, "registration", refused));
-        }
+        let given = self.checked((actor, now), &regs, shared)?;
         let first = self.reserve_cases(regs.len() as u64)?;
         let sealed = self.sealer().seal(first, regs)?;
-        self.register_sealed(actor, now, sealed)
+        let written = self.register_sealed(actor, now, sealed, &given);
+        written.map_err(|e| self.told(actor, now, "registration", e))
     }
 }
 
@@ -655,6 +679,67 @@ mod tests {
     #[test]
     fn on_postgres_a_service_number_given_again_for_the_same_power_is_refused() {
         on_postgres("service_numbers", one_service_number_one_captive);
+    }
+
+    #[test]
+    fn a_service_number_registered_between_the_check_and_the_write_is_refused_by_the_write() {
+        on_sqlite(asked_again_in_the_write);
+    }
+
+    #[test]
+    fn on_postgres_a_service_number_registered_after_the_check_is_refused_by_the_write() {
+        on_postgres("numbers_in_write", asked_again_in_the_write);
+    }
+
+    /// Another writer (a process beside this one) registers a service number in the moment
+    /// between a registration's check and its write: the write asks again, under the log's
+    /// write lock, and refuses the registration naming him, writing nothing of it. And a
+    /// captive registered again under his external id is told that, before his number is asked
+    /// about (nothing is recorded of a number, no case number is taken).
+    fn asked_again_in_the_write(reg: &mut Registry, actor: &Actor, now: OffsetDateTime) {
+        let kp = |ext: &str, number: &str| numbered(ext, "Kim Chol", ("KP", Some(number)));
+        let regs = vec![kp("A", "KPA-1"), kp("B", "KPA-2")];
+        let given = reg
+            .checked((actor, now), &regs, SharedNumbers::Refused)
+            .unwrap();
+        let other = reg.register(actor, now, vec![kp("C", "kpa 2")]).unwrap();
+        let (events, keyed) = (reg.log_size(), keyed_cases(reg));
+        let first = reg.reserve_cases(2).unwrap();
+        let sealed = reg.sealer().seal(first, regs.clone()).unwrap();
+        let refused = reg.register_sealed(actor, now, sealed, &given).unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::SharedServiceNumber { with: SharedWith::Registered(case), at: Some(1), .. }
+                if *case == other[0]),
+            "{refused:?}"
+        );
+        assert_eq!(reg.log_size(), events);
+        assert_eq!(keyed_cases(reg), keyed);
+        for n in [first, first + 1] {
+            assert!(matches!(
+                reg.person(&case_number(n)),
+                Err(StoreError::UnknownPerson(_))
+            ));
+        }
+        // Allowed as shared, the same write goes through.
+        let given = reg
+            .checked((actor, now), &regs, SharedNumbers::Allowed)
+            .unwrap();
+        let first = reg.reserve_cases(2).unwrap();
+        let sealed = reg.sealer().seal(first, regs).unwrap();
+        let written = reg.register_sealed(actor, now, sealed, &given).unwrap();
+        assert_eq!(written, [case_number(first), case_number(first + 1)]);
+
+        let (events, cases) = (reg.log_size(), reg.cases_given().unwrap());
+        let again = reg
+            .register(actor, now, vec![kp("C", "KPA-2")])
+            .unwrap_err();
+        assert!(
+            matches!(&again, StoreError::DuplicateExternalId { external_id, case }
+                if external_id == "C" && *case == other[0]),
+            "{again:?}"
+        );
+        assert_eq!(reg.log_size(), events);
+        assert_eq!(reg.cases_given().unwrap(), cases);
     }
 
     /// A second registration of a service number for the same power is refused, naming the
@@ -1498,7 +1583,8 @@ mod tests {
         .remove(0)
         .0;
         reg.keys.store(batch.iter(), IndexTable::Recent).unwrap();
-        let stopped = append_registrations(&reg.split().0, &actor, now, batch).unwrap();
+        let stopped =
+            append_registrations(&reg.split().0, &actor, now, batch, |_, _| Ok(())).unwrap();
         assert_eq!(stopped.len(), 2);
         for case in &stopped {
             assert!(rows(&reg, "name_index_recent", case) > 0, "{case}");

@@ -734,10 +734,7 @@ impl Registry {
     }
 
     pub fn person(&self, case: &str) -> Result<PersonRow, StoreError> {
-        self.conn
-            .one(&format!("{PERSON_SELECT} WHERE case_no = ?1"), args![case])?
-            .map(|r| person_from_row(&r))
-            .ok_or_else(|| StoreError::UnknownPerson(case.to_string()))?
+        person_in(&*self.conn, case)
     }
 
     /// Up to `limit` persons after case number `after` (`""`: from the first), in the order of
@@ -1154,6 +1151,13 @@ fn stored_frontier(db: &dyn Sql) -> Result<Frontier, StoreError> {
 const LISTING_PAGE: usize = 1000;
 
 const PERSON_SELECT: &str = "SELECT case_no, external_id, power, captured_on, captured_at, status, registered_seq, last_seq FROM persons";
+
+/// The projection's row of `case`, read on `db` (the log's connection, perhaps inside a write).
+pub(crate) fn person_in(db: &dyn Sql, case: &str) -> Result<PersonRow, StoreError> {
+    db.one(&format!("{PERSON_SELECT} WHERE case_no = ?1"), args![case])?
+        .map(|r| person_from_row(&r))
+        .ok_or_else(|| StoreError::UnknownPerson(case.to_string()))?
+}
 
 fn person_from_row(r: &Row) -> Result<PersonRow, StoreError> {
     let status = r.text(5)?;

@@ -17,8 +17,9 @@
 //! backed up with the key store.
 
 use crate::StoreError;
-use crate::keystore::IndexTable;
-use crate::registry::Registry;
+use crate::db::Sql;
+use crate::keystore::{IndexTable, KeyStore};
+use crate::registry::{Registry, person_in};
 use crate::search::{indexed, service_token};
 use asylon_core::{Actor, PersonStatus, Registration, kind};
 use std::collections::HashMap;
@@ -138,146 +139,176 @@ impl Registry {
         &self,
         tokens: &[ServiceToken],
     ) -> Result<Vec<Vec<Holder>>, StoreError> {
-        let mut wanted: Vec<ServiceToken> = tokens.to_vec();
-        wanted.sort_unstable();
-        wanted.dedup();
-        let mut found: HashMap<Vec<u8>, Vec<i64>> = HashMap::new();
-        for chunk in wanted.chunks(PER_QUERY) {
-            let marks = crate::db::placeholders(chunk.len());
-            let sql = IndexTable::BOTH
-                .map(|t| {
-                    format!(
-                        "SELECT token, person FROM {} WHERE token IN ({marks})",
-                        t.name()
-                    )
-                })
-                .join(" UNION ALL ");
-            let args: Vec<crate::db::Val<'_>> =
-                chunk.iter().map(|t| crate::db::Val::Blob(&t.0)).collect();
-            self.keys.conn.each(&sql, &args, &mut |r| {
-                found.entry(r.blob(0)?).or_default().push(r.i64(1)?);
-                Ok(())
-            })?;
-        }
-        let mut people: HashMap<i64, Option<Holder>> = HashMap::new();
-        let mut out = Vec::with_capacity(tokens.len());
-        for token in tokens {
-            let numbers = found
-                .get(token.0.as_slice())
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            let mut holders = Vec::new();
-            for &n in numbers {
-                let holder = match people.get(&n) {
-                    Some(known) => known.clone(),
-                    None => {
-                        let holder = self.holder(n)?;
-                        people.insert(n, holder.clone());
-                        holder
-                    }
-                };
-                holders.extend(holder);
-            }
-            holders.sort_by(|a, b| asylon_core::law::by_case_number(&a.case, &b.case));
-            holders.dedup();
-            out.push(holders);
-        }
-        Ok(out)
+        holders_in(&*self.conn, &self.keys, tokens)
     }
 
-    /// The captive of number `n` in the blind index, unless his registration was never written
-    /// (keys stored for a batch that then failed: harmless, and nobody's) or he was erased.
-    fn holder(&self, n: i64) -> Result<Option<Holder>, StoreError> {
-        let number = u64::try_from(n)
-            .map_err(|_| StoreError::Damaged("the blind index holds a negative case".into()))?;
-        match self.person(&crate::register::case_number(number)) {
-            Ok(row) if row.status == PersonStatus::Erased => Ok(None),
-            Ok(row) => Ok(Some(Holder {
-                case: row.case_no,
-                external_id: row.external_id,
-                power: row.power,
-            })),
-            Err(StoreError::UnknownPerson(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The refusal of `reg`, the corrected particulars of `case`, if a captive other than
-    /// `case` holds his service number for his power; nothing when `shared` allows it, or when
-    /// the number is the one his record holds already (registered as shared, he is not asked
-    /// again at each correction).
-    pub(crate) fn shared_by_another(
-        &self,
-        case: &str,
-        reg: &Registration,
-        shared: SharedNumbers,
-    ) -> Result<Option<StoreError>, StoreError> {
-        let power = reg.core.power.as_str();
-        let number = reg.identity.service_number.as_deref();
-        let token = number.and_then(|n| self.service_tokens().token(power, n));
-        let Some(token) = token.filter(|_| shared == SharedNumbers::Refused) else {
-            return Ok(None);
-        };
-        let his = self.keys.name_tokens(case)?.unwrap_or_default();
-        if crate::search::split_tokens(&his)
-            .iter()
-            .any(|t| indexed(t) == token.0)
-        {
-            return Ok(None);
-        }
-        let holders = self.service_token_holders(&[token])?;
-        Ok(holders
-            .into_iter()
-            .flatten()
-            .find(|h| h.case != case)
-            .map(|h| StoreError::SharedServiceNumber {
-                power: power.to_string(),
-                with: SharedWith::Registered(h.case),
-                at: None,
-            }))
-    }
-
-    /// The first of `regs` whose service number another of them, or a captive of the registry,
-    /// holds for the same power: refused with the other's place in the batch or case number.
-    /// Nothing when `shared` allows it. Numbers are told the same by their tokens, as the
-    /// registry tells them.
-    pub(crate) fn shared_service_number(
+    /// The service numbers `regs` give, to be asked of the registry by [`NumbersGiven::held`];
+    /// refused at once when two of them give one number for one power (naming the first).
+    /// Nothing to ask when `shared` allows it. Numbers are told the same by their tokens, as
+    /// the registry tells them.
+    pub(crate) fn numbers_given(
         &self,
         regs: &[Registration],
         shared: SharedNumbers,
-    ) -> Result<Option<StoreError>, StoreError> {
+    ) -> Result<NumbersGiven, StoreError> {
         if shared == SharedNumbers::Allowed {
-            return Ok(None);
+            return Ok(NumbersGiven(Vec::new()));
         }
         let tokens = self.service_tokens();
-        let given: Vec<(usize, &str, ServiceToken)> = regs
+        let batch = regs.len() > 1;
+        let given: Vec<Given> = regs
             .iter()
             .enumerate()
             .filter_map(|(i, r)| {
                 let power = r.core.power.as_str();
                 let token = tokens.token(power, r.identity.service_number.as_deref()?)?;
-                Some((i, power, token))
+                Some(Given {
+                    at: batch.then_some(i),
+                    power: power.to_string(),
+                    token,
+                })
             })
             .collect();
-        let refused = |power: &str, with, i| StoreError::SharedServiceNumber {
-            power: power.to_string(),
-            with,
-            at: (regs.len() > 1).then_some(i),
-        };
         let mut first: HashMap<ServiceToken, usize> = HashMap::new();
-        for &(i, power, token) in &given {
-            if let Some(earlier) = first.insert(token, i) {
-                return Ok(Some(refused(power, SharedWith::Batch(earlier), i)));
+        for (i, g) in given.iter().enumerate() {
+            if let Some(earlier) = first.insert(g.token, i) {
+                let earlier = given.get(earlier).and_then(|e| e.at).unwrap_or_default();
+                return Err(g.refused(SharedWith::Batch(earlier)));
             }
         }
-        let asked: Vec<ServiceToken> = given.iter().map(|g| g.2).collect();
-        let holders = self.service_token_holders(&asked)?;
-        Ok(given
+        Ok(NumbersGiven(given))
+    }
+}
+
+/// A service number one registration (or correction) gives.
+struct Given {
+    /// Its place in its batch, if the batch holds more than one.
+    at: Option<usize>,
+    power: String,
+    token: ServiceToken,
+}
+
+impl Given {
+    fn refused(&self, with: SharedWith) -> StoreError {
+        StoreError::SharedServiceNumber {
+            power: self.power.clone(),
+            with,
+            at: self.at,
+        }
+    }
+}
+
+/// The service numbers a batch of registrations, or a correction, gives
+/// ([`Registry::numbers_given`]), to be asked of the registry. They are asked before anything
+/// is written, for a prompt refusal that takes no case number, and again inside the write's
+/// transaction, under the log's write lock ([`NumbersGiven::held`]): another process that
+/// registered one of them in between (the CLI beside a running server, two servers on one
+/// PostgreSQL schema) has committed its keys and events by the time this write holds the lock,
+/// so the second registration of one number is refused however the two fall in time.
+pub(crate) struct NumbersGiven(Vec<Given>);
+
+impl NumbersGiven {
+    /// The refusal of the first number a captive of the registry other than `except` (the
+    /// captive a correction corrects) holds, asked on `log` (the log's connection, inside the
+    /// write's transaction) and `keys`. A correction that keeps the number his record holds is
+    /// not asked: registered as sharing it, he is not refused at each correction.
+    pub(crate) fn held(
+        &self,
+        log: &dyn Sql,
+        keys: &KeyStore,
+        except: Option<&str>,
+    ) -> Result<(), StoreError> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let his = match except {
+            Some(case) => keys.name_tokens(case)?.unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let his = crate::search::split_tokens(&his);
+        let asked: Vec<&Given> = self
+            .0
             .iter()
-            .zip(holders)
-            .find_map(|(&(i, power, _), holders)| {
-                let h = holders.into_iter().next()?;
-                Some(refused(power, SharedWith::Registered(h.case), i))
-            }))
+            .filter(|g| !his.iter().any(|t| indexed(t) == g.token.0))
+            .collect();
+        let tokens: Vec<ServiceToken> = asked.iter().map(|g| g.token).collect();
+        let holders = holders_in(log, keys, &tokens)?;
+        let refusal = asked.iter().zip(holders).find_map(|(g, holders)| {
+            let h = holders
+                .into_iter()
+                .find(|h| Some(h.case.as_str()) != except)?;
+            Some(g.refused(SharedWith::Registered(h.case)))
+        });
+        refusal.map_or(Ok(()), Err)
+    }
+}
+
+/// [`Registry::service_token_holders`], on the log's connection `log` and the key store `keys`.
+fn holders_in(
+    log: &dyn Sql,
+    keys: &KeyStore,
+    tokens: &[ServiceToken],
+) -> Result<Vec<Vec<Holder>>, StoreError> {
+    let mut wanted: Vec<ServiceToken> = tokens.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut found: HashMap<Vec<u8>, Vec<i64>> = HashMap::new();
+    for chunk in wanted.chunks(PER_QUERY) {
+        let marks = crate::db::placeholders(chunk.len());
+        let sql = IndexTable::BOTH
+            .map(|t| {
+                format!(
+                    "SELECT token, person FROM {} WHERE token IN ({marks})",
+                    t.name()
+                )
+            })
+            .join(" UNION ALL ");
+        let args: Vec<crate::db::Val<'_>> =
+            chunk.iter().map(|t| crate::db::Val::Blob(&t.0)).collect();
+        keys.conn.each(&sql, &args, &mut |r| {
+            found.entry(r.blob(0)?).or_default().push(r.i64(1)?);
+            Ok(())
+        })?;
+    }
+    let mut people: HashMap<i64, Option<Holder>> = HashMap::new();
+    let mut out = Vec::with_capacity(tokens.len());
+    for token in tokens {
+        let numbers = found
+            .get(token.0.as_slice())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut holders = Vec::new();
+        for &n in numbers {
+            let holder = match people.get(&n) {
+                Some(known) => known.clone(),
+                None => {
+                    let holder = holder(log, n)?;
+                    people.insert(n, holder.clone());
+                    holder
+                }
+            };
+            holders.extend(holder);
+        }
+        holders.sort_by(|a, b| asylon_core::law::by_case_number(&a.case, &b.case));
+        holders.dedup();
+        out.push(holders);
+    }
+    Ok(out)
+}
+
+/// The captive of number `n` in the blind index, unless his registration was never written
+/// (keys stored for a batch that then failed: harmless, and nobody's) or he was erased.
+fn holder(log: &dyn Sql, n: i64) -> Result<Option<Holder>, StoreError> {
+    let number = u64::try_from(n)
+        .map_err(|_| StoreError::Damaged("the blind index holds a negative case".into()))?;
+    match person_in(log, &crate::register::case_number(number)) {
+        Ok(row) if row.status == PersonStatus::Erased => Ok(None),
+        Ok(row) => Ok(Some(Holder {
+            case: row.case_no,
+            external_id: row.external_id,
+            power: row.power,
+        })),
+        Err(StoreError::UnknownPerson(_)) => Ok(None),
+        Err(e) => Err(e),
     }
 }
