@@ -529,7 +529,7 @@ impl<'r> HeldNumbers<'r> {
     }
 
     /// Asks about the rows noted, adding a problem to `bad` for each whose number a captive of
-    /// the registry holds, in the order of their lines; gives the captives named.
+    /// the registry holds (a late one: see [`Problems::add_late`]); gives the captives named.
     fn ask(self, bad: &mut Problems<'_>) -> Result<Vec<String>> {
         use std::hash::BuildHasher;
         let tokens: Vec<asylon_store::ServiceToken> = self.rows.iter().map(|r| r.0).collect();
@@ -551,7 +551,7 @@ impl<'r> HeldNumbers<'r> {
         named.sort_by(|a, b| asylon_core::law::by_case_number(a, b));
         named.dedup();
         for (line, h) in held {
-            bad.add(
+            bad.add_late(
                 line,
                 format!(
                     "service_number: {case} depends on {power} too and has the same service \
@@ -560,7 +560,7 @@ impl<'r> HeldNumbers<'r> {
                     case = h.case,
                     power = h.power
                 ),
-            )?;
+            );
         }
         Ok(named)
     }
@@ -1031,9 +1031,6 @@ fn pass_one(
     let report = bad.report.as_ref().map(|r| r.path);
     bad.finish()?;
     if !bad.is_empty() {
-        // The registry is asked about the rows' service numbers after all of them are read
-        // (see `HeldNumbers`): what it finds is told in its row's place.
-        bad.shown.sort_by_key(|(line, _)| *line);
         for (line, problem) in &bad.shown {
             eprintln!("line {line}: {problem}");
         }
@@ -1090,6 +1087,8 @@ fn pass_one(
 /// The problems pass one finds, in the order of the file. Each is written to the `--errors`
 /// report as it is found and only the first [`SHOWN_ERRORS`] are kept, to be shown: a file of a
 /// million bad rows once held every problem in memory until the end (279 MB for 1.67 million).
+/// Those found once the whole file is read (the registry asked about its service numbers,
+/// [`HeldNumbers`]) are held apart and put in their lines' places by [`Problems::finish`].
 struct Problems<'a> {
     shown: Vec<(u64, String)>,
     /// Every problem so far.
@@ -1098,6 +1097,8 @@ struct Problems<'a> {
     rows: u64,
     last_line: Option<u64>,
     report: Option<ErrorReport<'a>>,
+    /// Problems of rows that were valid until the file was read whole, one a row.
+    late: Vec<(u64, String)>,
 }
 
 impl<'a> Problems<'a> {
@@ -1108,6 +1109,7 @@ impl<'a> Problems<'a> {
             rows: 0,
             last_line: None,
             report,
+            late: Vec::new(),
         }
     }
 
@@ -1130,10 +1132,26 @@ impl<'a> Problems<'a> {
         Ok(())
     }
 
-    /// Writes out the report, if any: then every problem is in it.
+    /// A problem of `line`, a row that was valid until the whole file was read.
+    fn add_late(&mut self, line: u64, problem: String) {
+        self.count += 1;
+        self.rows += 1;
+        self.late.push((line, problem));
+    }
+
+    /// Puts the late problems in their lines' places among those shown (the first
+    /// [`SHOWN_ERRORS`] by line) and in the report, and writes out the report, if any: then
+    /// every problem is in it, in the order of the lines.
     fn finish(&mut self) -> Result<()> {
+        self.late.sort_by_key(|(line, _)| *line);
+        if !self.late.is_empty() {
+            self.shown.extend(self.late.iter().cloned());
+            // Stable: a line's problems stay in the order they were found.
+            self.shown.sort_by_key(|(line, _)| *line);
+            self.shown.truncate(SHOWN_ERRORS);
+        }
         match self.report.take() {
-            Some(report) => report.finish(),
+            Some(report) => report.finish(&self.late),
             None => Ok(()),
         }
     }
@@ -1168,7 +1186,7 @@ impl<'a> ErrorReport<'a> {
     fn failed(report: Option<Self>, e: anyhow::Error) -> anyhow::Error {
         let written = report.map(|mut r| {
             r.record("", &format!("{e:#}"))?;
-            r.finish()
+            r.finish(&[])
         });
         match written {
             Some(Err(w)) => anyhow::anyhow!("{e:#}\n{w:#}"),
@@ -1181,9 +1199,51 @@ impl<'a> ErrorReport<'a> {
         written.with_context(|| Self::cannot(self.path))
     }
 
-    fn finish(mut self) -> Result<()> {
+    /// Writes out the report, with `late` (in the order of their lines) merged into the
+    /// problems written as they were found, which are in that order too. Merging reads the
+    /// report back into a new file beside it, renamed over it once whole: the problems found
+    /// first were never all held in memory.
+    fn finish(mut self, late: &[(u64, String)]) -> Result<()> {
         let flushed = self.out.flush();
-        flushed.with_context(|| Self::cannot(self.path))
+        flushed.with_context(|| Self::cannot(self.path))?;
+        drop(self.out);
+        if late.is_empty() {
+            return Ok(());
+        }
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".merging");
+        let merging = self.path.with_file_name(name);
+        let merged = Self::merge(self.path, &merging, late).and_then(|()| {
+            std::fs::rename(&merging, self.path)?;
+            Ok(())
+        });
+        if merged.is_err() {
+            let _ = std::fs::remove_file(&merging);
+        }
+        merged.with_context(|| Self::cannot(self.path))
+    }
+
+    fn merge(path: &Path, to: &Path, late: &[(u64, String)]) -> Result<()> {
+        let mut found = csv::Reader::from_path(path)?;
+        let mut out = csv::Writer::from_path(to)?;
+        out.write_record(["line", "problem"])?;
+        let mut late = late.iter().peekable();
+        let mut write = |(line, problem): &(u64, String)| {
+            out.write_record([line.to_string().as_str(), problem.as_str()])
+        };
+        for record in found.records() {
+            let record = record?;
+            // Every line this report was given is a number (only a file that could not be read
+            // at all has a problem with no line, and that one has no late problems).
+            let line: u64 = record.get(0).unwrap_or_default().parse().unwrap_or(0);
+            while let Some(problem) = late.next_if(|(l, _)| *l < line) {
+                write(problem)?;
+            }
+            write(&(line, record.get(1).unwrap_or_default().to_string()))?;
+        }
+        late.try_for_each(write)?;
+        out.flush()?;
+        Ok(())
     }
 }
 
@@ -1384,6 +1444,57 @@ mod tests {
         assert_eq!(read_ahead(250_001), 251);
         assert_eq!(read_ahead(0), READ_AHEAD);
         assert_eq!(read_ahead(u64::MAX), READ_AHEAD_MAX);
+    }
+
+    #[test]
+    fn problems_found_once_the_file_is_read_take_their_lines_places() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("problems.csv");
+        let mut bad = Problems::new(Some(ErrorReport::create(&path).unwrap()));
+        // More problems than are shown, on even lines; then late ones on odd lines, one before
+        // the first, some among them, one after the last.
+        for line in (4..4 + 2 * SHOWN_ERRORS as u64).step_by(2) {
+            bad.add(line, format!("of line {line}")).unwrap();
+        }
+        for line in [
+            3,
+            7,
+            5,
+            2 * SHOWN_ERRORS as u64 + 1,
+            2 * SHOWN_ERRORS as u64 + 9,
+        ] {
+            bad.add_late(line, format!("late of line {line}"));
+        }
+        bad.finish().unwrap();
+        assert_eq!(
+            (bad.count, bad.rows),
+            (SHOWN_ERRORS as u64 + 5, SHOWN_ERRORS as u64 + 5)
+        );
+        let lines = |shown: &[(u64, String)]| -> Vec<u64> { shown.iter().map(|p| p.0).collect() };
+        let shown = lines(&bad.shown);
+        assert_eq!(shown.len(), SHOWN_ERRORS);
+        assert_eq!(shown[..6], [3, 4, 5, 6, 7, 8]);
+        assert!(shown.is_sorted());
+        assert_eq!(bad.shown[0].1, "late of line 3");
+        let mut report = csv::Reader::from_path(&path).unwrap();
+        let written: Vec<(u64, String)> = report
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                (r[0].parse().unwrap(), r[1].to_string())
+            })
+            .collect();
+        assert_eq!(written.len(), SHOWN_ERRORS + 5, "every problem, once");
+        assert!(lines(&written).is_sorted(), "{written:?}");
+        assert_eq!(written[0], (3, "late of line 3".to_string()));
+        assert_eq!(written[1], (4, "of line 4".to_string()));
+        let last = 2 * SHOWN_ERRORS as u64 + 9;
+        assert_eq!(
+            written[SHOWN_ERRORS + 4],
+            (last, format!("late of line {last}"))
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "nothing left beside the report");
     }
 
     #[test]

@@ -657,7 +657,29 @@ fn a_service_number_given_twice_for_one_power_registers_nothing_until_said_to_be
         assert_eq!(lines, sorted);
         before = told(before, "import", &[first]);
     }
+    // The report `--errors` writes has them in the order of the file too.
+    let report = r.file("problems.csv", "");
+    let report_path = report.to_str().unwrap();
+    r.fails(&["import", "persons", path, "--errors", report_path], None);
+    before = told(before, "import", &[first]);
+    let written = std::fs::read_to_string(&report).unwrap();
+    let lines: Vec<&str> = written
+        .lines()
+        .filter_map(|l| l.split(',').next())
+        .collect();
+    assert_eq!(lines, ["line", "3", "4", "6"], "{written}");
     assert_eq!(count(&r), 1);
+    // Registered again under his external id: told that he is, and as whom, before his
+    // number is asked about (nothing is recorded, no case number taken).
+    let e = r.fails(
+        &["person", "register", "-"],
+        Some(&person_json("A", "김철")),
+    );
+    assert!(
+        e.contains("A is already registered as") && e.contains(first),
+        "{e}"
+    );
+    assert_eq!(r.event_count(), before);
 
     // The registrar has checked: they are other men.
     let out = r.ok(&["import", "persons", path, "--shared-service-number"]);
