@@ -668,6 +668,12 @@ pub fn persons(
     let started = std::time::Instant::now();
     let now = now();
     let (mut registry, meta, errors) = open_for_import(r, file, errors)?;
+    // The registry is asked about the file's service numbers as of now; the write watches for
+    // anyone registering one of them from here on (see `Registry::register_stream`).
+    let numbers_checked_at = match shared {
+        SharedNumbers::Refused => Some(registry.events_written()?),
+        SharedNumbers::Allowed => None,
+    };
     let bytes = meta.len();
     // A pipe (`<(unzip -p …)`, `/dev/stdin`) gives its rows once: all are kept. Reading it
     // again gave nothing, and the rows past the kept ones were left out without a word.
@@ -783,7 +789,8 @@ pub fn persons(
             }
         });
         let (streamed, appending) = cpu::timed(|| {
-            registry.register_stream(&actor, now, sealed, |cases, last_line| {
+            let by = (&actor, now);
+            registry.register_stream(by, numbers_checked_at, sealed, |cases, last_line| {
                 registered += cases.len();
                 match &progress {
                     Some(bar) => bar.set_position(last_line - 1),

@@ -729,6 +729,63 @@ fn a_service_number_given_twice_for_one_power_registers_nothing_until_said_to_be
 }
 
 #[test]
+fn a_service_number_registered_by_another_process_while_an_import_writes_stops_the_import_there() {
+    let r = Reg::new();
+    let file = r.synth("race.csv", 20_000, 11);
+    let text = std::fs::read_to_string(&file).unwrap();
+    // The last row: external id, its service number (fifth column) and power (sixth).
+    let last: Vec<&str> = text.lines().last().unwrap().split(',').collect();
+    let (ext, number, power) = (last[0], last[4], last[5]);
+    let mut import = r
+        .cmd(&["import", "persons", file.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the import has committed its first batch (the registry was asked about the file's
+    // numbers before that), another process registers a captive with the last row's number.
+    let mut out = std::io::BufReader::new(import.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+    assert!(first.starts_with("committed through line 1001"), "{first}");
+    let other = r.ok_in(
+        &["person", "register", "-"],
+        Some(&format!(
+            r#"{{"external_id": "OTHER", "names": ["Ri Yong Ho"], "date_of_birth": "1990",
+                "rank": "private", "service_number": "{number}", "power": "{power}",
+                "captured_on": "2025-01-09"}}"#
+        )),
+    );
+    let other = other.trim();
+    std::io::Read::read_to_string(&mut out, &mut first).unwrap();
+    let done = import.wait_with_output().unwrap();
+    let e = String::from_utf8_lossy(&done.stderr);
+    assert!(!done.status.success(), "{first}");
+    for want in [
+        &format!("{other} was registered by another writer while this import ran"),
+        &format!("the service number of {ext} (this file)"),
+        "the import stopped: ",
+        "--shared-service-number",
+    ] {
+        assert!(e.contains(want), "expected {want:?} in:\n{e}");
+    }
+    // One captive holds the number: the import's row is not registered, the rows of its
+    // batches before are; the registrar was told who holds it, and that is recorded.
+    let list = r.ok(&["person", "list"]);
+    assert!(!list.contains(ext), "{ext} registered too");
+    assert!(list.contains("SYN-11-0000000"));
+    let events: Vec<serde_json::Value> =
+        serde_json::from_str(&r.ok(&["event", "list", "--json"])).unwrap();
+    let told = events.last().unwrap();
+    assert_eq!(told["kind"], "registry.service_number_matched", "{told}");
+    assert_eq!(
+        told["public"],
+        serde_json::json!({"refused": "import", "results": [other]})
+    );
+    r.ok(&["ledger", "verify"]);
+}
+
+#[test]
 fn files_from_spreadsheets_and_pipes_are_read_whole_and_rows_told_by_their_lines() {
     // Excel on Windows writes `\r\n` and a byte-order mark; old exports end lines with `\r`.
     // The reader counted neither ending as a line (rows were told a line early, or all on

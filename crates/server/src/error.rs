@@ -88,6 +88,7 @@ impl From<StoreError> for ApiError {
             E::Refused(_)
             | E::DuplicateExternalId { .. }
             | E::SharedServiceNumber { .. }
+            | E::RegisteredMeanwhile { .. }
             | E::Conflict(_)
             | E::AlreadyExists(_) => StatusCode::CONFLICT,
             E::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -196,6 +196,10 @@ pub(crate) trait Sql: Send {
         Ok(None)
     }
 
+    /// Another connection to the same database, for reading beside this one while it is used on
+    /// another thread; `None` where there can be none (a database in memory).
+    fn another(&self) -> Result<Option<Box<dyn Sql>>, StoreError>;
+
     /// Stops or restarts the folding of the WAL that each commit does when the WAL has grown.
     fn set_auto_checkpoint(&self, _on: bool) -> Result<(), StoreError> {
         Ok(())
@@ -506,6 +510,10 @@ pub(crate) mod sqlite {
         }
 
         fn checkpointer(&self) -> Result<Option<Box<dyn Sql>>, StoreError> {
+            self.another()
+        }
+
+        fn another(&self) -> Result<Option<Box<dyn Sql>>, StoreError> {
             let Some(path) = self.0.path().filter(|p| !p.is_empty()) else {
                 return Ok(None);
             };
@@ -609,6 +617,9 @@ pub(crate) mod pg {
         conn: RefCell<Conn>,
         /// The advisory lock that serialises writers of this schema, across processes.
         lock: i64,
+        /// Where it connected, for [`Sql::another`]: the URL (which may carry a password, so
+        /// it is wiped when the connection is dropped) and the schema.
+        place: (zeroize::Zeroizing<String>, String),
     }
 
     /// `?1` → `$1`: the statements are written once, in SQLite's placeholder style.
@@ -739,6 +750,10 @@ pub(crate) mod pg {
     impl Sql for Pg {
         fn backend(&self) -> Backend {
             Backend::Postgres
+        }
+
+        fn another(&self) -> Result<Option<Box<dyn Sql>>, StoreError> {
+            Ok(Some(Box::new(reconnect(self)?)))
         }
 
         fn exec(&self, sql: &str, args: &[Val<'_>]) -> Result<usize, StoreError> {
@@ -977,6 +992,7 @@ pub(crate) mod pg {
                 statements: HashMap::new(),
             }),
             lock,
+            place: (zeroize::Zeroizing::new(url.to_string()), schema.to_string()),
         };
         let quoted = ident(schema);
         pg.batch(&format!(
@@ -984,6 +1000,22 @@ pub(crate) mod pg {
         ))?;
         migrate(&pg, migrations)?;
         Ok(pg)
+    }
+
+    /// A second connection to `pg`'s schema, which `pg` has made and brought up to date.
+    fn reconnect(pg: &Pg) -> Result<Pg, StoreError> {
+        let (url, schema) = &pg.place;
+        let client = postgres::Client::connect(url, postgres::NoTls)?;
+        let again = Pg {
+            conn: RefCell::new(Conn {
+                client,
+                statements: HashMap::new(),
+            }),
+            lock: pg.lock,
+            place: pg.place.clone(),
+        };
+        again.batch(&format!("SET search_path TO {}", ident(schema)))?;
+        Ok(again)
     }
 
     fn migrate(pg: &Pg, migrations: &[&str]) -> Result<(), StoreError> {

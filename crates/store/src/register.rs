@@ -7,7 +7,7 @@ use crate::StoreError;
 use crate::db::{Sql, Tx, Val, args, is_unique_violation};
 use crate::keystore::{IndexTable, KeyStore};
 use crate::registry::{Log, NewEvent, Registry, meta_need, meta_put, new_id};
-use crate::service::{NumbersGiven, SharedNumbers};
+use crate::service::{NumbersGiven, ServiceToken, SharedNumbers, StreamWatch};
 use asylon_core::{Actor, Class, CoreParticulars, FieldError, Registration, SealedPart, kind};
 use asylon_vault::{BlindIndexKey, DataKey, Kek, key_label, seal_aad};
 use std::collections::HashSet;
@@ -24,6 +24,19 @@ pub struct SealedRegistration {
     family_key: Option<Vec<u8>>,
     /// Blind-index tokens of his names and service number.
     tokens: Vec<[u8; 16]>,
+    /// His service number's token among them, if he gave one.
+    service: Option<[u8; 16]>,
+}
+
+impl SealedRegistration {
+    /// What the blind index keeps of his service number, if he gave one.
+    pub(crate) fn service_token(&self) -> Option<ServiceToken> {
+        self.service.as_ref().map(ServiceToken::of)
+    }
+
+    pub(crate) fn external_id(&self) -> Option<&str> {
+        self.core.external_id.as_deref()
+    }
 }
 
 /// Seals registrations with the registry's KEK; can be moved to another thread.
@@ -71,7 +84,7 @@ pub(crate) fn case_index(case: &str) -> Option<i64> {
 
 /// The blind-index tokens of a batch's names, one list per registration, made apart from the
 /// sealing so that the two can run on different threads (reading names is the larger part).
-pub struct NameTokens(Vec<Vec<[u8; 16]>>);
+pub struct NameTokens(Vec<crate::search::IdentityTokens>);
 
 impl Sealer {
     /// Seals `regs` as cases `first`, `first + 1`, …
@@ -88,7 +101,7 @@ impl Sealer {
     pub fn name_tokens(&self, regs: &[Registration]) -> NameTokens {
         NameTokens(
             regs.iter()
-                .map(|r| crate::search::person_tokens(&self.blind, &r.identity, &r.core.power))
+                .map(|r| crate::search::tokens_and_number(&self.blind, &r.identity, &r.core.power))
                 .collect(),
         )
     }
@@ -108,7 +121,7 @@ impl Sealer {
         }
         let damaged = |e: serde_json::Error| StoreError::Damaged(e.to_string());
         let mut out = Vec::with_capacity(regs.len());
-        for ((n, reg), tokens) in (first..).zip(regs).zip(tokens.0) {
+        for ((n, reg), (tokens, service)) in (first..).zip(regs).zip(tokens.0) {
             let case = case_number(n);
             let id = new_id();
             let identity = crate::plain::identity_bytes(&reg.identity)?;
@@ -128,6 +141,7 @@ impl Sealer {
             let family_key = family.map(|f| seal(Class::Family, &f, &mut parts));
             out.push(SealedRegistration {
                 tokens,
+                service,
                 public: serde_json::to_string(&reg.core).map_err(damaged)?,
                 core: reg.core,
                 case,
@@ -408,14 +422,23 @@ impl Registry {
     /// transaction: the blind index's tokens are random, so every commit rewrites pages all over
     /// its B-tree, and fewer, larger commits rewrite far fewer. The first failure stops the
     /// stream; keys stored for batches not written are taken back.
+    ///
+    /// `numbers_checked_at`: the log's size when the caller asked the registry about the
+    /// stream's service numbers; from then on the stream watches for another writer, and asks
+    /// again about the numbers of each batch it appends once it has seen one (see
+    /// [`StreamWatch`]). `None` where shared numbers are allowed.
     pub fn register_stream<T: Send>(
         &mut self,
-        actor: &Actor,
-        now: OffsetDateTime,
+        (actor, now): (&Actor, OffsetDateTime),
+        numbers_checked_at: Option<u64>,
         batches: impl Iterator<Item = (Vec<SealedRegistration>, T)> + Send,
         mut committed: impl FnMut(&[String], T),
     ) -> Result<StreamCpu, StoreError> {
         let (log, keys) = self.split();
+        let mut watch = match numbers_checked_at {
+            Some(at) => StreamWatch::new(at, keys)?,
+            None => None,
+        };
         // The log's WAL is folded back into its database on a thread of its own, every few
         // batches, rather than by the log's own commits: the log is the import's slowest stage.
         let checkpointer = log.conn.checkpointer()?;
@@ -459,7 +482,11 @@ impl Registry {
                     continue;
                 }
                 let ids = BatchIds::of(&batch);
-                match append_registrations(&log, actor, now, batch, |_, _| Ok(())) {
+                let watched = |db: &dyn Sql, batch: &[SealedRegistration]| match &mut watch {
+                    Some(watch) => watch.check(db, batch),
+                    None => Ok(()),
+                };
+                match append_registrations(&log, actor, now, batch, watched) {
                     Ok(_) => {
                         committed(&ids.cases, tag);
                         appends += 1;
@@ -502,7 +529,10 @@ impl Registry {
         }
         match outcome {
             Ok(()) => keys_outcome.and(restored).map(|()| cpu),
-            Err((e, ids)) => Err(self.not_appended(e, &ids)),
+            Err((e, ids)) => {
+                let e = self.not_appended(e, &ids);
+                Err(self.told(actor, now, "import", e))
+            }
         }
     }
 
@@ -689,6 +719,74 @@ mod tests {
     #[test]
     fn on_postgres_a_service_number_registered_after_the_check_is_refused_by_the_write() {
         on_postgres("numbers_in_write", asked_again_in_the_write);
+    }
+
+    #[test]
+    fn a_stream_stops_at_a_service_number_another_writer_registered_after_its_check() {
+        on_sqlite(watched_stream);
+    }
+
+    #[test]
+    fn on_postgres_a_stream_stops_at_a_number_another_writer_registered() {
+        on_postgres("watched_stream", watched_stream);
+    }
+
+    /// A stream (an import) whose numbers were checked when the log held `at` events: another
+    /// writer registering another number after that is no matter; one registering the number of
+    /// a row of its second batch stops it there, naming him and the row: its first batch is
+    /// registered, the second's keys are taken back, and the match is recorded.
+    fn watched_stream(reg: &mut Registry, actor: &Actor, now: OffsetDateTime) {
+        let kp = |ext: &str, number: &str| numbered(ext, "Kim Chol", ("KP", Some(number)));
+        let two_batches = |p: &str| {
+            let n = |i: u32| kp(&format!("{p}{i}"), &format!("{p}-{i}"));
+            vec![vec![n(1), n(2)], vec![n(3), n(4)]]
+        };
+        let at = reg.events_written().unwrap();
+        reg.register(actor, now, vec![kp("O1", "S-9")]).unwrap();
+        let stream = sealed_stream(reg, &two_batches("S"));
+        let mut written = Vec::new();
+        reg.register_stream((actor, now), Some(at), stream.into_iter(), |cases, _| {
+            written.extend_from_slice(cases)
+        })
+        .unwrap();
+        assert_eq!(written.len(), 4);
+
+        let at = reg.events_written().unwrap();
+        let other = reg.register(actor, now, vec![kp("O2", "t 3")]).unwrap();
+        let stream = sealed_stream(reg, &two_batches("T"));
+        let cases: Vec<String> = stream
+            .iter()
+            .flat_map(|(batch, _)| batch.iter().map(|s| s.case.clone()))
+            .collect();
+        let events = reg.log_size();
+        let mut written = Vec::new();
+        let stopped = reg
+            .register_stream((actor, now), Some(at), stream.into_iter(), |c, _| {
+                written.extend_from_slice(c)
+            })
+            .unwrap_err();
+        assert!(
+            matches!(&stopped, StoreError::RegisteredMeanwhile { external_id: Some(id), power, case }
+                if id == "T3" && power == "KP" && *case == other[0]),
+            "{stopped:?}"
+        );
+        assert!(
+            stopped.to_string().contains("--shared-service-number"),
+            "{stopped}"
+        );
+        assert_eq!(written, cases[..2]);
+        let keyed = keyed_cases(reg);
+        assert!(
+            keyed.contains(&cases[1]) && !keyed.contains(&cases[2]) && !keyed.contains(&cases[3])
+        );
+        assert_eq!(reg.log_size(), events + 3, "the first batch and the match");
+        let told = reg.event(events + 3).unwrap();
+        assert_eq!(told.kind, kind::SERVICE_NUMBER_MATCHED);
+        let public: serde_json::Value = serde_json::from_str(&told.public).unwrap();
+        assert_eq!(
+            public,
+            serde_json::json!({"refused": "import", "results": [other[0]]})
+        );
     }
 
     /// Another writer (a process beside this one) registers a service number in the moment
@@ -1295,7 +1393,7 @@ mod tests {
         let events_before = reg.events(None).unwrap().len();
         let mut committed = Vec::new();
         let err = reg
-            .register_stream(&actor, now, batches.into_iter(), |cases, i| {
+            .register_stream((&actor, now), None, batches.into_iter(), |cases, i| {
                 committed.push((cases.to_vec(), i))
             })
             .unwrap_err();
@@ -1605,7 +1703,7 @@ mod tests {
         // The next stream that ends folds its own rows and those left waiting.
         let batches = sealed_stream(&mut reg, &[vec![registration("C", "Pak Ung-hui")]]);
         let mut done = Vec::new();
-        reg.register_stream(&actor, now, batches.into_iter(), |cases, _| {
+        reg.register_stream((&actor, now), None, batches.into_iter(), |cases, _| {
             done.extend_from_slice(cases)
         })
         .unwrap();
@@ -1632,7 +1730,7 @@ mod tests {
             .collect();
         let stream = sealed_stream(&mut reg, &regs);
         let mut acknowledged = 0;
-        reg.register_stream(&actor, now, stream.into_iter(), |cases, _| {
+        reg.register_stream((&actor, now), None, stream.into_iter(), |cases, _| {
             acknowledged += cases.len()
         })
         .unwrap();

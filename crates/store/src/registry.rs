@@ -1070,6 +1070,12 @@ impl Registry {
 
     /// The number of events the signed head covers, for a progress bar: 0 when the head cannot
     /// be read (the pass that follows says so, where it matters to it).
+    /// How many events the log holds now: given to [`Registry::register_stream`] as the point
+    /// from which it watches for another writer.
+    pub fn events_written(&self) -> Result<u64, StoreError> {
+        log_size_in(&*self.conn)
+    }
+
     pub(crate) fn log_size(&self) -> u64 {
         self.signed_head().map_or(0, |(head, ..)| head.size())
     }
@@ -1142,6 +1148,11 @@ pub(crate) fn event_of(r: &Row) -> Result<Event, StoreError> {
 }
 
 /// The log's Merkle frontier as stored beside it (its size and the hashes of its subtrees).
+/// How many events the log holds, read on `db` (inside a write, what it holds for that write).
+pub(crate) fn log_size_in(db: &dyn Sql) -> Result<u64, StoreError> {
+    Ok(stored_frontier(db)?.size())
+}
+
 fn stored_frontier(db: &dyn Sql) -> Result<Frontier, StoreError> {
     decode_frontier(&meta_need(db, "frontier")?)
         .ok_or_else(|| StoreError::Damaged("the stored Merkle frontier is unreadable".into()))

@@ -151,7 +151,7 @@ pub(crate) fn person_tokens(
 }
 
 /// [`person_tokens`], and his service number's among them.
-fn tokens_and_number(
+pub(crate) fn tokens_and_number(
     blind: &BlindIndexKey,
     identity: &IdentityParticulars,
     power: &str,
@@ -507,7 +507,7 @@ impl Registry {
 }
 
 /// A captive's index tokens ([`person_tokens`]), and his service number's among them.
-type IdentityTokens = (Vec<[u8; 16]>, Option<[u8; 16]>);
+pub(crate) type IdentityTokens = (Vec<[u8; 16]>, Option<[u8; 16]>);
 
 /// The index tokens of the names and service number sealed in `ev`'s identity, opened with
 /// `dk`, his identity key (`None`: erased). An event with no identity sealed names nobody.

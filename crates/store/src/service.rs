@@ -11,6 +11,11 @@
 //! which is a read of his identity: like a name search, it is recorded
 //! ([`Registry::record_service_number_match`]), though nothing else is written.
 //!
+//! Another process can register beside this one (the CLI beside a running server, two servers on
+//! one PostgreSQL schema). A registration or correction asks the registry again inside its
+//! write's transaction ([`NumbersGiven::held`]); an import, which writes in many transactions,
+//! watches for other writers as it goes ([`StreamWatch`]).
+//!
 //! The numbers themselves are sealed. Each captive's is kept in the blind index as a keyed hash
 //! of the power and the number ([`crate::search::service_token`]) beside his names' tokens, so it
 //! is erased with them, replaced with them by a correction, rebuilt with them by `rebuild`, and
@@ -73,14 +78,20 @@ pub struct ServiceToken([u8; 8]);
 /// the end.
 pub struct ServiceTokens(asylon_vault::BlindIndexKey);
 
+impl ServiceToken {
+    /// The token the blind index keeps of `token`, a whole one ([`service_token`]).
+    pub(crate) fn of(token: &[u8; 16]) -> Self {
+        let mut head = [0u8; 8];
+        head.copy_from_slice(indexed(token));
+        Self(head)
+    }
+}
+
 impl ServiceTokens {
     /// The token of `number` for a captive who depends on `power`; `None` for a number with
     /// no letter or digit.
     pub fn token(&self, power: &str, number: &str) -> Option<ServiceToken> {
-        let token = service_token(&self.0, power, number)?;
-        let mut head = [0u8; 8];
-        head.copy_from_slice(indexed(&token));
-        Some(ServiceToken(head))
+        service_token(&self.0, power, number).map(|t| ServiceToken::of(&t))
     }
 }
 
@@ -111,7 +122,8 @@ impl Registry {
         if let StoreError::SharedServiceNumber {
             with: SharedWith::Registered(case),
             ..
-        } = &refusal
+        }
+        | StoreError::RegisteredMeanwhile { case, .. } = &refusal
         {
             let cases = [case.clone()];
             // A refusal whose reading cannot be recorded is not given: the failure to record is.
@@ -139,7 +151,7 @@ impl Registry {
         &self,
         tokens: &[ServiceToken],
     ) -> Result<Vec<Vec<Holder>>, StoreError> {
-        holders_in(&*self.conn, &self.keys, tokens)
+        holders_in(&*self.conn, &*self.keys.conn, tokens)
     }
 
     /// The service numbers `regs` give, to be asked of the registry by [`NumbersGiven::held`];
@@ -232,7 +244,7 @@ impl NumbersGiven {
             .filter(|g| !his.iter().any(|t| indexed(t) == g.token.0))
             .collect();
         let tokens: Vec<ServiceToken> = asked.iter().map(|g| g.token).collect();
-        let holders = holders_in(log, keys, &tokens)?;
+        let holders = holders_in(log, &*keys.conn, &tokens)?;
         let refusal = asked.iter().zip(holders).find_map(|(g, holders)| {
             let h = holders
                 .into_iter()
@@ -243,10 +255,11 @@ impl NumbersGiven {
     }
 }
 
-/// [`Registry::service_token_holders`], on the log's connection `log` and the key store `keys`.
+/// [`Registry::service_token_holders`], on the log's connection `log` and the key store's
+/// `keys`.
 fn holders_in(
     log: &dyn Sql,
-    keys: &KeyStore,
+    keys: &dyn Sql,
     tokens: &[ServiceToken],
 ) -> Result<Vec<Vec<Holder>>, StoreError> {
     let mut wanted: Vec<ServiceToken> = tokens.to_vec();
@@ -265,7 +278,7 @@ fn holders_in(
             .join(" UNION ALL ");
         let args: Vec<crate::db::Val<'_>> =
             chunk.iter().map(|t| crate::db::Val::Blob(&t.0)).collect();
-        keys.conn.each(&sql, &args, &mut |r| {
+        keys.each(&sql, &args, &mut |r| {
             found.entry(r.blob(0)?).or_default().push(r.i64(1)?);
             Ok(())
         })?;
@@ -310,5 +323,68 @@ fn holder(log: &dyn Sql, n: i64) -> Result<Option<Holder>, StoreError> {
         })),
         Err(StoreError::UnknownPerson(_)) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// Watches a stream of registrations ([`Registry::register_stream`]) for another writer. The
+/// stream's service numbers were asked of the registry once, before it began (by its caller,
+/// when the log held `checked_at` events); each batch is appended in a transaction of its own,
+/// and between two of them another process may register a captive with one of the numbers still
+/// to come. Such a process asks the registry in its own write ([`NumbersGiven::held`]), but the
+/// stream's captive is not registered yet, only keyed (his keys are stored ahead of his event),
+/// so it does not see him. So inside each batch's append the log's size is read: while it is
+/// what this stream's own appends made it, nobody else has written, and nothing more is asked
+/// (one read of the log's head a batch). Once it is not, each batch's numbers are asked of the
+/// registry before it is appended, on a connection of the key store's own (the stream's key
+/// store is busy on its writer's thread), and the first one a registered captive holds stops the
+/// stream there ([`StoreError::RegisteredMeanwhile`]).
+pub(crate) struct StreamWatch {
+    expected: u64,
+    /// Whether another writer has been seen: from then on every batch is asked about.
+    seen: bool,
+    keys: Box<dyn Sql>,
+}
+
+impl StreamWatch {
+    /// A watch from `checked_at`, with a connection of its own to the key store of `keys`;
+    /// `None` for a key store in memory (tests), beside which nothing else can write.
+    pub(crate) fn new(checked_at: u64, keys: &KeyStore) -> Result<Option<Self>, StoreError> {
+        Ok(keys.conn.another()?.map(|keys| Self {
+            expected: checked_at,
+            seen: false,
+            keys,
+        }))
+    }
+
+    /// Asks, if another writer has appended since the stream's last batch (or its check), the
+    /// registry about `batch`'s service numbers, on `log` inside the append's transaction.
+    pub(crate) fn check(
+        &mut self,
+        log: &dyn Sql,
+        batch: &[crate::register::SealedRegistration],
+    ) -> Result<(), StoreError> {
+        let size = crate::registry::log_size_in(log)?;
+        self.seen |= size != self.expected;
+        if self.seen {
+            let given: Vec<(&crate::register::SealedRegistration, ServiceToken)> = batch
+                .iter()
+                .filter_map(|s| Some((s, s.service_token()?)))
+                .collect();
+            let tokens: Vec<ServiceToken> = given.iter().map(|g| g.1).collect();
+            let holders = holders_in(log, &*self.keys, &tokens)?;
+            let taken = given
+                .iter()
+                .zip(holders)
+                .find_map(|((s, _), holders)| Some((s, holders.into_iter().next()?)));
+            if let Some((s, holder)) = taken {
+                return Err(StoreError::RegisteredMeanwhile {
+                    external_id: s.external_id().map(str::to_string),
+                    power: holder.power,
+                    case: holder.case,
+                });
+            }
+        }
+        self.expected = size + batch.len() as u64;
+        Ok(())
     }
 }
