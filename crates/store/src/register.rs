@@ -787,6 +787,23 @@ mod tests {
             public,
             serde_json::json!({"refused": "import", "results": [other[0]]})
         );
+
+        // Another import of the same rows registered one of them meanwhile: he is the row's
+        // captive, registered already, not another man with his number.
+        let at = reg.events_written().unwrap();
+        let batches = two_batches("U");
+        let same = reg
+            .register(actor, now, vec![batches[1][0].clone()])
+            .unwrap();
+        let stream = sealed_stream(reg, &batches);
+        let stopped = reg
+            .register_stream((actor, now), Some(at), stream.into_iter(), |_, _| {})
+            .unwrap_err();
+        assert!(
+            matches!(&stopped, StoreError::DuplicateExternalId { external_id, case }
+                if external_id == "U3" && *case == same[0]),
+            "{stopped:?}"
+        );
     }
 
     /// Another writer (a process beside this one) registers a service number in the moment

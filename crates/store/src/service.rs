@@ -372,10 +372,14 @@ impl StreamWatch {
                 .collect();
             let tokens: Vec<ServiceToken> = given.iter().map(|g| g.1).collect();
             let holders = holders_in(log, &*self.keys, &tokens)?;
-            let taken = given
-                .iter()
-                .zip(holders)
-                .find_map(|((s, _), holders)| Some((s, holders.into_iter().next()?)));
+            // A holder with the row's external id is the row's captive, registered by another
+            // import of the same rows: the append refuses him as registered already.
+            let taken = given.iter().zip(holders).find_map(|((s, _), holders)| {
+                let other = |h: &Holder| {
+                    h.external_id.is_none() || h.external_id.as_deref() != s.external_id()
+                };
+                Some((s, holders.into_iter().find(other)?))
+            });
             if let Some((s, holder)) = taken {
                 return Err(StoreError::RegisteredMeanwhile {
                     external_id: s.external_id().map(str::to_string),
