@@ -92,6 +92,13 @@ impl Reg {
         c
     }
 
+    /// Starts a command with its output piped back.
+    fn spawn(&self, args: &[&str]) -> std::process::Child {
+        let mut c = self.cmd(args);
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.spawn().unwrap()
+    }
+
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut c = self.cmd(args);
         c.stdin(Stdio::piped())
@@ -598,12 +605,8 @@ fn a_service_number_given_twice_for_one_power_registers_nothing_until_said_to_be
     // name search is.
     let told = |before: i64, refused: &str, cases: &[&str]| {
         assert_eq!(r.event_count(), before + 1);
-        let events: Vec<serde_json::Value> =
-            serde_json::from_str(&r.ok(&["event", "list", "--json"])).unwrap();
-        let last = events.last().unwrap();
-        assert_eq!(last["kind"], "registry.service_number_matched", "{last}");
         assert_eq!(
-            last["public"],
+            last_number_match(&r),
             serde_json::json!({"refused": refused, "results": cases}),
         );
         r.event_count()
@@ -736,12 +739,7 @@ fn a_service_number_registered_by_another_process_while_an_import_writes_stops_t
     // The last row: external id, its service number (fifth column) and power (sixth).
     let last: Vec<&str> = text.lines().last().unwrap().split(',').collect();
     let (ext, number, power) = (last[0], last[4], last[5]);
-    let mut import = r
-        .cmd(&["import", "persons", file.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut import = r.spawn(&["import", "persons", file.to_str().unwrap()]);
     // Once the import has committed its first batch (the registry was asked about the file's
     // numbers before that), another process registers a captive with the last row's number.
     let mut out = std::io::BufReader::new(import.stdout.take().unwrap());
@@ -774,15 +772,21 @@ fn a_service_number_registered_by_another_process_while_an_import_writes_stops_t
     let list = r.ok(&["person", "list"]);
     assert!(!list.contains(ext), "{ext} registered too");
     assert!(list.contains("SYN-11-0000000"));
-    let events: Vec<serde_json::Value> =
-        serde_json::from_str(&r.ok(&["event", "list", "--json"])).unwrap();
-    let told = events.last().unwrap();
-    assert_eq!(told["kind"], "registry.service_number_matched", "{told}");
     assert_eq!(
-        told["public"],
+        last_number_match(&r),
         serde_json::json!({"refused": "import", "results": [other]})
     );
     r.ok(&["ledger", "verify"]);
+}
+
+/// The public part of the log's last event, which records that a registrar was told who holds
+/// a service number he gave.
+fn last_number_match(r: &Reg) -> serde_json::Value {
+    let events: Vec<serde_json::Value> =
+        serde_json::from_str(&r.ok(&["event", "list", "--json"])).unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(last["kind"], "registry.service_number_matched", "{last}");
+    last["public"].clone()
 }
 
 #[test]
@@ -2327,12 +2331,7 @@ fn an_import_killed_at_random_moments_loses_nothing_it_acknowledged() {
     let mut rng = Lcg(seed);
     let mut acknowledged_through = 1u64;
     for round in 0..6 {
-        let mut child = r
-            .cmd(&["import", "persons", file.to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = r.spawn(&["import", "persons", file.to_str().unwrap()]);
         let mut stderr = child.stderr.take().unwrap();
         let errors = std::thread::spawn(move || {
             let mut text = String::new();
