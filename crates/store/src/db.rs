@@ -334,6 +334,11 @@ impl Drop for Tx<'_> {
     }
 }
 
+/// How long an erasure waits, at most, for readers and writers that began before it and still
+/// hold what it destroyed where it cannot be rewritten: PostgreSQL's older snapshots
+/// (`Pg::wait_for_older_snapshots`), SQLite's readers of pages its WAL cannot be emptied of.
+const SNAPSHOT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The embedded default.
 pub(crate) mod sqlite {
     use super::*;
@@ -539,6 +544,28 @@ pub(crate) mod sqlite {
             self.each("PRAGMA wal_checkpoint(TRUNCATE)", &[], &mut |_| Ok(()))
         }
 
+        /// Empties the WAL, which holds the pages as they were before the deletion. A reader
+        /// on an older snapshot (a backup copying the key store) stops that: the checkpoint
+        /// waits for it as long as for a lock (the busy timeout), then gives up, saying so in
+        /// its first column. So it is tried again until nobody is in the way, up to
+        /// [`SNAPSHOT_WAIT`], as PostgreSQL waits for older snapshots. (Seen: an erasure
+        /// beside a reader of more than 10 s said his keys were destroyed, and the key store's
+        /// files held his wrapped key until long after the reader had ended.)
+        fn purge_deleted(&self, _plan: &[String]) -> Result<(), StoreError> {
+            let until = std::time::Instant::now() + SNAPSHOT_WAIT;
+            loop {
+                let mut busy = 0;
+                self.each("PRAGMA wal_checkpoint(TRUNCATE)", &[], &mut |r| {
+                    busy = r.i64(0)?;
+                    Ok(())
+                })?;
+                if busy == 0 || std::time::Instant::now() >= until {
+                    return Ok(());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+
         fn begin_write(&self) -> Result<(), StoreError> {
             // IMMEDIATE takes the write lock at once: one writer at a time, across processes.
             self.batch("BEGIN IMMEDIATE")
@@ -661,9 +688,6 @@ pub(crate) mod pg {
                 .map_or(Cell::Null, Cell::Text),
         })
     }
-
-    /// How long [`Pg::wait_for_older_snapshots`] waits, at most.
-    const SNAPSHOT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
     impl Pg {
         /// Waits, up to [`SNAPSHOT_WAIT`], until no other session of this database holds a
