@@ -734,7 +734,10 @@ impl Registry {
     }
 
     pub fn person(&self, case: &str) -> Result<PersonRow, StoreError> {
-        person_in(&*self.conn, case)
+        self.conn
+            .one(&format!("{PERSON_SELECT} WHERE case_no = ?1"), args![case])?
+            .map(|r| person_from_row(&r))
+            .ok_or_else(|| StoreError::UnknownPerson(case.to_string()))?
     }
 
     /// Up to `limit` persons after case number `after` (`""`: from the first), in the order of
@@ -1163,11 +1166,23 @@ const LISTING_PAGE: usize = 1000;
 
 const PERSON_SELECT: &str = "SELECT case_no, external_id, power, captured_on, captured_at, status, registered_seq, last_seq FROM persons";
 
-/// The projection's row of `case`, read on `db` (the log's connection, perhaps inside a write).
-pub(crate) fn person_in(db: &dyn Sql, case: &str) -> Result<PersonRow, StoreError> {
-    db.one(&format!("{PERSON_SELECT} WHERE case_no = ?1"), args![case])?
-        .map(|r| person_from_row(&r))
-        .ok_or_else(|| StoreError::UnknownPerson(case.to_string()))?
+/// The projection's rows of those of `cases` it holds, read on `db` a few hundred per query, in
+/// no order.
+pub(crate) fn persons_in(db: &dyn Sql, cases: &[String]) -> Result<Vec<PersonRow>, StoreError> {
+    const PER_QUERY: usize = 500;
+    let mut found = Vec::new();
+    for chunk in cases.chunks(PER_QUERY) {
+        let sql = format!(
+            "{PERSON_SELECT} WHERE case_no IN ({})",
+            crate::db::placeholders(chunk.len())
+        );
+        let args: Vec<Val<'_>> = chunk.iter().map(|c| Val::Text(c)).collect();
+        db.each(&sql, &args, &mut |r| {
+            found.push(person_from_row(&r)?);
+            Ok(())
+        })?;
+    }
+    Ok(found)
 }
 
 fn person_from_row(r: &Row) -> Result<PersonRow, StoreError> {

@@ -24,7 +24,7 @@
 use crate::StoreError;
 use crate::db::Sql;
 use crate::keystore::{IndexTable, KeyStore};
-use crate::registry::{Registry, person_in};
+use crate::registry::{Registry, persons_in};
 use crate::search::{indexed, service_token};
 use asylon_core::{Actor, PersonStatus, Registration, kind};
 use std::collections::HashMap;
@@ -283,47 +283,49 @@ fn holders_in(
             Ok(())
         })?;
     }
-    let mut people: HashMap<i64, Option<Holder>> = HashMap::new();
+    // The captives found, in a few queries rather than one each: a watched import's own
+    // captives, keyed ahead of their events, are found for every row of a batch.
+    let mut numbers: Vec<i64> = found.values().flatten().copied().collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    let cases = numbers
+        .iter()
+        .map(|&n| {
+            u64::try_from(n)
+                .map(crate::register::case_number)
+                .map_err(|_| StoreError::Damaged("the blind index holds a negative case".into()))
+        })
+        .collect::<Result<Vec<String>, StoreError>>()?;
+    // Not those whose registration was never written (keys stored for a batch that then
+    // failed, or one still being written), nor the erased.
+    let people: HashMap<String, Holder> = persons_in(log, &cases)?
+        .into_iter()
+        .filter(|row| row.status != PersonStatus::Erased)
+        .map(|row| {
+            let holder = Holder {
+                case: row.case_no.clone(),
+                external_id: row.external_id,
+                power: row.power,
+            };
+            (row.case_no, holder)
+        })
+        .collect();
     let mut out = Vec::with_capacity(tokens.len());
     for token in tokens {
         let numbers = found
             .get(token.0.as_slice())
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let mut holders = Vec::new();
-        for &n in numbers {
-            let holder = match people.get(&n) {
-                Some(known) => known.clone(),
-                None => {
-                    let holder = holder(log, n)?;
-                    people.insert(n, holder.clone());
-                    holder
-                }
-            };
-            holders.extend(holder);
-        }
+        let mut holders: Vec<Holder> = numbers
+            .iter()
+            .filter_map(|&n| u64::try_from(n).ok())
+            .filter_map(|n| people.get(&crate::register::case_number(n)).cloned())
+            .collect();
         holders.sort_by(|a, b| asylon_core::law::by_case_number(&a.case, &b.case));
         holders.dedup();
         out.push(holders);
     }
     Ok(out)
-}
-
-/// The captive of number `n` in the blind index, unless his registration was never written
-/// (keys stored for a batch that then failed: harmless, and nobody's) or he was erased.
-fn holder(log: &dyn Sql, n: i64) -> Result<Option<Holder>, StoreError> {
-    let number = u64::try_from(n)
-        .map_err(|_| StoreError::Damaged("the blind index holds a negative case".into()))?;
-    match person_in(log, &crate::register::case_number(number)) {
-        Ok(row) if row.status == PersonStatus::Erased => Ok(None),
-        Ok(row) => Ok(Some(Holder {
-            case: row.case_no,
-            external_id: row.external_id,
-            power: row.power,
-        })),
-        Err(StoreError::UnknownPerson(_)) => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 /// Watches a stream of registrations ([`Registry::register_stream`]) for another writer. The
