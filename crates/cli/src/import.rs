@@ -534,7 +534,7 @@ impl<'r> HeldNumbers<'r> {
         use std::hash::BuildHasher;
         let tokens: Vec<asylon_store::ServiceToken> = self.rows.iter().map(|r| r.0).collect();
         let holders = self.registry.service_token_holders(&tokens)?;
-        let mut held: Vec<(u64, asylon_store::Holder)> = self
+        let held: Vec<(u64, asylon_store::Holder)> = self
             .rows
             .iter()
             .zip(holders)
@@ -546,7 +546,6 @@ impl<'r> HeldNumbers<'r> {
             })
             .filter_map(|((_, line, _), holders)| Some((*line, holders.into_iter().next()?)))
             .collect();
-        held.sort_by_key(|(line, _)| *line);
         let mut named: Vec<String> = held.iter().map(|(_, h)| h.case.clone()).collect();
         named.sort_by(|a, b| asylon_core::law::by_case_number(a, b));
         named.dedup();

@@ -24,14 +24,13 @@ pub struct SealedRegistration {
     family_key: Option<Vec<u8>>,
     /// Blind-index tokens of his names and service number.
     tokens: Vec<[u8; 16]>,
-    /// His service number's token among them, if he gave one.
-    service: Option<[u8; 16]>,
+    /// What the blind index keeps of his service number, if he gave one.
+    service: Option<ServiceToken>,
 }
 
 impl SealedRegistration {
-    /// What the blind index keeps of his service number, if he gave one.
     pub(crate) fn service_token(&self) -> Option<ServiceToken> {
-        self.service.as_ref().map(ServiceToken::of)
+        self.service
     }
 
     pub(crate) fn external_id(&self) -> Option<&str> {
@@ -141,7 +140,7 @@ impl Sealer {
             let family_key = family.map(|f| seal(Class::Family, &f, &mut parts));
             out.push(SealedRegistration {
                 tokens,
-                service,
+                service: service.as_ref().map(ServiceToken::of),
                 public: serde_json::to_string(&reg.core).map_err(damaged)?,
                 core: reg.core,
                 case,
@@ -779,12 +778,9 @@ mod tests {
         assert!(
             keyed.contains(&cases[1]) && !keyed.contains(&cases[2]) && !keyed.contains(&cases[3])
         );
-        assert_eq!(reg.log_size(), events + 3, "the first batch and the match");
-        let told = reg.event(events + 3).unwrap();
-        assert_eq!(told.kind, kind::SERVICE_NUMBER_MATCHED);
-        let public: serde_json::Value = serde_json::from_str(&told.public).unwrap();
+        // The first batch's two events, and the match.
         assert_eq!(
-            public,
+            last_match(reg, events + 3, actor),
             serde_json::json!({"refused": "import", "results": [other[0]]})
         );
 
@@ -804,6 +800,16 @@ mod tests {
                 if external_id == "U3" && *case == same[0]),
             "{stopped:?}"
         );
+    }
+
+    /// The public part of the log's last event, which must be its `seq`-th and record that
+    /// `actor` was told who holds a service number.
+    fn last_match(reg: &Registry, seq: u64, actor: &Actor) -> serde_json::Value {
+        assert_eq!(reg.log_size(), seq);
+        let ev = reg.event(seq).unwrap();
+        assert_eq!(ev.kind, kind::SERVICE_NUMBER_MATCHED);
+        assert_eq!((ev.person, &ev.actor), (None, actor));
+        serde_json::from_str(&ev.public).unwrap()
     }
 
     /// Another writer (a process beside this one) registers a service number in the moment
@@ -895,13 +901,8 @@ mod tests {
         // a name search is.
         assert_eq!(keyed_cases(reg), keyed);
         let told = |reg: &Registry, events: u64| {
-            assert_eq!(reg.log_size(), events + 1);
-            let ev = reg.event(events + 1).unwrap();
-            assert_eq!(ev.kind, kind::SERVICE_NUMBER_MATCHED);
-            assert_eq!((ev.person, &ev.actor), (None, actor));
-            let public: serde_json::Value = serde_json::from_str(&ev.public).unwrap();
             assert_eq!(
-                public,
+                last_match(reg, events + 1, actor),
                 serde_json::json!({"refused": "registration", "results": [first[0]]})
             );
         };

@@ -694,18 +694,9 @@ impl Registry {
         &self,
         select: &str,
         external_ids: &[&str],
-        mut f: impl FnMut(Row) -> Result<(), StoreError>,
+        f: impl FnMut(Row) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        const PER_QUERY: usize = 500;
-        for chunk in external_ids.chunks(PER_QUERY) {
-            let sql = format!(
-                "{select} WHERE external_id IN ({})",
-                crate::db::placeholders(chunk.len())
-            );
-            let args: Vec<Val<'_>> = chunk.iter().map(|id| Val::Text(id)).collect();
-            self.conn.each(&sql, &args, &mut f)?;
-        }
-        Ok(())
+        each_person_where(&*self.conn, (select, "external_id"), external_ids, f)
     }
 
     /// Every external id already registered, so an interrupted import can be run again and skip
@@ -1168,21 +1159,33 @@ const PERSON_SELECT: &str = "SELECT case_no, external_id, power, captured_on, ca
 
 /// The projection's rows of those of `cases` it holds, read on `db` a few hundred per query, in
 /// no order.
-pub(crate) fn persons_in(db: &dyn Sql, cases: &[String]) -> Result<Vec<PersonRow>, StoreError> {
-    const PER_QUERY: usize = 500;
+pub(crate) fn persons_in(db: &dyn Sql, cases: &[&str]) -> Result<Vec<PersonRow>, StoreError> {
     let mut found = Vec::new();
-    for chunk in cases.chunks(PER_QUERY) {
+    each_person_where(db, (PERSON_SELECT, "case_no"), cases, |r| {
+        found.push(person_from_row(&r)?);
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+/// Runs `select` (a query on `persons`, without its condition) on `db` for the rows whose
+/// `column` is one of `values`, a few hundred per query.
+fn each_person_where(
+    db: &dyn Sql,
+    (select, column): (&str, &str),
+    values: &[&str],
+    mut f: impl FnMut(Row) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    const PER_QUERY: usize = 500;
+    for chunk in values.chunks(PER_QUERY) {
         let sql = format!(
-            "{PERSON_SELECT} WHERE case_no IN ({})",
+            "{select} WHERE {column} IN ({})",
             crate::db::placeholders(chunk.len())
         );
-        let args: Vec<Val<'_>> = chunk.iter().map(|c| Val::Text(c)).collect();
-        db.each(&sql, &args, &mut |r| {
-            found.push(person_from_row(&r)?);
-            Ok(())
-        })?;
+        let args: Vec<Val<'_>> = chunk.iter().map(|v| Val::Text(v)).collect();
+        db.each(&sql, &args, &mut f)?;
     }
-    Ok(found)
+    Ok(())
 }
 
 fn person_from_row(r: &Row) -> Result<PersonRow, StoreError> {

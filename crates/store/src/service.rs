@@ -181,10 +181,10 @@ impl Registry {
                 })
             })
             .collect();
+        // Two of them only where the batch holds several: each has its place.
         let mut first: HashMap<ServiceToken, usize> = HashMap::new();
-        for (i, g) in given.iter().enumerate() {
-            if let Some(earlier) = first.insert(g.token, i) {
-                let earlier = given.get(earlier).and_then(|e| e.at).unwrap_or_default();
+        for g in &given {
+            if let Some(earlier) = first.insert(g.token, g.at.unwrap_or_default()) {
                 return Err(g.refused(SharedWith::Batch(earlier)));
             }
         }
@@ -298,6 +298,7 @@ fn holders_in(
         .collect::<Result<Vec<String>, StoreError>>()?;
     // Not those whose registration was never written (keys stored for a batch that then
     // failed, or one still being written), nor the erased.
+    let cases: Vec<&str> = cases.iter().map(String::as_str).collect();
     let people: HashMap<String, Holder> = persons_in(log, &cases)?
         .into_iter()
         .filter(|row| row.status != PersonStatus::Erased)
