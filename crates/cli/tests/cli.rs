@@ -276,6 +276,13 @@ fn person_json(ext: &str, name: &str) -> String {
     )
 }
 
+/// Asserts that `text` (a command's output) holds each of `wants`.
+fn contains_all(text: &str, wants: &[&str]) {
+    for want in wants {
+        assert!(text.contains(want), "expected {want:?} in:\n{text}");
+    }
+}
+
 fn csv(rows: &[&str]) -> String {
     let mut s = String::from(
         "external_id,names,date_of_birth,rank,service_number,power,captured_on,captured_at\n",
@@ -527,17 +534,18 @@ fn a_csv_with_any_bad_row_registers_nothing_and_names_every_bad_line() {
         ]),
     );
     let e = r.fails(&["import", "persons", file.to_str().unwrap()], None);
-    for want in [
-        "line 3: date_of_birth",
-        "line 5: external_id: A-1 is already used on line 2",
-        "line 6: names",
-        "line 6: power",
-        "line 7: names[0]",
-        "line 7: date_of_birth",
-        "4 of 6 rows are invalid; nothing was registered",
-    ] {
-        assert!(e.contains(want), "expected {want:?} in:\n{e}");
-    }
+    contains_all(
+        &e,
+        &[
+            "line 3: date_of_birth",
+            "line 5: external_id: A-1 is already used on line 2",
+            "line 6: names",
+            "line 6: power",
+            "line 7: names[0]",
+            "line 7: date_of_birth",
+            "4 of 6 rows are invalid; nothing was registered",
+        ],
+    );
     assert!(!e.contains("line 2:") && !e.contains("line 4:"), "{e}");
     assert_eq!(r.event_count(), before);
 
@@ -638,14 +646,15 @@ fn a_service_number_given_twice_for_one_power_registers_nothing_until_said_to_be
     let path = file.to_str().unwrap();
     for check in [&[][..], &["--check"]] {
         let e = r.fails(&[&["import", "persons", path][..], check].concat(), None);
-        for want in [
-            "line 3: service_number: line 2 gives the same one, for a captive who also depends on KP",
-            &format!("line 4: service_number: {first} depends on KP too"),
-            "--shared-service-number",
-            "3 of 5 rows are invalid; nothing was registered",
-        ] {
-            assert!(e.contains(want), "expected {want:?} in:\n{e}");
-        }
+        contains_all(
+            &e,
+            &[
+                "line 3: service_number: line 2 gives the same one, for a captive who also depends on KP",
+                &format!("line 4: service_number: {first} depends on KP too"),
+                "--shared-service-number",
+                "3 of 5 rows are invalid; nothing was registered",
+            ],
+        );
         // The registered captive listed again is skipped, but still gives line 4's number
         // twice in the file; the row for another power is no problem.
         assert!(
@@ -759,14 +768,15 @@ fn a_service_number_registered_by_another_process_while_an_import_writes_stops_t
     let done = import.wait_with_output().unwrap();
     let e = String::from_utf8_lossy(&done.stderr);
     assert!(!done.status.success(), "{first}");
-    for want in [
-        &format!("{other} was registered by another writer while this import ran"),
-        &format!("the service number of {ext} (this file)"),
-        "the import stopped: ",
-        "--shared-service-number",
-    ] {
-        assert!(e.contains(want), "expected {want:?} in:\n{e}");
-    }
+    contains_all(
+        &e,
+        &[
+            &format!("{other} was registered by another writer while this import ran"),
+            &format!("the service number of {ext} (this file)"),
+            "the import stopped: ",
+            "--shared-service-number",
+        ],
+    );
     // One captive holds the number: the import's row is not registered, the rows of its
     // batches before are; the registrar was told who holds it, and that is recorded.
     let list = r.ok(&["person", "list"]);
@@ -3698,15 +3708,16 @@ fn match_links_lists_across_scripts_and_refuses_bad_lists() {
         &["match", bad.to_str().unwrap(), right.to_str().unwrap()],
         None,
     );
-    for want in [
-        "line 3: id X is already used on line 2",
-        "line 3: date_of_birth",
-        "line 4: id is empty",
-        "line 4: name",
-        "bad.csv: 4 problems; nothing was matched",
-    ] {
-        assert!(e.contains(want), "expected {want:?} in {e}");
-    }
+    contains_all(
+        &e,
+        &[
+            "line 3: id X is already used on line 2",
+            "line 3: date_of_birth",
+            "line 4: id is empty",
+            "line 4: name",
+            "bad.csv: 4 problems; nothing was matched",
+        ],
+    );
     let one = r.file(
         "one.csv",
         "id,name
