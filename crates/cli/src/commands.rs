@@ -50,11 +50,9 @@ pub fn database(r: &RegistryArgs) -> asylon_store::Database {
 
 pub fn open(r: &RegistryArgs) -> Result<Registry> {
     let dir = data_dir(r)?;
-    Ok(Registry::open_in(
-        &dir,
-        &database(r),
-        &key_source(r, &dir)?,
-    )?)
+    let mut registry = Registry::open_in(&dir, &database(r), &key_source(r, &dir)?)?;
+    registry.set_purge_wait(std::time::Duration::from_secs(r.purge_wait));
+    Ok(registry)
 }
 
 /// Who is acting. Until accounts exist (the server), the user named by --user, or the
@@ -298,8 +296,12 @@ pub fn amend(
 
 pub fn erase(r: &RegistryArgs, case: &str, reason: &str) -> Result<()> {
     let mut registry = open(r)?;
-    let seq = registry.erase_as(&principal(r)?, now(), case, reason)?;
-    say!("{case} erased (event {seq}): his data keys are destroyed")?;
+    let erased = registry.erase_as(&principal(r)?, now(), case, reason)?;
+    say!(
+        "{case} erased (event {}): his data keys are destroyed",
+        erased.seq
+    )?;
+    purged(r, erased.purge, "his keys")?;
     Ok(())
 }
 
@@ -440,7 +442,7 @@ pub fn restore(r: &RegistryArgs, file: &Path, keys: &Path) -> Result<()> {
         counted(report.persons, "captive", "captives")
     )?;
     print_without_keys(report)?;
-    print_shredded(&restored.shredded)?;
+    print_shredded(r, &restored.shredded)?;
     print_reindexed(&restored.reindexed)?;
     // The key file is not copied (it is kept apart from the data): say how the restored
     // registry opens, or every next command fails for want of DIR/registry.key.
@@ -457,14 +459,36 @@ pub fn restore(r: &RegistryArgs, file: &Path, keys: &Path) -> Result<()> {
 }
 
 /// The erased captives whose data keys were still in the key store, now destroyed.
-fn print_shredded(cases: &[String]) -> Result<()> {
-    if !cases.is_empty() {
+fn print_shredded(r: &RegistryArgs, shredded: &asylon_store::Shredded) -> Result<()> {
+    if !shredded.cases.is_empty() {
         say!(
             "erasures applied to the key store: it still held the data keys of {}, erased in \
              the log; they are destroyed",
-            cases.join(", ")
+            shredded.cases.join(", ")
         )?;
     }
+    purged(r, shredded.purge, "their keys")
+}
+
+/// Fails, after the rest is said, when destroyed keys may still be in the key store's files:
+/// the erasure's promise (nothing of them left anywhere) is not kept until `purge-keys` has run.
+fn purged(r: &RegistryArgs, purge: asylon_store::Purge, whose: &str) -> Result<()> {
+    match purge {
+        asylon_store::Purge::Complete => Ok(()),
+        asylon_store::Purge::HeldBack => bail!(
+            "but the key store's files may still hold a copy of {whose}: another process has \
+             been reading the key store since before the erasure, for more than {} s (a backup \
+             being copied, a long query); once it has ended, run `asylon purge-keys`",
+            r.purge_wait
+        ),
+    }
+}
+
+/// `asylon purge-keys`: what an erasure's purge would have done, for every destroyed key.
+pub fn purge_keys(r: &RegistryArgs) -> Result<()> {
+    let registry = open(r)?;
+    purged(r, registry.purge_keys()?, "keys erasures destroyed")?;
+    say!("the key store's files hold no copy of any destroyed key")?;
     Ok(())
 }
 
@@ -637,7 +661,7 @@ pub fn rebuild(r: &RegistryArgs) -> Result<()> {
     bar.clear();
     print_rebuilt(&rebuilt)?;
     // From the projection just rebuilt: which captives are erased.
-    print_shredded(&registry.shred_erased()?)?;
+    print_shredded(r, &registry.shred_erased()?)?;
     let reindexed = registry.reindex_names_showing(&bar)?;
     drop(bar);
     print_reindexed(&reindexed)?;

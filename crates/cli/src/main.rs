@@ -87,6 +87,17 @@ pub struct RegistryArgs {
         value_delimiter = ','
     )]
     pub roles: Vec<String>,
+    /// How long, in seconds, an erasure waits for another process reading the key store from
+    /// before it (a backup being copied) before it says that the key store's files may still
+    /// hold the destroyed keys (see `purge-keys`).
+    #[arg(
+        long,
+        global = true,
+        env = "ASYLON_PURGE_WAIT",
+        value_name = "SECS",
+        default_value_t = asylon_store::PURGE_WAIT.as_secs()
+    )]
+    pub purge_wait: u64,
 }
 
 #[derive(Subcommand)]
@@ -107,6 +118,10 @@ enum Command {
     Ledger(LedgerCommand),
     /// Rebuild the projection (current state) from the events.
     Rebuild,
+    /// Remove from the key store's files every copy of the keys erasures destroyed, after an
+    /// erasure said another process held that back (it waits for such processes as an erasure
+    /// does; on PostgreSQL it rewrites the whole key store).
+    PurgeKeys,
     /// Write a consistent copy of the registry (ciphertext only, no key) while it stays in use;
     /// with --keys-out, a copy of the key store too (keep it like the key file).
     Backup {
@@ -585,6 +600,7 @@ fn run(cli: Cli) -> Result<()> {
             check::check(&checkpoint, key_id.as_deref(), against)
         }
         Command::Rebuild => commands::rebuild(r),
+        Command::PurgeKeys => commands::purge_keys(r),
         Command::Backup { out, keys_out } => commands::backup(r, &out, keys_out.as_deref()),
         Command::Restore { file, keys } => commands::restore(r, &file, &keys),
         Command::MigrateStore { from, to } => commands::migrate_store(r, &from, &to),

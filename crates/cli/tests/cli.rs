@@ -2215,6 +2215,84 @@ fn an_erased_person_cannot_be_read_by_any_command_and_the_log_still_verifies() {
     r.ok(&["ledger", "verify"]);
 }
 
+/// A reader of the key store from before an erasure that outlasts the erasure's wait (a backup
+/// being copied) keeps the destroyed key in the key store's files. The erasure is recorded all
+/// the same, and says so and fails, rather than tell of keys destroyed everywhere; `purge-keys`
+/// finishes it once the reader has ended, and says the same while it has not.
+#[test]
+fn an_erasure_held_back_by_an_older_reader_says_so_and_purge_keys_finishes_it() {
+    let r = with_captives(3);
+    let wrapped: Vec<Vec<u8>> =
+        r.keys_column("SELECT identity FROM data_keys WHERE person = 'AS-000003'");
+    assert_eq!(wrapped.len(), 1);
+    let has_key = |raw: &[u8]| raw.windows(wrapped[0].len()).any(|w| w == wrapped[0]);
+    assert!(has_key(&raw_files(&r)));
+    let mut pg_reader = r.pg.as_ref().map(|_| {
+        let mut c = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
+        c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1")
+            .unwrap();
+        c
+    });
+    let lite_reader = r.pg.is_none().then(|| {
+        let c = Connection::open(r.data().join("keys.db")).unwrap();
+        c.execute_batch("BEGIN").unwrap();
+        let keys: i64 = c
+            .query_row("SELECT count(*) FROM data_keys", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(keys, 3);
+        c
+    });
+    let erase = [
+        "--purge-wait",
+        "1",
+        "person",
+        "erase",
+        "AS-000003",
+        "--reason",
+        "court order 5/2026",
+    ];
+    let o = r.run(&erase, None);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("AS-000003 erased (event"), "{out}");
+    assert!(
+        err.contains("the key store's files may still hold a copy of his keys")
+            && err.contains("for more than 1 s")
+            && err.contains("run `asylon purge-keys`"),
+        "{err}"
+    );
+    // What it says is so: the key is still in the files.
+    assert!(has_key(&raw_files(&r)));
+    // He is erased nonetheless: nothing shows his particulars, the erasure is not repeated.
+    let shown = r.ok(&["person", "show", "AS-000003"]);
+    assert!(
+        shown.contains("erased") && !shown.contains("SN00003"),
+        "{shown}"
+    );
+    assert!(r.fails(&erase, None).contains("was erased"));
+    // While the reader stays, purging cannot finish either, and says so.
+    let e = r.fails(&["--purge-wait", "1", "purge-keys"], None);
+    assert!(
+        e.contains("may still hold a copy of keys erasures destroyed"),
+        "{e}"
+    );
+    assert!(has_key(&raw_files(&r)));
+    if let Some(c) = pg_reader.as_mut() {
+        c.batch_execute("COMMIT").unwrap();
+    }
+    if let Some(c) = &lite_reader {
+        c.execute_batch("COMMIT").unwrap();
+    }
+    let done = r.ok(&["purge-keys"]);
+    assert!(done.contains("hold no copy of any destroyed key"), "{done}");
+    assert!(!has_key(&raw_files(&r)));
+    assert!(r.ok(&["person", "show", "AS-000002"]).contains("SN00002"));
+    r.ok(&["ledger", "verify"]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Crashes
 

@@ -410,8 +410,22 @@ async fn erase_person(
 ) -> Res<Value> {
     let case = case_in_path(&case)?;
     st.run(move |reg, _| {
-        let seq = reg.erase_as(&caller.principal, now(), &case, &req.reason)?;
-        Ok(Json(serde_json::json!({"case": case, "seq": seq})))
+        let erased = reg.erase_as(&caller.principal, now(), &case, &req.reason)?;
+        // Recorded either way; whether anything of his keys may still be in the key store's
+        // files (another process reading it since before, for longer than the wait) is for the
+        // operator to finish with `asylon purge-keys`, and for the caller to know.
+        let keys_purged = erased.purge == asylon_store::Purge::Complete;
+        if !keys_purged {
+            eprintln!(
+                "asylon-server: the erasure recorded as event {} could not purge the key \
+                 store's files, another process reading it since before: run `asylon \
+                 purge-keys` once it has ended",
+                erased.seq
+            );
+        }
+        Ok(Json(
+            serde_json::json!({"case": case, "seq": erased.seq, "keys_purged": keys_purged}),
+        ))
     })
     .await
 }

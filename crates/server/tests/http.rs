@@ -109,6 +109,7 @@ on_both_backends!(
     a_session_opens_its_organisations_notes_on_any_server_process,
     an_event_altered_by_someone_who_got_past_the_trigger_is_found_and_named,
     an_erased_captive_is_gone_from_every_reader_and_the_log_still_verifies,
+    an_erasure_held_back_by_an_older_reader_is_answered_as_not_purged,
     a_correction_is_what_every_reader_sees_and_the_record_before_it_stays_in_the_log,
     events_cannot_be_changed_or_removed_in_the_database_itself,
     writers_on_several_connections_append_one_gapless_log,
@@ -288,12 +289,17 @@ fn start_in(database: Database, config: Config, tmp: tempfile::TempDir) -> Serve
 /// Another server on `s`'s registry, as a second process behind a load balancer would be: it
 /// shares nothing with the first but the database.
 fn second_server(s: &Server) -> String {
+    second_server_on(s, s.open_registry())
+}
+
+/// [`second_server`] serving `registry` (one of `s`'s, set otherwise).
+fn second_server_on(s: &Server, registry: Registry) -> String {
     let settings = load_settings(&s.dir).unwrap();
     let config = Config {
         password_cost: LIGHT,
         ..Config::default()
     };
-    let state = Arc::new(AppState::new(s.open_registry(), settings, config).unwrap());
+    let state = Arc::new(AppState::new(registry, settings, config).unwrap());
     serve_on_free_port(state)
 }
 
@@ -1753,6 +1759,7 @@ fn an_erased_captive_is_gone_from_every_reader_and_the_log_still_verifies(db: Db
         json!({"reason": "his own request, through the agency"}),
     );
     assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["keys_purged"], true, "{}", r.body);
     let r = legal.get(&format!("/api/persons/{case}"));
     assert_eq!(r.status, 200);
     assert!(
@@ -1779,6 +1786,45 @@ fn an_erased_captive_is_gone_from_every_reader_and_the_log_still_verifies(db: Db
             )
             .status,
         410
+    );
+}
+
+/// Another process reading the key store since before an erasure, for longer than the server
+/// waits for it (a backup being copied), keeps his key in the key store's files: the erasure
+/// stands, and its answer says the files are not purged yet.
+fn an_erasure_held_back_by_an_older_reader_is_answered_as_not_purged(db: Db) {
+    let s = &start(db, Config::default());
+    let case = &s.cases["consented"];
+    let mut legal = s.sign_in("dp-legal");
+    let mut registry = s.open_registry();
+    registry.set_purge_wait(std::time::Duration::from_secs(1));
+    legal.base = second_server_on(s, registry);
+    let reader: Box<dyn std::any::Any> = match &s.database {
+        Database::Sqlite => {
+            let c = rusqlite::Connection::open(s.dir.join("keys.db")).unwrap();
+            c.execute_batch("BEGIN; SELECT count(*) FROM data_keys")
+                .unwrap();
+            Box::new(c)
+        }
+        Database::Postgres { url, .. } => {
+            let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+            c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1")
+                .unwrap();
+            Box::new(c)
+        }
+    };
+    let r = legal.post(
+        &format!("/api/persons/{case}/erase"),
+        json!({"reason": "his own request, through the agency"}),
+    );
+    drop(reader);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["keys_purged"], false, "{}", r.body);
+    let r = legal.get(&format!("/api/persons/{case}"));
+    assert!(
+        r.body.get("identity").is_none() && r.body["status"] == "erased",
+        "{}",
+        r.body
     );
 }
 

@@ -11,7 +11,7 @@
 use crate::db::{Backend, Cell, Sql, Tx, Val};
 use crate::keystore::KEY_TABLES;
 use crate::progress::{Counter, Progress};
-use crate::registry::{Registry, data_file, in_data_dir, remove_written};
+use crate::registry::{Registry, Shredded, data_file, in_data_dir, remove_written};
 use crate::search::Reindexed;
 use crate::{Database, KeySource, StoreError, VerifyReport};
 use std::path::Path;
@@ -95,7 +95,7 @@ pub struct Restored {
     pub registry: Registry,
     pub report: VerifyReport,
     /// Captives the log records as erased whose keys the key store given still held.
-    pub shredded: Vec<String>,
+    pub shredded: Shredded,
     pub reindexed: Reindexed,
 }
 
@@ -103,7 +103,7 @@ pub struct Restored {
 struct Checked {
     registry: Registry,
     report: VerifyReport,
-    shredded: Vec<String>,
+    shredded: Shredded,
 }
 
 impl Checked {

@@ -8,6 +8,7 @@
 //! guarded by [`Tx`], which rolls back if dropped uncommitted.
 
 use crate::StoreError;
+use std::time::Duration;
 
 /// A parameter.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -232,22 +233,23 @@ pub(crate) trait Sql: Send {
         Ok(())
     }
 
-    /// What [`Sql::purge_deleted`] must rewrite so that nothing of the rows this transaction
-    /// deleted from `tables` (destroyed data keys and the name tokens beside them) stays in the
-    /// database's own files. Asked inside the deleting transaction: it refuses what this
-    /// connection's rights could not do, so that the refusal rolls the deletion back. Nothing
-    /// on SQLite, which has overwritten them in place (`secure_delete`).
-    fn purge_plan(&self, _tables: &[&str]) -> Result<Vec<String>, StoreError> {
+    /// What [`Sql::purge_deleted`] must rewrite so that nothing of the rows deleted from
+    /// `tables` (destroyed data keys and the name tokens beside them) stays in the database's
+    /// own files: with [`Deleted::Here`], asked inside the deleting transaction, those it
+    /// deleted from; with [`Deleted::Ever`], every one. It refuses what this connection's
+    /// rights could not do, so that the refusal rolls the deletion back. Nothing on SQLite,
+    /// which has overwritten them in place (`secure_delete`).
+    fn purge_plan(&self, _tables: &[&str], _deleted: Deleted) -> Result<Vec<String>, StoreError> {
         Ok(Vec::new())
     }
 
     /// Leaves nothing of the deleted rows in the database's own files, once their deletion is
     /// committed: rewrites the relations of `plan` (a [`Sql::purge_plan`]). SQLite's WAL
     /// still holds the pages as they were before, and it is emptied. Run outside any
-    /// transaction.
-    fn purge_deleted(&self, _plan: &[String]) -> Result<(), StoreError> {
-        self.truncate_wal()
-    }
+    /// transaction. Another session that began before the deletion and still reads may keep
+    /// the rows where they cannot be rewritten: it is waited for, at most `wait`, and if it
+    /// outlasts that, [`Purge::HeldBack`] says so.
+    fn purge_deleted(&self, plan: &[String], wait: Duration) -> Result<Purge, StoreError>;
 
     /// Inserts `rows` into `target` (`table (column, …)`), each of `width` values, many rows
     /// per statement (see [`insert_sql`]). Inside a transaction only, and a failure abandons it:
@@ -334,10 +336,34 @@ impl Drop for Tx<'_> {
     }
 }
 
-/// How long an erasure waits, at most, for readers and writers that began before it and still
-/// hold what it destroyed where it cannot be rewritten: PostgreSQL's older snapshots
-/// (`Pg::wait_for_older_snapshots`), SQLite's readers of pages its WAL cannot be emptied of.
-const SNAPSHOT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long an erasure waits, unless told otherwise, for readers and writers that began before
+/// it and still hold what it destroyed where it cannot be rewritten: PostgreSQL's older
+/// snapshots (`Pg::wait_for_older_snapshots`), SQLite's readers of pages its WAL cannot be
+/// emptied of.
+pub const PURGE_WAIT: Duration = Duration::from_secs(60);
+
+/// Which deleted rows a [`Sql::purge_plan`] is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Deleted {
+    /// Those the current transaction deleted (an erasure).
+    Here,
+    /// Any ever deleted, by whom and whenever (`Registry::purge_keys`, after an erasure that
+    /// was held back).
+    Ever,
+}
+
+/// Whether a purge of deleted keys left nothing of them in the key store's files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Purge {
+    /// Nothing of them is left in the files (beyond PostgreSQL's own WAL, README
+    /// "Crypto-shredding").
+    Complete,
+    /// Another session that began before the deletion was still reading when the wait ran
+    /// out, and the files may still hold a copy of them: once it has ended,
+    /// `Registry::purge_keys` (`asylon purge-keys`) removes it.
+    HeldBack,
+}
 
 /// The embedded default.
 pub(crate) mod sqlite {
@@ -369,6 +395,9 @@ pub(crate) mod sqlite {
     /// WAL pages after which a commit folds the WAL back (32 MiB).
     const AUTO_CHECKPOINT_PAGES: i64 = 32 * 1024 * 1024 / PAGE_SIZE;
 
+    /// How long a statement waits for a lock another connection holds.
+    const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
     fn configure(conn: &rusqlite::Connection) -> Result<(), StoreError> {
         // 8 KiB pages for a new database (an existing one keeps its own): the log appends rows
         // of several hundred bytes and the blind index is rewritten page by page at each commit,
@@ -390,7 +419,7 @@ pub(crate) mod sqlite {
         // many times per import.
         conn.pragma_update(None, "cache_size", -65536)?;
         conn.pragma_update(None, "wal_autocheckpoint", AUTO_CHECKPOINT_PAGES)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         Ok(())
     }
 
@@ -546,24 +575,35 @@ pub(crate) mod sqlite {
 
         /// Empties the WAL, which holds the pages as they were before the deletion. A reader
         /// on an older snapshot (a backup copying the key store) stops that: the checkpoint
-        /// waits for it as long as for a lock (the busy timeout), then gives up, saying so in
-        /// its first column. So it is tried again until nobody is in the way, up to
-        /// [`SNAPSHOT_WAIT`], as PostgreSQL waits for older snapshots. (Seen: an erasure
-        /// beside a reader of more than 10 s said his keys were destroyed, and the key store's
-        /// files held his wrapped key until long after the reader had ended.)
-        fn purge_deleted(&self, _plan: &[String]) -> Result<(), StoreError> {
-            let until = std::time::Instant::now() + SNAPSHOT_WAIT;
-            loop {
+        /// waits for it as long as for a lock (the busy timeout, here no longer than what is
+        /// left of `wait`), then gives up, saying so in its first column. So it is tried again
+        /// until nobody is in the way, up to `wait`, as PostgreSQL waits for older snapshots.
+        /// (Seen: an erasure beside a reader of more than 10 s said his keys were destroyed,
+        /// and the key store's files held his wrapped key until long after the reader had
+        /// ended.)
+        fn purge_deleted(&self, _plan: &[String], wait: Duration) -> Result<Purge, StoreError> {
+            let until = std::time::Instant::now() + wait;
+            let purged = loop {
+                let left = until.saturating_duration_since(std::time::Instant::now());
+                self.0.busy_timeout(left.min(BUSY_TIMEOUT))?;
                 let mut busy = 0;
-                self.each("PRAGMA wal_checkpoint(TRUNCATE)", &[], &mut |r| {
+                let tried = self.each("PRAGMA wal_checkpoint(TRUNCATE)", &[], &mut |r| {
                     busy = r.i64(0)?;
                     Ok(())
-                })?;
-                if busy == 0 || std::time::Instant::now() >= until {
-                    return Ok(());
+                });
+                if tried.is_err() || busy == 0 || left.is_zero() {
+                    break tried.map(|()| {
+                        if busy == 0 {
+                            Purge::Complete
+                        } else {
+                            Purge::HeldBack
+                        }
+                    });
                 }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            self.0.busy_timeout(BUSY_TIMEOUT)?;
+            purged
         }
 
         fn begin_write(&self) -> Result<(), StoreError> {
@@ -690,21 +730,21 @@ pub(crate) mod pg {
     }
 
     impl Pg {
-        /// Waits, up to [`SNAPSHOT_WAIT`], until no other session of this database holds a
+        /// Waits, up to `wait`, until no other session of this database holds a
         /// snapshot taken before now, or is inside a transaction that wrote and began before now
         /// (what `pg_stat_activity` shows this role: sessions of other roles only with
         /// `pg_read_all_stats`). Both hold back what a rewrite may leave out: a writing
         /// transaction between two statements has no snapshot, and still counts as running
         /// (seen: a key left in the files by an erasure while another test's import was
         /// storing keys). A session that outlasts the wait keeps what it may see in the files
-        /// until the next rewrite (README, "Crypto-shredding").
-        fn wait_for_older_snapshots(&self) -> Result<(), StoreError> {
+        /// until the next rewrite (README, "Crypto-shredding"): whether none did.
+        fn wait_for_older_snapshots(&self, wait: Duration) -> Result<bool, StoreError> {
             let now = self
                 .one("SELECT pg_current_xact_id()::xid::text", &[])?
                 .ok_or_else(|| StoreError::Damaged("no transaction id".into()))?
                 .text(0)?;
-            let until = std::time::Instant::now() + SNAPSHOT_WAIT;
-            while std::time::Instant::now() < until {
+            let until = std::time::Instant::now() + wait;
+            loop {
                 let older = self.one(
                     "SELECT count(*) FROM pg_stat_activity
                      WHERE datname = current_database() AND pid <> pg_backend_pid()
@@ -713,11 +753,13 @@ pub(crate) mod pg {
                     args![now.as_str()],
                 )?;
                 if older.map_or(Ok(0), |r| r.i64(0))? == 0 {
-                    break;
+                    return Ok(true);
                 }
-                std::thread::sleep(std::time::Duration::from_millis(20));
+                if std::time::Instant::now() >= until {
+                    return Ok(false);
+                }
+                std::thread::sleep(Duration::from_millis(20));
             }
-            Ok(())
         }
 
         fn with<T>(
@@ -851,13 +893,13 @@ pub(crate) mod pg {
             Ok(())
         }
 
-        fn purge_plan(&self, tables: &[&str]) -> Result<Vec<String>, StoreError> {
+        fn purge_plan(&self, tables: &[&str], deleted: Deleted) -> Result<Vec<String>, StoreError> {
             // The relations holding rows deleted in this transaction: the partitions of the
             // tables (or the tables themselves, unsplit) whose count of deleted rows this
             // transaction has raised. The count is this backend's, not yet reported, so it may
             // also name a relation an earlier transaction of this connection deleted from:
             // rewritten for nothing, never left out. Where counting is switched off
-            // (`track_counts`), every one.
+            // (`track_counts`), or for rows deleted by anyone ([`Deleted::Ever`]), every one.
             //
             // VACUUM skips, with a warning and no error, a table whose owner it is not run by
             // (nor a superuser, nor the database's owner): the erasure would seem done while
@@ -878,10 +920,10 @@ pub(crate) mod pg {
                                 OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
                      FROM tree JOIN pg_class c ON c.oid = tree.oid
                      WHERE c.relkind = 'r'
-                       AND (NOT current_setting('track_counts')::boolean
+                       AND ($2 OR NOT current_setting('track_counts')::boolean
                             OR pg_stat_get_xact_tuples_deleted(c.oid) > 0)
                      ORDER BY 1",
-                    &[&names],
+                    &[&names, &(deleted == Deleted::Ever)],
                 )?;
                 rows.iter()
                     .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
@@ -902,7 +944,7 @@ pub(crate) mod pg {
             Ok(found.into_iter().map(|(t, _, _, _)| t).collect())
         }
 
-        fn purge_deleted(&self, plan: &[String]) -> Result<(), StoreError> {
+        fn purge_deleted(&self, plan: &[String], wait: Duration) -> Result<Purge, StoreError> {
             // PostgreSQL keeps a deleted row in its page, bytes and all, until the page is
             // written again: a plain VACUUM frees the space but leaves the last row of a page
             // where it lay (seen: a wrapped key found in the table's file after DELETE, VACUUM
@@ -912,18 +954,25 @@ pub(crate) mod pg {
             // What PostgreSQL wrote to its WAL before stays there until it recycles the
             // segments (README, "Crypto-shredding").
             if plan.is_empty() {
-                return Ok(());
+                return Ok(Purge::Complete);
             }
             // A rewrite keeps the rows a transaction begun before the deletion may still see:
             // so first wait for every such transaction to end (seen: a test's erasure left the
-            // key in the files while another test's transaction was open).
-            self.wait_for_older_snapshots()?;
+            // key in the files while another test's transaction was open). One that outlasts
+            // the wait keeps them in the rewritten files, which are rewritten all the same:
+            // what no one can see any more goes.
+            let alone = self.wait_for_older_snapshots(wait)?;
             let quoted: Vec<String> = plan
                 .iter()
                 .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
                 .collect();
             // One statement, outside any transaction: VACUUM runs in no transaction block.
-            self.batch(&format!("VACUUM FULL {}", quoted.join(", ")))
+            self.batch(&format!("VACUUM FULL {}", quoted.join(", ")))?;
+            Ok(if alone {
+                Purge::Complete
+            } else {
+                Purge::HeldBack
+            })
         }
 
         fn insert_many(

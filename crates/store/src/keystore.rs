@@ -5,10 +5,11 @@
 //! restore joins a registry backup with the current key store.
 
 use crate::StoreError;
-use crate::db::{Sql, Tx, args};
+use crate::db::{Deleted, Purge, Sql, Tx, args};
 use asylon_core::Class;
 use asylon_vault::Kek;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 const KEYS_FILE: &str = "keys.db";
 pub(crate) const KEYS_MIGRATIONS: [&str; 3] = [
@@ -64,9 +65,15 @@ pub fn keys_file(dir: &Path) -> PathBuf {
     dir.join(KEYS_FILE)
 }
 
+/// A person whose keys row was deleted, with the classes he had a key for.
+pub(crate) type Had<'c> = (&'c str, Vec<Class>);
+
 pub(crate) struct KeyStore {
     pub(crate) conn: Box<dyn Sql>,
     pub(crate) kek: Kek,
+    /// How long an erasure waits for older readers before it leaves its purge to
+    /// [`KeyStore::purge`] ([`crate::PURGE_WAIT`] unless set).
+    pub(crate) purge_wait: Duration,
 }
 
 impl KeyStore {
@@ -78,10 +85,16 @@ impl KeyStore {
         kek: Kek,
         create: bool,
     ) -> Result<Self, StoreError> {
-        Ok(Self {
-            conn: connect(dir, db, create)?,
+        Ok(Self::on(connect(dir, db, create)?, kek))
+    }
+
+    /// The key store on a connection already open.
+    pub(crate) fn on(conn: Box<dyn Sql>, kek: Kek) -> Self {
+        Self {
+            conn,
             kek,
-        })
+            purge_wait: crate::PURGE_WAIT,
+        }
     }
 
     /// Deletes a person's keys row and his rows in the blind index, inside the caller's
@@ -109,16 +122,17 @@ impl KeyStore {
     }
 
     /// [`KeyStore::delete_person`] for each of `cases`, in one transaction; gives those who had
-    /// a keys row, each with the classes he had a key for. `destroyed`: their keys are being
-    /// destroyed (an erasure), so nothing of them may stay in the database's files (see
-    /// [`Sql::purge_deleted`]); where the database would not let them be purged, the
+    /// a keys row, each with the classes he had a key for, and whether nothing of them is left
+    /// in the files. `destroyed`: their keys are being destroyed (an erasure), so nothing of
+    /// them may stay in the database's files (see [`Sql::purge_deleted`], which waits up to
+    /// [`KeyStore::purge_wait`] for older readers); where the database would not let them be purged, the
     /// transaction is rolled back and nothing changes. Otherwise (keys stored for registrations
     /// that were then not written) the rows are only deleted.
     pub(crate) fn delete_persons<'c>(
         &self,
         cases: &'c [String],
         destroyed: bool,
-    ) -> Result<Vec<(&'c str, Vec<Class>)>, StoreError> {
+    ) -> Result<(Vec<Had<'c>>, Purge), StoreError> {
         let db = &*self.conn;
         let tx = Tx::write(db)?;
         let mut had = Vec::new();
@@ -128,13 +142,24 @@ impl KeyStore {
             }
         }
         let plan = (destroyed && !had.is_empty())
-            .then(|| db.purge_plan(&KEY_TABLES))
+            .then(|| db.purge_plan(&KEY_TABLES, Deleted::Here))
             .transpose()?;
         tx.commit()?;
-        if let Some(plan) = plan {
-            db.purge_deleted(&plan)?;
-        }
-        Ok(had)
+        let purge = match plan {
+            Some(plan) => db.purge_deleted(&plan, self.purge_wait)?,
+            None => Purge::Complete,
+        };
+        Ok((had, purge))
+    }
+
+    /// Leaves nothing of any key ever deleted from the key store in its files: what an erasure
+    /// does for the keys it destroys, for all of them, to be run once the older reader that
+    /// held an erasure's purge back ([`Purge::HeldBack`]) has ended. It rewrites every table
+    /// of the key store on PostgreSQL, and so takes as long as copying it.
+    pub(crate) fn purge(&self) -> Result<Purge, StoreError> {
+        let db = &*self.conn;
+        let plan = db.purge_plan(&KEY_TABLES, Deleted::Ever)?;
+        db.purge_deleted(&plan, self.purge_wait)
     }
 
     /// Deletes a person's rows in the blind index, those of the tokens his keys row lists
@@ -289,10 +314,7 @@ mod tests {
             }
         }
         drop(old);
-        let keys = KeyStore {
-            conn: reopen(),
-            kek: Kek::generate(),
-        };
+        let keys = KeyStore::on(reopen(), Kek::generate());
         let index = || -> Vec<(Vec<u8>, i64)> {
             let rows = keys
                 .conn
@@ -369,10 +391,10 @@ mod tests {
         let Some((url, schema, drop_schema, mut admin)) = pg_schema("asylon_keys_purge") else {
             return;
         };
-        let keys = KeyStore {
-            conn: Box::new(crate::db::pg::open(&url, &schema, true, &PG_KEYS_MIGRATIONS).unwrap()),
-            kek: Kek::generate(),
-        };
+        let keys = KeyStore::on(
+            Box::new(crate::db::pg::open(&url, &schema, true, &PG_KEYS_MIGRATIONS).unwrap()),
+            Kek::generate(),
+        );
         for n in 1..=200u8 {
             let case = format!("AS-{n:06}");
             let tokens = [token(n, 1), token(n ^ 0x5a, 2)];
@@ -432,8 +454,9 @@ mod tests {
         assert_eq!(before.len(), 33, "{before:?}");
 
         let cases = ["AS-000007".to_string()];
-        let had = keys.delete_persons(&cases, true).unwrap();
+        let (had, purge) = keys.delete_persons(&cases, true).unwrap();
         assert_eq!(had, vec![("AS-000007", vec![Class::Identity])]);
+        assert_eq!(purge, Purge::Complete);
 
         let after = files();
         let rewritten: std::collections::BTreeSet<String> = before
@@ -453,8 +476,8 @@ mod tests {
         // written) rewrites nothing.
         let before = files();
         let cases = ["AS-000008".to_string()];
-        keys.delete_persons(&cases, false).unwrap();
-        assert_eq!(files(), before);
+        let (_, purge) = keys.delete_persons(&cases, false).unwrap();
+        assert_eq!((files(), purge), (before, Purge::Complete));
         admin.batch_execute(&drop_schema).unwrap();
     }
 }

@@ -487,7 +487,7 @@ impl Registry {
         now: OffsetDateTime,
         case: &str,
         reason: &str,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<crate::Erased, StoreError> {
         self.authorized(who, case, asylon_core::policy::Action::Erase)?;
         self.erase(&who.actor(), now, case, reason)
     }

@@ -29,14 +29,15 @@ mod verify;
 pub use access::{AccessEntry, InterviewView};
 pub use amend::{Amendment, Suspension};
 pub use backup::{BackupReport, Restored};
+pub use db::{PURGE_WAIT, Purge};
 pub use error::StoreError;
 pub use keystore::keys_file;
 pub use law::{CaseStatus, default_settings_text, load_settings};
 pub use progress::Progress;
 pub use register::{NameTokens, SealedRegistration, Sealer, StreamCpu, case_as_typed, case_number};
 pub use registry::{
-    ConsistencyProof, Correction, Database, InclusionProof, KeySource, PersonView, Rebuilt,
-    Registry, data_file, default_key_file,
+    ConsistencyProof, Correction, Database, Erased, InclusionProof, KeySource, PersonView, Rebuilt,
+    Registry, Shredded, data_file, default_key_file,
 };
 pub use search::{Hit, Reindexed, searchable, service_number_chars, service_number_key};
 pub use service::{Holder, ServiceToken, ServiceTokens, SharedNumbers, SharedWith};

@@ -1,4 +1,4 @@
-use crate::db::{Row, Sql, Tx, Val, args};
+use crate::db::{Purge, Row, Sql, Tx, Val, args};
 use crate::keystore::KeyStore;
 use crate::progress::{Counter, Progress};
 use crate::register::{CASE_PREFIX, case_number, parse_case_number};
@@ -154,6 +154,22 @@ pub(crate) struct NewEvent {
     /// For a registration, the core particulars the public payload was made from, so the
     /// projection row is built from them rather than by parsing the payload back.
     pub(crate) registered: Option<asylon_core::CoreParticulars>,
+}
+
+/// What an erasure did: the event that records it, and whether its keys are gone from the key
+/// store's files too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Erased {
+    pub seq: u64,
+    pub purge: Purge,
+}
+
+/// What [`Registry::shred_erased`] did: the erased captives whose keys the key store still
+/// held, now destroyed, and whether they are gone from its files too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shredded {
+    pub cases: Vec<String>,
+    pub purge: Purge,
 }
 
 pub struct Registry {
@@ -896,7 +912,7 @@ impl Registry {
     }
 
     /// Crypto-shreds a person: destroys his data keys, records the erasure and its reason, and
-    /// checkpoints the WAL so no copy of the keys stays in it. Callers go through
+    /// purges the key store's files so no copy of the keys stays in them. Callers go through
     /// [`Registry::erase_as`], which asks the policy first.
     pub(crate) fn erase(
         &mut self,
@@ -904,7 +920,7 @@ impl Registry {
         now: OffsetDateTime,
         case: &str,
         reason: &str,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Erased, StoreError> {
         let reason = crate::amend::reason_text("erasure", reason)
             .map_err(|e| StoreError::Invalid(vec![e]))?;
         let row = self.person(case)?;
@@ -916,7 +932,7 @@ impl Registry {
         // First the keys, in the key store: from that commit on his sealed data is unreadable in
         // every copy of the registry. Then the event that records it. A crash between the two
         // leaves him unreadable but not yet marked erased; running the erasure again completes it.
-        let classes = self.destroy_keys(case)?;
+        let (classes, purge) = self.destroy_keys(case)?;
         let person = case.to_string();
         let written = self.write(actor, now, |_, _| {
             Ok(vec![NewEvent {
@@ -929,27 +945,45 @@ impl Registry {
                 registered: None,
             }])
         })?;
-        Ok(written.first().map(|e| e.seq).unwrap_or_default())
+        Ok(Erased {
+            seq: written.first().map(|e| e.seq).unwrap_or_default(),
+            purge,
+        })
     }
 
     /// Destroys a person's data keys and name tokens in the key store, leaving nothing of them
-    /// in its files; returns the classes whose keys were destroyed.
-    fn destroy_keys(&mut self, case: &str) -> Result<Vec<&'static str>, StoreError> {
+    /// in its files (unless held back); returns the classes whose keys were destroyed.
+    fn destroy_keys(&mut self, case: &str) -> Result<(Vec<&'static str>, Purge), StoreError> {
         let cases = [case.to_string()];
-        let destroyed = self.keys.delete_persons(&cases, true)?;
-        Ok(destroyed
+        let (destroyed, purge) = self.keys.delete_persons(&cases, true)?;
+        let classes = destroyed
             .into_iter()
             .flat_map(|(_, classes)| classes)
             .map(Class::as_str)
-            .collect())
+            .collect();
+        Ok((classes, purge))
+    }
+
+    /// Leaves nothing of any destroyed key in the key store's files, after an erasure whose
+    /// purge another session held back ([`Purge::HeldBack`]): run once that session has ended.
+    /// On PostgreSQL it rewrites the whole key store, and so takes as long as copying it.
+    pub fn purge_keys(&self) -> Result<Purge, StoreError> {
+        self.keys.purge()
+    }
+
+    /// How long an erasure (or [`Registry::purge_keys`]) waits, at most, for another session
+    /// that began before it and holds what it destroyed where it cannot be rewritten
+    /// ([`crate::PURGE_WAIT`] unless set): a server may want its requests to wait less.
+    pub fn set_purge_wait(&mut self, wait: std::time::Duration) {
+        self.keys.purge_wait = wait;
     }
 
     /// Destroys, in the key store, the data keys and name tokens of every captive the log
     /// records as erased, and gives their case numbers. The key store and the log can part: a
     /// registry backup taken after an erasure, restored with a key store (or its backup) taken
     /// before it, brought his keys back, and with them his sealed data and a name search that
-    /// finds him. In one transaction, its WAL emptied as an erasure's is.
-    pub fn shred_erased(&self) -> Result<Vec<String>, StoreError> {
+    /// finds him. In one transaction, its files purged as an erasure's are.
+    pub fn shred_erased(&self) -> Result<Shredded, StoreError> {
         let mut erased = Vec::new();
         self.conn.each(
             "SELECT case_no FROM persons WHERE status = ?1 ORDER BY case_no",
@@ -959,12 +993,11 @@ impl Registry {
                 Ok(())
             },
         )?;
-        Ok(self
-            .keys
-            .delete_persons(&erased, true)?
-            .into_iter()
-            .map(|(case, _)| case.to_string())
-            .collect())
+        let (had, purge) = self.keys.delete_persons(&erased, true)?;
+        Ok(Shredded {
+            cases: had.into_iter().map(|(case, _)| case.to_string()).collect(),
+            purge,
+        })
     }
 
     pub fn event(&self, seq: u64) -> Result<Event, StoreError> {
