@@ -416,15 +416,13 @@ impl<'r> Known<'r> {
     }
 }
 
-/// Validates one row; `seen` maps external ids to the line that first used them, and, unless
-/// shared service numbers are allowed, each power's service numbers to the line that first gave
-/// them ([`SeenNumbers`]).
+/// Validates one row; `seen` maps external ids to the line that first used them.
 fn check_row(
     rec: &csv::StringRecord,
     c: &Columns,
     now: OffsetDateTime,
     line: u64,
-    (seen, numbers): (&mut Seen, Option<&mut SeenNumbers>),
+    seen: &mut Seen,
 ) -> Result<Registration, Vec<String>> {
     let input = row_input(rec, c);
     let mut problems = Vec::new();
@@ -440,10 +438,7 @@ fn check_row(
         }
     }
     match input.validate(now) {
-        Ok(reg) if problems.is_empty() => match numbers.and_then(|n| n.repeated(&reg, line)) {
-            Some(problem) => Err(vec![problem]),
-            None => Ok(reg),
-        },
+        Ok(reg) if problems.is_empty() => Ok(reg),
         Ok(_) => Err(problems),
         Err(errors) => {
             problems.extend(errors.iter().map(ToString::to_string));
@@ -470,9 +465,9 @@ struct SeenNumbers {
 }
 
 impl SeenNumbers {
-    /// The problem of `reg`, on `line`, if an earlier row gave his service number for his
-    /// power (see asylon_store's `SharedNumbers`).
-    fn repeated(&mut self, reg: &Registration, line: u64) -> Option<String> {
+    /// The line of the earlier row that gave the service number of `reg`, on `line`, for his
+    /// power, if one did (see asylon_store's `SharedNumbers`).
+    fn repeated(&mut self, reg: &Registration, line: u64) -> Option<u64> {
         use std::hash::{BuildHasher, Hasher};
         let number = reg.identity.service_number.as_deref()?;
         // `service_number_key`'s characters, hashed as they come.
@@ -484,13 +479,58 @@ impl SeenNumbers {
             key().for_each(|c| hasher.write_u32(u32::from(c)));
             u128::from(hasher.finish())
         });
-        let first = self.lines.insert(a << 64 | b, line)?;
-        Some(format!(
-            "service_number: line {first} gives the same one, for a captive who also depends on \
-             {}: one captive listed twice? If so, leave one of the rows out; {TWO_MEN}",
-            reg.core.power
-        ))
+        self.lines.insert(a << 64 | b, line)
     }
+}
+
+/// A row giving a service number an earlier row of the file gave for the same power: its line,
+/// the earlier one's, and the power.
+struct Repeat {
+    line: u64,
+    first: u64,
+    power: String,
+}
+
+/// Tells the [`Repeat`]s once the whole file is read and the registry asked about its numbers
+/// (`bad` holds what it said), as late problems. A row that is a registered captive's own
+/// (skipped, as in a file imported again) is no problem of the file: what repeats his number
+/// is told by the registry as his. Nor is a row the registry has told already (a number that
+/// an earlier row of the file and a registered captive both give): one problem a row, the
+/// registry's, which names him.
+fn tell_repeats(
+    repeats: Vec<Repeat>,
+    seen: &Seen,
+    known: &Known<'_>,
+    bad: &mut Problems<'_>,
+) -> Result<()> {
+    if repeats.is_empty() {
+        return Ok(());
+    }
+    let told: HashSet<u64> = bad.late.iter().map(|(line, _)| *line).collect();
+    let lines: HashSet<u64> = repeats.iter().map(|r| r.line).collect();
+    // A valid row's external id was first used on its own line (a second use is a problem).
+    let id_of: HashMap<u64, &str> = seen
+        .iter()
+        .filter(|(_, line)| lines.contains(line))
+        .map(|(id, line)| (*line, id.as_str()))
+        .collect();
+    let registered = known.registered_among(&id_of.values().copied().collect::<Vec<_>>())?;
+    for r in repeats {
+        let own = id_of
+            .get(&r.line)
+            .is_some_and(|id| registered.contains(*id));
+        if !own && !told.contains(&r.line) {
+            bad.add_late(
+                r.line,
+                format!(
+                    "service_number: line {} gives the same one, for a captive who also depends \
+                     on {}: one captive listed twice? If so, leave one of the rows out; {TWO_MEN}",
+                    r.first, r.power
+                ),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The service numbers of the file's valid rows, asked of the registry once the whole file is
@@ -969,6 +1009,7 @@ fn pass_one(
     };
     let mut seen = Seen::default();
     let mut numbers = (shared == SharedNumbers::Refused).then(SeenNumbers::default);
+    let mut repeats = Vec::new();
     let mut held = HeldNumbers::new(known.registry, shared)?;
     let mut bad = Problems::new(errors);
     let mut rows = 0u64;
@@ -994,7 +1035,7 @@ fn pass_one(
                 continue;
             }
         };
-        let reg = match check_row(rec, &cols, now, line, (&mut seen, numbers.as_mut())) {
+        let reg = match check_row(rec, &cols, now, line, &mut seen) {
             Ok(reg) => reg,
             Err(problems) => {
                 for problem in problems {
@@ -1003,6 +1044,11 @@ fn pass_one(
                 continue;
             }
         };
+        // Told at the end, once it is known whether either row is a registered captive's.
+        if let Some(first) = numbers.as_mut().and_then(|n| n.repeated(&reg, line)) {
+            let power = reg.core.power.clone();
+            repeats.push(Repeat { line, first, power });
+        }
         if let Some(held) = &mut held {
             held.note(&reg, line);
         }
@@ -1026,6 +1072,7 @@ fn pass_one(
     if let Some(held) = held {
         *named = held.ask(&mut bad)?;
     }
+    tell_repeats(repeats, &seen, known, &mut bad)?;
     drop(progress);
     if rows == 0 {
         let e = anyhow::anyhow!(
@@ -1296,7 +1343,7 @@ fn read_batches(
         let rec = rec.map_err(|e| anyhow::anyhow!("line {line} changed during the import: {e}"))?;
         // Service numbers were compared by pass one, the whole file at once: rows from `from` on
         // alone would miss those shared with the rows before them.
-        let reg = check_row(rec, cols, now, last_line, (&mut seen, None)).map_err(|p| {
+        let reg = check_row(rec, cols, now, last_line, &mut seen).map_err(|p| {
             anyhow::anyhow!(
                 "line {last_line} changed during the import: {}",
                 p.join("; ")
