@@ -301,7 +301,7 @@ pub fn erase(r: &RegistryArgs, case: &str, reason: &str) -> Result<()> {
         "{case} erased (event {}): his data keys are destroyed",
         erased.seq
     )?;
-    purged(r, erased.purge, "his keys")?;
+    purged(r, erased.purge, ("his keys", "the erasure"))?;
     Ok(())
 }
 
@@ -467,18 +467,19 @@ fn print_shredded(r: &RegistryArgs, shredded: &asylon_store::Shredded) -> Result
             shredded.cases.join(", ")
         )?;
     }
-    purged(r, shredded.purge, "their keys")
+    purged(r, shredded.purge, ("their keys", "they were destroyed"))
 }
 
 /// Fails, after the rest is said, when destroyed keys may still be in the key store's files:
 /// the erasure's promise (nothing of them left anywhere) is not kept until `purge-keys` has run.
-fn purged(r: &RegistryArgs, purge: asylon_store::Purge, whose: &str) -> Result<()> {
+/// `(what, since)`: the keys in question, and what the other process began before.
+fn purged(r: &RegistryArgs, purge: asylon_store::Purge, (what, since): (&str, &str)) -> Result<()> {
     match purge {
         asylon_store::Purge::Complete => Ok(()),
         asylon_store::Purge::HeldBack => bail!(
-            "but the key store's files may still hold a copy of {whose}: another process has \
-             been reading the key store since before the erasure, for more than {} s (a backup \
-             being copied, a long query); once it has ended, run `asylon purge-keys`",
+            "the key store's files may still hold a copy of {what}: another process has been \
+             reading the key store since before {since}, for more than {} s (a backup being \
+             copied, a long query); once it has ended, run `asylon purge-keys`",
             r.purge_wait
         ),
     }
@@ -487,7 +488,11 @@ fn purged(r: &RegistryArgs, purge: asylon_store::Purge, whose: &str) -> Result<(
 /// `asylon purge-keys`: what an erasure's purge would have done, for every destroyed key.
 pub fn purge_keys(r: &RegistryArgs) -> Result<()> {
     let registry = open(r)?;
-    purged(r, registry.purge_keys()?, "keys erasures destroyed")?;
+    purged(
+        r,
+        registry.purge_keys()?,
+        ("keys erasures destroyed", "this purge"),
+    )?;
     say!("the key store's files hold no copy of any destroyed key")?;
     Ok(())
 }
