@@ -2167,26 +2167,14 @@ fn an_erased_person_cannot_be_read_by_any_command_and_the_log_still_verifies() {
     // server's read, a pg_dump) could see his row: the rewrite must wait for it to end. So
     // must it for one that has written and waits between two statements (another import's),
     // which holds no snapshot then and still keeps the row in the rewritten table.
-    let older = r.pg.as_ref().map(|_| {
-        [
+    let (older, reader) = older_readers(
+        &r,
+        4,
+        &[
             "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1",
             "BEGIN; SELECT pg_current_xact_id()",
-        ]
-        .map(|begin| {
-            let mut c = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
-            c.batch_execute(begin).unwrap();
-            c
-        })
-    });
-    let reader = r.pg.is_none().then(|| {
-        let c = Connection::open(r.data().join("keys.db")).unwrap();
-        c.execute_batch("BEGIN").unwrap();
-        let keys: i64 = c
-            .query_row("SELECT count(*) FROM data_keys", [], |row| row.get(0))
-            .unwrap();
-        assert_eq!(keys, 4);
-        c
-    });
+        ],
+    );
     let erase = r
         .cmd(&[
             "person",
@@ -2198,7 +2186,7 @@ fn an_erased_person_cannot_be_read_by_any_command_and_the_log_still_verifies() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    for mut c in older.into_iter().flatten() {
+    for mut c in older {
         std::thread::sleep(std::time::Duration::from_millis(500));
         c.batch_execute("COMMIT").unwrap();
     }
@@ -2268,6 +2256,35 @@ fn an_erased_person_cannot_be_read_by_any_command_and_the_log_still_verifies() {
     r.ok(&["ledger", "verify"]);
 }
 
+/// Sessions that began before what comes next and are still open, as a backup being copied or
+/// another process's transaction would be: on PostgreSQL one for each of `begins` (each a
+/// transaction begun); on SQLite a read transaction of the key store, on a snapshot in which
+/// it holds `keys` data keys.
+fn older_readers(
+    r: &Reg,
+    keys: i64,
+    begins: &[&str],
+) -> (Vec<postgres::Client>, Option<Connection>) {
+    if r.pg.is_some() {
+        let sessions = begins
+            .iter()
+            .map(|begin| {
+                let mut c = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
+                c.batch_execute(begin).unwrap();
+                c
+            })
+            .collect();
+        return (sessions, None);
+    }
+    let c = Connection::open(r.data().join("keys.db")).unwrap();
+    c.execute_batch("BEGIN").unwrap();
+    let held: i64 = c
+        .query_row("SELECT count(*) FROM data_keys", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(held, keys);
+    (Vec::new(), Some(c))
+}
+
 /// A reader of the key store from before an erasure that outlasts the erasure's wait (a backup
 /// being copied) keeps the destroyed key in the key store's files. The erasure is recorded all
 /// the same, and says so and fails, rather than tell of keys destroyed everywhere; `purge-keys`
@@ -2280,21 +2297,8 @@ fn an_erasure_held_back_by_an_older_reader_says_so_and_purge_keys_finishes_it() 
     assert_eq!(wrapped.len(), 1);
     let has_key = |raw: &[u8]| raw.windows(wrapped[0].len()).any(|w| w == wrapped[0]);
     assert!(has_key(&raw_files(&r)));
-    let mut pg_reader = r.pg.as_ref().map(|_| {
-        let mut c = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
-        c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1")
-            .unwrap();
-        c
-    });
-    let lite_reader = r.pg.is_none().then(|| {
-        let c = Connection::open(r.data().join("keys.db")).unwrap();
-        c.execute_batch("BEGIN").unwrap();
-        let keys: i64 = c
-            .query_row("SELECT count(*) FROM data_keys", [], |row| row.get(0))
-            .unwrap();
-        assert_eq!(keys, 3);
-        c
-    });
+    let (mut pg_readers, lite_reader) =
+        older_readers(&r, 3, &["BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1"]);
     let erase = [
         "--purge-wait",
         "1",
@@ -2333,7 +2337,7 @@ fn an_erasure_held_back_by_an_older_reader_says_so_and_purge_keys_finishes_it() 
         "{e}"
     );
     assert!(has_key(&raw_files(&r)));
-    if let Some(c) = pg_reader.as_mut() {
+    for c in &mut pg_readers {
         c.batch_execute("COMMIT").unwrap();
     }
     if let Some(c) = &lite_reader {
