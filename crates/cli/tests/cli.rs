@@ -2256,6 +2256,56 @@ fn an_erased_person_cannot_be_read_by_any_command_and_the_log_still_verifies() {
     r.ok(&["ledger", "verify"]);
 }
 
+/// An erasure stopped after its first commit (his keys deleted from the key store) and before
+/// it had purged the key store's files of them (a kill, a power cut) leaves his wrapped key in
+/// those files, and the log not yet saying he is erased. Running the erasure again records it,
+/// and purges the files, though it finds no keys of his left to delete.
+#[test]
+fn an_erasure_stopped_after_deleting_his_keys_is_completed_by_running_it_again_files_and_all() {
+    let r = with_captives(3);
+    let wrapped: Vec<Vec<u8>> =
+        r.keys_column("SELECT identity FROM data_keys WHERE person = 'AS-000003'");
+    assert_eq!(wrapped.len(), 1);
+    let has_key = |raw: &[u8]| raw.windows(wrapped[0].len()).any(|w| w == wrapped[0]);
+    // What the erasure's first transaction commits: his keys row and his rows of the blind
+    // index deleted (on SQLite overwriting them in its pages, as the erasure's connection
+    // does). The SQLite connection stays open, as a server's would: closing the last one
+    // would fold and remove the WAL by itself.
+    let deleted = "DELETE FROM name_index WHERE person = 3; \
+                   DELETE FROM name_index_recent WHERE person = 3; \
+                   DELETE FROM data_keys WHERE person = 'AS-000003'";
+    let _open = match &r.pg {
+        Some(schema) => {
+            let mut c = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
+            c.batch_execute(&format!("SET search_path TO {schema}_keys; {deleted}"))
+                .unwrap();
+            None
+        }
+        None => {
+            let c = Connection::open(r.data().join("keys.db")).unwrap();
+            c.execute_batch(&format!("PRAGMA secure_delete = ON; {deleted}"))
+                .unwrap();
+            Some(c)
+        }
+    };
+    assert!(has_key(&raw_files(&r)), "the stopped erasure left his key");
+    let out = r.ok(&[
+        "person",
+        "erase",
+        "AS-000003",
+        "--reason",
+        "court order 9/2026",
+    ]);
+    assert!(out.contains("AS-000003 erased (event"), "{out}");
+    assert!(!has_key(&raw_files(&r)));
+    let shown = r.ok(&["person", "show", "AS-000003"]);
+    assert!(
+        shown.contains("erased") && !shown.contains("SN00003"),
+        "{shown}"
+    );
+    r.ok(&["ledger", "verify"]);
+}
+
 /// Sessions that began before what comes next and are still open, as a backup being copied or
 /// another process's transaction would be: on PostgreSQL one for each of `begins` (each a
 /// transaction begun); on SQLite a read transaction of the key store, on a snapshot in which

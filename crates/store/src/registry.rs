@@ -933,6 +933,15 @@ impl Registry {
         // every copy of the registry. Then the event that records it. A crash between the two
         // leaves him unreadable but not yet marked erased; running the erasure again completes it.
         let (classes, purge) = self.destroy_keys(case)?;
+        // No keys left to destroy: an erasure stopped after deleting them, before it had purged
+        // the files of them (or a key store older than his registration). Which tables held his
+        // rows is not known any more, so all are purged (on PostgreSQL, a rewrite of the whole
+        // key store: rare, and slower).
+        let purge = if classes.is_empty() {
+            self.keys.purge()?
+        } else {
+            purge
+        };
         let person = case.to_string();
         let written = self.write(actor, now, |_, _| {
             Ok(vec![NewEvent {
