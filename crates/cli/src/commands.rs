@@ -355,8 +355,16 @@ pub fn verify(r: &RegistryArgs, checkpoint: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-/// Registered captives whose keys the key store does not hold, if any.
+/// Registered captives whose keys the key store does not hold, if any, and a purge of its
+/// files still due.
 fn print_without_keys(report: &asylon_store::VerifyReport) -> Result<()> {
+    if report.keys_purge_due {
+        say!(
+            "note: the key store's files may still hold a copy of keys an erasure destroyed (its \
+             purge was held back by another process reading the key store, or stopped): run \
+             `asylon purge-keys`"
+        )?;
+    }
     if !report.without_keys.is_empty() {
         say!(
             "note: no keys in the key store for {} (erased after this copy of the registry was \

@@ -186,6 +186,10 @@ fn meta_get(conn: &dyn Sql, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         .transpose()
 }
 
+/// The registry's note that the key store's files may still hold keys deleted from it (see
+/// `Registry::destroy`).
+const PURGE_DUE: &str = "keys_purge_due";
+
 pub(crate) fn meta_need(conn: &dyn Sql, key: &str) -> Result<Vec<u8>, StoreError> {
     meta_get(conn, key)?
         .ok_or_else(|| StoreError::Damaged(format!("registry setting {key} is missing")))
@@ -933,15 +937,6 @@ impl Registry {
         // every copy of the registry. Then the event that records it. A crash between the two
         // leaves him unreadable but not yet marked erased; running the erasure again completes it.
         let (classes, purge) = self.destroy_keys(case)?;
-        // No keys left to destroy: an erasure stopped after deleting them, before it had purged
-        // the files of them (or a key store older than his registration). Which tables held his
-        // rows is not known any more, so all are purged (on PostgreSQL, a rewrite of the whole
-        // key store: rare, and slower).
-        let purge = if classes.is_empty() {
-            self.keys.purge()?
-        } else {
-            purge
-        };
         let person = case.to_string();
         let written = self.write(actor, now, |_, _| {
             Ok(vec![NewEvent {
@@ -964,7 +959,7 @@ impl Registry {
     /// in its files (unless held back); returns the classes whose keys were destroyed.
     fn destroy_keys(&mut self, case: &str) -> Result<(Vec<&'static str>, Purge), StoreError> {
         let cases = [case.to_string()];
-        let (destroyed, purge) = self.keys.delete_persons(&cases, true)?;
+        let (destroyed, purge) = self.destroy(&cases)?;
         let classes = destroyed
             .into_iter()
             .flat_map(|(_, classes)| classes)
@@ -973,11 +968,58 @@ impl Registry {
         Ok((classes, purge))
     }
 
+    /// Destroys the keys of `cases` in the key store and purges its files of them. The
+    /// registry notes that a purge is due ([`PURGE_DUE`]) before any key is deleted, and forgets
+    /// it only once a purge is complete: a purge held back by an older reader, or never reached
+    /// (a kill, a power cut between the deletion's commit and the purge), stays due. A purge
+    /// found due is made here for every table (which held the keys deleted then is no longer
+    /// known: on PostgreSQL, a rewrite of the whole key store), and `ledger verify` tells of
+    /// one still due.
+    fn destroy<'c>(
+        &self,
+        cases: &'c [String],
+    ) -> Result<(Vec<crate::keystore::Had<'c>>, Purge), StoreError> {
+        let due = self.purge_due()?;
+        if !due {
+            self.set_purge_due(true)?;
+        }
+        let (had, purge) = self.keys.delete_persons(cases, true)?;
+        let purge = match purge {
+            Purge::Complete if due => self.keys.purge()?,
+            purge => purge,
+        };
+        if purge == Purge::Complete {
+            self.set_purge_due(false)?;
+        }
+        Ok((had, purge))
+    }
+
+    /// Whether a purge of the key store's files is due (see [`Registry::destroy`]).
+    pub(crate) fn purge_due(&self) -> Result<bool, StoreError> {
+        Ok(meta_get(&*self.conn, PURGE_DUE)?.is_some())
+    }
+
+    fn set_purge_due(&self, due: bool) -> Result<(), StoreError> {
+        let db = &*self.conn;
+        let tx = Tx::write(db)?;
+        if due {
+            meta_put(db, PURGE_DUE, b"1")?;
+        } else {
+            db.exec("DELETE FROM meta WHERE key = ?1", args![PURGE_DUE])?;
+        }
+        tx.commit()
+    }
+
     /// Leaves nothing of any destroyed key in the key store's files, after an erasure whose
-    /// purge another session held back ([`Purge::HeldBack`]): run once that session has ended.
-    /// On PostgreSQL it rewrites the whole key store, and so takes as long as copying it.
+    /// purge another session held back ([`Purge::HeldBack`]) or that was stopped before its
+    /// purge: run once that session has ended. On PostgreSQL it rewrites the whole key store,
+    /// and so takes as long as copying it.
     pub fn purge_keys(&self) -> Result<Purge, StoreError> {
-        self.keys.purge()
+        let purge = self.keys.purge()?;
+        if purge == Purge::Complete {
+            self.set_purge_due(false)?;
+        }
+        Ok(purge)
     }
 
     /// How long an erasure (or [`Registry::purge_keys`]) waits, at most, for another session
@@ -1002,7 +1044,13 @@ impl Registry {
                 Ok(())
             },
         )?;
-        let (had, purge) = self.keys.delete_persons(&erased, true)?;
+        if erased.is_empty() && !self.purge_due()? {
+            return Ok(Shredded {
+                cases: Vec::new(),
+                purge: Purge::Complete,
+            });
+        }
+        let (had, purge) = self.destroy(&erased)?;
         Ok(Shredded {
             cases: had.into_iter().map(|(case, _)| case.to_string()).collect(),
             purge,

@@ -28,6 +28,10 @@ pub struct VerifyReport {
     /// registry was taken, or an erasure interrupted before it was recorded.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub without_keys: Vec<String>,
+    /// The key store's files may still hold keys an erasure deleted: its purge was held back
+    /// by an older reader, or stopped (`asylon purge-keys` completes it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub keys_purge_due: bool,
 }
 
 fn tampered(seq: u64, reason: impl Into<String>) -> StoreError {
@@ -301,6 +305,7 @@ impl Registry {
             persons: stored.len(),
             extends_checkpoint,
             without_keys,
+            keys_purge_due: self.purge_due()?,
         };
         Ok((report, leaves))
     }
