@@ -118,9 +118,10 @@ enum Command {
     Ledger(LedgerCommand),
     /// Rebuild the projection (current state) from the events.
     Rebuild,
-    /// Remove from the key store's files every copy of the keys erasures destroyed, after an
-    /// erasure said another process held that back (it waits for such processes as an erasure
-    /// does; on PostgreSQL it rewrites the whole key store).
+    /// Remove from the key store's files every copy of the keys erasures destroyed, when an
+    /// erasure said another process held that back or `ledger verify` says a purge is due (it
+    /// waits for such processes as an erasure does; on PostgreSQL it rewrites the whole key
+    /// store).
     PurgeKeys,
     /// Write a consistent copy of the registry (ciphertext only, no key) while it stays in use;
     /// with --keys-out, a copy of the key store too (keep it like the key file).
