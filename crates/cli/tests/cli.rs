@@ -746,6 +746,16 @@ fn a_registered_captive_listed_again_is_no_problem_of_the_files_service_numbers(
     let a = "A,김철,2001-04-12,private,SN-1,KP,2025-01-09,Kursk region";
     let b = "B,Ri Han Gom,2002,private,SN-2,KP,2025-01-09,";
     let b2 = "B2,Choe Su,2003,private,sn 2,KP,2025-01-09,";
+    // Into a registry that holds nobody yet, a repeat is told as the file is read.
+    let twice = r.file("twice.csv", &csv(&[a, b, b2]));
+    let e = r.fails(&["import", "persons", twice.to_str().unwrap()], None);
+    contains_all(
+        &e,
+        &[
+            "line 4: service_number: line 3 gives the same one",
+            "1 of 3 rows are invalid",
+        ],
+    );
     let first = r.file("first.csv", &csv(&[a, b]));
     r.ok(&["import", "persons", first.to_str().unwrap()]);
     let shared = r.file("shared.csv", &csv(&[b2]));
