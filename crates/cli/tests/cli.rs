@@ -2156,11 +2156,8 @@ fn an_erased_person_cannot_be_read_by_any_command_and_the_log_still_verifies() {
     let r = with_captives(4);
     let before = r.ok(&["person", "show", "AS-000004"]);
     assert!(before.contains("SN00004"));
-    let wrapped: Vec<Vec<u8>> =
-        r.keys_column("SELECT identity FROM data_keys WHERE person = 'AS-000004'");
-    assert_eq!(wrapped.len(), 1);
     // A check that could not fail proves nothing: the key is in the files before.
-    let has_key = |raw: &[u8]| raw.windows(wrapped[0].len()).any(|w| w == wrapped[0]);
+    let has_key = finds_wrapped_key(&r, "AS-000004");
     assert!(has_key(&raw_files(&r)));
     let e = r.fails(&["person", "erase", "AS-000004", "--reason", " "], None);
     assert!(e.contains("reason"), "{e}");
@@ -2273,10 +2270,7 @@ fn an_erased_person_cannot_be_read_by_any_command_and_the_log_still_verifies() {
 #[test]
 fn an_erasure_stopped_after_deleting_his_keys_is_completed_by_running_it_again_files_and_all() {
     let r = with_captives(3);
-    let wrapped: Vec<Vec<u8>> =
-        r.keys_column("SELECT identity FROM data_keys WHERE person = 'AS-000003'");
-    assert_eq!(wrapped.len(), 1);
-    let has_key = |raw: &[u8]| raw.windows(wrapped[0].len()).any(|w| w == wrapped[0]);
+    let has_key = finds_wrapped_key(&r, "AS-000003");
     // What the erasure commits before it is stopped: the registry's note that a purge of the
     // key store is due, then his keys row and his rows of the blind index deleted (on SQLite
     // overwriting them in its pages, as the erasure's connection does). The SQLite connection
@@ -2331,6 +2325,17 @@ fn an_erasure_stopped_after_deleting_his_keys_is_completed_by_running_it_again_f
     assert!(!r.ok(&["ledger", "verify"]).contains("may still hold"));
 }
 
+/// Whether some bytes (the registry's files) hold the wrapped key of `case`'s identity, read
+/// from the key store as it is now.
+fn finds_wrapped_key(r: &Reg, case: &str) -> impl Fn(&[u8]) -> bool {
+    let wrapped: Vec<Vec<u8>> = r.keys_column(&format!(
+        "SELECT identity FROM data_keys WHERE person = '{case}'"
+    ));
+    assert_eq!(wrapped.len(), 1);
+    let key = wrapped.into_iter().next().unwrap();
+    move |raw| raw.windows(key.len()).any(|w| w == key)
+}
+
 /// Sessions that began before what comes next and are still open, as a backup being copied or
 /// another process's transaction would be: on PostgreSQL one for each of `begins` (each a
 /// transaction begun); on SQLite a read transaction of the key store, on a snapshot in which
@@ -2367,10 +2372,7 @@ fn older_readers(
 #[test]
 fn an_erasure_held_back_by_an_older_reader_says_so_and_purge_keys_finishes_it() {
     let r = with_captives(3);
-    let wrapped: Vec<Vec<u8>> =
-        r.keys_column("SELECT identity FROM data_keys WHERE person = 'AS-000003'");
-    assert_eq!(wrapped.len(), 1);
-    let has_key = |raw: &[u8]| raw.windows(wrapped[0].len()).any(|w| w == wrapped[0]);
+    let has_key = finds_wrapped_key(&r, "AS-000003");
     assert!(has_key(&raw_files(&r)));
     let (mut pg_readers, lite_reader) =
         older_readers(&r, 3, &["BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1"]);
@@ -2390,11 +2392,13 @@ fn an_erasure_held_back_by_an_older_reader_says_so_and_purge_keys_finishes_it() 
     );
     assert!(!o.status.success(), "{out}");
     assert!(out.contains("AS-000003 erased (event"), "{out}");
-    assert!(
-        err.contains("the key store's files may still hold a copy of his keys")
-            && err.contains("for more than 1 s")
-            && err.contains("run `asylon purge-keys`"),
-        "{err}"
+    contains_all(
+        &err,
+        &[
+            "the key store's files may still hold a copy of his keys",
+            "for more than 1 s",
+            "run `asylon purge-keys`",
+        ],
     );
     // What it says is so: the key is still in the files.
     assert!(has_key(&raw_files(&r)));
