@@ -342,6 +342,13 @@ impl<'r> Known<'r> {
         }
     }
 
+    /// Whether the row of external id `id` is a registered captive's, where the registry's ids
+    /// were read first; `None` where they are looked up, a batch at a time.
+    fn registered_now(&self, id: Option<&str>) -> Option<bool> {
+        let all = self.ids.as_ref()?;
+        Some(id.is_some_and(|id| all.contains(id)))
+    }
+
     /// Those of `ids` that are registered.
     fn registered_among(&self, ids: &[&str]) -> Result<Registered> {
         Ok(match &self.ids {
@@ -465,10 +472,14 @@ struct SeenNumbers {
     hashes: [foldhash::fast::RandomState; 2],
 }
 
+/// The bit of a line in [`SeenNumbers`] that says its row is a registered captive's.
+const REGISTERED_ROW: u64 = 1 << 63;
+
 impl SeenNumbers {
-    /// The line of the earlier row that gave the service number of `reg`, on `line`, for his
-    /// power, if one did (see asylon_store's `SharedNumbers`).
-    fn repeated(&mut self, reg: &Registration, line: u64) -> Option<u64> {
+    /// The line of the latest earlier row that gave the service number of `reg`, on `line`, for
+    /// his power, if one did (see asylon_store's `SharedNumbers`), and whether that row was
+    /// known to be a registered captive's; `registered`: whether this one is.
+    fn repeated(&mut self, reg: &Registration, line: u64, registered: bool) -> Option<(u64, bool)> {
         use std::hash::{BuildHasher, Hasher};
         let number = reg.identity.service_number.as_deref()?;
         // `service_number_key`'s characters, hashed as they come.
@@ -480,7 +491,9 @@ impl SeenNumbers {
             key().for_each(|c| hasher.write_u32(u32::from(c)));
             u128::from(hasher.finish())
         });
-        self.lines.insert(a << 64 | b, line)
+        let noted = line | if registered { REGISTERED_ROW } else { 0 };
+        let earlier = self.lines.insert(a << 64 | b, noted)?;
+        Some((earlier & !REGISTERED_ROW, earlier & REGISTERED_ROW != 0))
     }
 }
 
@@ -1122,16 +1135,27 @@ fn pass_one(
                 continue;
             }
         };
-        let repeated = numbers.as_mut().and_then(|n| n.repeated(&reg, line));
-        if let Some(first) = repeated {
-            if held.is_none() {
-                // The registry holds nobody: no row is a registered captive's.
-                bad.add(line, repeat_problem(first, &reg.core.power))?;
-                continue;
+        // Whether the row is a registered captive's, where that is known without asking.
+        let own = known.registered_now(external_id(&reg));
+        let repeated = numbers
+            .as_mut()
+            .and_then(|n| n.repeated(&reg, line, own == Some(true)));
+        if let Some((first, first_registered)) = repeated {
+            match own {
+                // A registered captive's own row, skipped: no problem of the file.
+                Some(true) => {}
+                // Neither row is a registered captive's: told now, as the file is read.
+                Some(false) if !first_registered => {
+                    bad.add(line, repeat_problem(first, &reg.core.power))?;
+                    continue;
+                }
+                // Told at the end: as a registered captive's number (whose case number is
+                // asked then), or once it is known whether the row is a registered captive's.
+                _ => {
+                    let power = intern(&mut powers, &reg.core.power);
+                    repeats.push(Repeat { line, first, power });
+                }
             }
-            // Told at the end, once it is known whether the row is a registered captive's.
-            let power = intern(&mut powers, &reg.core.power);
-            repeats.push(Repeat { line, first, power });
         }
         // A repeat is told against the earlier row (see `tell_repeats`), not asked again.
         if let (Some(held), None) = (&mut held, repeated) {
