@@ -125,9 +125,9 @@ impl KeyStore {
     /// a keys row, each with the classes he had a key for, and whether nothing of them is left
     /// in the files. `destroyed`: their keys are being destroyed (an erasure), so nothing of
     /// them may stay in the database's files (see [`Sql::purge_deleted`], which waits up to
-    /// [`KeyStore::purge_wait`] for older readers); where the database would not let them be purged, the
-    /// transaction is rolled back and nothing changes. Otherwise (keys stored for registrations
-    /// that were then not written) the rows are only deleted.
+    /// [`KeyStore::purge_wait`] for older readers); where the database would not let them be
+    /// purged, the transaction is rolled back and nothing changes. Otherwise (keys stored for
+    /// registrations that were then not written) the rows are only deleted.
     pub(crate) fn delete_persons<'c>(
         &self,
         cases: &'c [String],
@@ -153,9 +153,9 @@ impl KeyStore {
     }
 
     /// Leaves nothing of any key ever deleted from the key store in its files: what an erasure
-    /// does for the keys it destroys, for all of them, to be run once the older reader that
-    /// held an erasure's purge back ([`Purge::HeldBack`]) has ended. It rewrites every table
-    /// of the key store on PostgreSQL, and so takes as long as copying it.
+    /// does for the keys it destroys, for all of them, when a purge is due (one held back by an
+    /// older reader, [`Purge::HeldBack`], or stopped). It rewrites every table of the key store
+    /// on PostgreSQL, and so takes as long as copying it.
     pub(crate) fn purge(&self) -> Result<Purge, StoreError> {
         let db = &*self.conn;
         let plan = db.purge_plan(&KEY_TABLES, Deleted::Ever)?;
