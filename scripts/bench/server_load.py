@@ -8,7 +8,7 @@ import csv, json, os, re, shutil, subprocess, time, urllib.request
 
 from api import ASYLON, PASSWORD, request, run, sign_in, wait_up
 
-CEILING = "target/release/examples/ceiling"
+CEILING = os.environ.get("ASYLON_CEILING_BIN", "target/release/examples/ceiling")
 DURATION = os.environ.get("ASYLON_BENCH_SECONDS", "10")
 CONNECTIONS = os.environ.get("ASYLON_BENCH_CONNECTIONS", "16")
 
