@@ -613,8 +613,6 @@ fn tell_repeats(
         bad.add_late(line, problem);
     }
     named.extend(told.iter().map(|case| case.to_string()));
-    named.sort_by(|a, b| asylon_core::law::by_case_number(a, b));
-    named.dedup();
     Ok(())
 }
 
@@ -654,7 +652,8 @@ impl<'r> HeldNumbers<'r> {
     }
 
     /// Asks about the rows noted, adding a problem to `bad` for each whose number a captive of
-    /// the registry holds (a late one: see [`Problems::add_late`]); gives the captives named.
+    /// the registry holds (a late one: see [`Problems::add_late`]); gives the captives named,
+    /// once for each row (`pass_one` sorts them once all are known).
     fn ask(self, bad: &mut Problems<'_>) -> Result<Vec<String>> {
         use std::hash::BuildHasher;
         let tokens: Vec<asylon_store::ServiceToken> = self.rows.iter().map(|r| r.0).collect();
@@ -671,9 +670,7 @@ impl<'r> HeldNumbers<'r> {
             })
             .filter_map(|((_, line, _), holders)| Some((*line, holders.into_iter().next()?)))
             .collect();
-        let mut named: Vec<String> = held.iter().map(|(_, h)| h.case.clone()).collect();
-        named.sort_by(|a, b| asylon_core::law::by_case_number(a, b));
-        named.dedup();
+        let named: Vec<String> = held.iter().map(|(_, h)| h.case.clone()).collect();
         // Each case number and power held once, however many rows give his number.
         let (mut cases, mut powers) = (Interned::new(), Interned::new());
         for (line, h) in held {
@@ -1135,12 +1132,13 @@ fn pass_one(
                 continue;
             }
         };
-        // Whether the row is a registered captive's, where that is known without asking.
-        let own = known.registered_now(external_id(&reg));
-        let repeated = numbers
-            .as_mut()
-            .and_then(|n| n.repeated(&reg, line, own == Some(true)));
-        if let Some((first, first_registered)) = repeated {
+        let repeated = numbers.as_mut().and_then(|n| {
+            // Whether the row is a registered captive's, where that is known without asking.
+            let own = known.registered_now(external_id(&reg));
+            let (first, first_registered) = n.repeated(&reg, line, own == Some(true))?;
+            Some((first, first_registered, own))
+        });
+        if let Some((first, first_registered, own)) = repeated {
             match own {
                 // A registered captive's own row, skipped: no problem of the file.
                 Some(true) => {}
@@ -1187,6 +1185,8 @@ fn pass_one(
         *named = held.ask(&mut bad)?;
     }
     tell_repeats(repeats, &seen, known, (&mut bad, named))?;
+    named.sort_by(|a, b| asylon_core::law::by_case_number(a, b));
+    named.dedup();
     drop(progress);
     if rows == 0 {
         let e = anyhow::anyhow!(
