@@ -980,6 +980,9 @@ impl Registry {
         cases: &'c [String],
     ) -> Result<(Vec<crate::keystore::Had<'c>>, Purge), StoreError> {
         let due = self.purge_due()?;
+        if cases.is_empty() && !due {
+            return Ok((Vec::new(), Purge::Complete));
+        }
         if !due {
             self.set_purge_due(true)?;
         }
@@ -1044,12 +1047,6 @@ impl Registry {
                 Ok(())
             },
         )?;
-        if erased.is_empty() && !self.purge_due()? {
-            return Ok(Shredded {
-                cases: Vec::new(),
-                purge: Purge::Complete,
-            });
-        }
         let (had, purge) = self.destroy(&erased)?;
         Ok(Shredded {
             cases: had.into_iter().map(|(case, _)| case.to_string()).collect(),
