@@ -1,6 +1,7 @@
 //! The domain: what a captive's record holds, how input is checked, what an event is, and the
 //! projection derived from events. Pure: no I/O, no clock of its own (callers pass the time).
 
+pub mod age;
 pub mod event;
 pub mod input;
 pub mod law;
@@ -9,6 +10,7 @@ pub mod policy;
 pub mod projection;
 pub mod states;
 
+pub use age::Age;
 pub use event::{Actor, Class, Event, SealedPart, kind};
 pub use particulars::{
     Art17Field, CoreParticulars, FamilyParticulars, FieldError, IdentityParticulars, NameForm,

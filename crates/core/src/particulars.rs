@@ -417,6 +417,18 @@ impl PartialDate {
             Self::Full(d) => Some(*d),
         }
     }
+
+    /// The latest day this date can mean.
+    pub fn latest(&self) -> Option<Date> {
+        match self {
+            Self::Year(y) => Date::from_calendar_date(*y, Month::December, 31).ok(),
+            Self::YearMonth(y, m) => {
+                let month = Month::try_from(*m).ok()?;
+                Date::from_calendar_date(*y, month, month.length(*y)).ok()
+            }
+            Self::Full(d) => Some(*d),
+        }
+    }
 }
 
 /// `n`'s last `N` decimal digits, zero-padded.
@@ -609,6 +621,13 @@ pub struct Registration {
     pub core: CoreParticulars,
     pub identity: IdentityParticulars,
     pub family: FamilyParticulars,
+}
+
+impl Registration {
+    /// His age on the day of his capture, if he gave his date of birth.
+    pub fn age_at_capture(&self) -> Option<crate::Age> {
+        crate::Age::between(self.identity.date_of_birth?, self.core.captured_on)
+    }
 }
 
 /// Trims; an empty or absent value is `None`.
