@@ -176,11 +176,24 @@ pub fn register(r: &RegistryArgs, file: &Path, shared: SharedNumbers) -> Result<
     let reg = input.validate(now).map_err(StoreError::Invalid)?;
     allowed(r, Action::Register)?;
     let mut registry = open(r)?;
+    let age = reg.age_at_capture();
     let cases = registry.register_with(&actor(r), now, vec![reg], shared)?;
     for c in cases {
         say!("{c}")?;
+        child_note(&c, age);
     }
     Ok(())
+}
+
+/// Tells whoever registers or corrects `case` that he was a child at capture, or maybe
+/// (docs/particulars.md, "A child at capture"); on standard error, as standard output is what
+/// scripts read (a registration's case number alone).
+fn child_note(case: &str, age: Option<asylon_core::Age>) {
+    if let Some(age) = age
+        && let Some(law) = age.child()
+    {
+        eprintln!("note: {case} was {age} at capture: {law}");
+    }
 }
 
 pub fn show(r: &RegistryArgs, case: &str, json: bool, particulars: bool) -> Result<()> {
@@ -291,6 +304,7 @@ pub fn amend(
     for s in &done.suspended {
         say!("suspended {} (G1): {}", s.movement, s.reason)?;
     }
+    child_note(case, done.age_at_capture);
     Ok(())
 }
 

@@ -455,6 +455,58 @@ fn check_row(
     }
 }
 
+/// The rows whose dates of birth make their captives children at capture, or maybe children
+/// ([`asylon_core::age`]): nothing is refused for it (a child who fought is registered like any
+/// captive), but the registrar is told, once the file is known valid, so that each is held apart
+/// from adults, or his date of birth corrected if it was mistyped.
+#[derive(Default)]
+struct Children {
+    count: u64,
+    /// The first [`SHOWN_ERRORS`].
+    shown: Vec<(u64, asylon_core::Age, asylon_core::age::Childhood)>,
+}
+
+impl Children {
+    fn note(&mut self, line: u64, reg: &Registration) {
+        let Some(age) = reg.age_at_capture() else {
+            return;
+        };
+        let Some(childhood) = age.childhood() else {
+            return;
+        };
+        self.count += 1;
+        if self.shown.len() < SHOWN_ERRORS {
+            self.shown.push((line, age, childhood));
+        }
+    }
+
+    fn tell(&self) {
+        use asylon_core::age::{CHILD, UNDER_15};
+        match self.count {
+            0 => return,
+            1 => eprintln!(
+                "note: 1 row gives a captive who was under 18 at capture, or may have been:"
+            ),
+            n => eprintln!(
+                "note: {n} rows give captives who were under 18 at capture, or may have been:"
+            ),
+        }
+        for (line, age, childhood) in &self.shown {
+            eprintln!("note: line {line}: {age} at capture, {}", childhood.label());
+        }
+        if self.count > self.shown.len() as u64 {
+            eprintln!(
+                "note: ... and {} more",
+                self.count - self.shown.len() as u64
+            );
+        }
+        eprintln!(
+            "note: each is {CHILD}; one under 15: {UNDER_15}. Check each date of birth; \
+             `asylon person show CASE` gives a captive's age at capture"
+        );
+    }
+}
+
 /// What a row whose service number is also another captive's is told, but for the first
 /// words: how to register it if they are two men.
 const TWO_MEN: &str = "if they are two men, import with --shared-service-number";
@@ -1104,6 +1156,7 @@ fn pass_one(
     let mut to_register = 0u64;
     let mut registered = Registered::default();
     let mut differing = Differing::default();
+    let mut children = Children::default();
     let mut untold = Untold {
         kept: Vec::with_capacity(BATCH),
         kept_lines: Vec::with_capacity(BATCH),
@@ -1132,6 +1185,7 @@ fn pass_one(
                 continue;
             }
         };
+        children.note(line, &reg);
         let repeated = numbers.as_mut().and_then(|n| {
             // Whether the row is a registered captive's, where that is known without asking.
             let own = known.registered_now(external_id(&reg));
@@ -1242,6 +1296,7 @@ fn pass_one(
             differing.count - differing.shown.len() as u64
         );
     }
+    children.tell();
     Ok(Checked {
         cols,
         rows,

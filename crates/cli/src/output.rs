@@ -101,6 +101,10 @@ pub fn person_text(v: &PersonView) -> String {
                     .map(|d| d.to_string())
                     .unwrap_or_else(|| "(not stated)".into()),
             );
+            if let Some(age) = v.age_at_capture {
+                let law = age.child().map(|l| format!("; {l}")).unwrap_or_default();
+                line("age at capture", &format!("{age}{law}"));
+            }
             line("rank", &opt(&id.rank));
             line("service number", &opt(&id.service_number));
             if let Some(p) = &id.place_of_birth {

@@ -376,6 +376,81 @@ fn a_registered_captive_is_shown_with_all_his_name_forms_and_partial_birth_date(
     );
 }
 
+/// A captive under 18 at his capture is registered like any other, and whoever registers him is
+/// told, with the law that protects him (or a date of birth to correct); his record shows his
+/// age at capture.
+#[test]
+fn a_child_at_capture_is_registered_and_told_by_his_age() {
+    let r = Reg::new();
+    let particulars = |ext: &str, born: &str| {
+        format!(
+            r#"{{"external_id": "{ext}", "names": ["Kim Chol"], "date_of_birth": "{born}",
+                "rank": "private", "not_stated": ["service_number"], "power": "KP",
+                "captured_on": "2025-01-09"}}"#
+        )
+    };
+    let o = r.run(
+        &["person", "register", "-"],
+        Some(&particulars("K-1", "2010-01-10")),
+    );
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), "AS-000001\n");
+    let told = String::from_utf8(o.stderr).unwrap();
+    contains_all(
+        &told,
+        &[
+            "note: AS-000001 was 14 at capture: under 15: a child",
+            "77(2)",
+            "77(5)",
+        ],
+    );
+    let o = r.run(
+        &["person", "register", "-"],
+        Some(&particulars("K-2", "2007-01-09")),
+    );
+    assert!(o.status.success() && o.stderr.is_empty(), "{o:?}");
+
+    let file = r.data().with_extension("csv");
+    std::fs::write(
+        &file,
+        csv(&[
+            "K-3,Ri Su,2008,private,3,KP,2025-01-09,",
+            "K-4,Pak Il,1990-01-01,private,4,KP,2025-01-09,",
+            "K-5,Jo Un,2007-01,private,5,KP,2025-01-09,",
+        ]),
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    for args in [
+        &["import", "persons", path, "--check"][..],
+        &["import", "persons", path],
+    ] {
+        let o = r.run(args, None);
+        assert!(o.status.success(), "{o:?}");
+        let told = String::from_utf8(o.stderr).unwrap();
+        contains_all(
+            &told,
+            &[
+                "note: 2 rows give captives who were under 18 at capture, or may have been:",
+                "note: line 2: 16 or 17 at capture, under 18\n",
+                "note: line 4: 17 or 18 at capture, maybe under 18 (his date of birth",
+                "77(4)",
+            ],
+        );
+        assert!(!told.contains("line 3"), "{told}");
+    }
+    let shown = r.ok(&["person", "show", "AS-000003"]);
+    contains_all(&shown, &["age at capture  16 or 17; under 18: a child"]);
+    let shown = r.ok(&["person", "show", "AS-000004"]);
+    contains_all(&shown, &["age at capture  35\n"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&r.ok(&["person", "show", "AS-000001", "--json"])).unwrap();
+    assert_eq!(
+        json["age_at_capture"],
+        serde_json::json!({"least": 14, "most": 14})
+    );
+}
+
 #[test]
 fn a_long_listing_read_in_part_ends_quietly() {
     let r = Reg::new();

@@ -89,6 +89,42 @@ async fn list_persons(
 #[derive(Serialize, ToSchema)]
 pub struct Registered {
     cases: Vec<String>,
+    /// Those of them whose dates of birth make them under 18 at capture, or maybe (nothing is
+    /// refused for it): each is to be held apart from adults, or his date of birth corrected
+    /// if it was mistyped. Left out when there is none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    children: Vec<Child>,
+}
+
+/// A captive who was a child at capture, or may have been, by his date of birth.
+#[derive(Serialize, ToSchema)]
+pub struct Child {
+    /// His place in the request, from 0.
+    person: usize,
+    /// His case number, once registered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    case: Option<String>,
+    /// His age at capture in whole years: the least and the most he can have been, as far as
+    /// his date of birth is known.
+    #[schema(value_type = Object)]
+    age_at_capture: asylon_core::Age,
+    /// What the law says of him, in words.
+    note: String,
+}
+
+/// Those of `regs` under 18 at capture, or maybe: nothing is refused for it, but whoever
+/// registers them is told.
+fn children(regs: &[asylon_core::Registration]) -> Vec<Child> {
+    let child = |(person, r): (usize, &asylon_core::Registration)| {
+        let age = r.age_at_capture()?;
+        Some(Child {
+            person,
+            case: None,
+            age_at_capture: age,
+            note: age.child()?,
+        })
+    };
+    regs.iter().enumerate().filter_map(child).collect()
 }
 
 /// Registrations of `inputs`, for someone who may register, or every field error among them
@@ -149,9 +185,13 @@ fn register(
     let shared = sharing.numbers();
     async move {
         let regs = validated(&caller, &inputs)?;
+        let mut children = children(&regs);
         st.run(move |reg, _| {
             let cases = reg.register_with(&caller.principal.actor(), now(), regs, shared)?;
-            Ok((StatusCode::CREATED, Json(Registered { cases })))
+            for child in &mut children {
+                child.case = cases.get(child.person).cloned();
+            }
+            Ok((StatusCode::CREATED, Json(Registered { cases, children })))
         })
         .await
     }
@@ -205,6 +245,9 @@ async fn import_persons(
 pub struct Checked {
     /// How many captives the batch would register.
     valid: usize,
+    /// Those of them under 18 at capture, or maybe, as `POST /api/persons/import` would say.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    children: Vec<Child>,
 }
 
 /// Check a batch as `POST /api/persons/import` would, registering nothing: 200 when it would
@@ -223,7 +266,10 @@ async fn check_import(
     let shared = sharing.numbers();
     st.run(move |reg, _| {
         reg.check_registrations((&caller.principal.actor(), now()), &regs, shared)?;
-        Ok(Json(Checked { valid: regs.len() }))
+        Ok(Json(Checked {
+            valid: regs.len(),
+            children: children(&regs),
+        }))
     })
     .await
 }
@@ -383,9 +429,16 @@ async fn amend_person(
             (&req.particulars, shared),
             &req.reason,
         )?;
-        Ok(Json(
-            serde_json::json!({"case": case, "seq": done.seq, "suspended": done.suspended}),
-        ))
+        let child = done.age_at_capture.and_then(|age| {
+            let note = age.child()?;
+            Some(serde_json::json!({"age_at_capture": age, "note": note}))
+        });
+        let mut answer =
+            serde_json::json!({"case": case, "seq": done.seq, "suspended": done.suspended});
+        if let (Some(child), Some(fields)) = (child, answer.as_object_mut()) {
+            fields.insert("child".into(), child);
+        }
+        Ok(Json(answer))
     })
     .await
 }

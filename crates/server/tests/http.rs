@@ -130,6 +130,7 @@ on_both_backends!(
     the_openapi_document_is_valid_and_every_route_answers,
     persons_are_listed_in_the_order_of_their_numbers_a_page_at_a_time,
     a_full_disk_is_answered_507_and_nothing_is_written,
+    a_child_at_capture_is_registered_and_the_answer_says_so,
 );
 
 fn role(name: &str) -> Role {
@@ -1604,18 +1605,104 @@ fn bad_input_gets_a_clear_error_and_changes_nothing(db: Db) {
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
+/// Nothing is refused for a captive's age; whoever registers one under 18 at capture, or maybe
+/// (his date of birth known only to the year), is told so with the law, and his record gives
+/// his age at capture to those who may read his identity.
+fn a_child_at_capture_is_registered_and_the_answer_says_so(db: Db) {
+    let s = &start(db, Config::default());
+    let c = s.sign_in("dp-registrar");
+    let person = |ext: &str, born: &str| {
+        json!({"external_id": ext, "names": ["Ri Chol"], "date_of_birth": born,
+            "rank": "private", "power": "KP", "captured_on": "2025-03-01",
+            "not_stated": ["service_number"]})
+    };
+    let batch = json!({"persons": [person("CH-1", "1999-05-01"), person("CH-2", "2011-03-02"),
+        person("CH-3", "2007")]});
+    // Checked first: the same children, by their places in the batch.
+    let r = c.post("/api/persons/import/check", batch.clone());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let checked = r.body["children"].as_array().unwrap();
+    assert_eq!(checked.len(), 2, "{}", r.body);
+    assert_eq!(
+        (&checked[0]["person"], &checked[1]["person"]),
+        (&json!(1), &json!(2))
+    );
+    assert!(checked[0].get("case").is_none(), "{}", r.body);
+    let r = c.post("/api/persons/import", batch);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let cases = &r.body["cases"];
+    let children = r.body["children"].as_array().unwrap();
+    assert_eq!(children.len(), 2, "{}", r.body);
+    assert_eq!(children[0]["age_at_capture"], checked[0]["age_at_capture"]);
+    assert_eq!(children[0]["case"], cases[1]);
+    assert_eq!(
+        children[0]["age_at_capture"],
+        json!({"least": 13, "most": 13})
+    );
+    let note = children[0]["note"].as_str().unwrap();
+    assert!(
+        note.starts_with("under 15") && note.contains("77(2)"),
+        "{note}"
+    );
+    assert_eq!(children[1]["case"], cases[2]);
+    assert_eq!(
+        children[1]["age_at_capture"],
+        json!({"least": 17, "most": 18})
+    );
+    let note = children[1]["note"].as_str().unwrap();
+    assert!(
+        note.starts_with("maybe under 18") && !note.contains("77(2)"),
+        "{note}"
+    );
+    // An adult: nothing said.
+    let r = c.post("/api/persons", person("CH-4", "1990-01-01"));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.body.get("children").is_none(), "{}", r.body);
+    let shown = c.get(&format!("/api/persons/{}", cases[1].as_str().unwrap()));
+    assert_eq!(
+        shown.body["age_at_capture"],
+        json!({"least": 13, "most": 13})
+    );
+    // A correction is told the same way: to a child's date of birth, and back.
+    let adult = cases[0].as_str().unwrap();
+    let mut particulars = c.get(&format!("/api/persons/{adult}/particulars")).body;
+    particulars["date_of_birth"] = json!("2009-06-01");
+    let url = format!("/api/persons/{adult}/amend");
+    let r = c.post(
+        &url,
+        json!({"reason": "his papers", "particulars": particulars}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["child"]["age_at_capture"],
+        json!({"least": 15, "most": 15})
+    );
+    assert!(
+        r.body["child"]["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("under 18: a child")
+    );
+    let mut particulars = c.get(&format!("/api/persons/{adult}/particulars")).body;
+    particulars["date_of_birth"] = json!("1990-01-01");
+    let r = c.post(
+        &url,
+        json!({"reason": "his papers, read again", "particulars": particulars}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.get("child").is_none(), "{}", r.body);
+}
+
 fn a_kept_checkpoint_is_proved_extended_and_a_withdrawn_consent_bites_at_once(db: Db) {
     let s = &start(db, Config::default());
     let kr = s.sign_in("kr-liaison");
     let case = &s.cases["consented"];
     let old = kr.get("/api/ledger/checkpoint").body;
-    // The captive withdraws his consent: the receiving state's next request no longer sees him.
-    assert!(
-        kr.get(&format!("/api/persons/{case}"))
-            .body
-            .get("identity")
-            .is_some()
-    );
+    // The captive withdraws his consent: the receiving state's next request no longer sees him,
+    // nor his age at capture, which is read from his identity.
+    let before = kr.get(&format!("/api/persons/{case}")).body;
+    assert!(before.get("identity").is_some());
+    assert_eq!(before["age_at_capture"], json!({"least": 23, "most": 23}));
     let cta = s.sign_in("cta-interviewer");
     let r = cta.post(
         "/api/commands",
@@ -1625,6 +1712,7 @@ fn a_kept_checkpoint_is_proved_extended_and_a_withdrawn_consent_bites_at_once(db
     let r = kr.get(&format!("/api/persons/{case}"));
     assert_eq!(r.status, 200);
     assert!(r.body.get("identity").is_none(), "{}", r.body);
+    assert!(r.body.get("age_at_capture").is_none(), "{}", r.body);
     assert!(
         r.body["withheld"][0]
             .as_str()

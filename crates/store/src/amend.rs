@@ -25,11 +25,14 @@ pub(crate) fn reason_text(what: &str, reason: &str) -> Result<String, FieldError
         })
 }
 
-/// What a correction recorded: its event, and the movements it suspended.
+/// What a correction recorded: its event, the movements it suspended, and his age at capture
+/// by the corrected date of birth (if it gives one), for the one correcting it to be told of a
+/// child.
 #[derive(Debug, serde::Serialize)]
 pub struct Amendment {
     pub seq: u64,
     pub suspended: Vec<Suspension>,
+    pub age_at_capture: Option<asylon_core::Age>,
 }
 
 /// A pending movement a correction suspended, and why.
@@ -146,6 +149,7 @@ impl Registry {
         let tokens =
             crate::search::person_tokens(&self.blind_index_key(), &reg.identity, &reg.core.power);
         let core = reg.core.clone();
+        let age_at_capture = reg.age_at_capture();
         let mut suspensions = Vec::new();
         let written = self.write(&who.actor(), now, |tx, keys| {
             // Read in the write's transaction: no other correction comes between the check
@@ -212,6 +216,7 @@ impl Registry {
         Ok(Amendment {
             seq,
             suspended: suspensions,
+            age_at_capture,
         })
     }
 }

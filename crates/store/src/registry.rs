@@ -84,6 +84,10 @@ pub struct PersonView {
     /// Classes the reader may not open, each with the policy's reason.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub withheld: Vec<String>,
+    /// His age on the day of his capture, from his date of birth: given only to a reader of
+    /// his identity, and only if he gave it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_at_capture: Option<asylon_core::Age>,
 }
 
 /// Read back by `asylon ledger check`, which needs no registry: every field must be there, and
@@ -861,6 +865,7 @@ impl Registry {
                 particulars_seq,
                 not_stated: core.not_stated,
                 withheld: Vec::new(),
+                age_at_capture: None,
             });
         }
         let mut identity = None;
@@ -886,6 +891,9 @@ impl Registry {
             read.push(part.class.as_str());
         }
         self.record_read(who, now, case, &read)?;
+        let age_at_capture = identity
+            .as_ref()
+            .and_then(|i| asylon_core::Age::between(i.date_of_birth?, core.captured_on));
         Ok(PersonView {
             row,
             identity,
@@ -893,6 +901,7 @@ impl Registry {
             particulars_seq,
             not_stated: core.not_stated,
             withheld,
+            age_at_capture,
         })
     }
 
