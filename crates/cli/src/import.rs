@@ -462,8 +462,8 @@ fn check_row(
 #[derive(Default)]
 struct Children {
     count: u64,
-    /// The first [`SHOWN_ERRORS`].
-    shown: Vec<(u64, asylon_core::Age, asylon_core::age::Childhood)>,
+    /// The first [`SHOWN_ERRORS`]: line, external id, age.
+    shown: Vec<(u64, String, asylon_core::Age, asylon_core::age::Childhood)>,
 }
 
 impl Children {
@@ -476,7 +476,8 @@ impl Children {
         };
         self.count += 1;
         if self.shown.len() < SHOWN_ERRORS {
-            self.shown.push((line, age, childhood));
+            let id = external_id(reg).unwrap_or_default().to_string();
+            self.shown.push((line, id, age, childhood));
         }
     }
 
@@ -491,8 +492,11 @@ impl Children {
                 "note: {n} rows give captives who were under 18 at capture, or may have been:"
             ),
         }
-        for (line, age, childhood) in &self.shown {
-            eprintln!("note: line {line}: {age} at capture, {}", childhood.label());
+        for (line, id, age, childhood) in &self.shown {
+            eprintln!(
+                "note: line {line} ({id}): {age} at capture, {}",
+                childhood.label()
+            );
         }
         if self.count > self.shown.len() as u64 {
             eprintln!(

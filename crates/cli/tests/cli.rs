@@ -432,8 +432,8 @@ fn a_child_at_capture_is_registered_and_told_by_his_age() {
             &told,
             &[
                 "note: 2 rows give captives who were under 18 at capture, or may have been:",
-                "note: line 2: 16 or 17 at capture, under 18\n",
-                "note: line 4: 17 or 18 at capture, maybe under 18 (his date of birth",
+                "note: line 2 (K-3): 16 or 17 at capture, under 18\n",
+                "note: line 4 (K-5): 17 or 18 at capture, maybe under 18 (his date of birth",
                 "77(4)",
             ],
         );
