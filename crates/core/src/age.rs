@@ -65,8 +65,9 @@ impl Age {
 
 /// What the law says of every captive under 18 at his capture.
 pub const CHILD: &str = "a child (Convention on the Rights of the Child, Art 1): he is held \
-    apart from adults (CRC Art 37(c), AP I Art 77(4)) and no death sentence may be carried out \
-    for an offence he committed before 18 (AP I Art 77(5))";
+    apart from adults unless that is not in his best interest (CRC Art 37(c), AP I Art 77(4)), \
+    and no death sentence may be carried out for an offence related to the conflict that he \
+    committed before 18 (AP I Art 77(5))";
 /// What it says besides of one under 15.
 pub const UNDER_15: &str = "his recruitment was itself forbidden (AP I Art 77(2)) and he keeps a \
     child's special protection whether or not he is a prisoner of war (Art 77(3))";
