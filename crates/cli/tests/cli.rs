@@ -449,6 +449,28 @@ fn a_child_at_capture_is_registered_and_told_by_his_age() {
         json["age_at_capture"],
         serde_json::json!({"least": 14, "most": 14})
     );
+
+    // A correction that makes him a child is told as a registration is.
+    let mut particulars: serde_json::Value =
+        serde_json::from_str(&r.ok(&["person", "show", "AS-000002", "--particulars"])).unwrap();
+    particulars["date_of_birth"] = "2009-06-01".into();
+    let o = r.run(
+        &[
+            "person",
+            "amend",
+            "AS-000002",
+            "-",
+            "--reason",
+            "his papers",
+        ],
+        Some(&particulars.to_string()),
+    );
+    assert!(o.status.success(), "{o:?}");
+    let told = String::from_utf8(o.stderr).unwrap();
+    contains_all(
+        &told,
+        &["note: AS-000002 was 15 at capture: under 18: a child"],
+    );
 }
 
 #[test]
