@@ -910,27 +910,60 @@ fn a_registered_captive_listed_again_is_no_problem_of_the_files_service_numbers(
 
 #[test]
 fn a_service_number_registered_by_another_process_while_an_import_writes_stops_the_import_there() {
+    another_process_gives_the_number_of_an_imported_row(false);
+}
+
+#[test]
+fn a_service_number_given_by_another_processs_correction_while_an_import_writes_stops_it_there() {
+    another_process_gives_the_number_of_an_imported_row(true);
+}
+
+/// An import of 20,000 rows, and once it has committed its first batch, another process giving
+/// the last row's service number to a captive: registering him (`correcting` false), or
+/// correcting the record of one registered before the import began, under another number.
+fn another_process_gives_the_number_of_an_imported_row(correcting: bool) {
     let r = Reg::new();
     let file = r.synth("race.csv", 20_000, 11);
     let text = std::fs::read_to_string(&file).unwrap();
     // The last row: external id, its service number (fifth column) and power (sixth).
     let last: Vec<&str> = text.lines().last().unwrap().split(',').collect();
     let (ext, number, power) = (last[0], last[4], last[5]);
+    let particulars = |number: &str| {
+        format!(
+            r#"{{"external_id": "OTHER", "names": ["Ri Yong Ho"], "date_of_birth": "1990",
+                "rank": "private", "service_number": "{number}", "power": "{power}",
+                "captured_on": "2025-01-09"}}"#
+        )
+    };
+    let (particulars, command) = if correcting {
+        let json = r.file("other.json", &particulars("NOT-IN-THE-FILE"));
+        let case = r.ok(&["person", "register", json.to_str().unwrap()]);
+        let case = case.trim().to_string();
+        let mut record: serde_json::Value =
+            serde_json::from_str(&r.ok(&["person", "show", &case, "--particulars"])).unwrap();
+        record["service_number"] = number.into();
+        let json = r.file("corrected.json", &record.to_string());
+        (
+            json,
+            vec![
+                "person".to_string(),
+                "amend".into(),
+                case,
+                "--reason".into(),
+                "his papers".into(),
+            ],
+        )
+    } else {
+        let json = r.file("other.json", &particulars(number));
+        (json, vec!["person".to_string(), "register".into()])
+    };
     let mut import = r.spawn(&["import", "persons", file.to_str().unwrap()]);
     // Once the import has committed its first batch (the registry was asked about the file's
-    // numbers before that), another process registers a captive with the last row's number.
+    // numbers before that), another process gives a captive the last row's number.
     let mut out = std::io::BufReader::new(import.stdout.take().unwrap());
     let mut first = String::new();
     std::io::BufRead::read_line(&mut out, &mut first).unwrap();
     assert!(first.starts_with("committed through line 1001"), "{first}");
-    let particulars = r.file(
-        "other.json",
-        &format!(
-            r#"{{"external_id": "OTHER", "names": ["Ri Yong Ho"], "date_of_birth": "1990",
-                "rank": "private", "service_number": "{number}", "power": "{power}",
-                "captured_on": "2025-01-09"}}"#
-        ),
-    );
     // The import is held still meanwhile: on a busy machine its nineteen batches left were
     // once all written before the other process had started (seen in CI). Stopped while it
     // holds a lock the registration waits for, it is let run a few milliseconds at a time
@@ -941,7 +974,13 @@ fn a_service_number_registered_by_another_process_while_an_import_writes_stops_t
         assert!(sent.unwrap().success(), "kill {sig} {pid}");
     };
     signal("-STOP");
-    let mut registering = r.spawn(&["person", "register", particulars.to_str().unwrap()]);
+    let mut args: Vec<&str> = command.iter().map(String::as_str).collect();
+    // `person register FILE`, `person amend CASE FILE --reason …`.
+    args.insert(
+        if correcting { 3 } else { 2 },
+        particulars.to_str().unwrap(),
+    );
+    let mut registering = r.spawn(&args);
     while registering.try_wait().unwrap().is_none() {
         std::thread::sleep(std::time::Duration::from_millis(50));
         signal("-CONT");
@@ -955,8 +994,14 @@ fn a_service_number_registered_by_another_process_while_an_import_writes_stops_t
         "{}",
         String::from_utf8_lossy(&registered.stderr)
     );
-    let other = String::from_utf8(registered.stdout).unwrap();
-    let other = other.trim();
+    let other = match correcting {
+        true => command[2].clone(),
+        false => String::from_utf8(registered.stdout)
+            .unwrap()
+            .trim()
+            .to_string(),
+    };
+    let other = other.as_str();
     std::io::Read::read_to_string(&mut out, &mut first).unwrap();
     let done = import.wait_with_output().unwrap();
     let e = String::from_utf8_lossy(&done.stderr);
@@ -964,7 +1009,7 @@ fn a_service_number_registered_by_another_process_while_an_import_writes_stops_t
     contains_all(
         &e,
         &[
-            &format!("{other} was registered by another writer while this import ran"),
+            &format!("another writer registered or corrected {other} while this import ran"),
             &format!("the service number of {ext} (this file)"),
             "the import stopped: ",
             "--shared-service-number",

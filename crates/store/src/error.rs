@@ -54,11 +54,11 @@ pub enum StoreError {
         at: Option<usize>,
     },
     /// A stream of registrations (an import) stopped: while it was being written, another
-    /// writer registered `case`, who depends on `power` too, with the service number of the
-    /// captive of `external_id`, whose registration was to come.
+    /// writer registered or corrected `case`, who depends on `power` too, giving him the service
+    /// number of the captive of `external_id`, whose registration was to come.
     #[error(
-        "service_number: {case} was registered by another writer while this import ran, and \
-         depends on {power} with the service number of {}: one captive registered twice? If \
+        "service_number: another writer registered or corrected {case} while this import ran, \
+         and he depends on {power} with the service number of {}: one captive registered twice? If \
          that is {case}, leave his row out (add what {case}'s record lacks with `person \
          amend`); if they are two men, import with --shared-service-number",
         external_id.as_deref().map_or_else(|| "a captive of this file".to_string(), |id| format!("{id} (this file)"))
