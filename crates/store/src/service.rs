@@ -27,7 +27,7 @@ use crate::keystore::{IndexTable, KeyStore};
 use crate::registry::{Registry, persons_in};
 use crate::search::{indexed, service_token};
 use asylon_core::{Actor, PersonStatus, Registration, kind};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
 
 /// Whether a registration may give a service number another captive of the same power holds.
@@ -351,9 +351,9 @@ fn holders_in(
 pub(crate) struct StreamWatch {
     expected: u64,
     /// The tokens of the captives others registered or corrected since the check (every token
-    /// of theirs, names' among them: a keyed hash of a name is never a number's), with their
-    /// case numbers.
-    others: HashMap<ServiceToken, Vec<String>>,
+    /// of theirs, names' among them: a keyed hash of a name is never a number's). Who holds one
+    /// is asked of the registry when a row gives it.
+    others: HashSet<ServiceToken>,
     keys: Box<dyn Sql>,
 }
 
@@ -363,7 +363,7 @@ impl StreamWatch {
     pub(crate) fn new(checked_at: u64, keys: &KeyStore) -> Result<Option<Self>, StoreError> {
         Ok(keys.conn.another()?.map(|keys| Self {
             expected: checked_at,
-            others: HashMap::new(),
+            others: HashSet::new(),
             keys,
         }))
     }
@@ -390,21 +390,17 @@ impl StreamWatch {
         cases.dedup();
         for chunk in cases.chunks(PER_QUERY) {
             let sql = format!(
-                "SELECT person, name_tokens FROM data_keys WHERE person IN ({})",
+                "SELECT name_tokens FROM data_keys WHERE person IN ({})",
                 crate::db::placeholders(chunk.len())
             );
             let args: Vec<crate::db::Val<'_>> =
                 chunk.iter().map(|c| crate::db::Val::Text(c)).collect();
             let others = &mut self.others;
             self.keys.each(&sql, &args, &mut |r| {
-                let case = r.text(0)?;
-                let tokens = r.opt_blob(1)?.unwrap_or_default();
+                let tokens = r.opt_blob(0)?.unwrap_or_default();
                 for token in crate::search::split_tokens(&tokens) {
                     if let Ok(head) = <[u8; 8]>::try_from(indexed(token)) {
-                        others
-                            .entry(ServiceToken(head))
-                            .or_default()
-                            .push(case.clone());
+                        others.insert(ServiceToken(head));
                     }
                 }
                 Ok(())
@@ -428,7 +424,7 @@ impl StreamWatch {
         let given: Vec<(&crate::register::SealedRegistration, ServiceToken)> = batch
             .iter()
             .filter_map(|s| Some((s, s.service_token()?)))
-            .filter(|(_, token)| self.others.contains_key(token))
+            .filter(|(_, token)| self.others.contains(token))
             .collect();
         if !given.is_empty() {
             let tokens: Vec<ServiceToken> = given.iter().map(|g| g.1).collect();
