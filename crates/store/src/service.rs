@@ -283,8 +283,8 @@ fn holders_in(
             Ok(())
         })?;
     }
-    // The captives found, in a few queries rather than one each: a watched import's own
-    // captives, keyed ahead of their events, are found for every row of a batch.
+    // The captives found, in a few queries rather than one each: an import asks about every
+    // row of its file at once.
     let mut numbers: Vec<i64> = found.values().flatten().copied().collect();
     numbers.sort_unstable();
     numbers.dedup();
@@ -346,8 +346,9 @@ fn holders_in(
 ///
 /// Other writers mostly write other events (a server records every read of a sealed class):
 /// those cost one read of their kinds. Asking the whole registry about every row of every batch
-/// once another writer had been seen, as this watch first did, made such an import ≈ 0.22 s
-/// per 100,000 rows slower, for a registration of one captive beside it.
+/// once another writer had been seen, as this watch first did, cost an import of 100,000 rows
+/// ≈ 0.13 s of wall time beside a registration of one captive (`ASYLON_BENCH_BESIDE=1
+/// scripts/ab-import`, docs/import-speed.md).
 pub(crate) struct StreamWatch {
     expected: u64,
     /// The tokens of the captives others registered or corrected since the check (every token
