@@ -98,7 +98,7 @@ impl Childhood {
 
 impl fmt::Display for Age {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.most - self.least.min(self.most) {
+        match self.most.saturating_sub(self.least) {
             0 => write!(f, "{}", self.most),
             1 => write!(f, "{} or {}", self.least, self.most),
             _ => write!(f, "{} to {}", self.least, self.most),
