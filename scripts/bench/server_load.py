@@ -2,7 +2,10 @@
 
 For each registry size: a registry of synthetic captives, an organisation and a reader with a
 read-scoped API token made through the API itself, then wrk on loopback against captive status
-by case number and search by name, next to a trivial axum handler (the ceiling), all in one run.
+by case number, search by name and the listing of captives, next to a trivial axum handler (the
+ceiling), all in one run. The listing is read twice: by the registrar, who sees every captive,
+and by a receiving state that has accepted one captive in a hundred (REFERRED in all), whose
+every request reads as many rows as a page may (10,000) to find the few it may see.
 """
 import csv, json, os, re, shutil, subprocess, time, urllib.request
 
@@ -11,6 +14,7 @@ from api import ASYLON, PASSWORD, request, run, sign_in, wait_up
 CEILING = os.environ.get("ASYLON_CEILING_BIN", "target/release/examples/ceiling")
 DURATION = os.environ.get("ASYLON_BENCH_SECONDS", "10")
 CONNECTIONS = os.environ.get("ASYLON_BENCH_CONNECTIONS", "16")
+REFERRED = 100
 
 
 def wrk(url, script=None, token=None):
@@ -30,8 +34,9 @@ def wrk(url, script=None, token=None):
 
 def registry(n, workdir, db=(), name=None):
     """A registry of n synthetic captives in workdir/<name> (records in `db`: extra global
-    arguments such as --database URL --db-schema S); answers (dir, admin TOTP secret, some
-    names, import seconds)."""
+    arguments such as --database URL --db-schema S) with a detaining power and a receiving
+    state; answers (dir, their administrators' TOTP secrets by organisation, some names, import
+    seconds)."""
     d = os.path.join(workdir, name or str(n))
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(workdir, exist_ok=True)
@@ -43,8 +48,10 @@ def registry(n, workdir, db=(), name=None):
     run(g + ["--user", "bench", "import", "persons", persons])
     imported = time.time() - t
     env = dict(os.environ, ASYLON_ADMIN_PASSWORD=PASSWORD)
-    out = run(g + ["org", "add", "detaining", "--name", "Bench", "--admin", "bench-admin"], env=env)
-    secret = re.search(r"TOTP secret (\S+)", out).group(1)
+    secret = {}
+    for org, name in [("detaining", "bench"), ("receiving:KR", "kr")]:
+        out = run(g + ["org", "add", org, "--name", name, "--admin", name + "-admin"], env=env)
+        secret[org] = re.search(r"TOTP secret (\S+)", out).group(1)
     names = []
     with open(persons, newline="", encoding="utf-8") as f:
         for i, row in enumerate(csv.DictReader(f)):
@@ -65,16 +72,41 @@ def lua(path, n, names):
     return path + "-status.lua", path + "-search.lua"
 
 
-def token(base, admin_secret, scope="read"):
-    """Makes a registrar through the API as the administrator and answers an API token of his."""
-    cookie, csrf = sign_in(base, "bench-admin", admin_secret)
-    _, user, _ = request(base, "POST", "/api/orgs/detaining/users",
-                         {"name": "bench-" + scope, "roles": ["registrar"], "password": PASSWORD},
-                         cookie, csrf)
-    cookie, csrf = sign_in(base, "bench-" + scope, user["totp_secret"])
+def user(base, org, admin, admin_secret, name, role):
+    """Makes a user of `org` with `role` through the API as its administrator, and answers his
+    session (cookie, CSRF token)."""
+    cookie, csrf = sign_in(base, admin, admin_secret)
+    _, made, _ = request(base, "POST", f"/api/orgs/{org}/users",
+                         {"name": name, "roles": [role], "password": PASSWORD}, cookie, csrf)
+    return sign_in(base, name, made["totp_secret"])
+
+
+def session_token(base, session, scope="read"):
+    """An API token of the user signed in with `session`."""
+    cookie, csrf = session
     _, tok, _ = request(base, "POST", "/api/tokens",
                         {"label": "bench", "scope": scope, "days": 1}, cookie, csrf)
     return tok["token"]
+
+
+def token(base, secrets, scope="read"):
+    """Makes a registrar through the API as the detaining power's administrator (`secrets`
+    as `registry` answers them) and answers an API token of his."""
+    registrar = user(base, "detaining", "bench-admin", secrets["detaining"], "bench-" + scope,
+                     "registrar")
+    return session_token(base, registrar, scope)
+
+
+def receiving_state(base, n, admin_secret):
+    """A liaison of South Korea, which records its acceptance of REFERRED captives spread
+    over the registry; answers his read-scoped API token."""
+    session = user(base, "receiving:KR", "kr-admin", admin_secret, "kr-liaison", "liaison")
+    cookie, csrf = session
+    for i in range(1, n + 1, max(1, n // REFERRED)):
+        request(base, "POST", "/api/commands",
+                {"command": "record_acceptance", "case": "AS-%06d" % i, "state": "KR"},
+                cookie, csrf)
+    return session_token(base, session)
 
 
 def main():
@@ -93,11 +125,15 @@ def main():
                 base = "http://127.0.0.1:18090"
                 wait_up(base)
                 tok = {"token": token(base, secret)}
+                kr = receiving_state(base, n, secret["receiving:KR"])
                 status_lua, search_lua = lua(os.path.join(workdir, str(n)), n, names)
                 # The same run measures the ceiling next to each size, so the ratio is fair.
                 rows.append((n, "ceiling: trivial axum handler", *wrk("http://127.0.0.1:18091/api/health")))
                 rows.append((n, "GET /api/persons/{case}/status", *wrk(base, status_lua, tok["token"])))
                 rows.append((n, "GET /api/search?name=", *wrk(base, search_lua, tok["token"])))
+                listing = base + "/api/persons?limit=100"
+                rows.append((n, "GET /api/persons (registrar)", *wrk(listing, token=tok["token"])))
+                rows.append((n, "GET /api/persons (receiving state)", *wrk(listing, token=kr)))
                 check = run([ASYLON, "--data-dir", d, "ledger", "verify"])
                 print("  " + check.strip().splitlines()[-1], flush=True)
             finally:
