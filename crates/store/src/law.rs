@@ -193,12 +193,26 @@ pub(crate) fn load_world(
     store: &KeyStore,
     person: Option<&str>,
 ) -> Result<World, StoreError> {
+    match person {
+        Some(p) => load_world_of(conn, store, Some(&[p])),
+        None => load_world_of(conn, store, None),
+    }
+}
+
+/// [`load_world`] about several persons at once, in one reading of the log: what it holds of
+/// each is what `load_world` of him alone holds, since a law record is about one captive or
+/// about no one (places, exchange lists), and those about no one are read either way.
+pub(crate) fn load_world_of(
+    conn: &dyn Sql,
+    store: &KeyStore,
+    persons: Option<&[&str]>,
+) -> Result<World, StoreError> {
     let mut world = World::default();
     let mut opener = Opener {
         store,
         keys: HashMap::new(),
     };
-    each_event(conn, person, |ev| {
+    each_event(conn, persons, |ev| {
         let damaged = |e: serde_json::Error| StoreError::Tampered {
             seq: ev.seq,
             reason: format!("public payload unreadable: {e}"),
@@ -403,6 +417,9 @@ impl Registry {
 /// Rows one listing request reads at most (see [`Registry::persons_visible`]).
 pub const SCANNED_PER_PAGE: usize = 10_000;
 
+/// Rows a listing reads, and captives whose law state it builds, at most per query.
+const LISTING_BATCH: usize = 1000;
+
 impl Registry {
     /// The law's view of one captive, for the policy to decide on.
     fn case_state(&self, case: &str) -> Result<Option<Case>, StoreError> {
@@ -441,6 +458,12 @@ impl Registry {
     }
 
     /// [`Registry::persons_visible`], reading at most `scan` rows.
+    ///
+    /// The rows are read in batches, and the law's view of each batch's captives built in one
+    /// reading of the log ([`load_world_of`]) rather than one per row: the first batch as many
+    /// rows as the page holds (enough for a caller who sees everyone), each next one twice as
+    /// many as the last, up to [`LISTING_BATCH`] (a caller who sees few is not asked about row
+    /// after row one query each).
     pub(crate) fn persons_visible_within(
         &self,
         who: &Principal,
@@ -450,27 +473,38 @@ impl Registry {
     ) -> Result<(Vec<asylon_core::PersonRow>, Option<String>), StoreError> {
         use asylon_core::policy::{Action, may};
         may(who, None, Action::ReadCore).map_err(StoreError::Denied)?;
-        let batch = limit.clamp(100, 1000);
         let (mut visible, mut cursor, mut scanned) = (Vec::new(), after.to_string(), 0);
+        let mut batch = limit.clamp(1, LISTING_BATCH);
         loop {
-            let rows = self.persons_page(&cursor, batch)?;
-            let (read, last_batch) = (rows.len(), rows.len() < batch);
+            // One row more than is looked at, to tell whether any follow.
+            let asked = batch.min(scan.saturating_sub(scanned)).max(1);
+            let mut rows = self.persons_page(&cursor, asked + 1)?;
+            let follow = rows.len() > asked;
+            rows.truncate(asked);
+            let read = rows.len();
+            let mut world = {
+                let cases: Vec<&str> = rows.iter().map(|r| r.case_no.as_str()).collect();
+                load_world_of(&*self.conn, &self.keys, Some(&cases))?
+            };
             for (i, row) in rows.into_iter().enumerate() {
                 scanned += 1;
                 cursor.clone_from(&row.case_no);
-                match self.authorized(who, &row.case_no, Action::ReadCore) {
-                    Ok(_) => visible.push(row),
-                    Err(StoreError::Denied(_)) => {}
-                    Err(e) => return Err(e),
+                let case = world
+                    .cases
+                    .remove(&row.case_no)
+                    .ok_or_else(|| StoreError::UnknownPerson(row.case_no.clone()))?;
+                if may(who, Some(&case), Action::ReadCore).is_ok() {
+                    visible.push(row);
                 }
                 if visible.len() == limit || scanned >= scan {
-                    let more = !last_batch || i + 1 < read;
+                    let more = follow || i + 1 < read;
                     return Ok((visible, more.then_some(cursor)));
                 }
             }
-            if last_batch {
+            if !follow {
                 return Ok((visible, None));
             }
+            batch = (batch * 2).min(LISTING_BATCH);
         }
     }
 

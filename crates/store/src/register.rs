@@ -1642,6 +1642,114 @@ mod tests {
     }
 
     #[test]
+    fn the_law_state_of_captives_read_together_is_each_ones_read_alone() {
+        use asylon_core::law::{Principal, Role, Settings};
+        use asylon_core::policy::Action;
+        let dir = tempfile::tempdir().unwrap();
+        let (mut reg, actor, now) = new_registry(dir.path());
+        let cases = reg.register(&actor, now, kim_chols("L", 12)).unwrap();
+        let person = |user: &str, org: &str, role: Role| Principal {
+            user: user.into(),
+            org: org.into(),
+            roles: vec![role],
+        };
+        let registrar = person(&actor.user, &actor.org, Role::Registrar);
+        let delegate = person("cta", "neutral", Role::Interviewer);
+        let kr = person("kr", "receiving:KR", Role::Liaison);
+        let settings = Settings::default();
+        let mut act = |who: &Principal, command: serde_json::Value| {
+            let command = serde_json::from_value(command).unwrap();
+            reg.act(who, now, &settings, &command).unwrap();
+        };
+        // A place (a record about no one), and each captive in his own state: moved there,
+        // interviewed in private (his statements sealed), accepted by a receiving state, his
+        // consent to it seeing his identity given; one erased.
+        act(
+            &registrar,
+            serde_json::json!({"command": "define_place", "place": "Camp 3", "kind": "camp"}),
+        );
+        for (i, case) in cases.iter().enumerate() {
+            if i % 2 == 0 {
+                act(
+                    &registrar,
+                    serde_json::json!({"command": "move_custody", "case": case, "place": "Camp 3"}),
+                );
+            }
+            if i % 3 == 0 {
+                act(
+                    &delegate,
+                    serde_json::json!({"command": "record_interview", "case": case,
+                        "language": "ko", "private": true, "wish": "KR",
+                        "fear_of_persecution": i % 2 == 0, "notes": "his brother is in Hamhung"}),
+                );
+            }
+            if i % 4 == 1 {
+                act(
+                    &kr,
+                    serde_json::json!({"command": "record_acceptance", "case": case, "state": "KR"}),
+                );
+            }
+            if i == 9 {
+                act(
+                    &delegate,
+                    serde_json::json!({"command": "record_consent", "case": case,
+                        "recipient": "receiving:KR", "classes": ["identity"]}),
+                );
+            }
+        }
+        reg.erase(&actor, now, &cases[5], "asked by the test")
+            .unwrap();
+        let all: Vec<&str> = cases.iter().map(String::as_str).collect();
+        let load = |persons: Option<&[&str]>| {
+            crate::law::load_world_of(&*reg.conn, &reg.keys, persons).unwrap()
+        };
+        let (together, everyone) = (load(Some(&all)), load(None));
+        for case in &all {
+            let alone = crate::law::load_world(&*reg.conn, &reg.keys, Some(case)).unwrap();
+            assert!(alone.cases.contains_key(*case), "{case}");
+            assert_eq!(together.cases.get(*case), alone.cases.get(*case), "{case}");
+            assert_eq!(everyone.cases.get(*case), alone.cases.get(*case), "{case}");
+            assert_eq!(together.places, alone.places);
+        }
+        assert_eq!(together.places.len(), 1);
+        // Only those asked about.
+        let some = load(Some(&all[3..6]));
+        assert_eq!(
+            some.cases.keys().collect::<Vec<_>>(),
+            cases[3..6].iter().collect::<Vec<_>>()
+        );
+        assert!(load(Some(&[])).cases.is_empty());
+        // Each caller's listing, in pages of every size, is the captives the policy lets him
+        // see one by one.
+        for who in [&registrar, &delegate, &kr] {
+            let one_by_one: Vec<&str> = all
+                .iter()
+                .copied()
+                .filter(|c| reg.authorized(who, c, Action::ReadCore).is_ok())
+                .collect();
+            // The receiving state those it accepted (the erased one's public record among
+            // them), the others everyone.
+            let expected: Vec<&str> = match who.org.as_str() {
+                "receiving:KR" => vec![all[1], all[5], all[9]],
+                _ => all.clone(),
+            };
+            assert_eq!(one_by_one, expected, "{}", who.org);
+            for limit in [1, 3, 100] {
+                let (mut listed, mut after) = (Vec::new(), String::new());
+                loop {
+                    let (page, next) = reg.persons_visible(who, &after, limit).unwrap();
+                    listed.extend(page.into_iter().map(|p| p.case_no));
+                    match next {
+                        Some(n) => after = n,
+                        None => break,
+                    }
+                }
+                assert_eq!(listed, one_by_one, "{} in pages of {limit}", who.org);
+            }
+        }
+    }
+
+    #[test]
     fn registered_external_ids_are_found_among_many_asked_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let (mut reg, actor, now) = new_registry(dir.path());

@@ -1204,28 +1204,29 @@ impl Registry {
     }
 }
 
-/// Calls `f` with every event in log order, or with those about `person` and the shared law
+/// Calls `f` with every event in log order, or with those about `persons` and the shared law
 /// records about no one (places, exchange lists).
 pub(crate) fn each_event(
     conn: &dyn Sql,
-    person: Option<&str>,
+    persons: Option<&[&str]>,
     mut f: impl FnMut(Event) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let (sql, args): (String, Vec<&str>) = match person {
-        Some(p) => (
-            format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE person = ?1 UNION ALL \
-                 SELECT {EVENT_COLUMNS} FROM events WHERE person IS NULL AND kind LIKE 'case.%' \
-                 ORDER BY seq"
-            ),
-            vec![p],
-        ),
-        None => (
-            format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"),
-            vec![],
+    let shared =
+        format!("SELECT {EVENT_COLUMNS} FROM events WHERE person IS NULL AND kind LIKE 'case.%'");
+    let sql = match persons {
+        None => format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"),
+        Some([]) => format!("{shared} ORDER BY seq"),
+        Some(p) => format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE person IN ({}) UNION ALL {shared} \
+             ORDER BY seq",
+            crate::db::placeholders(p.len())
         ),
     };
-    let args: Vec<crate::db::Val<'_>> = args.into_iter().map(Into::into).collect();
+    let args: Vec<crate::db::Val<'_>> = persons
+        .unwrap_or_default()
+        .iter()
+        .map(|&p| p.into())
+        .collect();
     conn.each(&sql, &args, &mut |r| f(event_of(&r)?))
 }
 
