@@ -3,7 +3,9 @@
 For each registry size: a registry of synthetic captives, an organisation and a reader with a
 read-scoped API token made through the API itself, then wrk on loopback against captive status
 by case number, search by name and the listing of captives, next to a trivial axum handler (the
-ceiling), all in one run. The listing is read twice: by the registrar, who sees every captive,
+ceiling), all in one run. The status is read twice: of captives at random, and of one whose
+record was opened READS times before (each opening is recorded in his history, which the
+policy must not read through each time it is asked about him). The listing is read twice: by the registrar, who sees every captive,
 and by a receiving state that has accepted one captive in a hundred (REFERRED in all), whose
 every request reads as many rows as a page may (10,000) to find the few it may see.
 """
@@ -15,6 +17,7 @@ CEILING = os.environ.get("ASYLON_CEILING_BIN", "target/release/examples/ceiling"
 DURATION = os.environ.get("ASYLON_BENCH_SECONDS", "10")
 CONNECTIONS = os.environ.get("ASYLON_BENCH_CONNECTIONS", "16")
 REFERRED = 100
+READS = int(os.environ.get("ASYLON_BENCH_READS", "5000"))
 
 
 def wrk(url, script=None, token=None):
@@ -59,6 +62,13 @@ def registry(n, workdir, db=(), name=None):
                 names.append(row["names"].split("|")[-1])
     os.remove(persons)
     return d, secret, names, imported
+
+
+def get(base, path, token):
+    req = urllib.request.Request(base + path)
+    req.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(req) as r:
+        return r.read()
 
 
 def lua(path, n, names):
@@ -134,6 +144,11 @@ def main():
                 listing = base + "/api/persons?limit=100"
                 rows.append((n, "GET /api/persons (registrar)", *wrk(listing, token=tok["token"])))
                 rows.append((n, "GET /api/persons (receiving state)", *wrk(listing, token=kr)))
+                # Last: the reads lengthen the history of a captive on the listing's first page.
+                for _ in range(READS):
+                    get(base, "/api/persons/AS-000001", tok["token"])
+                rows.append((n, f"GET status of one read {READS} times", *wrk(
+                    base + "/api/persons/AS-000001/status", token=tok["token"])))
                 check = run([ASYLON, "--data-dir", d, "ledger", "verify"])
                 print("  " + check.strip().splitlines()[-1], flush=True)
             finally:

@@ -10,7 +10,7 @@
 use crate::StoreError;
 use crate::db::{Sql, args};
 use crate::keystore::KeyStore;
-use crate::registry::{NewEvent, Registry, each_event, new_id};
+use crate::registry::{NewEvent, Registry, each_law_event, new_id};
 use asylon_core::law::{
     Case, Command, Deadline, Fact, FactBody, Principal, Settings, WishStatus, World,
     by_case_number, deadlines, decide,
@@ -207,60 +207,81 @@ pub(crate) fn load_world_of(
     store: &KeyStore,
     persons: Option<&[&str]>,
 ) -> Result<World, StoreError> {
+    world_from(store, |each| each_law_event(conn, persons, each))
+}
+
+/// The world built from every event of the log, the records of reads and searches included
+/// (which [`load_world`] leaves unread), for a test to compare with it.
+#[cfg(test)]
+pub(crate) fn load_world_from_every_event(
+    conn: &dyn Sql,
+    store: &KeyStore,
+) -> Result<World, StoreError> {
+    world_from(store, |each| crate::registry::each_event(conn, each))
+}
+
+/// The world folded from the events `read` hands on.
+fn world_from(
+    store: &KeyStore,
+    read: impl FnOnce(&mut dyn FnMut(Event) -> Result<(), StoreError>) -> Result<(), StoreError>,
+) -> Result<World, StoreError> {
     let mut world = World::default();
     let mut opener = Opener {
         store,
         keys: HashMap::new(),
     };
-    each_event(conn, persons, |ev| {
-        let damaged = |e: serde_json::Error| StoreError::Tampered {
-            seq: ev.seq,
-            reason: format!("public payload unreadable: {e}"),
-        };
-        if ev.kind == kind::PERSON_REGISTERED {
-            let core: CoreParticulars = serde_json::from_str(&ev.public).map_err(damaged)?;
-            let case = ev.person.clone().unwrap_or_default();
-            let captured = core.captured_on.earliest();
-            world.register(
-                &case,
-                &core.power,
-                captured,
-                parse_time(ev.seq, &ev.at)?,
-                ev.seq,
-            );
-        } else if ev.kind == kind::PERSON_AMENDED {
-            let amended: asylon_core::Amended =
-                serde_json::from_str(&ev.public).map_err(damaged)?;
-            let case = ev.person.clone().unwrap_or_default();
-            world.amend(
-                &case,
-                &amended.core.power,
-                amended.core.captured_on.earliest(),
-                parse_time(ev.seq, &ev.at)?,
-                ev.seq,
-            );
-        } else if ev.kind == kind::PERSON_ERASED {
-            world.erase(ev.person.as_deref().unwrap_or_default(), ev.seq);
-        } else if ev.kind.starts_with("case.") {
-            let body: FactBody = serde_json::from_str(&ev.public).map_err(damaged)?;
-            let case = body.case().map(str::to_string);
-            let (statements, medical) = match &case {
-                Some(c) => (
-                    opener.open(c, &ev, Class::Statements)?,
-                    opener.open(c, &ev, Class::Medical)?,
-                ),
-                None => (None, None),
-            };
-            let fact = Fact {
-                body,
-                statements,
-                medical,
-            };
-            world.apply(&fact, &ev.actor, parse_time(ev.seq, &ev.at)?, ev.seq);
-        }
-        Ok(())
-    })?;
+    read(&mut |ev| fold(&mut world, &mut opener, &ev))?;
     Ok(world)
+}
+
+/// Folds one event into the world: registrations, corrections, erasures and law records;
+/// anything else leaves it as it was.
+fn fold(world: &mut World, opener: &mut Opener<'_>, ev: &Event) -> Result<(), StoreError> {
+    let damaged = |e: serde_json::Error| StoreError::Tampered {
+        seq: ev.seq,
+        reason: format!("public payload unreadable: {e}"),
+    };
+    if ev.kind == kind::PERSON_REGISTERED {
+        let core: CoreParticulars = serde_json::from_str(&ev.public).map_err(damaged)?;
+        let case = ev.person.clone().unwrap_or_default();
+        let captured = core.captured_on.earliest();
+        world.register(
+            &case,
+            &core.power,
+            captured,
+            parse_time(ev.seq, &ev.at)?,
+            ev.seq,
+        );
+    } else if ev.kind == kind::PERSON_AMENDED {
+        let amended: asylon_core::Amended = serde_json::from_str(&ev.public).map_err(damaged)?;
+        let case = ev.person.clone().unwrap_or_default();
+        world.amend(
+            &case,
+            &amended.core.power,
+            amended.core.captured_on.earliest(),
+            parse_time(ev.seq, &ev.at)?,
+            ev.seq,
+        );
+    } else if ev.kind == kind::PERSON_ERASED {
+        world.erase(ev.person.as_deref().unwrap_or_default(), ev.seq);
+    } else if ev.kind.starts_with("case.") {
+        let body: FactBody = serde_json::from_str(&ev.public).map_err(damaged)?;
+        let case = body.case().map(str::to_string);
+        let (statements, medical) = match &case {
+            Some(c) => (
+                opener.open(c, ev, Class::Statements)?,
+                opener.open(c, ev, Class::Medical)?,
+            ),
+            None => (None, None),
+        };
+        let fact = Fact {
+            body,
+            statements,
+            medical,
+        };
+        world.apply(&fact, &ev.actor, parse_time(ev.seq, &ev.at)?, ev.seq);
+    }
+    Ok(())
 }
 
 /// Associated data of interview notes sealed to an organisation: binds person and event.

@@ -1699,11 +1699,20 @@ mod tests {
         }
         reg.erase(&actor, now, &cases[5], "asked by the test")
             .unwrap();
+        // Reads of records, which the law's view does not read back.
+        for case in [&cases[0], &cases[0], &cases[3]] {
+            reg.record_read(&delegate, now, case, &["identity"])
+                .unwrap();
+        }
         let all: Vec<&str> = cases.iter().map(String::as_str).collect();
         let load = |persons: Option<&[&str]>| {
             crate::law::load_world_of(&*reg.conn, &reg.keys, persons).unwrap()
         };
         let (together, everyone) = (load(Some(&all)), load(None));
+        let from_every_event =
+            crate::law::load_world_from_every_event(&*reg.conn, &reg.keys).unwrap();
+        assert_eq!(everyone, from_every_event);
+        assert!(everyone.cases[all[5]].erased);
         for case in &all {
             let alone = crate::law::load_world(&*reg.conn, &reg.keys, Some(case)).unwrap();
             assert!(alone.cases.contains_key(*case), "{case}");

@@ -1195,7 +1195,7 @@ impl Registry {
     ) -> Result<(Projection, Vec<asylon_ledger::Hash>), StoreError> {
         let (mut p, mut leaves) = (Projection::default(), Vec::new());
         let mut counter = Counter::begin(progress, "events replayed", self.log_size());
-        each_event(&*self.conn, None, |ev| {
+        each_event(&*self.conn, |ev| {
             counter.add(1);
             leaves.push(leaf_hash_with(|sink| ev.write_leaf(sink)));
             p.apply(&ev).map_err(|e| StoreError::Damaged(e.to_string()))
@@ -1204,30 +1204,72 @@ impl Registry {
     }
 }
 
-/// Calls `f` with every event in log order, or with those about `persons` and the shared law
-/// records about no one (places, exchange lists).
+/// Calls `f` with every event in log order.
 pub(crate) fn each_event(
     conn: &dyn Sql,
-    persons: Option<&[&str]>,
-    mut f: impl FnMut(Event) -> Result<(), StoreError>,
+    f: impl FnMut(Event) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
+    each_event_where(
+        conn,
+        &format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"),
+        &[],
+        f,
+    )
+}
+
+/// Calls `f`, in log order, with the events the law's view of the captives is built from
+/// (registrations, corrections, erasures and law records): of everyone, or of `persons` and
+/// the law records about no one (places, exchange lists). The records of reads and searches
+/// are left in the database: a captive's record opened ten thousand times would otherwise
+/// be read ten thousand rows deep each time the policy is asked about him.
+pub(crate) fn each_law_event(
+    conn: &dyn Sql,
+    persons: Option<&[&str]>,
+    f: impl FnMut(Event) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let n = persons.map_or(0, <[&str]>::len);
+    let folded = format!(
+        "(kind IN (?{}, ?{}, ?{}) OR kind LIKE 'case.%')",
+        n + 1,
+        n + 2,
+        n + 3
+    );
     let shared =
         format!("SELECT {EVENT_COLUMNS} FROM events WHERE person IS NULL AND kind LIKE 'case.%'");
     let sql = match persons {
-        None => format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"),
+        None => format!("SELECT {EVENT_COLUMNS} FROM events WHERE {folded} ORDER BY seq"),
         Some([]) => format!("{shared} ORDER BY seq"),
         Some(p) => format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE person IN ({}) UNION ALL {shared} \
-             ORDER BY seq",
+            "SELECT {EVENT_COLUMNS} FROM events WHERE person IN ({}) AND {folded} \
+             UNION ALL {shared} ORDER BY seq",
             crate::db::placeholders(p.len())
         ),
     };
-    let args: Vec<crate::db::Val<'_>> = persons
+    let mut args: Vec<Val<'_>> = persons
         .unwrap_or_default()
         .iter()
         .map(|&p| p.into())
         .collect();
-    conn.each(&sql, &args, &mut |r| f(event_of(&r)?))
+    if persons != Some(&[]) {
+        args.extend(
+            [
+                kind::PERSON_REGISTERED,
+                kind::PERSON_AMENDED,
+                kind::PERSON_ERASED,
+            ]
+            .map(Val::from),
+        );
+    }
+    each_event_where(conn, &sql, &args, f)
+}
+
+fn each_event_where(
+    conn: &dyn Sql,
+    sql: &str,
+    args: &[Val<'_>],
+    mut f: impl FnMut(Event) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    conn.each(sql, args, &mut |r| f(event_of(&r)?))
 }
 
 /// An event from its row; an unreadable one is named as tampered.
