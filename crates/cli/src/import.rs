@@ -463,21 +463,18 @@ fn check_row(
 struct Children {
     count: u64,
     /// The first [`SHOWN_ERRORS`]: line, external id, age.
-    shown: Vec<(u64, String, asylon_core::Age, asylon_core::age::Childhood)>,
+    shown: Vec<(u64, String, asylon_core::Age)>,
 }
 
 impl Children {
     fn note(&mut self, line: u64, reg: &Registration) {
-        let Some(age) = reg.age_at_capture() else {
-            return;
-        };
-        let Some(childhood) = age.childhood() else {
+        let Some(age) = reg.age_at_capture().filter(|a| a.childhood().is_some()) else {
             return;
         };
         self.count += 1;
         if self.shown.len() < SHOWN_ERRORS {
             let id = external_id(reg).unwrap_or_default().to_string();
-            self.shown.push((line, id, age, childhood));
+            self.shown.push((line, id, age));
         }
     }
 
@@ -492,11 +489,9 @@ impl Children {
                 "note: {n} rows give captives who were under 18 at capture, or may have been:"
             ),
         }
-        for (line, id, age, childhood) in &self.shown {
-            eprintln!(
-                "note: line {line} ({id}): {age} at capture, {}",
-                childhood.label()
-            );
+        for (line, id, age) in &self.shown {
+            let label = age.childhood().map_or("", |c| c.label());
+            eprintln!("note: line {line} ({id}): {age} at capture, {label}");
         }
         if self.count > self.shown.len() as u64 {
             eprintln!(

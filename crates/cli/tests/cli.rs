@@ -935,7 +935,8 @@ fn another_process_gives_the_number_of_an_imported_row(correcting: bool) {
                 "captured_on": "2025-01-09"}}"#
         )
     };
-    let (particulars, command) = if correcting {
+    // The other process's command, and the captive it corrects (none when it registers one).
+    let (command, corrected): (Vec<String>, _) = if correcting {
         let json = r.file("other.json", &particulars("NOT-IN-THE-FILE"));
         let case = r.ok(&["person", "register", json.to_str().unwrap()]);
         let case = case.trim().to_string();
@@ -943,19 +944,13 @@ fn another_process_gives_the_number_of_an_imported_row(correcting: bool) {
             serde_json::from_str(&r.ok(&["person", "show", &case, "--particulars"])).unwrap();
         record["service_number"] = number.into();
         let json = r.file("corrected.json", &record.to_string());
-        (
-            json,
-            vec![
-                "person".to_string(),
-                "amend".into(),
-                case,
-                "--reason".into(),
-                "his papers".into(),
-            ],
-        )
+        let json = json.to_str().unwrap();
+        let args = ["person", "amend", &case, json, "--reason", "his papers"];
+        (args.map(String::from).to_vec(), Some(case))
     } else {
         let json = r.file("other.json", &particulars(number));
-        (json, vec!["person".to_string(), "register".into()])
+        let args = ["person", "register", json.to_str().unwrap()];
+        (args.map(String::from).to_vec(), None)
     };
     let mut import = r.spawn(&["import", "persons", file.to_str().unwrap()]);
     // Once the import has committed its first batch (the registry was asked about the file's
@@ -974,12 +969,7 @@ fn another_process_gives_the_number_of_an_imported_row(correcting: bool) {
         assert!(sent.unwrap().success(), "kill {sig} {pid}");
     };
     signal("-STOP");
-    let mut args: Vec<&str> = command.iter().map(String::as_str).collect();
-    // `person register FILE`, `person amend CASE FILE --reason …`.
-    args.insert(
-        if correcting { 3 } else { 2 },
-        particulars.to_str().unwrap(),
-    );
+    let args: Vec<&str> = command.iter().map(String::as_str).collect();
     let mut registering = r.spawn(&args);
     while registering.try_wait().unwrap().is_none() {
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -994,13 +984,12 @@ fn another_process_gives_the_number_of_an_imported_row(correcting: bool) {
         "{}",
         String::from_utf8_lossy(&registered.stderr)
     );
-    let other = match correcting {
-        true => command[2].clone(),
-        false => String::from_utf8(registered.stdout)
+    let other = corrected.unwrap_or_else(|| {
+        String::from_utf8(registered.stdout)
             .unwrap()
             .trim()
-            .to_string(),
-    };
+            .to_string()
+    });
     let other = other.as_str();
     std::io::Read::read_to_string(&mut out, &mut first).unwrap();
     let done = import.wait_with_output().unwrap();
