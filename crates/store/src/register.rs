@@ -1372,6 +1372,130 @@ mod tests {
     }
 
     #[test]
+    fn verify_checks_every_page_of_the_projection_and_of_the_key_store() {
+        use crate::db::args;
+        use crate::registry::LISTING_PAGE;
+        // Three pages of the listing that verify compares the projection by, a page at a time.
+        let dir = tempfile::tempdir().unwrap();
+        let (mut reg, actor, now) = new_registry(dir.path());
+        let n = 2 * LISTING_PAGE + 345;
+        let regs: Vec<Registration> = (0..n)
+            .map(|i| registration(&format!("P{i}"), "Kim Chol"))
+            .collect();
+        let stream = sealed_stream(&mut reg, &[regs]);
+        reg.register_stream((&actor, now), None, stream.into_iter(), |_, _| ())
+            .unwrap();
+        let report = reg.verify(None).unwrap();
+        assert_eq!((report.persons, report.without_keys.len()), (n, 0));
+
+        // Keys gone for one captive of the first page and one of the last: both are named,
+        // in case order, and verify still passes (an older key store, or an erasure stopped).
+        let drop_keys = |reg: &Registry, case: &str| {
+            reg.keys
+                .conn
+                .exec("DELETE FROM data_keys WHERE person = ?1", args![case])
+                .unwrap();
+        };
+        drop_keys(&reg, &case_number(2 * LISTING_PAGE as u64 + 300));
+        drop_keys(&reg, &case_number(7));
+        let report = reg.verify(None).unwrap();
+        assert_eq!(
+            report.without_keys,
+            [case_number(7), case_number(2 * LISTING_PAGE as u64 + 300)]
+        );
+
+        // An erased captive of the second page whose keys are back in the key store fails it.
+        let erased = case_number(LISTING_PAGE as u64 + 10);
+        reg.erase(&actor, now, &erased, "asked by the test")
+            .unwrap();
+        reg.verify(None).unwrap();
+        reg.keys
+            .conn
+            .exec(
+                "INSERT INTO data_keys SELECT ?1, identity, family, medical, statements, \
+                 name_tokens FROM data_keys WHERE person = ?2",
+                args![erased.as_str(), case_number(1).as_str()],
+            )
+            .unwrap();
+        let e = reg.verify(None).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!(
+                "holds the data keys of {erased}, whom the log records as erased"
+            )),
+            "{e}"
+        );
+        drop_keys(&reg, &erased);
+        reg.verify(None).unwrap();
+
+        // A row of the last page altered is named.
+        let altered = case_number(2 * LISTING_PAGE as u64 + 200);
+        reg.conn
+            .exec(
+                "UPDATE persons SET captured_at = 'elsewhere' WHERE case_no = ?1",
+                args![altered.as_str()],
+            )
+            .unwrap();
+        let e = reg.verify(None).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("the projection of {altered} differs")),
+            "{e}"
+        );
+        reg.rebuild().unwrap();
+        reg.verify(None).unwrap();
+
+        // A row of the second page taken away and one added past the last under a case number
+        // the events never gave: as many rows as the events register, and the stranger named.
+        let stranger = case_number(n as u64 + 1);
+        reg.conn
+            .exec(
+                "DELETE FROM persons WHERE case_no = ?1",
+                args![case_number(LISTING_PAGE as u64 + 20).as_str()],
+            )
+            .unwrap();
+        reg.conn
+            .exec(
+                "INSERT INTO persons SELECT ?1, NULL, power, captured_on, captured_at, status, \
+                 registered_seq, last_seq FROM persons WHERE case_no = ?2",
+                args![stranger.as_str(), case_number(1).as_str()],
+            )
+            .unwrap();
+        let e = reg.verify(None).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("the projection of {stranger} differs")),
+            "{e}"
+        );
+        // The stranger under a key no case number has: in no page of the listing, so as many
+        // rows as the events register but one fewer listed; then taken away, one row fewer.
+        reg.conn
+            .exec(
+                "UPDATE persons SET case_no = 'X-1' WHERE case_no = ?1",
+                args![stranger.as_str()],
+            )
+            .unwrap();
+        let e = reg.verify(None).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!(
+                "the projection holds {} persons but the events register {n}",
+                n - 1
+            )),
+            "{e}"
+        );
+        reg.conn
+            .exec("DELETE FROM persons WHERE case_no = 'X-1'", &[])
+            .unwrap();
+        let e = reg.verify(None).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!(
+                "the projection holds {} persons but the events register {n}",
+                n - 1
+            )),
+            "{e}"
+        );
+        reg.rebuild().unwrap();
+        reg.verify(None).unwrap();
+    }
+
+    #[test]
     fn a_case_number_reads_back_as_its_number_and_nothing_else_does() {
         for n in [0, 1, 999_999, 1_000_000, 123_456_789] {
             assert_eq!(case_index(&case_number(n)), Some(n as i64));

@@ -1292,7 +1292,7 @@ fn stored_frontier(db: &dyn Sql) -> Result<Frontier, StoreError> {
 }
 
 /// Rows read per query by the listings ([`Registry::each_person`], [`Registry::each_event`]).
-const LISTING_PAGE: usize = 1000;
+pub(crate) const LISTING_PAGE: usize = 1000;
 
 const PERSON_SELECT: &str = "SELECT case_no, external_id, power, captured_on, captured_at, status, registered_seq, last_seq FROM persons";
 
@@ -1307,9 +1307,9 @@ pub(crate) fn persons_in(db: &dyn Sql, cases: &[&str]) -> Result<Vec<PersonRow>,
     Ok(found)
 }
 
-/// Runs `select` (a query on `persons`, without its condition) on `db` for the rows whose
-/// `column` is one of `values`, a few hundred per query.
-fn each_person_where(
+/// Runs `select` (a query on a table keyed by case number, without its condition) on `db` for
+/// the rows whose `column` is one of `values`, a few hundred per query.
+pub(crate) fn each_person_where(
     db: &dyn Sql,
     (select, column): (&str, &str),
     values: &[&str],

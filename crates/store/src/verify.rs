@@ -243,41 +243,60 @@ impl Registry {
             ));
         }
 
-        let stored = self.persons()?;
-        // The listing reads only rows numbered as case numbers are: a row added under any
-        // other key would not be in it, so the table's rows are counted as well.
+        // The projection is compared a page at a time, as it is listed, against the replay:
+        // a registry of a million is not held twice. Its rows are counted first, the listing
+        // reading only rows numbered as case numbers are: a row added under any other key
+        // would not be in it.
+        let registered = replayed.persons.len() as u64;
+        let more_or_fewer = |held: u64| {
+            StoreError::VerifyFailed(format!(
+                "the projection holds {held} persons but the events register {registered}: run \
+                 `asylon rebuild`"
+            ))
+        };
         let rows = self.person_count()?;
-        for held in [stored.len() as u64, rows] {
-            if held != replayed.persons.len() as u64 {
-                return Err(StoreError::VerifyFailed(format!(
-                    "the projection holds {held} persons but the events register {}: run \
-                     `asylon rebuild`",
-                    replayed.persons.len()
-                )));
-            }
+        if rows != registered {
+            return Err(more_or_fewer(rows));
         }
-        for row in &stored {
-            if replayed.persons.get(&row.case_no) != Some(row) {
-                return Err(StoreError::VerifyFailed(format!(
-                    "the projection of {} differs from a replay of the events: run `asylon rebuild`",
-                    row.case_no
-                )));
+        let mut listed = 0u64;
+        let (mut erased_with_keys, mut without_keys) = (Vec::new(), Vec::new());
+        self.person_pages(&mut |page| {
+            let cases: Vec<&str> = page.iter().map(|p| p.case_no.as_str()).collect();
+            let mut with_keys = std::collections::HashSet::new();
+            crate::registry::each_person_where(
+                &*self.keys.conn,
+                ("SELECT person FROM data_keys", "person"),
+                &cases,
+                |r| {
+                    with_keys.insert(r.text(0)?);
+                    Ok(())
+                },
+            )?;
+            for row in page {
+                listed += 1;
+                if replayed.persons.get(&row.case_no) != Some(&row) {
+                    return Err(StoreError::VerifyFailed(format!(
+                        "the projection of {} differs from a replay of the events: run \
+                         `asylon rebuild`",
+                        row.case_no
+                    )));
+                }
+                let keyed = with_keys.contains(&row.case_no);
+                match row.status {
+                    asylon_core::PersonStatus::Erased if keyed => {
+                        erased_with_keys.push(row.case_no)
+                    }
+                    asylon_core::PersonStatus::Registered if !keyed => {
+                        without_keys.push(row.case_no);
+                    }
+                    _ => {}
+                }
             }
+            Ok(())
+        })?;
+        if listed != registered {
+            return Err(more_or_fewer(listed));
         }
-
-        let mut with_keys = std::collections::HashSet::new();
-        self.keys
-            .conn
-            .each("SELECT person FROM data_keys", &[], &mut |r| {
-                with_keys.insert(r.text(0)?);
-                Ok(())
-            })?;
-        let erased_with_keys: Vec<&str> = stored
-            .iter()
-            .filter(|p| p.status == asylon_core::PersonStatus::Erased)
-            .filter(|p| with_keys.contains(&p.case_no))
-            .map(|p| p.case_no.as_str())
-            .collect();
         if !erased_with_keys.is_empty() {
             return Err(StoreError::VerifyFailed(format!(
                 "the key store holds the data keys of {}, whom the log records as erased: \
@@ -286,12 +305,6 @@ impl Registry {
                 erased_with_keys.join(", ")
             )));
         }
-        let without_keys = stored
-            .iter()
-            .filter(|p| p.status == asylon_core::PersonStatus::Registered)
-            .filter(|p| !with_keys.contains(&p.case_no))
-            .map(|p| p.case_no.clone())
-            .collect();
         let extends_checkpoint = match earlier {
             None => None,
             Some(cp) => {
@@ -302,7 +315,7 @@ impl Registry {
         let report = VerifyReport {
             size,
             root: hex::encode(tree_root),
-            persons: stored.len(),
+            persons: replayed.persons.len(),
             extends_checkpoint,
             without_keys,
             keys_purge_due: self.purge_due()?,
