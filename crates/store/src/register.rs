@@ -1390,6 +1390,15 @@ mod tests {
 
         // Keys gone for one captive of the first page and one of the last: both are named,
         // in case order, and verify still passes (an older key store, or an erasure stopped).
+        // The check verify fails with, naming what it found.
+        let fails = |reg: &Registry, found: &str| {
+            let e = reg.verify(None).unwrap_err().to_string();
+            assert!(e.contains(found), "{e}");
+        };
+        let fewer = format!(
+            "the projection holds {} persons but the events register {n}",
+            n - 1
+        );
         let drop_keys = |reg: &Registry, case: &str| {
             reg.keys
                 .conn
@@ -1417,12 +1426,9 @@ mod tests {
                 args![erased.as_str(), case_number(1).as_str()],
             )
             .unwrap();
-        let e = reg.verify(None).unwrap_err().to_string();
-        assert!(
-            e.contains(&format!(
-                "holds the data keys of {erased}, whom the log records as erased"
-            )),
-            "{e}"
+        fails(
+            &reg,
+            &format!("holds the data keys of {erased}, whom the log records as erased"),
         );
         drop_keys(&reg, &erased);
         reg.verify(None).unwrap();
@@ -1435,11 +1441,7 @@ mod tests {
                 args![altered.as_str()],
             )
             .unwrap();
-        let e = reg.verify(None).unwrap_err().to_string();
-        assert!(
-            e.contains(&format!("the projection of {altered} differs")),
-            "{e}"
-        );
+        fails(&reg, &format!("the projection of {altered} differs"));
         reg.rebuild().unwrap();
         reg.verify(None).unwrap();
 
@@ -1459,11 +1461,7 @@ mod tests {
                 args![stranger.as_str(), case_number(1).as_str()],
             )
             .unwrap();
-        let e = reg.verify(None).unwrap_err().to_string();
-        assert!(
-            e.contains(&format!("the projection of {stranger} differs")),
-            "{e}"
-        );
+        fails(&reg, &format!("the projection of {stranger} differs"));
         // The stranger under a key no case number has: in no page of the listing, so as many
         // rows as the events register but one fewer listed; then taken away, one row fewer.
         reg.conn
@@ -1472,25 +1470,11 @@ mod tests {
                 args![stranger.as_str()],
             )
             .unwrap();
-        let e = reg.verify(None).unwrap_err().to_string();
-        assert!(
-            e.contains(&format!(
-                "the projection holds {} persons but the events register {n}",
-                n - 1
-            )),
-            "{e}"
-        );
+        fails(&reg, &fewer);
         reg.conn
             .exec("DELETE FROM persons WHERE case_no = 'X-1'", &[])
             .unwrap();
-        let e = reg.verify(None).unwrap_err().to_string();
-        assert!(
-            e.contains(&format!(
-                "the projection holds {} persons but the events register {n}",
-                n - 1
-            )),
-            "{e}"
-        );
+        fails(&reg, &fewer);
         reg.rebuild().unwrap();
         reg.verify(None).unwrap();
     }
