@@ -1407,6 +1407,15 @@ mod tests {
         };
         drop_keys(&reg, &case_number(2 * LISTING_PAGE as u64 + 300));
         drop_keys(&reg, &case_number(7));
+        // A row under a name that reads as the same number is not his keys.
+        reg.keys
+            .conn
+            .exec(
+                "INSERT INTO data_keys SELECT 'AS-0000007', identity, family, medical, \
+                 statements, name_tokens FROM data_keys WHERE person = ?1",
+                args![case_number(1).as_str()],
+            )
+            .unwrap();
         let report = reg.verify(None).unwrap();
         assert_eq!(
             report.without_keys,

@@ -1307,9 +1307,9 @@ pub(crate) fn persons_in(db: &dyn Sql, cases: &[&str]) -> Result<Vec<PersonRow>,
     Ok(found)
 }
 
-/// Runs `select` (a query on a table keyed by case number, without its condition) on `db` for
-/// the rows whose `column` is one of `values`, a few hundred per query.
-pub(crate) fn each_person_where(
+/// Runs `select` (a query on `persons`, without its condition) on `db` for the rows whose
+/// `column` is one of `values`, a few hundred per query.
+fn each_person_where(
     db: &dyn Sql,
     (select, column): (&str, &str),
     values: &[&str],
