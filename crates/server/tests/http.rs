@@ -131,6 +131,7 @@ on_both_backends!(
     persons_are_listed_in_the_order_of_their_numbers_a_page_at_a_time,
     a_full_disk_is_answered_507_and_nothing_is_written,
     a_child_at_capture_is_registered_and_the_answer_says_so,
+    deadlines_are_the_registrys_own_for_each_caller,
 );
 
 fn role(name: &str) -> Role {
@@ -2101,6 +2102,69 @@ fn writers_on_several_connections_append_one_gapless_log(db: Db) {
     );
     // Sequence numbers are 1..n without a gap (verify checks each against its position too).
     assert_eq!(s.count("SELECT max(seq) - count(*) FROM events"), 0);
+}
+
+/// `GET /api/deadlines` answers, to each caller, what the registry itself computes for him.
+fn deadlines_are_the_registrys_own_for_each_caller(db: Db) {
+    // A server of its own: no other test's write moves a duty between the two readings.
+    let s = start(db, Config::default());
+    let reg = s.open_registry();
+    let settings = load_settings(&s.dir).unwrap();
+    let mut seen = Vec::new();
+    for (user, org, r) in [
+        ("dp-registrar", "detaining", "registrar"),
+        ("cta-registrar", "neutral", "registrar"),
+        ("kr-liaison", "receiving:KR", "liaison"),
+    ] {
+        let c = s.sign_in(user);
+        let store = |overdue: bool| {
+            let all = reg.deadlines(&who(user, org, r), &settings, now()).unwrap();
+            let kept: Vec<_> = all
+                .into_iter()
+                .filter(|d| !overdue || d.status == asylon_core::law::DeadlineStatus::Overdue)
+                .collect();
+            serde_json::to_value(kept).unwrap()
+        };
+        for (query, overdue) in [
+            ("", false),
+            ("?overdue=true", true),
+            ("?overdue=false", false),
+        ] {
+            // Read before and after: a day that ends between them changes what is due.
+            let before = store(overdue);
+            let r = c.get(&format!("/api/deadlines{query}"));
+            assert_eq!(r.status, 200, "{user} {query}: {}", r.body);
+            assert_eq!(
+                r.header("content-type"),
+                Some("application/json"),
+                "{user} {query}"
+            );
+            assert!(
+                r.body == before || r.body == store(overdue),
+                "{user} {query}: {} against {before}",
+                r.body
+            );
+        }
+        let answer = c.get("/api/deadlines").body;
+        let cases: std::collections::BTreeSet<&str> = answer
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["case"].as_str().unwrap())
+            .collect();
+        seen.push((
+            user,
+            cases.into_iter().map(str::to_string).collect::<Vec<_>>(),
+        ));
+    }
+    // The detaining power owes duties for every captive it holds; a receiving state sees the
+    // ones of the captives it accepted, and no other.
+    let mut every: Vec<String> = s.cases.values().cloned().collect();
+    every.sort();
+    assert_eq!(seen[0].1, every, "{seen:?}");
+    let mut accepted = vec![s.cases["referred"].clone(), s.cases["consented"].clone()];
+    accepted.sort();
+    assert_eq!(seen[2].1, accepted, "{seen:?}");
 }
 
 fn persons_are_listed_in_the_order_of_their_numbers_a_page_at_a_time(db: Db) {
