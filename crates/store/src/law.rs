@@ -349,7 +349,7 @@ impl Registry {
                 }
             }
             let world = load_world(tx, store, scope.as_deref())?;
-            let case = cmd.case().and_then(|c| world.cases.get(c));
+            let case = cmd.case().and_then(|c| world.cases.get(c)).map(|c| &**c);
             asylon_core::policy::may(p, case, asylon_core::policy::Action::Record(cmd))
                 .map_err(StoreError::Denied)?;
             let facts = decide(&world, p, cmd, s, now).map_err(StoreError::Refused)?;
@@ -446,7 +446,8 @@ impl Registry {
     fn case_state(&self, case: &str) -> Result<Option<Case>, StoreError> {
         Ok(load_world(&*self.conn, &self.keys, Some(case))?
             .cases
-            .remove(case))
+            .remove(case)
+            .map(|c| *c))
     }
 
     /// The law's view of one captive, once the policy has let `who` do `action` about him:

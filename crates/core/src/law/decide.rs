@@ -1078,6 +1078,7 @@ pub fn decide(
             let mut pending: Vec<(&Case, &Movement)> = w
                 .cases
                 .values()
+                .map(|c| &**c)
                 // One erased while on the list is left out: there is nobody to hand over.
                 .filter(|c| c.end.is_none() && !c.erased)
                 .filter_map(|c| Some((c, list_entry(c, list).filter(|m| m.is_pending())?)))

@@ -33,7 +33,7 @@ fn case_in(state: &str) -> Case {
         });
         w.apply(&f, &actor, at, 3);
     }
-    w.cases["AS-1"].clone()
+    (*w.cases["AS-1"]).clone()
 }
 
 fn command(name: &str) -> Command {
