@@ -79,7 +79,9 @@ pub enum ProjectionError {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Projection {
-    pub persons: BTreeMap<String, PersonRow>,
+    /// Boxed, as the law's cases are: a map filled in key order leaves its nodes' room for
+    /// eleven values a little over half used, and a replay holds every captive's row.
+    pub persons: BTreeMap<String, Box<PersonRow>>,
 }
 
 impl Projection {
@@ -99,8 +101,10 @@ impl Projection {
                 }
                 let core: CoreParticulars = serde_json::from_str(&ev.public)
                     .map_err(|e| bad(format!("public payload unreadable: {e}")))?;
-                self.persons
-                    .insert(case.clone(), PersonRow::registered(case, ev.seq, core));
+                self.persons.insert(
+                    case.clone(),
+                    Box::new(PersonRow::registered(case, ev.seq, core)),
+                );
             }
             kind::PERSON_AMENDED => {
                 let case = ev.person.as_deref().unwrap_or_default();

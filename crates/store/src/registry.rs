@@ -1498,7 +1498,7 @@ fn project(tx: &dyn Sql, ev: &Event) -> Result<(), StoreError> {
     let mut p = Projection::default();
     if let Some(row) = tx.one(&format!("{PERSON_SELECT} WHERE case_no = ?1"), args![case])? {
         let row = person_from_row(&row)?;
-        p.persons.insert(row.case_no.clone(), row);
+        p.persons.insert(row.case_no.clone(), Box::new(row));
     }
     p.apply(ev)
         .map_err(|e| StoreError::Damaged(e.to_string()))?;

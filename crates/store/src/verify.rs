@@ -281,7 +281,7 @@ impl Registry {
         self.person_pages(&mut |page| {
             for row in page {
                 listed += 1;
-                if replayed.persons.get(&row.case_no) != Some(&row) {
+                if replayed.persons.get(&row.case_no).map(|r| &**r) != Some(&row) {
                     return Err(StoreError::VerifyFailed(format!(
                         "the projection of {} differs from a replay of the events: run \
                          `asylon rebuild`",
