@@ -193,10 +193,7 @@ pub(crate) fn load_world(
     store: &KeyStore,
     person: Option<&str>,
 ) -> Result<World, StoreError> {
-    match person {
-        Some(p) => load_world_of(conn, store, Some(&[p])),
-        None => load_world_of(conn, store, None),
-    }
+    load_world_of(conn, store, person.as_ref().map(std::slice::from_ref))
 }
 
 /// [`load_world`] about several persons at once, in one reading of the log: what it holds of

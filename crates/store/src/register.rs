@@ -1388,8 +1388,6 @@ mod tests {
         let report = reg.verify(None).unwrap();
         assert_eq!((report.persons, report.without_keys.len()), (n, 0));
 
-        // Keys gone for one captive of the first page and one of the last: both are named,
-        // in case order, and verify still passes (an older key store, or an erasure stopped).
         // The check verify fails with, naming what it found.
         let fails = |reg: &Registry, found: &str| {
             let e = reg.verify(None).unwrap_err().to_string();
@@ -1405,17 +1403,24 @@ mod tests {
                 .exec("DELETE FROM data_keys WHERE person = ?1", args![case])
                 .unwrap();
         };
+        // The first captive's keys, stored again under `person`.
+        let copy_keys = |reg: &Registry, person: &str| {
+            reg.keys
+                .conn
+                .exec(
+                    "INSERT INTO data_keys SELECT ?1, identity, family, medical, statements, \
+                     name_tokens FROM data_keys WHERE person = ?2",
+                    args![person, case_number(1).as_str()],
+                )
+                .unwrap();
+        };
+
+        // Keys gone for one captive of the first page and one of the last: both are named,
+        // in case order, and verify still passes (an older key store, or an erasure stopped).
         drop_keys(&reg, &case_number(2 * LISTING_PAGE as u64 + 300));
         drop_keys(&reg, &case_number(7));
         // A row under a name that reads as the same number is not his keys.
-        reg.keys
-            .conn
-            .exec(
-                "INSERT INTO data_keys SELECT 'AS-0000007', identity, family, medical, \
-                 statements, name_tokens FROM data_keys WHERE person = ?1",
-                args![case_number(1).as_str()],
-            )
-            .unwrap();
+        copy_keys(&reg, "AS-0000007");
         let report = reg.verify(None).unwrap();
         assert_eq!(
             report.without_keys,
@@ -1427,14 +1432,7 @@ mod tests {
         reg.erase(&actor, now, &erased, "asked by the test")
             .unwrap();
         reg.verify(None).unwrap();
-        reg.keys
-            .conn
-            .exec(
-                "INSERT INTO data_keys SELECT ?1, identity, family, medical, statements, \
-                 name_tokens FROM data_keys WHERE person = ?2",
-                args![erased.as_str(), case_number(1).as_str()],
-            )
-            .unwrap();
+        copy_keys(&reg, &erased);
         fails(
             &reg,
             &format!("holds the data keys of {erased}, whom the log records as erased"),
