@@ -2108,8 +2108,19 @@ fn writers_on_several_connections_append_one_gapless_log(db: Db) {
 fn deadlines_are_the_registrys_own_for_each_caller(db: Db) {
     // A server of its own: no other test's write moves a duty between the two readings.
     let s = start(db, Config::default());
-    let reg = s.open_registry();
+    let mut reg = s.open_registry();
     let settings = load_settings(&s.dir).unwrap();
+    // One duty past due: the referred captive moved to a camp in May 2025 owes a new capture
+    // card a week after.
+    let registrar = who("dp-registrar", "detaining", "registrar");
+    for cmd in [
+        json!({"command": "define_place", "place": "Camp 3", "kind": "camp"}),
+        json!({"command": "move_custody", "case": s.cases["referred"], "place": "Camp 3",
+            "on": "2025-05-01"}),
+    ] {
+        reg.act(&registrar, now(), &settings, &command(cmd))
+            .unwrap();
+    }
     let mut seen = Vec::new();
     for (user, org, r) in [
         ("dp-registrar", "detaining", "registrar"),
@@ -2145,17 +2156,18 @@ fn deadlines_are_the_registrys_own_for_each_caller(db: Db) {
                 r.body
             );
         }
-        let answer = c.get("/api/deadlines").body;
-        let cases: std::collections::BTreeSet<&str> = answer
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d["case"].as_str().unwrap())
-            .collect();
-        seen.push((
-            user,
-            cases.into_iter().map(str::to_string).collect::<Vec<_>>(),
-        ));
+        // The captives whose duties the caller is told of, all or only those past due.
+        let cases = |query: &str| {
+            let answer = c.get(&format!("/api/deadlines{query}")).body;
+            let cases: std::collections::BTreeSet<String> = answer
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["case"].as_str().unwrap().to_string())
+                .collect();
+            cases.into_iter().collect::<Vec<_>>()
+        };
+        seen.push((user, cases(""), cases("?overdue=true")));
     }
     // The detaining power owes duties for every captive it holds; a receiving state sees the
     // ones of the captives it accepted, and no other.
@@ -2165,6 +2177,9 @@ fn deadlines_are_the_registrys_own_for_each_caller(db: Db) {
     let mut accepted = vec![s.cases["referred"].clone(), s.cases["consented"].clone()];
     accepted.sort();
     assert_eq!(seen[2].1, accepted, "{seen:?}");
+    // Past due: only the captive moved in May 2025, to both who may see him.
+    let late = vec![s.cases["referred"].clone()];
+    assert_eq!((&seen[0].2, &seen[2].2), (&late, &late), "{seen:?}");
 }
 
 fn persons_are_listed_in_the_order_of_their_numbers_a_page_at_a_time(db: Db) {
