@@ -3,7 +3,8 @@
 For each registry size: a registry of synthetic captives, an organisation and a reader with a
 read-scoped API token made through the API itself, then wrk on loopback against captive status
 by case number, search by name and the listing of captives, next to a trivial axum handler (the
-ceiling), all in one run. The status is read twice: of captives at random, and of one whose
+ceiling), all in one run; and once, every open deadline (time, size of the answer, the server's
+peak memory). The status is read twice: of captives at random, and of one whose
 record was opened READS times before (each opening is recorded in his history, which the
 policy must not read through each time it is asked about him). The listing is read twice: by the registrar, who sees every captive,
 and by a receiving state that has accepted one captive in a hundred (REFERRED in all), whose
@@ -71,6 +72,21 @@ def get(base, path, token):
         return r.read()
 
 
+def peak_mb(pid):
+    """The most memory the process `pid` has held so far (Linux), in MB."""
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1)) // 1024
+
+
+def deadlines(base, token, pid):
+    """Every open deadline, asked once and answered whole (the answer is not paged): seconds,
+    bytes of the answer, and the server's peak memory before and after it, in MB."""
+    before = peak_mb(pid)
+    t = time.time()
+    body = get(base, "/api/deadlines", token)
+    return time.time() - t, len(body), before, peak_mb(pid)
+
+
 def lua(path, n, names):
     quoted = ",".join(json.dumps(urllib.request.quote(x)) for x in names)
     with open(path + "-status.lua", "w") as f:
@@ -122,7 +138,7 @@ def receiving_state(base, n, admin_secret):
 def main():
     sizes = [int(x) for x in os.environ.get("ASYLON_BENCH_SIZES", "10000 1000000").split()]
     workdir = "target/bench-server"
-    rows = []
+    rows, whole = [], []
     ceiling = subprocess.Popen([CEILING, "127.0.0.1:18091"], stdout=subprocess.DEVNULL)
     try:
         wait_up("http://127.0.0.1:18091")
@@ -144,6 +160,7 @@ def main():
                 listing = base + "/api/persons?limit=100"
                 rows.append((n, "GET /api/persons (registrar)", *wrk(listing, token=tok["token"])))
                 rows.append((n, "GET /api/persons (receiving state)", *wrk(listing, token=kr)))
+                whole.append((n, *deadlines(base, tok["token"], server.pid)))
                 # Last: the reads lengthen the history of a captive on the listing's first page.
                 for _ in range(READS):
                     get(base, "/api/persons/AS-000001", tok["token"])
@@ -163,6 +180,11 @@ def main():
         if what.startswith("ceiling"):
             ceil[n] = rps
         print(f"{n:>9}  {what:<34} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f} {err:>8} {rps / ceil[n]:>10.3f}")
+    print("\nGET /api/deadlines, one request, the whole answer (every captive owes two duties in"
+          " his first week)")
+    print(f"{'captives':>9}  {'seconds':>8} {'MB':>8} {'server peak MB before':>22} {'after':>8}")
+    for n, secs, size, before, after in whole:
+        print(f"{n:>9}  {secs:>8.2f} {size / 1e6:>8.1f} {before:>22} {after:>8}")
 
 
 if __name__ == "__main__":

@@ -553,7 +553,8 @@ async fn deadlines(
         .await?;
     // Written straight to bytes once the registry is free again: after an import every captive
     // owes two duties, and at a million captives a JSON tree of the answer, built while the
-    // registry was held, took 3.2 GB and ten seconds of every other request's time.
+    // registry was held, took the server to 3.7 GB and every other request waited 8.7 s
+    // (`scripts/bench-server`, docs/api.md).
     let body = tokio::task::spawn_blocking(move || serde_json::to_vec(&all))
         .await
         .map_err(|_| ApiError::internal("worker failed"))?
