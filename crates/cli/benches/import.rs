@@ -3,7 +3,8 @@
 //! encryption, no log), in the same run, alternating, five rounds; medians and their ratio.
 //! For comparison only, the plain load is also timed committing every 1,000 rows, as the import
 //! durably acknowledges its batches, and SQLite alone is timed storing the rows the import stored
-//! (see [`storage_floor`]). The import's own `--timings` give the CPU time of each of its stages.
+//! (see [`storage_floor`]). The import's own `--timings` give the CPU time of each of its stages;
+//! the name reader is also timed alone (see [`reading_alone`]).
 //!
 //! Run: `scripts/bench-import` (or `cargo bench -p asylon-cli --bench import`);
 //! `ASYLON_BENCH_N` sets the number of captives (default 100,000).
@@ -135,6 +136,39 @@ fn file_size(db: &Path) -> u64 {
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum()
+}
+
+/// The name reader alone, as the import's name-reading stage calls it: every name form of the
+/// file (composed, as the import validates them) read into its best two readings (the blind
+/// index's `READINGS`), first on a fresh thread, which has read no word before, then again on
+/// it with every word cached. The rest of that stage is writing the readings out as text and
+/// hashing them under the blind-index key. Returns the forms read and the two times.
+fn reading_alone(csv_path: &Path) -> (usize, Duration, Duration) {
+    let mut forms: Vec<String> = Vec::new();
+    let mut rdr = csv::Reader::from_path(csv_path).unwrap_or_else(|e| {
+        eprintln!("cannot read {}: {e}", csv_path.display());
+        std::process::exit(2)
+    });
+    for rec in rdr.records() {
+        let Some(names) = rec.ok().and_then(|r| r.get(1).map(str::to_string)) else {
+            eprintln!("bad CSV row");
+            std::process::exit(2)
+        };
+        forms.extend(names.split('|').map(str::to_string));
+    }
+    let read_all = |forms: &[String]| {
+        let t = Instant::now();
+        for form in forms {
+            std::hint::black_box(asylon_names::reader::read_best_composed(form, 2));
+        }
+        t.elapsed()
+    };
+    let (first, again) = std::thread::scope(|s| {
+        s.spawn(|| (read_all(&forms), read_all(&forms)))
+            .join()
+            .unwrap_or_else(|_| std::process::exit(2))
+    });
+    (forms.len(), first, again)
 }
 
 /// CPU time (user and system) of this process's children that have been waited for, from
@@ -312,6 +346,18 @@ fn main() {
         }
     }
     let f = median(floor);
+    let (mut first, mut again, mut forms) = (Vec::new(), Vec::new(), 0);
+    for _ in 0..ROUNDS {
+        let (n, a, b) = reading_alone(&csv_path);
+        forms = n;
+        first.push(a);
+        again.push(b);
+    }
+    let (first, again) = (median(first).as_secs_f64(), median(again).as_secs_f64());
+    println!(
+        "name reader alone        {first:.3} s = {:.2} x plain, words read before {again:.3} s (median of {ROUNDS}; {forms} forms, each into its best two readings)  (for comparison only)",
+        first / p.as_secs_f64()
+    );
     println!(
         "SQLite alone, its rows   {:.3} s (median of {ROUNDS}): {:.2} x plain  (for comparison only: the same rows, one transaction, nothing else)",
         f.as_secs_f64(),
