@@ -18,7 +18,7 @@ use asylon_store::test_support::{PgOnDisk, SmallDisk};
 use asylon_store::{Database, KeySource, Registry, default_key_file, load_settings};
 use asylon_vault::{OrgSecret, PasswordCost};
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use time::OffsetDateTime;
@@ -2157,28 +2157,25 @@ fn deadlines_are_the_registrys_own_for_each_caller(db: Db) {
             );
         }
         // The captives whose duties the caller is told of, all or only those past due.
-        let cases = |query: &str| {
+        let cases = |query: &str| -> BTreeSet<String> {
             let answer = c.get(&format!("/api/deadlines{query}")).body;
-            let cases: std::collections::BTreeSet<String> = answer
-                .as_array()
-                .unwrap()
-                .iter()
+            let duties = answer.as_array().unwrap().iter();
+            duties
                 .map(|d| d["case"].as_str().unwrap().to_string())
-                .collect();
-            cases.into_iter().collect::<Vec<_>>()
+                .collect()
         };
         seen.push((user, cases(""), cases("?overdue=true")));
     }
     // The detaining power owes duties for every captive it holds; a receiving state sees the
     // ones of the captives it accepted, and no other.
-    let mut every: Vec<String> = s.cases.values().cloned().collect();
-    every.sort();
+    let of = |names: &[&str]| -> BTreeSet<String> {
+        names.iter().map(|n| s.cases[*n].clone()).collect()
+    };
+    let every: BTreeSet<String> = s.cases.values().cloned().collect();
     assert_eq!(seen[0].1, every, "{seen:?}");
-    let mut accepted = vec![s.cases["referred"].clone(), s.cases["consented"].clone()];
-    accepted.sort();
-    assert_eq!(seen[2].1, accepted, "{seen:?}");
+    assert_eq!(seen[2].1, of(&["referred", "consented"]), "{seen:?}");
     // Past due: only the captive moved in May 2025, to both who may see him.
-    let late = vec![s.cases["referred"].clone()];
+    let late = of(&["referred"]);
     assert_eq!((&seen[0].2, &seen[2].2), (&late, &late), "{seen:?}");
 }
 
