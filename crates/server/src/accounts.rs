@@ -117,27 +117,61 @@ pub fn add_user(
     m: &NewMember<'_>,
     cost: PasswordCost,
 ) -> Result<Enrolment, ApiError> {
-    let NewMember {
-        org,
-        name,
-        roles,
-        password,
-    } = *m;
-    check_user_name(name)?;
-    check_password(password)?;
-    check_roles(roles)?;
-    let seed = asylon_vault::random::<20>();
+    let secrets = member_secrets(org_secret, m, cost)?;
+    enrol(reg, actor, at, secrets)
+}
+
+/// A checked new member and what his password gives, made before the registry is taken
+/// (Argon2id twice): the hash it is checked against, and his copy of the organisation's key
+/// wrapped under it.
+pub struct MemberSecrets {
+    org: String,
+    name: String,
+    roles: Vec<Role>,
+    phc: String,
+    salt: [u8; 16],
+    org_key_wrapped: Vec<u8>,
+}
+
+/// Checks `m` and makes his [`MemberSecrets`].
+pub fn member_secrets(
+    org_secret: &OrgSecret,
+    m: &NewMember<'_>,
+    cost: PasswordCost,
+) -> Result<MemberSecrets, ApiError> {
+    check_user_name(m.name)?;
+    check_password(m.password)?;
+    check_roles(m.roles)?;
     let salt = asylon_vault::random::<16>();
-    let member = MemberKey::derive(password.as_bytes(), &salt, cost)?;
+    let member = MemberKey::derive(m.password.as_bytes(), &salt, cost)?;
+    Ok(MemberSecrets {
+        org: m.org.to_string(),
+        name: m.name.to_string(),
+        roles: m.roles.to_vec(),
+        phc: asylon_vault::hash_password(m.password.as_bytes(), cost)?,
+        salt,
+        org_key_wrapped: org_secret.wrap_for(&member, m.org, m.name),
+    })
+}
+
+/// Makes the user `secrets` were made for.
+pub fn enrol(
+    reg: &mut Registry,
+    actor: &Actor,
+    at: OffsetDateTime,
+    secrets: MemberSecrets,
+) -> Result<Enrolment, ApiError> {
+    let seed = asylon_vault::random::<20>();
+    let name = secrets.name;
     let user = User {
-        name: name.to_string(),
-        org: org.to_string(),
-        roles: roles.to_vec(),
-        password: asylon_vault::hash_password(password.as_bytes(), cost)?,
-        totp_sealed: reg.account_key().seal(name, &seed),
+        totp_sealed: reg.account_key().seal(&name, &seed),
+        name: name.clone(),
+        org: secrets.org,
+        roles: secrets.roles,
+        password: secrets.phc,
         totp_last_step: 0,
-        member_salt: salt,
-        org_key_wrapped: org_secret.wrap_for(&member, org, name),
+        member_salt: secrets.salt,
+        org_key_wrapped: secrets.org_key_wrapped,
         disabled: false,
     };
     reg.create_user(actor, at, &user)?;
@@ -267,21 +301,19 @@ async fn create_user(
     let key = org_key(&caller).ok_or_else(|| {
         ApiError::conflict("your organisation's key is not unlocked in this session: sign in again with your password to add members")
     })?;
-    st.run(move |reg, st| {
-        let m = NewMember {
-            org: &org,
-            name: &req.name,
-            roles: &req.roles,
-            password: &req.password,
-        };
-        let e = add_user(
-            reg,
-            &caller.principal.actor(),
-            now(),
-            &key,
-            &m,
-            st.config.password_cost,
-        )?;
+    let secrets = st
+        .password_work(move |st| {
+            let m = NewMember {
+                org: &org,
+                name: &req.name,
+                roles: &req.roles,
+                password: &req.password,
+            };
+            member_secrets(&key, &m, st.config.password_cost)
+        })
+        .await?;
+    st.run(move |reg, _| {
+        let e = enrol(reg, &caller.principal.actor(), now(), secrets)?;
         Ok((StatusCode::CREATED, axum::Json(e)))
     })
     .await

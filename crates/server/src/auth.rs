@@ -5,6 +5,10 @@
 //! - Every account needs a TOTP code (RFC 6238, 30 s, 6 digits); a code is accepted once.
 //! - Failed sign-ins are counted per address and per account name in the database; past a free
 //!   allowance each failure doubles the wait (up to an hour); 429 says how long.
+//! - Passwords are checked, and keys derived from them, outside the registry, a few at a time
+//!   (one per core), so a flood of sign-ins, right or wrong, makes no other request wait for
+//!   the registry. An attempt counts as failed from the moment it is let through until it
+//!   succeeds, so attempts checked at the same time cannot get past the allowance.
 //! - A session is a random 256-bit cookie (`HttpOnly; SameSite=Strict`, `Secure` over TLS) whose
 //!   SHA-256 alone is stored; it ends after `idle_secs` without use or `absolute_secs` after
 //!   sign-in. A cookie-authenticated write must carry the session's CSRF token in `X-CSRF-Token`.
@@ -288,17 +292,21 @@ async fn sign_in(
     Body(req): Body<SignIn>,
 ) -> Result<Response, ApiError> {
     let secure = st.config.secure;
-    let (info, cookie) = st
-        .run(move |reg, st| {
-            let t = now().unix_timestamp();
-            let keys = [
-                (account_key(&req.user), st.config.account_free_failures),
-                (
-                    format!("addr:{}", addr.ip()),
-                    st.config.address_free_failures,
-                ),
-            ];
-            let wait = keys
+    let t = now().unix_timestamp();
+    let keys = [
+        (account_key(&req.user), st.config.account_free_failures),
+        (
+            format!("addr:{}", addr.ip()),
+            st.config.address_free_failures,
+        ),
+    ];
+    // First, under the registry: the back-off, and this attempt counted as failed in advance,
+    // so that attempts whose passwords are being checked at the same time count against the
+    // allowance as they would one after another.
+    let charged = keys.clone();
+    let user = st
+        .run(move |reg, _| {
+            let wait = charged
                 .iter()
                 .map(|(k, _)| reg.throttle_wait(k, t))
                 .collect::<Result<Vec<_>, _>>()?
@@ -308,36 +316,55 @@ async fn sign_in(
             if wait > 0 {
                 return Err(throttled(wait));
             }
-            let user = if req.user.len() <= 64 {
+            for (k, free) in &charged {
+                reg.throttle_fail(k, t, *free)?;
+            }
+            Ok(if req.user.len() <= 64 {
                 reg.user(&req.user)?
             } else {
                 None
-            };
+            })
+        })
+        .await?;
+    // Then the password, without the registry: an unknown account against the decoy hash.
+    let password = Zeroizing::new(req.password);
+    let checked = st
+        .password_work(move |st| {
             let password_ok = asylon_vault::verify_password(
-                req.password.as_bytes(),
+                password.as_bytes(),
                 user.as_ref()
                     .map_or(st.decoy_hash.as_str(), |u| u.password.as_str()),
             );
-            let ok = match &user {
-                Some(u) if password_ok && !u.disabled => {
-                    check_totp(reg, u, req.totp.trim(), t.max(0) as u64)?
-                }
-                _ => false,
+            let Some(user) = user.filter(|u| password_ok && !u.disabled) else {
+                return Ok(None);
             };
-            let Some(user) = user.filter(|_| ok) else {
-                for (k, free) in &keys {
-                    reg.throttle_fail(k, t, *free)?;
-                }
-                return Err(ApiError::unauthorized(SIGN_IN_FAILED));
-            };
-            reg.throttle_clear(&keys[0].0)?;
             let member = MemberKey::derive(
-                req.password.as_bytes(),
+                password.as_bytes(),
                 &user.member_salt,
                 st.config.password_cost,
             )?;
             let org_key =
                 OrgSecret::unwrap_from(&member, &user.org, &user.name, &user.org_key_wrapped).ok();
+            Ok(Some((user, org_key)))
+        })
+        .await?;
+    // Last, under the registry again: the account as it is now (its password unchanged, not
+    // disabled meanwhile), the code, and the session.
+    let (info, cookie) = st
+        .run(move |reg, _| {
+            let Some((checked, org_key)) = checked else {
+                return Err(ApiError::unauthorized(SIGN_IN_FAILED));
+            };
+            let user = match reg.user(&checked.name)? {
+                Some(u) if u.password == checked.password && !u.disabled => u,
+                _ => return Err(ApiError::unauthorized(SIGN_IN_FAILED)),
+            };
+            if !check_totp(reg, &user, req.totp.trim(), t.max(0) as u64)? {
+                return Err(ApiError::unauthorized(SIGN_IN_FAILED));
+            }
+            let [(account, _), (address, address_free)] = &keys;
+            reg.throttle_clear(account)?;
+            reg.throttle_refund(address, *address_free)?;
             let value = Zeroizing::new(hex::encode(asylon_vault::random::<32>()));
             let hash = sha256(value.as_bytes());
             let csrf = hex::encode(asylon_vault::random::<16>());
@@ -433,7 +460,7 @@ fn throttled(wait: i64) -> ApiError {
 /// do.
 #[utoipa::path(post, path = "/api/session/password", tag = "session",
     request_body = ChangePassword,
-    responses((status = 204), (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody), (status = 429, body = crate::ErrorBody)))]
+    responses((status = 204), (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody), (status = 429, body = crate::ErrorBody)))]
 async fn change_password(
     State(st): State<Arc<AppState>>,
     caller: Caller,
@@ -447,37 +474,69 @@ async fn change_password(
             "is the old password: choose another",
         ));
     }
-    st.run(move |reg, st| {
-        let name = &caller.principal.user;
-        let t = now().unix_timestamp();
-        let account = account_key(name);
-        let wait = reg.throttle_wait(&account, t)?;
-        if wait > 0 {
-            return Err(throttled(wait));
-        }
-        let user = reg
-            .user(name)?
-            .ok_or_else(|| ApiError::unauthorized(SIGN_IN_FAILED))?;
-        if !asylon_vault::verify_password(req.old_password.as_bytes(), &user.password) {
-            reg.throttle_fail(&account, t, st.config.account_free_failures)?;
+    let name = caller.principal.user.clone();
+    let account = account_key(&name);
+    let free = st.config.account_free_failures;
+    // As at sign-in: the back-off and the attempt counted in advance under the registry, the
+    // password work without it, the change under it again.
+    let charged = account.clone();
+    let user = st
+        .run(move |reg, _| {
+            let t = now().unix_timestamp();
+            let wait = reg.throttle_wait(&charged, t)?;
+            if wait > 0 {
+                return Err(throttled(wait));
+            }
+            reg.throttle_fail(&charged, t, free)?;
+            reg.user(&name)?
+                .ok_or_else(|| ApiError::unauthorized(SIGN_IN_FAILED))
+        })
+        .await?;
+    let old_password = Zeroizing::new(req.old_password);
+    let new_password = Zeroizing::new(req.new_password);
+    let changed = st
+        .password_work(move |st| {
+            if !asylon_vault::verify_password(old_password.as_bytes(), &user.password) {
+                return Ok(None);
+            }
+            let cost = st.config.password_cost;
+            let name = &user.name;
+            let old = MemberKey::derive(old_password.as_bytes(), &user.member_salt, cost)?;
+            let org_key = OrgSecret::unwrap_from(&old, &user.org, name, &user.org_key_wrapped)?;
+            let salt = asylon_vault::random::<16>();
+            let new = MemberKey::derive(new_password.as_bytes(), &salt, cost)?;
+            let phc = asylon_vault::hash_password(new_password.as_bytes(), cost)?;
+            let wrapped = org_key.wrap_for(&new, &user.org, name);
+            Ok(Some((user, phc, salt, wrapped)))
+        })
+        .await?;
+    st.run(move |reg, _| {
+        let Some((user, phc, salt, wrapped)) = changed else {
             return Err(ApiError::forbidden(
                 "the old password is wrong; nothing was changed",
             ));
+        };
+        match reg.user(&user.name)? {
+            Some(now_user) if now_user.password == user.password => {}
+            _ => {
+                return Err(ApiError::conflict(
+                    "the password was changed by another request meanwhile; nothing was changed",
+                ));
+            }
         }
         reg.throttle_clear(&account)?;
-        let cost = st.config.password_cost;
-        let old = MemberKey::derive(req.old_password.as_bytes(), &user.member_salt, cost)?;
-        let org_key = OrgSecret::unwrap_from(&old, &user.org, name, &user.org_key_wrapped)?;
-        let salt = asylon_vault::random::<16>();
-        let new = MemberKey::derive(req.new_password.as_bytes(), &salt, cost)?;
-        let phc = asylon_vault::hash_password(req.new_password.as_bytes(), cost)?;
-        let wrapped = org_key.wrap_for(&new, &user.org, name);
         let new = asylon_store::accounts::NewPassword {
             phc: &phc,
             member_salt: &salt,
             org_key_wrapped: &wrapped,
         };
-        reg.set_password(&caller.principal.actor(), now(), name, &new, Some(&hash))?;
+        reg.set_password(
+            &caller.principal.actor(),
+            now(),
+            &user.name,
+            &new,
+            Some(&hash),
+        )?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await

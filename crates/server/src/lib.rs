@@ -63,6 +63,10 @@ pub struct AppState {
     /// A hash to check unknown accounts' passwords against, so the time taken does not tell
     /// whether an account exists.
     decoy_hash: String,
+    /// Password work (Argon2id, 19 MiB and tens of milliseconds each) runs outside the
+    /// registry, so that sign-ins, wrong ones included, do not make every other request wait;
+    /// these permits, one per core, bound how many run at once, and so their memory.
+    password_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -75,6 +79,9 @@ impl AppState {
             settings,
             config,
             decoy_hash,
+            password_permits: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )),
         })
     }
 
@@ -91,6 +98,28 @@ impl AppState {
                 .lock()
                 .map_err(|_| ApiError::internal("registry lock poisoned"))?;
             f(&mut reg, &st)
+        })
+        .await
+        .map_err(|_| ApiError::internal("worker failed"))?
+    }
+
+    /// Runs `f`, password work, on a blocking thread without the registry, once one of the
+    /// permits is free. The permit goes with the work, so a client that gives up waiting does
+    /// not let more run at once.
+    pub(crate) async fn password_work<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+    {
+        let permit = Arc::clone(&self.password_permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::internal("password work closed"))?;
+        let st = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let out = f(&st);
+            drop(permit);
+            out
         })
         .await
         .map_err(|_| ApiError::internal("worker failed"))?

@@ -116,6 +116,8 @@ on_both_backends!(
     every_role_of_every_organisation_gets_what_the_matrix_says,
     sign_in_refuses_wrong_passwords_and_codes_without_telling_which,
     sign_in_is_throttled_per_account_and_per_address_in_the_database,
+    sign_ins_being_checked_leave_the_registry_to_other_requests,
+    sign_ins_checked_at_once_get_no_further_than_one_after_another,
     sessions_end_when_idle_and_on_sign_out,
     behind_tls_cookies_are_secure_and_hsts_is_sent,
     cookie_writes_need_the_csrf_token,
@@ -926,6 +928,130 @@ fn sign_in_is_throttled_per_account_and_per_address_in_the_database(db: Db) {
     // The back-off is kept in the database.
     let n = s.count("SELECT count(*) FROM login_throttle WHERE locked_until > 0");
     assert!(n >= 2, "{n}");
+}
+
+/// A server on an empty registry whose password work is heavy: every sign-in below is of an
+/// unknown account, checked against the decoy hash, which is made at the server's cost (the
+/// harness's users are made light), so that checks take long enough to be seen overlapping.
+fn start_heavy(db: Db, config: Config) -> Server {
+    const HEAVY: PasswordCost = PasswordCost {
+        m_kib: 32 * 1024,
+        t: 8,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("registry");
+    let actor = Actor {
+        user: "setup".into(),
+        org: "deployment".into(),
+    };
+    let key = KeySource::File(default_key_file(&dir));
+    let database = db.database();
+    let reg = Registry::init_in(&dir, &database, &key, &actor, now()).unwrap();
+    let settings = load_settings(&dir).unwrap();
+    let config = Config {
+        password_cost: HEAVY,
+        ..config
+    };
+    let state = Arc::new(AppState::new(reg, settings, config).unwrap());
+    Server {
+        base: serve_on_free_port(state),
+        dir,
+        database,
+        _tmp: tmp,
+        totp: HashMap::new(),
+        steps: Mutex::new(HashMap::new()),
+        cases: HashMap::new(),
+        names: HashMap::new(),
+    }
+}
+
+/// Signs in as `user` (who does not exist) on `base` and tells its status and when it came.
+fn ghost_sign_in(base: &str, user: &str) -> (u16, std::time::Instant) {
+    let c = Client {
+        base: base.to_string(),
+        ..Default::default()
+    };
+    let r = c.post(
+        "/api/session",
+        json!({"user": user, "password": "not the password at all", "totp": "123456"}),
+    );
+    (r.status, std::time::Instant::now())
+}
+
+fn sign_ins_being_checked_leave_the_registry_to_other_requests(db: Db) {
+    let s = start_heavy(db, Config::default());
+    let attempts: Vec<_> = (0..6)
+        .map(|i| {
+            let base = s.base.clone();
+            std::thread::spawn(move || ghost_sign_in(&base, &format!("ghost-{i}")))
+        })
+        .collect();
+    // Each attempt is counted as failed before its password is checked: once all six are,
+    // all six are being checked or waiting their turn.
+    while s.count("SELECT count(*) FROM login_throttle WHERE key LIKE 'user:ghost-%'") < 6 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // A request that needs the registry and no password: an unknown session is looked up.
+    let probe = Client {
+        base: s.base.clone(),
+        cookie: Some(format!("asylon_session={}", "ab".repeat(32))),
+        ..Default::default()
+    };
+    assert_eq!(probe.get("/api/persons").status, 401);
+    let answered = std::time::Instant::now();
+    let done: Vec<_> = attempts.into_iter().map(|a| a.join().unwrap()).collect();
+    assert!(done.iter().all(|(status, _)| *status == 401), "{done:?}");
+    let before = done.iter().filter(|(_, at)| *at <= answered).count();
+    assert_eq!(
+        before, 0,
+        "the registry waited for a password check: {before} of 6 sign-ins ended before it answered"
+    );
+}
+
+fn sign_ins_checked_at_once_get_no_further_than_one_after_another(db: Db) {
+    let heavy = start_heavy(
+        db,
+        Config {
+            account_free_failures: 3,
+            ..Config::default()
+        },
+    );
+    let attempts: Vec<_> = (0..10)
+        .map(|_| {
+            let base = heavy.base.clone();
+            std::thread::spawn(move || ghost_sign_in(&base, "ghost").0)
+        })
+        .collect();
+    let mut statuses: Vec<u16> = attempts.into_iter().map(|a| a.join().unwrap()).collect();
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 429, 429, 429, 429, 429, 429, 429],
+        "three free failures, the rest turned away"
+    );
+    // Sign-ins that succeed take back what they were counted in advance: from an address one
+    // failure short of its allowance, each counted in advance reaches it (and locks it) while
+    // it is checked, and each still leaves the address as it found it.
+    let s = start(
+        db,
+        Config {
+            address_free_failures: 2,
+            ..Config::default()
+        },
+    );
+    assert_eq!(ghost_sign_in(&s.base, "ghost").0, 401);
+    for user in ["dp-registrar", "dp-medical", "cta-legal", "kr-liaison"] {
+        let (r, _) = s.sign_in_with(user, PASSWORD);
+        assert_eq!(r.status, 200, "{user}: {}", r.body);
+    }
+    assert_eq!(
+        s.count("SELECT count(*) FROM login_throttle WHERE locked_until > 0"),
+        0
+    );
+    assert_eq!(
+        s.count("SELECT failures FROM login_throttle WHERE key = 'addr:127.0.0.1'"),
+        1
+    );
 }
 
 fn sessions_end_when_idle_and_on_sign_out(db: Db) {

@@ -417,6 +417,19 @@ impl Registry {
         Ok(())
     }
 
+    /// Takes back one failure counted for `key` in advance, by an attempt that then succeeded.
+    /// If what is left is under `free`, the failures that are left set no lock, so any lock is
+    /// the one the advance set, and it goes too.
+    pub fn throttle_refund(&self, key: &str, free: u32) -> Result<(), StoreError> {
+        self.conn.exec(
+            "UPDATE login_throttle SET failures = failures - 1,
+                 locked_until = CASE WHEN failures - 1 < ?2 THEN 0 ELSE locked_until END
+             WHERE key = ?1 AND failures > 0",
+            args![key, i64::from(free)],
+        )?;
+        Ok(())
+    }
+
     pub fn throttle_clear(&self, key: &str) -> Result<(), StoreError> {
         self.conn
             .exec("DELETE FROM login_throttle WHERE key = ?1", args![key])?;
