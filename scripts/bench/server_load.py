@@ -10,7 +10,7 @@ policy must not read through each time it is asked about him). The listing is re
 and by a receiving state that has accepted one captive in a hundred (REFERRED in all), whose
 every request reads as many rows as a page may (10,000) to find the few it may see.
 """
-import csv, json, os, re, shutil, subprocess, time, urllib.request
+import csv, json, os, re, shutil, statistics, subprocess, threading, time, urllib.request
 
 from api import ASYLON, PASSWORD, request, run, sign_in, wait_up
 
@@ -19,6 +19,9 @@ DURATION = os.environ.get("ASYLON_BENCH_SECONDS", "10")
 CONNECTIONS = os.environ.get("ASYLON_BENCH_CONNECTIONS", "16")
 REFERRED = 100
 READS = int(os.environ.get("ASYLON_BENCH_READS", "5000"))
+# Handles the server opens on its registry (`asylon serve --handles`), each measured in turn;
+# "default" is what the server opens unless told (one per core, at least two).
+HANDLES = os.environ.get("ASYLON_BENCH_HANDLES", "1 default").split()
 
 
 def wrk(url, script=None, token=None):
@@ -80,11 +83,25 @@ def peak_mb(pid):
 
 def deadlines(base, token, pid):
     """Every open deadline, asked once and answered whole (the answer is not paged): seconds,
-    bytes of the answer, and the server's peak memory before and after it, in MB."""
+    bytes of the answer, and the server's peak memory before and after it, in MB; and, while
+    it is being answered, captive status asked again and again: how many were answered, and
+    the median and longest time of one, in ms."""
     before = peak_mb(pid)
-    t = time.time()
-    body = get(base, "/api/deadlines", token)
-    return time.time() - t, len(body), before, peak_mb(pid)
+    answer = {}
+    def whole():
+        t = time.time()
+        answer["body"] = get(base, "/api/deadlines", token)
+        answer["secs"] = time.time() - t
+    asking = threading.Thread(target=whole)
+    asking.start()
+    waits = []
+    while asking.is_alive():
+        t = time.time()
+        get(base, "/api/persons/AS-000002/status", token)
+        waits.append((time.time() - t) * 1000)
+    asking.join()
+    return (answer["secs"], len(answer["body"]), before, peak_mb(pid),
+            len(waits), statistics.median(waits), max(waits))
 
 
 def lua(path, n, names):
@@ -145,46 +162,54 @@ def main():
         for n in sizes:
             d, secret, names, imported = registry(n, workdir)
             print(f"{n} captives: imported in {imported:.1f} s", flush=True)
-            server = subprocess.Popen([ASYLON, "--data-dir", d, "serve", "--listen", "127.0.0.1:18090"],
-                                      stdout=subprocess.DEVNULL)
-            try:
-                base = "http://127.0.0.1:18090"
-                wait_up(base)
-                tok = {"token": token(base, secret)}
-                kr = receiving_state(base, n, secret["receiving:KR"])
-                status_lua, search_lua = lua(os.path.join(workdir, str(n)), n, names)
-                # The same run measures the ceiling next to each size, so the ratio is fair.
-                rows.append((n, "ceiling: trivial axum handler", *wrk("http://127.0.0.1:18091/api/health")))
-                rows.append((n, "GET /api/persons/{case}/status", *wrk(base, status_lua, tok["token"])))
-                rows.append((n, "GET /api/search?name=", *wrk(base, search_lua, tok["token"])))
-                listing = base + "/api/persons?limit=100"
-                rows.append((n, "GET /api/persons (registrar)", *wrk(listing, token=tok["token"])))
-                rows.append((n, "GET /api/persons (receiving state)", *wrk(listing, token=kr)))
-                whole.append((n, *deadlines(base, tok["token"], server.pid)))
-                # Last: the reads lengthen the history of a captive on the listing's first page.
-                for _ in range(READS):
-                    get(base, "/api/persons/AS-000001", tok["token"])
-                rows.append((n, f"GET status of one read {READS} times", *wrk(
-                    base + "/api/persons/AS-000001/status", token=tok["token"])))
-                check = run([ASYLON, "--data-dir", d, "ledger", "verify"])
-                print("  " + check.strip().splitlines()[-1], flush=True)
-            finally:
-                server.terminate()
-                server.wait()
+            tok = None
+            for i, h in enumerate(HANDLES):
+                extra = [] if h == "default" else ["--handles", h]
+                server = subprocess.Popen([ASYLON, "--data-dir", d, "serve", "--listen",
+                                           "127.0.0.1:18090", *extra], stdout=subprocess.DEVNULL)
+                try:
+                    base = "http://127.0.0.1:18090"
+                    wait_up(base)
+                    if tok is None:
+                        tok = token(base, secret)
+                        kr = receiving_state(base, n, secret["receiving:KR"])
+                        status_lua, search_lua = lua(os.path.join(workdir, str(n)), n, names)
+                    # The same run measures the ceiling next to each, so the ratio is fair.
+                    rows.append((n, h, "ceiling: trivial axum handler", *wrk("http://127.0.0.1:18091/api/health")))
+                    rows.append((n, h, "GET /api/persons/{case}/status", *wrk(base, status_lua, tok)))
+                    rows.append((n, h, "GET /api/search?name=", *wrk(base, search_lua, tok)))
+                    listing = base + "/api/persons?limit=100"
+                    rows.append((n, h, "GET /api/persons (registrar)", *wrk(listing, token=tok)))
+                    rows.append((n, h, "GET /api/persons (receiving state)", *wrk(listing, token=kr)))
+                    whole.append((n, h, *deadlines(base, tok, server.pid)))
+                    if i == len(HANDLES) - 1:
+                        # Last: the reads lengthen the history of a captive on the listing's
+                        # first page.
+                        for _ in range(READS):
+                            get(base, "/api/persons/AS-000001", tok)
+                        rows.append((n, h, f"GET status of one read {READS} times", *wrk(
+                            base + "/api/persons/AS-000001/status", token=tok)))
+                finally:
+                    server.terminate()
+                    server.wait()
+            check = run([ASYLON, "--data-dir", d, "ledger", "verify"])
+            print("  " + check.strip().splitlines()[-1], flush=True)
     finally:
         ceiling.terminate()
     print(f"\nwrk -t2 -c{CONNECTIONS} -d{DURATION}s on loopback, 2-core machine shared with the server")
-    print(f"{'captives':>9}  {'endpoint':<34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'of ceiling':>10}")
+    print(f"{'captives':>9} {'handles':>8}  {'endpoint':<34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'of ceiling':>10}")
     ceil = {}
-    for n, what, rps, p50, p99, err in rows:
+    for n, h, what, rps, p50, p99, err in rows:
         if what.startswith("ceiling"):
-            ceil[n] = rps
-        print(f"{n:>9}  {what:<34} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f} {err:>8} {rps / ceil[n]:>10.3f}")
+            ceil[n, h] = rps
+        print(f"{n:>9} {h:>8}  {what:<34} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f} {err:>8} {rps / ceil[n, h]:>10.3f}")
     print("\nGET /api/deadlines, one request, the whole answer (every captive owes two duties in"
-          " his first week)")
-    print(f"{'captives':>9}  {'seconds':>8} {'MB':>8} {'server peak MB before':>22} {'after':>8}")
-    for n, secs, size, before, after in whole:
-        print(f"{n:>9}  {secs:>8.2f} {size / 1e6:>8.1f} {before:>22} {after:>8}")
+          " his first week), and captive status asked one after another meanwhile")
+    print(f"{'captives':>9} {'handles':>8}  {'seconds':>8} {'MB':>8} {'server peak MB before':>22} {'after':>8}"
+          f" {'status asked':>13} {'p50 ms':>8} {'max ms':>8}")
+    for n, h, secs, size, before, after, asked, p50, longest in whole:
+        print(f"{n:>9} {h:>8}  {secs:>8.2f} {size / 1e6:>8.1f} {before:>22} {after:>8}"
+              f" {asked:>13} {p50:>8.2f} {longest:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -575,7 +575,8 @@ pub fn demo(r: &RegistryArgs, count: usize, listen: Option<SocketAddr>) -> Resul
             };
             let settings = load_settings(&dir)?;
             crate::serve::run(
-                open(&args)?,
+                || open(&args),
+                None,
                 settings,
                 asylon_server::Config::default(),
                 addr,

@@ -190,6 +190,10 @@ enum Command {
         /// The server is reached over TLS (directly or through a proxy): Secure cookies, HSTS.
         #[arg(long)]
         secure: bool,
+        /// Handles to open on the registry, each with its own connections (two to PostgreSQL
+        /// each): as many requests run at once. Default: one per core, at least two.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+        handles: Option<u16>,
     },
     /// Organisations and their first administrators.
     #[command(subcommand)]
@@ -613,7 +617,11 @@ fn run(cli: Cli) -> Result<()> {
             listen,
             no_serve,
         } => demo::demo(r, count, (!no_serve).then_some(listen)),
-        Command::Serve { listen, secure } => serve::serve(r, listen, secure),
+        Command::Serve {
+            listen,
+            secure,
+            handles,
+        } => serve::serve(r, listen, secure, handles.map(usize::from)),
         Command::Org(OrgCommand::Add {
             id,
             name,

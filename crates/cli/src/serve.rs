@@ -9,32 +9,47 @@ use asylon_store::load_settings;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Serves the registry of `r` on `listen` until ctrl-c.
-pub fn serve(r: &RegistryArgs, listen: SocketAddr, secure: bool) -> Result<()> {
+/// Serves the registry of `r` on `listen` until ctrl-c, on `handles` handles (or
+/// [`asylon_server::handles_to_open`]).
+pub fn serve(
+    r: &RegistryArgs,
+    listen: SocketAddr,
+    secure: bool,
+    handles: Option<usize>,
+) -> Result<()> {
     let settings = load_settings(&data_dir(r)?)?;
-    let registry = open(r)?;
     let config = Config {
         secure,
         ..Config::default()
     };
-    run(registry, settings, config, listen, None)
+    run(|| open(r), handles, settings, config, listen, None)
 }
 
-/// Runs the server; `banner` is printed once the address is bound.
+/// Runs the server on `handles` handles (or [`asylon_server::handles_to_open`]) that `open`
+/// opens on one registry; `banner` is printed once the address is bound.
 pub fn run(
-    registry: asylon_store::Registry,
+    open: impl Fn() -> Result<asylon_store::Registry>,
+    handles: Option<usize>,
     settings: asylon_core::law::Settings,
     config: Config,
     listen: SocketAddr,
     banner: Option<String>,
 ) -> Result<()> {
-    let state =
-        Arc::new(AppState::new(registry, settings, config).map_err(|e| anyhow!(e.body.error))?);
+    let handles = (0..handles.unwrap_or_else(asylon_server::handles_to_open))
+        .map(|_| open())
+        .collect::<Result<Vec<_>>>()?;
+    let state = Arc::new(
+        AppState::with_handles(handles, settings, config).map_err(|e| anyhow!(e.body.error))?,
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(async move {
+    // The registry's handles are let go here, after the runtime: a PostgreSQL connection closes
+    // by blocking on its own runtime, which cannot be done on one of this runtime's threads
+    // (the server would end a clean stop with a panic).
+    let kept = Arc::clone(&state);
+    let served = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -48,7 +63,10 @@ pub fn run(
         })
         .await
         .context("the server stopped")
-    })
+    });
+    drop(rt);
+    drop(kept);
+    served
 }
 
 pub fn print_enrolment(e: &Enrolment) -> Result<()> {

@@ -306,18 +306,10 @@ async fn sign_in(
     let charged = keys.clone();
     let user = st
         .run(move |reg, _| {
-            let wait = charged
-                .iter()
-                .map(|(k, _)| reg.throttle_wait(k, t))
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .max()
-                .unwrap_or(0);
+            let keys = charged.each_ref().map(|(k, free)| (k.as_str(), *free));
+            let wait = reg.throttle_admit(&keys, t)?;
             if wait > 0 {
                 return Err(throttled(wait));
-            }
-            for (k, free) in &charged {
-                reg.throttle_fail(k, t, *free)?;
             }
             Ok(if req.user.len() <= 64 {
                 reg.user(&req.user)?
@@ -483,11 +475,10 @@ async fn change_password(
     let user = st
         .run(move |reg, _| {
             let t = now().unix_timestamp();
-            let wait = reg.throttle_wait(&charged, t)?;
+            let wait = reg.throttle_admit(&[(&charged, free)], t)?;
             if wait > 0 {
                 return Err(throttled(wait));
             }
-            reg.throttle_fail(&charged, t, free)?;
             reg.user(&name)?
                 .ok_or_else(|| ApiError::unauthorized(SIGN_IN_FAILED))
         })

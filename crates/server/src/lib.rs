@@ -55,9 +55,20 @@ impl Default for Config {
     }
 }
 
+/// How many handles on its registry a server opens: one per core, and at least two, so that
+/// a long request (every open deadline of a large registry) leaves one for the others.
+pub fn handles_to_open() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+}
+
 /// What every handler shares.
 pub struct AppState {
-    registry: Mutex<Registry>,
+    /// Handles on the one registry, each with its own connections: a request takes one to
+    /// itself, so requests run side by side (the database orders their writes, as it does
+    /// those of several server processes) and a long one holds up only its own.
+    registries: Vec<Mutex<Registry>>,
+    /// One permit per handle in `registries`: whoever holds one finds a handle free.
+    registry_permits: Arc<tokio::sync::Semaphore>,
     settings: Settings,
     config: Config,
     /// A hash to check unknown accounts' passwords against, so the time taken does not tell
@@ -70,12 +81,27 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// A server's state with one handle on its registry: one request at a time.
     pub fn new(registry: Registry, settings: Settings, config: Config) -> Result<Self, ApiError> {
+        Self::with_handles(vec![registry], settings, config)
+    }
+
+    /// A server's state with `registries`, handles opened on one registry (see
+    /// [`handles_to_open`]).
+    pub fn with_handles(
+        registries: Vec<Registry>,
+        settings: Settings,
+        config: Config,
+    ) -> Result<Self, ApiError> {
+        if registries.is_empty() {
+            return Err(ApiError::internal("no registry to serve"));
+        }
         let decoy_hash =
             asylon_vault::hash_password(&asylon_vault::random::<16>(), config.password_cost)
                 .map_err(|_| ApiError::internal("password hashing"))?;
         Ok(Self {
-            registry: Mutex::new(registry),
+            registry_permits: Arc::new(tokio::sync::Semaphore::new(registries.len())),
+            registries: registries.into_iter().map(Mutex::new).collect(),
             settings,
             config,
             decoy_hash,
@@ -85,19 +111,30 @@ impl AppState {
         })
     }
 
-    /// Runs `f` on the registry on a blocking thread (SQLite and Argon2 block).
+    /// Runs `f` on a free handle on the registry, on a blocking thread (SQLite blocks). As
+    /// with password work, the permit goes with the work.
     pub(crate) async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Registry, &AppState) -> Result<T, ApiError> + Send + 'static,
     {
+        let permit = Arc::clone(&self.registry_permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::internal("registry closed"))?;
         let st = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
+            // Every holder of a permit holds at most one handle, and lets it go before its
+            // permit: one is free. A handle whose request panicked is not used again.
             let mut reg = st
-                .registry
-                .lock()
-                .map_err(|_| ApiError::internal("registry lock poisoned"))?;
-            f(&mut reg, &st)
+                .registries
+                .iter()
+                .find_map(|r| r.try_lock().ok())
+                .ok_or_else(|| ApiError::internal("no registry handle left"))?;
+            let out = f(&mut reg, &st);
+            drop(reg);
+            drop(permit);
+            out
         })
         .await
         .map_err(|_| ApiError::internal("worker failed"))?
@@ -467,6 +504,9 @@ async fn security_headers(secure: bool, req: Request, next: Next) -> Response {
 }
 
 /// Serves `state` on `listener` until ctrl-c (or the future `stop` completes).
+///
+/// Keep a clone of `state` and let it go after the runtime has stopped: a registry on
+/// PostgreSQL closes its connections by blocking, which panics on the runtime's threads.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,

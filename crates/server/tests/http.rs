@@ -110,6 +110,7 @@ on_both_backends!(
     an_event_altered_by_someone_who_got_past_the_trigger_is_found_and_named,
     an_erased_captive_is_gone_from_every_reader_and_the_log_still_verifies,
     an_erasure_held_back_by_an_older_reader_is_answered_as_not_purged,
+    a_request_that_waits_holds_up_only_its_own_handle_on_the_registry,
     a_correction_is_what_every_reader_sees_and_the_record_before_it_stays_in_the_log,
     events_cannot_be_changed_or_removed_in_the_database_itself,
     writers_on_several_connections_append_one_gapless_log,
@@ -150,6 +151,9 @@ fn command(v: Value) -> Command {
 
 /// A running server on its own registry, with a user for every role of every organisation.
 struct Server {
+    /// Stops this server, and the others started on its registry, when it is dropped, so
+    /// their connections close (PostgreSQL takes a hundred at most).
+    stops: Mutex<Vec<Stop>>,
     base: String,
     dir: PathBuf,
     database: Database,
@@ -266,9 +270,11 @@ fn start_in(database: Database, config: Config, tmp: tempfile::TempDir) -> Serve
     }
     let (cases, names) = captives(&mut reg);
     let settings = load_settings(&dir).unwrap();
+    // Two handles on the registry, as `asylon serve` opens (one per core, at least two).
+    let other = Registry::open_in(&dir, &database, &key).unwrap();
     let state = Arc::new(
-        AppState::new(
-            reg,
+        AppState::with_handles(
+            vec![reg, other],
             settings,
             Config {
                 password_cost: LIGHT,
@@ -277,8 +283,9 @@ fn start_in(database: Database, config: Config, tmp: tempfile::TempDir) -> Serve
         )
         .unwrap(),
     );
-    let base = serve_on_free_port(state);
+    let (base, stop) = serve_on_free_port(state);
     Server {
+        stops: Mutex::new(vec![stop]),
         base,
         dir,
         database,
@@ -304,10 +311,16 @@ fn second_server_on(s: &Server, registry: Registry) -> String {
         ..Config::default()
     };
     let state = Arc::new(AppState::new(registry, settings, config).unwrap());
-    serve_on_free_port(state)
+    let (base, stop) = serve_on_free_port(state);
+    s.stops.lock().unwrap().push(stop);
+    base
 }
 
-fn serve_on_free_port(state: Arc<AppState>) -> String {
+/// Stops a server when dropped.
+struct Stop(#[allow(dead_code)] tokio::sync::oneshot::Sender<()>);
+
+fn serve_on_free_port(state: Arc<AppState>) -> (String, Stop) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -317,14 +330,22 @@ fn serve_on_free_port(state: Arc<AppState>) -> String {
             .enable_all()
             .build()
             .unwrap();
+        // Let go of after the runtime, as `asylon serve` does (a PostgreSQL connection cannot
+        // be closed on the runtime's threads).
+        let kept = Arc::clone(&state);
         rt.block_on(async move {
             let l = tokio::net::TcpListener::from_std(listener).unwrap();
-            asylon_server::serve(l, state, std::future::pending())
-                .await
-                .unwrap();
+            asylon_server::serve(l, state, async {
+                // Sent nothing: the sender's drop ends the wait.
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
         });
+        drop(rt);
+        drop(kept);
     });
-    base
+    (base, Stop(stop))
 }
 
 /// The server most tests share (default limits); tests that lock accounts or expire sessions
@@ -947,14 +968,17 @@ fn start_heavy(db: Db, config: Config) -> Server {
     let key = KeySource::File(default_key_file(&dir));
     let database = db.database();
     let reg = Registry::init_in(&dir, &database, &key, &actor, now()).unwrap();
+    let other = Registry::open_in(&dir, &database, &key).unwrap();
     let settings = load_settings(&dir).unwrap();
     let config = Config {
         password_cost: HEAVY,
         ..config
     };
-    let state = Arc::new(AppState::new(reg, settings, config).unwrap());
+    let state = Arc::new(AppState::with_handles(vec![reg, other], settings, config).unwrap());
+    let (base, stop) = serve_on_free_port(state);
     Server {
-        base: serve_on_free_port(state),
+        stops: Mutex::new(vec![stop]),
+        base,
         dir,
         database,
         _tmp: tmp,
@@ -2033,6 +2057,49 @@ fn an_erasure_held_back_by_an_older_reader_is_answered_as_not_purged(db: Db) {
         "{}",
         r.body
     );
+}
+
+fn a_request_that_waits_holds_up_only_its_own_handle_on_the_registry(db: Db) {
+    // An erasure waits (a minute at most) for an older reader of the key store to let its
+    // files be purged; meanwhile the server's other handle answers everyone else.
+    let s = &start(db, Config::default());
+    let case = s.cases["consented"].clone();
+    let legal = s.sign_in("dp-legal");
+    let other = s.sign_in("cta-interviewer");
+    let reader: Box<dyn std::any::Any> = match &s.database {
+        Database::Sqlite => {
+            let c = rusqlite::Connection::open(s.dir.join("keys.db")).unwrap();
+            c.execute_batch("BEGIN; SELECT count(*) FROM data_keys")
+                .unwrap();
+            Box::new(c)
+        }
+        Database::Postgres { url, .. } => {
+            let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+            c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1")
+                .unwrap();
+            Box::new(c)
+        }
+    };
+    let erasing = std::thread::spawn(move || {
+        legal.post(
+            &format!("/api/persons/{case}/erase"),
+            json!({"reason": "his own request, through the agency"}),
+        )
+    });
+    // The erasure notes that a purge is due before it destroys the keys and waits.
+    while s.count("SELECT count(*) FROM meta WHERE key = 'keys_purge_due'") == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let r = other.get("/api/persons?limit=2");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        !erasing.is_finished(),
+        "the listing was answered only once the erasure had ended"
+    );
+    drop(reader);
+    let r = erasing.join().unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["keys_purged"], true, "{}", r.body);
 }
 
 fn a_correction_is_what_every_reader_sees_and_the_record_before_it_stays_in_the_log(db: Db) {

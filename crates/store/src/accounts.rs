@@ -6,7 +6,7 @@
 //! organisation or to a user's standing are `account.*` events in the same transaction.
 
 use crate::StoreError;
-use crate::db::{Row, args};
+use crate::db::{Row, Tx, args};
 use crate::registry::{NewEvent, Registry, new_id};
 use asylon_core::Actor;
 use asylon_core::law::Role;
@@ -415,6 +415,26 @@ impl Registry {
             )?;
         }
         Ok(())
+    }
+
+    /// Lets a sign-in attempt through the back-off of `keys` (each with its free failures), or
+    /// tells how long it must wait. In one write transaction, one at a time across connections
+    /// and processes: if none of `keys` is locked at `now`, each is counted a failure in
+    /// advance (taken back by [`Registry::throttle_refund`] if the attempt succeeds) and 0 is
+    /// answered; otherwise the longest wait, and nothing is counted.
+    pub fn throttle_admit(&self, keys: &[(&str, u32)], now: i64) -> Result<i64, StoreError> {
+        let tx = Tx::write(&*self.conn)?;
+        let mut wait = 0;
+        for (key, _) in keys {
+            wait = wait.max(self.throttle_wait(key, now)?);
+        }
+        if wait == 0 {
+            for (key, free) in keys {
+                self.throttle_fail(key, now, *free)?;
+            }
+        }
+        tx.commit()?;
+        Ok(wait)
     }
 
     /// Takes back one failure counted for `key` in advance, by an attempt that then succeeded.
