@@ -111,19 +111,13 @@ impl AppState {
         })
     }
 
-    /// Runs `f` on a free handle on the registry, on a blocking thread (SQLite blocks). As
-    /// with password work, the permit goes with the work.
+    /// Runs `f` on a free handle on the registry, on a blocking thread (SQLite blocks).
     pub(crate) async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Registry, &AppState) -> Result<T, ApiError> + Send + 'static,
     {
-        let permit = Arc::clone(&self.registry_permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| ApiError::internal("registry closed"))?;
-        let st = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
+        self.blocking(&self.registry_permits, move |st| {
             // Every holder of a permit holds at most one handle, and lets it go before its
             // permit: one is free. A handle whose request panicked is not used again.
             let mut reg = st
@@ -131,27 +125,36 @@ impl AppState {
                 .iter()
                 .find_map(|r| r.try_lock().ok())
                 .ok_or_else(|| ApiError::internal("no registry handle left"))?;
-            let out = f(&mut reg, &st);
-            drop(reg);
-            drop(permit);
-            out
+            f(&mut reg, st)
         })
         .await
-        .map_err(|_| ApiError::internal("worker failed"))?
     }
 
     /// Runs `f`, password work, on a blocking thread without the registry, once one of the
-    /// permits is free. The permit goes with the work, so a client that gives up waiting does
-    /// not let more run at once.
+    /// password permits is free.
     pub(crate) async fn password_work<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
     {
-        let permit = Arc::clone(&self.password_permits)
+        self.blocking(&self.password_permits, f).await
+    }
+
+    /// Runs `f` on a blocking thread once one of `permits` is free. The permit goes with the
+    /// work, so a client that gives up waiting does not let more run at once.
+    async fn blocking<T, F>(
+        self: &Arc<Self>,
+        permits: &Arc<tokio::sync::Semaphore>,
+        f: F,
+    ) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+    {
+        let permit = Arc::clone(permits)
             .acquire_owned()
             .await
-            .map_err(|_| ApiError::internal("password work closed"))?;
+            .map_err(|_| ApiError::internal("server closing"))?;
         let st = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let out = f(&st);

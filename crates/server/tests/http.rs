@@ -269,20 +269,30 @@ fn start_in(database: Database, config: Config, tmp: tempfile::TempDir) -> Serve
         }
     }
     let (cases, names) = captives(&mut reg);
-    let settings = load_settings(&dir).unwrap();
-    // Two handles on the registry, as `asylon serve` opens (one per core, at least two).
+    let config = Config {
+        password_cost: LIGHT,
+        ..config
+    };
+    let mut s = serve_registry(reg, database, tmp, config);
+    s.totp = totp;
+    s.cases = cases;
+    s.names = names;
+    s
+}
+
+/// Serves `reg`, made in `tmp` on `database`, on two handles, as `asylon serve` opens them
+/// (one per core, at least two).
+fn serve_registry(
+    reg: Registry,
+    database: Database,
+    tmp: tempfile::TempDir,
+    config: Config,
+) -> Server {
+    let dir = tmp.path().join("registry");
+    let key = KeySource::File(default_key_file(&dir));
     let other = Registry::open_in(&dir, &database, &key).unwrap();
-    let state = Arc::new(
-        AppState::with_handles(
-            vec![reg, other],
-            settings,
-            Config {
-                password_cost: LIGHT,
-                ..config
-            },
-        )
-        .unwrap(),
-    );
+    let settings = load_settings(&dir).unwrap();
+    let state = Arc::new(AppState::with_handles(vec![reg, other], settings, config).unwrap());
     let (base, stop) = serve_on_free_port(state);
     Server {
         stops: Mutex::new(vec![stop]),
@@ -290,10 +300,10 @@ fn start_in(database: Database, config: Config, tmp: tempfile::TempDir) -> Serve
         dir,
         database,
         _tmp: tmp,
-        totp,
+        totp: HashMap::new(),
         steps: Mutex::new(HashMap::new()),
-        cases,
-        names,
+        cases: HashMap::new(),
+        names: HashMap::new(),
     }
 }
 
@@ -475,6 +485,25 @@ impl Server {
                     e.as_db_error()
                         .map_or_else(|| e.to_string(), |d| d.message().to_string())
                 })
+            }
+        }
+    }
+
+    /// A reader of the key store that stays on its snapshot until dropped: an erasure cannot
+    /// purge the files under it, and waits for it.
+    fn older_key_store_reader(&self) -> Box<dyn std::any::Any> {
+        match &self.database {
+            Database::Sqlite => {
+                let c = rusqlite::Connection::open(self.dir.join("keys.db")).unwrap();
+                c.execute_batch("BEGIN; SELECT count(*) FROM data_keys")
+                    .unwrap();
+                Box::new(c)
+            }
+            Database::Postgres { url, .. } => {
+                let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+                c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1")
+                    .unwrap();
+                Box::new(c)
             }
         }
     }
@@ -968,25 +997,11 @@ fn start_heavy(db: Db, config: Config) -> Server {
     let key = KeySource::File(default_key_file(&dir));
     let database = db.database();
     let reg = Registry::init_in(&dir, &database, &key, &actor, now()).unwrap();
-    let other = Registry::open_in(&dir, &database, &key).unwrap();
-    let settings = load_settings(&dir).unwrap();
     let config = Config {
         password_cost: HEAVY,
         ..config
     };
-    let state = Arc::new(AppState::with_handles(vec![reg, other], settings, config).unwrap());
-    let (base, stop) = serve_on_free_port(state);
-    Server {
-        stops: Mutex::new(vec![stop]),
-        base,
-        dir,
-        database,
-        _tmp: tmp,
-        totp: HashMap::new(),
-        steps: Mutex::new(HashMap::new()),
-        cases: HashMap::new(),
-        names: HashMap::new(),
-    }
+    serve_registry(reg, database, tmp, config)
 }
 
 /// Signs in as `user` (who does not exist) on `base` and tells its status and when it came.
@@ -2030,20 +2045,7 @@ fn an_erasure_held_back_by_an_older_reader_is_answered_as_not_purged(db: Db) {
     let mut registry = s.open_registry();
     registry.set_purge_wait(std::time::Duration::from_secs(1));
     legal.base = second_server_on(s, registry);
-    let reader: Box<dyn std::any::Any> = match &s.database {
-        Database::Sqlite => {
-            let c = rusqlite::Connection::open(s.dir.join("keys.db")).unwrap();
-            c.execute_batch("BEGIN; SELECT count(*) FROM data_keys")
-                .unwrap();
-            Box::new(c)
-        }
-        Database::Postgres { url, .. } => {
-            let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
-            c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1")
-                .unwrap();
-            Box::new(c)
-        }
-    };
+    let reader = s.older_key_store_reader();
     let r = legal.post(
         &format!("/api/persons/{case}/erase"),
         json!({"reason": "his own request, through the agency"}),
@@ -2066,20 +2068,7 @@ fn a_request_that_waits_holds_up_only_its_own_handle_on_the_registry(db: Db) {
     let case = s.cases["consented"].clone();
     let legal = s.sign_in("dp-legal");
     let other = s.sign_in("cta-interviewer");
-    let reader: Box<dyn std::any::Any> = match &s.database {
-        Database::Sqlite => {
-            let c = rusqlite::Connection::open(s.dir.join("keys.db")).unwrap();
-            c.execute_batch("BEGIN; SELECT count(*) FROM data_keys")
-                .unwrap();
-            Box::new(c)
-        }
-        Database::Postgres { url, .. } => {
-            let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
-            c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1")
-                .unwrap();
-            Box::new(c)
-        }
-    };
+    let reader = s.older_key_store_reader();
     let erasing = std::thread::spawn(move || {
         legal.post(
             &format!("/api/persons/{case}/erase"),
