@@ -45,11 +45,7 @@ pub fn run(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    // The registry's handles are let go here, after the runtime: a PostgreSQL connection closes
-    // by blocking on its own runtime, which cannot be done on one of this runtime's threads
-    // (the server would end a clean stop with a panic).
-    let kept = Arc::clone(&state);
-    let served = rt.block_on(async move {
+    rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -63,10 +59,7 @@ pub fn run(
         })
         .await
         .context("the server stopped")
-    });
-    drop(rt);
-    drop(kept);
-    served
+    })
 }
 
 pub fn print_enrolment(e: &Enrolment) -> Result<()> {

@@ -507,9 +507,6 @@ async fn security_headers(secure: bool, req: Request, next: Next) -> Response {
 }
 
 /// Serves `state` on `listener` until ctrl-c (or the future `stop` completes).
-///
-/// Keep a clone of `state` and let it go after the runtime has stopped: a registry on
-/// PostgreSQL closes its connections by blocking, which panics on the runtime's threads.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,

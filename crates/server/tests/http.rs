@@ -340,9 +340,6 @@ fn serve_on_free_port(state: Arc<AppState>) -> (String, Stop) {
             .enable_all()
             .build()
             .unwrap();
-        // Let go of after the runtime, as `asylon serve` does (a PostgreSQL connection cannot
-        // be closed on the runtime's threads).
-        let kept = Arc::clone(&state);
         rt.block_on(async move {
             let l = tokio::net::TcpListener::from_std(listener).unwrap();
             asylon_server::serve(l, state, async {
@@ -352,8 +349,6 @@ fn serve_on_free_port(state: Arc<AppState>) -> (String, Stop) {
             .await
             .unwrap();
         });
-        drop(rt);
-        drop(kept);
     });
     (base, Stop(stop))
 }

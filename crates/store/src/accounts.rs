@@ -381,7 +381,7 @@ impl Registry {
     }
 
     /// Seconds until `key` may try to sign in again (0: now).
-    pub fn throttle_wait(&self, key: &str, now: i64) -> Result<i64, StoreError> {
+    fn throttle_wait(&self, key: &str, now: i64) -> Result<i64, StoreError> {
         let until = self
             .conn
             .one(
@@ -395,7 +395,7 @@ impl Registry {
 
     /// Counts a failed sign-in for `key`. Once `free` failures are reached each one locks the
     /// key, for 5 seconds at first and twice as long at each further failure, up to an hour.
-    pub fn throttle_fail(&self, key: &str, now: i64, free: u32) -> Result<(), StoreError> {
+    fn throttle_fail(&self, key: &str, now: i64, free: u32) -> Result<(), StoreError> {
         let failures = self
             .conn
             .one(

@@ -681,7 +681,8 @@ pub(crate) mod pg {
     /// A connection; RefCell lets `&self` methods reach the client (the registry is used by one
     /// thread at a time, behind a lock or owned by one command).
     pub(crate) struct Pg {
-        conn: RefCell<Conn>,
+        /// None only once dropped (see the `Drop` below).
+        conn: RefCell<Option<Conn>>,
         /// The advisory lock that serialises writers of this schema, across processes.
         lock: i64,
         /// Where it connected, for [`Sql::another`]: the URL (which may carry a password, so
@@ -769,7 +770,24 @@ pub(crate) mod pg {
             let mut c = self.conn.try_borrow_mut().map_err(|_| {
                 StoreError::Damaged("a query was started inside another on one connection".into())
             })?;
-            f(&mut c)
+            let c = c
+                .as_mut()
+                .ok_or_else(|| StoreError::Damaged("the connection is closed".into()))?;
+            f(c)
+        }
+    }
+
+    impl Drop for Pg {
+        /// The client closes its connection by blocking on a runtime of its own, which panics
+        /// on a thread that already runs one (a worker of the async server, where a registry's
+        /// last handle may be let go): it is closed on a thread of its own, waited for. Should
+        /// no thread start, it is closed here.
+        fn drop(&mut self) {
+            if let Some(conn) = self.conn.get_mut().take() {
+                std::thread::scope(|s| {
+                    let _ = std::thread::Builder::new().spawn_scoped(s, move || drop(conn));
+                });
+            }
         }
     }
 
@@ -1065,10 +1083,10 @@ pub(crate) mod pg {
             h.wrapping_mul(31).wrapping_add(b.into())
         }) as i64;
         let pg = Pg {
-            conn: RefCell::new(Conn {
+            conn: RefCell::new(Some(Conn {
                 client,
                 statements: HashMap::new(),
-            }),
+            })),
             lock,
             place: (zeroize::Zeroizing::new(url.to_string()), schema.to_string()),
         };
@@ -1085,10 +1103,10 @@ pub(crate) mod pg {
         let (url, schema) = &pg.place;
         let client = postgres::Client::connect(url, postgres::NoTls)?;
         let again = Pg {
-            conn: RefCell::new(Conn {
+            conn: RefCell::new(Some(Conn {
                 client,
                 statements: HashMap::new(),
-            }),
+            })),
             lock: pg.lock,
             place: pg.place.clone(),
         };
