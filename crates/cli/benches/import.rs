@@ -138,12 +138,8 @@ fn file_size(db: &Path) -> u64 {
         .sum()
 }
 
-/// The name reader alone, as the import's name-reading stage calls it: every name form of the
-/// file (composed, as the import validates them) read into its best two readings (the blind
-/// index's `READINGS`), first on a fresh thread, which has read no word before, then again on
-/// it with every word cached. The rest of that stage is writing the readings out as text and
-/// hashing them under the blind-index key. Returns the forms read and the two times.
-fn reading_alone(csv_path: &Path) -> (usize, Duration, Duration) {
+/// Every name form of the file, as the import validates them (composed).
+fn name_forms(csv_path: &Path) -> Vec<String> {
     let mut forms: Vec<String> = Vec::new();
     let mut rdr = csv::Reader::from_path(csv_path).unwrap_or_else(|e| {
         eprintln!("cannot read {}: {e}", csv_path.display());
@@ -156,6 +152,15 @@ fn reading_alone(csv_path: &Path) -> (usize, Duration, Duration) {
         };
         forms.extend(names.split('|').map(str::to_string));
     }
+    forms
+}
+
+/// The name reader alone, as the import's name-reading stage calls it: every one of `forms`
+/// read into its best two readings (the blind index's `READINGS`), first on a fresh thread,
+/// which has read no word before, then again on it with every word cached. The rest of that
+/// stage is writing the readings out as text and hashing them under the blind-index key.
+/// Returns the two times.
+fn reading_alone(forms: &[String]) -> (Duration, Duration) {
     let read_all = |forms: &[String]| {
         let t = Instant::now();
         for form in forms {
@@ -163,12 +168,11 @@ fn reading_alone(csv_path: &Path) -> (usize, Duration, Duration) {
         }
         t.elapsed()
     };
-    let (first, again) = std::thread::scope(|s| {
-        s.spawn(|| (read_all(&forms), read_all(&forms)))
+    std::thread::scope(|s| {
+        s.spawn(|| (read_all(forms), read_all(forms)))
             .join()
             .unwrap_or_else(|_| std::process::exit(2))
-    });
-    (forms.len(), first, again)
+    })
 }
 
 /// CPU time (user and system) of this process's children that have been waited for, from
@@ -346,14 +350,18 @@ fn main() {
         }
     }
     let f = median(floor);
-    let (mut first, mut again, mut forms) = (Vec::new(), Vec::new(), 0);
+    let forms = name_forms(&csv_path);
+    let (mut first, mut again) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        let (n, a, b) = reading_alone(&csv_path);
-        forms = n;
+        let (a, b) = reading_alone(&forms);
         first.push(a);
         again.push(b);
     }
-    let (first, again) = (median(first).as_secs_f64(), median(again).as_secs_f64());
+    let (first, again, forms) = (
+        median(first).as_secs_f64(),
+        median(again).as_secs_f64(),
+        forms.len(),
+    );
     println!(
         "name reader alone        {first:.3} s = {:.2} x plain, words read before {again:.3} s (median of {ROUNDS}; {forms} forms, each into its best two readings)  (for comparison only)",
         first / p.as_secs_f64()

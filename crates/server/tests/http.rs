@@ -326,8 +326,8 @@ fn second_server_on(s: &Server, registry: Registry) -> String {
     base
 }
 
-/// Stops a server when dropped.
-struct Stop(#[allow(dead_code)] tokio::sync::oneshot::Sender<()>);
+/// Stops a server when dropped (nothing is sent: the drop ends its wait).
+type Stop = tokio::sync::oneshot::Sender<()>;
 
 fn serve_on_free_port(state: Arc<AppState>) -> (String, Stop) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -343,14 +343,13 @@ fn serve_on_free_port(state: Arc<AppState>) -> (String, Stop) {
         rt.block_on(async move {
             let l = tokio::net::TcpListener::from_std(listener).unwrap();
             asylon_server::serve(l, state, async {
-                // Sent nothing: the sender's drop ends the wait.
                 let _ = stopped.await;
             })
             .await
             .unwrap();
         });
     });
-    (base, Stop(stop))
+    (base, stop)
 }
 
 /// The server most tests share (default limits); tests that lock accounts or expire sessions
