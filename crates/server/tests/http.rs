@@ -111,6 +111,7 @@ on_both_backends!(
     an_erased_captive_is_gone_from_every_reader_and_the_log_still_verifies,
     an_erasure_held_back_by_an_older_reader_is_answered_as_not_purged,
     a_request_that_waits_holds_up_only_its_own_handle_on_the_registry,
+    an_erasure_waiting_for_an_older_reader_lets_registrations_through,
     a_correction_is_what_every_reader_sees_and_the_record_before_it_stays_in_the_log,
     events_cannot_be_changed_or_removed_in_the_database_itself,
     writers_on_several_connections_append_one_gapless_log,
@@ -2083,6 +2084,48 @@ fn a_request_that_waits_holds_up_only_its_own_handle_on_the_registry(db: Db) {
     let r = erasing.join().unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["keys_purged"], true, "{}", r.body);
+}
+
+/// An erasure waiting for an older reader of the key store (a backup being copied) to let its
+/// files be purged does not keep another process from registering captives meanwhile, and
+/// still purges them once the reader has gone, within its wait.
+fn an_erasure_waiting_for_an_older_reader_lets_registrations_through(db: Db) {
+    let s = &start(db, Config::default());
+    let case = s.cases["consented"].clone();
+    let mut legal = s.sign_in("dp-legal");
+    let registrar = s.sign_in("dp-registrar");
+    let mut registry = s.open_registry();
+    registry.set_purge_wait(std::time::Duration::from_secs(5));
+    legal.base = second_server_on(s, registry);
+    let reader = s.older_key_store_reader();
+    let erasing = std::thread::spawn(move || {
+        legal.post(
+            &format!("/api/persons/{case}/erase"),
+            json!({"reason": "his own request, through the agency"}),
+        )
+    });
+    while s.count("SELECT count(*) FROM meta WHERE key = 'keys_purge_due'") == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    for (name, given) in [("Kang Su Il", "Su Il"), ("Ri Chol Ung", "Chol Ung")] {
+        let r = registrar.post(
+            "/api/persons",
+            json!({"names": [name], "power": "KP", "captured_on": "2025-03-01",
+                "not_stated": ["date_of_birth", "rank", "service_number"]}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let case = r.body["cases"][0].as_str().unwrap();
+        let r = registrar.get(&format!("/api/persons/{case}"));
+        assert_eq!(r.body["identity"]["names"][0]["given"], given, "{}", r.body);
+    }
+    drop(reader);
+    let r = erasing.join().unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["keys_purged"], true,
+        "the erasure still waited for the reader when it had gone: {}",
+        r.body
+    );
 }
 
 fn a_correction_is_what_every_reader_sees_and_the_record_before_it_stays_in_the_log(db: Db) {

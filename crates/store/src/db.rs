@@ -397,6 +397,11 @@ pub(crate) mod sqlite {
 
     /// How long a statement waits for a lock another connection holds.
     const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+    /// How long each try of an erasure's purge waits for readers, holding the write lock.
+    const PURGE_TRY: Duration = Duration::from_millis(100);
+    /// How long an erasure's purge leaves the write lock between its tries: more than the
+    /// longest sleep of SQLite's busy handler (100 ms), so a writer waiting for it gets in.
+    const PURGE_PAUSE: Duration = Duration::from_millis(250);
 
     fn configure(conn: &rusqlite::Connection) -> Result<(), StoreError> {
         // 8 KiB pages for a new database (an existing one keeps its own): the log appends rows
@@ -575,17 +580,20 @@ pub(crate) mod sqlite {
 
         /// Empties the WAL, which holds the pages as they were before the deletion. A reader
         /// on an older snapshot (a backup copying the key store) stops that: the checkpoint
-        /// waits for it as long as for a lock (the busy timeout, here no longer than what is
-        /// left of `wait`), then gives up, saying so in its first column. So it is tried again
+        /// waits for it, then gives up, saying so in its first column. So it is tried again
         /// until nobody is in the way, up to `wait`, as PostgreSQL waits for older snapshots.
         /// (Seen: an erasure beside a reader of more than 10 s said his keys were destroyed,
         /// and the key store's files held his wrapped key until long after the reader had
-        /// ended.)
+        /// ended.) A checkpoint that empties the WAL holds the key store's write lock while it
+        /// waits for readers, so each try waits only [`PURGE_TRY`] and then leaves the lock
+        /// for longer than a writer's busy handler sleeps between its own tries: registrations
+        /// in this process or another go on while an erasure waits. (Seen: each try waited the
+        /// whole busy timeout, and a registration beside it waited as long, or failed.)
         fn purge_deleted(&self, _plan: &[String], wait: Duration) -> Result<Purge, StoreError> {
             let until = std::time::Instant::now() + wait;
             let purged = loop {
                 let left = until.saturating_duration_since(std::time::Instant::now());
-                self.0.busy_timeout(left.min(BUSY_TIMEOUT))?;
+                self.0.busy_timeout(left.min(PURGE_TRY))?;
                 let mut busy = 0;
                 let tried = self.each("PRAGMA wal_checkpoint(TRUNCATE)", &[], &mut |r| {
                     busy = r.i64(0)?;
@@ -600,7 +608,7 @@ pub(crate) mod sqlite {
                         }
                     });
                 }
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(PURGE_PAUSE.min(left));
             };
             self.0.busy_timeout(BUSY_TIMEOUT)?;
             purged
