@@ -20,7 +20,7 @@ use crate::{AppState, Body, Path};
 use asylon_core::law::{Principal, Role};
 use asylon_store::Registry;
 use asylon_store::accounts::{Token, User};
-use asylon_vault::{MemberKey, OrgSecret, ct_eq};
+use asylon_vault::{MemberKey, OrgSecret, PasswordCost, ct_eq};
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -333,7 +333,7 @@ async fn sign_in(
             let member = MemberKey::derive(
                 password.as_bytes(),
                 &user.member_salt,
-                st.config.password_cost,
+                member_cost(st, &user),
             )?;
             let org_key =
                 OrgSecret::unwrap_from(&member, &user.org, &user.name, &user.org_key_wrapped).ok();
@@ -365,7 +365,16 @@ async fn sign_in(
             let sealed = org_key
                 .as_ref()
                 .map(|k| k.wrap_for(&session_key, &user.org, &session_label(&user.name)));
-            reg.create_session(&hash, &user.name, &csrf, t, sealed.as_deref())?;
+            if !reg.create_session(
+                &hash,
+                &user.name,
+                &user.password,
+                &csrf,
+                t,
+                sealed.as_deref(),
+            )? {
+                return Err(ApiError::unauthorized(SIGN_IN_FAILED));
+            }
             let unlocked = org_key.is_some();
             Ok((
                 SessionInfo {
@@ -389,6 +398,12 @@ async fn sign_in(
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(resp)
+}
+
+/// The cost `user`'s member key was derived at: that of his password hash, made beside it,
+/// whatever the server's cost for new ones is now.
+fn member_cost(st: &AppState, user: &User) -> PasswordCost {
+    PasswordCost::of_hash(&user.password).unwrap_or(st.config.password_cost)
 }
 
 /// Who is signed in.
@@ -492,7 +507,11 @@ async fn change_password(
             }
             let cost = st.config.password_cost;
             let name = &user.name;
-            let old = MemberKey::derive(old_password.as_bytes(), &user.member_salt, cost)?;
+            let old = MemberKey::derive(
+                old_password.as_bytes(),
+                &user.member_salt,
+                member_cost(st, &user),
+            )?;
             let org_key = OrgSecret::unwrap_from(&old, &user.org, name, &user.org_key_wrapped)?;
             let salt = asylon_vault::random::<16>();
             let new = MemberKey::derive(new_password.as_bytes(), &salt, cost)?;
@@ -507,14 +526,6 @@ async fn change_password(
                 "the old password is wrong; nothing was changed",
             ));
         };
-        match reg.user(&user.name)? {
-            Some(now_user) if now_user.password == user.password => {}
-            _ => {
-                return Err(ApiError::conflict(
-                    "the password was changed by another request meanwhile; nothing was changed",
-                ));
-            }
-        }
         reg.throttle_clear(&account)?;
         let new = asylon_store::accounts::NewPassword {
             phc: &phc,
@@ -525,6 +536,7 @@ async fn change_password(
             &caller.principal.actor(),
             now(),
             &user.name,
+            &user.password,
             &new,
             Some(&hash),
         )?;

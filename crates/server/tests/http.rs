@@ -127,6 +127,7 @@ on_both_backends!(
     administrators_manage_their_own_users_and_a_disabled_user_is_out_at_once,
     interview_notes_open_only_inside_the_organisation_that_took_them,
     a_password_change_rewraps_the_organisation_key_and_ends_other_sessions,
+    a_password_changed_twice_at_once_is_changed_once,
     every_read_of_a_sealed_class_is_in_the_access_history,
     bad_input_gets_a_clear_error_and_changes_nothing,
     a_kept_checkpoint_is_proved_extended_and_a_withdrawn_consent_bites_at_once,
@@ -316,16 +317,37 @@ fn second_server(s: &Server) -> String {
 
 /// [`second_server`] serving `registry` (one of `s`'s, set otherwise).
 fn second_server_on(s: &Server, registry: Registry) -> String {
-    let settings = load_settings(&s.dir).unwrap();
     let config = Config {
         password_cost: LIGHT,
         ..Config::default()
     };
-    let state = Arc::new(AppState::new(registry, settings, config).unwrap());
+    serve_beside(s, vec![registry], config)
+}
+
+/// Another server on `s`'s registry, on two handles, whose password work is heavy (new
+/// password hashes and member keys are made at [`HEAVY`]).
+fn heavy_server_on(s: &Server) -> String {
+    let config = Config {
+        password_cost: HEAVY,
+        ..Config::default()
+    };
+    serve_beside(s, vec![s.open_registry(), s.open_registry()], config)
+}
+
+/// Serves `handles` on `s`'s registry with `config`, stopped with `s`.
+fn serve_beside(s: &Server, handles: Vec<Registry>, config: Config) -> String {
+    let settings = load_settings(&s.dir).unwrap();
+    let state = Arc::new(AppState::with_handles(handles, settings, config).unwrap());
     let (base, stop) = serve_on_free_port(state);
     s.stops.lock().unwrap().push(stop);
     base
 }
+
+/// A password cost heavy enough (tenths of a second) for password work to be seen overlapping.
+const HEAVY: PasswordCost = PasswordCost {
+    m_kib: 32 * 1024,
+    t: 8,
+};
 
 /// Stops a server when dropped (nothing is sent: the drop ends its wait).
 type Stop = tokio::sync::oneshot::Sender<()>;
@@ -979,10 +1001,6 @@ fn sign_in_is_throttled_per_account_and_per_address_in_the_database(db: Db) {
 /// unknown account, checked against the decoy hash, which is made at the server's cost (the
 /// harness's users are made light), so that checks take long enough to be seen overlapping.
 fn start_heavy(db: Db, config: Config) -> Server {
-    const HEAVY: PasswordCost = PasswordCost {
-        m_kib: 32 * 1024,
-        t: 8,
-    };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("registry");
     let actor = Actor {
@@ -1420,6 +1438,62 @@ fn a_session_opens_its_organisations_notes_on_any_server_process(db: Db) {
         ..c.clone()
     };
     assert_eq!(forged.get(&path).status, 401);
+}
+
+/// Two changes of one account's password at once, from two of his sessions, on a server whose
+/// password work is heavy so that both are being worked out when either is stored: one is
+/// made and the other refused with nothing of it kept, and the password made still opens his
+/// organisation's key, derived at the cost it was made with (not the first server's).
+fn a_password_changed_twice_at_once_is_changed_once(db: Db) {
+    let s = &start(db, Config::default());
+    let heavy = heavy_server_on(s);
+    let changes: Vec<_> = ["the first new password", "the second new password"]
+        .into_iter()
+        .map(|new| {
+            let mut c = s.sign_in("cta-interviewer");
+            c.base = heavy.clone();
+            std::thread::spawn(move || {
+                let r = c.post(
+                    "/api/session/password",
+                    json!({"old_password": PASSWORD, "new_password": new}),
+                );
+                (r, new)
+            })
+        })
+        .collect();
+    let mut done: Vec<(Resp, &str)> = changes.into_iter().map(|t| t.join().unwrap()).collect();
+    done.sort_by_key(|(r, _)| r.status);
+    let [(made, new), (refused, lost)] = &done[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        (made.status, refused.status),
+        (204, 409),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("changed by another request"),
+        "{}",
+        refused.body
+    );
+    let user = s.open_registry().user("cta-interviewer").unwrap().unwrap();
+    assert!(asylon_vault::verify_password(
+        new.as_bytes(),
+        &user.password
+    ));
+    assert!(!asylon_vault::verify_password(
+        lost.as_bytes(),
+        &user.password
+    ));
+    let (r, c) = s.sign_in_with("cta-interviewer", new);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["org_key_unlocked"], true, "{}", r.body);
+    let notes = c.get(&format!("/api/persons/{}/interviews", s.cases["none"]));
+    assert_eq!(notes.body[0]["notes"], json!(NOTES), "{}", notes.body);
 }
 
 fn a_password_change_rewraps_the_organisation_key_and_ends_other_sessions(db: Db) {

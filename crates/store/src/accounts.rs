@@ -250,23 +250,36 @@ impl Registry {
         Ok(())
     }
 
-    /// Stores a new password hash and the org key re-wrapped under the new member key; every
-    /// session of the user but `keep` ends.
+    /// Stores a new password hash and the org key re-wrapped under the new member key in place
+    /// of the password hash `replaces` (the one the old password was checked against); every
+    /// session of the user but `keep` ends. If his password is no longer `replaces` (another
+    /// change came first while this one's keys were being derived), nothing changes: the
+    /// check and the change are one write, so of two changes at once only one is made.
     pub fn set_password(
         &mut self,
         actor: &Actor,
         now: OffsetDateTime,
         name: &str,
+        replaces: &str,
         new: &NewPassword<'_>,
         keep: Option<&[u8; 32]>,
     ) -> Result<(), StoreError> {
         self.write(actor, now, |tx, _| {
             if tx.exec(
-                "UPDATE users SET password = ?2, member_salt = ?3, org_key_wrapped = ?4 WHERE name = ?1",
-                args![name, new.phc, &new.member_salt[..], new.org_key_wrapped],
+                "UPDATE users SET password = ?2, member_salt = ?3, org_key_wrapped = ?4 WHERE name = ?1 AND password = ?5",
+                args![name, new.phc, &new.member_salt[..], new.org_key_wrapped, replaces],
             )? == 0
             {
-                return Err(StoreError::UnknownUser(name.into()));
+                return Err(
+                    match tx.one("SELECT 1 FROM users WHERE name = ?1", args![name])? {
+                        Some(_) => StoreError::Conflict(
+                            "the password was changed by another request meanwhile; nothing \
+                             was changed"
+                                .into(),
+                        ),
+                        None => StoreError::UnknownUser(name.into()),
+                    },
+                );
             }
             match keep {
                 Some(k) => tx.exec(
@@ -293,19 +306,34 @@ impl Registry {
         Ok(n == 1)
     }
 
+    /// Opens a session for `user`, signed in with the password of the hash `password`, unless
+    /// that is no longer his password or his account was disabled meanwhile (false, and no
+    /// session). In one write transaction, which a change of password or a disabling waits
+    /// for or goes before: a session opened with the old password never outlives the change
+    /// that ends every other session.
     pub fn create_session(
         &self,
         hash: &[u8; 32],
         user: &str,
+        password: &str,
         csrf: &str,
         now: i64,
         org_key: Option<&[u8]>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
+        let tx = Tx::write(&*self.conn)?;
+        let current = self.conn.one(
+            "SELECT 1 FROM users WHERE name = ?1 AND password = ?2 AND disabled = 0",
+            args![user, password],
+        )?;
+        if current.is_none() {
+            return Ok(false);
+        }
         self.conn.exec(
             "INSERT INTO sessions (token_hash, username, csrf, created, last_seen, org_key) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
             args![&hash[..], user, csrf, now, org_key],
         )?;
-        Ok(())
+        tx.commit()?;
+        Ok(true)
     }
 
     pub fn session(&self, hash: &[u8; 32]) -> Result<Option<Session>, StoreError> {
@@ -459,5 +487,98 @@ impl Registry {
     /// The key that seals account secrets the server must read back (TOTP seeds).
     pub fn account_key(&self) -> asylon_vault::AccountKey {
         self.keys.kek.account_key()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KeySource;
+
+    /// A registry with one organisation and one user of it, whose password hash is `phc-a`.
+    fn with_user(dir: &std::path::Path) -> (Registry, Actor, OffsetDateTime) {
+        let actor = Actor {
+            user: "setup".into(),
+            org: "deployment".into(),
+        };
+        let now = OffsetDateTime::now_utc();
+        let key = KeySource::File(dir.join("k"));
+        let mut reg =
+            Registry::init_in(&dir.join("r"), &crate::Database::Sqlite, &key, &actor, now).unwrap();
+        let org = Org {
+            id: "neutral".into(),
+            name: "the agency".into(),
+            public_key: [7; 32],
+        };
+        reg.create_org(&actor, now, &org).unwrap();
+        let user = User {
+            name: "ana".into(),
+            org: "neutral".into(),
+            roles: vec![],
+            password: "phc-a".into(),
+            totp_sealed: vec![1],
+            totp_last_step: 0,
+            member_salt: [2; 16],
+            org_key_wrapped: vec![3],
+            disabled: false,
+        };
+        reg.create_user(&actor, now, &user).unwrap();
+        (reg, actor, now)
+    }
+
+    fn sessions(reg: &Registry) -> i64 {
+        reg.conn
+            .one("SELECT count(*) FROM sessions", &[])
+            .unwrap()
+            .unwrap()
+            .i64(0)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_session_opens_only_with_the_password_he_has_now_and_while_enabled() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut reg, actor, now) = with_user(dir.path());
+        let open = |reg: &Registry, phc: &str, n: u8| {
+            reg.create_session(&[n; 32], "ana", phc, "csrf", 0, None)
+                .unwrap()
+        };
+        assert!(!open(&reg, "phc-b", 1), "checked with another password");
+        assert_eq!(sessions(&reg), 0);
+        assert!(open(&reg, "phc-a", 2));
+        assert_eq!(sessions(&reg), 1);
+        reg.set_disabled(&actor, now, "ana", true).unwrap();
+        let before = sessions(&reg);
+        assert!(!open(&reg, "phc-a", 4), "disabled meanwhile");
+        assert_eq!(sessions(&reg), before);
+    }
+
+    #[test]
+    fn a_password_is_changed_only_from_the_one_he_has_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut reg, actor, now) = with_user(dir.path());
+        let new = |phc| NewPassword {
+            phc,
+            member_salt: &[9; 16],
+            org_key_wrapped: &[9],
+        };
+        let size = reg.checkpoint(now).unwrap().size;
+        let e = reg
+            .set_password(&actor, now, "ana", "phc-z", &new("phc-b"), None)
+            .unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Conflict(m) if m.contains("changed by another request")),
+            "{e}"
+        );
+        assert_eq!(reg.user("ana").unwrap().unwrap().password, "phc-a");
+        assert_eq!(reg.checkpoint(now).unwrap().size, size, "nothing recorded");
+        reg.set_password(&actor, now, "ana", "phc-a", &new("phc-b"), None)
+            .unwrap();
+        let ana = reg.user("ana").unwrap().unwrap();
+        assert_eq!((ana.password.as_str(), ana.member_salt), ("phc-b", [9; 16]));
+        let e = reg
+            .set_password(&actor, now, "bob", "phc-a", &new("phc-c"), None)
+            .unwrap_err();
+        assert!(matches!(e, StoreError::UnknownUser(_)), "{e}");
     }
 }

@@ -108,6 +108,20 @@ impl Default for PasswordCost {
 }
 
 impl PasswordCost {
+    /// The cost a PHC string of [`hash_password`] was made with; `None` if it is not one. A
+    /// member key is derived beside his password hash, at the same cost (at enrolment, at a
+    /// change of password), so this is the cost to derive it again at, whatever cost new
+    /// hashes are made at now: derived at another it would be another key, and his copy of
+    /// the organisation key would no longer open.
+    pub fn of_hash(phc: &str) -> Option<Self> {
+        let hash = argon2::password_hash::phc::PasswordHash::new(phc).ok()?;
+        let p = argon2::Params::try_from(&hash).ok()?;
+        (p.p_cost() == 1).then(|| Self {
+            m_kib: p.m_cost(),
+            t: p.t_cost(),
+        })
+    }
+
     fn argon(&self) -> Result<argon2::Argon2<'static>, VaultError> {
         let p = argon2::Params::new(self.m_kib, self.t, 1, Some(32))
             .map_err(|e| VaultError::Kdf(e.to_string()))?;
@@ -207,6 +221,24 @@ mod tests {
         flipped[40] ^= 1;
         assert!(org.open(b"note-1", &flipped).is_err());
         assert!(org.open(b"note-1", &sealed[..20]).is_err());
+    }
+
+    #[test]
+    fn a_hash_tells_the_cost_it_was_made_with() {
+        for cost in [LIGHT, PasswordCost { m_kib: 512, t: 3 }] {
+            let phc = hash_password(b"correct horse", cost).unwrap();
+            assert_eq!(PasswordCost::of_hash(&phc), Some(cost), "{phc}");
+        }
+        let phc = hash_password(b"correct horse", LIGHT).unwrap();
+        for bad in [
+            "",
+            "not a hash",
+            &phc.replace("m=256", "m=x"),
+            &phc.replace("p=1", "p=2"),
+            "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+        ] {
+            assert_eq!(PasswordCost::of_hash(bad), None, "{bad}");
+        }
     }
 
     #[test]
