@@ -6,7 +6,7 @@
 //! organisation or to a user's standing are `account.*` events in the same transaction.
 
 use crate::StoreError;
-use crate::db::{Row, Tx, args};
+use crate::db::{Row, Sql, Tx, args};
 use crate::registry::{NewEvent, Registry, new_id};
 use asylon_core::Actor;
 use asylon_core::law::Role;
@@ -101,6 +101,46 @@ fn account_event(kind: &str, public: serde_json::Value) -> NewEvent {
         public: public.to_string(),
         sealed: vec![],
         registered: None,
+    }
+}
+
+/// `name` as stored, read in the caller's transaction; an unknown name is refused.
+fn standing(tx: &dyn Sql, name: &str) -> Result<User, StoreError> {
+    tx.one(
+        &format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1"),
+        args![name],
+    )?
+    .as_ref()
+    .map(user_from_row)
+    .transpose()?
+    .ok_or_else(|| StoreError::UnknownUser(name.into()))
+}
+
+/// Refuses a change that leaves `org` with no enabled administrator, after which nobody could
+/// manage its users (add, enable, give roles) short of the deployment's operator. An
+/// administrator cannot take his own role away or disable himself (the server refuses that
+/// first, with its own words); this is checked in the change's own write transaction, after
+/// the change, so that two administrators doing it to each other at once, through two handles
+/// or processes, cannot both succeed.
+fn keeps_an_administrator(tx: &dyn Sql, org: &str) -> Result<(), StoreError> {
+    let enabled = tx.all(
+        &format!("SELECT {USER_COLUMNS} FROM users WHERE org = ?1 AND disabled = 0"),
+        args![org],
+    )?;
+    for row in &enabled {
+        if user_from_row(row)?.roles.contains(&Role::Admin) {
+            return Ok(());
+        }
+    }
+    Err(StoreError::Conflict(format!(
+        "that would leave {org} with no enabled administrator to manage its users; nothing was \
+         changed"
+    )))
+}
+
+impl User {
+    fn is_admin(&self) -> bool {
+        !self.disabled && self.roles.contains(&Role::Admin)
     }
 }
 
@@ -200,12 +240,13 @@ impl Registry {
     ) -> Result<(), StoreError> {
         let json = serde_json::to_string(roles).map_err(|e| StoreError::Damaged(e.to_string()))?;
         self.write(actor, now, |tx, _| {
-            if tx.exec(
+            let before = standing(tx, name)?;
+            tx.exec(
                 "UPDATE users SET roles = ?2 WHERE name = ?1",
                 args![name, &json],
-            )? == 0
-            {
-                return Err(StoreError::UnknownUser(name.into()));
+            )?;
+            if before.is_admin() && !roles.contains(&Role::Admin) {
+                keeps_an_administrator(tx, &before.org)?;
             }
             tx.exec("DELETE FROM sessions WHERE username = ?1", args![name])?;
             Ok(vec![account_event(
@@ -226,12 +267,13 @@ impl Registry {
     ) -> Result<(), StoreError> {
         let ts = now.unix_timestamp();
         self.write(actor, now, |tx, _| {
-            if tx.exec(
+            let before = standing(tx, name)?;
+            tx.exec(
                 "UPDATE users SET disabled = ?2 WHERE name = ?1",
                 args![name, disabled as i64],
-            )? == 0
-            {
-                return Err(StoreError::UnknownUser(name.into()));
+            )?;
+            if disabled && before.is_admin() {
+                keeps_an_administrator(tx, &before.org)?;
             }
             if disabled {
                 tx.exec("DELETE FROM sessions WHERE username = ?1", args![name])?;
@@ -524,6 +566,53 @@ mod tests {
         };
         reg.create_user(&actor, now, &user).unwrap();
         (reg, actor, now)
+    }
+
+    #[test]
+    fn an_organisation_keeps_an_enabled_administrator() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut reg, actor, now) = with_user(dir.path());
+        let ana = reg.user("ana").unwrap().unwrap();
+        for name in ["bo", "cy"] {
+            let u = User {
+                name: name.into(),
+                roles: vec![Role::Admin],
+                ..ana.clone()
+            };
+            reg.create_user(&actor, now, &u).unwrap();
+        }
+        let refused = |e: StoreError| {
+            assert!(
+                matches!(&e, StoreError::Conflict(m) if m.contains("no enabled administrator")),
+                "{e}"
+            );
+        };
+        let roles = |reg: &Registry, name: &str| reg.user(name).unwrap().unwrap().roles;
+        // One of two may go, as long as the other stays.
+        reg.set_roles(&actor, now, "bo", &[Role::Registrar])
+            .unwrap();
+        let size = reg.checkpoint(now).unwrap().size;
+        refused(
+            reg.set_roles(&actor, now, "cy", &[Role::Registrar])
+                .unwrap_err(),
+        );
+        refused(reg.set_disabled(&actor, now, "cy", true).unwrap_err());
+        assert_eq!(roles(&reg, "cy"), [Role::Admin]);
+        assert!(!reg.user("cy").unwrap().unwrap().disabled);
+        assert_eq!(reg.checkpoint(now).unwrap().size, size, "nothing recorded");
+        // What leaves the administrators as they are is not held up.
+        reg.set_roles(&actor, now, "cy", &[Role::Admin, Role::Legal])
+            .unwrap();
+        reg.set_disabled(&actor, now, "ana", true).unwrap();
+        // A disabled administrator is none: with bo an administrator again but disabled, cy
+        // is still the last one; enabled, bo lets cy go.
+        reg.set_roles(&actor, now, "bo", &[Role::Admin]).unwrap();
+        reg.set_disabled(&actor, now, "bo", true).unwrap();
+        refused(reg.set_roles(&actor, now, "cy", &[]).unwrap_err());
+        reg.set_disabled(&actor, now, "bo", false).unwrap();
+        reg.set_roles(&actor, now, "cy", &[]).unwrap();
+        let e = reg.set_roles(&actor, now, "dee", &[]).unwrap_err();
+        assert!(matches!(e, StoreError::UnknownUser(_)), "{e}");
     }
 
     fn sessions(reg: &Registry) -> i64 {
