@@ -80,6 +80,10 @@ impl ApiError {
     }
 }
 
+/// Seconds a client is told to wait before sending again a request the registry was too busy
+/// for (`Retry-After` of a 503).
+const BUSY_RETRY_AFTER: i64 = 5;
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         use StoreError as E;
@@ -97,6 +101,13 @@ impl From<StoreError> for ApiError {
             // Nothing the client can mend, and nothing written: it may try again once an
             // administrator has freed space.
             E::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
+            // Nothing written, and nothing wrong with the request: another writer held the
+            // registry for longer than the server waits. The client may send it again.
+            E::Busy(_) => {
+                let mut err = Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+                err.retry_after = Some(BUSY_RETRY_AFTER);
+                return err;
+            }
             // The server's set-up, not the request: the operator reads what to mend in the
             // server's log (tables and roles, no particulars); the client learns nothing of it.
             E::Deployment(what) => return Self::internal(what),

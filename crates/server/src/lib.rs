@@ -318,8 +318,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// `doc` with the answers its operations give before their handlers run, where each applies:
 /// 400 for a request that cannot be read (a body, query or path of the wrong shape: [`Body`],
 /// [`Query`], [`Path`]; a query parameter it does not take: [`QueryNames`]), 401 without a
-/// live session or token where one is needed, and 500 and 507 (a disk full) wherever the
-/// registry is opened. Each operation's own list names what its handler answers.
+/// live session or token where one is needed, and 500, 503 (another writer held the registry
+/// too long) and 507 (a disk full) wherever the registry is opened. Each operation's own list names what its handler answers.
 fn with_common_answers(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     use utoipa::openapi::security::SecurityRequirement;
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
@@ -367,6 +367,9 @@ fn with_common_answers(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::Op
             if reads_input || !public {
                 answers.entry("500".into()).or_insert_with(|| {
                     error("Internal error: nothing was changed (the server's log says what)")
+                });
+                answers.entry("503".into()).or_insert_with(|| {
+                    error("The registry is busy: another writer held it longer than the server waits; nothing was changed: send it again after Retry-After seconds")
                 });
                 answers.entry("507".into()).or_insert_with(|| {
                     error("The disk holding the registry is full: nothing was written; try again once space is freed")

@@ -135,6 +135,7 @@ on_both_backends!(
     the_openapi_document_is_valid_and_every_route_answers,
     persons_are_listed_in_the_order_of_their_numbers_a_page_at_a_time,
     a_full_disk_is_answered_507_and_nothing_is_written,
+    a_write_waits_for_another_writer_and_is_answered_503_if_it_waits_too_long,
     a_child_at_capture_is_registered_and_the_answer_says_so,
     deadlines_are_the_registrys_own_for_each_caller,
 );
@@ -520,6 +521,26 @@ impl Server {
                 let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
                 c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1")
                     .unwrap();
+                Box::new(c)
+            }
+        }
+    }
+
+    /// Another process holding the registry's log for writing (a rebuild, a restore) until
+    /// what this gives is dropped.
+    fn other_writer(&self) -> Box<dyn std::any::Any> {
+        match &self.database {
+            Database::Sqlite => {
+                let c = rusqlite::Connection::open(self.dir.join("registry.db")).unwrap();
+                c.execute_batch("BEGIN IMMEDIATE").unwrap();
+                Box::new(c)
+            }
+            Database::Postgres { url, schema } => {
+                let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+                c.batch_execute(&format!(
+                    "SET search_path TO \"{schema}\"; BEGIN; LOCK TABLE events IN EXCLUSIVE MODE"
+                ))
+                .unwrap();
                 Box::new(c)
             }
         }
@@ -1843,6 +1864,49 @@ fn bad_input_gets_a_clear_error_and_changes_nothing(db: Db) {
 /// Nothing is refused for a captive's age; whoever registers one under 18 at capture, or maybe
 /// (his date of birth known only to the year), is told so with the law, and his record gives
 /// his age at capture to those who may read his identity.
+/// A write while another process holds the registry for writing waits for it; on SQLite, once
+/// it has waited the busy timeout (10 s), it is answered 503 with `Retry-After`, having written
+/// nothing, and goes through when sent again. (PostgreSQL waits as long as the other writer
+/// holds it.)
+fn a_write_waits_for_another_writer_and_is_answered_503_if_it_waits_too_long(db: Db) {
+    let s = &start(db, Config::default());
+    let registrar = s.sign_in("dp-registrar");
+    let body = json!({"names": ["Kang Su Il"], "power": "KP", "captured_on": "2025-03-01",
+        "not_stated": ["date_of_birth", "rank", "service_number"]});
+    let persons = "SELECT count(*) FROM persons";
+    let before = s.count(persons);
+    let writer = s.other_writer();
+    let waiting = {
+        let (registrar, body) = (registrar.clone(), body.clone());
+        std::thread::spawn(move || registrar.post("/api/persons", body))
+    };
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert!(
+        !waiting.is_finished(),
+        "it did not wait for the other writer"
+    );
+    match db {
+        Db::Sqlite => {
+            let r = waiting.join().unwrap();
+            assert_eq!(r.status, 503, "{}", r.body);
+            assert_eq!(r.header("retry-after"), Some("5"));
+            let error = r.body["error"].as_str().unwrap();
+            assert!(error.starts_with("the registry is busy"), "{error}");
+            assert!(error.contains("nothing was changed"), "{error}");
+            drop(writer);
+            assert_eq!(s.count(persons), before, "nothing written");
+            let r = registrar.post("/api/persons", body);
+            assert_eq!(r.status, 201, "{}", r.body);
+        }
+        Db::Postgres => {
+            drop(writer);
+            let r = waiting.join().unwrap();
+            assert_eq!(r.status, 201, "{}", r.body);
+        }
+    }
+    assert_eq!(s.count(persons), before + 1);
+}
+
 fn a_child_at_capture_is_registered_and_the_answer_says_so(db: Db) {
     let s = &start(db, Config::default());
     let c = s.sign_in("dp-registrar");

@@ -651,8 +651,13 @@ pub(crate) mod pg {
                     message
                 }
             };
-            if code.as_deref() == Some("53100") {
-                return StoreError::Full(format!("PostgreSQL: {message}"));
+            match code.as_deref() {
+                Some("53100") => return StoreError::Full(format!("PostgreSQL: {message}")),
+                // lock_not_available (a lock_timeout ran out), deadlock_detected
+                Some("55P03" | "40P01") => {
+                    return StoreError::Busy(format!("PostgreSQL: {message}"));
+                }
+                _ => {}
             }
             StoreError::Postgres { message, code }
         }

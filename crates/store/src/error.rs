@@ -12,6 +12,15 @@ pub enum StoreError {
     /// PostgreSQL's 53100. The write that met it was rolled back.
     #[error("the disk holding the registry is full ({0}); free space on it")]
     Full(String),
+    /// Another connection held the database for writing for longer than a statement waits
+    /// (SQLite's busy timeout, 10 s; on PostgreSQL a lock wait that ran out, or a deadlock
+    /// broken by failing this side). Nothing of the write was kept.
+    #[error(
+        "the registry is busy: another process or request held it for writing longer than this \
+         one waits ({0}); nothing was changed: try again once it is done (a rebuild, a restore, \
+         an erasure's purge or a large import holds it longest)"
+    )]
+    Busy(String),
     #[error("database error: {message}")]
     Postgres {
         message: String,
@@ -101,6 +110,9 @@ impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DiskFull) => Self::Full(format!("SQLite: {e}")),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                Self::Busy(format!("SQLite: {e}"))
+            }
             _ => Self::Db(e),
         }
     }
@@ -162,6 +174,16 @@ mod tests {
         assert_eq!(
             told(&full),
             "the disk holding the registry is full (SQLite: database or disk is full); free space on it"
+        );
+        let busy = StoreError::from(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("database is locked".into()),
+        ));
+        assert!(matches!(busy, StoreError::Busy(_)), "{busy:?}");
+        assert!(
+            told(&busy).starts_with("the registry is busy"),
+            "{}",
+            told(&busy)
         );
         let other = StoreError::from(rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
