@@ -112,6 +112,7 @@ on_both_backends!(
     an_erasure_held_back_by_an_older_reader_is_answered_as_not_purged,
     a_request_that_waits_holds_up_only_its_own_handle_on_the_registry,
     an_erasure_waiting_for_an_older_reader_lets_registrations_through,
+    a_captive_erased_twice_at_once_is_erased_once,
     a_correction_is_what_every_reader_sees_and_the_record_before_it_stays_in_the_log,
     events_cannot_be_changed_or_removed_in_the_database_itself,
     writers_on_several_connections_append_one_gapless_log,
@@ -2263,6 +2264,60 @@ fn an_erasure_waiting_for_an_older_reader_lets_registrations_through(db: Db) {
         r.body["keys_purged"], true,
         "the erasure still waited for the reader when it had gone: {}",
         r.body
+    );
+}
+
+/// Two erasures of one captive at once (a client sending again an erasure that waits for an
+/// older reader of the key store, both begun before either is recorded): one is recorded and
+/// purges his keys, the other waits for it and is refused as of someone already erased, and
+/// the log holds one erasure, naming the keys it destroyed.
+fn a_captive_erased_twice_at_once_is_erased_once(db: Db) {
+    let s = &start(db, Config::default());
+    let case = s.cases["consented"].clone();
+    let reader = s.older_key_store_reader();
+    let erasures: Vec<_> = ["dp-legal", "dp-legal"]
+        .into_iter()
+        .map(|user| {
+            let legal = s.sign_in(user);
+            let url = format!("/api/persons/{case}/erase");
+            std::thread::spawn(move || {
+                legal.post(
+                    &url,
+                    json!({"reason": "his own request, through the agency"}),
+                )
+            })
+        })
+        .collect();
+    while s.count("SELECT count(*) FROM meta WHERE key = 'keys_purge_due'") == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        erasures.iter().all(|e| !e.is_finished()),
+        "both wait for the reader"
+    );
+    drop(reader);
+    let mut answers: Vec<Resp> = erasures.into_iter().map(|e| e.join().unwrap()).collect();
+    answers.sort_by_key(|r| r.status);
+    assert_eq!(
+        (answers[0].status, answers[1].status),
+        (200, 410),
+        "{} / {}",
+        answers[0].body,
+        answers[1].body
+    );
+    assert_eq!(answers[0].body["keys_purged"], true, "{}", answers[0].body);
+    assert_eq!(
+        s.count("SELECT count(*) FROM events WHERE kind = 'person.erased'"),
+        1
+    );
+    assert_eq!(
+        s.count(
+            "SELECT count(*) FROM events WHERE kind = 'person.erased' \
+             AND public LIKE '%\"keys_destroyed\":[\"identity\"%'"
+        ),
+        1,
+        "the erasure recorded names the keys it destroyed"
     );
 }
 

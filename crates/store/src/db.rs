@@ -251,6 +251,13 @@ pub(crate) trait Sql: Send {
     /// outlasts that, [`Purge::HeldBack`] says so.
     fn purge_deleted(&self, plan: &[String], wait: Duration) -> Result<Purge, StoreError>;
 
+    /// Waits for, then holds until [`Erasing::release_after`], the registry's lock for erasures
+    /// (and the other ways keys are destroyed and the key store purged): one at a time, whichever handle or process makes it, so that a second erasure of a
+    /// captive (a client sending again an erasure that waits for an older reader) finds him
+    /// erased rather than destroying nothing beside the first and recording that. Taken on
+    /// the registry's own connection, and let go on it.
+    fn erasing(&self) -> Result<Erasing, StoreError>;
+
     /// Inserts `rows` into `target` (`table (column, …)`), each of `width` values, many rows
     /// per statement (see [`insert_sql`]). Inside a transaction only, and a failure abandons it:
     /// the rows before the failing one may stay (SQLite, see its `insert_many`) until the caller
@@ -350,6 +357,44 @@ pub(crate) enum Deleted {
     /// Any ever deleted, by whom and whenever (`Registry::purge_keys`, after an erasure that
     /// was held back).
     Ever,
+}
+
+/// The registry's lock for erasures ([`Sql::erasing`]), held until [`Erasing::release_after`] (or
+/// until the process, or its connection, ends).
+#[must_use]
+pub(crate) enum Erasing {
+    /// A database in memory: one connection, nobody to wait for.
+    Alone,
+    /// An exclusive lock on a file beside the SQLite database, let go when the file closes.
+    File(std::fs::File),
+    /// A session-level advisory lock of PostgreSQL: the statement that lets it go, on the
+    /// connection that took it.
+    Advisory(String),
+}
+
+impl Erasing {
+    /// Lets the lock go, on `db`, the connection that took it, once `done` (what was done
+    /// while it was held) is known; gives `done`, or the failure to let go.
+    pub(crate) fn release_after<T>(
+        self,
+        db: &dyn Sql,
+        done: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let released = self.release(db);
+        let done = done?;
+        released?;
+        Ok(done)
+    }
+
+    fn release(self, db: &dyn Sql) -> Result<(), StoreError> {
+        match self {
+            Erasing::Alone => Ok(()),
+            Erasing::File(file) => file
+                .unlock()
+                .map_err(|e| StoreError::io("letting go the erasure lock", e)),
+            Erasing::Advisory(unlock) => db.batch(&unlock),
+        }
+    }
 }
 
 /// Whether a purge of deleted keys left nothing of them in the key store's files.
@@ -612,6 +657,26 @@ pub(crate) mod sqlite {
             };
             self.0.busy_timeout(BUSY_TIMEOUT)?;
             purged
+        }
+
+        fn erasing(&self) -> Result<Erasing, StoreError> {
+            use std::os::unix::fs::OpenOptionsExt;
+            let Some(path) = self.0.path().filter(|p| !p.is_empty()) else {
+                return Ok(Erasing::Alone);
+            };
+            let lock = format!("{path}-erasing");
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(&lock)
+                .map_err(|e| StoreError::io(&format!("opening {lock}"), e))?;
+            // flock(2): handles of one process open the file each on its own, and exclude each
+            // other as other processes do.
+            file.lock()
+                .map_err(|e| StoreError::io(&format!("locking {lock}"), e))?;
+            Ok(Erasing::File(file))
         }
 
         fn begin_write(&self) -> Result<(), StoreError> {
@@ -1028,6 +1093,23 @@ pub(crate) mod pg {
                 self.with(|c| Ok(c.client.execute(sql.as_str(), &params)?))?;
             }
             Ok(())
+        }
+
+        fn erasing(&self) -> Result<Erasing, StoreError> {
+            // The two-key form: its keys are apart from the one-key form's, so this is never
+            // the writers' lock (`begin_write`), and as much the registry's own.
+            let (high, low) = ((self.lock >> 32) as i32, self.lock as i32);
+            // Tried, not waited for in one statement: a statement waiting for a lock holds a
+            // snapshot, and the erasure holding the lock waits for every older snapshot to end
+            // before it rewrites the key store (`wait_for_older_snapshots`): each would wait
+            // for the other until the purge gave up.
+            let try_lock = format!("SELECT 1 WHERE pg_try_advisory_lock({high}, {low})");
+            while self.one(&try_lock, &[])?.is_none() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(Erasing::Advisory(format!(
+                "SELECT pg_advisory_unlock({high}, {low})"
+            )))
         }
 
         fn begin_write(&self) -> Result<(), StoreError> {

@@ -283,7 +283,8 @@ pub(crate) fn remove_written(dir: &Path, database: &Database, settings_existed: 
     match database {
         Database::Sqlite => {
             for file in [data_file(dir), crate::keystore::keys_file(dir)] {
-                for suffix in ["", "-wal", "-shm"] {
+                // `-erasing`: the lock erasures take (`Sql::erasing`).
+                for suffix in ["", "-wal", "-shm", "-erasing"] {
                     remove_quietly(Path::new(&format!("{}{suffix}", file.display())));
                 }
             }
@@ -936,6 +937,19 @@ impl Registry {
     ) -> Result<Erased, StoreError> {
         let reason = crate::amend::reason_text("erasure", reason)
             .map_err(|e| StoreError::Invalid(vec![e]))?;
+        let held = self.conn.erasing()?;
+        let erased = self.erase_alone(actor, now, case, reason);
+        held.release_after(&*self.conn, erased)
+    }
+
+    /// [`Registry::erase`], once no other erasure runs.
+    fn erase_alone(
+        &mut self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        case: &str,
+        reason: String,
+    ) -> Result<Erased, StoreError> {
         let row = self.person(case)?;
         if row.status == PersonStatus::Erased {
             return Err(StoreError::Erased {
@@ -1027,11 +1041,14 @@ impl Registry {
     /// purge: run once that session has ended. On PostgreSQL it rewrites the whole key store,
     /// and so takes as long as copying it.
     pub fn purge_keys(&self) -> Result<Purge, StoreError> {
-        let purge = self.keys.purge()?;
-        if purge == Purge::Complete {
-            self.set_purge_due(false)?;
-        }
-        Ok(purge)
+        let held = self.conn.erasing()?;
+        let purged = self.keys.purge().and_then(|purge| {
+            if purge == Purge::Complete {
+                self.set_purge_due(false)?;
+            }
+            Ok(purge)
+        });
+        held.release_after(&*self.conn, purged)
     }
 
     /// How long an erasure (or [`Registry::purge_keys`]) waits, at most, for another session
@@ -1056,7 +1073,9 @@ impl Registry {
                 Ok(())
             },
         )?;
-        let (had, purge) = self.destroy(&erased)?;
+        let held = self.conn.erasing()?;
+        let destroyed = self.destroy(&erased);
+        let (had, purge) = held.release_after(&*self.conn, destroyed)?;
         Ok(Shredded {
             cases: had.into_iter().map(|(case, _)| case.to_string()).collect(),
             purge,
