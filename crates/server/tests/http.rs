@@ -1893,7 +1893,7 @@ fn a_write_waits_for_another_writer_and_is_answered_503_if_it_waits_too_long(db:
             assert_eq!(r.header("retry-after"), Some("5"));
             let error = r.body["error"].as_str().unwrap();
             assert!(error.starts_with("the registry is busy"), "{error}");
-            assert!(error.contains("nothing was changed"), "{error}");
+            assert!(error.contains("this write was not made"), "{error}");
             drop(writer);
             assert_eq!(s.count(persons), before, "nothing written");
             let r = registrar.post("/api/persons", body);

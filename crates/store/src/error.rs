@@ -17,8 +17,8 @@ pub enum StoreError {
     /// broken by failing this side). Nothing of the write was kept.
     #[error(
         "the registry is busy: another process or request held it for writing longer than this \
-         one waits ({0}); nothing was changed: try again once it is done (a rebuild, a restore, \
-         an erasure's purge or a large import holds it longest)"
+         one waits ({0}); this write was not made: try again once that is done (a rebuild, a \
+         restore or an erasure's purge holds it longest)"
     )]
     Busy(String),
     #[error("database error: {message}")]
