@@ -139,6 +139,7 @@ on_both_backends!(
     a_write_waits_for_another_writer_and_is_answered_503_if_it_waits_too_long,
     a_child_at_capture_is_registered_and_the_answer_says_so,
     deadlines_are_the_registrys_own_for_each_caller,
+    deadlines_come_a_page_at_a_time_in_one_order,
 );
 
 fn role(name: &str) -> Role {
@@ -2517,6 +2518,127 @@ fn writers_on_several_connections_append_one_gapless_log(db: Db) {
 }
 
 /// `GET /api/deadlines` answers, to each caller, what the registry itself computes for him.
+/// `limit` cuts the list of deadlines into pages, each naming the next in its `Link` header,
+/// which together are the whole list in its one order; `after` and `limit` that mean nothing
+/// are refused, naming themselves.
+fn deadlines_come_a_page_at_a_time_in_one_order(db: Db) {
+    let s = start(db, Config::default());
+    let registrar = s.sign_in("dp-registrar");
+    for name in [
+        "Kang Su Il",
+        "Ri Chol Ung",
+        "Han Myong Su",
+        "O Song Chol",
+        "Jo Kwang Il",
+    ] {
+        let r = registrar.post(
+            "/api/persons",
+            json!({"names": [name], "power": "KP", "captured_on": "2025-03-01",
+                "not_stated": ["date_of_birth", "rank", "service_number"]}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    // Two duties past due: two captives moved to a camp in May 2025 owe capture cards.
+    let mut reg = s.open_registry();
+    let settings = load_settings(&s.dir).unwrap();
+    let actor = who("dp-registrar", "detaining", "registrar");
+    reg.act(
+        &actor,
+        now(),
+        &settings,
+        &command(json!({"command": "define_place", "place": "Camp 3", "kind": "camp"})),
+    )
+    .unwrap();
+    for state in ["referred", "consented"] {
+        let cmd = json!({"command": "move_custody", "case": s.cases[state], "place": "Camp 3",
+            "on": "2025-05-01"});
+        reg.act(&actor, now(), &settings, &command(cmd)).unwrap();
+    }
+    let next = |r: &Resp| {
+        r.header("link").map(|l| {
+            assert!(l.ends_with(">; rel=\"next\""), "{l}");
+            l[1..l.find('>').unwrap()].to_string()
+        })
+    };
+    for (filter, at_least) in [("", 14), ("&overdue=true", 2)] {
+        let whole = registrar.get(&format!(
+            "/api/deadlines?{}",
+            &filter.trim_start_matches('&')
+        ));
+        assert_eq!(whole.status, 200, "{}", whole.body);
+        assert_eq!(next(&whole), None, "without limit, all at once");
+        let whole = whole.body.as_array().unwrap().clone();
+        assert!(whole.len() >= at_least, "{}", whole.len());
+        let key = |d: &Value| {
+            let case = d["case"].as_str().unwrap().to_string();
+            let kind = [
+                "capture_card",
+                "notification",
+                "health_update",
+                "commission_decision",
+            ]
+            .iter()
+            .position(|k| d["kind"] == *k)
+            .unwrap();
+            (
+                d["due"].as_str().unwrap().to_string(),
+                case.len(),
+                case,
+                kind,
+            )
+        };
+        assert!(
+            whole.windows(2).all(|w| key(&w[0]) < key(&w[1])),
+            "due, then case number, then kind: {whole:?}"
+        );
+        let mut paged = Vec::new();
+        let mut url = Some(format!("/api/deadlines?limit=3{filter}"));
+        let mut pages = 0;
+        while let Some(u) = url {
+            let r = registrar.get(&u);
+            assert_eq!(r.status, 200, "{u}: {}", r.body);
+            let page = r.body.as_array().unwrap();
+            assert!(!page.is_empty() && page.len() <= 3, "{u}: {}", r.body);
+            paged.extend(page.iter().cloned());
+            pages += 1;
+            url = next(&r);
+            if filter.is_empty() {
+                assert!(url.as_deref().is_none_or(|u| !u.contains("overdue")), "{u}");
+            } else {
+                assert!(
+                    url.as_deref().is_none_or(|u| u.contains("overdue=true")),
+                    "{u}"
+                );
+            }
+        }
+        assert_eq!(paged, whole, "{filter}");
+        assert_eq!(pages, whole.len().div_ceil(3), "{filter}");
+    }
+    let last = registrar.get("/api/deadlines").body;
+    let last = last.as_array().unwrap().last().unwrap().clone();
+    let after = format!(
+        "{},{},{}",
+        last["due"].as_str().unwrap(),
+        last["case"].as_str().unwrap(),
+        last["kind"].as_str().unwrap()
+    );
+    let r = registrar.get(&format!("/api/deadlines?limit=5&after={after}"));
+    assert_eq!((r.status, r.body.clone()), (200, json!([])), "past the end");
+    assert_eq!(next(&r), None);
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=10001", "limit"),
+        ("after=2025-13-01,AS-000001,capture_card", "after"),
+        ("after=2025-05-08,AS-000001,capture", "after"),
+        ("after=2025-05-08,AS-000001", "after"),
+        ("after=yesterday", "after"),
+    ] {
+        let r = registrar.get(&format!("/api/deadlines?{query}"));
+        assert_eq!(r.status, 422, "{query}: {}", r.body);
+        assert_eq!(r.body["fields"][0]["field"], field, "{query}: {}", r.body);
+    }
+}
+
 fn deadlines_are_the_registrys_own_for_each_caller(db: Db) {
     // A server of its own: no other test's write moves a duty between the two readings.
     let s = start(db, Config::default());

@@ -12,8 +12,8 @@ use crate::db::{Sql, args};
 use crate::keystore::KeyStore;
 use crate::registry::{NewEvent, Registry, each_law_event, new_id};
 use asylon_core::law::{
-    Case, Command, Deadline, Fact, FactBody, Principal, Settings, WishStatus, World,
-    by_case_number, deadlines, decide,
+    Case, Command, Deadline, Fact, FactBody, Principal, Settings, WishStatus, World, deadlines,
+    decide,
 };
 use asylon_core::{Class, CoreParticulars, Event, SealedPart, kind};
 use asylon_vault::{DataKey, key_label, seal_aad};
@@ -407,7 +407,8 @@ impl Registry {
         })
     }
 
-    /// Every open deadline of the captives `who` may see, earliest due first.
+    /// Every open deadline of the captives `who` may see, in the order of
+    /// [`asylon_core::law::deadline_order`]: earliest due first.
     pub fn deadlines(
         &self,
         who: &Principal,
@@ -423,11 +424,7 @@ impl Registry {
             .filter(|c| may(who, Some(c), Action::ReadCore).is_ok())
             .flat_map(|c| deadlines(c, s, now))
             .collect();
-        all.sort_by(|a, b| {
-            a.due
-                .cmp(&b.due)
-                .then_with(|| by_case_number(&a.case, &b.case))
-        });
+        all.sort_by(asylon_core::law::deadline_order);
         Ok(all)
     }
 }

@@ -5,7 +5,7 @@ use super::world::Case;
 use serde::Serialize;
 use time::{Date, OffsetDateTime};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeadlineKind {
     /// Art 70: capture card within a week of arrival at a camp (transit included) or hospital.
@@ -34,6 +34,82 @@ pub struct Deadline {
     pub since: Date,
     pub due: Date,
     pub status: DeadlineStatus,
+}
+
+impl DeadlineKind {
+    pub const ALL: [Self; 4] = [
+        Self::CaptureCard,
+        Self::Notification,
+        Self::HealthUpdate,
+        Self::CommissionDecision,
+    ];
+
+    /// Its name, as the JSON of a deadline gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CaptureCard => "capture_card",
+            Self::Notification => "notification",
+            Self::HealthUpdate => "health_update",
+            Self::CommissionDecision => "commission_decision",
+        }
+    }
+}
+
+/// The order deadlines are listed in: earliest due first, then by case number
+/// ([`super::by_case_number`]), then by kind in the order [`DeadlineKind::ALL`] gives. A
+/// captive owes each kind at most once, so no two deadlines are equal in it.
+pub fn deadline_order(a: &Deadline, b: &Deadline) -> std::cmp::Ordering {
+    by_place((a.due, &a.case, a.kind), (b.due, &b.case, b.kind))
+}
+
+/// [`deadline_order`] of two places in the list (due date, case number, kind).
+fn by_place(a: (Date, &str, DeadlineKind), b: (Date, &str, DeadlineKind)) -> std::cmp::Ordering {
+    a.0.cmp(&b.0)
+        .then_with(|| super::by_case_number(a.1, b.1))
+        .then_with(|| a.2.cmp(&b.2))
+}
+
+/// A place in the list of deadlines, after the deadline it names: `DUE,CASE,KIND`
+/// (`2026-12-06,AS-000017,notification`), as the next page of a list is asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadlineCursor {
+    pub due: Date,
+    pub case: String,
+    pub kind: DeadlineKind,
+}
+
+impl DeadlineCursor {
+    pub fn of(d: &Deadline) -> Self {
+        Self {
+            due: d.due,
+            case: d.case.clone(),
+            kind: d.kind,
+        }
+    }
+
+    /// Reads a cursor as [`DeadlineCursor::text`] writes it; `None` if it is not one.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.split(',');
+        let (due, case, kind) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || case.is_empty() || case.len() > 40 {
+            return None;
+        }
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        Some(Self {
+            due: Date::parse(due, format).ok()?,
+            case: case.to_string(),
+            kind: DeadlineKind::ALL.into_iter().find(|k| k.as_str() == kind)?,
+        })
+    }
+
+    pub fn text(&self) -> String {
+        format!("{},{},{}", self.due, self.case, self.kind.as_str())
+    }
+
+    /// Whether `d` comes after this place in [`deadline_order`].
+    pub fn before(&self, d: &Deadline) -> bool {
+        by_place((d.due, &d.case, d.kind), (self.due, &self.case, self.kind)).is_gt()
+    }
 }
 
 /// `d` plus `months`, on the same day of the month or its last; past the last date a `Date` can

@@ -12,7 +12,9 @@ mod facts;
 mod settings;
 mod world;
 
-pub use deadlines::{Deadline, DeadlineKind, DeadlineStatus, deadlines};
+pub use deadlines::{
+    Deadline, DeadlineCursor, DeadlineKind, DeadlineStatus, deadline_order, deadlines,
+};
 pub use decide::{Command, Principal, Role, amended, decide};
 pub use facts::{
     CustodyKind, Fact, FactBody, Medical, MovementKind, OrgNotes, Statements, TribunalOutcome, Wish,
