@@ -354,9 +354,6 @@ async fn sign_in(
             if !check_totp(reg, &user, req.totp.trim(), t.max(0) as u64)? {
                 return Err(ApiError::unauthorized(SIGN_IN_FAILED));
             }
-            let [(account, _), (address, address_free)] = &keys;
-            reg.throttle_clear(account)?;
-            reg.throttle_refund(address, *address_free)?;
             let value = Zeroizing::new(hex::encode(asylon_vault::random::<32>()));
             let hash = sha256(value.as_bytes());
             let csrf = hex::encode(asylon_vault::random::<16>());
@@ -375,6 +372,10 @@ async fn sign_in(
             )? {
                 return Err(ApiError::unauthorized(SIGN_IN_FAILED));
             }
+            // Only a sign-in that got its session takes back what it was counted in advance.
+            let [(account, _), (address, address_free)] = &keys;
+            reg.throttle_clear(account)?;
+            reg.throttle_refund(address, *address_free)?;
             let unlocked = org_key.is_some();
             Ok((
                 SessionInfo {
