@@ -352,6 +352,17 @@ const HEAVY: PasswordCost = PasswordCost {
     t: 8,
 };
 
+/// `legal` erasing `case`, on a thread of its own.
+fn erase_aside(legal: Client, case: &str) -> std::thread::JoinHandle<Resp> {
+    let url = format!("/api/persons/{case}/erase");
+    std::thread::spawn(move || {
+        legal.post(
+            &url,
+            json!({"reason": "his own request, through the agency"}),
+        )
+    })
+}
+
 /// Stops a server when dropped (nothing is sent: the drop ends its wait).
 type Stop = tokio::sync::oneshot::Sender<()>;
 
@@ -545,6 +556,14 @@ impl Server {
                 .unwrap();
                 Box::new(c)
             }
+        }
+    }
+
+    /// Waits until an erasure has noted that a purge of the key store is due, which it does
+    /// before it destroys any key and waits for older readers.
+    fn until_a_purge_is_due(&self) {
+        while self.count("SELECT count(*) FROM meta WHERE key = 'keys_purge_due'") == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
 
@@ -2204,16 +2223,8 @@ fn a_request_that_waits_holds_up_only_its_own_handle_on_the_registry(db: Db) {
     let legal = s.sign_in("dp-legal");
     let other = s.sign_in("cta-interviewer");
     let reader = s.older_key_store_reader();
-    let erasing = std::thread::spawn(move || {
-        legal.post(
-            &format!("/api/persons/{case}/erase"),
-            json!({"reason": "his own request, through the agency"}),
-        )
-    });
-    // The erasure notes that a purge is due before it destroys the keys and waits.
-    while s.count("SELECT count(*) FROM meta WHERE key = 'keys_purge_due'") == 0 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    let erasing = erase_aside(legal, &case);
+    s.until_a_purge_is_due();
     let r = other.get("/api/persons?limit=2");
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(
@@ -2238,15 +2249,8 @@ fn an_erasure_waiting_for_an_older_reader_lets_registrations_through(db: Db) {
     registry.set_purge_wait(std::time::Duration::from_secs(5));
     legal.base = second_server_on(s, registry);
     let reader = s.older_key_store_reader();
-    let erasing = std::thread::spawn(move || {
-        legal.post(
-            &format!("/api/persons/{case}/erase"),
-            json!({"reason": "his own request, through the agency"}),
-        )
-    });
-    while s.count("SELECT count(*) FROM meta WHERE key = 'keys_purge_due'") == 0 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    let erasing = erase_aside(legal, &case);
+    s.until_a_purge_is_due();
     for (name, given) in [("Kang Su Il", "Su Il"), ("Ri Chol Ung", "Chol Ung")] {
         let r = registrar.post(
             "/api/persons",
@@ -2276,22 +2280,10 @@ fn a_captive_erased_twice_at_once_is_erased_once(db: Db) {
     let s = &start(db, Config::default());
     let case = s.cases["consented"].clone();
     let reader = s.older_key_store_reader();
-    let erasures: Vec<_> = ["dp-legal", "dp-legal"]
-        .into_iter()
-        .map(|user| {
-            let legal = s.sign_in(user);
-            let url = format!("/api/persons/{case}/erase");
-            std::thread::spawn(move || {
-                legal.post(
-                    &url,
-                    json!({"reason": "his own request, through the agency"}),
-                )
-            })
-        })
+    let erasures: Vec<_> = (0..2)
+        .map(|_| erase_aside(s.sign_in("dp-legal"), &case))
         .collect();
-    while s.count("SELECT count(*) FROM meta WHERE key = 'keys_purge_due'") == 0 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    s.until_a_purge_is_due();
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert!(
         erasures.iter().all(|e| !e.is_finished()),
