@@ -252,10 +252,11 @@ pub(crate) trait Sql: Send {
     fn purge_deleted(&self, plan: &[String], wait: Duration) -> Result<Purge, StoreError>;
 
     /// Waits for, then holds until [`Erasing::release_after`], the registry's lock for erasures
-    /// (and the other ways keys are destroyed and the key store purged): one at a time, whichever handle or process makes it, so that a second erasure of a
-    /// captive (a client sending again an erasure that waits for an older reader) finds him
-    /// erased rather than destroying nothing beside the first and recording that. Taken on
-    /// the registry's own connection, and let go on it.
+    /// (and the other ways keys are destroyed and the key store purged): one at a time,
+    /// whichever handle or process makes it, so that a second erasure of a captive (a client
+    /// sending again an erasure that waits for an older reader) finds him erased rather than
+    /// destroying nothing beside the first and recording that. Taken on the registry's own
+    /// connection, and let go on it.
     fn erasing(&self) -> Result<Erasing, StoreError>;
 
     /// Inserts `rows` into `target` (`table (column, …)`), each of `width` values, many rows
@@ -365,7 +366,7 @@ pub(crate) enum Deleted {
 pub(crate) enum Erasing {
     /// A database in memory: one connection, nobody to wait for.
     Alone,
-    /// An exclusive lock on a file beside the SQLite database, let go when the file closes.
+    /// An exclusive lock (flock) on a file beside the SQLite database.
     File(std::fs::File),
     /// A session-level advisory lock of PostgreSQL: the statement that lets it go, on the
     /// connection that took it.
