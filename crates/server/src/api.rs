@@ -278,7 +278,8 @@ async fn check_import(
 /// opening recorded); withheld classes are named with the reason.
 #[utoipa::path(get, path = "/api/persons/{case}", tag = "persons",
     params(("case" = String, Path, description = "case number, e.g. AS-000001")),
-    responses((status = 200, body = Object), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody)))]
+    responses((status = 200, body = Object), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody),
+        (status = 410, description = "The key store holds no keys for him: his sealed data cannot be read", body = crate::ErrorBody)))]
 async fn show_person(
     State(st): State<Arc<AppState>>,
     caller: Caller,

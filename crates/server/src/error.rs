@@ -103,6 +103,27 @@ impl From<StoreError> for ApiError {
             E::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
             // Nothing written, and nothing wrong with the request: another writer held the
             // registry for longer than the server waits. The client may send it again.
+            // Something was done: his keys are gone. Told as such whatever stopped it, with
+            // the status of what stopped it (not its details, which may be the database's own).
+            E::ErasureNotRecorded { case, cause } => {
+                let (status, retry_after) = match **cause {
+                    E::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, Some(BUSY_RETRY_AFTER)),
+                    E::Full(_) => (StatusCode::INSUFFICIENT_STORAGE, None),
+                    _ => (StatusCode::INTERNAL_SERVER_ERROR, None),
+                };
+                eprintln!(
+                    "asylon-server: an erasure destroyed the keys and was not recorded ({status})"
+                );
+                let mut err = Self::new(
+                    status,
+                    format!(
+                        "{case}'s keys were destroyed, so his sealed data can no longer be read, \
+                         but the erasure was not recorded: send it again to record it"
+                    ),
+                );
+                err.retry_after = retry_after;
+                return err;
+            }
             E::Busy(_) => {
                 let mut err = Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
                 err.retry_after = Some(BUSY_RETRY_AFTER);

@@ -113,6 +113,7 @@ on_both_backends!(
     a_request_that_waits_holds_up_only_its_own_handle_on_the_registry,
     an_erasure_waiting_for_an_older_reader_lets_registrations_through,
     a_captive_erased_twice_at_once_is_erased_once,
+    an_erasure_that_cannot_be_recorded_says_his_keys_are_gone,
     a_correction_is_what_every_reader_sees_and_the_record_before_it_stays_in_the_log,
     events_cannot_be_changed_or_removed_in_the_database_itself,
     writers_on_several_connections_append_one_gapless_log,
@@ -2312,6 +2313,46 @@ fn a_captive_erased_twice_at_once_is_erased_once(db: Db) {
         1,
         "the erasure recorded names the keys it destroyed"
     );
+}
+
+/// An erasure that has destroyed a captive's keys and then cannot record it (on SQLite another
+/// writer holds the registry past the busy timeout) says that his keys are gone, not that
+/// nothing was changed; sent again, it is recorded. (On PostgreSQL it waits for the writer.)
+fn an_erasure_that_cannot_be_recorded_says_his_keys_are_gone(db: Db) {
+    let s = &start(db, Config::default());
+    let case = s.cases["consented"].clone();
+    let legal = s.sign_in("dp-legal");
+    // Held in its purge by an older reader until the other writer has the registry.
+    let reader = s.older_key_store_reader();
+    let erasing = erase_aside(legal.clone(), &case);
+    s.until_a_purge_is_due();
+    let writer = s.other_writer();
+    drop(reader);
+    let erasures = "SELECT count(*) FROM events WHERE kind = 'person.erased'";
+    if db == Db::Sqlite {
+        let r = erasing.join().unwrap();
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert_eq!(r.header("retry-after"), Some("5"));
+        let error = r.body["error"].as_str().unwrap();
+        assert!(
+            error.contains(&format!("{case}'s keys were destroyed"))
+                && error.contains("the erasure was not recorded"),
+            "{error}"
+        );
+        drop(writer);
+        assert_eq!(s.count(erasures), 0);
+        let r = legal.get(&format!("/api/persons/{case}"));
+        assert_eq!(r.status, 410, "his sealed data is gone: {}", r.body);
+        let r = erase_aside(legal.clone(), &case).join().unwrap();
+        assert_eq!(r.status, 200, "sent again: {}", r.body);
+    } else {
+        drop(writer);
+        let r = erasing.join().unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    assert_eq!(s.count(erasures), 1);
+    let r = legal.get(&format!("/api/persons/{case}"));
+    assert_eq!(r.body["status"], "erased", "{}", r.body);
 }
 
 fn a_correction_is_what_every_reader_sees_and_the_record_before_it_stays_in_the_log(db: Db) {

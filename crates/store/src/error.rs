@@ -21,6 +21,17 @@ pub enum StoreError {
          restore or an erasure's purge holds it longest)"
     )]
     Busy(String),
+    /// An erasure destroyed the captive's keys, then failed before it was recorded (its purge,
+    /// or the event, met `cause`): his sealed data is unreadable, his record not yet marked
+    /// erased; the same erasure, run again, records it.
+    #[error(
+        "{case}'s keys were destroyed, so his sealed data can no longer be read, but the erasure \
+         was not recorded ({cause}): run it again to record it"
+    )]
+    ErasureNotRecorded {
+        case: String,
+        cause: Box<StoreError>,
+    },
     #[error("database error: {message}")]
     Postgres {
         message: String,

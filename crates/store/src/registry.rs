@@ -959,22 +959,38 @@ impl Registry {
         // First the keys, in the key store: from that commit on his sealed data is unreadable in
         // every copy of the registry. Then the event that records it. A crash between the two
         // leaves him unreadable but not yet marked erased; running the erasure again completes it.
-        let (classes, purge) = self.destroy_keys(case)?;
         let person = case.to_string();
-        let written = self.write(actor, now, |_, _| {
-            Ok(vec![NewEvent {
-                id: new_id(),
-                person: Some(person.clone()),
-                kind: kind::PERSON_ERASED.into(),
-                public: serde_json::json!({ "reason": reason, "keys_destroyed": classes })
-                    .to_string(),
-                sealed: vec![],
-                registered: None,
-            }])
-        })?;
-        Ok(Erased {
-            seq: written.first().map(|e| e.seq).unwrap_or_default(),
-            purge,
+        let erased = self.destroy_keys(case).and_then(|(classes, purge)| {
+            let written = self.write(actor, now, |_, _| {
+                Ok(vec![NewEvent {
+                    id: new_id(),
+                    person: Some(person.clone()),
+                    kind: kind::PERSON_ERASED.into(),
+                    public: serde_json::json!({ "reason": reason, "keys_destroyed": classes })
+                        .to_string(),
+                    sealed: vec![],
+                    registered: None,
+                }])
+            })?;
+            Ok(Erased {
+                seq: written.first().map(|e| e.seq).unwrap_or_default(),
+                purge,
+            })
+        });
+        // A failure once his keys are gone (the purge, or recording the erasure, meeting a busy
+        // or full registry) must not read as if nothing had happened.
+        erased.map_err(|cause| {
+            let keyed = self
+                .keys
+                .conn
+                .one("SELECT 1 FROM data_keys WHERE person = ?1", args![&person]);
+            match keyed {
+                Ok(None) => StoreError::ErasureNotRecorded {
+                    case: person.clone(),
+                    cause: Box::new(cause),
+                },
+                _ => cause,
+            }
         })
     }
 
