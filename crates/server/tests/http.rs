@@ -1490,11 +1490,18 @@ fn a_session_opens_its_organisations_notes_on_any_server_process(db: Db) {
 fn a_password_changed_twice_at_once_is_changed_once(db: Db) {
     let s = &start(db, Config::default());
     let heavy = heavy_server_on(s);
-    let changes: Vec<_> = ["the first new password", "the second new password"]
+    // Both signed in before either change is sent, so that both are sent at once.
+    let sessions: Vec<(Client, &str)> = ["the first new password", "the second new password"]
         .into_iter()
         .map(|new| {
             let mut c = s.sign_in("cta-interviewer");
             c.base = heavy.clone();
+            (c, new)
+        })
+        .collect();
+    let changes: Vec<_> = sessions
+        .into_iter()
+        .map(|(c, new)| {
             std::thread::spawn(move || {
                 let r = c.post(
                     "/api/session/password",
