@@ -104,6 +104,9 @@ fn account_event(kind: &str, public: serde_json::Value) -> NewEvent {
     }
 }
 
+/// Seconds after a key's last failed sign-in when the back-off forgets its failures (a day).
+pub const THROTTLE_FORGETS: i64 = 24 * 3600;
+
 /// `name` as stored, read in the caller's transaction; an unknown name is refused.
 fn standing(tx: &dyn Sql, name: &str) -> Result<User, StoreError> {
     tx.one(
@@ -469,9 +472,10 @@ impl Registry {
         let failures = self
             .conn
             .one(
-                "INSERT INTO login_throttle (key, failures, locked_until) VALUES (?1, 1, 0)
-                 ON CONFLICT (key) DO UPDATE SET failures = login_throttle.failures + 1 RETURNING failures",
-                args![key],
+                "INSERT INTO login_throttle (key, failures, locked_until, last_failed) VALUES (?1, 1, 0, ?2)
+                 ON CONFLICT (key) DO UPDATE SET failures = login_throttle.failures + 1, last_failed = ?2
+                 RETURNING failures",
+                args![key, now],
             )?
             .map(|r| r.i64(0))
             .transpose()?
@@ -492,8 +496,16 @@ impl Registry {
     /// and processes: if none of `keys` is locked at `now`, each is counted a failure in
     /// advance (taken back by [`Registry::throttle_refund`] if the attempt succeeds) and 0 is
     /// answered; otherwise the longest wait, and nothing is counted.
+    ///
+    /// Failures are forgotten [`THROTTLE_FORGETS`] seconds after a key's last one (once any
+    /// lock has run out): their rows are deleted here, every key's at once, so that the table
+    /// holds a day of failures at most, however many addresses and names they came from.
     pub fn throttle_admit(&self, keys: &[(&str, u32)], now: i64) -> Result<i64, StoreError> {
         let tx = Tx::write(&*self.conn)?;
+        self.conn.exec(
+            "DELETE FROM login_throttle WHERE last_failed < ?1 AND locked_until <= ?2",
+            args![now - THROTTLE_FORGETS, now],
+        )?;
         let mut wait = 0;
         for (key, _) in keys {
             wait = wait.max(self.throttle_wait(key, now)?);
@@ -613,6 +625,66 @@ mod tests {
         reg.set_roles(&actor, now, "cy", &[]).unwrap();
         let e = reg.set_roles(&actor, now, "dee", &[]).unwrap_err();
         assert!(matches!(e, StoreError::UnknownUser(_)), "{e}");
+    }
+
+    #[test]
+    fn the_back_off_forgets_failures_a_day_after_the_last_and_keeps_no_row_longer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (reg, _, _) = with_user(dir.path());
+        let rows = |reg: &Registry| -> Vec<(String, i64)> {
+            reg.conn
+                .all("SELECT key, failures FROM login_throttle ORDER BY key", &[])
+                .unwrap()
+                .iter()
+                .map(|r| (r.text(0).unwrap(), r.i64(1).unwrap()))
+                .collect()
+        };
+        let (t0, day) = (1_800_000_000, THROTTLE_FORGETS);
+        let admit = |key: &str, at: i64| reg.throttle_admit(&[(key, 3)], at).unwrap();
+        // Three free failures, then the next attempt waits.
+        for i in 0..3 {
+            assert_eq!(admit("account:ana", t0 + i), 0);
+        }
+        assert!(admit("account:ana", t0 + 3) > 0);
+        assert_eq!(admit("address:a", t0 + 10), 0);
+        // Up to a day after his last failure they still count: a fourth locks him again.
+        let v = t0 + 2 + day;
+        assert_eq!(admit("account:ana", v), 0);
+        assert_eq!(
+            rows(&reg),
+            [("account:ana".into(), 4), ("address:a".into(), 1)]
+        );
+        assert!(admit("account:ana", v + 1) > 0);
+        // The day runs from his last failure, not his first.
+        assert_eq!(admit("address:z", v + day - 1), 0);
+        assert!(rows(&reg).contains(&("account:ana".into(), 4)));
+        // More than a day after a key's last failure its row goes, whichever key is asked
+        // about, and it starts again from nothing.
+        let t = v + day + 1;
+        assert_eq!(admit("address:b", t), 0);
+        assert_eq!(
+            rows(&reg),
+            [("address:b".into(), 1), ("address:z".into(), 1)]
+        );
+        assert_eq!(admit("account:ana", t + 1), 0);
+        assert_eq!(
+            rows(&reg)[..2],
+            [("account:ana".into(), 1), ("address:b".into(), 1)]
+        );
+        // A lock still running stays, however long ago the failure (a row from before failures
+        // were dated).
+        reg.conn
+            .exec(
+                "UPDATE login_throttle SET last_failed = 0, locked_until = ?1 WHERE key = 'address:b'",
+                args![t + 100],
+            )
+            .unwrap();
+        assert!(admit("address:b", t + 50) > 0);
+        assert_eq!(admit("address:b", t + 100), 0);
+        assert_eq!(
+            rows(&reg)[..2],
+            [("account:ana".into(), 1), ("address:b".into(), 1)]
+        );
     }
 
     fn sessions(reg: &Registry) -> i64 {

@@ -16,17 +16,19 @@ use zeroize::Zeroizing;
 
 const DB_FILE: &str = "registry.db";
 const KEY_FILE: &str = "registry.key";
-pub(crate) const MIGRATIONS: [&str; 4] = [
+pub(crate) const MIGRATIONS: [&str; 5] = [
     include_str!("migrations/sqlite/0001_init.sql"),
     include_str!("migrations/sqlite/0002_accounts.sql"),
     include_str!("migrations/sqlite/0003_session_org_key.sql"),
     include_str!("migrations/sqlite/0004_tree_nodes.sql"),
+    include_str!("migrations/sqlite/0005_throttle_forgets.sql"),
 ];
-const PG_MIGRATIONS: [&str; 4] = [
+const PG_MIGRATIONS: [&str; 5] = [
     include_str!("migrations/postgres/0001_init.sql"),
     include_str!("migrations/postgres/0002_accounts.sql"),
     include_str!("migrations/postgres/0003_session_org_key.sql"),
     include_str!("migrations/postgres/0004_tree_nodes.sql"),
+    include_str!("migrations/postgres/0005_throttle_forgets.sql"),
 ];
 
 /// Where a registry's records are: SQLite files in its data directory (the default), or a
