@@ -570,7 +570,10 @@ async fn deadlines(
     if f.limit
         .is_some_and(|n| !(1..=DEADLINES_PER_PAGE).contains(&n))
     {
-        return Err(ApiError::invalid("limit", "must be between 1 and 10000"));
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be between 1 and {DEADLINES_PER_PAGE}"),
+        ));
     }
     let overdue = f.overdue.unwrap_or(false);
     let (page, next) = st

@@ -87,6 +87,25 @@ const BUSY_RETRY_AFTER: i64 = 5;
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         use StoreError as E;
+        // Something was done: his keys are gone. Told as such whatever stopped it, with the
+        // status (and wait) of what stopped it, not its details.
+        let e = match e {
+            E::ErasureNotRecorded { case, cause } => {
+                eprintln!("asylon-server: an erasure destroyed the keys and was not recorded");
+                let stopped = Self::from(*cause);
+                return Self {
+                    retry_after: stopped.retry_after,
+                    ..Self::new(
+                        stopped.status,
+                        format!(
+                            "{case}'s keys were destroyed, so his sealed data can no longer be \
+                             read, but the erasure was not recorded: send it again to record it"
+                        ),
+                    )
+                };
+            }
+            e => e,
+        };
         let status = match &e {
             E::Denied(_) => StatusCode::FORBIDDEN,
             E::Refused(_)
@@ -103,27 +122,6 @@ impl From<StoreError> for ApiError {
             E::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
             // Nothing written, and nothing wrong with the request: another writer held the
             // registry for longer than the server waits. The client may send it again.
-            // Something was done: his keys are gone. Told as such whatever stopped it, with
-            // the status of what stopped it (not its details, which may be the database's own).
-            E::ErasureNotRecorded { case, cause } => {
-                let (status, retry_after) = match **cause {
-                    E::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, Some(BUSY_RETRY_AFTER)),
-                    E::Full(_) => (StatusCode::INSUFFICIENT_STORAGE, None),
-                    _ => (StatusCode::INTERNAL_SERVER_ERROR, None),
-                };
-                eprintln!(
-                    "asylon-server: an erasure destroyed the keys and was not recorded ({status})"
-                );
-                let mut err = Self::new(
-                    status,
-                    format!(
-                        "{case}'s keys were destroyed, so his sealed data can no longer be read, \
-                         but the erasure was not recorded: send it again to record it"
-                    ),
-                );
-                err.retry_after = retry_after;
-                return err;
-            }
             E::Busy(_) => {
                 let mut err = Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
                 err.retry_after = Some(BUSY_RETRY_AFTER);
@@ -132,7 +130,9 @@ impl From<StoreError> for ApiError {
             // The server's set-up, not the request: the operator reads what to mend in the
             // server's log (tables and roles, no particulars); the client learns nothing of it.
             E::Deployment(what) => return Self::internal(what),
-            E::Db(_)
+            // Taken apart above.
+            E::ErasureNotRecorded { .. }
+            | E::Db(_)
             | E::Postgres { .. }
             | E::Vault(_)
             | E::Io(_)

@@ -319,7 +319,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// 400 for a request that cannot be read (a body, query or path of the wrong shape: [`Body`],
 /// [`Query`], [`Path`]; a query parameter it does not take: [`QueryNames`]), 401 without a
 /// live session or token where one is needed, and 500, 503 (another writer held the registry
-/// too long) and 507 (a disk full) wherever the registry is opened. Each operation's own list names what its handler answers.
+/// too long) and 507 (a disk full) wherever the registry is opened. Each operation's own list
+/// names what its handler answers.
 fn with_common_answers(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     use utoipa::openapi::security::SecurityRequirement;
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
@@ -369,7 +370,7 @@ fn with_common_answers(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::Op
                     error("Internal error: nothing was changed (the server's log says what)")
                 });
                 answers.entry("503".into()).or_insert_with(|| {
-                    error("The registry is busy: another writer held it longer than the server waits; nothing was changed: send it again after Retry-After seconds")
+                    error("The registry is busy: another writer held it longer than the server waits; this write was not made: send it again after Retry-After seconds")
                 });
                 answers.entry("507".into()).or_insert_with(|| {
                     error("The disk holding the registry is full: nothing was written; try again once space is freed")
