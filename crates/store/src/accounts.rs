@@ -107,16 +107,20 @@ fn account_event(kind: &str, public: serde_json::Value) -> NewEvent {
 /// Seconds after a key's last failed sign-in when the back-off forgets its failures (a day).
 pub const THROTTLE_FORGETS: i64 = 24 * 3600;
 
-/// `name` as stored, read in the caller's transaction; an unknown name is refused.
-fn standing(tx: &dyn Sql, name: &str) -> Result<User, StoreError> {
-    tx.one(
+/// The user `name` as `conn` reads him (inside a caller's transaction, or not).
+fn user_on(conn: &dyn Sql, name: &str) -> Result<Option<User>, StoreError> {
+    conn.one(
         &format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1"),
         args![name],
     )?
     .as_ref()
     .map(user_from_row)
-    .transpose()?
-    .ok_or_else(|| StoreError::UnknownUser(name.into()))
+    .transpose()
+}
+
+/// [`user_on`], an unknown name refused.
+fn standing(tx: &dyn Sql, name: &str) -> Result<User, StoreError> {
+    user_on(tx, name)?.ok_or_else(|| StoreError::UnknownUser(name.into()))
 }
 
 /// Refuses a change that leaves `org` with no enabled administrator, after which nobody could
@@ -213,13 +217,7 @@ impl Registry {
     }
 
     pub fn user(&self, name: &str) -> Result<Option<User>, StoreError> {
-        self.conn
-            .one(
-                &format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1"),
-                args![name],
-            )?
-            .map(|r| user_from_row(&r))
-            .transpose()
+        user_on(&*self.conn, name)
     }
 
     pub fn users(&self, org: &str) -> Result<Vec<User>, StoreError> {
