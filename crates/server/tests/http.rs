@@ -353,6 +353,13 @@ const HEAVY: PasswordCost = PasswordCost {
     t: 8,
 };
 
+/// The registration of a captive who gave only his name (his power and capture date being
+/// known), as the law allows.
+fn name_only(name: &str) -> Value {
+    json!({"names": [name], "power": "KP", "captured_on": "2025-03-01",
+        "not_stated": ["date_of_birth", "rank", "service_number"]})
+}
+
 /// `legal` erasing `case`, on a thread of its own.
 fn erase_aside(legal: Client, case: &str) -> std::thread::JoinHandle<Resp> {
     let url = format!("/api/persons/{case}/erase");
@@ -807,8 +814,7 @@ fn probe(s: &Server, c: &Client, org: &str, endpoint: &str, state: &str) -> bool
         .replace("{org}", org)
         .replace("{name}", &format!("{prefix}-analyst"))
         .replace("{seq}", "1");
-    let person = json!({"names": ["Ri Chol"], "power": "KP", "captured_on": "2025-03-01",
-        "not_stated": ["date_of_birth", "rank", "service_number"]});
+    let person = name_only("Ri Chol");
     let r = match (endpoint, part) {
         (_, "case") if path == "/api/search" => c.get(&format!(
             "/api/search?name={}",
@@ -1213,8 +1219,7 @@ fn behind_tls_cookies_are_secure_and_hsts_is_sent(db: Db) {
 fn cookie_writes_need_the_csrf_token(db: Db) {
     let s = &start(db, Config::default());
     let mut c = s.sign_in("dp-legal");
-    let body = json!({"names": ["Kang Su Il"], "power": "KP", "captured_on": "2025-03-01",
-        "not_stated": ["date_of_birth", "rank", "service_number"]});
+    let body = name_only("Kang Su Il");
     let csrf = c.csrf.take();
     let before = s.size();
     let r = c.post("/api/persons", body.clone());
@@ -1260,8 +1265,7 @@ fn api_tokens_are_scoped_and_revocable(db: Db) {
     let n: u64 = case.trim_start_matches("AS-").parse().unwrap();
     let typed = read.get(&format!("/api/persons/as-{n}/status"));
     assert_eq!((typed.status, &typed.body), (200, &status.body));
-    let body = json!({"names": ["Kang Il"], "power": "KP", "captured_on": "2025-03-01",
-        "not_stated": ["date_of_birth", "rank", "service_number"]});
+    let body = name_only("Kang Il");
     let r = read.post("/api/persons", body.clone());
     assert_eq!(r.status, 403, "a read token writes nothing: {}", r.body);
     assert_eq!(
@@ -1807,8 +1811,7 @@ fn bad_input_gets_a_clear_error_and_changes_nothing(db: Db) {
     assert_eq!(r.body["guard"], "G2");
     assert_eq!(s.size(), before);
     // A body saved by a Windows editor starts with a byte-order mark: it is read all the same.
-    let person = json!({"names": ["Ri Chol"], "power": "KP", "captured_on": "2025-03-01",
-        "not_stated": ["date_of_birth", "rank", "service_number"]});
+    let person = name_only("Ri Chol");
     let with_bom = [&b"\xef\xbb\xbf"[..], person.to_string().as_bytes()].concat();
     let r = c.send("POST", "/api/persons", Some(&with_bom));
     assert_eq!(r.status, 201, "{}", r.body);
@@ -1900,8 +1903,7 @@ fn bad_input_gets_a_clear_error_and_changes_nothing(db: Db) {
 fn a_write_waits_for_another_writer_and_is_answered_503_if_it_waits_too_long(db: Db) {
     let s = &start(db, Config::default());
     let registrar = s.sign_in("dp-registrar");
-    let body = json!({"names": ["Kang Su Il"], "power": "KP", "captured_on": "2025-03-01",
-        "not_stated": ["date_of_birth", "rank", "service_number"]});
+    let body = name_only("Kang Su Il");
     let persons = "SELECT count(*) FROM persons";
     let before = s.count(persons);
     let writer = s.other_writer();
@@ -2260,11 +2262,7 @@ fn an_erasure_waiting_for_an_older_reader_lets_registrations_through(db: Db) {
     let erasing = erase_aside(legal, &case);
     s.until_a_purge_is_due();
     for (name, given) in [("Kang Su Il", "Su Il"), ("Ri Chol Ung", "Chol Ung")] {
-        let r = registrar.post(
-            "/api/persons",
-            json!({"names": [name], "power": "KP", "captured_on": "2025-03-01",
-                "not_stated": ["date_of_birth", "rank", "service_number"]}),
-        );
+        let r = registrar.post("/api/persons", name_only(name));
         assert_eq!(r.status, 201, "{}", r.body);
         let case = r.body["cases"][0].as_str().unwrap();
         let r = registrar.get(&format!("/api/persons/{case}"));
@@ -2571,11 +2569,7 @@ fn deadlines_come_a_page_at_a_time_in_one_order(db: Db) {
         "O Song Chol",
         "Jo Kwang Il",
     ] {
-        let r = registrar.post(
-            "/api/persons",
-            json!({"names": [name], "power": "KP", "captured_on": "2025-03-01",
-                "not_stated": ["date_of_birth", "rank", "service_number"]}),
-        );
+        let r = registrar.post("/api/persons", name_only(name));
         assert_eq!(r.status, 201, "{}", r.body);
     }
     // Two duties past due: two captives moved to a camp in May 2025 owe capture cards.
