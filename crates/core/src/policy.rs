@@ -63,11 +63,41 @@ pub fn is_org_id(id: &str) -> bool {
 
 /// Has he been referred to state `x`: a transfer to it proposed, or its acceptance recorded?
 fn referred(case: &Case, x: &str) -> bool {
-    case.acceptances.contains_key(x)
-        || case
-            .movements
-            .values()
-            .any(|m| matches!(&m.kind, MovementKind::Transfer { to } if to == x))
+    referred_to(case).any(|state| state == x)
+}
+
+/// The states he has been referred to (each as often as it was: an acceptance, and each
+/// transfer proposed): the receiving states that may see his public record.
+pub fn referred_to(case: &Case) -> impl Iterator<Item = &str> {
+    let transfers = case.movements.values().filter_map(|m| match &m.kind {
+        MovementKind::Transfer { to } => Some(to.as_str()),
+        _ => None,
+    });
+    case.acceptances.keys().map(String::as_str).chain(transfers)
+}
+
+/// Whose public records someone may see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoreScope<'a> {
+    /// Every captive's.
+    Everyone,
+    /// Only those of captives referred to this state ([`referred_to`]).
+    ReferredTo(&'a str),
+}
+
+/// Whose public records `p` may see, for a listing that keeps what [`may`] decides
+/// [`Action::ReadCore`] on ([`referred_to`]) rather than each captive's whole state; a refusal
+/// if he may see none. What it says of each captive is what [`may`] says.
+pub fn core_scope(p: &Principal) -> Result<CoreScope<'_>, Denial> {
+    may(p, None, Action::ReadCore)?;
+    Ok(scope_of(&p.org))
+}
+
+fn scope_of(org: &str) -> CoreScope<'_> {
+    match receiving(org) {
+        Some(x) => CoreScope::ReferredTo(x),
+        None => CoreScope::Everyone,
+    }
 }
 
 fn consented(case: &Case, org: &str, class: Class) -> bool {
@@ -101,8 +131,8 @@ pub fn may(p: &Principal, case: Option<&Case>, action: Action<'_>) -> Result<(),
                 )
             }
         }
-        Action::ReadCore => match (receiving(org), case) {
-            (Some(x), Some(c)) if !referred(c, x) => {
+        Action::ReadCore => match (scope_of(org), case) {
+            (CoreScope::ReferredTo(x), Some(c)) if !referred(c, x) => {
                 deny(format!("{x} sees only captives referred to it"))
             }
             _ => Ok(()),

@@ -553,7 +553,7 @@ async fn deadlines(
     caller: Caller,
     Query(f): Query<DeadlineFilter>,
 ) -> Result<axum::response::Response, ApiError> {
-    use asylon_core::law::{DeadlineCursor, DeadlineStatus};
+    use asylon_core::law::DeadlineCursor;
     use axum::response::IntoResponse;
     let after = f
         .after
@@ -578,20 +578,19 @@ async fn deadlines(
     let overdue = f.overdue.unwrap_or(false);
     let (page, next) = st
         .run(move |reg, st| {
-            let mut listed = reg
-                .deadlines(&caller.principal, &st.settings, now())?
-                .into_iter()
-                .filter(|d| !overdue || d.status == DeadlineStatus::Overdue)
-                .filter(|d| after.as_ref().is_none_or(|a| a.before(d)));
-            let Some(limit) = f.limit else {
-                return Ok((listed.collect::<Vec<_>>(), None));
-            };
-            let page: Vec<_> = listed.by_ref().take(limit).collect();
-            let next = listed
-                .next()
-                .and(page.last())
-                .map(|last| DeadlineCursor::of(last).text());
-            Ok((page, next.map(|after| (after, limit))))
+            asylon_core::policy::core_scope(&caller.principal).map_err(StoreError::Denied)?;
+            // Only the captives whose records changed since the last request are read again.
+            let mut duties = st.duties();
+            duties.catch_up(reg)?;
+            let limit = f.limit.unwrap_or(usize::MAX);
+            let (page, more) =
+                duties.page(&caller.principal, now(), overdue, after.as_ref(), limit)?;
+            drop(duties);
+            let next = page
+                .last()
+                .filter(|_| more)
+                .map(|last| (DeadlineCursor::of(last).text(), limit));
+            Ok((page, next))
         })
         .await?;
     // Written straight to bytes once the registry is free again: after an import every captive

@@ -14,7 +14,7 @@ pub use error::{ApiError, ErrorBody};
 
 use asylon_core::input::NotAnObject;
 use asylon_core::law::Settings;
-use asylon_store::Registry;
+use asylon_store::{Duties, Registry};
 use asylon_vault::PasswordCost;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderName, HeaderValue, header};
@@ -22,7 +22,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -70,6 +70,9 @@ pub struct AppState {
     /// One permit per handle in `registries`: whoever holds one finds a handle free.
     registry_permits: Arc<tokio::sync::Semaphore>,
     settings: Settings,
+    /// Every captive's open duties, kept between requests for deadlines and brought up to
+    /// date from the log by each (`asylon_store::Duties`).
+    duties: Mutex<Duties>,
     config: Config,
     /// A hash to check unknown accounts' passwords against, so the time taken does not tell
     /// whether an account exists.
@@ -102,6 +105,7 @@ impl AppState {
         Ok(Self {
             registry_permits: Arc::new(tokio::sync::Semaphore::new(registries.len())),
             registries: registries.into_iter().map(Mutex::new).collect(),
+            duties: Mutex::new(Duties::new(settings.clone())),
             settings,
             config,
             decoy_hash,
@@ -128,6 +132,17 @@ impl AppState {
             f(&mut reg, st)
         })
         .await
+    }
+
+    /// The open duties kept between requests. A request that panicked while it held them may
+    /// have left them half changed: they are then read again from the start of the log.
+    pub(crate) fn duties(&self) -> MutexGuard<'_, Duties> {
+        self.duties.lock().unwrap_or_else(|poisoned| {
+            let mut duties = poisoned.into_inner();
+            *duties = Duties::new(self.settings.clone());
+            self.duties.clear_poison();
+            duties
+        })
     }
 
     /// Runs `f`, password work, on a blocking thread without the registry, once one of the

@@ -2745,6 +2745,44 @@ fn deadlines_are_the_registrys_own_for_each_caller(db: Db) {
     // Past due: only the captive moved in May 2025, to both who may see him.
     let late = of(&["referred"]);
     assert_eq!((&seen[0].2, &seen[2].2), (&late, &late), "{seen:?}");
+    // Written beside the server, which keeps the duties it read: his card issued, and the
+    // other captive KR accepted erased. The server's next answers follow.
+    reg.act(
+        &registrar,
+        now(),
+        &settings,
+        &command(json!({"command": "issue_capture_card", "case": s.cases["referred"]})),
+    )
+    .unwrap();
+    reg.erase_as(
+        &registrar,
+        now(),
+        &s.cases["consented"],
+        "asked by the test",
+    )
+    .unwrap();
+    for (user, org, r) in [
+        ("dp-registrar", "detaining", "registrar"),
+        ("kr-liaison", "receiving:KR", "liaison"),
+    ] {
+        let store = || {
+            let all = reg.deadlines(&who(user, org, r), &settings, now());
+            serde_json::to_value(all.unwrap()).unwrap()
+        };
+        // Read before and after, as above.
+        let before = store();
+        let answer = s.sign_in(user).get("/api/deadlines").body;
+        assert!(answer == before || answer == store(), "{user}: {answer}");
+        let cases: BTreeSet<String> = answer
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["case"].as_str().unwrap().to_string())
+            .collect();
+        assert!(!cases.contains(&s.cases["consented"]), "{user}: {answer}");
+        let overdue = s.sign_in(user).get("/api/deadlines?overdue=true").body;
+        assert_eq!(overdue, json!([]), "{user}");
+    }
 }
 
 fn persons_are_listed_in_the_order_of_their_numbers_a_page_at_a_time(db: Db) {

@@ -217,6 +217,65 @@ pub(crate) fn load_world_from_every_event(
     world_from(store, |each| crate::registry::each_event(conn, each))
 }
 
+/// Each registered captive's law state in turn, `persons`' or everyone's: `f` is handed his
+/// case number and state. Each is folded from his own records alone, as in a world of them all
+/// (a record about no one, a place or an exchange list, changes no captive's state:
+/// [`World::apply`]), and no more than one captive's records and keys are held at a time.
+pub(crate) fn each_case(
+    conn: &dyn Sql,
+    store: &KeyStore,
+    persons: Option<&[&str]>,
+    mut f: impl FnMut(&str, &Case),
+) -> Result<(), StoreError> {
+    let n = persons.map_or(0, <[&str]>::len);
+    let whose = match persons {
+        None => "person IS NOT NULL".to_string(),
+        Some(p) => format!("person IN ({})", crate::db::placeholders(p.len())),
+    };
+    let sql = format!(
+        "SELECT {} FROM events WHERE {whose} AND (kind IN (?{}, ?{}, ?{}) OR kind LIKE 'case.%') \
+         ORDER BY person, seq",
+        crate::registry::EVENT_COLUMNS,
+        n + 1,
+        n + 2,
+        n + 3
+    );
+    let mut args: Vec<crate::db::Val<'_>> = persons
+        .unwrap_or_default()
+        .iter()
+        .map(|&p| p.into())
+        .collect();
+    args.extend(
+        [
+            kind::PERSON_REGISTERED,
+            kind::PERSON_AMENDED,
+            kind::PERSON_ERASED,
+        ]
+        .map(crate::db::Val::from),
+    );
+    let mut world = World::default();
+    let mut opener = Opener {
+        store,
+        keys: HashMap::new(),
+    };
+    let mut done = |world: &mut World, opener: &mut Opener<'_>| {
+        for (case, state) in std::mem::take(&mut world.cases) {
+            f(&case, &state);
+        }
+        opener.keys.clear();
+    };
+    let mut current: Option<String> = None;
+    crate::registry::each_event_where(conn, &sql, &args, |ev| {
+        if ev.person != current {
+            done(&mut world, &mut opener);
+            current.clone_from(&ev.person);
+        }
+        fold(&mut world, &mut opener, &ev)
+    })?;
+    done(&mut world, &mut opener);
+    Ok(())
+}
+
 /// The world folded from the events `read` hands on.
 fn world_from(
     store: &KeyStore,
@@ -408,24 +467,18 @@ impl Registry {
     }
 
     /// Every open deadline of the captives `who` may see, in the order of
-    /// [`asylon_core::law::deadline_order`]: earliest due first.
+    /// [`asylon_core::law::deadline_order`]: earliest due first. (A server keeps its
+    /// [`crate::Duties`] between requests instead.)
     pub fn deadlines(
         &self,
         who: &Principal,
         s: &Settings,
         now: OffsetDateTime,
     ) -> Result<Vec<Deadline>, StoreError> {
-        use asylon_core::policy::{Action, may};
-        may(who, None, Action::ReadCore).map_err(StoreError::Denied)?;
-        let world = load_world(&*self.conn, &self.keys, None)?;
-        let mut all: Vec<Deadline> = world
-            .cases
-            .values()
-            .filter(|c| may(who, Some(c), Action::ReadCore).is_ok())
-            .flat_map(|c| deadlines(c, s, now))
-            .collect();
-        all.sort_by(asylon_core::law::deadline_order);
-        Ok(all)
+        asylon_core::policy::core_scope(who).map_err(StoreError::Denied)?;
+        let mut duties = crate::Duties::new(s.clone());
+        duties.catch_up(self)?;
+        Ok(duties.page(who, now, false, None, usize::MAX)?.0)
     }
 }
 

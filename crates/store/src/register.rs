@@ -615,7 +615,7 @@ impl Registry {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::KeySource;
     use asylon_core::{Art17Field, RegistrationInput, particulars::NameInput};
@@ -670,7 +670,7 @@ mod tests {
     }
 
     /// `n` captives named Kim Chol, their external ids `{prefix}0`, `{prefix}1`, ….
-    fn kim_chols(prefix: &str, n: usize) -> Vec<Registration> {
+    pub(crate) fn kim_chols(prefix: &str, n: usize) -> Vec<Registration> {
         (0..n)
             .map(|i| registration(&format!("{prefix}{i}"), "Kim Chol"))
             .collect()
@@ -1025,7 +1025,7 @@ mod tests {
     }
 
     /// A new registry in `dir/r` (its key file `dir/k`), the actor who made it and when.
-    fn new_registry(dir: &std::path::Path) -> (Registry, Actor, OffsetDateTime) {
+    pub(crate) fn new_registry(dir: &std::path::Path) -> (Registry, Actor, OffsetDateTime) {
         new_registry_in(dir, &crate::Database::Sqlite)
     }
 
@@ -1843,6 +1843,26 @@ mod tests {
             cases[3..6].iter().collect::<Vec<_>>()
         );
         assert!(load(Some(&[])).cases.is_empty());
+        // One after another, folded from his own records alone: each as in the whole world.
+        let each = |persons: Option<&[&str]>| {
+            let mut seen = std::collections::BTreeMap::new();
+            crate::law::each_case(&*reg.conn, &reg.keys, persons, |case, state| {
+                assert!(
+                    seen.insert(case.to_string(), state.clone()).is_none(),
+                    "{case}"
+                );
+            })
+            .unwrap();
+            seen
+        };
+        let whole: std::collections::BTreeMap<String, asylon_core::law::Case> = everyone
+            .cases
+            .iter()
+            .map(|(case, state)| (case.clone(), (**state).clone()))
+            .collect();
+        assert_eq!(each(None), whole);
+        let some: Vec<String> = each(Some(&all[3..6])).into_keys().collect();
+        assert_eq!(some, cases[3..6]);
         // Each caller's listing, in pages of every size, is the captives the policy lets him
         // see one by one.
         for who in [&registrar, &delegate, &kr] {

@@ -1300,7 +1300,7 @@ pub(crate) fn each_law_event(
     each_event_where(conn, &sql, &args, f)
 }
 
-fn each_event_where(
+pub(crate) fn each_event_where(
     conn: &dyn Sql,
     sql: &str,
     args: &[Val<'_>],

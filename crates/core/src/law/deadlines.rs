@@ -36,6 +36,18 @@ pub struct Deadline {
     pub status: DeadlineStatus,
 }
 
+impl DeadlineStatus {
+    /// The status on `today` of a duty due on `due`: waived (and why) if a guard stops it,
+    /// else due until its day has passed, then overdue.
+    pub fn on(today: Date, due: Date, waived: Option<String>) -> Self {
+        match waived {
+            Some(why) => Self::Waived(why),
+            None if today > due => Self::Overdue,
+            None => Self::Due,
+        }
+    }
+}
+
 impl DeadlineKind {
     pub const ALL: [Self; 4] = [
         Self::CaptureCard,
@@ -59,14 +71,10 @@ impl DeadlineKind {
 /// ([`super::by_case_number`]), then by kind in the order [`DeadlineKind::ALL`] gives. A
 /// captive owes each kind at most once, so no two deadlines are equal in it.
 pub fn deadline_order(a: &Deadline, b: &Deadline) -> std::cmp::Ordering {
-    by_place((a.due, &a.case, a.kind), (b.due, &b.case, b.kind))
-}
-
-/// [`deadline_order`] of two places in the list (due date, case number, kind).
-fn by_place(a: (Date, &str, DeadlineKind), b: (Date, &str, DeadlineKind)) -> std::cmp::Ordering {
-    a.0.cmp(&b.0)
-        .then_with(|| super::by_case_number(a.1, b.1))
-        .then_with(|| a.2.cmp(&b.2))
+    a.due
+        .cmp(&b.due)
+        .then_with(|| super::by_case_number(&a.case, &b.case))
+        .then_with(|| a.kind.cmp(&b.kind))
 }
 
 /// A place in the list of deadlines, after the deadline it names: `DUE,CASE,KIND`
@@ -105,11 +113,6 @@ impl DeadlineCursor {
     pub fn text(&self) -> String {
         format!("{},{},{}", self.due, self.case, self.kind.as_str())
     }
-
-    /// Whether `d` comes after this place in [`deadline_order`].
-    pub fn before(&self, d: &Deadline) -> bool {
-        by_place((d.due, &d.case, d.kind), (self.due, &self.case, self.kind)).is_gt()
-    }
 }
 
 /// `d` plus `months`, on the same day of the month or its last; past the last date a `Date` can
@@ -141,11 +144,7 @@ pub fn deadlines(c: &Case, s: &Settings, now: OffsetDateTime) -> Vec<Deadline> {
     let mut push = |kind, since: Option<Date>, due: fn(Date) -> Date, waived: Option<String>| {
         if let Some(since) = since {
             let due = due(since);
-            let status = match waived {
-                Some(why) => DeadlineStatus::Waived(why),
-                None if today > due => DeadlineStatus::Overdue,
-                None => DeadlineStatus::Due,
-            };
+            let status = DeadlineStatus::on(today, due, waived);
             out.push(Deadline {
                 case: c.case.clone(),
                 kind,

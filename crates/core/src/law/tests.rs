@@ -1488,34 +1488,21 @@ fn the_guard_state_machine_reaches_transfers_hand_overs_and_g1_refusals() {
 }
 
 proptest! {
-    /// Whatever deadlines there are, the place of each, written out and read back, is itself,
-    /// and what comes after it is exactly what follows it in the list's order: pages cut at
-    /// each place, one after another, are the whole list once.
+    /// The place of any deadline, written out as a `Link` header gives it and read back, is
+    /// itself (the store's `Duties` lists what comes after it).
     #[test]
-    fn a_place_in_the_deadlines_is_followed_by_the_rest_of_them(
-        owed in proptest::collection::btree_set((0i64..40, 1u64..2_000_000, 0usize..4), 0..60),
+    fn a_place_in_the_deadlines_reads_back_as_itself(
+        days in 0i64..4000, number in 1u64..2_000_000_000, kind in 0usize..4,
     ) {
         let start = time::macros::date!(2026 - 01 - 01);
-        let mut all: Vec<Deadline> = owed
-            .iter()
-            .map(|&(days, number, kind)| Deadline {
-                case: format!("AS-{number:06}"),
-                kind: DeadlineKind::ALL[kind],
-                since: start,
-                due: start + Duration::days(days),
-                status: DeadlineStatus::Due,
-            })
-            .collect();
-        // A captive owes each kind once.
-        all.sort_by(|a, b| a.case.cmp(&b.case).then(a.kind.cmp(&b.kind)));
-        all.dedup_by(|a, b| a.case == b.case && a.kind == b.kind);
-        all.sort_by(deadline_order);
-        for (i, d) in all.iter().enumerate() {
-            let at = DeadlineCursor::of(d);
-            prop_assert_eq!(DeadlineCursor::parse(&at.text()), Some(at.clone()));
-            let rest: Vec<&Deadline> = all.iter().filter(|d| at.before(d)).collect();
-            let expected: Vec<&Deadline> = all[i + 1..].iter().collect();
-            prop_assert_eq!(rest, expected);
-        }
+        let d = Deadline {
+            case: format!("AS-{number:06}"),
+            kind: DeadlineKind::ALL[kind],
+            since: start,
+            due: start + Duration::days(days),
+            status: DeadlineStatus::Due,
+        };
+        let at = DeadlineCursor::of(&d);
+        prop_assert_eq!(DeadlineCursor::parse(&at.text()), Some(at));
     }
 }
