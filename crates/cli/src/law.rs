@@ -20,6 +20,14 @@ pub fn record(r: &RegistryArgs, file: &Path) -> Result<()> {
     Ok(())
 }
 
+pub fn notify(r: &RegistryArgs, case: &str, to: &str) -> Result<()> {
+    let settings = load_settings(&data_dir(r)?)?;
+    let mut registry = open(r)?;
+    let made = registry.notify(&principal(r)?, now(), &settings, case, to)?;
+    say!("{}", serde_json::to_string_pretty(&made)?)?;
+    Ok(())
+}
+
 pub fn status(r: &RegistryArgs, case: &str, json: bool) -> Result<()> {
     let settings = load_settings(&data_dir(r)?)?;
     let registry = open(r)?;

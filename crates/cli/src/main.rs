@@ -306,6 +306,18 @@ enum PersonCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Make his Art 122 notification for the neutral agency or the power he depends on, and
+    /// record that it was sent: the guards decide what it holds (G6: nothing of his identity,
+    /// family or statements goes to the power of origin while G1 protects him). Prints it as
+    /// JSON, the form it is forwarded in.
+    Notify {
+        /// His case number (AS-000123, or as-123).
+        #[arg(value_parser = case_arg)]
+        case: String,
+        /// Its recipient.
+        #[arg(long, value_enum)]
+        to: Recipient,
+    },
     /// Find captives whose sealed names match NAME (any script), through the blind index.
     Search {
         /// A name in any script, surname first.
@@ -515,6 +527,24 @@ enum SynthCommand {
     },
 }
 
+/// Whom an Art 122 notification is for.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Recipient {
+    /// The neutral agency (the ICRC's Central Tracing Agency or a protecting power).
+    Agency,
+    /// The power he depends on.
+    Origin,
+}
+
+impl Recipient {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Agency => "agency",
+            Self::Origin => "origin",
+        }
+    }
+}
+
 /// A case number given as an argument, as the registry writes it however it was typed (`as-17`
 /// is `AS-000017`); anything else as typed, for the command to say it knows no such case (or,
 /// for `ledger prove`, to read as a sequence number).
@@ -612,6 +642,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Record { file } => law::record(r, &file),
         Command::Deadlines { overdue, json } => law::deadlines(r, overdue, json),
         Command::Person(PersonCommand::Status { case, json }) => law::status(r, &case, json),
+        Command::Person(PersonCommand::Notify { case, to }) => law::notify(r, &case, to.as_str()),
         Command::Demo {
             count,
             listen,

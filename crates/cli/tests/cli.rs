@@ -3652,6 +3652,64 @@ fn interview(case: &str, on: &str, wish: &str, fear: bool, notes: &str) -> Strin
 }
 
 #[test]
+fn person_notify_hands_over_what_may_go_to_its_recipient_and_records_it() {
+    let r = with_captives(2);
+    // The first told the neutral agency he fears going home (G1 protects him).
+    r.record_ok(
+        "delegate",
+        "neutral",
+        "interviewer",
+        &interview("AS-000001", "2025-03-01", "stay", true, "first"),
+    );
+    let notify = |case: &str, to: &str| -> serde_json::Value {
+        serde_json::from_str(&r.ok(&["person", "notify", case, "--to", to])).unwrap()
+    };
+    let to_origin = notify("as-1", "origin");
+    assert_eq!(to_origin["case"], "AS-000001");
+    assert_eq!(
+        to_origin["withheld"],
+        serde_json::json!(["identity", "family", "statements"])
+    );
+    let text = to_origin.to_string();
+    for his in ["SN00001", "Kursk", "2001-04-12"] {
+        assert!(!text.contains(his), "{his} in {text}");
+    }
+    // To the neutral agency, and for the second (who said nothing) to his own power: his record.
+    for (case, to) in [("AS-000001", "agency"), ("AS-000002", "origin")] {
+        let n = notify(case, to);
+        assert!(n["identity"]["service_number"].is_string(), "{n}");
+        let log = r.ok(&["event", "list", "--person", case]);
+        assert!(
+            log.contains("case.notification_sent") && log.contains("person.sealed_read"),
+            "{log}"
+        );
+    }
+    // Refused with a clear error, and nothing written.
+    let before = r.event_count();
+    let e = r.fails(&["person", "notify", "AS-000001", "--to", "moscow"], None);
+    assert!(e.contains("agency") && e.contains("origin"), "{e}");
+    let e = r.fails(
+        &[
+            "--org",
+            "receiving:KR",
+            "--roles",
+            "liaison",
+            "person",
+            "notify",
+            "AS-000001",
+            "--to",
+            "agency",
+        ],
+        None,
+    );
+    assert!(e.contains("not allowed"), "{e}");
+    let e = r.fails(&["person", "notify", "AS-000009", "--to", "agency"], None);
+    assert!(e.contains("AS-000009"), "{e}");
+    assert_eq!(r.event_count(), before);
+    r.ok(&["ledger", "verify"]);
+}
+
+#[test]
 fn correcting_his_power_suspends_a_transfer_that_would_return_him() {
     let r = Reg::new();
     // Registered, wrongly, as depending on RU; he asks to go to KP, which accepts him.

@@ -484,6 +484,40 @@ async fn erase_person(
     .await
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyTo {
+    /// `agency` (the neutral agency) or `origin` (the power he depends on).
+    to: String,
+}
+
+/// Make a captive's Art 122 notification for the neutral agency or the power he depends on, and
+/// record that it was sent: the law decides what it holds (G6: nothing of his identity, family or
+/// statements goes to the power of origin while G1 protects him); the record of sending it, and
+/// of the classes opened for it, are written before it is answered. A refusal records nothing.
+#[utoipa::path(post, path = "/api/persons/{case}/notifications", tag = "law", request_body = NotifyTo,
+    params(("case" = String, Path)),
+    responses((status = 201, body = asylon_store::Notification), (status = 403, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody), (status = 410, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)))]
+async fn notify(
+    State(st): State<Arc<AppState>>,
+    caller: Caller,
+    Path(case): Path<String>,
+    Body(req): Body<NotifyTo>,
+) -> Result<(StatusCode, Json<asylon_store::Notification>), ApiError> {
+    let case = case_in_path(&case)?;
+    if !matches!(req.to.as_str(), "agency" | "origin") {
+        return Err(ApiError::invalid(
+            "to",
+            "must be `agency` (the neutral agency) or `origin` (the power he depends on)",
+        ));
+    }
+    st.run(move |reg, st| {
+        let made = reg.notify(&caller.principal, now(), &st.settings, &case, &req.to)?;
+        Ok((StatusCode::CREATED, Json(made)))
+    })
+    .await
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct Recorded {
     events: Vec<RecordedEvent>,
@@ -739,6 +773,7 @@ pub(crate) fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(amend_person))
         .routes(routes!(erase_person))
         .routes(routes!(record))
+        .routes(routes!(notify))
         .routes(routes!(deadlines))
         .routes(routes!(search))
         .routes(routes!(checkpoint))

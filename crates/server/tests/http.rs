@@ -141,6 +141,7 @@ on_both_backends!(
     a_child_at_capture_is_registered_and_the_answer_says_so,
     deadlines_are_the_registrys_own_for_each_caller,
     deadlines_come_a_page_at_a_time_in_one_order,
+    a_notification_holds_only_what_may_go_to_its_recipient,
 );
 
 fn role(name: &str) -> Role {
@@ -841,6 +842,7 @@ fn probe(s: &Server, c: &Client, org: &str, endpoint: &str, state: &str) -> bool
             c.post(&url, json!({"reason": "", "particulars": person}))
         }
         ("PUT /api/orgs/{org}/users/{name}/roles", _) => c.put(&url, json!({"roles": []})),
+        ("POST /api/persons/{case}/notifications", _) => c.post(&url, json!({"to": "agency"})),
         ("GET /api/ledger/consistency", _) => c.get(&format!("{url}?from=1")),
         _ => c.get(&url),
     };
@@ -913,6 +915,7 @@ fn every_role_of_every_organisation_gets_what_the_matrix_says(db: Db) {
                 "POST /api/persons/import/check",
                 "POST /api/persons/{case}/amend",
                 "POST /api/persons/{case}/erase",
+                "POST /api/persons/{case}/notifications",
                 "PUT /api/orgs/{org}/users/{name}/roles",
             ] {
                 let want = expected(&mut rules, endpoint, "none", org, r);
@@ -2783,6 +2786,106 @@ fn deadlines_are_the_registrys_own_for_each_caller(db: Db) {
         let overdue = s.sign_in(user).get("/api/deadlines?overdue=true").body;
         assert_eq!(overdue, json!([]), "{user}");
     }
+}
+
+fn a_notification_holds_only_what_may_go_to_its_recipient(db: Db) {
+    let s = start(db, Config::default());
+    let registrar = s.sign_in("dp-registrar");
+    let logged = || s.open_registry().events(None).unwrap().len();
+    // He told the neutral agency he fears persecution at home (G1 protects him).
+    let case = &s.cases["none"];
+    let url = format!("/api/persons/{case}/notifications");
+    let to_origin = registrar.post(&url, json!({"to": "origin"}));
+    assert_eq!(to_origin.status, 201, "{}", to_origin.body);
+    let text = to_origin.body.to_string();
+    // (His names are held as family and given names: 김 철수, Kim Chol Su.)
+    for his in [
+        "철수",
+        "Chol Su",
+        "SN-77123",
+        "Hamhung",
+        "2001-02-03",
+        "Kursk",
+    ] {
+        assert!(!text.contains(his), "{his} in {text}");
+    }
+    assert_eq!(to_origin.body["case"], json!(case));
+    assert_eq!(
+        to_origin.body["withheld"],
+        json!(["identity", "family", "statements"])
+    );
+    assert!(
+        to_origin.body["reason"].as_str().unwrap().starts_with("G6"),
+        "{}",
+        to_origin.body
+    );
+    // To the neutral agency: his Art 122 record, and the opening recorded in his history.
+    let to_agency = registrar.post(&url, json!({"to": "agency"}));
+    assert_eq!(to_agency.status, 201, "{}", to_agency.body);
+    let text = to_agency.body.to_string();
+    for his in [
+        "철수",
+        "Chol Su",
+        "SN-77123",
+        "his mother, in Hamhung",
+        "Kursk region",
+    ] {
+        assert!(text.contains(his), "{his} not in {text}");
+    }
+    assert_eq!(to_agency.body["withheld"], json!(["statements"]));
+    let access = s
+        .sign_in("dp-legal")
+        .get(&format!("/api/persons/{case}/access"));
+    let last = access.body.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (&last["user"], &last["classes"]),
+        (&json!("dp-registrar"), &json!(["identity", "family"])),
+        "{}",
+        access.body
+    );
+    let sent = s
+        .open_registry()
+        .event(to_agency.body["seq"].as_u64().unwrap());
+    assert_eq!(sent.unwrap().kind, "case.notification_sent");
+    // One who said nothing of fear: his record may go to the power he depends on.
+    let unheard = registrar.post("/api/persons", name_only("Ri Chol Ung"));
+    let url_unheard = format!(
+        "/api/persons/{}/notifications",
+        unheard.body["cases"][0].as_str().unwrap()
+    );
+    let r = registrar.post(&url_unheard, json!({"to": "origin"}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.body.to_string().contains("Chol Ung"), "{}", r.body);
+    // Refused, each with nothing written: an unknown recipient, a field too many, a receiving
+    // state, an unknown captive.
+    let before = logged();
+    for (c, path, body, status) in [
+        (&registrar, url.clone(), json!({"to": "moscow"}), 422),
+        (
+            &registrar,
+            url.clone(),
+            json!({"to": "agency", "copy": "origin"}),
+            400,
+        ),
+        (
+            &s.sign_in("kr-liaison"),
+            url.clone(),
+            json!({"to": "agency"}),
+            403,
+        ),
+        (
+            &registrar,
+            "/api/persons/AS-999999/notifications".to_string(),
+            json!({"to": "agency"}),
+            404,
+        ),
+    ] {
+        let r = c.post(&path, body.clone());
+        assert_eq!(r.status, status, "{body}: {}", r.body);
+        assert_eq!(logged(), before, "{body}");
+    }
+    let r = registrar.post(&url, json!({"to": "moscow"}));
+    assert_eq!(r.body["fields"][0]["field"], "to", "{}", r.body);
 }
 
 fn persons_are_listed_in_the_order_of_their_numbers_a_page_at_a_time(db: Db) {

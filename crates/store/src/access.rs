@@ -41,6 +41,18 @@ pub struct AccessEntry {
     pub classes: Vec<String>,
 }
 
+/// The event recording that `classes` of `case` were opened, by whoever writes it.
+pub(crate) fn read_record(case: &str, classes: &[&str]) -> NewEvent {
+    NewEvent {
+        id: new_id(),
+        person: Some(case.to_string()),
+        kind: kind::SEALED_READ.into(),
+        public: serde_json::json!({ "classes": classes }).to_string(),
+        sealed: vec![],
+        registered: None,
+    }
+}
+
 impl Registry {
     /// Records that `who` opened `classes` of `case`.
     pub(crate) fn record_read(
@@ -50,17 +62,8 @@ impl Registry {
         case: &str,
         classes: &[&str],
     ) -> Result<(), StoreError> {
-        let public = serde_json::json!({ "classes": classes }).to_string();
-        self.write(&who.actor(), now, |_, _| {
-            Ok(vec![NewEvent {
-                id: new_id(),
-                person: Some(case.to_string()),
-                kind: kind::SEALED_READ.into(),
-                public,
-                sealed: vec![],
-                registered: None,
-            }])
-        })?;
+        let read = read_record(case, classes);
+        self.write(&who.actor(), now, |_, _| Ok(vec![read]))?;
         Ok(())
     }
 

@@ -378,6 +378,83 @@ fn sealed_json<T: Serialize>(
         .map_err(|e| StoreError::Damaged(e.to_string()))
 }
 
+/// The events recording law command `cmd` of `p`, inside a write on `tx`: the world is read in
+/// it, the policy and the guards decide, and the facts are sealed; a refusal is an error and
+/// nothing is written.
+pub(crate) fn decided(
+    tx: &dyn Sql,
+    store: &KeyStore,
+    p: &Principal,
+    now: OffsetDateTime,
+    s: &Settings,
+    cmd: &Command,
+) -> Result<Vec<NewEvent>, StoreError> {
+    // A case number in a command is read as a person types it (`as-17`), as everywhere else.
+    let cmd = &cmd.clone().with_case(crate::register::case_as_typed);
+    let scope = (!cmd.needs_everyone()).then(|| cmd.case().unwrap_or("-").to_string());
+    if let Command::Correct { case, corrects, .. } = cmd {
+        // A correction names an event of the same person's record.
+        let about = match tx.one(
+            "SELECT person FROM events WHERE seq = ?1",
+            args![*corrects as i64],
+        )? {
+            Some(r) => r.opt_text(0)?,
+            None => None,
+        };
+        if about.as_deref() != Some(case.as_str()) {
+            return Err(StoreError::Refused(asylon_core::law::Refusal::new(
+                asylon_core::law::Guard::Record,
+                format!(
+                    "event {corrects} is not an event of {case}'s record: a correction names the event it corrects"
+                ),
+            )));
+        }
+    }
+    let world = load_world(tx, store, scope.as_deref())?;
+    let case = cmd.case().and_then(|c| world.cases.get(c)).map(|c| &**c);
+    asylon_core::policy::may(p, case, asylon_core::policy::Action::Record(cmd))
+        .map_err(StoreError::Denied)?;
+    let facts = decide(&world, p, cmd, s, now).map_err(StoreError::Refused)?;
+    let org_key = tx
+        .one("SELECT public_key FROM orgs WHERE id = ?1", args![&p.org])?
+        .map(|r| r.blob(0))
+        .transpose()?;
+    let mut out = Vec::with_capacity(facts.len());
+    for mut fact in facts {
+        let id = new_id();
+        let case = fact.body.case().map(str::to_string);
+        if let (Some(pk), Some(st), Some(c)) = (&org_key, fact.statements.as_mut(), &case) {
+            seal_notes_to_org(st, &p.org, pk, c, &id)?;
+        }
+        let mut sealed = Vec::new();
+        let parts = [
+            (Class::Medical, sealed_json(&fact.medical)?),
+            (Class::Statements, sealed_json(&fact.statements)?),
+        ];
+        for (class, plain) in parts {
+            let (Some(plain), Some(c)) = (plain, case.as_deref()) else {
+                continue;
+            };
+            let dk = data_key_for_write(store, c, class)?;
+            sealed.push(SealedPart {
+                class,
+                ciphertext: dk.seal(&seal_aad(c, class.as_str(), &id), &plain),
+            });
+        }
+        sealed.sort_by_key(|p| p.class);
+        out.push(NewEvent {
+            id,
+            person: case,
+            kind: fact.body.kind(),
+            public: serde_json::to_string(&fact.body)
+                .map_err(|e| StoreError::Damaged(e.to_string()))?,
+            sealed,
+            registered: None,
+        });
+    }
+    Ok(out)
+}
+
 impl Registry {
     /// Decides and records a law command. A refusal (`StoreError::Refused`) writes nothing.
     pub fn act(
@@ -387,66 +464,8 @@ impl Registry {
         s: &Settings,
         cmd: &Command,
     ) -> Result<Vec<Event>, StoreError> {
-        // A case number in a command is read as a person types it (`as-17`), as everywhere else.
-        let cmd = &cmd.clone().with_case(crate::register::case_as_typed);
-        let scope = (!cmd.needs_everyone()).then(|| cmd.case().unwrap_or("-").to_string());
         self.write(&p.actor(), now, |tx, store| {
-            if let Command::Correct { case, corrects, .. } = cmd {
-                // A correction names an event of the same person's record.
-                let about = match tx.one("SELECT person FROM events WHERE seq = ?1", args![*corrects as i64])? {
-                    Some(r) => r.opt_text(0)?,
-                    None => None,
-                };
-                if about.as_deref() != Some(case.as_str()) {
-                    return Err(StoreError::Refused(asylon_core::law::Refusal::new(
-                        asylon_core::law::Guard::Record,
-                        format!("event {corrects} is not an event of {case}'s record: a correction names the event it corrects"),
-                    )));
-                }
-            }
-            let world = load_world(tx, store, scope.as_deref())?;
-            let case = cmd.case().and_then(|c| world.cases.get(c)).map(|c| &**c);
-            asylon_core::policy::may(p, case, asylon_core::policy::Action::Record(cmd))
-                .map_err(StoreError::Denied)?;
-            let facts = decide(&world, p, cmd, s, now).map_err(StoreError::Refused)?;
-            let org_key = tx
-                .one("SELECT public_key FROM orgs WHERE id = ?1", args![&p.org])?
-                .map(|r| r.blob(0))
-                .transpose()?;
-            let mut out = Vec::with_capacity(facts.len());
-            for mut fact in facts {
-                let id = new_id();
-                let case = fact.body.case().map(str::to_string);
-                if let (Some(pk), Some(st), Some(c)) = (&org_key, fact.statements.as_mut(), &case) {
-                    seal_notes_to_org(st, &p.org, pk, c, &id)?;
-                }
-                let mut sealed = Vec::new();
-                let parts = [
-                    (Class::Medical, sealed_json(&fact.medical)?),
-                    (Class::Statements, sealed_json(&fact.statements)?),
-                ];
-                for (class, plain) in parts {
-                    let (Some(plain), Some(c)) = (plain, case.as_deref()) else {
-                        continue;
-                    };
-                    let dk = data_key_for_write(store, c, class)?;
-                    sealed.push(SealedPart {
-                        class,
-                        ciphertext: dk.seal(&seal_aad(c, class.as_str(), &id), &plain),
-                    });
-                }
-                sealed.sort_by_key(|p| p.class);
-                out.push(NewEvent {
-                    id,
-                    person: case,
-                    kind: fact.body.kind(),
-                    public: serde_json::to_string(&fact.body)
-                        .map_err(|e| StoreError::Damaged(e.to_string()))?,
-                    sealed,
-                    registered: None,
-                });
-            }
-            Ok(out)
+            decided(tx, store, p, now, s, cmd)
         })
     }
 

@@ -16,6 +16,7 @@ mod error;
 pub mod json;
 mod keystore;
 mod law;
+mod notify;
 mod plain;
 pub mod progress;
 mod register;
@@ -35,6 +36,7 @@ pub use duties::Duties;
 pub use error::StoreError;
 pub use keystore::keys_file;
 pub use law::{CaseStatus, default_settings_text, load_settings};
+pub use notify::Notification;
 pub use progress::Progress;
 pub use register::{NameTokens, SealedRegistration, Sealer, StreamCpu, case_as_typed, case_number};
 pub use registry::{

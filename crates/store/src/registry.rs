@@ -914,17 +914,7 @@ impl Registry {
         ev: &Event,
         part: &SealedPart,
     ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-        // His record says registered (an erased one is not opened): a key store without his
-        // keys was given with a copy of the registry it does not match.
-        let dk = crate::law::data_key(&self.keys, case, part.class)?.ok_or_else(|| {
-            StoreError::NoKeys {
-                case: case.to_string(),
-            }
-        })?;
-        Ok(dk.open(
-            &seal_aad(case, part.class.as_str(), &ev.id),
-            &part.ciphertext,
-        )?)
+        open_part(&self.keys, case, ev, part)
     }
 
     /// Crypto-shreds a person: destroys his data keys, records the erasure and its reason, and
@@ -1101,14 +1091,7 @@ impl Registry {
     }
 
     pub fn event(&self, seq: u64) -> Result<Event, StoreError> {
-        let row = self
-            .conn
-            .one(
-                &format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq = ?1"),
-                args![seq as i64],
-            )?
-            .ok_or(StoreError::UnknownEvent(seq))?;
-        row_to_event(&row).map_err(|reason| StoreError::Tampered { seq, reason })
+        event_in(&*self.conn, seq)
     }
 
     /// Events in log order, all or those about one person.
@@ -1298,6 +1281,35 @@ pub(crate) fn each_law_event(
         );
     }
     each_event_where(conn, &sql, &args, f)
+}
+
+/// Event `seq` as `conn` reads it (inside a write, as that write sees it).
+pub(crate) fn event_in(conn: &dyn Sql, seq: u64) -> Result<Event, StoreError> {
+    let row = conn
+        .one(
+            &format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq = ?1"),
+            args![seq as i64],
+        )?
+        .ok_or(StoreError::UnknownEvent(seq))?;
+    row_to_event(&row).map_err(|reason| StoreError::Tampered { seq, reason })
+}
+
+/// The plaintext of sealed part `part` of event `ev` about `case`, opened with his data key from
+/// `keys`. His record says registered (an erased one is not opened): a key store without his
+/// keys was given with a copy of the registry it does not match.
+pub(crate) fn open_part(
+    keys: &KeyStore,
+    case: &str,
+    ev: &Event,
+    part: &SealedPart,
+) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    let dk = crate::law::data_key(keys, case, part.class)?.ok_or_else(|| StoreError::NoKeys {
+        case: case.to_string(),
+    })?;
+    Ok(dk.open(
+        &seal_aad(case, part.class.as_str(), &ev.id),
+        &part.ciphertext,
+    )?)
 }
 
 pub(crate) fn each_event_where(
