@@ -20,6 +20,29 @@ pub fn record(r: &RegistryArgs, file: &Path) -> Result<()> {
     Ok(())
 }
 
+pub fn report(r: &RegistryArgs, json: bool) -> Result<()> {
+    let settings = load_settings(&data_dir(r)?)?;
+    let registry = open(r)?;
+    let report = registry.statistics(&principal(r)?, settings.k_anonymity)?;
+    if json {
+        say!("{}", serde_json::to_string_pretty(&report)?)?;
+        return Ok(());
+    }
+    let count = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
+    say!("captives  {}", count(report.captives))?;
+    for t in &report.tables {
+        say!("by {}", t.by)?;
+        for c in &t.cells {
+            say!("  {:<30} {:>8}", c.value, count(c.count))?;
+        }
+    }
+    say!(
+        "(-: fewer than {}, or left out so that the others do not tell a smaller group)",
+        report.k
+    )?;
+    Ok(())
+}
+
 pub fn notify(r: &RegistryArgs, case: &str, to: &str) -> Result<()> {
     let settings = load_settings(&data_dir(r)?)?;
     let mut registry = open(r)?;

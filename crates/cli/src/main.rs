@@ -160,6 +160,13 @@ enum Command {
         /// The JSON command (docs/commands.md): a file, or - for standard input.
         file: PathBuf,
     },
+    /// Counts of captives by the power they depend on, by state and by place of custody; no
+    /// count smaller than the `k_anonymity` setting is given, nor any the others would tell.
+    Report {
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
     /// Every open deadline (capture cards, notifications, health updates, commission decisions).
     Deadlines {
         /// Only the deadlines already missed.
@@ -641,6 +648,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::MigrateStore { from, to } => commands::migrate_store(r, &from, &to),
         Command::Record { file } => law::record(r, &file),
         Command::Deadlines { overdue, json } => law::deadlines(r, overdue, json),
+        Command::Report { json } => law::report(r, json),
         Command::Person(PersonCommand::Status { case, json }) => law::status(r, &case, json),
         Command::Person(PersonCommand::Notify { case, to }) => law::notify(r, &case, to.as_str()),
         Command::Demo {

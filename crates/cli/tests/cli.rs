@@ -3652,6 +3652,43 @@ fn interview(case: &str, on: &str, wish: &str, fear: bool, notes: &str) -> Strin
 }
 
 #[test]
+fn report_gives_counts_and_none_smaller_than_k() {
+    let r = with_captives(6);
+    let report =
+        || -> serde_json::Value { serde_json::from_str(&r.ok(&["report", "--json"])).unwrap() };
+    let six = report();
+    assert_eq!(
+        (six["k"].as_u64(), six["captives"].as_u64()),
+        (Some(5), Some(6))
+    );
+    assert_eq!(
+        six["tables"][0],
+        serde_json::json!({"by": "power", "cells": [{"value": "KP", "count": 6}]})
+    );
+    let text = r.ok(&["report"]);
+    assert!(
+        text.contains("captives  6") && text.contains("KP"),
+        "{text}"
+    );
+    // Two erased: four are fewer than k (5), and no count is given.
+    for case in ["AS-000001", "AS-000002"] {
+        r.ok(&["person", "erase", case, "--reason", "court order"]);
+    }
+    let four = report();
+    assert_eq!(four["captives"], serde_json::Value::Null, "{four}");
+    assert_eq!(
+        four["tables"][0]["cells"][0]["count"],
+        serde_json::Value::Null,
+        "{four}"
+    );
+    let e = r.fails(
+        &["--org", "receiving:KR", "--roles", "liaison", "report"],
+        None,
+    );
+    assert!(e.contains("statistics are for"), "{e}");
+}
+
+#[test]
 fn person_notify_hands_over_what_may_go_to_its_recipient_and_records_it() {
     let r = with_captives(2);
     // The first told the neutral agency he fears going home (G1 protects him).

@@ -9,6 +9,7 @@ pub mod particulars;
 pub mod policy;
 pub mod projection;
 pub mod states;
+pub mod statistics;
 
 pub use age::Age;
 pub use event::{Actor, Class, Event, SealedPart, kind};

@@ -29,6 +29,8 @@ pub enum Action<'a> {
     ManageAccounts { org: &'a str },
     /// Take a signed checkpoint or an inclusion proof (hashes only).
     ReadLedger,
+    /// Read the counts of captives of a report (no count smaller than k).
+    ReadStatistics,
 }
 
 /// A refusal by the policy, with its reason.
@@ -189,6 +191,21 @@ pub fn may(p: &Principal, case: Option<&Case>, action: Action<'_>) -> Result<(),
         }
         // Checkpoints and proofs hold hashes only; every party keeps them.
         Action::ReadLedger => Ok(()),
+        // Counts of every captive: for the detaining power and the neutral agency, not for a
+        // receiving state, which sees only captives referred to it.
+        Action::ReadStatistics => {
+            let reads = has(Role::Analyst)
+                || has(Role::Registrar)
+                || has(Role::Legal)
+                || has(Role::Auditor);
+            if (detaining || neutral) && reads {
+                Ok(())
+            } else {
+                deny(
+                    "statistics are for the detaining power's and the neutral agency's analysts, registrars, legal officers and auditors",
+                )
+            }
+        }
         Action::ManageAccounts { .. } => deny("accounts are managed above"),
     }
 }

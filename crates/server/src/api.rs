@@ -484,6 +484,19 @@ async fn erase_person(
     .await
 }
 
+/// Counts of captives for a report: by the power they depend on, by state, by place of custody.
+/// No count smaller than the deployment's `k_anonymity` is given, nor any that the total and
+/// the counts given would tell (`count` is then null); erased captives are not counted.
+#[utoipa::path(get, path = "/api/statistics", tag = "law",
+    responses((status = 200, body = Object), (status = 403, body = crate::ErrorBody)))]
+async fn statistics(State(st): State<Arc<AppState>>, caller: Caller) -> Res<Value> {
+    st.run(move |reg, st| {
+        let report = reg.statistics(&caller.principal, st.settings.k_anonymity)?;
+        Ok(Json(json(&report)?))
+    })
+    .await
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyTo {
@@ -774,6 +787,7 @@ pub(crate) fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(erase_person))
         .routes(routes!(record))
         .routes(routes!(notify))
+        .routes(routes!(statistics))
         .routes(routes!(deadlines))
         .routes(routes!(search))
         .routes(routes!(checkpoint))

@@ -745,7 +745,7 @@ fn expected(rules: &mut [Rule], endpoint: &str, captive: &str, org: &str, role: 
     rule.allow
 }
 
-const READS: [&str; 18] = [
+const READS: [&str; 19] = [
     "GET /api/persons/{case}",
     "GET /api/persons/{case}/particulars",
     "GET /api/persons/{case}#identity",
@@ -758,6 +758,7 @@ const READS: [&str; 18] = [
     "GET /api/search#case",
     "GET /api/persons#case",
     "GET /api/deadlines",
+    "GET /api/statistics",
     "GET /api/ledger/checkpoint",
     "GET /api/orgs/{org}/users",
     "GET /api/ledger/proof/{seq}",

@@ -485,6 +485,20 @@ impl Registry {
         })
     }
 
+    /// The counts of captives of a report, none smaller than `k` given (the `k_anonymity`
+    /// setting), each captive's state folded from his own records one after another.
+    pub fn statistics(
+        &self,
+        who: &Principal,
+        k: u32,
+    ) -> Result<asylon_core::statistics::Statistics, StoreError> {
+        use asylon_core::policy::{Action, may};
+        may(who, None, Action::ReadStatistics).map_err(StoreError::Denied)?;
+        let mut tally = asylon_core::statistics::Tally::default();
+        each_case(&*self.conn, &self.keys, None, |_, c| tally.add(c))?;
+        Ok(tally.report(u64::from(k)))
+    }
+
     /// Every open deadline of the captives `who` may see, in the order of
     /// [`asylon_core::law::deadline_order`]: earliest due first. (A server keeps its
     /// [`crate::Duties`] between requests instead.)

@@ -1757,6 +1757,94 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_report_counts_every_captive_and_gives_no_count_a_small_group_could_be_told_by() {
+        use asylon_core::law::{Principal, Role, Settings};
+        let dir = tempfile::tempdir().unwrap();
+        let (mut reg, actor, now) = new_registry(dir.path());
+        // 13 of KP, 3 of RU, 2 of CN; one of KP erased.
+        let mut regs = kim_chols("K", 13);
+        for (i, power) in ["RU", "RU", "RU", "CN", "CN"].into_iter().enumerate() {
+            regs.push(numbered(&format!("O{i}"), "Ri Chol", (power, None)));
+        }
+        let cases = reg.register(&actor, now, regs).unwrap();
+        let person = |org: &str, role: Role| Principal {
+            user: "u".into(),
+            org: org.into(),
+            roles: vec![role],
+        };
+        let registrar = person("detaining", Role::Registrar);
+        let settings = Settings::default();
+        let act = |reg: &mut Registry, command: serde_json::Value| {
+            let command = serde_json::from_value(command).unwrap();
+            reg.act(&registrar, now, &settings, &command).unwrap();
+        };
+        for (place, kind) in [("Camp 3", "camp"), ("Hospital 1", "hospital")] {
+            act(
+                &mut reg,
+                serde_json::json!({"command": "define_place", "place": place, "kind": kind}),
+            );
+        }
+        // Six interned, two in hospital, the rest registered.
+        for (i, case) in cases.iter().take(8).enumerate() {
+            let place = if i < 6 { "Camp 3" } else { "Hospital 1" };
+            act(
+                &mut reg,
+                serde_json::json!({"command": "move_custody", "case": case, "place": place}),
+            );
+        }
+        reg.erase(&actor, now, &cases[12], "asked by the test")
+            .unwrap();
+        let report = reg
+            .statistics(&person("neutral", Role::Analyst), 5)
+            .unwrap();
+        assert_eq!(report.captives, Some(17));
+        let table = |by: &str| -> Vec<(String, Option<u64>)> {
+            let t = report.tables.iter().find(|t| t.by == by).unwrap();
+            t.cells.iter().map(|c| (c.value.clone(), c.count)).collect()
+        };
+        let cells = |v: &[(&str, Option<u64>)]| -> Vec<(String, Option<u64>)> {
+            v.iter().map(|(s, n)| (s.to_string(), *n)).collect()
+        };
+        // RU's 3 and CN's 2 left out: together 5.
+        assert_eq!(
+            table("power"),
+            cells(&[("CN", None), ("KP", Some(12)), ("RU", None)])
+        );
+        // Two in hospital: left out, and the six interned with them, or 17 − 9 would tell.
+        assert_eq!(
+            table("state"),
+            cells(&[
+                ("hospitalised", None),
+                ("interned", None),
+                ("registered", Some(9))
+            ])
+        );
+        assert_eq!(
+            table("place"),
+            cells(&[("Camp 3", None), ("Hospital 1", None)])
+        );
+        // With k = 2 every count is given.
+        let report = reg.statistics(&registrar, 2).unwrap();
+        let place = &report.tables[2].cells;
+        assert_eq!(
+            (place[0].count, place[1].count),
+            (Some(6), Some(2)),
+            "{place:?}"
+        );
+        // Not for a receiving state, nor for an administrator.
+        for who in [
+            person("receiving:KR", Role::Liaison),
+            person("detaining", Role::Admin),
+            person("detaining", Role::Medical),
+        ] {
+            assert!(
+                matches!(reg.statistics(&who, 5), Err(StoreError::Denied(_))),
+                "{who:?}"
+            );
+        }
+    }
+
+    #[test]
     fn the_law_state_of_captives_read_together_is_each_ones_read_alone() {
         use asylon_core::law::{Principal, Role, Settings};
         use asylon_core::policy::Action;
