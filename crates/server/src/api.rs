@@ -78,9 +78,17 @@ async fn list_persons(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be between 1 and 1000"));
     }
-    st.run(move |reg, _| {
+    st.run(move |reg, st| {
         let after = page.after.as_deref().unwrap_or("");
-        let (persons, next) = reg.persons_visible(&caller.principal, after, limit)?;
+        // A receiving state's captives are read from the referrals kept with the duties; the
+        // others' listings need nothing kept, and do not wait for it.
+        let who = &caller.principal;
+        let (persons, next) = match asylon_core::policy::core_scope(who) {
+            Ok(asylon_core::policy::CoreScope::ReferredTo(_)) => {
+                reg.persons_visible_kept(&mut st.duties(), who, after, limit)?
+            }
+            _ => reg.persons_visible(who, after, limit)?,
+        };
         Ok(Json(PersonPage { persons, next }))
     })
     .await

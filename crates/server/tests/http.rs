@@ -2765,17 +2765,19 @@ fn deadlines_are_the_registrys_own_for_each_caller(db: Db) {
         "asked by the test",
     )
     .unwrap();
+    let mut kr = None;
     for (user, org, r) in [
         ("dp-registrar", "detaining", "registrar"),
         ("kr-liaison", "receiving:KR", "liaison"),
     ] {
+        let c = s.sign_in(user);
         let store = || {
             let all = reg.deadlines(&who(user, org, r), &settings, now());
             serde_json::to_value(all.unwrap()).unwrap()
         };
         // Read before and after, as above.
         let before = store();
-        let answer = s.sign_in(user).get("/api/deadlines").body;
+        let answer = c.get("/api/deadlines").body;
         assert!(answer == before || answer == store(), "{user}: {answer}");
         let cases: BTreeSet<String> = answer
             .as_array()
@@ -2784,9 +2786,35 @@ fn deadlines_are_the_registrys_own_for_each_caller(db: Db) {
             .map(|d| d["case"].as_str().unwrap().to_string())
             .collect();
         assert!(!cases.contains(&s.cases["consented"]), "{user}: {answer}");
-        let overdue = s.sign_in(user).get("/api/deadlines?overdue=true").body;
+        let overdue = c.get("/api/deadlines?overdue=true").body;
         assert_eq!(overdue, json!([]), "{user}");
+        kr = Some(c);
     }
+    // KR's listing is read from the same kept referrals: one it accepts beside the server is
+    // in its next page, the erased one still there (his public record).
+    let kr = kr.unwrap();
+    let listed = |c: &Client| -> Vec<String> {
+        let r = c.get("/api/persons?limit=2");
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["persons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["case_no"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let before = listed(&kr);
+    assert!(!before.contains(&s.cases["none"]), "{before:?}");
+    reg.act(
+        &who("kr-liaison", "receiving:KR", "liaison"),
+        now(),
+        &settings,
+        &command(json!({"command": "record_acceptance", "case": s.cases["none"], "state": "KR"})),
+    )
+    .unwrap();
+    let after = listed(&kr);
+    assert_eq!(after.first(), Some(&s.cases["none"]), "{after:?}");
+    assert_eq!(after.len(), 2, "a full page: {after:?}");
 }
 
 fn a_notification_holds_only_what_may_go_to_its_recipient(db: Db) {

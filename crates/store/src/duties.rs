@@ -4,9 +4,10 @@
 //!
 //! It is derived from the log alone and kept in memory: nothing is stored that `ledger verify`
 //! or `rebuild` must know of. It keeps what a page needs and no more: each open duty's dates and,
-//! for a decision to repatriate that G1 stops, why; and of each captive who owes one, the states
-//! he was referred to, which decide whether a receiving state sees him
-//! ([`asylon_core::policy::referred_to`]).
+//! for a decision to repatriate that G1 stops, why; and of each captive, the states he was
+//! referred to, which decide whether a receiving state sees him
+//! ([`asylon_core::policy::referred_to`]): a receiving state's listing of captives is read from
+//! them too ([`Duties::referred_after`]).
 //!
 //! A captive's law state is folded from his own records alone (those about no one, places and
 //! exchange lists, never change it): so the captives with records written since it last looked
@@ -21,7 +22,7 @@ use asylon_core::law::{
     Case, Deadline, DeadlineCursor, DeadlineKind, DeadlineStatus, Principal, Settings, deadlines,
 };
 use asylon_core::policy::{CoreScope, core_scope, referred_to};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 use time::{Date, OffsetDateTime};
@@ -55,6 +56,22 @@ impl PartialOrd for Place {
     }
 }
 
+/// A case number ordered as [`asylon_core::law::by_case_number`] orders them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ByNumber(Arc<str>);
+
+impl Ord for ByNumber {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        asylon_core::law::by_case_number(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for ByNumber {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 /// What a page tells of a duty besides its place.
 #[derive(Clone, Copy)]
 struct Owed {
@@ -69,8 +86,8 @@ struct Open {
     due: Date,
 }
 
-/// What is kept of a captive who owes at least one duty (boxed slices: a million captives are
-/// kept at once).
+/// What is kept of a captive who owes at least one duty or was referred to a state (boxed
+/// slices: a million captives are kept at once).
 struct Owing {
     duties: Box<[Open]>,
     /// The duties a guard stops, and why.
@@ -94,8 +111,8 @@ pub struct Duties {
     read: Option<(i64, String)>,
     owing: HashMap<Arc<str>, Owing, foldhash::fast::RandomState>,
     order: BTreeMap<Place, Owed>,
-    /// Receiving state → the captives owing a duty who were referred to it.
-    referred: HashMap<Box<str>, HashSet<Arc<str>>>,
+    /// Receiving state → the captives referred to it, in the order of their numbers.
+    referred: HashMap<Box<str>, BTreeSet<ByNumber>>,
 }
 
 impl Duties {
@@ -194,7 +211,8 @@ impl Duties {
     fn duties_of(&self, case: &str, c: &Case) -> Option<Kept> {
         // The day only tells due from overdue, which a page tells again on its own day.
         let owed = deadlines(c, &self.settings, OffsetDateTime::UNIX_EPOCH);
-        if owed.is_empty() {
+        let mut referred: Vec<Box<str>> = referred_to(c).map(Box::from).collect();
+        if owed.is_empty() && referred.is_empty() {
             return None;
         }
         let key: Arc<str> = Arc::from(case);
@@ -226,7 +244,6 @@ impl Duties {
                 due: d.due,
             });
         }
-        let mut referred: Vec<Box<str>> = referred_to(c).map(Box::from).collect();
         referred.sort_unstable();
         referred.dedup();
         let his = Owing {
@@ -247,7 +264,7 @@ impl Duties {
             self.referred
                 .entry(state.clone())
                 .or_default()
-                .insert(Arc::clone(case));
+                .insert(ByNumber(Arc::clone(case)));
         }
     }
 
@@ -264,7 +281,7 @@ impl Duties {
         }
         for state in &owing.referred {
             if let Some(cases) = self.referred.get_mut(state) {
-                cases.remove(case);
+                cases.remove(&ByNumber(Arc::clone(&key)));
                 if cases.is_empty() {
                     self.referred.remove(state);
                 }
@@ -318,6 +335,21 @@ impl Duties {
         Ok((page, more))
     }
 
+    /// Up to `limit` of the captives referred to `state` whose numbers come after `after` (from
+    /// the first if `None`), in the order of their numbers.
+    pub fn referred_after(&self, state: &str, after: Option<&str>, limit: usize) -> Vec<String> {
+        let start = after.map_or(Bound::Unbounded, |a| {
+            Bound::Excluded(ByNumber(Arc::from(a)))
+        });
+        self.referred
+            .get(state)
+            .into_iter()
+            .flat_map(|cases| cases.range((start.clone(), Bound::Unbounded)))
+            .take(limit)
+            .map(|ByNumber(case)| case.to_string())
+            .collect()
+    }
+
     /// The duties of the captives referred to `state`, in order.
     fn places_referred_to(&self, state: &str) -> Vec<(Place, Owed)> {
         let mut places: Vec<(Place, Owed)> = self
@@ -325,7 +357,7 @@ impl Duties {
             .get(state)
             .into_iter()
             .flatten()
-            .filter_map(|case| self.owing.get(case).map(|o| (case, o)))
+            .filter_map(|ByNumber(case)| self.owing.get(case).map(|o| (case, o)))
             .flat_map(|(case, o)| {
                 o.duties.iter().map(|d| Place {
                     due: d.due,

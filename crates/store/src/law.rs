@@ -559,6 +559,38 @@ impl Registry {
         self.persons_visible_within(who, after, limit, SCANNED_PER_PAGE)
     }
 
+    /// [`Registry::persons_visible`], for a receiving state from the referrals `kept` holds
+    /// (brought up to date from the log first): only the captives referred to it are read, and
+    /// a page is full however few they are among many. Anyone else's is
+    /// [`Registry::persons_visible`]'s.
+    pub fn persons_visible_kept(
+        &self,
+        kept: &mut crate::Duties,
+        who: &Principal,
+        after: &str,
+        limit: usize,
+    ) -> Result<(Vec<asylon_core::PersonRow>, Option<String>), StoreError> {
+        use asylon_core::policy::{CoreScope, core_scope};
+        let scope = core_scope(who).map_err(StoreError::Denied)?;
+        let CoreScope::ReferredTo(state) = scope else {
+            return self.persons_visible(who, after, limit);
+        };
+        let after = match after {
+            "" => None,
+            typed => Some(crate::registry::page_after(typed)?),
+        };
+        kept.catch_up(self)?;
+        let mut cases = kept.referred_after(state, after.as_deref(), limit.saturating_add(1));
+        let more = cases.len() > limit;
+        cases.truncate(limit);
+        let rows = cases
+            .iter()
+            .map(|case| self.person(case))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = cases.last().filter(|_| more).cloned();
+        Ok((rows, next))
+    }
+
     /// [`Registry::persons_visible`], reading at most `scan` rows.
     ///
     /// The rows are read in batches, and the law's view of each batch's captives built in one

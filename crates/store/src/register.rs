@@ -1977,7 +1977,28 @@ pub(crate) mod tests {
                     }
                 }
                 assert_eq!(listed, one_by_one, "{} in pages of {limit}", who.org);
+                // The same from the referrals kept with the duties, whole pages each.
+                let mut kept = crate::Duties::new(settings.clone());
+                let (mut listed, mut after) = (Vec::new(), String::new());
+                loop {
+                    let (page, next) = reg
+                        .persons_visible_kept(&mut kept, who, &after, limit)
+                        .unwrap();
+                    assert!(page.len() == limit || next.is_none(), "a short page");
+                    listed.extend(page.into_iter().map(|p| p.case_no));
+                    match next {
+                        Some(n) => after = n,
+                        None => break,
+                    }
+                }
+                assert_eq!(listed, one_by_one, "{}, kept, in pages of {limit}", who.org);
             }
+        }
+        // A cursor that is no case number is refused as the listing refuses it.
+        let mut kept = crate::Duties::new(settings.clone());
+        match reg.persons_visible_kept(&mut kept, &kr, "AS-1x", 2) {
+            Err(StoreError::Invalid(fields)) => assert_eq!(fields[0].field, "after"),
+            other => panic!("{:?}", other.map(|p| p.0.len())),
         }
     }
 

@@ -769,12 +769,7 @@ impl Registry {
     pub fn persons_page(&self, after: &str, limit: usize) -> Result<Vec<PersonRow>, StoreError> {
         let mut from = match after {
             "" => String::new(),
-            typed => parse_case_number(typed).ok_or_else(|| {
-                StoreError::Invalid(vec![asylon_core::FieldError {
-                    field: "after".into(),
-                    reason: format!("{typed:?} is not a case number (AS-000017, as-17)"),
-                }])
-            })?,
+            typed => page_after(typed)?,
         };
         let mut width = from.len().max(case_number(1).len());
         let widest = case_number(self.cases_given()?).len();
@@ -1281,6 +1276,17 @@ pub(crate) fn each_law_event(
         );
     }
     each_event_where(conn, &sql, &args, f)
+}
+
+/// The case number a page of captives follows, as a person typed it (`as-17`); a cursor that is
+/// no case number is refused, naming `after`.
+pub(crate) fn page_after(typed: &str) -> Result<String, StoreError> {
+    parse_case_number(typed).ok_or_else(|| {
+        StoreError::Invalid(vec![asylon_core::FieldError {
+            field: "after".into(),
+            reason: format!("{typed:?} is not a case number (AS-000017, as-17)"),
+        }])
+    })
 }
 
 /// Event `seq` as `conn` reads it (inside a write, as that write sees it).
