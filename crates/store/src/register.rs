@@ -1844,6 +1844,22 @@ pub(crate) mod tests {
         }
     }
 
+    /// Every page of a listing, from the first: the case numbers listed, and each page's length.
+    fn walk(
+        mut page: impl FnMut(&str) -> (Vec<asylon_core::PersonRow>, Option<String>),
+    ) -> (Vec<String>, Vec<usize>) {
+        let (mut listed, mut lengths, mut after) = (Vec::new(), Vec::new(), String::new());
+        loop {
+            let (rows, next) = page(&after);
+            lengths.push(rows.len());
+            listed.extend(rows.into_iter().map(|p| p.case_no));
+            match next {
+                Some(n) => after = n,
+                None => return (listed, lengths),
+            }
+        }
+    }
+
     #[test]
     fn the_law_state_of_captives_read_together_is_each_ones_read_alone() {
         use asylon_core::law::{Principal, Role, Settings};
@@ -1967,31 +1983,17 @@ pub(crate) mod tests {
             };
             assert_eq!(one_by_one, expected, "{}", who.org);
             for limit in [1, 3, 100] {
-                let (mut listed, mut after) = (Vec::new(), String::new());
-                loop {
-                    let (page, next) = reg.persons_visible(who, &after, limit).unwrap();
-                    listed.extend(page.into_iter().map(|p| p.case_no));
-                    match next {
-                        Some(n) => after = n,
-                        None => break,
-                    }
-                }
+                let (listed, _) = walk(|after| reg.persons_visible(who, after, limit).unwrap());
                 assert_eq!(listed, one_by_one, "{} in pages of {limit}", who.org);
                 // The same from the referrals kept with the duties, whole pages each.
                 let mut kept = crate::Duties::new(settings.clone());
-                let (mut listed, mut after) = (Vec::new(), String::new());
-                loop {
-                    let (page, next) = reg
-                        .persons_visible_kept(&mut kept, who, &after, limit)
-                        .unwrap();
-                    assert!(page.len() == limit || next.is_none(), "a short page");
-                    listed.extend(page.into_iter().map(|p| p.case_no));
-                    match next {
-                        Some(n) => after = n,
-                        None => break,
-                    }
-                }
+                let (listed, pages) = walk(|after| {
+                    reg.persons_visible_kept(&mut kept, who, after, limit)
+                        .unwrap()
+                });
                 assert_eq!(listed, one_by_one, "{}, kept, in pages of {limit}", who.org);
+                let full = pages.len().saturating_sub(1);
+                assert!(pages[..full].iter().all(|&n| n == limit), "{pages:?}");
             }
         }
         // A cursor that is no case number is refused as the listing refuses it.
