@@ -2362,6 +2362,25 @@ fn an_erasure_that_cannot_be_recorded_says_his_keys_are_gone(db: Db) {
     assert_eq!(s.count(erasures), 1);
     let r = legal.get(&format!("/api/persons/{case}"));
     assert_eq!(r.body["status"], "erased", "{}", r.body);
+    // The log says which of his keys are gone: destroyed by the erasure recorded, or, sent
+    // again, by the one before it that could not be recorded.
+    let events = s.open_registry().events(Some(&case)).unwrap();
+    let erased = events.iter().rfind(|e| e.kind == "person.erased").unwrap();
+    let public: Value = serde_json::from_str(&erased.public).unwrap();
+    let (now, before) = (&public["keys_destroyed"], &public["keys_destroyed_before"]);
+    let gone = if db == Db::Sqlite {
+        assert_eq!(now, &json!([]), "{public}");
+        before
+    } else {
+        assert!(before.is_null(), "{public}");
+        now
+    };
+    for class in ["identity", "family", "statements"] {
+        assert!(
+            gone.as_array().unwrap().contains(&json!(class)),
+            "{class}: {public}"
+        );
+    }
 }
 
 fn a_correction_is_what_every_reader_sees_and_the_record_before_it_stays_in_the_log(db: Db) {

@@ -948,13 +948,23 @@ impl Registry {
         // leaves him unreadable but not yet marked erased; running the erasure again completes it.
         let person = case.to_string();
         let erased = self.destroy_keys(case).and_then(|(classes, purge)| {
+            let mut public = serde_json::Map::new();
+            public.insert("reason".into(), reason.clone().into());
+            public.insert("keys_destroyed".into(), classes.clone().into());
+            if classes.is_empty() {
+                // None left to destroy: an erasure before this one destroyed them and was not
+                // recorded (stopped, or refused by a busy or full registry). The classes he has
+                // sealed data in are named, so that the log still says which keys are gone.
+                let before = self.sealed_classes(&person)?;
+                public.insert("keys_destroyed_before".into(), before.into());
+            }
+            let public = serde_json::Value::Object(public);
             let written = self.write(actor, now, |_, _| {
                 Ok(vec![NewEvent {
                     id: new_id(),
                     person: Some(person.clone()),
                     kind: kind::PERSON_ERASED.into(),
-                    public: serde_json::json!({ "reason": reason, "keys_destroyed": classes })
-                        .to_string(),
+                    public: public.to_string(),
                     sealed: vec![],
                     registered: None,
                 }])
@@ -979,6 +989,15 @@ impl Registry {
                 _ => cause,
             }
         })
+    }
+
+    /// The classes `case` has sealed data in, in their order, each once.
+    fn sealed_classes(&self, case: &str) -> Result<Vec<&'static str>, StoreError> {
+        let mut classes = std::collections::BTreeSet::new();
+        for ev in self.events(Some(case))? {
+            classes.extend(ev.sealed.iter().map(|p| p.class));
+        }
+        Ok(classes.into_iter().map(Class::as_str).collect())
     }
 
     /// Destroys a person's data keys and name tokens in the key store, leaving nothing of them
