@@ -82,6 +82,7 @@ fn every_row_of_the_access_matrix_holds() {
             Some(("statements", org)) => Action::ReadStatements { org },
             Some(("manage", org)) => Action::ManageAccounts { org },
             None if *action == "access_history" => Action::ReadAccessHistory,
+            None if *action == "statistics" => Action::ReadStatistics,
             None if *action == "checkpoint" => Action::ReadLedger,
             None if *action == "register" => Action::Register,
             None if *action == "erase" => Action::Erase,
