@@ -7,7 +7,7 @@
 //! the public record says of them: the power they depend on, their state, where they are held.
 //! No table crosses two of them.
 
-use crate::law::{Case, Custody, End};
+use crate::law::{Case, Custody};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -53,7 +53,7 @@ impl Tally {
         self.captives += 1;
         *self.power.entry(c.power.clone()).or_default() += 1;
         let (state, place) = match (&c.end, c.escaped, &c.custody) {
-            (Some(end), _, _) => (end_state(end), None),
+            (Some(end), _, _) => (end.describe(), None),
             (None, true, _) => ("escaped".to_string(), None),
             (None, false, Custody::Captured) => ("captured".to_string(), None),
             (None, false, Custody::Registered) => ("registered".to_string(), None),
@@ -83,16 +83,6 @@ impl Tally {
                 table("place", self.place),
             ],
         }
-    }
-}
-
-fn end_state(end: &End) -> String {
-    match end {
-        End::Repatriated => "repatriated".into(),
-        End::Exchanged => "exchanged".into(),
-        End::Transferred(x) => format!("transferred to {x}"),
-        End::Released => "released".into(),
-        End::Deceased => "deceased".into(),
     }
 }
 
