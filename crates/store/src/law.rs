@@ -380,7 +380,7 @@ fn sealed_json<T: Serialize>(
 
 /// The events recording law command `cmd` of `p`, inside a write on `tx`: the world is read in
 /// it, the policy and the guards decide, and the facts are sealed; a refusal is an error and
-/// nothing is written.
+/// nothing is written. Also the world they decided on, for a caller writing more beside them.
 pub(crate) fn decided(
     tx: &dyn Sql,
     store: &KeyStore,
@@ -388,7 +388,7 @@ pub(crate) fn decided(
     now: OffsetDateTime,
     s: &Settings,
     cmd: &Command,
-) -> Result<Vec<NewEvent>, StoreError> {
+) -> Result<(Vec<NewEvent>, World), StoreError> {
     // A case number in a command is read as a person types it (`as-17`), as everywhere else.
     let cmd = &cmd.clone().with_case(crate::register::case_as_typed);
     let scope = (!cmd.needs_everyone()).then(|| cmd.case().unwrap_or("-").to_string());
@@ -452,7 +452,7 @@ pub(crate) fn decided(
             registered: None,
         });
     }
-    Ok(out)
+    Ok((out, world))
 }
 
 impl Registry {
@@ -465,7 +465,7 @@ impl Registry {
         cmd: &Command,
     ) -> Result<Vec<Event>, StoreError> {
         self.write(&p.actor(), now, |tx, store| {
-            decided(tx, store, p, now, s, cmd)
+            decided(tx, store, p, now, s, cmd).map(|(events, _)| events)
         })
     }
 

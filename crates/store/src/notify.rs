@@ -10,7 +10,7 @@
 
 use crate::StoreError;
 use crate::access::read_record;
-use crate::law::{decided, load_world};
+use crate::law::decided;
 use crate::registry::{Registry, event_in, open_part};
 use asylon_core::law::{Command, FactBody, Principal, Settings};
 use asylon_core::policy::{Action, may};
@@ -82,7 +82,7 @@ impl Registry {
         };
         let mut made = None;
         let events = self.write(&who.actor(), now, |tx, store| {
-            let mut events = decided(tx, store, who, now, s, &cmd)?;
+            let (mut events, mut world) = decided(tx, store, who, now, s, &cmd)?;
             let sent = match events.as_slice() {
                 [one] => serde_json::from_str::<FactBody>(&one.public)
                     .map_err(|e| StoreError::Damaged(e.to_string()))?,
@@ -97,7 +97,7 @@ impl Registry {
             else {
                 return Err(StoreError::Damaged("a notification is one record".into()));
             };
-            let state = load_world(tx, store, Some(&case))?
+            let state = world
                 .cases
                 .remove(&case)
                 .ok_or_else(|| StoreError::UnknownPerson(case.clone()))?;
