@@ -170,7 +170,7 @@ impl Duties {
         };
         // The captives with a law record (registration, correction, erasure, a law command)
         // among the events read now; records of reads and searches change no one's duties.
-        let mut touched = BTreeSet::new();
+        let mut touched = Vec::new();
         conn.each(
             "SELECT DISTINCT person FROM events WHERE seq > ?1 AND seq <= ?2 \
              AND person IS NOT NULL AND (kind IN (?3, ?4, ?5) OR kind LIKE 'case.%')",
@@ -182,11 +182,10 @@ impl Duties {
                 kind::PERSON_ERASED
             ],
             &mut |r| {
-                touched.insert(r.text(0)?);
+                touched.push(r.text(0)?);
                 Ok(())
             },
         )?;
-        let touched: Vec<String> = touched.into_iter().collect();
         for batch in touched.chunks(CATCH_UP_BATCH) {
             let persons: Vec<&str> = batch.iter().map(String::as_str).collect();
             // What was known of each goes first: one whose records hold no registration (a log
