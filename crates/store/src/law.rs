@@ -583,10 +583,7 @@ impl Registry {
         let mut cases = kept.referred_after(state, after.as_deref(), limit.saturating_add(1));
         let more = cases.len() > limit;
         cases.truncate(limit);
-        let rows = cases
-            .iter()
-            .map(|case| self.person(case))
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = self.persons_numbered(&cases)?;
         let next = cases.last().filter(|_| more).cloned();
         Ok((rows, next))
     }

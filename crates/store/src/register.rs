@@ -1996,8 +1996,12 @@ pub(crate) mod tests {
                 assert!(pages[..full].iter().all(|&n| n == limit), "{pages:?}");
             }
         }
-        // A cursor that is no case number is refused as the listing refuses it.
+        // A state none was referred to sees none.
+        let jp = person("jp", "receiving:JP", Role::Liaison);
         let mut kept = crate::Duties::new(settings.clone());
+        let (none, next) = reg.persons_visible_kept(&mut kept, &jp, "", 10).unwrap();
+        assert!(none.is_empty() && next.is_none(), "{none:?}");
+        // A cursor that is no case number is refused as the listing refuses it.
         match reg.persons_visible_kept(&mut kept, &kr, "AS-1x", 2) {
             Err(StoreError::Invalid(fields)) => assert_eq!(fields[0].field, "after"),
             other => panic!("{:?}", other.map(|p| p.0.len())),

@@ -758,6 +758,31 @@ impl Registry {
             .ok_or_else(|| StoreError::UnknownPerson(case.to_string()))?
     }
 
+    /// The persons numbered `cases`, in that order, read in one query.
+    pub(crate) fn persons_numbered(&self, cases: &[String]) -> Result<Vec<PersonRow>, StoreError> {
+        if cases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let args: Vec<Val<'_>> = cases.iter().map(|c| c.as_str().into()).collect();
+        let sql = format!(
+            "{PERSON_SELECT} WHERE case_no IN ({})",
+            crate::db::placeholders(cases.len())
+        );
+        let mut found: HashMap<String, PersonRow> = HashMap::with_capacity(cases.len());
+        for row in self.conn.all(&sql, &args)? {
+            let person = person_from_row(&row)?;
+            found.insert(person.case_no.clone(), person);
+        }
+        cases
+            .iter()
+            .map(|c| {
+                found
+                    .remove(c)
+                    .ok_or_else(|| StoreError::UnknownPerson(c.clone()))
+            })
+            .collect()
+    }
+
     /// Up to `limit` persons after case number `after` (`""`: from the first), in the order of
     /// their numbers: AS-999999, then AS-1000000. A cursor that is no case number is refused.
     ///
