@@ -129,10 +129,27 @@ impl Registry {
                     // Never included: what a notification holds is his record, not what he said.
                     Class::Medical | Class::Statements => continue,
                 }
-                opened.push(part.class.as_str());
+                opened.push(part.class);
+            }
+            // The record names what it holds, not what the law let it hold: a class he gave
+            // nothing in (no family particulars, say) is not in it.
+            if opened != included {
+                let held = FactBody::NotificationSent {
+                    case: case.clone(),
+                    to: to.to_string(),
+                    included: opened.clone(),
+                    withheld: withheld.clone(),
+                    reason: reason.clone(),
+                };
+                let sent = events
+                    .first_mut()
+                    .ok_or_else(|| StoreError::Damaged("a notification is one record".into()))?;
+                sent.public =
+                    serde_json::to_string(&held).map_err(|e| StoreError::Damaged(e.to_string()))?;
             }
             if !opened.is_empty() {
-                events.push(read_record(&case, &opened));
+                let classes: Vec<&str> = opened.iter().map(|c| c.as_str()).collect();
+                events.push(read_record(&case, &classes));
             }
             let with_identity = identity.is_some();
             made = Some(Notification {

@@ -138,3 +138,32 @@ fn a_notification_refused_writes_nothing() {
     assert_eq!(n.case, cases[0]);
     assert_eq!(reg.events(None).unwrap().len(), before + 2);
 }
+
+/// A captive who gave no family particulars: the notification holds his identity alone, and
+/// the log says it held that, not the family the law would have let it hold.
+#[test]
+fn a_notification_records_only_the_classes_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut reg, actor, now) = new_registry(dir.path());
+    let case = reg
+        .register(&actor, now, kim_chols("F", 1))
+        .unwrap()
+        .remove(0);
+    let s = Settings::default();
+    let before = reg.events(None).unwrap().len();
+    let n = reg.notify(&registrar(), now, &s, &case, "agency").unwrap();
+    assert!(n.identity.is_some() && n.family.is_none(), "{n:?}");
+    let written = written_since(&reg, before);
+    assert_eq!(written.len(), 2, "{written:?}");
+    assert_eq!(written[0].0, "case.notification_sent");
+    assert_eq!(written[0].1["included"], json!(["identity"]));
+    assert_eq!(written[0].1["withheld"], json!(["statements"]));
+    assert_eq!(written[1].1["classes"], json!(["identity"]));
+    // The law's state reads the record it was sent as before.
+    let after = reg.case_status(&registrar(), &case, &s, now).unwrap();
+    assert!(
+        after.case.notification_due_since.is_none(),
+        "{:?}",
+        after.case
+    );
+}
