@@ -227,6 +227,10 @@ pub(crate) fn each_case(
     persons: Option<&[&str]>,
     mut f: impl FnMut(&str, &Case),
 ) -> Result<(), StoreError> {
+    // No one asked about: nothing to read (PostgreSQL refuses an empty `IN ()`).
+    if persons.is_some_and(<[&str]>::is_empty) {
+        return Ok(());
+    }
     let n = persons.map_or(0, <[&str]>::len);
     let whose = match persons {
         None => "person IS NOT NULL".to_string(),

@@ -730,6 +730,37 @@ pub(crate) mod tests {
         on_postgres("watched_stream", watched_stream);
     }
 
+    #[test]
+    fn reading_the_law_state_of_no_captive_reads_nothing() {
+        on_sqlite(nobody_asked_about);
+    }
+
+    #[test]
+    fn on_postgres_reading_the_law_state_of_no_captive_reads_nothing() {
+        on_postgres("nobody_asked", nobody_asked_about);
+    }
+
+    /// Asked about no captive at all (an empty page, a catch-up with nothing new), the readers
+    /// of many captives answer with none rather than sending the database an empty `IN ()`,
+    /// which PostgreSQL refuses.
+    fn nobody_asked_about(reg: &mut Registry, actor: &Actor, now: OffsetDateTime) {
+        reg.register(actor, now, kim_chols("E", 2)).unwrap();
+        let mut seen = Vec::new();
+        crate::law::each_case(&*reg.conn, &reg.keys, Some(&[]), |case, _| {
+            seen.push(case.to_string());
+        })
+        .unwrap();
+        assert!(seen.is_empty(), "{seen:?}");
+        crate::law::each_case(&*reg.conn, &reg.keys, None, |case, _| {
+            seen.push(case.to_string());
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        let world = crate::law::load_world_of(&*reg.conn, &reg.keys, Some(&[])).unwrap();
+        assert!(world.cases.is_empty());
+        assert!(reg.persons_numbered(&[]).unwrap().is_empty());
+    }
+
     /// A stream (an import) whose numbers were checked when the log held `at` events: another
     /// writer registering another number after that is no matter; one registering the number of
     /// a row of its second batch stops it there, naming him and the row: its first batch is
