@@ -39,11 +39,15 @@ fn case_in_path(case: &str) -> Result<String, ApiError> {
     }
 }
 
-/// The service is up (no sign-in needed).
+/// The service is up (no sign-in needed). `duties` says whether the captives' open duties,
+/// which a server reads from the log once it starts and keeps, are read (`kept`: a request for
+/// deadlines, or a receiving state's listing, reads only what came since), still being read or
+/// in use by a request (`busy`), or not read (`unread`: the first request that needs them reads
+/// them).
 #[utoipa::path(get, path = "/api/health", tag = "meta", security(()),
     responses((status = 200, body = Object)))]
-async fn health() -> Json<Value> {
-    Json(serde_json::json!({"status": "ok"}))
+async fn health(State(st): State<Arc<AppState>>) -> Json<Value> {
+    Json(serde_json::json!({"status": "ok", "duties": st.duties_kept()}))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -145,6 +145,24 @@ impl AppState {
         })
     }
 
+    /// Reads every captive's open duties from the log into those kept between requests, on a
+    /// free handle, as the first request for deadlines (or a receiving state's first listing)
+    /// would: [`serve`] starts it, so that such a request finds them read (at a million
+    /// captives reading them takes seconds) or waits only for the rest of the reading.
+    pub async fn keep_duties(self: &Arc<Self>) -> Result<(), ApiError> {
+        self.run(|reg, st| Ok(st.duties().catch_up(reg)?)).await
+    }
+
+    /// Whether the open duties are read (`kept`), being read or used (`busy`), or not read
+    /// (`unread`), without waiting for them.
+    pub(crate) fn duties_kept(&self) -> &'static str {
+        match self.duties.try_lock() {
+            Ok(d) if d.is_read() => "kept",
+            Ok(_) | Err(std::sync::TryLockError::Poisoned(_)) => "unread",
+            Err(std::sync::TryLockError::WouldBlock) => "busy",
+        }
+    }
+
     /// Runs `f`, password work, on a blocking thread without the registry, once one of the
     /// password permits is free.
     pub(crate) async fn password_work<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
@@ -525,12 +543,19 @@ async fn security_headers(secure: bool, req: Request, next: Next) -> Response {
     resp
 }
 
-/// Serves `state` on `listener` until ctrl-c (or the future `stop` completes).
+/// Serves `state` on `listener` until ctrl-c (or the future `stop` completes), reading the
+/// open duties kept between requests meanwhile ([`AppState::keep_duties`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Read while the first requests come in; one that fails leaves the duties unread, to be
+    // read (and its failure answered) by the first request that needs them.
+    let keeping = Arc::clone(&state);
+    tokio::spawn(async move {
+        let _ = keeping.keep_duties().await;
+    });
     axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),

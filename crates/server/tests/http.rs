@@ -140,6 +140,7 @@ on_both_backends!(
     a_write_waits_for_another_writer_and_is_answered_503_if_it_waits_too_long,
     a_child_at_capture_is_registered_and_the_answer_says_so,
     deadlines_are_the_registrys_own_for_each_caller,
+    a_server_reads_the_open_duties_as_it_starts,
     deadlines_come_a_page_at_a_time_in_one_order,
     a_notification_holds_only_what_may_go_to_its_recipient,
 );
@@ -2694,6 +2695,27 @@ fn deadlines_come_a_page_at_a_time_in_one_order(db: Db) {
         assert_eq!(r.status, 422, "{query}: {}", r.body);
         assert_eq!(r.body["fields"][0]["field"], field, "{query}: {}", r.body);
     }
+}
+
+/// A server reads the captives' open duties from the log as it starts, before any request
+/// asks for them, and its health says when they are kept.
+fn a_server_reads_the_open_duties_as_it_starts(db: Db) {
+    let s = start(db, Config::default());
+    let anonymous = Client::anonymous(&s);
+    let mut said = Vec::new();
+    for _ in 0..600 {
+        let r = anonymous.get("/api/health");
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["status"], "ok");
+        let duties = r.body["duties"].as_str().unwrap().to_string();
+        if duties == "kept" {
+            return;
+        }
+        assert!(["busy", "unread"].contains(&duties.as_str()), "{duties}");
+        said.push(duties);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the open duties were not read within 30 s of the start: {said:?}");
 }
 
 fn deadlines_are_the_registrys_own_for_each_caller(db: Db) {

@@ -128,6 +128,12 @@ impl Duties {
         }
     }
 
+    /// Whether the log has been read into them at least once (a page now reads only what came
+    /// since).
+    pub fn is_read(&self) -> bool {
+        self.read.is_some()
+    }
+
     /// Reads what `reg`'s log has gained since it last looked. A log that no longer holds the
     /// event it last read, as that event was (a registry restored from a backup under it), is
     /// read again from its start. After an error the next call reads again every captive this
