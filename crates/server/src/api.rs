@@ -29,7 +29,7 @@ fn json<T: Serialize>(v: &T) -> Result<Value, ApiError> {
 
 /// The case number of a path as the registry writes it, however it was typed (`as-17`,
 /// `AS-0017`); 404 for what cannot be one.
-fn case_in_path(case: &str) -> Result<String, ApiError> {
+pub(crate) fn case_in_path(case: &str) -> Result<String, ApiError> {
     if case.len() <= 32 && case.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
         Ok(asylon_store::case_as_typed(case))
     } else {
@@ -84,18 +84,29 @@ async fn list_persons(
     }
     st.run(move |reg, st| {
         let after = page.after.as_deref().unwrap_or("");
-        // A receiving state's captives are read from the referrals kept with the duties; the
-        // others' listings need nothing kept, and do not wait for it.
-        let who = &caller.principal;
-        let (persons, next) = match asylon_core::policy::core_scope(who) {
-            Ok(asylon_core::policy::CoreScope::ReferredTo(_)) => {
-                reg.persons_visible_kept(&mut st.duties(), who, after, limit)?
-            }
-            _ => reg.persons_visible(who, after, limit)?,
-        };
+        let (persons, next) = persons_page(reg, st, &caller.principal, after, limit)?;
         Ok(Json(PersonPage { persons, next }))
     })
     .await
+}
+
+/// The captives `who` may see after case number `after`, `limit` of them, and the case to go on
+/// after when more follow.
+pub(crate) fn persons_page(
+    reg: &mut asylon_store::Registry,
+    st: &AppState,
+    who: &asylon_core::law::Principal,
+    after: &str,
+    limit: usize,
+) -> Result<(Vec<asylon_core::PersonRow>, Option<String>), ApiError> {
+    // A receiving state's captives are read from the referrals kept with the duties; the
+    // others' listings need nothing kept, and do not wait for it.
+    Ok(match asylon_core::policy::core_scope(who) {
+        Ok(asylon_core::policy::CoreScope::ReferredTo(_)) => {
+            reg.persons_visible_kept(&mut st.duties(), who, after, limit)?
+        }
+        _ => reg.persons_visible(who, after, limit)?,
+    })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -635,21 +646,12 @@ async fn deadlines(
         ));
     }
     let overdue = f.overdue.unwrap_or(false);
+    let limit = f.limit.unwrap_or(usize::MAX);
     let (page, next) = st
         .run(move |reg, st| {
-            asylon_core::policy::core_scope(&caller.principal).map_err(StoreError::Denied)?;
-            // Only the captives whose records changed since the last request are read again.
-            let mut duties = st.duties();
-            duties.catch_up(reg)?;
-            let limit = f.limit.unwrap_or(usize::MAX);
-            let (page, more) =
-                duties.page(&caller.principal, now(), overdue, after.as_ref(), limit)?;
-            drop(duties);
-            let next = page
-                .last()
-                .filter(|_| more)
-                .map(|last| (DeadlineCursor::of(last).text(), limit));
-            Ok((page, next))
+            let (page, next) =
+                deadlines_page(reg, st, &caller.principal, overdue, after.as_ref(), limit)?;
+            Ok((page, next.map(|after| (after, limit))))
         })
         .await?;
     // Written straight to bytes once the registry is free again: after an import every captive
@@ -673,6 +675,29 @@ async fn deadlines(
         }
     }
     Ok(resp)
+}
+
+/// The open duties `who` may see (only those past due if `overdue`) after `after`, `limit` of
+/// them, and the place to go on after (`DUE,CASE,KIND`) when more follow.
+pub(crate) fn deadlines_page(
+    reg: &asylon_store::Registry,
+    st: &AppState,
+    who: &asylon_core::law::Principal,
+    overdue: bool,
+    after: Option<&asylon_core::law::DeadlineCursor>,
+    limit: usize,
+) -> Result<(Vec<asylon_core::law::Deadline>, Option<String>), ApiError> {
+    asylon_core::policy::core_scope(who).map_err(StoreError::Denied)?;
+    // Only the captives whose records changed since the last request are read again.
+    let mut duties = st.duties();
+    duties.catch_up(reg)?;
+    let (page, more) = duties.page(who, now(), overdue, after, limit)?;
+    drop(duties);
+    let next = page
+        .last()
+        .filter(|_| more)
+        .map(|last| asylon_core::law::DeadlineCursor::of(last).text());
+    Ok((page, next))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -49,8 +49,14 @@ pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
 /// How the caller proved who he is.
 #[derive(Clone, Debug)]
 pub enum Via {
-    Session { hash: [u8; 32] },
-    Token { write: bool },
+    /// A signed-in session: the hash of its cookie, and the token its writes must carry.
+    Session {
+        hash: [u8; 32],
+        csrf: String,
+    },
+    Token {
+        write: bool,
+    },
 }
 
 /// The authenticated caller of a request.
@@ -65,7 +71,7 @@ pub struct Caller {
 impl Caller {
     pub(crate) fn session(&self) -> Option<&[u8; 32]> {
         match &self.via {
-            Via::Session { hash } => Some(hash),
+            Via::Session { hash, .. } => Some(hash),
             Via::Token { .. } => None,
         }
     }
@@ -88,7 +94,7 @@ fn principal(u: &User) -> Principal {
     }
 }
 
-fn cookie_value(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn cookie_value(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -139,48 +145,63 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .get(CSRF_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let st = Arc::clone(state);
-        let value = Zeroizing::new(value);
-        state
-            .run(move |reg, _| {
-                let hash = sha256(value.as_bytes());
-                let t = now().unix_timestamp();
-                let gone = || ApiError::unauthorized("your session has ended: sign in again");
-                let s = reg.session(&hash)?.ok_or_else(gone)?;
-                let cfg = &st.config;
-                if t - s.last_seen > cfg.idle_secs || t - s.created > cfg.absolute_secs {
-                    reg.end_session(&hash)?;
-                    return Err(gone());
-                }
-                if unsafe_method
-                    && !csrf
-                        .as_deref()
-                        .is_some_and(|c| ct_eq(c.as_bytes(), s.csrf.as_bytes()))
-                {
-                    return Err(ApiError::forbidden(
-                        "missing or wrong X-CSRF-Token header: send the token sign-in returned",
-                    ));
-                }
-                let user = reg
-                    .user(&s.user)?
-                    .filter(|u| !u.disabled)
-                    .ok_or_else(gone)?;
-                // One write a minute at most per session, not one per request.
-                if t - s.last_seen >= 60 {
-                    reg.touch_session(&hash, t)?;
-                }
-                let org_key = s.org_key.and_then(|w| {
-                    let k = MemberKey::from_session_secret(value.as_bytes());
-                    OrgSecret::unwrap_from(&k, &user.org, &session_label(&user.name), &w).ok()
-                });
-                Ok(Caller {
-                    principal: principal(&user),
-                    via: Via::Session { hash },
-                    org_key: org_key.map(Arc::new),
-                })
-            })
-            .await
+        session_caller(state, value, csrf, unsafe_method).await
     }
+}
+
+/// The caller whose session cookie is `value`; for a request that may change something
+/// (`unsafe_method`), only with the session's CSRF token as `csrf` (the API's `X-CSRF-Token`
+/// header, a form's hidden field in the web UI).
+pub(crate) async fn session_caller(
+    state: &Arc<AppState>,
+    value: String,
+    csrf: Option<String>,
+    unsafe_method: bool,
+) -> Result<Caller, ApiError> {
+    let st = Arc::clone(state);
+    let value = Zeroizing::new(value);
+    state
+        .run(move |reg, _| {
+            let hash = sha256(value.as_bytes());
+            let t = now().unix_timestamp();
+            let gone = || ApiError::unauthorized("your session has ended: sign in again");
+            let s = reg.session(&hash)?.ok_or_else(gone)?;
+            let cfg = &st.config;
+            if t - s.last_seen > cfg.idle_secs || t - s.created > cfg.absolute_secs {
+                reg.end_session(&hash)?;
+                return Err(gone());
+            }
+            if unsafe_method
+                && !csrf
+                    .as_deref()
+                    .is_some_and(|c| ct_eq(c.as_bytes(), s.csrf.as_bytes()))
+            {
+                return Err(ApiError::forbidden(
+                    "missing or wrong X-CSRF-Token header: send the token sign-in returned",
+                ));
+            }
+            let user = reg
+                .user(&s.user)?
+                .filter(|u| !u.disabled)
+                .ok_or_else(gone)?;
+            // One write a minute at most per session, not one per request.
+            if t - s.last_seen >= 60 {
+                reg.touch_session(&hash, t)?;
+            }
+            let org_key = s.org_key.and_then(|w| {
+                let k = MemberKey::from_session_secret(value.as_bytes());
+                OrgSecret::unwrap_from(&k, &user.org, &session_label(&user.name), &w).ok()
+            });
+            Ok(Caller {
+                principal: principal(&user),
+                via: Via::Session {
+                    hash,
+                    csrf: s.csrf.clone(),
+                },
+                org_key: org_key.map(Arc::new),
+            })
+        })
+        .await
 }
 
 fn token_caller(reg: &Registry, token: &str) -> Result<Caller, ApiError> {
@@ -291,7 +312,37 @@ async fn sign_in(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Body(req): Body<SignIn>,
 ) -> Result<Response, ApiError> {
-    let secure = st.config.secure;
+    let (info, cookie) = open_session(&st, addr, req).await?;
+    let mut resp = axum::Json(info).into_response();
+    if let Some(v) = session_cookie(&cookie, st.config.secure) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+/// The `Set-Cookie` of a session whose cookie is `value`.
+pub(crate) fn session_cookie(value: &str, secure: bool) -> Option<HeaderValue> {
+    let mut c = cookie::Cookie::new(SESSION_COOKIE, value.to_string());
+    c.set_http_only(true);
+    c.set_same_site(cookie::SameSite::Strict);
+    c.set_path("/");
+    c.set_secure(secure);
+    HeaderValue::from_str(&c.to_string()).ok()
+}
+
+/// The `Set-Cookie` that ends the session cookie in the browser.
+pub(crate) fn expired_session_cookie() -> Option<HeaderValue> {
+    let expired = format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
+    HeaderValue::from_str(&expired).ok()
+}
+
+/// Signs in `req` from `addr`: the new session and its cookie's value, or why not (401, or 429
+/// while the account or address is held back).
+pub(crate) async fn open_session(
+    st: &Arc<AppState>,
+    addr: SocketAddr,
+    req: SignIn,
+) -> Result<(SessionInfo, Zeroizing<String>), ApiError> {
     let t = now().unix_timestamp();
     let keys = [
         (account_key(&req.user), st.config.account_free_failures),
@@ -342,63 +393,52 @@ async fn sign_in(
         .await?;
     // Last, under the registry again: the account as it is now (its password unchanged, not
     // disabled meanwhile), the code, and the session.
-    let (info, cookie) = st
-        .run(move |reg, _| {
-            let Some((checked, org_key)) = checked else {
-                return Err(ApiError::unauthorized(SIGN_IN_FAILED));
-            };
-            let user = match reg.user(&checked.name)? {
-                Some(u) if u.password == checked.password && !u.disabled => u,
-                _ => return Err(ApiError::unauthorized(SIGN_IN_FAILED)),
-            };
-            if !check_totp(reg, &user, req.totp.trim(), t.max(0) as u64)? {
-                return Err(ApiError::unauthorized(SIGN_IN_FAILED));
-            }
-            let value = Zeroizing::new(hex::encode(asylon_vault::random::<32>()));
-            let hash = sha256(value.as_bytes());
-            let csrf = hex::encode(asylon_vault::random::<16>());
-            // The session's copy of the organisation key, openable only with the cookie.
-            let session_key = MemberKey::from_session_secret(value.as_bytes());
-            let sealed = org_key
-                .as_ref()
-                .map(|k| k.wrap_for(&session_key, &user.org, &session_label(&user.name)));
-            if !reg.create_session(
-                &hash,
-                &user.name,
-                &user.password,
-                &csrf,
-                t,
-                sealed.as_deref(),
-            )? {
-                return Err(ApiError::unauthorized(SIGN_IN_FAILED));
-            }
-            // Only a sign-in that got its session takes back what it was counted in advance.
-            let [(account, _), (address, address_free)] = &keys;
-            reg.throttle_clear(account)?;
-            reg.throttle_refund(address, *address_free)?;
-            let unlocked = org_key.is_some();
-            Ok((
-                SessionInfo {
-                    user: user.name.clone(),
-                    org: user.org.clone(),
-                    roles: user.roles.clone(),
-                    csrf: Some(csrf),
-                    org_key_unlocked: unlocked,
-                },
-                value,
-            ))
-        })
-        .await?;
-    let mut c = cookie::Cookie::new(SESSION_COOKIE, cookie.to_string());
-    c.set_http_only(true);
-    c.set_same_site(cookie::SameSite::Strict);
-    c.set_path("/");
-    c.set_secure(secure);
-    let mut resp = axum::Json(info).into_response();
-    if let Ok(v) = HeaderValue::from_str(&c.to_string()) {
-        resp.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    Ok(resp)
+    st.run(move |reg, _| {
+        let Some((checked, org_key)) = checked else {
+            return Err(ApiError::unauthorized(SIGN_IN_FAILED));
+        };
+        let user = match reg.user(&checked.name)? {
+            Some(u) if u.password == checked.password && !u.disabled => u,
+            _ => return Err(ApiError::unauthorized(SIGN_IN_FAILED)),
+        };
+        if !check_totp(reg, &user, req.totp.trim(), t.max(0) as u64)? {
+            return Err(ApiError::unauthorized(SIGN_IN_FAILED));
+        }
+        let value = Zeroizing::new(hex::encode(asylon_vault::random::<32>()));
+        let hash = sha256(value.as_bytes());
+        let csrf = hex::encode(asylon_vault::random::<16>());
+        // The session's copy of the organisation key, openable only with the cookie.
+        let session_key = MemberKey::from_session_secret(value.as_bytes());
+        let sealed = org_key
+            .as_ref()
+            .map(|k| k.wrap_for(&session_key, &user.org, &session_label(&user.name)));
+        if !reg.create_session(
+            &hash,
+            &user.name,
+            &user.password,
+            &csrf,
+            t,
+            sealed.as_deref(),
+        )? {
+            return Err(ApiError::unauthorized(SIGN_IN_FAILED));
+        }
+        // Only a sign-in that got its session takes back what it was counted in advance.
+        let [(account, _), (address, address_free)] = &keys;
+        reg.throttle_clear(account)?;
+        reg.throttle_refund(address, *address_free)?;
+        let unlocked = org_key.is_some();
+        Ok((
+            SessionInfo {
+                user: user.name.clone(),
+                org: user.org.clone(),
+                roles: user.roles.clone(),
+                csrf: Some(csrf),
+                org_key_unlocked: unlocked,
+            },
+            value,
+        ))
+    })
+    .await
 }
 
 /// The cost `user`'s member key was derived at: that of his password hash, made beside it,
@@ -432,8 +472,7 @@ async fn sign_out(State(st): State<Arc<AppState>>, caller: Caller) -> Result<Res
     })
     .await?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
-    let expired = format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
-    if let Ok(v) = HeaderValue::from_str(&expired) {
+    if let Some(v) = expired_session_cookie() {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(resp)
