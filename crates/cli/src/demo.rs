@@ -554,7 +554,9 @@ pub fn demo(r: &RegistryArgs, count: usize, listen: Option<SocketAddr>) -> Resul
     }
     if let (Some(e), Some(addr)) = (example, listen) {
         banner.push_str(&format!(
-            "\nSign in (the code comes from `asylon totp SECRET` or any authenticator app):\n  \
+            "\nIn a browser: http://{addr}/ui/ (English, Ukrainian or Korean), as {u} with the password \
+             {DEMO_PASSWORD} and the code `asylon totp {s}` prints.\n\
+             \nSign in to the API (the code comes from `asylon totp SECRET` or any authenticator app):\n  \
              curl -si -c jar -H 'content-type: application/json' http://{addr}/api/session \\\n    \
              -d \"{{\\\"user\\\":\\\"{u}\\\",\\\"password\\\":\\\"{DEMO_PASSWORD}\\\",\\\"totp\\\":\\\"$(asylon totp {s})\\\"}}\"\n  \
              curl -s -b jar http://{addr}/api/persons/AS-000001/status\n  \

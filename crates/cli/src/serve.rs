@@ -53,7 +53,7 @@ pub fn run(
         if let Some(b) = banner {
             say!("{b}")?;
         }
-        say!("asylon: serving http://{addr}/api (OpenAPI: http://{addr}/api/openapi.json); ctrl-c stops")?;
+        say!("asylon: serving http://{addr}/api (OpenAPI: http://{addr}/api/openapi.json) and the web UI at http://{addr}/ui/; ctrl-c stops")?;
         asylon_server::serve(listener, state, async {
             let _ = tokio::signal::ctrl_c().await;
         })

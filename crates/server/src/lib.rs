@@ -9,6 +9,7 @@ pub mod accounts;
 mod api;
 pub mod auth;
 mod error;
+mod ui;
 
 pub use error::{ApiError, ErrorBody};
 
@@ -495,6 +496,7 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
                 }
             },
         ))
+        .merge(ui::routes())
         .fallback(|| async { ApiError::not_found(NO_SUCH_ENDPOINT) })
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
         .layer(axum::middleware::from_fn(move |req, next| {
@@ -503,21 +505,25 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .with_state(state)
 }
 
-/// What a request for a path the API does not have is told: where the API is, for someone who
-/// opened the server's own address in a browser.
+/// What a request for a path the server does not have is told: where the API is (the server's
+/// own address leads a browser to the web UI, under /ui).
 pub const NO_SUCH_ENDPOINT: &str =
     "no such endpoint: the API is under /api, described at /api/openapi.json";
 
 async fn security_headers(secure: bool, req: Request, next: Next) -> Response {
+    // The web UI's pages load their stylesheet and send their forms to the server; nothing
+    // else loads anything.
+    let csp = if req.uri().path().starts_with("/ui/") {
+        ui::UI_CSP
+    } else {
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    };
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     let mut set = |k: HeaderName, v: &'static str| {
         h.insert(k, HeaderValue::from_static(v));
     };
-    set(
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-    );
+    set(header::CONTENT_SECURITY_POLICY, csp);
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(header::X_FRAME_OPTIONS, "DENY");
     set(header::REFERRER_POLICY, "no-referrer");

@@ -1,6 +1,7 @@
 //! The HTTP API, over real HTTP against servers started on free ports: the access matrix in
 //! docs/http-access-matrix.csv, sign-in and sessions, tokens, CSRF, the back-off, organisation
-//! sealing of interview notes, bad input, and the OpenAPI document.
+//! sealing of interview notes, bad input, and the OpenAPI document; the web UI in a real
+//! browser (http/ui.rs).
 
 #![allow(
     clippy::unwrap_used,
@@ -143,7 +144,18 @@ on_both_backends!(
     a_server_reads_the_open_duties_as_it_starts,
     deadlines_come_a_page_at_a_time_in_one_order,
     a_notification_holds_only_what_may_go_to_its_recipient,
+    a_person_at_a_browser_signs_in_reads_records_and_signs_out,
+    the_web_ui_shows_only_what_its_caller_may_see_and_shows_it_as_text,
+    the_web_uis_forms_refuse_bad_input_and_need_the_pages_token,
 );
+
+#[path = "http/ui.rs"]
+mod ui;
+use ui::{
+    a_person_at_a_browser_signs_in_reads_records_and_signs_out,
+    the_web_ui_shows_only_what_its_caller_may_see_and_shows_it_as_text,
+    the_web_uis_forms_refuse_bad_input_and_need_the_pages_token,
+};
 
 fn role(name: &str) -> Role {
     serde_json::from_value(Value::String(name.into())).unwrap()
@@ -3057,9 +3069,20 @@ fn responses_carry_strict_security_headers(db: Db) {
     assert_eq!(r.header("cache-control"), Some("no-store"));
     assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
     assert!(r.header("strict-transport-security").is_none());
-    // The server's own address, as a browser opens it, and a path the API does not have: both
-    // told where the API is, with the same headers.
-    for path in ["/", "/api/no/such/thing"] {
+    // The server's own address, as a browser opens it, leads to the web UI.
+    let home = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .new_agent()
+        .get(format!("{}/", s.base))
+        .call()
+        .unwrap();
+    assert_eq!(home.status().as_u16(), 303);
+    assert_eq!(home.headers()["location"], "/ui/persons");
+    assert!(home.headers().get("content-security-policy").is_some());
+    // A path the server does not have: told where the API is, with the same headers.
+    for path in ["/nothing/here", "/api/no/such/thing"] {
         let r = Client::anonymous(s).get(path);
         assert_eq!(r.status, 404, "{path}");
         assert_eq!(

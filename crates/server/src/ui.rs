@@ -1,0 +1,626 @@
+//! The web UI: pages for a person at a browser, in English, Ukrainian or Korean, served under
+//! `/ui` beside the API. They read through the same store calls as the API, and so through the
+//! same policy: a page shows what the API would answer the same caller, and opening a captive's
+//! record is recorded in his access history as the API's reading of it is.
+//!
+//! Sign-in is a form (password and TOTP code) that opens the API's own session cookie; the one
+//! form that changes anything once signed in, signing out, carries the session's CSRF token as
+//! a hidden field, checked as the API checks its header. The pages are plain HTML and one
+//! stylesheet: no script runs, and the content security policy lets none run.
+
+mod text;
+
+use crate::api::{deadlines_page, persons_page};
+use crate::auth::{
+    Caller, SignIn, cookie_value, expired_session_cookie, now, open_session, session_caller,
+    session_cookie,
+};
+use crate::{ApiError, AppState};
+use askama::Template;
+use asylon_core::law::{Deadline, DeadlineCursor, DeadlineKind, DeadlineStatus, Wish, WishStatus};
+use asylon_core::{Art17Field, PersonRow, PersonStatus};
+use axum::Router;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+pub use text::{Lang, Text};
+
+/// The cookie that keeps the language a person chose.
+const LANG_COOKIE: &str = "asylon_lang";
+
+/// Captives a page of the list shows.
+const PERSONS_PER_PAGE: usize = 50;
+
+/// Open duties a page of deadlines shows.
+const DEADLINES_PER_PAGE: usize = 100;
+
+/// The content security policy of the UI's pages: its own stylesheet, forms sent to itself,
+/// nothing else (no script at all).
+pub(crate) const UI_CSP: &str = "default-src 'none'; style-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
+
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/", get(home))
+        .route("/ui", get(home))
+        .route("/ui/", get(home))
+        .route("/ui/style.css", get(style))
+        .route("/ui/sign-in", get(sign_in_page).post(sign_in))
+        .route("/ui/sign-out", post(sign_out))
+        .route("/ui/persons", get(persons))
+        .route("/ui/persons/{case}", get(person))
+        .route("/ui/deadlines", get(deadlines))
+}
+
+/// The language of a request: `?lang=` (kept in a cookie from then on), else the cookie, else
+/// the browser's `Accept-Language`, else English.
+pub struct Speaking {
+    lang: Lang,
+    /// Chosen by this request's `?lang=`: the page sets the cookie.
+    chosen: bool,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Speaking {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let asked = parts.uri.query().and_then(|q| {
+            q.split('&')
+                .filter_map(|pair| pair.strip_prefix("lang="))
+                .find_map(Lang::of)
+        });
+        if let Some(lang) = asked {
+            return Ok(Self { lang, chosen: true });
+        }
+        let kept = parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(cookie::Cookie::split_parse)
+            .filter_map(Result::ok)
+            .find(|c| c.name() == LANG_COOKIE)
+            .and_then(|c| Lang::of(c.value()));
+        let lang = kept
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(Lang::accepted)
+            })
+            .unwrap_or(Lang::En);
+        Ok(Self {
+            lang,
+            chosen: false,
+        })
+    }
+}
+
+impl Speaking {
+    fn t(&self) -> &'static Text {
+        self.lang.text()
+    }
+
+    /// `page` as an HTML answer with `status`, keeping a language just chosen.
+    fn page(&self, status: StatusCode, page: &impl Template) -> Response {
+        let Ok(html) = page.render() else {
+            return ApiError::internal("rendering a page").into_response();
+        };
+        let mut resp = (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            html,
+        )
+            .into_response();
+        if self.chosen {
+            let c = format!(
+                "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Strict",
+                self.lang.code()
+            );
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                resp.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+        resp
+    }
+
+    /// The page for an error of a request signed in as `who`: to sign in again when there is
+    /// no session, else what went wrong in words of the page's language.
+    fn error(&self, who: Option<&Who>, e: &ApiError) -> Response {
+        let t = self.t();
+        let message = match e.status {
+            StatusCode::UNAUTHORIZED => return Redirect::to("/ui/sign-in").into_response(),
+            StatusCode::NOT_FOUND => t.no_such_captive.to_string(),
+            StatusCode::FORBIDDEN => t.forbidden.replace("{why}", &e.body.error),
+            StatusCode::GONE => t.gone.to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => {
+                t.no_such_page.to_string()
+            }
+            StatusCode::SERVICE_UNAVAILABLE => t.busy.to_string(),
+            _ => t.failed.to_string(),
+        };
+        self.page(
+            e.status,
+            &ErrorPage {
+                frame: self.frame(who.cloned()),
+                message,
+            },
+        )
+    }
+
+    fn frame(&self, who: Option<Who>) -> Frame {
+        Frame {
+            t: self.t(),
+            lang: self.lang.code(),
+            langs: Lang::ALL.map(|l| (l.code(), l.text().name)),
+            who,
+        }
+    }
+}
+
+/// The signed-in person a page is shown to, and the token his sign-out form carries.
+#[derive(Clone)]
+pub struct Who {
+    user: String,
+    org: String,
+    csrf: String,
+}
+
+impl Who {
+    fn of(caller: &Caller) -> Option<Who> {
+        match &caller.via {
+            crate::auth::Via::Session { csrf, .. } => Some(Who {
+                user: caller.principal.user.clone(),
+                org: caller.principal.org.clone(),
+                csrf: csrf.clone(),
+            }),
+            crate::auth::Via::Token { .. } => None,
+        }
+    }
+}
+
+/// What every page shows around its content.
+pub struct Frame {
+    t: &'static Text,
+    lang: &'static str,
+    langs: [(&'static str, &'static str); 3],
+    who: Option<Who>,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    frame: Frame,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage {
+    frame: Frame,
+    user: String,
+    problem: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "persons.html")]
+struct PersonsPage {
+    frame: Frame,
+    persons: Vec<PersonLine>,
+    next: Option<String>,
+}
+
+struct PersonLine {
+    case: String,
+    power: String,
+    captured_on: String,
+    status: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "person.html")]
+struct PersonPage {
+    frame: Frame,
+    title: String,
+    erased: bool,
+    /// His particulars the reader may see, each as a label and its value.
+    facts: Vec<(&'static str, String)>,
+    names: Vec<String>,
+    not_stated: Vec<&'static str>,
+    withheld: Vec<String>,
+    protection: String,
+    wish: String,
+    duties: Vec<DutyLine>,
+}
+
+struct DutyLine {
+    due: String,
+    case: String,
+    kind: &'static str,
+    status: String,
+    overdue: bool,
+}
+
+#[derive(Template)]
+#[template(path = "deadlines.html")]
+struct DeadlinesPage {
+    frame: Frame,
+    overdue: bool,
+    duties: Vec<DutyLine>,
+    next: Option<String>,
+}
+
+async fn home() -> Redirect {
+    Redirect::to("/ui/persons")
+}
+
+async fn style() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../templates/style.css"),
+    )
+        .into_response()
+}
+
+async fn sign_in_page(speaking: Speaking) -> Response {
+    speaking.page(
+        StatusCode::OK,
+        &SignInPage {
+            frame: speaking.frame(None),
+            user: String::new(),
+            problem: None,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    user: Option<String>,
+    password: Option<String>,
+    totp: Option<String>,
+}
+
+/// Signs in with the form's user name, password and code; on success, to the list of captives
+/// with the session cookie set, else the form again saying why (the user name kept).
+async fn sign_in(
+    State(st): State<Arc<AppState>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    speaking: Speaking,
+    form: Result<axum::Form<SignInForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let t = speaking.t();
+    let again = |user: String, status: StatusCode, problem: String| {
+        speaking.page(
+            status,
+            &SignInPage {
+                frame: speaking.frame(None),
+                user,
+                problem: Some(problem),
+            },
+        )
+    };
+    let filled = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let Ok(axum::Form(form)) = form else {
+        return again(
+            String::new(),
+            StatusCode::BAD_REQUEST,
+            t.sign_in_incomplete.into(),
+        );
+    };
+    let (Some(user), Some(password), Some(totp)) =
+        (filled(form.user), filled(form.password), filled(form.totp))
+    else {
+        return again(
+            String::new(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            t.sign_in_incomplete.into(),
+        );
+    };
+    let req = SignIn {
+        user: user.clone(),
+        password,
+        totp,
+    };
+    match open_session(&st, addr, req).await {
+        Ok((_, cookie)) => {
+            let mut resp = Redirect::to("/ui/persons").into_response();
+            if let Some(v) = session_cookie(&cookie, st.config.secure) {
+                resp.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            resp
+        }
+        Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => {
+            let wait = e.retry_after.unwrap_or(1).to_string();
+            again(user, e.status, t.throttled.replace("{s}", &wait))
+        }
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            again(user, e.status, t.sign_in_failed.into())
+        }
+        Err(e) => speaking.error(None, &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct SignOutForm {
+    csrf: Option<String>,
+}
+
+/// Ends the session whose CSRF token the form carries; then to the sign-in page.
+async fn sign_out(
+    State(st): State<Arc<AppState>>,
+    speaking: Speaking,
+    headers: axum::http::HeaderMap,
+    form: Result<axum::Form<SignOutForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let csrf = form.ok().and_then(|axum::Form(f)| f.csrf);
+    let Some(value) = cookie_value(&headers) else {
+        return Redirect::to("/ui/sign-in").into_response();
+    };
+    let ended = async {
+        let caller = session_caller(&st, value, csrf, true).await?;
+        let hash = *caller.interactive()?;
+        st.run(move |reg, _| Ok(reg.end_session(&hash)?)).await
+    };
+    match ended.await {
+        Ok(()) => {
+            let mut resp = Redirect::to("/ui/sign-in").into_response();
+            if let Some(v) = expired_session_cookie() {
+                resp.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            resp
+        }
+        Err(e) => speaking.error(None, &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    after: Option<String>,
+    overdue: Option<String>,
+}
+
+async fn persons(
+    State(st): State<Arc<AppState>>,
+    speaking: Speaking,
+    caller: Result<Caller, ApiError>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let caller = match caller {
+        Ok(c) => c,
+        Err(e) => return speaking.error(None, &e),
+    };
+    let who = Who::of(&caller);
+    let after = q.after.unwrap_or_default();
+    let page = st
+        .run(move |reg, st| persons_page(reg, st, &caller.principal, &after, PERSONS_PER_PAGE))
+        .await;
+    let (rows, next) = match page {
+        Ok(p) => p,
+        Err(e) => return speaking.error(who.as_ref(), &e),
+    };
+    let t = speaking.t();
+    let persons = rows
+        .into_iter()
+        .map(|r: PersonRow| PersonLine {
+            status: match r.status {
+                PersonStatus::Registered => t.registered,
+                PersonStatus::Erased => t.erased,
+            },
+            case: r.case_no,
+            power: r.power,
+            captured_on: r.captured_on,
+        })
+        .collect();
+    speaking.page(
+        StatusCode::OK,
+        &PersonsPage {
+            frame: speaking.frame(who),
+            persons,
+            next,
+        },
+    )
+}
+
+/// A captive's record as the caller may see it (the opening of his sealed classes recorded, as
+/// `GET /api/persons/{case}` records it), and what the law says of him now.
+async fn person(
+    State(st): State<Arc<AppState>>,
+    speaking: Speaking,
+    caller: Result<Caller, ApiError>,
+    Path(case): Path<String>,
+) -> Response {
+    let caller = match caller {
+        Ok(c) => c,
+        Err(e) => return speaking.error(None, &e),
+    };
+    let who = Who::of(&caller);
+    let case = match crate::api::case_in_path(&case) {
+        Ok(c) => c,
+        Err(e) => return speaking.error(who.as_ref(), &e),
+    };
+    let read = st
+        .run(move |reg, st| {
+            let shown = reg.show_person(&caller.principal, now(), &case)?;
+            let status = (shown.row.status == PersonStatus::Registered)
+                .then(|| reg.case_status(&caller.principal, &case, &st.settings, now()))
+                .transpose()?;
+            Ok((shown, status))
+        })
+        .await;
+    let (shown, status) = match read {
+        Ok(r) => r,
+        Err(e) => return speaking.error(who.as_ref(), &e),
+    };
+    let t = speaking.t();
+    let row = &shown.row;
+    let mut facts = vec![
+        (t.case, row.case_no.clone()),
+        (
+            t.record,
+            match row.status {
+                PersonStatus::Registered => t.registered,
+                PersonStatus::Erased => t.erased,
+            }
+            .to_string(),
+        ),
+        (t.power, row.power.clone()),
+        (t.captured_on, row.captured_on.clone()),
+    ];
+    if let Some(at) = &row.captured_at {
+        facts.push((t.captured_at, at.clone()));
+    }
+    let mut names = Vec::new();
+    if let Some(id) = &shown.identity {
+        for n in &id.names {
+            names.push(
+                [n.family.as_str(), n.given.as_str()]
+                    .into_iter()
+                    .filter(|p| !p.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            );
+        }
+        let more = [
+            (t.date_of_birth, id.date_of_birth.map(|d| d.to_string())),
+            (t.place_of_birth, id.place_of_birth.clone()),
+            (t.rank, id.rank.clone()),
+            (t.service_number, id.service_number.clone()),
+            (t.unit, id.unit.clone()),
+        ];
+        facts.extend(more.into_iter().filter_map(|(l, v)| Some((l, v?))));
+    }
+    if let Some(f) = &shown.family {
+        let family = [
+            (t.father_first_name, f.father_first_name.clone()),
+            (t.mother_maiden_name, f.mother_maiden_name.clone()),
+        ];
+        facts.extend(family.into_iter().filter_map(|(l, v)| Some((l, v?))));
+    }
+    let not_stated = shown
+        .not_stated
+        .iter()
+        .map(|f| match f {
+            Art17Field::DateOfBirth => t.date_of_birth,
+            Art17Field::Rank => t.rank,
+            Art17Field::ServiceNumber => t.service_number,
+        })
+        .collect();
+    let (protection, wish, duties) = match &status {
+        Some(s) => (
+            match &s.protected_from_return {
+                Some(why) => t.protected.replace("{why}", why),
+                None => t.not_protected.to_string(),
+            },
+            wish_text(t, &s.wish_status),
+            s.deadlines.iter().map(|d| duty_line(t, d)).collect(),
+        ),
+        None => (String::new(), String::new(), Vec::new()),
+    };
+    speaking.page(
+        StatusCode::OK,
+        &PersonPage {
+            frame: speaking.frame(who),
+            title: t.captive.replace("{case}", &row.case_no),
+            erased: row.status == PersonStatus::Erased,
+            facts,
+            names,
+            not_stated,
+            withheld: shown.withheld.clone(),
+            protection,
+            wish,
+            duties,
+        },
+    )
+}
+
+async fn deadlines(
+    State(st): State<Arc<AppState>>,
+    speaking: Speaking,
+    caller: Result<Caller, ApiError>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let caller = match caller {
+        Ok(c) => c,
+        Err(e) => return speaking.error(None, &e),
+    };
+    let who = Who::of(&caller);
+    let overdue = q.overdue.as_deref() == Some("true");
+    let after = match q.after.as_deref().map(DeadlineCursor::parse) {
+        None => None,
+        Some(Some(c)) => Some(c),
+        Some(None) => {
+            return speaking.error(
+                who.as_ref(),
+                &ApiError::bad_request("no such place in the list"),
+            );
+        }
+    };
+    let page = st
+        .run(move |reg, st| {
+            deadlines_page(
+                reg,
+                st,
+                &caller.principal,
+                overdue,
+                after.as_ref(),
+                DEADLINES_PER_PAGE,
+            )
+        })
+        .await;
+    let (page, next) = match page {
+        Ok(p) => p,
+        Err(e) => return speaking.error(who.as_ref(), &e),
+    };
+    let t = speaking.t();
+    speaking.page(
+        StatusCode::OK,
+        &DeadlinesPage {
+            frame: speaking.frame(who),
+            overdue,
+            duties: page.iter().map(|d| duty_line(t, d)).collect(),
+            next,
+        },
+    )
+}
+
+fn duty_line(t: &Text, d: &Deadline) -> DutyLine {
+    let status = match &d.status {
+        DeadlineStatus::Due => t.status_due.to_string(),
+        DeadlineStatus::Overdue => t.status_overdue.to_string(),
+        DeadlineStatus::Waived(why) => t.status_waived.replace("{why}", why),
+    };
+    DutyLine {
+        due: d.due.to_string(),
+        case: d.case.clone(),
+        kind: match d.kind {
+            DeadlineKind::CaptureCard => t.capture_card,
+            DeadlineKind::Notification => t.notification,
+            DeadlineKind::HealthUpdate => t.health_update,
+            DeadlineKind::CommissionDecision => t.commission_decision,
+        },
+        overdue: matches!(d.status, DeadlineStatus::Overdue),
+        status,
+    }
+}
+
+fn wish_text(t: &Text, w: &WishStatus) -> String {
+    let wish = |w: &Wish| match w {
+        Wish::Return => t.wish_return.to_string(),
+        Wish::Stay => t.wish_stay.to_string(),
+        Wish::ThirdState(state) => t.wish_third_state.replace("{state}", state),
+        Wish::Undecided => t.wish_undecided.to_string(),
+    };
+    match w {
+        WishStatus::None => t.wish_none.to_string(),
+        WishStatus::Stated(w) => t.wish_stated.replace("{wish}", &wish(w)),
+        WishStatus::Verified(w) => t.wish_verified.replace("{wish}", &wish(w)),
+        WishStatus::Contested(w) => t.wish_contested.replace("{wish}", &wish(w)),
+        WishStatus::Unreadable => t.wish_unreadable.to_string(),
+    }
+}
