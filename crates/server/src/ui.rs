@@ -36,6 +36,9 @@ const LANG_COOKIE: &str = "asylon_lang";
 /// Captives a page of the list shows.
 const PERSONS_PER_PAGE: usize = 50;
 
+/// Captives a search shows at most, best first.
+const SEARCH_HITS: usize = 50;
+
 /// Open duties a page of deadlines shows.
 const DEADLINES_PER_PAGE: usize = 100;
 
@@ -55,6 +58,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/ui/persons", get(persons))
         .route("/ui/persons/{case}", get(person))
         .route("/ui/deadlines", get(deadlines))
+        .route("/ui/search", get(search))
 }
 
 /// The language of a request: `?lang=` (kept in a cookie from then on), else the cookie, else
@@ -254,6 +258,23 @@ struct DeadlinesPage {
     overdue: bool,
     duties: Vec<DutyLine>,
     next: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "search.html")]
+struct SearchPage {
+    frame: Frame,
+    name: String,
+    problem: Option<String>,
+    /// `None` before a search.
+    hits: Option<Vec<HitLine>>,
+}
+
+struct HitLine {
+    case: String,
+    power: String,
+    captured_on: String,
+    score: String,
 }
 
 async fn home() -> Redirect {
@@ -587,6 +608,68 @@ async fn deadlines(
             next,
         },
     )
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    name: Option<String>,
+}
+
+/// Captives whose names match one typed in any script or spelling, through the blind index, as
+/// `GET /api/search` finds them (only those whose identity the caller may read); the search is
+/// recorded. The form alone until a name is given.
+async fn search(
+    State(st): State<Arc<AppState>>,
+    speaking: Speaking,
+    caller: Result<Caller, ApiError>,
+    Query(q): Query<SearchQuery>,
+) -> Response {
+    let caller = match caller {
+        Ok(c) => c,
+        Err(e) => return speaking.error(None, &e),
+    };
+    let who = Who::of(&caller);
+    let t = speaking.t();
+    let typed = q.name.unwrap_or_default();
+    let shown = |status, problem: Option<String>, hits: Option<Vec<HitLine>>| {
+        speaking.page(
+            status,
+            &SearchPage {
+                frame: speaking.frame(who.clone()),
+                name: typed.clone(),
+                problem,
+                hits,
+            },
+        )
+    };
+    let name = match asylon_core::input::free_text("a name", &typed, 200) {
+        Ok("") => return shown(StatusCode::OK, None, None),
+        Ok(name) => name.to_string(),
+        Err(why) => {
+            let problem = t.search_invalid.replace("{why}", &why);
+            return shown(StatusCode::UNPROCESSABLE_ENTITY, Some(problem), None);
+        }
+    };
+    let found = st
+        .run(move |reg, _| {
+            let hits = reg.search(&caller.principal, now(), &name, SEARCH_HITS)?;
+            hits.into_iter()
+                .map(|h| {
+                    let row = reg.person(&h.case_no)?;
+                    Ok(HitLine {
+                        case: h.case_no,
+                        power: row.power,
+                        captured_on: row.captured_on,
+                        score: format!("{:.2}", h.score),
+                    })
+                })
+                .collect::<Result<Vec<_>, ApiError>>()
+        })
+        .await;
+    match found {
+        Ok(hits) => shown(StatusCode::OK, None, Some(hits)),
+        Err(e) => speaking.error(who.as_ref(), &e),
+    }
 }
 
 fn duty_line(t: &Text, d: &Deadline) -> DutyLine {

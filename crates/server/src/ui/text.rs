@@ -116,6 +116,12 @@ pub struct Text {
     pub busy: &'static str,
     pub failed: &'static str,
     pub back: &'static str,
+    pub search: &'static str,
+    pub search_name: &'static str,
+    pub search_recorded: &'static str,
+    pub search_invalid: &'static str,
+    pub no_hits: &'static str,
+    pub score: &'static str,
 }
 
 pub static EN: Text = Text {
@@ -185,6 +191,12 @@ pub static EN: Text = Text {
     busy: "The registry is busy: try again in a few seconds.",
     failed: "Something went wrong; nothing was changed.",
     back: "Back to the captives",
+    search: "Search",
+    search_name: "A name, in any script or spelling",
+    search_recorded: "A search is recorded: who searched, when, and which captives it found.",
+    search_invalid: "This cannot be searched for: {why}",
+    no_hits: "No captive you may see bears this name.",
+    score: "Match",
 };
 
 pub static UK: Text = Text {
@@ -254,6 +266,12 @@ pub static UK: Text = Text {
     busy: "Реєстр зайнятий: спробуйте ще раз за кілька секунд.",
     failed: "Сталася помилка; нічого не змінено.",
     back: "До списку полонених",
+    search: "Пошук",
+    search_name: "Ім'я будь-яким письмом і в будь-якому написанні",
+    search_recorded: "Пошук фіксується: хто шукав, коли і яких полонених знайдено.",
+    search_invalid: "Це не можна шукати: {why}",
+    no_hits: "Жоден полонений, якого вам дозволено бачити, не має такого імені.",
+    score: "Збіг",
 };
 
 pub static KO: Text = Text {
@@ -323,6 +341,12 @@ pub static KO: Text = Text {
     busy: "등록부가 사용 중입니다: 몇 초 후에 다시 시도하십시오.",
     failed: "오류가 발생했습니다. 아무것도 변경되지 않았습니다.",
     back: "포로 목록으로",
+    search: "검색",
+    search_name: "이름 (어떤 문자나 표기로도 가능)",
+    search_recorded: "검색은 기록됩니다: 누가, 언제, 어떤 포로를 찾았는지.",
+    search_invalid: "검색할 수 없습니다: {why}",
+    no_hits: "열람할 수 있는 포로 중 이 이름을 가진 사람이 없습니다.",
+    score: "일치도",
 };
 
 #[cfg(test)]

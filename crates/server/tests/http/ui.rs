@@ -267,7 +267,8 @@ fn listed_by_ui(b: &Browser, s: &Server) -> Vec<String> {
 /// A registrar at a browser that reads Korean: the sign-in page in Korean, a wrong password
 /// refused in Korean with nothing opened, then signed in, the captives the API lists him, in
 /// English once he chooses it (and kept), a captive's record and what the law says of him, the
-/// opening recorded in the captive's access history, and signed out.
+/// opening recorded in the captive's access history, a search by his name in two scripts, and
+/// signed out.
 pub(super) fn a_person_at_a_browser_signs_in_reads_records_and_signs_out(db: Db) {
     let Some(b) = Browser::start("ko") else {
         return;
@@ -291,7 +292,8 @@ pub(super) fn a_person_at_a_browser_signs_in_reads_records_and_signs_out(db: Db)
     assert_eq!(b.path(), "/ui/persons");
     assert_eq!(b.text("h1"), "포로");
     assert_eq!(b.text("#who"), "dp-registrar");
-    let expected = listed_by_api(&s.sign_in("dp-registrar"));
+    let registrar = s.sign_in("dp-registrar");
+    let expected = listed_by_api(&registrar);
     assert!(expected.len() >= 4, "{expected:?}");
     let api = s.sign_in_cached("dp-legal");
     assert_eq!(listed_by_ui(&b, &s), expected);
@@ -332,6 +334,26 @@ pub(super) fn a_person_at_a_browser_signs_in_reads_records_and_signs_out(db: Db)
     );
     assert!(b.text("#wish").contains("KR"), "{}", b.text("#wish"));
     assert_eq!(history(&api), read_before + 1, "the opening is recorded");
+
+    // His name in Hangul finds him first; in Latin letters, what the API finds.
+    b.click("a[href='/ui/search']");
+    b.type_in("#name", "김철수");
+    b.click("#find");
+    let found = b.texts("#hits tbody tr td:first-child a");
+    assert_eq!(found.first(), Some(case), "{found:?}");
+    b.type_in("#name", "Kim Chol Su");
+    b.click("#find");
+    let found = b.texts("#hits tbody tr td:first-child a");
+    let by_api: Vec<String> = registrar
+        .get("/api/search?name=Kim%20Chol%20Su")
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["case_no"].as_str().unwrap().to_string())
+        .collect();
+    assert!(by_api.contains(case), "{by_api:?}");
+    assert_eq!(found, by_api);
 
     b.click("#sign-out");
     assert_eq!(b.path(), "/ui/sign-in");
@@ -484,6 +506,17 @@ pub(super) fn the_web_uis_forms_refuse_bad_input_and_need_the_pages_token(db: Db
         .and_then(|rest| rest.split('"').next())
         .unwrap()
         .to_string();
+    // A name holding a character that shows nothing: refused, saying why, nothing searched.
+    let refused = no_redirects()
+        .get(format!("{}/ui/search?name=Kim%E2%80%8BChol", s.base))
+        .header("cookie", &cookie)
+        .header("accept-language", "en")
+        .call()
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 422);
+    let html = refused.into_body().read_to_string().unwrap();
+    assert!(html.contains("This cannot be searched for: "), "{html}");
+    assert!(!html.contains("id=\"hits\""), "{html}");
     // Signing out without the page's token, or with another: refused, still signed in.
     for body in [String::new(), "csrf=0123".to_string()] {
         let (status, _, _) = post("/ui/sign-out", Some(&cookie), &body);
