@@ -94,14 +94,20 @@ fn principal(u: &User) -> Principal {
     }
 }
 
+/// The session cookie's value, if the request carries one.
 pub(crate) fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    cookie_named(headers, SESSION_COOKIE)
+}
+
+/// The value of the cookie `name`, if the request carries one.
+pub(crate) fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(cookie::Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == SESSION_COOKIE)
+        .find(|c| c.name() == name)
         .map(|c| c.value().to_string())
 }
 

@@ -12,8 +12,8 @@ mod text;
 
 use crate::api::{deadlines_page, persons_page};
 use crate::auth::{
-    Caller, SignIn, cookie_value, expired_session_cookie, now, open_session, session_caller,
-    session_cookie,
+    Caller, SignIn, cookie_named, cookie_value, expired_session_cookie, now, open_session,
+    session_caller, session_cookie,
 };
 use crate::{ApiError, AppState};
 use askama::Template;
@@ -81,15 +81,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Speaking {
         if let Some(lang) = asked {
             return Ok(Self { lang, chosen: true });
         }
-        let kept = parts
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(cookie::Cookie::split_parse)
-            .filter_map(Result::ok)
-            .find(|c| c.name() == LANG_COOKIE)
-            .and_then(|c| Lang::of(c.value()));
+        let kept = cookie_named(&parts.headers, LANG_COOKIE).and_then(|c| Lang::of(&c));
         let lang = kept
             .or_else(|| {
                 parts
@@ -165,6 +157,54 @@ impl Speaking {
             langs: Lang::ALL.map(|l| (l.code(), l.text().name)),
             who,
         }
+    }
+}
+
+/// A request for a page that needs someone signed in: his language, who he is, and what his
+/// page shows of him. Without a live session the request goes to the sign-in form (or is
+/// answered with what stopped it) before its handler runs.
+pub struct Visitor {
+    speaking: Speaking,
+    caller: Caller,
+    who: Option<Who>,
+}
+
+impl FromRequestParts<Arc<AppState>> for Visitor {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Response> {
+        let Ok(speaking) = Speaking::from_request_parts(parts, state).await;
+        match Caller::from_request_parts(parts, state).await {
+            Ok(caller) => Ok(Visitor {
+                who: Who::of(&caller),
+                speaking,
+                caller,
+            }),
+            Err(e) => Err(speaking.error(None, &e)),
+        }
+    }
+}
+
+impl Visitor {
+    /// `page` for him, with `status`.
+    fn page(&self, status: StatusCode, page: &impl Template) -> Response {
+        self.speaking.page(status, page)
+    }
+
+    /// The page saying what went wrong.
+    fn error(&self, e: &ApiError) -> Response {
+        self.speaking.error(self.who.as_ref(), e)
+    }
+
+    fn frame(&self) -> Frame {
+        self.speaking.frame(self.who.clone())
+    }
+
+    fn t(&self) -> &'static Text {
+        self.speaking.t()
     }
 }
 
@@ -408,24 +448,19 @@ struct ListQuery {
 
 async fn persons(
     State(st): State<Arc<AppState>>,
-    speaking: Speaking,
-    caller: Result<Caller, ApiError>,
+    v: Visitor,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    let caller = match caller {
-        Ok(c) => c,
-        Err(e) => return speaking.error(None, &e),
-    };
-    let who = Who::of(&caller);
     let after = q.after.unwrap_or_default();
+    let p = v.caller.principal.clone();
     let page = st
-        .run(move |reg, st| persons_page(reg, st, &caller.principal, &after, PERSONS_PER_PAGE))
+        .run(move |reg, st| persons_page(reg, st, &p, &after, PERSONS_PER_PAGE))
         .await;
     let (rows, next) = match page {
         Ok(p) => p,
-        Err(e) => return speaking.error(who.as_ref(), &e),
+        Err(e) => return v.error(&e),
     };
-    let t = speaking.t();
+    let t = v.t();
     let persons = rows
         .into_iter()
         .map(|r: PersonRow| PersonLine {
@@ -438,10 +473,10 @@ async fn persons(
             captured_on: r.captured_on,
         })
         .collect();
-    speaking.page(
+    v.page(
         StatusCode::OK,
         &PersonsPage {
-            frame: speaking.frame(who),
+            frame: v.frame(),
             persons,
             next,
         },
@@ -450,35 +485,26 @@ async fn persons(
 
 /// A captive's record as the caller may see it (the opening of his sealed classes recorded, as
 /// `GET /api/persons/{case}` records it), and what the law says of him now.
-async fn person(
-    State(st): State<Arc<AppState>>,
-    speaking: Speaking,
-    caller: Result<Caller, ApiError>,
-    Path(case): Path<String>,
-) -> Response {
-    let caller = match caller {
-        Ok(c) => c,
-        Err(e) => return speaking.error(None, &e),
-    };
-    let who = Who::of(&caller);
+async fn person(State(st): State<Arc<AppState>>, v: Visitor, Path(case): Path<String>) -> Response {
     let case = match crate::api::case_in_path(&case) {
         Ok(c) => c,
-        Err(e) => return speaking.error(who.as_ref(), &e),
+        Err(e) => return v.error(&e),
     };
+    let p = v.caller.principal.clone();
     let read = st
         .run(move |reg, st| {
-            let shown = reg.show_person(&caller.principal, now(), &case)?;
+            let shown = reg.show_person(&p, now(), &case)?;
             let status = (shown.row.status == PersonStatus::Registered)
-                .then(|| reg.case_status(&caller.principal, &case, &st.settings, now()))
+                .then(|| reg.case_status(&p, &case, &st.settings, now()))
                 .transpose()?;
             Ok((shown, status))
         })
         .await;
     let (shown, status) = match read {
         Ok(r) => r,
-        Err(e) => return speaking.error(who.as_ref(), &e),
+        Err(e) => return v.error(&e),
     };
-    let t = speaking.t();
+    let t = v.t();
     let row = &shown.row;
     let mut facts = vec![
         (t.case, row.case_no.clone()),
@@ -543,10 +569,10 @@ async fn person(
         ),
         None => (String::new(), String::new(), Vec::new()),
     };
-    speaking.page(
+    v.page(
         StatusCode::OK,
         &PersonPage {
-            frame: speaking.frame(who),
+            frame: v.frame(),
             title: t.captive.replace("{case}", &row.case_no),
             erased: row.status == PersonStatus::Erased,
             facts,
@@ -562,47 +588,30 @@ async fn person(
 
 async fn deadlines(
     State(st): State<Arc<AppState>>,
-    speaking: Speaking,
-    caller: Result<Caller, ApiError>,
+    v: Visitor,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    let caller = match caller {
-        Ok(c) => c,
-        Err(e) => return speaking.error(None, &e),
-    };
-    let who = Who::of(&caller);
     let overdue = q.overdue.as_deref() == Some("true");
     let after = match q.after.as_deref().map(DeadlineCursor::parse) {
         None => None,
         Some(Some(c)) => Some(c),
-        Some(None) => {
-            return speaking.error(
-                who.as_ref(),
-                &ApiError::bad_request("no such place in the list"),
-            );
-        }
+        Some(None) => return v.error(&ApiError::bad_request("no such place in the list")),
     };
+    let p = v.caller.principal.clone();
     let page = st
         .run(move |reg, st| {
-            deadlines_page(
-                reg,
-                st,
-                &caller.principal,
-                overdue,
-                after.as_ref(),
-                DEADLINES_PER_PAGE,
-            )
+            deadlines_page(reg, st, &p, overdue, after.as_ref(), DEADLINES_PER_PAGE)
         })
         .await;
     let (page, next) = match page {
         Ok(p) => p,
-        Err(e) => return speaking.error(who.as_ref(), &e),
+        Err(e) => return v.error(&e),
     };
-    let t = speaking.t();
-    speaking.page(
+    let t = v.t();
+    v.page(
         StatusCode::OK,
         &DeadlinesPage {
-            frame: speaking.frame(who),
+            frame: v.frame(),
             overdue,
             duties: page.iter().map(|d| duty_line(t, d)).collect(),
             next,
@@ -620,22 +629,16 @@ struct SearchQuery {
 /// recorded. The form alone until a name is given.
 async fn search(
     State(st): State<Arc<AppState>>,
-    speaking: Speaking,
-    caller: Result<Caller, ApiError>,
+    v: Visitor,
     Query(q): Query<SearchQuery>,
 ) -> Response {
-    let caller = match caller {
-        Ok(c) => c,
-        Err(e) => return speaking.error(None, &e),
-    };
-    let who = Who::of(&caller);
-    let t = speaking.t();
+    let t = v.t();
     let typed = q.name.unwrap_or_default();
     let shown = |status, problem: Option<String>, hits: Option<Vec<HitLine>>| {
-        speaking.page(
+        v.page(
             status,
             &SearchPage {
-                frame: speaking.frame(who.clone()),
+                frame: v.frame(),
                 name: typed.clone(),
                 problem,
                 hits,
@@ -650,9 +653,10 @@ async fn search(
             return shown(StatusCode::UNPROCESSABLE_ENTITY, Some(problem), None);
         }
     };
+    let p = v.caller.principal.clone();
     let found = st
         .run(move |reg, _| {
-            let hits = reg.search(&caller.principal, now(), &name, SEARCH_HITS)?;
+            let hits = reg.search(&p, now(), &name, SEARCH_HITS)?;
             hits.into_iter()
                 .map(|h| {
                     let row = reg.person(&h.case_no)?;
@@ -668,7 +672,7 @@ async fn search(
         .await;
     match found {
         Ok(hits) => shown(StatusCode::OK, None, Some(hits)),
-        Err(e) => speaking.error(who.as_ref(), &e),
+        Err(e) => v.error(&e),
     }
 }
 

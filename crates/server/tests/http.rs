@@ -3070,17 +3070,10 @@ fn responses_carry_strict_security_headers(db: Db) {
     assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
     assert!(r.header("strict-transport-security").is_none());
     // The server's own address, as a browser opens it, leads to the web UI.
-    let home = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .new_agent()
-        .get(format!("{}/", s.base))
-        .call()
-        .unwrap();
-    assert_eq!(home.status().as_u16(), 303);
-    assert_eq!(home.headers()["location"], "/ui/persons");
-    assert!(home.headers().get("content-security-policy").is_some());
+    let home = ui::fetch(s, "/", None, "en", None);
+    assert_eq!(home.status, 303);
+    assert_eq!(home.header("location"), Some("/ui/persons"));
+    assert!(home.header("content-security-policy").is_some());
     // A path the server does not have: told where the API is, with the same headers.
     for path in ["/nothing/here", "/api/no/such/thing"] {
         let r = Client::anonymous(s).get(path);

@@ -408,136 +408,152 @@ pub(super) fn the_web_ui_shows_only_what_its_caller_may_see_and_shows_it_as_text
     assert!(b.all("#injected").is_empty() && b.all("#bold").is_empty());
 }
 
+/// What a request to the web UI got, redirects not followed.
+pub(super) struct Got {
+    pub(super) status: u16,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) body: String,
+}
+
+impl Got {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// `GET` (no `form`) or `POST` of `form` to `path` on `s`, with the session `cookie` if any, by
+/// a browser reading `lang`.
+pub(super) fn fetch(
+    s: &Server,
+    path: &str,
+    cookie: Option<&str>,
+    lang: &str,
+    form: Option<&str>,
+) -> Got {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut req = ureq::http::Request::builder()
+        .method(if form.is_some() { "POST" } else { "GET" })
+        .uri(format!("{}{path}", s.base))
+        .header("accept-language", lang);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let resp = match form {
+        Some(f) => agent.run(
+            req.header("content-type", "application/x-www-form-urlencoded")
+                .body(f.as_bytes().to_vec())
+                .unwrap(),
+        ),
+        None => agent.run(req.body(()).unwrap()),
+    }
+    .unwrap();
+    Got {
+        status: resp.status().as_u16(),
+        headers: resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect(),
+        body: resp.into_body().read_to_string().unwrap(),
+    }
+}
+
 /// The forms refuse what they cannot take, change nothing, and say why; signing out needs the
 /// session's token from the page; the pages are HTML under a policy that runs no script.
 pub(super) fn the_web_uis_forms_refuse_bad_input_and_need_the_pages_token(db: Db) {
     let s = start(db, Config::default());
-    let no_redirects = || -> ureq::Agent {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into()
-    };
-    let post = |path: &str, cookie: Option<&str>, body: &str| {
-        let mut req = ureq::http::Request::builder()
-            .method("POST")
-            .uri(format!("{}{path}", s.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept-language", "uk");
-        if let Some(c) = cookie {
-            req = req.header("cookie", c);
-        }
-        let resp = no_redirects()
-            .run(req.body(body.as_bytes().to_vec()).unwrap())
-            .unwrap();
-        let status = resp.status().as_u16();
-        let headers: Vec<(String, String)> = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect();
-        (status, headers, resp.into_body().read_to_string().unwrap())
-    };
     let sessions = || s.count("SELECT count(*) FROM sessions");
     let before = sessions();
     // Nothing filled in, fields missing, a field given twice: the form again, in the
     // browser's language, and no session.
-    for (body, status) in [
+    for (form, status) in [
         ("user=&password=&totp=", 422),
         ("user=dp-registrar", 422),
         ("user=a&user=b&password=x&totp=123456", 400),
     ] {
-        let (got, headers, page) = post("/ui/sign-in", None, body);
-        assert_eq!(got, status, "{body}: {page}");
+        let got = fetch(&s, "/ui/sign-in", None, "uk", Some(form));
+        assert_eq!(got.status, status, "{form}: {}", got.body);
         assert!(
-            page.contains("пароль і код, який показує ваш автентифікатор"),
-            "{body}: {page}"
+            got.body
+                .contains("пароль і код, який показує ваш автентифікатор"),
+            "{form}: {}",
+            got.body
         );
-        assert!(
-            !headers.iter().any(|(k, _)| k == "set-cookie"),
-            "{body}: {headers:?}"
-        );
+        assert!(got.header("set-cookie").is_none(), "{form}");
     }
     assert_eq!(sessions(), before);
     // Signed in through the form: the session cookie, and to the list.
-    let code = s.code("dp-analyst");
-    let (status, headers, _) = post(
-        "/ui/sign-in",
-        None,
-        &format!(
-            "user=dp-analyst&password={}&totp={code}",
-            PASSWORD.replace(' ', "+")
-        ),
+    let form = format!(
+        "user=dp-analyst&password={}&totp={}",
+        PASSWORD.replace(' ', "+"),
+        s.code("dp-analyst")
     );
-    assert_eq!(status, 303);
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap()
-    };
-    assert_eq!(header("location"), "/ui/persons");
-    let set = header("set-cookie");
+    let got = fetch(&s, "/ui/sign-in", None, "en", Some(&form));
+    assert_eq!(got.status, 303, "{}", got.body);
+    assert_eq!(got.header("location"), Some("/ui/persons"));
+    let set = got.header("set-cookie").unwrap();
     assert!(
         set.contains("HttpOnly") && set.contains("SameSite=Strict"),
         "{set}"
     );
     let cookie = set.split(';').next().unwrap().to_string();
+    let cookie = Some(cookie.as_str());
     assert_eq!(sessions(), before + 1);
     // The list, as HTML under a policy that runs no script and sends forms only here.
-    let page = no_redirects()
-        .get(format!("{}/ui/persons", s.base))
-        .header("cookie", &cookie)
-        .call()
-        .unwrap();
-    assert_eq!(page.status().as_u16(), 200);
-    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    let page = fetch(&s, "/ui/persons", cookie, "en", None);
+    assert_eq!(page.status, 200);
+    let csp = page.header("content-security-policy").unwrap();
     assert!(
         csp.contains("default-src 'none'") && csp.contains("form-action 'self'"),
         "{csp}"
     );
     assert!(!csp.contains("script-src"), "{csp}");
-    let html = page.into_body().read_to_string().unwrap();
-    let csrf = html
+    let csrf = page
+        .body
         .split("name=\"csrf\" value=\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
         .unwrap()
         .to_string();
     // A name holding a character that shows nothing: refused, saying why, nothing searched.
-    let refused = no_redirects()
-        .get(format!("{}/ui/search?name=Kim%E2%80%8BChol", s.base))
-        .header("cookie", &cookie)
-        .header("accept-language", "en")
-        .call()
-        .unwrap();
-    assert_eq!(refused.status().as_u16(), 422);
-    let html = refused.into_body().read_to_string().unwrap();
-    assert!(html.contains("This cannot be searched for: "), "{html}");
-    assert!(!html.contains("id=\"hits\""), "{html}");
-    // Signing out without the page's token, or with another: refused, still signed in.
-    for body in [String::new(), "csrf=0123".to_string()] {
-        let (status, _, _) = post("/ui/sign-out", Some(&cookie), &body);
-        assert_eq!(status, 403, "{body}");
-        assert_eq!(sessions(), before + 1, "{body}");
-    }
-    let (status, headers, _) = post("/ui/sign-out", Some(&cookie), &format!("csrf={csrf}"));
-    assert_eq!(status, 303);
+    let refused = fetch(&s, "/ui/search?name=Kim%E2%80%8BChol", cookie, "en", None);
+    assert_eq!(refused.status, 422);
     assert!(
-        headers
-            .iter()
-            .any(|(k, v)| k == "set-cookie" && v.contains("Max-Age=0")),
-        "{headers:?}"
+        refused.body.contains("This cannot be searched for: "),
+        "{}",
+        refused.body
+    );
+    assert!(!refused.body.contains("id=\"hits\""), "{}", refused.body);
+    // Signing out without the page's token, or with another: refused, still signed in.
+    for form in ["", "csrf=0123"] {
+        let got = fetch(&s, "/ui/sign-out", cookie, "en", Some(form));
+        assert_eq!(got.status, 403, "{form}");
+        assert_eq!(sessions(), before + 1, "{form}");
+    }
+    let out = fetch(
+        &s,
+        "/ui/sign-out",
+        cookie,
+        "en",
+        Some(&format!("csrf={csrf}")),
+    );
+    assert_eq!(out.status, 303);
+    assert!(
+        out.header("set-cookie")
+            .is_some_and(|c| c.contains("Max-Age=0")),
+        "{:?}",
+        out.headers
     );
     assert_eq!(sessions(), before);
     // A page asked for once signed out leads to the sign-in form.
-    let after = no_redirects()
-        .get(format!("{}/ui/persons", s.base))
-        .header("cookie", &cookie)
-        .call()
-        .unwrap();
-    assert_eq!(after.status().as_u16(), 303);
-    assert_eq!(after.headers()["location"], "/ui/sign-in");
+    let after = fetch(&s, "/ui/persons", cookie, "en", None);
+    assert_eq!(after.status, 303);
+    assert_eq!(after.header("location"), Some("/ui/sign-in"));
 }
