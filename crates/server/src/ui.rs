@@ -183,6 +183,13 @@ impl FromRequestParts<Arc<AppState>> for Visitor {
                 speaking,
                 caller,
             }),
+            // A session cookie no longer good for a session: he is told it ended.
+            Err(e)
+                if e.status == StatusCode::UNAUTHORIZED
+                    && cookie_value(&parts.headers).is_some() =>
+            {
+                Err(Redirect::to("/ui/sign-in?ended=1").into_response())
+            }
             Err(e) => Err(speaking.error(None, &e)),
         }
     }
@@ -329,13 +336,19 @@ async fn style() -> Response {
         .into_response()
 }
 
-async fn sign_in_page(speaking: Speaking) -> Response {
+#[derive(Deserialize)]
+struct SignInQuery {
+    /// Sent here because his session ended (idle, too old, signed out elsewhere, disabled).
+    ended: Option<String>,
+}
+
+async fn sign_in_page(speaking: Speaking, Query(q): Query<SignInQuery>) -> Response {
     speaking.page(
         StatusCode::OK,
         &SignInPage {
             frame: speaking.frame(None),
             user: String::new(),
-            problem: None,
+            problem: q.ended.map(|_| speaking.t().session_ended.to_string()),
         },
     )
 }
@@ -436,6 +449,15 @@ async fn sign_out(
             }
             resp
         }
+        // Without the token of a page of this session (a form sent from elsewhere, or kept
+        // from an earlier session): nothing ends, and he is told how to sign out.
+        Err(e) if e.status == StatusCode::FORBIDDEN => speaking.page(
+            e.status,
+            &ErrorPage {
+                frame: speaking.frame(None),
+                message: speaking.t().sign_out_refused.to_string(),
+            },
+        ),
         Err(e) => speaking.error(None, &e),
     }
 }

@@ -535,6 +535,11 @@ pub(super) fn the_web_uis_forms_refuse_bad_input_and_need_the_pages_token(db: Db
     for form in ["", "csrf=0123"] {
         let got = fetch(&s, "/ui/sign-out", cookie, "en", Some(form));
         assert_eq!(got.status, 403, "{form}");
+        assert!(
+            got.body.contains("Sign out from a page of this session"),
+            "{form}: {}",
+            got.body
+        );
         assert_eq!(sessions(), before + 1, "{form}");
     }
     let out = fetch(
@@ -552,8 +557,15 @@ pub(super) fn the_web_uis_forms_refuse_bad_input_and_need_the_pages_token(db: Db
         out.headers
     );
     assert_eq!(sessions(), before);
-    // A page asked for once signed out leads to the sign-in form.
+    // A page asked for once signed out leads to the sign-in form, which says the session
+    // ended; without a session cookie, to the form alone.
     let after = fetch(&s, "/ui/persons", cookie, "en", None);
     assert_eq!(after.status, 303);
-    assert_eq!(after.header("location"), Some("/ui/sign-in"));
+    assert_eq!(after.header("location"), Some("/ui/sign-in?ended=1"));
+    let form = fetch(&s, "/ui/sign-in?ended=1", None, "ko", None);
+    assert!(form.body.contains("세션이 종료되었습니다"), "{}", form.body);
+    let never = fetch(&s, "/ui/deadlines", None, "en", None);
+    assert_eq!(never.header("location"), Some("/ui/sign-in"));
+    let form = fetch(&s, "/ui/sign-in", None, "en", None);
+    assert!(!form.body.contains("id=\"problem\""), "{}", form.body);
 }
