@@ -166,7 +166,6 @@ impl Speaking {
 pub struct Visitor {
     speaking: Speaking,
     caller: Caller,
-    who: Option<Who>,
 }
 
 impl FromRequestParts<Arc<AppState>> for Visitor {
@@ -178,11 +177,7 @@ impl FromRequestParts<Arc<AppState>> for Visitor {
     ) -> Result<Self, Response> {
         let Ok(speaking) = Speaking::from_request_parts(parts, state).await;
         match Caller::from_request_parts(parts, state).await {
-            Ok(caller) => Ok(Visitor {
-                who: Who::of(&caller),
-                speaking,
-                caller,
-            }),
+            Ok(caller) => Ok(Visitor { speaking, caller }),
             // A session cookie no longer good for a session: he is told it ended.
             Err(e)
                 if e.status == StatusCode::UNAUTHORIZED
@@ -203,11 +198,11 @@ impl Visitor {
 
     /// The page saying what went wrong.
     fn error(&self, e: &ApiError) -> Response {
-        self.speaking.error(self.who.as_ref(), e)
+        self.speaking.error(Who::of(&self.caller).as_ref(), e)
     }
 
     fn frame(&self) -> Frame {
-        self.speaking.frame(self.who.clone())
+        self.speaking.frame(Who::of(&self.caller))
     }
 
     fn t(&self) -> &'static Text {
@@ -486,10 +481,7 @@ async fn persons(
     let persons = rows
         .into_iter()
         .map(|r: PersonRow| PersonLine {
-            status: match r.status {
-                PersonStatus::Registered => t.registered,
-                PersonStatus::Erased => t.erased,
-            },
+            status: record_state(t, r.status),
             case: r.case_no,
             power: r.power,
             captured_on: r.captured_on,
@@ -514,13 +506,7 @@ async fn person(State(st): State<Arc<AppState>>, v: Visitor, Path(case): Path<St
     };
     let p = v.caller.principal.clone();
     let read = st
-        .run(move |reg, st| {
-            let shown = reg.show_person(&p, now(), &case)?;
-            let status = (shown.row.status == PersonStatus::Registered)
-                .then(|| reg.case_status(&p, &case, &st.settings, now()))
-                .transpose()?;
-            Ok((shown, status))
-        })
+        .run(move |reg, st| Ok(reg.show_person_and_status(&p, now(), &st.settings, &case)?))
         .await;
     let (shown, status) = match read {
         Ok(r) => r,
@@ -530,14 +516,7 @@ async fn person(State(st): State<Arc<AppState>>, v: Visitor, Path(case): Path<St
     let row = &shown.row;
     let mut facts = vec![
         (t.case, row.case_no.clone()),
-        (
-            t.record,
-            match row.status {
-                PersonStatus::Registered => t.registered,
-                PersonStatus::Erased => t.erased,
-            }
-            .to_string(),
-        ),
+        (t.record, record_state(t, row.status).to_string()),
         (t.power, row.power.clone()),
         (t.captured_on, row.captured_on.clone()),
     ];
@@ -695,6 +674,14 @@ async fn search(
     match found {
         Ok(hits) => shown(StatusCode::OK, None, Some(hits)),
         Err(e) => v.error(&e),
+    }
+}
+
+/// Whether his record stands or was erased, in words.
+fn record_state(t: &Text, status: PersonStatus) -> &'static str {
+    match status {
+        PersonStatus::Registered => t.registered,
+        PersonStatus::Erased => t.erased,
     }
 }
 

@@ -96,6 +96,18 @@ pub struct CaseStatus {
     pub deadlines: Vec<Deadline>,
 }
 
+impl CaseStatus {
+    /// What the law says of `c` on `now`.
+    pub(crate) fn of(c: Case, s: &Settings, now: OffsetDateTime) -> Self {
+        CaseStatus {
+            wish_status: c.wish_status(s),
+            protected_from_return: c.protected_from_return(s),
+            deadlines: deadlines(&c, s, now),
+            case: c,
+        }
+    }
+}
+
 fn parse_time(seq: u64, at: &str) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).map_err(|_| {
         StoreError::Tampered {
@@ -481,12 +493,7 @@ impl Registry {
         now: OffsetDateTime,
     ) -> Result<CaseStatus, StoreError> {
         let c = self.authorized(who, case, asylon_core::policy::Action::ReadCore)?;
-        Ok(CaseStatus {
-            wish_status: c.wish_status(s),
-            protected_from_return: c.protected_from_return(s),
-            deadlines: deadlines(&c, s, now),
-            case: c,
-        })
+        Ok(CaseStatus::of(c, s, now))
     }
 
     /// The counts of captives of a report, none smaller than `k` given (the `k_anonymity`

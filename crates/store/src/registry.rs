@@ -868,6 +868,32 @@ impl Registry {
         now: OffsetDateTime,
         case: &str,
     ) -> Result<PersonView, StoreError> {
+        self.shown_in_state(who, now, case).map(|(view, _)| view)
+    }
+
+    /// [`Registry::show_person`], and what the law says of him on `now` (as
+    /// [`Registry::case_status`] does; `None` once he is erased), from one reading of his law
+    /// state.
+    pub fn show_person_and_status(
+        &mut self,
+        who: &asylon_core::law::Principal,
+        now: OffsetDateTime,
+        s: &asylon_core::law::Settings,
+        case: &str,
+    ) -> Result<(PersonView, Option<crate::law::CaseStatus>), StoreError> {
+        let (view, state) = self.shown_in_state(who, now, case)?;
+        let status = (view.row.status == PersonStatus::Registered)
+            .then(|| crate::law::CaseStatus::of(state, s, now));
+        Ok((view, status))
+    }
+
+    /// His record as `who` may read it, and the law state it was decided on.
+    fn shown_in_state(
+        &mut self,
+        who: &asylon_core::law::Principal,
+        now: OffsetDateTime,
+        case: &str,
+    ) -> Result<(PersonView, asylon_core::law::Case), StoreError> {
         use asylon_core::policy::{Action, may};
         let row = self.person(case)?;
         let state = self.authorized(who, case, Action::ReadCore)?;
@@ -881,7 +907,7 @@ impl Registry {
                 reason: format!("public payload unreadable: {e}"),
             })?;
         if row.status == PersonStatus::Erased {
-            return Ok(PersonView {
+            let view = PersonView {
                 row,
                 identity: None,
                 family: None,
@@ -889,7 +915,8 @@ impl Registry {
                 not_stated: core.not_stated,
                 withheld: Vec::new(),
                 age_at_capture: None,
-            });
+            };
+            return Ok((view, state));
         }
         let mut identity = None;
         let mut family = None;
@@ -917,7 +944,7 @@ impl Registry {
         let age_at_capture = identity
             .as_ref()
             .and_then(|i| asylon_core::Age::between(i.date_of_birth?, core.captured_on));
-        Ok(PersonView {
+        let view = PersonView {
             row,
             identity,
             family,
@@ -925,7 +952,8 @@ impl Registry {
             not_stated: core.not_stated,
             withheld,
             age_at_capture,
-        })
+        };
+        Ok((view, state))
     }
 
     fn open_part(
