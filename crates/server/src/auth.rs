@@ -164,10 +164,9 @@ pub(crate) async fn session_caller(
     csrf: Option<String>,
     unsafe_method: bool,
 ) -> Result<Caller, ApiError> {
-    let st = Arc::clone(state);
     let value = Zeroizing::new(value);
     state
-        .run(move |reg, _| {
+        .run(move |reg, st| {
             let hash = sha256(value.as_bytes());
             let t = now().unix_timestamp();
             let gone = || ApiError::unauthorized("your session has ended: sign in again");
